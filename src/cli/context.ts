@@ -1,0 +1,13 @@
+import type { Output } from './output.js';
+
+/** What every command gets: where the project is and where output goes. Commands return an
+ *  exit code (0 ok, 2 hosts failed) or throw a typed error; they never call process.exit. */
+export interface CliContext {
+  out: Output;
+  /** Project root: the directory holding inventories/, roles/, secrets/ (cwd or $KEEL_ROOT). */
+  root: string;
+  /** True when stdin is a terminal (prompts allowed). */
+  interactive: boolean;
+}
+
+export type CommandResult = number | void;

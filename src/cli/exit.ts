@@ -1,0 +1,29 @@
+// The one place that turns errors into messages and exit codes.
+import { BugError, ConfigError, ConfigErrors, KeelError } from '../errors.js';
+import type { Output } from './output.js';
+import { CommanderError } from 'commander';
+
+export const EXIT_OK = 0;
+export const EXIT_CONFIG = 1; // usage, configuration or validation error: nothing was run
+export const EXIT_HOSTS = 2; // one or more hosts failed or were unreachable
+
+export function exitCodeFor(err: unknown, out: Output): number {
+  if (err instanceof CommanderError) {
+    // commander already printed its message (usage errors); --help and --version exit 0.
+    return err.exitCode === 0 ? EXIT_OK : EXIT_CONFIG;
+  }
+  if (err instanceof ConfigErrors) {
+    for (const e of err.errors) out.warn(`error: ${e.message}`);
+    out.warn(`${err.errors.length} errors; nothing was run.`);
+    return EXIT_CONFIG;
+  }
+  if (err instanceof KeelError && !(err instanceof BugError)) {
+    out.warn(`error: ${err.message}`);
+    const hint = (err as ConfigError).hint;
+    if (hint) out.warn(`hint: ${hint}`);
+    return err.exitCode;
+  }
+  const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  out.warn(err instanceof BugError ? detail : `internal error (a bug in keel, please report it):\n${detail}`);
+  return 70;
+}

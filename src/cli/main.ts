@@ -1,0 +1,32 @@
+// keel's command line. The only exit point is `main`'s return value (bin/keel.js sets
+// process.exitCode from it); commands throw typed errors that cli/exit.ts maps to codes.
+import { Command } from 'commander';
+import { consoleOutput } from './output.js';
+import { exitCodeFor } from './exit.js';
+import type { CliContext, CommandResult } from './context.js';
+import { registerCommands } from './commands.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const ctx: CliContext = {
+    out: consoleOutput(),
+    root: process.env.KEEL_ROOT ?? process.cwd(),
+    interactive: Boolean(process.stdin.isTTY),
+  };
+  let code = 0;
+  const program = new Command('keel')
+    .description('Agentless provisioning and deployment over SSH')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError('(run keel --help for usage)');
+  const run = (fn: (...args: any[]) => Promise<CommandResult>) =>
+    async (...args: any[]) => {
+      code = (await fn(...args)) ?? 0;
+    };
+  registerCommands(program, ctx, run);
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (err) {
+    return exitCodeFor(err, ctx.out);
+  }
+}

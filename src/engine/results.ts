@@ -1,0 +1,50 @@
+import type { ContentDiff } from '../resources/types.js';
+
+export type ResourceStatus = 'ok' | 'changed' | 'failed' | 'skipped';
+
+export interface ResourceResult {
+  id: string;
+  status: ResourceStatus;
+  reason: string;
+  /** In --check: the change depends on an earlier change, so it may not happen as shown. */
+  uncertain?: boolean;
+  diff?: ContentDiff;
+  /** Last lines of a failed command's output. */
+  output?: string;
+  code?: number;
+}
+
+export interface HostResult {
+  name: string;
+  ok: number;
+  changed: number;
+  failed: number;
+  unreachable: number;
+  resources: ResourceResult[];
+  /** Why the host failed as a whole (unreachable, probe failed...). */
+  error?: string;
+  /** Exec channels opened on this host (SSH round trips). */
+  roundTrips: number;
+  durationMs: number;
+}
+
+export interface RunReport {
+  env: string;
+  check: boolean;
+  ok: number;
+  changed: number;
+  failed: number;
+  unreachable: number;
+  hosts: HostResult[];
+  durationMs: number;
+}
+
+export function tally(host: Omit<HostResult, 'ok' | 'changed' | 'failed'>): HostResult {
+  const count = (s: ResourceStatus) => host.resources.filter((r) => r.status === s).length;
+  return { ...host, ok: count('ok'), changed: count('changed'), failed: count('failed') };
+}
+
+export function summarize(env: string, check: boolean, hosts: HostResult[], durationMs: number): RunReport {
+  const sum = (k: 'ok' | 'changed' | 'failed' | 'unreachable') => hosts.reduce((n, h) => n + h[k], 0);
+  return { env, check, ok: sum('ok'), changed: sum('changed'), failed: sum('failed'), unreachable: sum('unreachable'), hosts, durationMs };
+}

@@ -1,0 +1,89 @@
+// Typed errors. Everything below the CLI throws one of these; src/cli/exit.ts alone turns
+// them into messages and exit codes.
+
+/** Where in a user's file a problem is (1-based line and column). */
+export interface SourceLocation {
+  file: string;
+  line?: number;
+  column?: number;
+}
+
+export function formatLocation(loc: SourceLocation): string {
+  if (loc.line === undefined) return loc.file;
+  return loc.column === undefined ? `${loc.file}:${loc.line}` : `${loc.file}:${loc.line}:${loc.column}`;
+}
+
+/** Base class: a problem the user can fix. `exitCode` is what the CLI returns. */
+export class KeelError extends Error {
+  readonly exitCode: number = 1;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad usage, configuration or validation: nothing was run (exit 1). */
+export class ConfigError extends KeelError {
+  override readonly exitCode = 1;
+  constructor(
+    message: string,
+    readonly location?: SourceLocation,
+    options?: { cause?: unknown; hint?: string },
+  ) {
+    super(location ? `${formatLocation(location)}: ${message}` : message, options);
+    this.hint = options?.hint;
+  }
+  readonly hint: string | undefined;
+}
+
+/** Several configuration problems found in one pass, reported together (exit 1). */
+export class ConfigErrors extends KeelError {
+  override readonly exitCode = 1;
+  constructor(readonly errors: ConfigError[]) {
+    super(errors.map((e) => e.message).join('\n'));
+  }
+}
+
+/** A host could not be reached or authenticated (exit 2 when it ends a run). */
+export class HostUnreachableError extends KeelError {
+  override readonly exitCode = 2;
+  constructor(
+    readonly host: string,
+    message: string,
+    options?: { cause?: unknown; hint?: string },
+  ) {
+    super(`${host}: ${message}`, options);
+    this.hint = options?.hint;
+  }
+  readonly hint: string | undefined;
+}
+
+/** A remote command failed: the host, the command, its exit code and the last stderr lines. */
+export class RemoteCommandError extends KeelError {
+  override readonly exitCode = 2;
+  constructor(
+    readonly host: string,
+    readonly command: string,
+    readonly code: number | null,
+    readonly stderr: string,
+    readonly context?: string,
+  ) {
+    super(
+      `${host}: ${context ? context + ': ' : ''}command exited with ${code ?? 'no status'}: ${command}` +
+        (stderr.trim() ? `\n${lastLines(stderr, 10)}` : ''),
+    );
+  }
+}
+
+/** An internal invariant broke: this is a bug in keel, not the user's input. */
+export class BugError extends KeelError {
+  override readonly exitCode = 70;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`internal error (a bug in keel, please report it): ${message}`, options);
+  }
+}
+
+export function lastLines(text: string, n: number): string {
+  const lines = text.replace(/\s+$/, '').split('\n');
+  return lines.slice(-n).map((l) => `  | ${l}`).join('\n');
+}

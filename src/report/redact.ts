@@ -1,0 +1,60 @@
+// Every value that came from the vault is masked in everything keel prints or logs.
+// The Redactor is built once per run from the decrypted secrets and passed to every sink.
+
+export const MASK = '******';
+
+export class Redactor {
+  private secrets: string[] = [];
+  private pattern: RegExp | null = null;
+
+  /** Register secret values (strings; other scalars are stringified). Short ones are ignored
+   *  only below 3 characters, which would mask too much text to be useful. */
+  add(values: Iterable<unknown>): this {
+    for (const v of values) collectStrings(v, (s) => {
+      if (s.length >= 3 && !this.secrets.includes(s)) this.secrets.push(s);
+    });
+    // Longest first so a secret that contains another is masked whole.
+    this.secrets.sort((a, b) => b.length - a.length);
+    this.pattern = this.secrets.length
+      ? new RegExp(this.secrets.map(escapeRegExp).join('|'), 'g')
+      : null;
+    return this;
+  }
+
+  get size(): number {
+    return this.secrets.length;
+  }
+
+  mask(text: string): string {
+    return this.pattern ? text.replace(this.pattern, MASK) : text;
+  }
+
+  /** Deep copy of a JSON-like value with every secret occurrence masked in strings. */
+  maskValue<T>(value: T): T {
+    if (typeof value === 'string') return this.mask(value) as T;
+    if (Array.isArray(value)) return value.map((v) => this.maskValue(v)) as T;
+    if (value && typeof value === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = this.maskValue(v);
+      return out as T;
+    }
+    return value;
+  }
+
+  /** True if the text contains any secret (for tests and assertions). */
+  leaks(text: string): boolean {
+    return this.pattern ? new RegExp(this.pattern.source).test(text) : false;
+  }
+}
+
+function collectStrings(v: unknown, emit: (s: string) => void): void {
+  if (v === null || v === undefined) return;
+  if (typeof v === 'string') emit(v);
+  else if (typeof v === 'number' || typeof v === 'bigint') emit(String(v));
+  else if (Array.isArray(v)) v.forEach((x) => collectStrings(x, emit));
+  else if (typeof v === 'object') Object.values(v).forEach((x) => collectStrings(x, emit));
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

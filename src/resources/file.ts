@@ -1,0 +1,188 @@
+// file: a regular file with content, owner, group and mode. Written atomically: a temp file in
+// the same directory gets the content, owner and mode, is validated and fsynced, then renamed
+// over the old one, so a reader (or a dropped connection) sees the old file or the new one.
+import { createHash } from 'node:crypto';
+import { sh, raw } from '../shell/quote.js';
+import { change, ok, type ContentDiff, type Decision, type Facts, type ProbeItem, type ResourceType } from './types.js';
+import { dirname, normalizeMode, requireAbsolute, sameMode, sameOwner } from './paths.js';
+import { ConfigError } from '../errors.js';
+
+export interface FileParams {
+  path: string;
+  state?: 'present' | 'absent';
+  /** Desired content. Absent: content is not managed (the file is created empty if missing). */
+  content?: string;
+  owner?: string | number;
+  group?: string | number;
+  mode?: string;
+  /** Command validating the new file before it replaces the old one. `%s` is the temp file;
+   *  without `%s` the command runs after the rename and a failure puts the old file back. */
+  validate?: string;
+  /** Never show this file's content in diffs (secrets are masked anyway). */
+  sensitive?: boolean;
+}
+
+const DIFF_LIMIT = 256 * 1024;
+
+export const fileType: ResourceType<FileParams> = {
+  name: 'file',
+  schema: {
+    type: 'object',
+    required: ['path'],
+    additionalProperties: false,
+    properties: {
+      path: { type: 'string', minLength: 1 },
+      state: { type: 'string', enum: ['present', 'absent'] },
+      content: { type: 'string' },
+      owner: { type: ['string', 'integer'] },
+      group: { type: ['string', 'integer'] },
+      mode: { type: ['string', 'integer'] },
+      validate: { type: 'string' },
+      sensitive: { type: 'boolean' },
+    },
+  },
+
+  identity: (p) => p.path,
+
+  normalize(p) {
+    return { ...p, path: requireAbsolute(p.path, 'file path'), mode: normalizeMode(p.mode) };
+  },
+
+  probe(items, ctx) {
+    const paths = unique(items.map((i) => i.params.path));
+    const hashed = unique(items.filter((i) => i.params.content !== undefined).map((i) => i.params.path));
+    let s = sh`stat --printf '%n\\t%F\\t%U\\t%u\\t%G\\t%g\\t%a\\n' -- ${paths} 2>/dev/null\n`;
+    if (hashed.length) s += sh`echo --sha; sha256sum -- ${hashed} 2>/dev/null\n`;
+    if (ctx.wantDiff) {
+      // Old contents travel only for files whose hash differs from the wanted one.
+      s += 'echo --diff\n';
+      for (const i of items) {
+        if (i.params.content === undefined || i.params.sensitive) continue;
+        const want = sha256(i.params.content);
+        s += sh`if [ -f ${i.params.path} ] && [ "$(wc -c < ${i.params.path})" -le ${DIFF_LIMIT} ]; then case "$(sha256sum < ${i.params.path})" in ${want}*) ;; *) printf '%s\\t' ${i.params.path}; base64 -w0 < ${i.params.path}; echo;; esac; fi\n`;
+      }
+    }
+    return s;
+  },
+
+  parse(output, items) {
+    const byPath = new Map<string, Facts>();
+    let section = 'stat';
+    for (const line of output.split('\n')) {
+      if (line === '--sha' || line === '--diff') { section = line.slice(2); continue; }
+      if (!line) continue;
+      if (section === 'stat') {
+        const [path, type, user, uid, group, gid, mode] = line.split('\t');
+        if (path !== undefined) byPath.set(path, { type: type ?? '', user: user ?? '', uid: uid ?? '', group: group ?? '', gid: gid ?? '', mode: mode ?? '' });
+      } else if (section === 'sha') {
+        const m = /^([0-9a-f]{64}) [ *](.*)$/.exec(line);
+        if (m) (byPath.get(m[2]!) ?? setDefault(byPath, m[2]!)).sha256 = m[1]!;
+      } else {
+        const t = line.indexOf('\t');
+        if (t > 0) (byPath.get(line.slice(0, t)) ?? setDefault(byPath, line.slice(0, t))).old = line.slice(t + 1);
+      }
+    }
+    return new Map(items.map((i) => [i.key, byPath.get(i.params.path) ?? {}]));
+  },
+
+  decide(p, f, ctx): Decision {
+    const exists = f.type !== undefined && f.type !== '';
+    if (p.state === 'absent') {
+      if (!exists) return ok(`${p.path} is absent`);
+      if (f.type === 'directory') throw new ConfigError(`file ${p.path}: state absent, but it is a directory (use the directory resource)`);
+      return change(`remove ${p.path}`, [sh`rm -f -- ${p.path}`], {
+        diff: ctx.wantDiff ? { path: p.path, before: decodeOld(f), after: null, sensitive: p.sensitive } : undefined,
+      });
+    }
+    if (exists && f.type !== 'regular file' && f.type !== 'regular empty file') {
+      if (f.type === 'directory') throw new ConfigError(`file ${p.path}: a directory is in the way`);
+    }
+    const reasons: string[] = [];
+    const contentDiffers = p.content !== undefined && (!exists || f.sha256 !== sha256(p.content) || f.type === 'symbolic link');
+    if (!exists) reasons.push('create');
+    else if (contentDiffers) reasons.push('content');
+    if (exists && p.owner !== undefined && !sameOwner(f.user, f.uid, p.owner)) reasons.push(`owner ${f.user} -> ${p.owner}`);
+    if (exists && p.group !== undefined && !sameOwner(f.group, f.gid, p.group)) reasons.push(`group ${f.group} -> ${p.group}`);
+    if (exists && p.mode !== undefined && !sameMode(f.mode, p.mode)) reasons.push(`mode ${f.mode} -> ${p.mode.replace(/^0/, '')}`);
+    if (!reasons.length) return ok(`${p.path} ${p.content !== undefined ? 'has the wanted content' : 'exists'}${attrs(p)}`);
+
+    const diff: ContentDiff | undefined =
+      ctx.wantDiff && (contentDiffers || !exists)
+        ? { path: p.path, before: exists ? decodeOld(f) : null, after: p.content ?? '', sensitive: p.sensitive }
+        : undefined;
+    if (exists && !contentDiffers) {
+      // Only attributes differ: fix them in place, no rewrite.
+      const cmds: string[] = [];
+      if (p.owner !== undefined || p.group !== undefined) cmds.push(sh`chown ${ownerSpec(p)} -- ${p.path}`);
+      if (p.mode !== undefined) cmds.push(sh`chmod ${p.mode} -- ${p.path}`);
+      return change(`${p.path}: ${reasons.join(', ')}`, cmds);
+    }
+    return change(`${p.path}: ${reasons.join(', ')}`, writeCommands(p, exists), { diff });
+  },
+};
+
+/** Shell that writes `content` atomically to `path`; exported for the template type. */
+export function writeCommands(p: FileParams, exists: boolean): string[] {
+  const dir = dirname(p.path);
+  const cmds = [
+    sh`keel_tmp=$(mktemp -- ${dir + '/.keel-tmp.XXXXXX'})`,
+    raw(`trap 'rm -f -- "$keel_tmp"' EXIT`).text,
+  ];
+  const body = Buffer.from(p.content ?? '', 'utf8').toString('base64').replace(/(.{76})/g, '$1\n');
+  // A quoted here-document: the content travels inside the script on stdin, never in argv.
+  cmds.push(`base64 -d > "$keel_tmp" <<'KEEL_EOF'\n${body}\nKEEL_EOF`);
+  if (exists) cmds.push(sh`chown --reference=${p.path} -- "$keel_tmp"`, sh`chmod --reference=${p.path} -- "$keel_tmp"`);
+  else cmds.push(raw(`chmod 0644 -- "$keel_tmp"`).text);
+  if (p.owner !== undefined || p.group !== undefined) cmds.push(sh`chown ${ownerSpec(p)} -- "$keel_tmp"`);
+  if (p.mode !== undefined) cmds.push(sh`chmod ${p.mode} -- "$keel_tmp"`);
+  const validateBefore = p.validate?.includes('%s');
+  if (p.validate && validateBefore) cmds.push(substitute(p.validate, '"$keel_tmp"'));
+  cmds.push(raw(`sync -- "$keel_tmp"`).text);
+  if (p.validate && !validateBefore) {
+    // Validate in place; put the old file back (or remove the new one) if it fails.
+    cmds.push(
+      exists
+        ? sh`keel_bak=${dir + '/.keel-bak.'}$$; ln -f -- ${p.path} "$keel_bak"`
+        : raw('keel_bak=').text,
+      sh`mv -f -- "$keel_tmp" ${p.path}`,
+      sh`if ! { ${raw(p.validate)} ; } >&2; then if [ -n "$keel_bak" ]; then mv -f -- "$keel_bak" ${p.path}; else rm -f -- ${p.path}; fi; echo ${'validation failed: ' + p.validate + ' (the previous file was kept)'} >&2; exit 1; fi`,
+      raw('[ -z "$keel_bak" ] || rm -f -- "$keel_bak"').text,
+    );
+  } else {
+    cmds.push(sh`mv -f -- "$keel_tmp" ${p.path}`);
+  }
+  return cmds;
+}
+
+function substitute(cmd: string, fileExpr: string): string {
+  return cmd.split('%s').join(fileExpr);
+}
+
+function ownerSpec(p: FileParams): string {
+  return `${p.owner ?? ''}${p.group !== undefined ? ':' + p.group : ''}`;
+}
+
+function attrs(p: FileParams): string {
+  const a = [p.owner !== undefined && `owner ${p.owner}`, p.group !== undefined && `group ${p.group}`, p.mode && `mode ${p.mode}`].filter(Boolean);
+  return a.length ? ` (${a.join(', ')})` : '';
+}
+
+function decodeOld(f: Facts): string | null {
+  return f.old !== undefined ? Buffer.from(f.old, 'base64').toString('utf8') : null;
+}
+
+export function sha256(content: string): string {
+  return createHash('sha256').update(content, 'utf8').digest('hex');
+}
+
+function unique<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}
+
+function setDefault(m: Map<string, Facts>, k: string): Facts {
+  const f: Facts = {};
+  m.set(k, f);
+  return f;
+}
+
+export type FileProbeItem = ProbeItem<FileParams>;
