@@ -1,0 +1,171 @@
+// Loading an environment's inventory: find the file, read it (keel YAML or Ansible INI),
+// validate it, and resolve every host's groups, roles, variables and connection.
+//
+// Variable precedence, lowest to highest (a later level replaces a whole top-level key;
+// mappings are not merged, like Ansible's default hash_behaviour=replace):
+//   1. the inventory's `vars` (environment-wide; `[all:vars]` in INI)
+//   2. group `vars`: ancestor groups before their children; unrelated groups in the order
+//      they appear in the file (`all` first)
+//   3. the host's `vars`
+//   4. extra vars given on the command line
+//
+// Connection precedence, lowest to highest: built-in defaults (port 22, the local user,
+// ssh-agent when $SSH_AUTH_SOCK is set, 10 s connect timeout, no become, become user root)
+// < the inventory's `connection` < groups' `connection` (same order as vars) < the host's
+// own keys. ~/.ssh/config ($KEEL_SSH_CONFIG) fills in HostName, Port, User, IdentityFile and
+// ProxyJump for what the inventory leaves unset; a host's `ssh_config`/`ssh_host` file is
+// stronger: only keys set on the host itself beat it.
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError, ConfigErrors } from '../errors.js';
+import { readIniInventory } from './ini.js';
+import type { RawInventory } from './raw.js';
+import { resolveInventory } from './resolve.js';
+import { closest } from './schema.js';
+import { readSshConfig, userSshConfigPath } from './ssh-config.js';
+import type { Connection, Host, Inventory, Vars } from './types.js';
+import { readYamlInventory } from './yaml.js';
+
+export interface LoadOptions {
+  /** Project root (contains inventories/). */
+  root: string;
+  /** Names inventories/<env>.yaml (or .yml) or inventories/<env>.ini. */
+  env: string;
+  /** --inventory FILE (relative to root): YAML or INI, by extension, else by content. */
+  inventoryFile?: string;
+  /** Command-line vars, highest precedence. */
+  extraVars?: Vars;
+  /** Unknown role => error at the role's location. */
+  isKnownRole?: (name: string) => boolean;
+  /** The known roles, to list in that error (and to check against when isKnownRole is absent). */
+  knownRoles?: readonly string[];
+}
+
+const YAML_EXTENSIONS = ['.yaml', '.yml'];
+
+export async function loadInventory(opts: LoadOptions): Promise<Inventory> {
+  const absPath = opts.inventoryFile ? path.resolve(opts.root, opts.inventoryFile) : await findEnvFile(opts.root, opts.env);
+  const file = displayPath(opts.root, absPath);
+  let text: string;
+  try {
+    text = await readFile(absPath, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+    throw new ConfigError(`cannot read inventory: ${reason}`, { file });
+  }
+  const raw: RawInventory =
+    detectFormat(absPath, text) === 'ini' ? readIniInventory(text, file, absPath) : readYamlInventory(text, file, absPath);
+  const sshConfigPath = userSshConfigPath();
+  return resolveInventory(raw, {
+    env: opts.env,
+    extraVars: opts.extraVars,
+    isKnownRole: opts.isKnownRole,
+    knownRoles: opts.knownRoles,
+    userSshConfig: await readSshConfig(sshConfigPath),
+  });
+}
+
+async function findEnvFile(root: string, env: string): Promise<string> {
+  const dir = path.join(root, 'inventories');
+  let entries: string[] = [];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    // no inventories/ directory: reported below like any missing environment
+  }
+  const candidates = /^[\w.-]+$/.test(env) ? [...YAML_EXTENSIONS, '.ini'].map((ext) => env + ext).filter((f) => entries.includes(f)) : [];
+  if (candidates.length > 1 && candidates.some((f) => f.endsWith('.ini'))) {
+    throw new ConfigError(`environment "${env}" has two inventories: ${candidates.map((f) => `inventories/${f}`).join(' and ')}; keep one`);
+  }
+  if (candidates[0]) return path.join(dir, candidates[0]);
+  const available = [...new Set(entries.filter((f) => /\.(ya?ml|ini)$/.test(f)).map((f) => f.replace(/\.(ya?ml|ini)$/, '')))].sort();
+  throw new ConfigError(
+    `no inventory for environment "${env}": expected inventories/${env}.yaml or inventories/${env}.ini ` +
+      `(available: ${available.join(', ') || 'none'})`,
+  );
+}
+
+/** .ini/.cfg => INI, .yaml/.yml/.json => YAML; otherwise INI when the text looks like it. */
+export function detectFormat(file: string, text: string): 'yaml' | 'ini' {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.ini' || ext === '.cfg') return 'ini';
+  if ([...YAML_EXTENSIONS, '.json'].includes(ext)) return 'yaml';
+  const first = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
+  if (first === undefined) return 'yaml';
+  if (/^\[[^\]]+\]$/.test(first)) return 'ini';
+  return first.startsWith('---') || /^[^\s=]+:(\s|$)/.test(first) || first.startsWith('{') ? 'yaml' : 'ini';
+}
+
+function displayPath(root: string, absPath: string): string {
+  const rel = path.relative(root, absPath);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? absPath : rel.split(path.sep).join('/');
+}
+
+/** The hosts named by `limit` (host or group names), in inventory order; all hosts without one. */
+export function selectHosts(inv: Inventory, limit?: string[]): Host[] {
+  if (!limit || limit.length === 0) return inv.hosts;
+  const selected = new Set<string>();
+  const errors: ConfigError[] = [];
+  const hostNames = inv.hosts.map((h) => h.name);
+  const groupNames = inv.groups.map((g) => g.name);
+  for (const item of limit) {
+    if (hostNames.includes(item)) selected.add(item);
+    else if (groupNames.includes(item)) {
+      for (const h of inv.hosts) if (h.groups.includes(item)) selected.add(h.name);
+    } else {
+      const guess = closest(item, [...hostNames, ...groupNames]);
+      errors.push(new ConfigError(
+        `unknown host or group "${item}" in --limit${guess ? ` (did you mean "${guess}"?)` : ''}; ` +
+          `hosts: ${hostNames.join(', ') || 'none'}; groups: ${groupNames.join(', ')}`,
+        undefined,
+        { hint: `the inventory is ${inv.file}` },
+      ));
+    }
+  }
+  if (errors.length === 1) throw errors[0]!;
+  if (errors.length > 1) throw new ConfigErrors(errors);
+  return inv.hosts.filter((h) => selected.has(h.name));
+}
+
+/** What `keel inventory <env>` prints: resolved hosts, groups and variables, every variable
+ *  value passed through `mask` (the vault masks its secrets). */
+export function inventoryToJSON(inv: Inventory, mask: (value: unknown) => unknown): object {
+  const masked = (vars: Vars): Vars => Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, mask(v)]));
+  return {
+    env: inv.env,
+    file: inv.file,
+    vars: masked(inv.vars),
+    groups: Object.fromEntries(
+      inv.groups.map((g) => [
+        g.name,
+        {
+          hosts: inv.hosts.filter((h) => h.groups.includes(g.name)).map((h) => h.name),
+          children: g.children,
+          roles: g.roles,
+          vars: masked(g.vars),
+          ...(g.serial !== undefined && { serial: g.serial }),
+          ...(g.maxFailPercentage !== undefined && { max_fail_percentage: g.maxFailPercentage }),
+        },
+      ]),
+    ),
+    hosts: Object.fromEntries(
+      inv.hosts.map((h) => [h.name, { groups: h.groups, roles: h.roles, connection: connectionJSON(h.connection), vars: masked(h.vars) }]),
+    ),
+  };
+}
+
+function connectionJSON(c: Connection): object {
+  return {
+    address: c.address,
+    port: c.port,
+    user: c.user,
+    keyFiles: c.keyFiles,
+    agent: c.agent,
+    jump: c.jump.map((j) => `${j.user}@${j.address.includes(':') ? `[${j.address}]` : j.address}:${j.port}`),
+    connectTimeoutMs: c.connectTimeoutMs,
+    become: c.become,
+    becomeUser: c.becomeUser,
+    ...(c.becomePasswordVar !== undefined && { becomePasswordVar: c.becomePasswordVar }),
+    ...(c.sshConfigHost !== undefined && { sshConfigHost: c.sshConfigHost }),
+  };
+}

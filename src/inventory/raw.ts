@@ -1,0 +1,70 @@
+// The inventory as read from a file, before resolution: what the YAML and INI readers both
+// produce. Every name that refers to something else keeps its location, so resolution
+// errors (unknown group, role, cycle) point at the line that wrote it.
+import type { SourceLocation } from '../errors.js';
+import type { Vars } from './types.js';
+
+export interface Ref {
+  name: string;
+  location: SourceLocation;
+}
+
+/** Connection keys as written: undefined means "not set here". Paths are not resolved yet. */
+export interface RawConnection {
+  address?: string;
+  port?: number;
+  user?: string;
+  keys?: string[];
+  agent?: boolean;
+  jump?: Ref[];
+  become?: boolean;
+  becomeUser?: string;
+  becomePasswordVar?: string;
+  sshConfig?: Ref;
+  sshHost?: string;
+  connectTimeoutSec?: number;
+}
+
+export interface RawVars {
+  values: Vars;
+  locations: Record<string, SourceLocation>;
+}
+
+export interface RawHost {
+  name: string;
+  location: SourceLocation;
+  groups: Ref[];
+  roles: Ref[];
+  vars: RawVars;
+  connection: RawConnection;
+}
+
+export interface RawGroup {
+  name: string;
+  location: SourceLocation;
+  roles: Ref[];
+  vars: RawVars;
+  children: Ref[];
+  /** Hosts listed under the group (INI sections); YAML lists groups on the host instead. */
+  hosts: Ref[];
+  connection: RawConnection;
+  serial?: number | string;
+  maxFailPercentage?: number;
+}
+
+export interface RawInventory {
+  /** The file as shown in messages (relative to the project root when inside it). */
+  file: string;
+  /** Absolute path: relative paths in the inventory are resolved against its directory. */
+  path: string;
+  vars: RawVars;
+  connection: RawConnection;
+  hosts: RawHost[];
+  groups: RawGroup[];
+  /** INI: groups may be created by reference (`[x:children]`, `[x:vars]`), as in Ansible. */
+  implicitGroups: boolean;
+  /** `known_hosts:` as written (YAML only). */
+  knownHosts?: string;
+}
+
+export const emptyVars = (): RawVars => ({ values: {}, locations: {} });

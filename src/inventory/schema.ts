@@ -1,0 +1,191 @@
+// The JSON Schema of keel's YAML inventory, and the translation of ajv's errors into
+// messages a user can act on. Each field carries a `description` that says in plain words
+// what is expected; messages are built from it ("port" must be an integer between 1 and
+// 65535, got "twenty-two") rather than from ajv's wording.
+import { Ajv, type ErrorObject, type SchemaObject } from 'ajv';
+import { ConfigError, type SourceLocation } from '../errors.js';
+
+const name = (description: string): SchemaObject => ({ type: 'string', minLength: 1, description });
+const nameList = (description: string): SchemaObject => ({
+  type: 'array',
+  items: { type: 'string', minLength: 1 },
+  description,
+});
+const oneOrMany = (description: string): SchemaObject => ({
+  anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', items: { type: 'string', minLength: 1 } }],
+  description,
+});
+const vars: SchemaObject = { type: ['object', 'null'], description: 'a mapping of variable names to values' };
+
+/** Connection keys shared by the top-level `connection`, groups' `connection` and hosts. */
+const connectionProperties: Record<string, SchemaObject> = {
+  port: { type: 'integer', minimum: 1, maximum: 65535, description: 'an integer between 1 and 65535' },
+  user: name('a user name'),
+  key: oneOrMany('a private key file, or a list of them'),
+  agent: { type: 'boolean', description: 'true or false' },
+  jump: oneOrMany('a host name of this inventory or "user@address:port", or a list of them'),
+  become: { type: 'boolean', description: 'true or false' },
+  become_user: name('a user name'),
+  become_password_var: {
+    type: 'string',
+    pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+    description: 'a variable name (letters, digits and _)',
+  },
+  connect_timeout: { type: 'number', exclusiveMinimum: 0, description: 'a number of seconds greater than 0' },
+};
+
+const connection: SchemaObject = {
+  type: 'object',
+  additionalProperties: false,
+  properties: connectionProperties,
+  description: 'a mapping of connection settings',
+};
+
+const host: SchemaObject = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: {
+    address: name('a host name or IP address'),
+    ...connectionProperties,
+    groups: nameList('a list of group names'),
+    roles: nameList('a list of role names'),
+    vars,
+    ssh_config: name('the path of an OpenSSH config file'),
+    ssh_host: name('a Host alias of the OpenSSH config file'),
+  },
+  description: 'a mapping of host settings',
+};
+
+const group: SchemaObject = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: {
+    roles: nameList('a list of role names'),
+    vars,
+    children: nameList('a list of group names'),
+    connection,
+    serial: {
+      anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^[1-9][0-9]*%$' }],
+      description: 'a number of hosts (at least 1) or a percentage like "30%"',
+    },
+    max_fail_percentage: { type: 'number', minimum: 0, maximum: 100, description: 'a percentage between 0 and 100' },
+  },
+  description: 'a mapping of group settings',
+};
+
+export const inventorySchema: SchemaObject = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['hosts'],
+  properties: {
+    known_hosts: { type: 'string', minLength: 1, description: 'the known_hosts file to check host keys against (relative to this file)' },
+    vars,
+    connection,
+    hosts: { type: 'object', additionalProperties: host, description: 'a mapping of host names to host settings' },
+    groups: { type: ['object', 'null'], additionalProperties: group, description: 'a mapping of group names to group settings' },
+  },
+  description: 'a mapping with "hosts" (and optionally "vars", "connection", "groups", "known_hosts")',
+};
+
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
+const validateInventory = ajv.compile(inventorySchema);
+
+/** What the error mapper needs from the parsed document. */
+export interface NodeLocator {
+  /** Location of the value at `path` (or of its nearest existing ancestor). */
+  valueAt(path: string[]): SourceLocation;
+  /** Location of the key of the mapping entry at `path`. */
+  keyAt(path: string[]): SourceLocation;
+}
+
+export function validateInventoryData(data: unknown, locator: NodeLocator): ConfigError[] {
+  if (validateInventory(data)) return [];
+  const errors = validateInventory.errors ?? [];
+  // An anyOf error stands for its branches' errors: report it alone, in its own words.
+  const alternatives = errors.filter((e) => e.keyword === 'anyOf');
+  const kept = errors.filter(
+    (e) =>
+      e.keyword === 'anyOf' ||
+      !alternatives.some(
+        (a) => e.schemaPath.startsWith(a.schemaPath + '/') && (e.instancePath + '/').startsWith(a.instancePath + '/'),
+      ),
+  );
+  return kept.map((e) => toConfigError(e, locator));
+}
+
+function toConfigError(e: ErrorObject, locator: NodeLocator): ConfigError {
+  const path = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (e.keyword === 'additionalProperties') {
+    const key = String(e.params['additionalProperty']);
+    const known = Object.keys((e.parentSchema?.['properties'] as object | undefined) ?? {});
+    const suggestion = closest(key, known);
+    const advice = suggestion ? `did you mean "${suggestion}"?` : `expected one of: ${known.join(', ')}`;
+    return new ConfigError(`unknown key "${key}" in ${describeObject(path)} (${advice})`, locator.keyAt([...path, key]));
+  }
+  if (e.keyword === 'required') {
+    return new ConfigError(`missing key "${String(e.params['missingProperty'])}" in ${describeObject(path)}`, locator.valueAt(path));
+  }
+  const expected = (e.parentSchema?.['description'] as string | undefined) ?? fallbackExpectation(e);
+  const subject = path.length === 0 ? 'the inventory' : `"${label(path)}"`;
+  return new ConfigError(`${subject} must be ${expected}, got ${describeValue(e.data)}`, locator.valueAt(path));
+}
+
+function describeObject(path: string[]): string {
+  const [top, name, sub] = path;
+  if (top === undefined) return 'the inventory';
+  if (top === 'hosts' && name !== undefined) return `host "${name}"`;
+  if (top === 'groups' && name !== undefined) return sub === 'connection' ? `the connection of group "${name}"` : `group "${name}"`;
+  return `"${top}"`;
+}
+
+/** `groups[0]` for list items, else the key itself. */
+function label(path: string[]): string {
+  const last = path[path.length - 1]!;
+  if (/^\d+$/.test(last) && path.length > 1) return `${path[path.length - 2]}[${last}]`;
+  return last;
+}
+
+function fallbackExpectation(e: ErrorObject): string {
+  if (e.keyword === 'type') {
+    const words: Record<string, string> = {
+      object: 'a mapping', array: 'a list', string: 'a string', integer: 'an integer',
+      number: 'a number', boolean: 'true or false', null: 'empty',
+    };
+    return String(e.params['type']).split(',').map((t) => words[t] ?? t).join(' or ');
+  }
+  if (e.keyword === 'minLength') return 'a non-empty string';
+  return e.message ?? 'valid';
+}
+
+export function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/** The candidate closest to `word` when it is close enough to be a plausible typo. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/** Edit distance where swapping two adjacent letters counts as one edit ("ngnix"). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 0; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}

@@ -1,0 +1,63 @@
+// The resolved inventory: what the rest of keel sees after loading and validation,
+// whatever the source format (keel YAML, Ansible INI, OpenSSH config for addresses).
+import type { SourceLocation } from '../errors.js';
+
+export type Vars = Record<string, unknown>;
+
+/** How to reach a host. Mirrors the inventory keys; every field resolved to a value. */
+export interface Connection {
+  address: string;
+  port: number;
+  user: string;
+  /** Private key files to try, in order (~ expanded). Empty: agent and default keys. */
+  keyFiles: string[];
+  /** Use ssh-agent ($SSH_AUTH_SOCK) if present. */
+  agent: boolean;
+  /** Jump host(s), outermost first (ProxyJump). */
+  jump: Connection[];
+  connectTimeoutMs: number;
+  /** Run the remote script through sudo (become). */
+  become: boolean;
+  becomeUser: string;
+  /** Name of the variable (usually from the vault) holding the sudo password, if any. */
+  becomePasswordVar?: string;
+  /** Alias looked up in an OpenSSH config file, when the inventory names one. */
+  sshConfigHost?: string;
+}
+
+export interface Host {
+  name: string;
+  /** Groups the host belongs to, directly or through children, outermost ancestors first. */
+  groups: string[];
+  /** Roles to apply, in order, de-duplicated (from its groups, then its own). */
+  roles: string[];
+  connection: Connection;
+  /** Merged variables: env vars < group vars (ancestors first) < host vars < CLI vars. */
+  vars: Vars;
+  /** Where the host is defined, for error messages. */
+  location: SourceLocation;
+  /** Where the winning value of each top-level variable was defined (for validation errors). */
+  varLocations?: Record<string, SourceLocation>;
+}
+
+export interface Group {
+  name: string;
+  roles: string[];
+  vars: Vars;
+  children: string[];
+  /** Hosts run in batches of this size (or percentage string like "30%"). */
+  serial?: number | string;
+  /** Abort the remaining batches when more than this percentage of hosts failed. */
+  maxFailPercentage?: number;
+  location: SourceLocation;
+}
+
+export interface Inventory {
+  env: string;
+  file: string;
+  vars: Vars;
+  hosts: Host[];
+  groups: Group[];
+  /** known_hosts file named by the inventory (`known_hosts:`), resolved; else the default. */
+  knownHostsFile?: string;
+}
