@@ -75,8 +75,8 @@ export const fileType: ResourceType<FileParams> = {
         const [path, type, user, uid, group, gid, mode] = line.split('\t');
         if (path !== undefined) byPath.set(path, { type: type ?? '', user: user ?? '', uid: uid ?? '', group: group ?? '', gid: gid ?? '', mode: mode ?? '' });
       } else if (section === 'sha') {
-        const m = /^([0-9a-f]{64}) [ *](.*)$/.exec(line);
-        if (m) (byPath.get(m[2]!) ?? setDefault(byPath, m[2]!)).sha256 = m[1]!;
+        const m = parseShaLine(line);
+        if (m) (byPath.get(m.path) ?? setDefault(byPath, m.path)).sha256 = m.sha;
       } else {
         const t = line.indexOf('\t');
         if (t > 0) (byPath.get(line.slice(0, t)) ?? setDefault(byPath, line.slice(0, t))).old = line.slice(t + 1);
@@ -169,6 +169,15 @@ function attrs(p: FileParams): string {
 
 function decodeOld(f: Facts): string | null {
   return f.old !== undefined ? Buffer.from(f.old, 'base64').toString('utf8') : null;
+}
+
+/** One `sha256sum` line. A name with a backslash (or newline) is escaped by sha256sum, which
+ *  then starts the line with `\`: without undoing that such a file never matched. */
+export function parseShaLine(line: string): { sha: string; path: string } | undefined {
+  const m = /^(\\?)([0-9a-f]{64}) [ *](.*)$/.exec(line);
+  if (!m) return undefined;
+  const path = m[1] ? m[3]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c)) : m[3]!;
+  return { sha: m[2]!, path };
 }
 
 export function sha256(content: string): string {

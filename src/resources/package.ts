@@ -38,7 +38,7 @@ export const packageType: ResourceType<PackageParams> = {
 
   probe(items) {
     const all = [...new Set(items.flatMap((i) => names(i.params).map(bare)))];
-    let s = sh`dpkg-query -W -f '\${Package}\\t\${db:Status-Abbrev}\\t\${Version}\\n' -- ${all} 2>/dev/null\n`;
+    let s = sh`dpkg-query -W -f '\${Package}:\${Architecture}\\t\${db:Status-Abbrev}\\t\${Version}\\n' -- ${all} 2>/dev/null\n`;
     const latest = [...new Set(items.filter((i) => i.params.state === 'latest').flatMap((i) => names(i.params).map(bare)))];
     if (latest.length) s += sh`echo --candidates; apt-cache policy -- ${latest} 2>/dev/null\n`;
     return s;
@@ -52,8 +52,14 @@ export const packageType: ResourceType<PackageParams> = {
     for (const line of output.split('\n')) {
       if (line === '--candidates') { section = 'policy'; continue; }
       if (section === 'dpkg') {
-        const [pkg, status, version] = line.split('\t');
-        if (pkg && status?.startsWith('ii')) installed.set(pkg, version ?? '');
+        // `name:arch`; the second letter of the status is the state: `ii` installed, `hi` held
+        // but installed too (checking `ii` only made held packages install again every run).
+        const [pkgArch, status, version] = line.split('\t');
+        if (!pkgArch || status?.[1] !== 'i') continue;
+        const pkg = pkgArch.replace(/:[^:]*$/, '');
+        installed.set(pkgArch, version ?? '');
+        // A bare name means the native (or arch-all) package: the first one dpkg lists.
+        if (!installed.has(pkg)) installed.set(pkg, version ?? '');
       } else {
         const head = /^(\S+):$/.exec(line);
         if (head) current = head[1]!;
@@ -108,8 +114,12 @@ export const packageType: ResourceType<PackageParams> = {
 /** Refresh apt's lists once per run ($KEEL_RUN_DIR is the run's private temp dir) and only
  *  when they are missing or older than maxAge seconds. */
 export function aptRefreshCommand(maxAgeSeconds: number): string {
-  return sh`if [ ! -e "$KEEL_RUN_DIR/apt-updated" ]; then if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -newermt "-${maxAgeSeconds} seconds" 2>/dev/null | head -n 1)" ]; then apt-get update -q -o DPkg::Lock::Timeout=300 >&2; fi; : > "$KEEL_RUN_DIR/apt-updated"; fi`;
+  return sh`if [ -e "$KEEL_RUN_DIR/apt-stale" ] || { [ ! -e "$KEEL_RUN_DIR/apt-updated" ] && [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -newermt "-${maxAgeSeconds} seconds" 2>/dev/null | head -n 1)" ]; }; then apt-get update -q -o DPkg::Lock::Timeout=300 >&2; rm -f "$KEEL_RUN_DIR/apt-stale"; fi; : > "$KEEL_RUN_DIR/apt-updated"`;
 }
+
+/** Run by apt_repository after a change: the lists are fresh by age but miss the new source,
+ *  so the next refresh must update regardless of cache_valid_time. */
+export const APT_STALE_COMMAND = ': > "$KEEL_RUN_DIR/apt-stale"';
 
 function names(p: PackageParams): string[] {
   return Array.isArray(p.name) ? p.name : [p.name];

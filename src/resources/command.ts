@@ -1,0 +1,125 @@
+// command: the role author's own shell. It is idempotent only through its guards: `creates`
+// (skip when the path exists), `removes` (run only when it exists), `unless` (skip when it
+// exits 0), `only_if` (run only when it exits 0). The probe evaluates the guards; the apply
+// re-checks them, since an earlier resource of the run may have changed things since.
+// The author's code runs through `sh -c <quoted text>` rather than pasted into keel's script:
+// it is still their shell, as written, but a syntax error or an `exit` in it cannot break the
+// host's whole script, and it runs with sh's normal (not `set -e`) semantics, like Ansible's
+// shell module. stdin is /dev/null: keel's script itself travels on stdin.
+// env values are exported inside the script (which travels on stdin), never put on a command
+// line, so they don't show in `ps`.
+import { raw, sh } from '../shell/quote.js';
+import { ConfigError } from '../errors.js';
+import { change, ok, parseFacts, type Decision, type ResourceType } from './types.js';
+import { ACCOUNT_NAME } from './group.js';
+
+export interface CommandParams {
+  run: string;
+  creates?: string;
+  removes?: string;
+  unless?: string;
+  only_if?: string;
+  cwd?: string;
+  /** Run as this user (runuser -u), guards included. */
+  user?: string;
+  env?: Record<string, string>;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export const commandType: ResourceType<CommandParams> = {
+  name: 'command',
+  schema: {
+    type: 'object',
+    required: ['run'],
+    additionalProperties: false,
+    properties: {
+      run: { type: 'string', minLength: 1 },
+      creates: { type: 'string', minLength: 1 },
+      removes: { type: 'string', minLength: 1 },
+      unless: { type: 'string', minLength: 1 },
+      only_if: { type: 'string', minLength: 1 },
+      cwd: { type: 'string', minLength: 1 },
+      user: { type: 'string', pattern: ACCOUNT_NAME },
+      env: { type: 'object', additionalProperties: { type: 'string' } },
+    },
+  },
+
+  identity: (p) => firstLine(p.run),
+
+  normalize(p) {
+    for (const k of Object.keys(p.env ?? {})) {
+      if (!ENV_NAME.test(k)) throw new ConfigError(`command: env name "${k}" is not a valid variable name`);
+    }
+    return p;
+  },
+
+  probe(items) {
+    let s = '';
+    for (const { key, params: p } of items) {
+      if (!hasGuard(p)) continue;
+      const lines = [...envExports(p)];
+      if (p.cwd !== undefined) lines.push(sh`cd -- ${p.cwd} 2>/dev/null || { printf '%s\\tcwd\\tmissing\\n' ${key}; exit 0; }`);
+      for (const [field, path] of [['creates', p.creates], ['removes', p.removes]] as const) {
+        if (path !== undefined) lines.push(sh`if [ -e ${path} ]; then printf '%s\\t%s\\t1\\n' ${key} ${field}; else printf '%s\\t%s\\t0\\n' ${key} ${field}; fi`);
+      }
+      for (const [field, code] of [['unless', p.unless], ['only_if', p.only_if]] as const) {
+        if (code !== undefined) lines.push(sh`${raw(runAs(p, code))} >/dev/null 2>&1; printf '%s\\t%s\\t%s\\n' ${key} ${field} "$?"`);
+      }
+      s += `(\n${lines.join('\n')}\n)\n`;
+    }
+    return s;
+  },
+
+  parse(output, items) {
+    const facts = parseFacts(output);
+    return new Map(items.map((i) => [i.key, facts.get(i.key) ?? {}]));
+  },
+
+  decide(p, f): Decision {
+    if (f.cwd !== 'missing') {
+      if (p.creates !== undefined && f.creates === '1') return ok(`${p.creates} exists`);
+      if (p.removes !== undefined && f.removes === '0') return ok(`${p.removes} does not exist`);
+      if (p.unless !== undefined && f.unless === '0') return ok(`unless succeeded: ${firstLine(p.unless)}`);
+      if (p.only_if !== undefined && f.only_if !== undefined && f.only_if !== '0') return ok(`only_if failed (exit ${f.only_if}): ${firstLine(p.only_if)}`);
+    }
+    const conds: string[] = [];
+    if (p.creates !== undefined) conds.push(sh`[ ! -e ${p.creates} ]`);
+    if (p.removes !== undefined) conds.push(sh`[ -e ${p.removes} ]`);
+    if (p.unless !== undefined) conds.push(`! ${runAs(p, p.unless)} >/dev/null`);
+    if (p.only_if !== undefined) conds.push(`${runAs(p, p.only_if)} >/dev/null`);
+    const cmds = [...envExports(p)];
+    if (p.cwd !== undefined) cmds.push(sh`cd -- ${p.cwd}`);
+    cmds.push(
+      conds.length
+        ? `if ${conds.join(' && ')}; then ${runAs(p, p.run)}; else echo 'skipped: a guard changed since the probe' >&2; fi`
+        : runAs(p, p.run),
+    );
+    const why = f.cwd === 'missing' ? ` (cwd ${p.cwd} does not exist yet)` : '';
+    if (!hasGuard(p)) return change('not idempotent: no creates/removes/unless/only_if guard', cmds, { unverifiable: true });
+    // only_if alone says when to run, not that running converged anything.
+    const verifiable = p.creates !== undefined || p.removes !== undefined || p.unless !== undefined;
+    return change(`run: ${firstLine(p.run)}${why}`, cmds, verifiable ? undefined : { unverifiable: true });
+  },
+};
+
+function hasGuard(p: CommandParams): boolean {
+  return p.creates !== undefined || p.removes !== undefined || p.unless !== undefined || p.only_if !== undefined;
+}
+
+function envExports(p: CommandParams): string[] {
+  return Object.entries(p.env ?? {}).map(([k, v]) => {
+    if (!ENV_NAME.test(k)) throw new ConfigError(`command: env name "${k}" is not a valid variable name`);
+    return sh`export ${raw(k)}=${v}`;
+  });
+}
+
+/** The author's shell text, as a quoted `sh -c` argument, as `user` if given. */
+function runAs(p: CommandParams, code: string): string {
+  return p.user !== undefined ? sh`runuser -u ${p.user} -- sh -c ${code} </dev/null` : sh`sh -c ${code} </dev/null`;
+}
+
+function firstLine(s: string): string {
+  const l = s.trim().split('\n')[0] ?? '';
+  return l.length > 60 ? l.slice(0, 57) + '...' : l;
+}

@@ -1,0 +1,96 @@
+// directory: a directory with owner, group and mode. One `stat` reports every directory of the
+// run. `recurse` is not supported: owner and mode apply to the directory itself only.
+import { sh } from '../shell/quote.js';
+import { ConfigError } from '../errors.js';
+import { change, ok, type Decision, type Facts, type ResourceType } from './types.js';
+import { normalizeMode, requireAbsolute, sameMode, sameOwner, unique } from './paths.js';
+
+export interface DirectoryParams {
+  path: string;
+  state?: 'present' | 'absent';
+  owner?: string | number;
+  group?: string | number;
+  mode?: string;
+}
+
+export const directoryType: ResourceType<DirectoryParams> = {
+  name: 'directory',
+  schema: {
+    type: 'object',
+    required: ['path'],
+    additionalProperties: false,
+    properties: {
+      path: { type: 'string', minLength: 1 },
+      state: { type: 'string', enum: ['present', 'absent'] },
+      owner: { type: ['string', 'integer'] },
+      group: { type: ['string', 'integer'] },
+      mode: { type: ['string', 'integer'] },
+    },
+  },
+
+  identity: (p) => p.path,
+
+  normalize(p) {
+    const path = requireAbsolute(p.path, 'directory path');
+    if (path === '/' && p.state === 'absent') throw new ConfigError('directory: refusing to remove /');
+    return { ...p, path, mode: normalizeMode(p.mode) };
+  },
+
+  probe(items) {
+    return statProbe(unique(items.map((i) => i.params.path)));
+  },
+
+  parse(output, items) {
+    const byPath = parseStat(output);
+    return new Map(items.map((i) => [i.key, byPath.get(i.params.path) ?? {}]));
+  },
+
+  decide(p, f): Decision {
+    const exists = !!f.type;
+    if (p.state === 'absent') {
+      if (!exists) return ok(`${p.path} is absent`);
+      if (f.type !== 'directory') throw new ConfigError(`directory ${p.path}: state absent, but it is a ${f.type}`);
+      return change(`remove ${p.path}`, [sh`rm -rf -- ${p.path}`]);
+    }
+    if (exists && f.type !== 'directory') {
+      throw new ConfigError(`directory ${p.path}: a ${f.type} is in the way`);
+    }
+    const reasons: string[] = [];
+    if (!exists) reasons.push('create');
+    if (exists && p.owner !== undefined && !sameOwner(f.user, f.uid, p.owner)) reasons.push(`owner ${f.user} -> ${p.owner}`);
+    if (exists && p.group !== undefined && !sameOwner(f.group, f.gid, p.group)) reasons.push(`group ${f.group} -> ${p.group}`);
+    if (exists && p.mode !== undefined && !sameMode(f.mode, p.mode)) reasons.push(`mode ${f.mode} -> ${p.mode.replace(/^0/, '')}`);
+    if (!reasons.length) return ok(`${p.path} is a directory${attrs(p)}`);
+
+    const cmds: string[] = [];
+    if (!exists) cmds.push(sh`mkdir -p -- ${p.path}`);
+    if (p.owner !== undefined || p.group !== undefined) cmds.push(sh`chown ${ownerSpec(p)} -- ${p.path}`);
+    // GNU chmod keeps a directory's setuid/setgid bits on a 4-digit numeric mode; the extra
+    // leading zero clears them, so "0755" really converges a 2755 directory.
+    if (p.mode !== undefined) cmds.push(sh`chmod ${'0' + p.mode} -- ${p.path}`);
+    return change(`${p.path}: ${reasons.join(', ')}`, cmds);
+  },
+};
+
+/** One stat for all paths: `path\ttype\tuser\tuid\tgroup\tgid\tmode` per existing path. */
+export function statProbe(paths: string[]): string {
+  return sh`stat --printf '%n\\t%F\\t%U\\t%u\\t%G\\t%g\\t%a\\n' -- ${paths} 2>/dev/null\n`;
+}
+
+export function parseStat(output: string): Map<string, Facts> {
+  const byPath = new Map<string, Facts>();
+  for (const line of output.split('\n')) {
+    const [path, type, user, uid, group, gid, mode] = line.split('\t');
+    if (path && mode !== undefined) byPath.set(path, { type: type ?? '', user: user ?? '', uid: uid ?? '', group: group ?? '', gid: gid ?? '', mode });
+  }
+  return byPath;
+}
+
+function ownerSpec(p: DirectoryParams): string {
+  return `${p.owner ?? ''}${p.group !== undefined ? ':' + p.group : ''}`;
+}
+
+function attrs(p: DirectoryParams): string {
+  const a = [p.owner !== undefined && `owner ${p.owner}`, p.group !== undefined && `group ${p.group}`, p.mode && `mode ${p.mode}`].filter(Boolean);
+  return a.length ? ` (${a.join(', ')})` : '';
+}

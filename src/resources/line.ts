@@ -1,0 +1,126 @@
+// line: one line in a text file (Ansible's lineinfile). The controller never has the file, so
+// both the check and the edit run on the host in awk:
+//  - probe: ONE awk per file, for all line items of that file, counts exact copies of the line,
+//    lines matching regexp, and whether the last match already is the line;
+//  - apply: awk writes the new content to a temp file beside the real one (through a symlink:
+//    the link's target is edited), owner and mode are copied with --reference, then mv.
+// Values reach awk through its environment (ENVIRON), never through `-v` (which would
+// interpret backslashes in the regexp) nor the program text. `regexp` is a POSIX ERE as the
+// host's awk reads it (mawk on Debian/Ubuntu: no {n,m} intervals on older releases).
+// Semantics follow lineinfile: present + regexp replaces the LAST matching line, or appends the
+// line when nothing matches and the exact line is not already there; absent removes every
+// matching line (every exact copy without regexp).
+import { sh, raw } from '../shell/quote.js';
+import { ConfigError } from '../errors.js';
+import { change, ok, parseFacts, type Decision, type ResourceType } from './types.js';
+import { requireAbsolute } from './paths.js';
+
+export interface LineParams {
+  path: string;
+  line?: string;
+  regexp?: string;
+  state?: 'present' | 'absent';
+  /** Create the file (mode 0644) when it does not exist (default false). */
+  create?: boolean;
+}
+
+const PROBE_AWK = `BEGIN { n = ENVIRON["KEEL_N"] + 0
+  for (i = 1; i <= n; i++) { k[i] = ENVIRON["KEEL_K" i]; l[i] = ENVIRON["KEEL_L" i] ""; r[i] = ENVIRON["KEEL_R" i]; h[i] = (ENVIRON["KEEL_H" i] == "1"); ex[i] = 0; m[i] = 0; last[i] = 0 } }
+{ for (i = 1; i <= n; i++) { if ($0 == l[i]) ex[i]++; if (h[i] && $0 ~ r[i]) { m[i]++; last[i] = ($0 == l[i]) } } }
+END { for (i = 1; i <= n; i++) printf "%s\\texists\\t1\\n%s\\texact\\t%d\\n%s\\tmatches\\t%d\\n%s\\tlast\\t%d\\n", k[i], k[i], ex[i], k[i], m[i], k[i], last[i] }`;
+
+// `l ""` forces string comparison: awk compares two numeric-looking strings as numbers.
+const PRESENT_AWK = `BEGIN { l = ENVIRON["KEEL_LINE"] ""; r = ENVIRON["KEEL_RE"]; h = (ENVIRON["KEEL_HASRE"] == "1") }
+{ a[NR] = $0; if (h && $0 ~ r) lm = NR; if ($0 == l) ex = 1 }
+END { if (lm) a[lm] = l; for (i = 1; i <= NR; i++) print a[i]; if (!lm && !ex) print l }`;
+
+const ABSENT_AWK = `BEGIN { l = ENVIRON["KEEL_LINE"] ""; r = ENVIRON["KEEL_RE"]; h = (ENVIRON["KEEL_HASRE"] == "1") }
+{ if (h ? ($0 ~ r) : ($0 == l)) next; print }`;
+
+export const lineType: ResourceType<LineParams> = {
+  name: 'line',
+  schema: {
+    type: 'object',
+    required: ['path'],
+    additionalProperties: false,
+    properties: {
+      path: { type: 'string', minLength: 1 },
+      line: { type: 'string' },
+      regexp: { type: 'string', minLength: 1 },
+      state: { type: 'string', enum: ['present', 'absent'] },
+      create: { type: 'boolean' },
+    },
+  },
+
+  identity: (p) => `${p.path}: ${p.regexp ?? p.line ?? ''}`,
+
+  normalize(p) {
+    const path = requireAbsolute(p.path, 'line path');
+    const state = p.state ?? 'present';
+    if (state === 'present' && p.line === undefined) throw new ConfigError(`line in ${path}: line is required with state present`);
+    if (state === 'absent' && p.line === undefined && p.regexp === undefined) throw new ConfigError(`line in ${path}: give line or regexp to remove`);
+    if (p.line?.includes('\n')) throw new ConfigError(`line in ${path}: line cannot contain a newline (one resource per line)`);
+    if (p.regexp?.includes('\n')) throw new ConfigError(`line in ${path}: regexp cannot contain a newline`);
+    return { ...p, path, state };
+  },
+
+  probe(items) {
+    const byFile = new Map<string, typeof items>();
+    for (const i of items) byFile.set(i.params.path, [...(byFile.get(i.params.path) ?? []), i]);
+    let s = '';
+    for (const [path, list] of byFile) {
+      const env = list.map((it, n) => {
+        const p = it.params;
+        return sh`KEEL_K${raw(String(n + 1))}=${it.key} KEEL_L${raw(String(n + 1))}=${p.line ?? ''} KEEL_R${raw(String(n + 1))}=${p.regexp ?? ''} KEEL_H${raw(String(n + 1))}=${p.regexp !== undefined ? '1' : '0'}`;
+      });
+      s += sh`if [ -f ${path} ]; then KEEL_N=${list.length} ${raw(env.join(' '))} awk ${PROBE_AWK} ${path} 2>/dev/null; fi\n`;
+    }
+    return s;
+  },
+
+  parse(output, items) {
+    const facts = parseFacts(output);
+    return new Map(items.map((i) => [i.key, facts.get(i.key) ?? {}]));
+  },
+
+  decide(p, f): Decision {
+    const exists = f.exists === '1';
+    const exact = Number(f.exact ?? 0);
+    const matches = Number(f.matches ?? 0);
+    const what = p.regexp !== undefined ? `/${p.regexp}/` : JSON.stringify(p.line);
+    if (p.state === 'absent') {
+      if (!exists) return ok(`${p.path} does not exist`);
+      const n = p.regexp !== undefined ? matches : exact;
+      if (n === 0) return ok(`no line ${what} in ${p.path}`);
+      return change(`${p.path}: remove ${n} line(s) ${what}`, editCommands(p, ABSENT_AWK));
+    }
+    if (!exists) {
+      const reason = p.create ? `create ${p.path} with the line` : `${p.path} does not exist (create: false)`;
+      return change(reason, editCommands(p, PRESENT_AWK));
+    }
+    if (p.regexp !== undefined && matches > 0) {
+      if (f.last === '1') return ok(`${p.path}: the last line matching ${what} is the wanted line`);
+      return change(`${p.path}: replace the last line matching ${what}`, editCommands(p, PRESENT_AWK));
+    }
+    if (exact > 0) return ok(`${p.path} has the line ${JSON.stringify(p.line)}`);
+    return change(`${p.path}: append ${JSON.stringify(p.line)}`, editCommands(p, PRESENT_AWK));
+  },
+};
+
+function editCommands(p: LineParams, program: string): string[] {
+  const present = p.state !== 'absent';
+  const missing = present && p.create
+    ? raw(`keel_src=/dev/null; chmod 0644 -- "$keel_tmp"`)
+    : present
+      ? sh`echo ${p.path + ' does not exist (set create: true to create it)'} >&2; exit 1`
+      : raw('keel_src='); // absent: nothing to remove from a file that vanished since the probe
+  const cmds = [
+    // Edit the target of a symlink, not the link (e.g. /etc/resolv.conf).
+    sh`keel_dst=$(readlink -f -- ${p.path})`,
+    raw(`keel_tmp=$(mktemp -- "$(dirname -- "$keel_dst")/.keel-tmp.XXXXXX")`).text,
+    raw(`trap 'rm -f -- "$keel_tmp"' EXIT`).text,
+    sh`if [ -e "$keel_dst" ]; then keel_src=$keel_dst; chown --reference="$keel_dst" -- "$keel_tmp"; chmod --reference="$keel_dst" -- "$keel_tmp"; else ${missing}; fi`,
+    sh`if [ -n "$keel_src" ]; then KEEL_LINE=${p.line ?? ''} KEEL_RE=${p.regexp ?? ''} KEEL_HASRE=${p.regexp !== undefined ? '1' : '0'} awk ${program} "$keel_src" > "$keel_tmp"; sync -- "$keel_tmp"; mv -f -- "$keel_tmp" "$keel_dst"; fi`,
+  ];
+  return cmds;
+}

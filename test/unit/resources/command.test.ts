@@ -1,0 +1,98 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { commandType, type CommandParams } from '../../../src/resources/command.js';
+import { quote } from '../../../src/shell/quote.js';
+import { ConfigError } from '../../../src/errors.js';
+import { NASTY, applySh, commandsOf, decide, expectOk, expectShellSyntax, items, probeHere, tempDir } from './helpers.js';
+
+const dir = tempDir();
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('command decide', () => {
+  it('guards satisfied -> ok with the reason', () => {
+    expect(decide(commandType, { run: 'x', creates: '/a' }, { creates: '1' })).toEqual({ kind: 'ok', reason: '/a exists' });
+    expectOk(decide(commandType, { run: 'x', removes: '/a' }, { removes: '0' }));
+    expectOk(decide(commandType, { run: 'x', unless: 'true' }, { unless: '0' }));
+    expect(decide(commandType, { run: 'x', only_if: 'false' }, { only_if: '1' }).reason).toBe('only_if failed (exit 1): false');
+  });
+  it('no guard: change, unverifiable, says why', () => {
+    const d = decide(commandType, { run: 'make install' }, {});
+    expect(d).toMatchObject({ kind: 'change', unverifiable: true, reason: 'not idempotent: no creates/removes/unless/only_if guard' });
+    expect(commandsOf(d)).toEqual([`sh -c 'make install' </dev/null`]);
+  });
+  it('guarded run re-checks the guards at apply time', () => {
+    const d = decide(commandType, { run: 'make', creates: '/opt/x', unless: 'test -f /y', cwd: '/src', env: { A: `it's`, B: '$(x)' } }, { creates: '0', unless: '1' });
+    expect(d.kind === 'change' && d.unverifiable).toBeFalsy();
+    const c = commandsOf(d);
+    expect(c).toEqual([
+      `export A='it'\\''s'`,
+      `export B='$(x)'`,
+      'cd -- /src',
+      `if [ ! -e /opt/x ] && ! sh -c 'test -f /y' </dev/null >/dev/null; then sh -c make </dev/null; else echo 'skipped: a guard changed since the probe' >&2; fi`,
+    ]);
+    expectShellSyntax(c.join('\n'));
+  });
+  it('only_if alone is unverifiable', () => {
+    const d = decide(commandType, { run: 'x', only_if: 'true' }, { only_if: '0' });
+    expect(d.kind === 'change' && d.unverifiable).toBe(true);
+  });
+  it('cwd missing at probe time -> run', () => {
+    expect(decide(commandType, { run: 'x', creates: 'out', cwd: '/new' }, { cwd: 'missing' }).reason).toContain('cwd /new does not exist yet');
+  });
+  it('as another user', () => {
+    const c = commandsOf(decide(commandType, { run: 'whoami', user: 'deploy' }, {}));
+    expect(c).toEqual([`runuser -u deploy -- sh -c whoami </dev/null`]);
+  });
+  it('rejects bad env names', () => {
+    expect(() => decide(commandType, { run: 'x', env: { 'A-B': '1' } }, {})).toThrow(ConfigError);
+  });
+  it('quotes nasty values; the run text reaches sh -c intact', () => {
+    for (const v of NASTY) {
+      const p: CommandParams = { run: `echo ${v}`, creates: `/tmp/${v}`, cwd: `/tmp/${v}`, env: { V: v }, unless: v, only_if: v };
+      const c = commandsOf(decide(commandType, p, {})).join('\n');
+      expect(c).toContain(quote(`/tmp/${v}`));
+      expect(c).toContain(`export V=${quote(v)}`);
+      expect(c).toContain(`sh -c ${quote(`echo ${v}`)}`);
+      expectShellSyntax(c);
+      expectShellSyntax(commandType.probe(items(commandType, [p]), { wantDiff: false }));
+    }
+  });
+});
+
+describe('command on this machine (temp dir)', () => {
+  it('probe evaluates guards with cwd and env; a syntax error in a guard does not break the script', () => {
+    writeFileSync(join(dir, 'made'), '');
+    const ps: CommandParams[] = [
+      { run: 'x', creates: 'made', cwd: dir },
+      { run: 'x', removes: join(dir, 'nope') },
+      { run: 'x', unless: '[ "$K" = "v w" ]', env: { K: 'v w' } },
+      { run: 'x', only_if: 'exit 3' },
+      { run: 'x', unless: 'if then fi (' },
+      { run: 'x', creates: 'a', cwd: join(dir, 'missing') },
+      { run: 'x' }, // no guard: nothing probed
+      { run: 'x', unless: 'cat' }, // must not eat the script from stdin
+    ];
+    const f = probeHere(commandType, ps);
+    expect(f.get('k0')).toEqual({ creates: '1' });
+    expect(f.get('k1')).toEqual({ removes: '0' });
+    expect(f.get('k2')).toEqual({ unless: '0' });
+    expect(f.get('k3')).toEqual({ only_if: '3' });
+    expect(f.get('k4')?.unless).toBe('2');
+    expect(f.get('k5')).toEqual({ cwd: 'missing' });
+    expect(f.get('k6')).toEqual({});
+    expect(f.get('k7')).toEqual({ unless: '0' });
+  });
+  it('apply runs once, then the creates guard makes it converge', () => {
+    const out = join(dir, 'out');
+    const p: CommandParams = { run: 'echo "$MSG" >> out', creates: 'out', cwd: dir, env: { MSG: `it's $(x)` } };
+    const d = decide(commandType, p, probeHere(commandType, [p]).get('k0'));
+    expect(applySh(commandsOf(d), dir).status).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(`it's $(x)\n`);
+    expectOk(decide(commandType, p, probeHere(commandType, [p]).get('k0')));
+    // Stale plan: the guard is re-checked at apply, nothing runs twice.
+    expect(applySh(commandsOf(d), dir).stderr).toContain('skipped');
+    expect(readFileSync(out, 'utf8')).toBe(`it's $(x)\n`);
+    expect(existsSync(out)).toBe(true);
+  });
+});

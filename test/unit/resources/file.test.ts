@@ -1,0 +1,112 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileType, parseShaLine, sha256 } from '../../../src/resources/file.js';
+import { quote } from '../../../src/shell/quote.js';
+import { normalizeMode } from '../../../src/resources/paths.js';
+import { ConfigError } from '../../../src/errors.js';
+import { NASTY, applySh, commandsOf, ctx, decide, expectOk, expectShellSyntax, items, probeHere, tempDir } from './helpers.js';
+
+const dir = tempDir();
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const reg = (extra: Record<string, string> = {}) => ({ type: 'regular file', user: 'root', uid: '0', group: 'root', gid: '0', mode: '644', ...extra });
+
+describe('file decide', () => {
+  it('converged: same content, owner, group, mode -> ok without commands', () => {
+    expectOk(decide(fileType, { path: '/etc/x', content: 'hi\n', owner: 'root', group: 0, mode: '0644' }, reg({ sha256: sha256('hi\n') })));
+  });
+  it('converged: attributes only, content unmanaged', () => {
+    expectOk(decide(fileType, { path: '/etc/x', mode: '644' }, reg()));
+  });
+  it('creates a missing file with content', () => {
+    const d = decide(fileType, { path: '/etc/x', content: 'hi\n', mode: '0600' }, {});
+    expect(d.reason).toContain('create');
+    const c = commandsOf(d).join('\n');
+    expect(c).toContain('chmod 0600 -- "$keel_tmp"');
+    expect(c).toContain('mv -f -- "$keel_tmp" /etc/x');
+    expectShellSyntax(c);
+  });
+  it('rewrites on content change, keeping owner and mode by reference', () => {
+    const c = commandsOf(decide(fileType, { path: '/etc/x', content: 'new' }, reg({ sha256: sha256('old') }))).join('\n');
+    expect(c).toContain('chown --reference=/etc/x');
+    expect(c).toContain(Buffer.from('new').toString('base64'));
+  });
+  it('fixes attributes in place without rewriting', () => {
+    const d = decide(fileType, { path: '/etc/x', content: 'a', owner: 'www-data', mode: '0640' }, reg({ sha256: sha256('a') }));
+    expect(commandsOf(d)).toEqual(['chown www-data -- /etc/x', 'chmod 0640 -- /etc/x']);
+  });
+  it('absent: ok when missing, rm when present, error for a directory', () => {
+    expectOk(decide(fileType, { path: '/etc/x', state: 'absent' }, {}));
+    expect(commandsOf(decide(fileType, { path: '/etc/x', state: 'absent' }, reg()))).toEqual(['rm -f -- /etc/x']);
+    expect(() => decide(fileType, { path: '/etc/x', state: 'absent' }, reg({ type: 'directory' }))).toThrow(ConfigError);
+  });
+  it('validate with %s runs on the temp file before the rename', () => {
+    const c = commandsOf(decide(fileType, { path: '/etc/x', content: 'a', validate: 'visudo -cf %s' }, {}));
+    expect(c).toContain('visudo -cf "$keel_tmp"');
+    expectShellSyntax(c.join('\n'));
+  });
+  it('validate without %s restores the old file', () => {
+    const c = commandsOf(decide(fileType, { path: '/etc/x', content: 'a', validate: 'nginx -t' }, reg())).join('\n');
+    expect(c).toContain('mv -f -- "$keel_bak" /etc/x');
+    expectShellSyntax(c);
+  });
+  it('quotes nasty paths and owners', () => {
+    for (const v of NASTY.filter((x) => !x.includes('\n'))) {
+      const path = `/tmp/${v}`;
+      const c = commandsOf(decide(fileType, { path, content: v, owner: v }, reg())).join('\n');
+      expect(c).toContain(quote(path));
+      expect(c).toContain(quote(v));
+      expectShellSyntax(c);
+      expectShellSyntax(fileType.probe(items(fileType, [{ path, content: v }]), { wantDiff: true }));
+    }
+  });
+  it('rejects relative paths, newlines and bad modes', () => {
+    expect(() => decide(fileType, { path: 'etc/x' }, {})).toThrow(ConfigError);
+    expect(() => decide(fileType, { path: '/a\nb' }, {})).toThrow(ConfigError);
+    expect(() => decide(fileType, { path: '/a', mode: 'u=rw' }, {})).toThrow(ConfigError);
+  });
+  it('diff carries old and new content', () => {
+    const d = fileType.decide(fileType.normalize!({ path: '/x', content: 'new\n' }), reg({ sha256: 'x', old: Buffer.from('old\n').toString('base64') }), { wantDiff: true });
+    expect(d.kind === 'change' && d.diff).toEqual({ path: '/x', before: 'old\n', after: 'new\n', sensitive: undefined });
+  });
+});
+
+describe('modes', () => {
+  it('reads YAML 1.2 integers by their digits (mode: 0644 parses as 644)', () => {
+    expect(normalizeMode(644)).toBe('0644');
+    expect(normalizeMode(755)).toBe('0755');
+    expect(normalizeMode('644')).toBe('0644');
+    expect(normalizeMode('2775')).toBe('2775');
+    expect(() => normalizeMode(999)).toThrow(ConfigError);
+  });
+});
+
+describe('file probe on this machine', () => {
+  it('parses stat and sha256sum, including a name with a backslash', () => {
+    const a = join(dir, 'a file');
+    const b = join(dir, 'back\\slash');
+    writeFileSync(a, 'hello\n');
+    writeFileSync(b, 'x');
+    mkdirSync(join(dir, 'd'));
+    const facts = probeHere(fileType, [{ path: a, content: 'hello\n' }, { path: b, content: 'x' }, { path: join(dir, 'missing'), content: '' }]);
+    expect(facts.get('k0')).toMatchObject({ type: 'regular file', sha256: sha256('hello\n') });
+    expect(facts.get('k1')?.sha256).toBe(sha256('x'));
+    expect(facts.get('k2')).toEqual({});
+    expectOk(fileType.decide(fileType.normalize!({ path: b, content: 'x' }), facts.get('k1')!, ctx));
+  });
+  it('parseShaLine undoes sha256sum escaping', () => {
+    expect(parseShaLine(`\\${'a'.repeat(64)}  /tmp/b\\\\s`)).toEqual({ sha: 'a'.repeat(64), path: '/tmp/b\\s' });
+    expect(parseShaLine(`${'b'.repeat(64)}  /tmp/plain`)).toEqual({ sha: 'b'.repeat(64), path: '/tmp/plain' });
+  });
+  it('applies and then converges (temp dir)', () => {
+    const path = join(dir, `it's $(x)`);
+    const p = { path, content: 'one\ntwo\n', mode: '0640' };
+    const d = decide(fileType, p, probeHere(fileType, [p]).get('k0'));
+    const r = applySh(commandsOf(d), dir);
+    expect(r.stderr).toBe('');
+    expect(readFileSync(path, 'utf8')).toBe('one\ntwo\n');
+    expect(statSync(path).mode & 0o777).toBe(0o640);
+    expectOk(decide(fileType, p, probeHere(fileType, [p]).get('k0')));
+  });
+});
