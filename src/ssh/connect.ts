@@ -1,0 +1,270 @@
+// Opening a HostSession: one ssh2 Client per host for the whole run, through its jump hosts
+// (ProxyJump, outermost first), each hop with its own host-key check and authentication.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import ssh2 from 'ssh2';
+import type { Client, ConnectConfig } from 'ssh2';
+import { BugError, HostUnreachableError, KeelError } from '../errors.js';
+import type { Connection } from '../inventory/types.js';
+import { authHandler, KeyFileProblem, PASSPHRASE_ENV, planAuth, type AuthPlan, type AuthState } from './auth.js';
+import { formatSeconds, HostKeyError } from './errors.js';
+import {
+  entriesForHost,
+  fingerprint,
+  judgeHostKey,
+  keyscanCommand,
+  keyTypeOfBlob,
+  knownHostName,
+  loadKnownHosts,
+  preferredHostKeyAlgorithms,
+  recordHostKey,
+  removeKeyCommand,
+  type KnownHostEntry,
+} from './known-hosts.js';
+import { SshHostSession, watchClose } from './session.js';
+import type { HostSession } from './types.js';
+
+export interface ConnectOptions {
+  /** Inventory name, for messages. */
+  hostName: string;
+  connection: Connection;
+  /** See defaultKnownHostsFile(). */
+  knownHostsFile: string;
+  /** Trust on first use: record unknown hosts' keys. */
+  acceptNewHostKeys: boolean;
+  /** sudo password (from the vault or a prompt); never on a command line. */
+  becomePassword?: string;
+  /** Default timeout for runScript. */
+  commandTimeoutMs?: number;
+}
+
+/** Keepalive every 5 s; 3 unanswered ones mean the peer is dead. */
+const KEEPALIVE_INTERVAL_MS = 5000;
+const KEEPALIVE_COUNT_MAX = 3;
+
+export function defaultKnownHostsFile(): string {
+  return process.env.KEEL_KNOWN_HOSTS ?? join(homedir(), '.ssh', 'known_hosts');
+}
+
+export async function connect(opts: ConnectOptions): Promise<HostSession> {
+  const hops = [...opts.connection.jump, opts.connection];
+  const clients: Client[] = [];
+  try {
+    let sock: Duplex | undefined;
+    for (const [i, hop] of hops.entries()) {
+      const isTarget = i === hops.length - 1;
+      const prev = clients[clients.length - 1];
+      if (prev) sock = await forward(prev, hops[i - 1]!, hop, opts.hostName);
+      clients.push(await openHop(hop, isTarget ? '' : 'jump host ', opts, sock));
+    }
+    return new SshHostSession({
+      hostName: opts.hostName,
+      connection: opts.connection,
+      client: clients[clients.length - 1]!,
+      jumps: clients.slice(0, -1),
+      becomePassword: opts.becomePassword,
+      commandTimeoutMs: opts.commandTimeoutMs,
+    });
+  } catch (err) {
+    for (const c of clients.reverse()) c.destroy();
+    throw err;
+  }
+}
+
+function target(c: Connection): string {
+  return `${c.user}@${c.address}:${c.port}`;
+}
+
+/** Open a channel from the jump host to the next hop, used as that hop's socket. */
+function forward(jumpClient: Client, jump: Connection, next: Connection, hostName: string): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) =>
+      reject(new HostUnreachableError(hostName, `cannot connect to ${target(next)} through jump host ${target(jump)}: ${why}`));
+    const timer = setTimeout(() => fail(`timed out after ${formatSeconds(next.connectTimeoutMs)}`), next.connectTimeoutMs);
+    jumpClient.forwardOut('127.0.0.1', 0, next.address, next.port, (err, stream) => {
+      clearTimeout(timer);
+      if (err) {
+        const detail = err.message.replace(/^\(SSH\) Channel open failure:?\s*/, '').trim();
+        return fail(`the jump host could not open a connection to it${detail ? ` (${detail})` : ''}`);
+      }
+      resolve(stream);
+    });
+  });
+}
+
+async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock?: Duplex): Promise<Client> {
+  const who = `${role}${target(hop)}`;
+  const file = opts.knownHostsFile;
+  let entries: KnownHostEntry[];
+  try {
+    entries = await loadKnownHosts(file);
+  } catch (err) {
+    throw new HostUnreachableError(opts.hostName, `cannot read known_hosts file ${file}: ${(err as Error).message}`);
+  }
+  const name = knownHostName(hop.address, hop.port);
+  const hostKeyAlgorithms = preferredHostKeyAlgorithms(entriesForHost(entries, name));
+
+  let plan: AuthPlan;
+  try {
+    plan = await planAuth(hop);
+  } catch (err) {
+    if (err instanceof KeyFileProblem) {
+      throw new HostUnreachableError(opts.hostName, `cannot authenticate to ${who}: ${err.message}`, { hint: err.hint });
+    }
+    throw err;
+  }
+  if (!plan.methods.length) {
+    const skipped = plan.skipped.length ? ` (skipped: ${plan.skipped.join(', ')})` : '';
+    throw new HostUnreachableError(opts.hostName, `no credentials to offer ${who}${skipped}`, {
+      hint: `name a key file in the inventory, create ~/.ssh/id_ed25519, or start ssh-agent (SSH_AUTH_SOCK)${
+        plan.skipped.length ? ` or set ${PASSPHRASE_ENV}` : ''
+      }`,
+    });
+  }
+
+  const client = new ssh2.Client();
+  watchClose(client);
+  let refusal: KeelError | undefined;
+  const auth: AuthState = { tried: [] };
+
+  const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
+    const refuse = (e: KeelError) => {
+      refusal = e;
+      verify(false);
+    };
+    const verdict = judgeHostKey(entries, name, key);
+    const presented = `${keyTypeOfBlob(key) ?? 'unknown-type'} ${fingerprint(key)}`;
+    switch (verdict.kind) {
+      case 'known':
+        return verify(true);
+      case 'revoked':
+        return refuse(
+          new HostKeyError(
+            opts.hostName,
+            `${who} presents a REVOKED host key ${presented} (${verdict.entry.file}:${verdict.entry.line}); refusing to connect`,
+          ),
+        );
+      case 'changed': {
+        const type = keyTypeOfBlob(key);
+        const old = verdict.entries.find((e) => e.keyType === type) ?? verdict.entries[0]!;
+        return refuse(
+          new HostKeyError(
+            opts.hostName,
+            `host key for ${who} has CHANGED (or someone is intercepting the connection): ` +
+              `the host presents ${presented}, but ${old.file}:${old.line} has ${old.keyType} ${fingerprint(old.key)}; ` +
+              'refusing to connect',
+            {
+              hint:
+                'if the host was reinstalled, remove the old key with ' +
+                `\`${removeKeyCommand(hop.address, hop.port, file)}\` and rerun with --accept-new-host-keys`,
+            },
+          ),
+        );
+      }
+      case 'unknown':
+        if (!opts.acceptNewHostKeys) {
+          return refuse(
+            new HostKeyError(opts.hostName, `${who} is not in ${file} (its key is ${presented}); refusing to connect`, {
+              hint:
+                'rerun with --accept-new-host-keys to trust it on first use, or add it yourself: ' +
+                `\`${keyscanCommand(hop.address, hop.port, file)}\``,
+            }),
+          );
+        }
+        recordHostKey(file, name, key).then(
+          () => verify(true),
+          (err: Error) =>
+            refuse(new HostUnreachableError(opts.hostName, `cannot record the host key of ${who} in ${file}: ${err.message}`)),
+        );
+        return;
+    }
+  };
+
+  const config: ConnectConfig = {
+    host: hop.address,
+    port: hop.port,
+    username: hop.user,
+    readyTimeout: hop.connectTimeoutMs,
+    keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+    keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+    hostVerifier,
+    authHandler: authHandler(plan, auth),
+    ...(sock ? { sock } : {}),
+    ...(hostKeyAlgorithms
+      ? { algorithms: { serverHostKey: hostKeyAlgorithms as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } }
+      : {}),
+  };
+
+  return new Promise<Client>((resolve, reject) => {
+    let settled = false;
+    const fail = (e: KeelError) => {
+      if (settled) return;
+      settled = true;
+      client.destroy();
+      reject(e);
+    };
+    client.once('ready', () => {
+      settled = true;
+      resolve(client);
+    });
+    const notes: string[] = [];
+    client.on('error', (err: Error & { level?: string; code?: string }) => {
+      if (refusal) return fail(refusal);
+      // An unusable agent or a key that cannot sign is reported as an 'error', but ssh2 goes
+      // on with the next method: remember it for the message, do not give up yet.
+      if (err.level === 'agent' || (err.level === 'client-authentication' && !isFinalAuthFailure(err))) {
+        notes.push(err.level === 'agent' ? `ssh-agent: ${err.message}` : err.message);
+        return;
+      }
+      if (err.level === 'client-authentication') {
+        const tried = [...auth.tried, ...plan.skipped.map((s) => `${s}, skipped`), ...notes];
+        const offered = auth.serverMethods?.length ? `; the host accepts: ${auth.serverMethods.join(', ')}` : '';
+        return fail(
+          new HostUnreachableError(
+            opts.hostName,
+            `authentication failed for ${who} (tried: ${tried.join('; ') || 'nothing'}${offered})`,
+            {
+              cause: err,
+              hint: `check that one of these keys is in ~${hop.user}/.ssh/authorized_keys on the host, or set the key file in the inventory`,
+            },
+          ),
+        );
+      }
+      fail(new HostUnreachableError(opts.hostName, `cannot connect to ${who}: ${describeConnectError(err, hop)}`, { cause: err }));
+    });
+    client.once('close', () => {
+      fail(refusal ?? new HostUnreachableError(opts.hostName, `cannot connect to ${who}: the host closed the connection during the handshake`));
+    });
+    try {
+      client.connect(config);
+    } catch (err) {
+      fail(new BugError(`invalid ssh2 configuration for ${who}: ${(err as Error).message}`, { cause: err }));
+    }
+  });
+}
+
+function isFinalAuthFailure(err: Error): boolean {
+  return err.message === 'All configured authentication methods failed';
+}
+
+function describeConnectError(err: Error & { level?: string; code?: string }, hop: Connection): string {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'EHOSTUNREACH':
+      return 'host unreachable';
+    case 'ENETUNREACH':
+      return 'network unreachable';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot resolve ${hop.address}`;
+    case 'ETIMEDOUT':
+      return 'timed out';
+    case 'ECONNRESET':
+      return 'connection reset by the host';
+  }
+  if (err.level === 'client-dns') return `cannot resolve ${hop.address}`;
+  if (err.level === 'client-timeout') return `timed out after ${formatSeconds(hop.connectTimeoutMs)}`;
+  return err.message;
+}
