@@ -6,17 +6,19 @@ import { exitCodeFor } from './exit.js';
 import type { CliContext, CommandResult } from './context.js';
 import { registerCommands } from './commands.js';
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], overrides: Partial<CliContext> = {}): Promise<number> {
   const ctx: CliContext = {
     out: consoleOutput(),
     root: process.env.KEEL_ROOT ?? process.cwd(),
     interactive: Boolean(process.stdin.isTTY),
+    ...overrides,
   };
   let code = 0;
   const program = new Command('keel')
     .description('Agentless provisioning and deployment over SSH')
     .version('0.1.0')
     .exitOverride()
+    .configureOutput({ writeOut: (t) => ctx.out.line(t.trimEnd()), writeErr: (t) => ctx.out.warn(t.trimEnd()) })
     .showHelpAfterError('(run keel --help for usage)');
   const run = (fn: (...args: any[]) => Promise<CommandResult>) =>
     async (...args: any[]) => {

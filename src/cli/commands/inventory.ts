@@ -1,0 +1,24 @@
+// `keel inventory <env>`: the resolved hosts, groups and variables, validated, secrets masked.
+import type { Command } from 'commander';
+import YAML from 'yaml';
+import { inventoryToJSON } from '../../inventory/load.js';
+import { prepare, type ProvisionOptions, list } from './provision.js';
+import type { CliContext } from '../context.js';
+import type { Runner } from '../commands.js';
+
+export function registerInventory(program: Command, ctx: CliContext, run: Runner): void {
+  program
+    .command('inventory <env>')
+    .description('show the resolved hosts, groups and variables (validated; secrets masked)')
+    .option('-i, --inventory <file>', 'inventory file instead of inventories/<env>.yaml|.ini')
+    .option('-l, --limit <hosts>', 'only these hosts or groups', list)
+    .option('--output <format>', 'yaml or json', 'yaml')
+    .action(run(async (env: string, o: ProvisionOptions & { output?: string }) => {
+      // The same validation as provision (inventory, vault, roles, templates), nothing run.
+      const { inventory } = await prepare(ctx, env, { ...o, output: 'text' });
+      const doc = inventoryToJSON(inventory, (v) => ctx.out.redactor.maskValue(v));
+      if (o.output === 'json') ctx.out.json(doc);
+      else ctx.out.line(YAML.stringify(doc).trimEnd());
+      return 0;
+    }));
+}
