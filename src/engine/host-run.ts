@@ -119,12 +119,12 @@ export async function runHost(plan: HostPlan, session: HostSession, opts: HostRu
       const r = active[active.findIndex((x) => String(x.index) === step.key)]!;
       const d = decisions.get(r.index) as ChangeDecision;
       if (step.status === 'changed') {
-        if (!changedOnce.has(r.index)) changedOnce.set(r.index, d);
+        changedOnce.set(r.index, d); // the latest change is the one worth reporting
       } else {
         report(r, { id: r.id, status: 'failed', reason: `command failed with exit code ${step.code}`, output: step.output, code: step.code });
       }
     }
-    const failedStep = applied.steps.find((s) => s.status === 'failed');
+    const failedStep = applied.steps.find((s) => s.status === 'failed' && !s.key.startsWith('H'));
     if (failedStep || out.code !== 0 || applied.verifyOutput === undefined) {
       // Everything that had to change after the failure did not run.
       for (const r of changes) {
@@ -136,7 +136,8 @@ export async function runHost(plan: HostPlan, session: HostSession, opts: HostRu
       const error = failedStep ? undefined : `apply script ended early (exit ${out.code ?? out.signal})${applied.interruptedKey ? ` during ${describeKey(applied.interruptedKey)}` : ''}:\n${lastLines(out.stderr || '(no output)', 10)}`;
       return finish(error, handlersRun);
     }
-    toRun = [];
+    // Handlers that failed stay pending on the host; a further pass runs them again.
+    toRun = applied.steps.filter((st) => st.key.startsWith('H') && st.status === 'failed').map((st) => handlers.find((h) => h.key === st.key)!.id);
     // Verify: decide again on fresh facts. Resources that changed and now decide ok are done.
     const verify = parseProbe(applied.verifyOutput, n2, active);
     decisions = decideAll(active, verify.facts, ctx);

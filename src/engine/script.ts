@@ -97,9 +97,11 @@ keel_fail() { printf '%s F %s %s ' ${N} "$1" "$2"; tail -c 4000 -- "$KEEL_RUN_DI
     s += sh`if grep -qxF -- ${h.id} "$keel_pending" 2>/dev/null; then\n`;
     s += `printf '%s B %s\\n' ${N} ${h.key}\n`;
     s += `(\nset -e\n${h.run}\n) >"$KEEL_RUN_DIR/out" 2>&1 </dev/null\n`;
-    s += `keel_rc=$?\nif [ "$keel_rc" -ne 0 ]; then keel_fail ${h.key} "$keel_rc"; return 0; fi\n`;
+    // A failed handler stays pending; the run goes on to verify, so a further pass can fix
+    // what made it fail (and run it again).
+    s += `keel_rc=$?\nif [ "$keel_rc" -ne 0 ]; then keel_fail ${h.key} "$keel_rc"; else\n`;
     s += sh`keel_forget ${h.id}\n`;
-    s += `printf '%s C %s\\n' ${N} ${h.key}\nfi\n`;
+    s += `printf '%s C %s\\n' ${N} ${h.key}\nfi\nfi\n`;
   }
   s += `printf '\\n%s V\\n' ${N}\n`;
   s += probeBody(opts.verify, opts.nonce, opts.ctx);

@@ -1,0 +1,226 @@
+// keel core against real targets: systemd Debian containers with real sshd, reached over SSH
+// on 127.0.0.1, driven through the real CLI.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTarget, type TestTarget } from '../helpers/target.js';
+import { runKeel } from '../helpers/cli.js';
+
+let target: TestTarget;
+let root: string;
+
+function project(inventory: string, roles: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'keel-it-'));
+  mkdirSync(join(dir, 'inventories'));
+  writeFileSync(join(dir, 'inventories', 'itest.yaml'), inventory);
+  for (const [name, yaml] of Object.entries(roles)) {
+    mkdirSync(join(dir, 'roles', name, 'templates'), { recursive: true });
+    writeFileSync(join(dir, 'roles', name, 'role.yaml'), yaml);
+  }
+  return dir;
+}
+
+function inv(t: TestTarget, extra = '', hostExtra = '', roles = '[demo]'): string {
+  return `known_hosts: ${t.knownHostsFile}
+vars: {demo_title: "keel integration test"}
+hosts:
+  web1: {address: 127.0.0.1, port: ${t.port}, user: root, key: ${t.keyFile}, groups: [web]${hostExtra}}
+${extra}
+groups:
+  web: {roles: ${roles}}
+`;
+}
+
+beforeAll(async () => {
+  target = await startTarget({ users: true });
+  root = project(inv(target));
+});
+afterAll(async () => {
+  await target?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe('keel provision on a real target', () => {
+  it('applies the demo role, then a second run reports 0 changed, and the page answers through nginx', async () => {
+    const first = await runKeel(['provision', 'itest', '--output', 'json'], { root });
+    expect(first.stderr).toBe('');
+    const a = first.json();
+    expect(a.failed).toBe(0);
+    expect(a.unreachable).toBe(0);
+    expect(a.changed).toBeGreaterThan(5);
+    expect(first.code).toBe(0);
+
+    const second = await runKeel(['provision', 'itest', '--output', 'json'], { root });
+    const b = second.json();
+    expect(second.code).toBe(0);
+    expect(b.changed).toBe(0);
+    expect(b.failed).toBe(0);
+    expect(b.hosts[0].roundTrips).toBe(1);
+    for (const r of b.hosts[0].resources) expect(r.reason.length).toBeGreaterThan(0);
+
+    const page = await target.exec(['curl', '-s', 'http://127.0.0.1/']);
+    expect(page.stdout).toContain('<h1>keel integration test</h1>');
+    const log = await target.exec(['sh', '-c', 'stat -c %U /srv/demo/logs; grep -c "^\\s*server_tokens off;" /etc/nginx/nginx.conf']);
+    expect(log.stdout.split('\n').slice(0, 2)).toEqual(['demo', '1']);
+  });
+
+  it('plan shows a diff of a changed template and changes nothing', async () => {
+    const p = await runKeel(['plan', 'itest', '-e', 'demo_title=Changed title'], { root });
+    expect(p.code).toBe(0);
+    expect(p.stdout).toContain('\n-<h1>keel integration test</h1>\n');
+    expect(p.stdout).toContain('\n+<h1>Changed title</h1>\n');
+    expect(p.stdout).toContain('RECAP itest (check mode: nothing was changed)');
+    const page = await target.exec(['curl', '-s', 'http://127.0.0.1/']);
+    expect(page.stdout).toContain('<h1>keel integration test</h1>');
+  });
+
+  it('an unreachable host is reported (exit 2) and the other host still finishes', async () => {
+    const dir = project(inv(target, '  dead: {address: 127.0.0.1, port: 1, user: root, key: ' + target.keyFile + ', groups: [web], connect_timeout: 3}'));
+    try {
+      const r = await runKeel(['provision', 'itest', '--output', 'json'], { root: dir });
+      expect(r.code).toBe(2);
+      const j = r.json();
+      const dead = j.hosts.find((h: any) => h.name === 'dead');
+      expect(dead.unreachable).toBe(1);
+      expect(dead.error).toMatch(/127\.0\.0\.1:1.*(refused|ECONNREFUSED)/i);
+      const web1 = j.hosts.find((h: any) => h.name === 'web1');
+      expect(web1.unreachable).toBe(0);
+      expect(web1.failed).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a changed host key before authenticating, showing both fingerprints', async () => {
+    const dir = project(inv(target));
+    const kh = join(dir, 'known_hosts');
+    // A different ed25519 key for the same [127.0.0.1]:port.
+    writeFileSync(kh, `[127.0.0.1]:${target.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n`);
+    writeFileSync(join(dir, 'inventories', 'itest.yaml'), inv(target).replace(target.knownHostsFile, kh));
+    try {
+      const r = await runKeel(['provision', 'itest'], { root: dir });
+      expect(r.code).toBe(2);
+      expect(r.stdout).toMatch(/host key.*changed/i);
+      expect((r.stdout.match(/SHA256:[A-Za-z0-9+/]{43}/g) ?? []).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an unknown host with the command to trust it; --accept-new-host-keys records it', async () => {
+    const dir = project('');
+    const kh = join(dir, 'known_hosts');
+    writeFileSync(join(dir, 'inventories', 'itest.yaml'), inv(target).replace(target.knownHostsFile, kh));
+    try {
+      const r = await runKeel(['provision', 'itest', '--check'], { root: dir });
+      expect(r.code).toBe(2);
+      expect(r.stdout).toMatch(/--accept-new-host-keys/);
+      const ok = await runKeel(['provision', 'itest', '--check', '--accept-new-host-keys'], { root: dir });
+      expect(ok.code).toBe(0);
+      expect(readFileSync(kh, 'utf8')).toContain(target.hostKey.split(' ')[1]!);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a wrong key is an authentication failure (exit 2), not a crash', async () => {
+    const dir = project('');
+    const other = join(dir, 'other_key');
+    const { utils } = await import('ssh2');
+    writeFileSync(other, utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+    writeFileSync(join(dir, 'inventories', 'itest.yaml'), inv(target).replace(target.keyFile, other));
+    try {
+      const r = await runKeel(['provision', 'itest', '--check'], { root: dir });
+      expect(r.code).toBe(2);
+      expect(r.stdout).toMatch(/authenticat/i);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a failing command shows its exit code and last stderr lines (exit 2)', async () => {
+    const dir = project(inv(target, '', '', '[broken]'), {
+      broken: `resources:\n  - command: {run: "echo first-line >&2; echo 'the real reason' >&2; exit 42", unless: "false"}\n`,
+    });
+    try {
+      const r = await runKeel(['provision', 'itest'], { root: dir });
+      expect(r.code).toBe(2);
+      expect(r.stdout).toMatch(/exit code 42/);
+      expect(r.stdout).toContain('the real reason');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a template with a missing variable is refused before connecting (exit 1)', async () => {
+    const dir = project(inv(target, '', '', '[tpl]'), {
+      tpl: `resources:\n  - template: {src: t.conf.hbs, dest: /etc/keel-tpl.conf}\n`,
+    });
+    writeFileSync(join(dir, 'roles', 'tpl', 'templates', 't.conf.hbs'), 'a = 1\nb = {{missing_var}}\n');
+    try {
+      const r = await runKeel(['provision', 'itest'], { root: dir });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/roles\/tpl\/templates\/t\.conf\.hbs:2:\d+: variable "missing_var" is not defined/);
+      const f = await target.exec(['test', '-e', '/etc/keel-tpl.conf']);
+      expect(f.code).not.toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs as a non-root user through sudo without a password, and with one', async () => {
+    const dir = project(inv(target, '', ', become: true', '[who]').replace('user: root', 'user: deploy'), {
+      who: `resources:\n  - command: {run: "id -un > /root/keel-whoami", creates: /root/keel-whoami}\n`,
+    });
+    try {
+      const r = await runKeel(['provision', 'itest', '--output', 'json'], { root: dir });
+      expect(r.json().failed).toBe(0);
+      expect(r.code).toBe(0);
+      expect((await target.exec(['cat', '/root/keel-whoami'])).stdout.trim()).toBe('root');
+
+      writeFileSync(join(dir, 'inventories', 'itest.yaml'), inv(target, '', ', become: true', '[who]').replace('user: root', 'user: deployp'));
+      const wrong = await runKeel(['provision', 'itest', '-e', 'become_password=not-the-password'], { root: dir });
+      expect(wrong.code).toBe(2);
+      expect(wrong.stdout).toMatch(/sudo/i);
+      expect(wrong.stdout).not.toContain('not-the-password');
+      const right = await runKeel(['provision', 'itest', '-e', 'become_password=keel-test-sudo'], { root: dir });
+      expect(right.code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a connection dropped mid-run leaves files old or new, and the next run converges', async () => {
+    const dir = project(inv(target, '', '', '[slow]'), {
+      slow: `
+variables:
+  slow_version: {type: string, default: v1}
+resources:
+  - file: {path: /srv/slow-a.conf, content: "a {{slow_version}}\\n"}
+  - command: {run: "sleep 3", unless: "grep -q {{slow_version}} /srv/slow-b.conf"}
+  - file: {path: /srv/slow-b.conf, content: "b {{slow_version}}\\n"}
+`,
+    });
+    try {
+      expect((await runKeel(['provision', 'itest'], { root: dir })).code).toBe(0);
+      // During the sleep, kill every sshd session process: the connection drops.
+      const run = runKeel(['provision', 'itest', '-e', 'slow_version=v2', '--output', 'json'], { root: dir });
+      await new Promise((r) => setTimeout(r, 1500));
+      await target.exec(['sh', '-c', "pkill -KILL -f 'sshd: root' || true"]);
+      const dropped = await run;
+      expect(dropped.code).toBe(2);
+      for (const f of ['/srv/slow-a.conf', '/srv/slow-b.conf']) {
+        const c = (await target.exec(['cat', f])).stdout;
+        expect(['a v1\n', 'a v2\n', 'b v1\n', 'b v2\n']).toContain(c);
+      }
+      const next = await runKeel(['provision', 'itest', '-e', 'slow_version=v2', '--output', 'json'], { root: dir });
+      expect(next.code).toBe(0);
+      const again = await runKeel(['provision', 'itest', '-e', 'slow_version=v2', '--output', 'json'], { root: dir });
+      expect(again.json().changed).toBe(0);
+      expect((await target.exec(['cat', '/srv/slow-b.conf'])).stdout).toBe('b v2\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
