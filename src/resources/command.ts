@@ -2,10 +2,12 @@
 // (skip when the path exists), `removes` (run only when it exists), `unless` (skip when it
 // exits 0), `only_if` (run only when it exits 0). The probe evaluates the guards; the apply
 // re-checks them, since an earlier resource of the run may have changed things since.
-// The author's code runs through `sh -c <quoted text>` rather than pasted into keel's script:
-// it is still their shell, as written, but a syntax error or an `exit` in it cannot break the
-// host's whole script, and it runs with sh's normal (not `set -e`) semantics, like Ansible's
-// shell module. stdin is /dev/null: keel's script itself travels on stdin.
+// The author's code is evaluated by `eval` (a shell builtin) in a subshell with set +e, rather
+// than pasted into keel's script: it is still their shell, as written, but a syntax error or
+// an `exit` in it cannot break the host's whole script, and it runs with sh's normal
+// semantics, like Ansible's shell module. No process's argv carries the code (it could hold a
+// secret from the vault): as another user it is piped by the builtin printf to runuser's sh.
+// stdin is /dev/null: keel's script itself travels on stdin.
 // env values are exported inside the script (which travels on stdin), never put on a command
 // line, so they don't show in `ps`.
 import { raw, sh } from '../shell/quote.js';
@@ -114,9 +116,11 @@ function envExports(p: CommandParams): string[] {
   });
 }
 
-/** The author's shell text, as a quoted `sh -c` argument, as `user` if given. */
+/** The author's shell text, run as `user` if given, never as a process argument. */
 function runAs(p: CommandParams, code: string): string {
-  return p.user !== undefined ? sh`runuser -u ${p.user} -- sh -c ${code} </dev/null` : sh`sh -c ${code} </dev/null`;
+  return p.user !== undefined
+    ? sh`printf '%s\\n' ${code} | runuser -u ${p.user} -- sh -c 'eval "$(cat)"'`
+    : sh`(set +e; eval ${code}) </dev/null`;
 }
 
 function firstLine(s: string): string {

@@ -15,8 +15,14 @@ export function registerInventory(program: Command, ctx: CliContext, run: Runner
     .option('--output <format>', 'yaml or json', 'yaml')
     .action(run(async (env: string, o: ProvisionOptions & { output?: string }) => {
       // The same validation as provision (inventory, vault, roles, templates), nothing run.
-      const { inventory } = await prepare(ctx, env, { ...o, output: 'text' });
-      const doc = inventoryToJSON(inventory, (v) => ctx.out.redactor.maskValue(v));
+      const { inventory, plans } = await prepare(ctx, env, { ...o, output: 'text' });
+      const doc = inventoryToJSON(inventory, (v) => ctx.out.redactor.maskValue(v)) as { hosts: Record<string, { vars: unknown }> };
+      // Each host's variables as its roles will see them: resolved, with role defaults.
+      for (const plan of plans) {
+        const { secrets: _s, host: _h, env: _e, inventory_hostname: _n, ...vars } = plan.vars;
+        const entry = doc.hosts[plan.host.name];
+        if (entry) entry.vars = ctx.out.redactor.maskValue(Object.fromEntries(Object.entries(vars).sort(([a], [b]) => a.localeCompare(b))));
+      }
       if (o.output === 'json') ctx.out.json(doc);
       else ctx.out.line(YAML.stringify(doc).trimEnd());
       return 0;

@@ -19,7 +19,7 @@ describe('command decide', () => {
   it('no guard: change, unverifiable, says why', () => {
     const d = decide(commandType, { run: 'make install' }, {});
     expect(d).toMatchObject({ kind: 'change', unverifiable: true, reason: 'not idempotent: no creates/removes/unless/only_if guard' });
-    expect(commandsOf(d)).toEqual([`sh -c 'make install' </dev/null`]);
+    expect(commandsOf(d)).toEqual([`(set +e; eval 'make install') </dev/null`]);
   });
   it('guarded run re-checks the guards at apply time', () => {
     const d = decide(commandType, { run: 'make', creates: '/opt/x', unless: 'test -f /y', cwd: '/src', env: { A: `it's`, B: '$(x)' } }, { creates: '0', unless: '1' });
@@ -29,7 +29,7 @@ describe('command decide', () => {
       `export A='it'\\''s'`,
       `export B='$(x)'`,
       'cd -- /src',
-      `if [ ! -e /opt/x ] && ! sh -c 'test -f /y' </dev/null >/dev/null; then sh -c make </dev/null; else echo 'skipped: a guard changed since the probe' >&2; fi`,
+      `if [ ! -e /opt/x ] && ! (set +e; eval 'test -f /y') </dev/null >/dev/null; then (set +e; eval make) </dev/null; else echo 'skipped: a guard changed since the probe' >&2; fi`,
     ]);
     expectShellSyntax(c.join('\n'));
   });
@@ -42,18 +42,19 @@ describe('command decide', () => {
   });
   it('as another user', () => {
     const c = commandsOf(decide(commandType, { run: 'whoami', user: 'deploy' }, {}));
-    expect(c).toEqual([`runuser -u deploy -- sh -c whoami </dev/null`]);
+    expect(c).toEqual([`printf '%s\\n' whoami | runuser -u deploy -- sh -c 'eval "$(cat)"'`]);
   });
   it('rejects bad env names', () => {
     expect(() => decide(commandType, { run: 'x', env: { 'A-B': '1' } }, {})).toThrow(ConfigError);
   });
-  it('quotes nasty values; the run text reaches sh -c intact', () => {
+  it('quotes nasty values; the run text reaches eval intact, never as a process argument', () => {
     for (const v of NASTY) {
       const p: CommandParams = { run: `echo ${v}`, creates: `/tmp/${v}`, cwd: `/tmp/${v}`, env: { V: v }, unless: v, only_if: v };
       const c = commandsOf(decide(commandType, p, {})).join('\n');
       expect(c).toContain(quote(`/tmp/${v}`));
       expect(c).toContain(`export V=${quote(v)}`);
-      expect(c).toContain(`sh -c ${quote(`echo ${v}`)}`);
+      expect(c).toContain(`eval ${quote(`echo ${v}`)}`);
+      expect(c).not.toContain('sh -c ' + quote(`echo ${v}`));
       expectShellSyntax(c);
       expectShellSyntax(commandType.probe(items(commandType, [p]), { wantDiff: false }));
     }
