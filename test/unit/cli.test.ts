@@ -1,0 +1,84 @@
+// The CLI's contract without a host: exit code 1 and a clear message for bad input, and
+// nothing run. (Exit code 2 and real hosts are in test/integration/provision.test.ts.)
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runKeel } from '../helpers/cli.js';
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function project(files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), 'keel-cli-'));
+  dirs.push(root);
+  for (const [f, text] of Object.entries(files)) {
+    mkdirSync(join(root, f, '..'), { recursive: true });
+    writeFileSync(join(root, f), text);
+  }
+  return root;
+}
+
+describe('keel CLI, bad input', () => {
+  it('unknown environment: exit 1, lists the available ones', async () => {
+    const root = project({ 'inventories/staging.yaml': 'hosts: {}\n' });
+    const r = await runKeel(['provision', 'prod'], { root });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no inventory for environment "prod".*available: staging/);
+  });
+
+  it('malformed YAML: exit 1 with file:line:column', async () => {
+    const root = project({ 'inventories/staging.yaml': 'hosts:\n  web1: {address: 10.0.0.1\n  web2: {}\n' });
+    const r = await runKeel(['provision', 'staging'], { root });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/inventories\/staging\.yaml:\d+:\d+: /);
+    expect(existsSync(join(root, '.keel', 'logs'))).toBe(false);
+  });
+
+  it('schema errors: a typo in a key and a wrong type, both reported, exit 1', async () => {
+    const root = project({ 'inventories/staging.yaml': 'hosts:\n  web1: {adress: 10.0.0.1, port: twenty}\n' });
+    const r = await runKeel(['provision', 'staging', '--output', 'json'], { root });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/staging\.yaml:2:\d+: unknown key "adress".*did you mean "address"/);
+    expect(r.stderr).toMatch(/staging\.yaml:2:\d+: .*port/);
+  });
+
+  it('unknown role and unknown group: exit 1 with the location', async () => {
+    const root = project({ 'inventories/staging.yaml': 'hosts:\n  web1: {address: 10.0.0.1, groups: [webz]}\ngroups:\n  web: {roles: [ngnix]}\n' });
+    const r = await runKeel(['provision', 'staging'], { root });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/staging\.yaml:2:\d+: .*group "webz"/);
+    expect(r.stderr).toMatch(/staging\.yaml:4:\d+: .*role "ngnix"/);
+  });
+
+  it('a bad role variable is refused before connecting, at its line in the inventory', async () => {
+    const root = project({
+      'inventories/staging.yaml': 'hosts:\n  web1:\n    address: 10.0.0.1\n    groups: [web]\n    vars:\n      demo_port: 99999\ngroups:\n  web: {roles: [demo]}\n',
+    });
+    const r = await runKeel(['provision', 'staging'], { root });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/inventories\/staging\.yaml:6:\d+: variable "demo_port" \(role demo\) must be <= 65535, got 99999/);
+  });
+
+  it('usage errors exit 1; --help exits 0', async () => {
+    const root = project({});
+    expect((await runKeel(['provision'], { root })).code).toBe(1);
+    expect((await runKeel(['frobnicate'], { root })).code).toBe(1);
+    const help = await runKeel(['--help'], { root });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/provision \[options\] <env>/);
+  });
+
+  it('seed 001 INI inventory loads as it is (keel inventory -i)', async () => {
+    const root = project({
+      'ops/ansible/hosts_test': '[web]\nweb1-test ansible_host=192.168.56.10 ansible_user=vagrant env_branch=master database_url=postgresql+asyncpg://user:pass@localhost:5432/catalogage\n',
+    });
+    const r = await runKeel(['inventory', 'test', '-i', 'ops/ansible/hosts_test', '--output', 'json'], { root });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const doc = r.json();
+    expect(doc.hosts['web1-test'].connection).toMatchObject({ address: '192.168.56.10', user: 'vagrant', port: 22 });
+    expect(doc.hosts['web1-test'].vars.env_branch).toBe('master');
+  });
+});
