@@ -5,6 +5,7 @@ import { ConfigError, ConfigErrors, KeelError } from '../../errors.js';
 import { loadInventory, selectHosts } from '../../inventory/load.js';
 import type { Host, Inventory, Vars } from '../../inventory/types.js';
 import { loadSecrets } from '../../vault/index.js';
+import { ttyPrompt } from '../../vault/prompt.js';
 import { RoleLibrary } from '../../engine/roles.js';
 import { compileHost } from '../../engine/compile.js';
 import type { HostPlan } from '../../engine/plan.js';
@@ -31,6 +32,7 @@ export interface ProvisionOptions {
   extraVars?: string[];
   acceptNewHostKeys?: boolean;
   verbose?: boolean;
+  askBecomePass?: boolean;
 }
 
 export function registerProvision(program: Command, ctx: CliContext, run: Runner): void {
@@ -43,6 +45,7 @@ export function registerProvision(program: Command, ctx: CliContext, run: Runner
       .option('-i, --inventory <file>', 'inventory file instead of inventories/<env>.yaml|.ini')
       .option('-e, --extra-vars <key=value>', 'a variable, highest precedence (repeatable)', collect, [])
       .option('--accept-new-host-keys', 'trust and record host keys of hosts not yet in known_hosts')
+      .option('-K, --ask-become-pass', 'ask for the sudo password (else the variable become_password, e.g. from the vault)')
       .option('-v, --verbose', 'also list resources that were already fine');
   common(program.command('provision <env>').description('apply the roles of an environment\'s hosts'))
     .option('--check', 'only check: report what would change, change nothing')
@@ -105,6 +108,12 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
   const progress = json ? null : createProgress(ctx.out, plans.map((p) => p.host.name), !!o.check);
   const started = Date.now();
   const knownHostsFile = inventory.knownHostsFile ?? defaultKnownHostsFile();
+  let askedPassword: string | undefined;
+  if (o.askBecomePass) {
+    if (!ctx.interactive) throw new ConfigError('--ask-become-pass needs a terminal; put become_password in the vault instead');
+    askedPassword = await ttyPrompt('sudo password: ', { hidden: true });
+    ctx.out.redactor.add([askedPassword]);
+  }
   try {
     const results = await runPlans(plans, {
       check: !!o.check,
@@ -117,7 +126,7 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
           connection: plan.host.connection,
           knownHostsFile,
           acceptNewHostKeys: !!o.acceptNewHostKeys,
-          becomePassword: becomePassword(plan, prepared.secrets),
+          becomePassword: askedPassword ?? becomePassword(plan, prepared.secrets),
         }),
       onPhase: (h, p) => {
         progress?.phase(h, p);
