@@ -215,4 +215,19 @@ resources:
     expect(r.resources.filter((x) => x.status === 'skipped')).toHaveLength(1);
     expect(existsSync(join(dir, 'tls'))).toBe(false);
   });
+
+  it('--tags keeps only tagged resources (a role name is a tag)', () => {
+    role('web', `
+resources:
+  - file: {path: "{{base}}/a", content: "x"}
+    tags: [config]
+  - file: {path: "{{base}}/b", content: "y"}
+`);
+    role('db', `resources:\n  - file: {path: "{{base}}/c", content: "z"}\n`);
+    const lib = new RoleLibrary([join(dir, 'roles')]);
+    const ids = (tags: string[]) => compileHost(host(['web', 'db']), lib, { env: 'test', root: dir, tags }).resources.map((r) => r.id.slice(r.id.indexOf('/') + 1));
+    expect(ids(['config'])).toEqual([`file:${join(dir, 'a')}`]);
+    expect(ids(['db'])).toEqual([`file:${join(dir, 'c')}`]);
+    expect(ids([])).toHaveLength(3);
+  });
 });
