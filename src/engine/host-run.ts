@@ -64,7 +64,9 @@ export async function runHost(plan: HostPlan, session: HostSession, opts: HostRu
         else report(r, { id: r.id, status: 'failed', reason: d.message });
       } else if (d.kind === 'ok') report(r, { id: r.id, status: 'ok', reason: d.reason });
       else {
-        report(r, { id: r.id, status: 'changed', reason: d.reason, diff: d.diff, uncertain: earlierChange ? true : undefined });
+        report(r, earlierChange
+          ? { id: r.id, status: 'changed', reason: `may change: ${d.reason} (after ${earlierChange})`, diff: d.diff, uncertain: true }
+          : { id: r.id, status: 'changed', reason: d.reason, diff: d.diff });
         earlierChange ??= r.id;
       }
     }
