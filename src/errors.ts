@@ -13,12 +13,20 @@ export function formatLocation(loc: SourceLocation): string {
   return loc.column === undefined ? `${loc.file}:${loc.line}` : `${loc.file}:${loc.line}:${loc.column}`;
 }
 
+export interface ErrorOptions {
+  cause?: unknown;
+  /** What the user can do about it, printed after the message. */
+  hint?: string;
+}
+
 /** Base class: a problem the user can fix. `exitCode` is what the CLI returns. */
 export class KeelError extends Error {
   readonly exitCode: number = 1;
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly hint: string | undefined;
+  constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
+    this.hint = options?.hint;
   }
 }
 
@@ -28,12 +36,10 @@ export class ConfigError extends KeelError {
   constructor(
     message: string,
     readonly location?: SourceLocation,
-    options?: { cause?: unknown; hint?: string },
+    options?: ErrorOptions,
   ) {
     super(location ? `${formatLocation(location)}: ${message}` : message, options);
-    this.hint = options?.hint;
   }
-  readonly hint: string | undefined;
 }
 
 /** Several configuration problems found in one pass, reported together (exit 1). */
@@ -50,12 +56,10 @@ export class HostUnreachableError extends KeelError {
   constructor(
     readonly host: string,
     message: string,
-    options?: { cause?: unknown; hint?: string },
+    options?: ErrorOptions,
   ) {
     super(`${host}: ${message}`, options);
-    this.hint = options?.hint;
   }
-  readonly hint: string | undefined;
 }
 
 /** A remote command failed: the host, the command, its exit code and the last stderr lines. */

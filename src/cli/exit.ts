@@ -1,5 +1,5 @@
 // The one place that turns errors into messages and exit codes.
-import { BugError, ConfigError, ConfigErrors, KeelError } from '../errors.js';
+import { BugError, ConfigErrors, KeelError } from '../errors.js';
 import type { Output } from './output.js';
 import { CommanderError } from 'commander';
 
@@ -19,8 +19,7 @@ export function exitCodeFor(err: unknown, out: Output): number {
   }
   if (err instanceof KeelError && !(err instanceof BugError)) {
     out.warn(`error: ${err.message}`);
-    const hint = (err as ConfigError).hint;
-    if (hint) out.warn(`hint: ${hint}`);
+    if (err.hint) out.warn(`hint: ${err.hint}`);
     return err.exitCode;
   }
   const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);

@@ -64,7 +64,7 @@ async function runOne(plan: HostPlan, opts: RunOptions): Promise<HostResult> {
 
 function unreachable(plan: HostPlan, err: unknown, started: number, roundTrips = 0): HostResult {
   const message = err instanceof KeelError ? err.message : err instanceof Error ? `${err.message}` : String(err);
-  const hint = (err as { hint?: string }).hint;
+  const hint = err instanceof KeelError ? err.hint : undefined;
   return {
     name: plan.host.name,
     ok: 0,

@@ -1,6 +1,6 @@
 // Errors of the SSH transport. All are host problems (exit 2): the run goes on with the
 // other hosts, and the CLI prints the message and the hint.
-import { HostUnreachableError, KeelError } from '../errors.js';
+import { HostUnreachableError, KeelError, type ErrorOptions } from '../errors.js';
 
 /**
  * The host's key is unknown, changed or revoked: keel refused to talk to it, before sending
@@ -11,29 +11,27 @@ export class HostKeyError extends HostUnreachableError {}
 /** sudo refused to run the script (wrong or missing password, user not allowed, no sudo). */
 export class BecomeError extends KeelError {
   override readonly exitCode = 2;
-  readonly hint: string | undefined;
   constructor(
     readonly host: string,
     message: string,
-    options?: { cause?: unknown; hint?: string },
+    options?: ErrorOptions,
   ) {
     super(`${host}: ${message}`, options);
-    this.hint = options?.hint;
   }
 }
 
 /** A script ran longer than its timeout; keel closed its channel. */
 export class CommandTimeoutError extends KeelError {
   override readonly exitCode = 2;
-  readonly hint: string | undefined;
   constructor(
     readonly host: string,
     readonly timeoutMs: number,
     readonly stdout: string,
     readonly stderr: string,
   ) {
-    super(`${host}: the script timed out after ${formatSeconds(timeoutMs)} and was stopped`);
-    this.hint = 'raise the command timeout if the work is legitimately slow';
+    super(`${host}: the script timed out after ${formatSeconds(timeoutMs)} and was stopped`, {
+      hint: 'raise the command timeout if the work is legitimately slow',
+    });
   }
 }
 

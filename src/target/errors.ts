@@ -19,7 +19,7 @@ export class DockerCommandError extends KeelError {
 
 /** The docker CLI is not installed (or not on PATH). */
 export class DockerMissingError extends KeelError {
-  readonly hint = 'install Docker (as root: sh scripts/ensure-docker.sh installs docker.io)';
+  override readonly hint = 'install Docker (as root: sh scripts/ensure-docker.sh installs docker.io)';
   constructor(readonly command: string[], options?: { cause?: unknown; stderr?: string }) {
     super(
       `\`${command[0]}\` was not found on PATH: the docker CLI is not installed` +
@@ -31,7 +31,7 @@ export class DockerMissingError extends KeelError {
 
 /** The docker CLI is there but no engine answers. */
 export class DockerEngineError extends DockerCommandError {
-  readonly hint = 'start the engine (as root: sh scripts/ensure-docker.sh starts dockerd)';
+  override readonly hint = 'start the engine (as root: sh scripts/ensure-docker.sh starts dockerd)';
   constructor(command: string[], code: number | null, stderr: string) {
     super(command, code, stderr, 'no Docker engine answers');
   }
