@@ -14,6 +14,19 @@ export interface ClientKey {
 }
 
 /**
+ * A new ed25519 private key in OpenSSH format. ssh2's generator makes a key its own parser
+ * rejects about once in 256 tries (mscdex/ssh2#1390), so draw again until it parses.
+ */
+export function newEd25519PrivateKey(comment = 'keel'): string {
+  for (let i = 0; i < 16; i++) {
+    const key = ssh2.utils.generateKeyPairSync('ed25519', { comment }).private;
+    const parsed = ssh2.utils.parseKey(key);
+    if (!(parsed instanceof Error) && !Array.isArray(parsed) && parsed.isPrivateKey()) return key;
+  }
+  throw new Error('could not generate a parseable ed25519 key in 16 tries');
+}
+
+/**
  * Generate an ed25519 key pair at `file` (+ `.pub`) unless the private key exists; returns it.
  * Safe when several processes race: the first private key linked into place wins, and the
  * `.pub` is always derived from the private key on disk, so the halves cannot mismatch.
@@ -23,7 +36,7 @@ export async function ensureClientKey(file: string, comment = 'keel-target'): Pr
   if (privateKey === undefined) {
     await mkdir(dirname(file), { recursive: true, mode: 0o700 });
     const tmp = tempName(file);
-    await writeFile(tmp, ssh2.utils.generateKeyPairSync('ed25519', { comment }).private, { mode: 0o600 });
+    await writeFile(tmp, newEd25519PrivateKey(comment), { mode: 0o600 });
     try {
       await link(tmp, file); // fails with EEXIST if another process got there first
     } catch (err) {

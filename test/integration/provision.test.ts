@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTarget, type TestTarget } from '../helpers/target.js';
 import { runKeel } from '../helpers/cli.js';
+import { newEd25519PrivateKey } from '../../src/target/keys.js';
 
 let target: TestTarget;
 let root: string;
@@ -127,8 +128,7 @@ describe('keel provision on a real target', () => {
   it('a wrong key is an authentication failure (exit 2), not a crash', async () => {
     const dir = project('');
     const other = join(dir, 'other_key');
-    const { utils } = await import('ssh2');
-    writeFileSync(other, utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+    writeFileSync(other, newEd25519PrivateKey('not-authorized'), { mode: 0o600 });
     writeFileSync(join(dir, 'inventories', 'itest.yaml'), inv(target).replace(target.keyFile, other));
     try {
       const r = await runKeel(['provision', 'itest', '--check'], { root: dir });
