@@ -36,8 +36,10 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   if (errors.length) throw bundle(errors);
 
   // Role defaults are the lowest precedence, below the environment's own vars.
+  // A variable several roles declare (app_user...) takes the default of the first role that
+  // gives one: base comes first and owns the shared layout.
   const defaults: Vars = {};
-  for (const r of roles) Object.assign(defaults, r.defaults);
+  for (const r of roles) for (const [k, v] of Object.entries(r.defaults)) if (!(k in defaults)) defaults[k] = v;
   const raw: Vars = { ...defaults, ...host.vars };
   const builtins: Vars = {
     secrets: opts.secrets ?? {},

@@ -74,12 +74,15 @@ export async function runHost(plan: HostPlan, session: HostSession, opts: HostRu
     return finish(undefined, extra);
   }
 
-  // Phase 2..n: apply what must change, verify in the same round trip.
+  // Phase 2..n: apply what must change, verify in the same round trip. A pass stops after a
+  // barrier (a package install, which creates files and units later resources look at), so
+  // what follows is decided again on fresh facts. Handlers run once, in the final pass.
   const changedOnce = new Map<number, ChangeDecision>();
   let handlersRun: ResourceResult[] = [];
-  let toRun = pending.filter((h) => plan.handlers.has(h));
+  let owed = new Set(pending.filter((h) => plan.handlers.has(h)));
   const forget = pending.filter((h) => !plan.handlers.has(h));
-  for (let pass = 1; pass <= MAX_PASSES; pass++) {
+  const maxPasses = MAX_PASSES + active.filter((r) => r.type.barrier).length;
+  for (let pass = 1; pass <= maxPasses; pass++) {
     const failedDecision = active.find((r) => decisions.get(r.index) instanceof Error);
     const changes = active.filter((r) => {
       const d = decisions.get(r.index);
@@ -87,11 +90,14 @@ export async function runHost(plan: HostPlan, session: HostSession, opts: HostRu
     });
     // A resource whose decision failed stops the run at that point, like a failed command.
     const stopAt = failedDecision ? failedDecision.index : Infinity;
-    const steps: ApplyStep[] = changes
-      .filter((r) => r.index < stopAt)
-      .map((r) => ({ key: String(r.index), commands: (decisions.get(r.index) as Extract<Decision, { kind: 'change' }>).commands, notify: r.notify }));
-    const notified = new Set([...toRun, ...steps.flatMap((s) => s.notify)]);
-    const handlers = [...plan.handlers.values()].filter((h) => notified.has(h.id)).map((h, i) => ({ key: `H${i}`, id: h.id, run: h.run }));
+    const candidates = changes.filter((r) => r.index < stopAt);
+    const cut = barrierCut(candidates);
+    const final = cut === candidates.length;
+    const steps: ApplyStep[] = candidates
+      .slice(0, cut)
+      .map((r) => ({ key: String(r.index), commands: (decisions.get(r.index) as ChangeDecision).commands, notify: r.notify }));
+    for (const st of steps) for (const h of st.notify) owed.add(h);
+    const handlers = final ? [...plan.handlers.values()].filter((h) => owed.has(h.id)).map((h, i) => ({ key: `H${i}`, id: h.id, run: h.run })) : [];
 
     if (pass === 1) {
       for (const r of active) {
@@ -138,8 +144,8 @@ export async function runHost(plan: HostPlan, session: HostSession, opts: HostRu
       const error = failedStep ? undefined : `apply script ended early (exit ${out.code ?? out.signal})${applied.interruptedKey ? ` during ${describeKey(applied.interruptedKey)}` : ''}:\n${lastLines(out.stderr || '(no output)', 10)}`;
       return finish(error, handlersRun);
     }
-    // Handlers that failed stay pending on the host; a further pass runs them again.
-    toRun = applied.steps.filter((st) => st.key.startsWith('H') && st.status === 'failed').map((st) => handlers.find((h) => h.key === st.key)!.id);
+    // Handlers that ran are paid; failed ones stay pending on the host and owed here.
+    if (final) owed = new Set(applied.steps.filter((st) => st.key.startsWith('H') && st.status === 'failed').map((st) => handlers.find((h) => h.key === st.key)!.id));
     // Verify: decide again on fresh facts. Resources that changed and now decide ok are done.
     const verify = parseProbe(applied.verifyOutput, n2, active);
     decisions = decideAll(active, verify.facts, ctx);
@@ -151,10 +157,10 @@ export async function runHost(plan: HostPlan, session: HostSession, opts: HostRu
       const d = decisions.get(r.index)!;
       return !(d instanceof Error) && d.kind === 'change';
     });
-    if (!again.length && !active.some((r) => decisions.get(r.index) instanceof Error)) break;
-    if (pass === MAX_PASSES) {
+    if (!again.length && !active.some((r) => decisions.get(r.index) instanceof Error) && (final || owed.size === 0)) break;
+    if (pass === maxPasses) {
       for (const r of again) {
-        report(r, { id: r.id, status: 'failed', reason: `did not converge after ${MAX_PASSES} passes: ${(decisions.get(r.index) as { reason: string }).reason}` });
+        report(r, { id: r.id, status: 'failed', reason: `did not converge after ${maxPasses} passes: ${(decisions.get(r.index) as { reason: string }).reason}` });
       }
       const bad = active.find((r) => decisions.get(r.index) instanceof Error);
       if (bad) return failDecision(bad);
@@ -185,6 +191,16 @@ export async function runHost(plan: HostPlan, session: HostSession, opts: HostRu
 }
 
 type ChangeDecision = Extract<Decision, { kind: 'change' }>;
+
+/** How many of `changes` go in this pass: up to and including the first run of consecutive
+ *  barrier resources that more changes follow. */
+function barrierCut(changes: PlannedResource[]): number {
+  const first = changes.findIndex((r) => r.type.barrier);
+  if (first < 0) return changes.length;
+  let end = first;
+  while (end < changes.length && changes[end]!.type.barrier) end++;
+  return end;
+}
 
 function decideAll(resources: PlannedResource[], facts: Map<number, Record<string, string>>, ctx: DecideContext): Map<number, Decision | Error> {
   const out = new Map<number, Decision | Error>();

@@ -13,6 +13,8 @@ hb.registerHelper('or', (...args: unknown[]) => args.slice(0, -1).some(Boolean))
 hb.registerHelper('default', (v: unknown, d: unknown) => (v === undefined || v === null || v === '' ? d : v));
 hb.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) ? list.join(typeof sep === 'string' ? sep : ' ') : ''));
 hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
+hb.registerHelper('dirname', (p: unknown) => String(p).replace(/\/+[^/]*\/*$/, '') || '/');
+hb.registerHelper('basename', (p: unknown) => String(p).replace(/\/+$/, '').split('/').pop() ?? '');
 hb.registerHelper('quote', (v: unknown) => `'${String(v).replace(/'/g, `'\\''`)}'`);
 // `lookup` with a default in strict mode: {{get vars "name" "fallback"}} is rarely needed;
 // roles use role defaults instead.

@@ -61,7 +61,7 @@ export const lineType: ResourceType<LineParams> = {
     if (state === 'absent' && p.line === undefined && p.regexp === undefined) throw new ConfigError(`line in ${path}: give line or regexp to remove`);
     if (p.line?.includes('\n')) throw new ConfigError(`line in ${path}: line cannot contain a newline (one resource per line)`);
     if (p.regexp?.includes('\n')) throw new ConfigError(`line in ${path}: regexp cannot contain a newline`);
-    return { ...p, path, state };
+    return { ...p, path, state, regexp: p.regexp === undefined ? undefined : toPosixEre(p.regexp) };
   },
 
   probe(items) {
@@ -123,4 +123,29 @@ function editCommands(p: LineParams, program: string): string[] {
     sh`if [ -n "$keel_src" ]; then KEEL_LINE=${p.line ?? ''} KEEL_RE=${p.regexp ?? ''} KEEL_HASRE=${p.regexp !== undefined ? '1' : '0'} awk ${program} "$keel_src" > "$keel_tmp"; sync -- "$keel_tmp"; mv -f -- "$keel_tmp" "$keel_dst"; fi`,
   ];
   return cmds;
+}
+
+/**
+ * Regexps run in the host's awk, which is mawk on Debian and Ubuntu: POSIX extended regular
+ * expressions, where `\s` or `\d` silently match the letter. Translate the common Perl
+ * shorthands so a regexp means what its author meant (outside bracket expressions).
+ */
+export function toPosixEre(re: string): string {
+  const classes: Record<string, string> = { s: '[[:space:]]', S: '[^[:space:]]', d: '[0-9]', D: '[^0-9]', w: '[[:alnum:]_]', W: '[^[:alnum:]_]' };
+  let out = '';
+  let inBracket = false;
+  for (let i = 0; i < re.length; i++) {
+    const c = re[i]!;
+    if (c === '\\' && i + 1 < re.length) {
+      const n = re[i + 1]!;
+      if (!inBracket && classes[n]) out += classes[n];
+      else out += c + n;
+      i++;
+      continue;
+    }
+    if (c === '[' && !inBracket) inBracket = true;
+    else if (c === ']' && inBracket && out[out.length - 1] !== '[') inBracket = false;
+    out += c;
+  }
+  return out;
 }

@@ -17,6 +17,7 @@ const NAME = '^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+)?$';
 
 export const packageType: ResourceType<PackageParams> = {
   name: 'package',
+  barrier: true,
   schema: {
     type: 'object',
     required: ['name'],

@@ -54,6 +54,9 @@ export interface ResourceType<P> {
   parse?(output: string, items: ProbeItem<P>[]): Map<string, Facts>;
   /** Pure: state in, decision out. Throws ConfigError only for impossible params. */
   decide(params: P, facts: Facts, ctx: DecideContext): Decision;
+  /** Changing it changes the host broadly (installing packages creates files, users and
+   *  units): the engine decides the resources after it again, on fresh facts. */
+  readonly barrier?: boolean;
   /** Fill in defaults / normalise params after schema validation (e.g. mode "644" -> "0644"). */
   normalize?(params: P): P;
 }

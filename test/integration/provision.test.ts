@@ -51,6 +51,8 @@ describe('keel provision on a real target', () => {
     expect(a.unreachable).toBe(0);
     expect(a.changed).toBeGreaterThan(5);
     expect(first.code).toBe(0);
+    // probe; the package install (a barrier); the rest, decided again on fresh facts.
+    expect(a.hosts[0].roundTrips).toBe(3);
 
     const second = await runKeel(['provision', 'itest', '--output', 'json'], { root });
     const b = second.json();

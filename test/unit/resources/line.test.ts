@@ -120,3 +120,13 @@ describe('line on this machine (temp files, the host awk)', () => {
     expect(r.stderr).toContain('does not exist');
   });
 });
+
+describe('line regexps run in mawk (POSIX ERE)', () => {
+  it('translates \\s \\d \\w outside bracket expressions, keeps other escapes', async () => {
+    const { toPosixEre } = await import('../../../src/resources/line.js');
+    expect(toPosixEre('^\\s*#?\\s*server_tokens ')).toBe('^[[:space:]]*#?[[:space:]]*server_tokens ');
+    expect(toPosixEre('port\\s+\\d+')).toBe('port[[:space:]]+[0-9]+');
+    expect(toPosixEre('a\\.b[\\s]')).toBe('a\\.b[\\s]');
+    expect(toPosixEre('[]\\s]x\\w')).toBe('[]\\s]x[[:alnum:]_]');
+  });
+});
