@@ -13,7 +13,10 @@ export function exitCodeFor(err: unknown, out: Output): number {
     return err.exitCode === 0 ? EXIT_OK : EXIT_CONFIG;
   }
   if (err instanceof ConfigErrors) {
-    for (const e of err.errors) out.warn(`error: ${e.message}`);
+    for (const e of err.errors) {
+      out.warn(`error: ${e.message}`);
+      if (e.hint) out.warn(`  hint: ${e.hint}`);
+    }
     out.warn(`${err.errors.length} errors; nothing was run.`);
     return EXIT_CONFIG;
   }

@@ -59,7 +59,11 @@ export function lookupPath(context: Vars, path: string, where: SourceLocation): 
   let cur: unknown = context;
   for (const part of path.split('.')) {
     if (cur === null || typeof cur !== 'object' || !(part in (cur as Vars))) {
-      throw new ConfigError(`variable "${path}" is not defined`, where);
+      const env = typeof context.env === 'string' ? context.env : '<env>';
+      const hint = path.startsWith('secrets.')
+        ? `the vault of ${env} has no "${path.slice(8)}": keel secrets set ${env} ${path.slice(8)} (or keel secrets init ${env} first)`
+        : undefined;
+      throw new ConfigError(`variable "${path}" is not defined`, where, { hint });
     }
     cur = (cur as Vars)[part];
   }

@@ -228,7 +228,7 @@ export function parseExtraVars(items: string[]): Vars {
 }
 
 function prefixHost(e: ConfigError, host: string): ConfigError {
-  return e.message.includes(host) ? e : new ConfigError(`${e.message} (host ${host})`, undefined, { cause: e });
+  return e.message.includes(host) ? e : new ConfigError(`${e.message} (host ${host})`, undefined, { cause: e, hint: e.hint });
 }
 
 function dedupe(errors: ConfigError[]): ConfigError[] {
