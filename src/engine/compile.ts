@@ -9,7 +9,7 @@ import { resourceTypes } from '../resources/registry.js';
 import { fileType } from '../resources/file.js';
 import type { HostPlan, PlannedHandler, PlannedResource } from './plan.js';
 import type { Role, RoleLibrary, RoleResource } from './roles.js';
-import { evaluateWhen, render, renderValue, resolveVars } from './template.js';
+import { DECLARED, evaluateWhen, render, renderValue, resolveVars } from './template.js';
 
 export interface CompileOptions {
   env: string;
@@ -39,7 +39,14 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   // A variable several roles declare (app_user...) takes the default of the first role that
   // gives one: base comes first and owns the shared layout.
   const defaults: Vars = {};
-  for (const r of roles) for (const [k, v] of Object.entries(r.defaults)) if (!(k in defaults)) defaults[k] = v;
+  const defaultLocations: Record<string, SourceLocation> = {};
+  for (const r of roles) {
+    for (const [k, v] of Object.entries(r.defaults)) {
+      if (k in defaults) continue;
+      defaults[k] = v;
+      if (r.variableLocations[k]) defaultLocations[k] = r.variableLocations[k]!;
+    }
+  }
   const raw: Vars = { ...defaults, ...host.vars };
   const builtins: Vars = {
     secrets: opts.secrets ?? {},
@@ -49,10 +56,12 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   };
   let vars: Vars;
   try {
-    vars = resolveVars(raw, builtins, host.varLocations ?? {}, host.location);
+    vars = resolveVars(raw, builtins, { ...defaultLocations, ...host.varLocations }, host.location);
   } catch (err) {
     throw bundle(collect(err, [], host.location));
   }
+  // Declared role variables are known names even when unset (`{{#if nginx_tls}}`).
+  (vars as Record<symbol, unknown>)[DECLARED] = new Set(roles.flatMap((r) => Object.keys(r.variables)));
   validateRoleVariables(host, roles, vars, errors);
   if (errors.length) throw bundle(errors);
 

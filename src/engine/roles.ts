@@ -37,6 +37,8 @@ export interface Role {
   variables: Record<string, Record<string, unknown>>;
   /** Defaults from the variables' `default` keywords. */
   defaults: Vars;
+  /** Where each variable is declared in role.yaml. */
+  variableLocations: Record<string, SourceLocation>;
   resources: RoleResource[];
   handlers: Map<string, RoleHandler>;
 }
@@ -116,7 +118,9 @@ export function parseRole(name: string, dir: string): Role {
 
   const variables = (data.variables ?? {}) as Record<string, Record<string, unknown>>;
   const defaults: Vars = {};
+  const variableLocations: Record<string, SourceLocation> = {};
   for (const [v, schema] of Object.entries(variables)) {
+    variableLocations[v] = at(doc.getIn(['variables', v], true) as Node);
     if (schema && typeof schema === 'object' && 'default' in schema) defaults[v] = schema.default;
     try {
       ajv.compile(schema);
@@ -177,7 +181,7 @@ export function parseRole(name: string, dir: string): Role {
     if (!n.includes(':') && !handlers.has(n)) errors.push(new ConfigError(`notifies unknown handler "${n}" (handlers of role ${name}: ${[...handlers.keys()].join(', ') || 'none'})`, r.location));
   }
   if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
-  return { name, dir, file, description: data.description as string | undefined, variables, defaults, resources, handlers };
+  return { name, dir, file, description: data.description as string | undefined, variables, defaults, variableLocations, resources, handlers };
 }
 
 function handlerCommand(spec: Record<string, unknown> | undefined): string | undefined {

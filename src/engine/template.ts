@@ -1,7 +1,7 @@
 // Handlebars on the controller, strict: a missing variable is an error that names the file
 // and the line. No HTML escaping: keel renders config files, not web pages.
 import Handlebars from 'handlebars';
-import { ConfigError, formatLocation, type SourceLocation } from '../errors.js';
+import { ConfigError, ConfigErrors, formatLocation, type SourceLocation } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
 
 const hb = Handlebars.create();
@@ -19,21 +19,75 @@ hb.registerHelper('quote', (v: unknown) => `'${String(v).replace(/'/g, `'\\''`)}
 // `lookup` with a default in strict mode: {{get vars "name" "fallback"}} is rarely needed;
 // roles use role defaults instead.
 
-const cache = new Map<string, HandlebarsTemplateDelegate>();
+hb.registerHelper('includes', (list: unknown, item: unknown) => Array.isArray(list) && list.includes(item));
+
+/** Names a role declares, set on a render context: known even when unset (then falsy). */
+export const DECLARED = Symbol('declared variables');
+
+const cache = new Map<string, { fn: HandlebarsTemplateDelegate; ast: hbs.AST.Program }>();
 
 /** Render a template string. `where` is the file (and the line where the string starts). */
 export function render(source: string, context: Vars, where: SourceLocation): string {
   if (!source.includes('{{')) return source;
-  let fn = cache.get(source);
-  if (!fn) {
-    fn = hb.compile(source, { strict: true, noEscape: true });
-    cache.set(source, fn);
-  }
+  let entry = cache.get(source);
   try {
-    return fn(context);
+    if (!entry) {
+      entry = { fn: hb.compile(source, { strict: true, noEscape: true }), ast: hb.parse(source) };
+      cache.set(source, entry);
+    }
+    checkNames(entry.ast, context, where);
+    return entry.fn(context);
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     throw templateError(err, where);
   }
+}
+
+const BUILTIN_HELPERS = new Set(['if', 'unless', 'each', 'with', 'lookup', 'log']);
+
+/**
+ * Handlebars' strict mode catches `{{typo}}` but not `{{#if typo}}` or `(eq typo "x")`, which
+ * would silently be false. Every variable a template names must exist (or be declared by a
+ * role); inside `#each`/`#with` the context changes, so names there are not checked.
+ */
+function checkNames(ast: hbs.AST.Program, context: Vars, where: SourceLocation): void {
+  const declared = (context as Record<symbol, unknown>)[DECLARED] as Set<string> | undefined;
+  const program = (p: hbs.AST.Program | undefined, scoped: boolean): void => p?.body.forEach((st) => statement(st, scoped));
+  const statement = (st: hbs.AST.Statement, scoped: boolean): void => {
+    if (st.type === 'MustacheStatement') call(st as hbs.AST.MustacheStatement, scoped);
+    else if (st.type === 'BlockStatement') {
+      const b = st as hbs.AST.BlockStatement;
+      call(b, scoped);
+      const name = (b.path as hbs.AST.PathExpression).original;
+      program(b.program, scoped || name === 'each' || name === 'with');
+      program(b.inverse, scoped);
+    }
+  };
+  const call = (node: { path: hbs.AST.PathExpression | hbs.AST.Literal; params: hbs.AST.Expression[]; hash?: hbs.AST.Hash }, scoped: boolean): void => {
+    const path = node.path as hbs.AST.PathExpression;
+    const isHelper = node.params.length > 0 || (node.hash?.pairs.length ?? 0) > 0 || BUILTIN_HELPERS.has(path.original) || hb.helpers[path.original] !== undefined;
+    if (!isHelper && path.type === 'PathExpression') check(path, scoped);
+    node.params.forEach((e) => expr(e, scoped));
+    node.hash?.pairs.forEach((pair) => expr(pair.value, scoped));
+  };
+  const expr = (e: hbs.AST.Expression, scoped: boolean): void => {
+    if (e.type === 'SubExpression') call(e as hbs.AST.SubExpression, scoped);
+    else if (e.type === 'PathExpression') check(e as hbs.AST.PathExpression, scoped);
+  };
+  const check = (p: hbs.AST.PathExpression, scoped: boolean): void => {
+    if (scoped || p.data || p.depth > 0 || p.parts.length === 0 || /^this\b/.test(p.original)) return;
+    let cur: unknown = context;
+    for (const [i, part] of p.parts.entries()) {
+      if (cur === null || cur === undefined || typeof cur !== 'object') return; // a value, not a container: nothing to check
+      if (!(part in (cur as Vars))) {
+        if (i === 0 && declared?.has(part)) return;
+        const line = (where.line ?? 1) + p.loc.start.line - 1;
+        throw new ConfigError(`variable "${p.original}" is not defined`, { file: where.file, line, column: p.loc.start.column + 1 });
+      }
+      cur = (cur as Vars)[part];
+    }
+  };
+  program(ast, false);
 }
 
 const WHOLE = /^\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}$/;
@@ -112,7 +166,18 @@ export function resolveVars(vars: Vars, extra: Vars, locations: Record<string, S
     state.set(name, 'done');
     return value;
   }
-  for (const name of Object.keys(vars)) resolveOne(name);
+  // Report every variable that cannot be resolved, not just the first.
+  const errors: ConfigError[] = [];
+  for (const name of Object.keys(vars)) {
+    try {
+      resolveOne(name);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      if (!errors.some((e) => e.message === err.message)) errors.push(err);
+      state.set(name, 'done');
+    }
+  }
+  if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
   return { ...resolved, ...extra };
 }
 

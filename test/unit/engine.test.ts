@@ -230,4 +230,48 @@ resources:
     expect(ids(['db'])).toEqual([`file:${join(dir, 'c')}`]);
     expect(ids([])).toHaveLength(3);
   });
+
+  it('a misspelled variable in when: or {{#if}} is an error, not a silent false; declared-but-unset is fine', () => {
+    role('web', `
+variables:
+  web_tls: {type: boolean}
+resources:
+  - file: {path: "{{base}}/a", content: "x"}
+    when: web_tsl
+`);
+    expect(() => plan(['web'])).toThrow(/role\.yaml:5:\d+: variable "web_tsl" is not defined/);
+    role('web', `
+variables:
+  web_tls: {type: boolean}
+resources:
+  - file: {path: "{{base}}/a", content: "{{#if web_tls}}tls{{else}}plain{{/if}} {{#if (eq host.name \\"local\\")}}here{{/if}}"}
+    when: not web_tls
+`);
+    expect(plan(['web']).resources[0]!.params.content).toBe('plain here');
+    role('web', `resources:\n  - file: {path: "{{base}}/a", content: "{{#each (json base)}}{{nothing_checked_here}}{{/each}}{{#if (eq secrets.typo 1)}}x{{/if}}"}\n`);
+    expect(() => plan(['web'])).toThrow(/variable "secrets.typo" is not defined/);
+  });
+
+  it('reports every unresolvable variable at once, where each was defined', () => {
+    role('web', `
+variables:
+  web_a: {type: string, default: "{{secrets.a}}"}
+  web_b: {type: string, default: "{{missing_b}}"}
+resources:
+  - file: {path: "{{base}}/a", content: "{{web_a}}{{web_b}}"}
+`);
+    let err: unknown;
+    try {
+      plan(['web']);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigErrors);
+    const msgs = (err as ConfigErrors).errors.map((e) => e.message);
+    expect(msgs).toEqual([
+      expect.stringMatching(/roles\/web\/role\.yaml:3:\d+: variable "secrets.a" is not defined/),
+      expect.stringMatching(/roles\/web\/role\.yaml:4:\d+: variable "missing_b" is not defined/),
+    ]);
+    expect((err as ConfigErrors).errors[0]!.hint).toMatch(/keel secrets set test a/);
+  });
 });

@@ -222,6 +222,14 @@ export function parseExtraVars(items: string[]): Vars {
     const key = item.slice(0, eq);
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new ConfigError(`--extra-vars: "${key}" is not a valid variable name`);
     const raw = item.slice(eq + 1);
+    if (/^\s*[[{]/.test(raw)) {
+      try {
+        vars[key] = JSON.parse(raw);
+        continue;
+      } catch {
+        throw new ConfigError(`--extra-vars ${key}: a value starting with [ or { must be JSON`);
+      }
+    }
     vars[key] = /^-?\d+$/.test(raw) ? Number(raw) : raw === 'true' ? true : raw === 'false' ? false : raw;
   }
   return vars;
