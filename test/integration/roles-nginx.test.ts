@@ -1,0 +1,177 @@
+// Role nginx against a real target: the proxy to the app (role app, gunicorn under supervisor
+// on its unix socket), /static/ served from app_root, the maintenance switch file of seed 004
+// with the health path left open, `nginx -t` keeping the previous site when a change is
+// invalid, and TLS with a self-signed certificate made on the target (certbot is another role).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { startTarget, type TestTarget } from '../helpers/target.js';
+import { runKeel } from '../helpers/cli.js';
+
+const WSGI = `import os
+
+
+def application(environ, start_response):
+    body = "wsgi ok greeting=%s path=%s\\n" % (os.environ.get("GREETING", "-"), environ.get("PATH_INFO"))
+    body = body.encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+`;
+
+const ASGI = `import os
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = ("asgi ok greeting=%s path=%s\\n" % (os.environ.get("GREETING", "-"), scope["path"])).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+`;
+
+/** Test-only role: the app's code and a static file, as a deploy would leave them. */
+const ITAPP_ROLE = `description: test only - a tiny WSGI and ASGI app (standard library only) and a static file
+resources:
+  - file: {path: "{{app_root}}/app/wsgi.py", source: wsgi.py, owner: "{{app_user}}", group: "{{app_group}}", mode: "0644"}
+  - file: {path: "{{app_root}}/app/asgi.py", source: asgi.py, owner: "{{app_user}}", group: "{{app_group}}", mode: "0644"}
+  - file: {path: "{{app_root}}/static/hello.txt", content: "static ok\\n", owner: "{{app_user}}", mode: "0644"}
+`;
+
+function makeProject(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'keel-roles-app-'));
+  mkdirSync(join(dir, 'inventories'));
+  mkdirSync(join(dir, 'roles', 'itapp', 'files'), { recursive: true });
+  writeFileSync(join(dir, 'roles', 'itapp', 'role.yaml'), ITAPP_ROLE);
+  writeFileSync(join(dir, 'roles', 'itapp', 'files', 'wsgi.py'), WSGI);
+  writeFileSync(join(dir, 'roles', 'itapp', 'files', 'asgi.py'), ASGI);
+  return dir;
+}
+
+function writeInventory(dir: string, t: TestTarget, vars: Record<string, unknown>): void {
+  const inv = {
+    known_hosts: t.knownHostsFile,
+    vars,
+    hosts: { web1: { address: '127.0.0.1', port: t.port, user: 'root', key: t.keyFile, groups: ['web'] } },
+    groups: { web: { roles: ['base', 'itapp', 'app', 'nginx'] } },
+  };
+  writeFileSync(join(dir, 'inventories', 'itest.yaml'), stringify(inv));
+}
+
+/** keel provision --output json; fails the test with the failed resources' output. */
+async function provision(root: string, label: string): Promise<any> {
+  const started = Date.now();
+  const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
+  let j: any;
+  try {
+    j = r.json();
+  } catch {
+    throw new Error(`${label}: keel exited ${r.code} without JSON:\n${r.stdout}\n${r.stderr}`);
+  }
+  const bad = j.hosts.flatMap((h: any) => [...(h.error ? [{ error: h.error }] : []), ...h.resources.filter((x: any) => x.status === 'failed')]);
+  expect(j.failed, `${label}: ${JSON.stringify(bad, null, 1)}`).toBe(0);
+  expect(r.code, `${label}: ${JSON.stringify(bad, null, 1)}`).toBe(0);
+  console.log(`${label}: ${j.changed} changed, ${j.hosts[0].roundTrips} round trips, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return j;
+}
+
+function changedIds(j: any): string[] {
+  return j.hosts[0].resources.filter((x: any) => x.status === 'changed').map((x: any) => x.id);
+}
+
+/** Apply, then apply again: the second run must change nothing. Returns the first report. */
+async function converge(root: string, label: string): Promise<any> {
+  const first = await provision(root, `${label} (1st run)`);
+  expect(first.changed).toBeGreaterThan(0);
+  const second = await provision(root, `${label} (2nd run)`);
+  expect(second.changed, JSON.stringify(second.hosts[0].resources.filter((x: any) => x.status !== 'ok' && x.status !== 'skipped'), null, 1)).toBe(0);
+  return first;
+}
+
+async function sh(t: TestTarget, script: string): Promise<string> {
+  const r = await t.exec(['sh', '-c', script]);
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${script}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+const ROOT = '/home/acme/webapp';
+const vars = { app_user: 'acme', app_name: 'acme', app_module: 'wsgi:application', app_workers: 2, nginx_health_path: '/ping' };
+
+let target: TestTarget;
+let root: string;
+
+beforeAll(async () => {
+  target = await startTarget({ name: 'nginx' });
+  root = makeProject();
+});
+afterAll(async () => {
+  await target?.stop();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+/** `code body` of a request made inside the target. */
+async function get(url: string, extra = ''): Promise<string> {
+  return sh(target, `curl -s -k ${extra} -w ' %{http_code}' ${url}`);
+}
+
+describe('role nginx on a real target', () => {
+  it('proxies to the app, serves /static/, removes the default site; a second run changes nothing', async () => {
+    writeInventory(root, target, vars);
+    await converge(root, 'nginx');
+    expect(await get('http://127.0.0.1/a')).toBe('wsgi ok greeting=- path=/a\n 200');
+    expect(await get('http://127.0.0.1/static/hello.txt')).toBe('static ok\n 200');
+    expect(await get('http://127.0.0.1/static/missing.txt', '-o /dev/null')).toBe(' 404');
+    expect((await target.exec(['test', '-e', '/etc/nginx/sites-enabled/default'])).code).not.toBe(0);
+    expect(await sh(target, 'grep -c "^[[:space:]]*server_tokens off;" /etc/nginx/nginx.conf')).toBe('1\n');
+  });
+
+  it('maintenance_on.html gives 503 with the page on every request, except the health path; removing it gives 200', async () => {
+    await sh(target, `printf '<h1>Back soon</h1>\\n' > ${ROOT}/maintenance_on.html`);
+    expect(await get('http://127.0.0.1/')).toBe('<h1>Back soon</h1>\n 503');
+    expect(await get('http://127.0.0.1/some/page?x=1')).toBe('<h1>Back soon</h1>\n 503');
+    expect(await get('http://127.0.0.1/static/hello.txt')).toBe('<h1>Back soon</h1>\n 503');
+    expect(await sh(target, 'curl -s -D - -o /dev/null http://127.0.0.1/')).toMatch(/Retry-After: 120/);
+    expect(await get('http://127.0.0.1/ping')).toBe('wsgi ok greeting=- path=/ping\n 200');
+    await sh(target, `rm ${ROOT}/maintenance_on.html`);
+    expect(await get('http://127.0.0.1/')).toBe('wsgi ok greeting=- path=/\n 200');
+    // An empty file (touch) is enough.
+    await sh(target, `touch ${ROOT}/maintenance_on.html`);
+    expect(await get('http://127.0.0.1/', '-o /dev/null')).toBe(' 503');
+    await sh(target, `rm ${ROOT}/maintenance_on.html`);
+    expect((await provision(root, 'nginx after maintenance')).changed).toBe(0);
+  });
+
+  it('a site that fails nginx -t is not kept: the previous file stays and nginx still answers', async () => {
+    const before = await sh(target, 'sha256sum /etc/nginx/sites-enabled/acme');
+    writeInventory(root, target, { ...vars, nginx_tls_certificate: '/nonexistent/cert.pem', nginx_tls_certificate_key: '/nonexistent/key.pem' });
+    const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
+    expect(r.code).toBe(2);
+    const failed = r.json().hosts[0].resources.filter((x: any) => x.status === 'failed');
+    expect(failed.map((x: any) => x.id)).toEqual(['nginx/template:/etc/nginx/sites-enabled/acme']);
+    expect(failed[0].output).toMatch(/nonexistent\/cert\.pem[\s\S]*validation failed: nginx -t \(the previous file was kept\)/);
+    expect(await sh(target, 'sha256sum /etc/nginx/sites-enabled/acme')).toBe(before);
+    expect(await sh(target, 'nginx -t 2>&1')).toMatch(/test is successful/);
+    expect(await get('http://127.0.0.1/')).toBe('wsgi ok greeting=- path=/\n 200');
+  });
+
+  it('TLS when certificate paths are set: 443 answers, 80 redirects except the health path, body size limit applies', async () => {
+    await sh(target, 'mkdir -p /etc/ssl/keel-test && cd /etc/ssl/keel-test && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout key.pem -out cert.pem 2>/dev/null && chmod 600 key.pem');
+    writeInventory(root, target, {
+      ...vars,
+      nginx_server_name: 'localhost',
+      nginx_tls_certificate: '/etc/ssl/keel-test/cert.pem',
+      nginx_tls_certificate_key: '/etc/ssl/keel-test/key.pem',
+      nginx_client_max_body_size: '1k',
+    });
+    await converge(root, 'nginx tls');
+    expect(await get('https://localhost/s')).toBe('wsgi ok greeting=- path=/s\n 200');
+    expect(await sh(target, "curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://localhost/x?y=1")).toBe('301 https://localhost/x?y=1');
+    expect(await get('http://localhost/ping')).toBe('wsgi ok greeting=- path=/ping\n 200');
+    expect(await get('https://localhost/upload', "-o /dev/null --data-binary @/etc/ssl/keel-test/cert.pem")).toBe(' 413');
+    expect(await get('https://localhost/upload', "-o /dev/null --data-binary small")).toBe(' 200');
+    await sh(target, `touch ${ROOT}/maintenance_on.html`);
+    expect(await get('https://localhost/', '-o /dev/null')).toBe(' 503');
+    await sh(target, `rm ${ROOT}/maintenance_on.html`);
+  });
+});
