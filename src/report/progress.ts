@@ -37,16 +37,18 @@ function plainProgress(out: Output, check: boolean): Progress {
 function ttyProgress(out: Output, hosts: string[], check: boolean): Progress {
   type Entry = { task?: ListrTaskWrapper<unknown, any, any>; done: (r: HostResult) => void; promise: Promise<HostResult> };
   const entries = new Map<string, Entry>();
-  const counts = new Map<string, { ok: number; changed: number; failed: number; phase: string }>();
+  // Status per resource id: a resource can be reported ok, then changed after a barrier.
+  const counts = new Map<string, { statuses: Map<string, string>; phase: string }>();
   for (const h of hosts) {
     let done!: (r: HostResult) => void;
     const promise = new Promise<HostResult>((res) => (done = res));
     entries.set(h, { done, promise });
-    counts.set(h, { ok: 0, changed: 0, failed: 0, phase: 'waiting' });
+    counts.set(h, { statuses: new Map(), phase: 'waiting' });
   }
   const title = (h: string) => {
     const c = counts.get(h)!;
-    return `${h}: ${c.phase}  ok=${c.ok} ${check ? 'would change' : 'changed'}=${c.changed} failed=${c.failed}`;
+    const n = (status: string) => [...c.statuses.values()].filter((x) => x === status).length;
+    return `${h}: ${c.phase}  ok=${n('ok')} ${check ? 'would change' : 'changed'}=${n('changed')} failed=${n('failed')}`;
   };
   const list = new Listr(
     hosts.map((h) => ({
@@ -73,10 +75,7 @@ function ttyProgress(out: Output, hosts: string[], check: boolean): Progress {
       update(h);
     },
     result(h, r) {
-      const c = counts.get(h)!;
-      if (r.status === 'ok') c.ok++;
-      else if (r.status === 'changed') c.changed++;
-      else if (r.status === 'failed') c.failed++;
+      counts.get(h)!.statuses.set(r.id, r.status);
       update(h);
     },
     hostDone(r) {
