@@ -1,8 +1,6 @@
 // `keel inventory <env>`: the resolved hosts, groups and variables, validated, secrets masked.
 import type { Command } from 'commander';
-import YAML from 'yaml';
-import { inventoryToJSON } from '../../inventory/load.js';
-import { prepare, type ProvisionOptions, list } from './provision.js';
+import { type ProvisionOptions, list } from './provision.js';
 import type { CliContext } from '../context.js';
 import type { Runner } from '../commands.js';
 
@@ -14,6 +12,11 @@ export function registerInventory(program: Command, ctx: CliContext, run: Runner
     .option('-l, --limit <hosts>', 'only these hosts or groups', list)
     .option('--output <format>', 'yaml or json', 'yaml')
     .action(run(async (env: string, o: ProvisionOptions & { output?: string }) => {
+      const [{ prepare }, { inventoryToJSON }, { default: YAML }] = await Promise.all([
+        import('./provision-run.js'),
+        import('../../inventory/load.js'),
+        import('yaml'),
+      ]);
       // The same validation as provision (inventory, vault, roles, templates), nothing run.
       const { inventory, plans } = await prepare(ctx, env, { ...o, output: 'text' });
       const doc = inventoryToJSON(inventory, (v) => ctx.out.redactor.maskValue(v)) as { hosts: Record<string, { vars: unknown }> };

@@ -7,21 +7,12 @@ import type { CliContext } from '../context.js';
 import type { Runner } from '../commands.js';
 import type { AtomicFs } from '../../vault/atomic.js';
 import { parsePath, valueToText } from '../../vault/document.js';
-import { editVault } from '../../vault/edit.js';
 import type { Prompt } from '../../vault/keys.js';
-import {
-  diffText,
-  getSecret,
-  importAnsible,
-  initVault,
-  readAnsiblePasswordFile,
-  recipientsChange,
-  rekeyVault,
-  setSecret,
-  viewVault,
-} from '../../vault/operations.js';
 import { ttyPrompt } from '../../vault/prompt.js';
-import { vaultContext } from '../../vault/store.js';
+
+/** The vault code (and age-encryption), loaded when a secrets command runs, not at start-up. */
+const vaultApi = () => import('../../vault/api.js');
+type VaultApi = Awaited<ReturnType<typeof vaultApi>>;
 
 /** What the commands take from the outside world; tests replace parts of it. */
 export interface SecretsIo {
@@ -51,8 +42,8 @@ const PATH_HELP = 'a key name; dotted paths (db.password) reach into nested mapp
 
 export function registerSecretsCommands(program: Command, ctx: CliContext, run: Runner, io: Partial<SecretsIo> = {}): void {
   const sio: SecretsIo = { ...defaultIo(), ...io };
-  const vc = (env: string) =>
-    vaultContext(ctx.root, env, {
+  const vc = (vault: VaultApi, env: string) =>
+    vault.vaultContext(ctx.root, env, {
       interactive: ctx.interactive,
       vars: sio.vars,
       home: sio.home,
@@ -81,7 +72,8 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
     .addOption(new Option('--recipient <age1...>', 'encrypt to this age public key (repeatable); writes secrets/<env>.recipients').argParser(collect).default([]))
     .action(
       run(async (env: string, opts: { recipient: string[] }) => {
-        ctx.out.line(await initVault(vc(env), opts.recipient));
+        const vault = await vaultApi();
+        ctx.out.line(await vault.initVault(vc(vault, env), opts.recipient));
         return 0;
       }),
     );
@@ -92,8 +84,9 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
     .argument('<env>')
     .action(
       run(async (env: string) => {
-        const v = vc(env);
-        const { changed } = await editVault(v, {
+        const vault = await vaultApi();
+        const v = vc(vault, env);
+        const { changed } = await vault.editVault(v, {
           editor: sio.vars.EDITOR,
           tempBase: sio.tempBase,
           onSecrets: redact,
@@ -114,7 +107,8 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
     .argument('<env>')
     .action(
       run(async (env: string) => {
-        ctx.out.line((await viewVault(vc(env))).replace(/\n$/, ''));
+        const vault = await vaultApi();
+        ctx.out.line((await vault.viewVault(vc(vault, env))).replace(/\n$/, ''));
         return 0;
       }),
     );
@@ -126,7 +120,8 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
     .argument('<key>', PATH_HELP)
     .action(
       run(async (env: string, key: string) => {
-        ctx.out.line(valueToText(await getSecret(vc(env), key)));
+        const vault = await vaultApi();
+        ctx.out.line(valueToText(await vault.getSecret(vc(vault, env), key)));
         return 0;
       }),
     );
@@ -138,7 +133,8 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
     .argument('<key>', PATH_HELP)
     .action(
       run(async (env: string, key: string) => {
-        const v = vc(env);
+        const vault = await vaultApi();
+        const v = vc(vault, env);
         parsePath(key); // a bad name fails before anything is read or decrypted
         let value: string;
         if (sio.stdinIsTTY()) {
@@ -147,7 +143,7 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
           value = (await sio.readStdin()).replace(/\r?\n$/, '');
         }
         ctx.out.redactor.add([value]);
-        const { changed, data } = await setSecret(v, key, value);
+        const { changed, data } = await vault.setSecret(v, key, value);
         redact(data);
         ctx.out.line(changed ? `set ${key} in ${v.paths.display}` : `${key} already had that value; ${v.paths.display} unchanged`);
         return 0;
@@ -160,7 +156,8 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
     .argument('<env>')
     .action(
       run(async (env: string) => {
-        ctx.out.line(await rekeyVault(vc(env)));
+        const vault = await vaultApi();
+        ctx.out.line(await vault.rekeyVault(vc(vault, env)));
         return 0;
       }),
     );
@@ -173,7 +170,8 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
     .option('--comment <text>', 'who this key belongs to, written after it as # comment')
     .action(
       run(async (env: string, key: string, opts: { comment?: string }) => {
-        const r = await recipientsChange(vc(env), 'add', key, opts.comment);
+        const vault = await vaultApi();
+        const r = await vault.recipientsChange(vc(vault, env), 'add', key, opts.comment);
         for (const w of r.warnings) ctx.out.warn(`warning: ${w}`);
         ctx.out.line(r.message);
         return 0;
@@ -185,7 +183,8 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
     .argument('<recipient>', 'an age public key (age1...)')
     .action(
       run(async (env: string, key: string) => {
-        const r = await recipientsChange(vc(env), 'rm', key);
+        const vault = await vaultApi();
+        const r = await vault.recipientsChange(vc(vault, env), 'rm', key);
         for (const w of r.warnings) ctx.out.warn(`warning: ${w}`);
         ctx.out.line(r.message);
         return 0;
@@ -201,12 +200,13 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
     .option('--force', 'replace an existing secrets/<env>.age')
     .action(
       run(async (env: string, file: string, opts: { ansiblePasswordFile?: string; force?: boolean }) => {
+        const vault = await vaultApi();
         let password: Buffer;
-        if (opts.ansiblePasswordFile) password = readAnsiblePasswordFile(opts.ansiblePasswordFile);
+        if (opts.ansiblePasswordFile) password = vault.readAnsiblePasswordFile(opts.ansiblePasswordFile);
         else if (ctx.interactive) password = Buffer.from(await sio.prompt(`Ansible Vault password for ${file}: `, { hidden: true }), 'utf8');
         else throw new ConfigError('no Ansible Vault password: pass --ansible-password-file, or run on a terminal to be asked');
         try {
-          const r = await importAnsible(vc(env), file, password, Boolean(opts.force));
+          const r = await vault.importAnsible(vc(vault, env), file, password, Boolean(opts.force));
           redact(r.data);
           ctx.out.line(r.message);
         } finally {
@@ -223,7 +223,8 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
     .option('--env <env>', 'whose keys to use (default: from the file name)')
     .action(
       run(async (file: string, opts: { env?: string }) => {
-        const r = await diffText(ctx.root, file, {
+        const vault = await vaultApi();
+        const r = await vault.diffText(ctx.root, file, {
           env: opts.env,
           interactive: ctx.interactive,
           vars: sio.vars,

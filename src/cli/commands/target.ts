@@ -1,10 +1,12 @@
 // `keel target up [--hosts N] | down | status`: local Docker targets for trying keel.
 import type { Command } from 'commander';
 import { relative } from 'node:path';
-import { targetDown, targetStatus, targetUp } from '../../target/docker.js';
 import { ConfigError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import type { Runner } from '../commands.js';
+
+/** The Docker target code, loaded when a target command runs. */
+const docker = () => import('../../target/docker.js');
 
 export function registerTarget(program: Command, ctx: CliContext, run: Runner): void {
   const target = program.command('target').description('local systemd Debian containers with sshd on 127.0.0.1 (inventory "local")');
@@ -15,7 +17,7 @@ export function registerTarget(program: Command, ctx: CliContext, run: Runner): 
     .action(run(async (o: { hosts: string }) => {
       const n = Number(o.hosts);
       if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--hosts must be a positive integer, got "${o.hosts}"`);
-      const r = await targetUp({ root: ctx.root, hosts: n });
+      const r = await (await docker()).targetUp({ root: ctx.root, hosts: n });
       for (const h of r.hosts) ctx.out.line(`${h.name}  ${h.container}  ssh root@127.0.0.1 -p ${h.port}`);
       ctx.out.line(`inventory: ${relative(ctx.root, r.inventoryFile)}  (keel provision local)`);
       return 0;
@@ -24,7 +26,7 @@ export function registerTarget(program: Command, ctx: CliContext, run: Runner): 
     .command('down')
     .description('remove the targets')
     .action(run(async () => {
-      const r = await targetDown({ root: ctx.root });
+      const r = await (await docker()).targetDown({ root: ctx.root });
       ctx.out.line(r.removed.length ? `removed ${r.removed.join(', ')}` : 'no targets were running');
       return 0;
     }));
@@ -32,7 +34,7 @@ export function registerTarget(program: Command, ctx: CliContext, run: Runner): 
     .command('status')
     .description('list the targets')
     .action(run(async () => {
-      const r = await targetStatus({ root: ctx.root });
+      const r = await (await docker()).targetStatus({ root: ctx.root });
       if (!r.hosts.length) ctx.out.line('no targets (keel target up)');
       for (const h of r.hosts) ctx.out.line(`${h.name}  ${h.container}  ${h.state}  127.0.0.1:${h.port}`);
       return 0;
