@@ -24,7 +24,15 @@ hb.registerHelper('includes', (list: unknown, item: unknown) => Array.isArray(li
 /** Names a role declares, set on a render context: known even when unset (then falsy). */
 export const DECLARED = Symbol('declared variables');
 
-const cache = new Map<string, { fn: HandlebarsTemplateDelegate; ast: hbs.AST.Program }>();
+interface Compiled {
+  ast: hbs.AST.Program;
+  /** Handlebars' compiled function; null for a plain template (text and {{path}} only),
+   *  which `interpolate` renders without compiling: most role values and many config files
+   *  are plain, and Handlebars' compiler costs ~10 ms per template on a cold start. */
+  fn: HandlebarsTemplateDelegate | null;
+}
+
+const cache = new Map<string, Compiled>();
 
 /** Render a template string. `where` is the file (and the line where the string starts). */
 export function render(source: string, context: Vars, where: SourceLocation): string {
@@ -32,15 +40,60 @@ export function render(source: string, context: Vars, where: SourceLocation): st
   let entry = cache.get(source);
   try {
     if (!entry) {
-      entry = { fn: hb.compile(source, { strict: true, noEscape: true }), ast: hb.parse(source) };
+      const ast = hb.parse(source);
+      entry = { ast, fn: isPlain(ast) ? null : hb.compile(source, { strict: true, noEscape: true }) };
       cache.set(source, entry);
     }
     checkNames(entry.ast, context, where);
-    return entry.fn(context);
+    return entry.fn ? entry.fn(context) : interpolate(entry.ast, context);
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     throw templateError(err, where);
   }
+}
+
+/** Text, comments and `{{a.b}}` lookups only: no helpers, blocks, partials, @data or ../ */
+function isPlain(ast: hbs.AST.Program): boolean {
+  return ast.body.every((st) => {
+    if (st.type === 'ContentStatement' || st.type === 'CommentStatement') return true;
+    if (st.type !== 'MustacheStatement') return false;
+    const m = st as hbs.AST.MustacheStatement;
+    const p = m.path as hbs.AST.PathExpression;
+    return (
+      m.params.length === 0 &&
+      !m.hash &&
+      p.type === 'PathExpression' &&
+      !p.data &&
+      p.depth === 0 &&
+      p.parts.length > 0 &&
+      !/^(this\b|\.)/.test(p.original) &&
+      !BUILTIN_HELPERS.has(p.parts[0]!) &&
+      hb.helpers[p.parts[0]!] === undefined
+    );
+  });
+}
+
+/** What Handlebars' strict, noEscape output is for a plain template: every part of a path
+ *  must exist (else the same "not defined" error), own properties only (Handlebars hides
+ *  inherited ones), null and undefined print as nothing, anything else as String(value). */
+function interpolate(ast: hbs.AST.Program, context: Vars): string {
+  let out = '';
+  for (const st of ast.body) {
+    if (st.type === 'ContentStatement') out += (st as hbs.AST.ContentStatement).value;
+    else if (st.type === 'MustacheStatement') {
+      const path = (st as hbs.AST.MustacheStatement).path as hbs.AST.PathExpression;
+      let cur: unknown = context;
+      for (const part of path.parts) {
+        if (cur === null || (typeof cur !== 'object' && typeof cur !== 'function') || !(part in (cur as object))) {
+          const { line, column } = path.loc.start;
+          throw new Error(`"${part}" not defined in ${String(cur)} - ${line}:${column}`);
+        }
+        cur = Object.prototype.hasOwnProperty.call(cur, part) ? (cur as Vars)[part] : undefined;
+      }
+      if (cur !== null && cur !== undefined) out += String(cur);
+    }
+  }
+  return out;
 }
 
 const BUILTIN_HELPERS = new Set(['if', 'unless', 'each', 'with', 'lookup', 'log']);
