@@ -20,14 +20,20 @@ export function newNonce(): string {
   return '@@keel-' + randomBytes(6).toString('hex');
 }
 
+// Every spawn costs a few ms on the host (more in containers): the prelude spawns nothing for
+// root (`[ -O / ]`, "/ is mine", is a test builtin in dash, bash, busybox and ksh; `id -u`
+// decides where it is not), and only the apply script, which runs commands, gets a temp dir.
 const PRELUDE = `export LC_ALL=C
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 umask 022
 if [ -n "\${KEEL_STATE_DIR:-}" ]; then KEEL_STATE=$KEEL_STATE_DIR
-elif [ "$(id -u)" = 0 ]; then KEEL_STATE=/var/lib/keel
+elif [ -O / ] 2>/dev/null || [ "$(id -u)" = 0 ]; then KEEL_STATE=/var/lib/keel
 else KEEL_STATE="\${XDG_STATE_HOME:-$HOME/.local/state}/keel"; fi
-KEEL_RUN_DIR=$(mktemp -d "\${TMPDIR:-/tmp}/keel-run.XXXXXX") || { echo "keel: cannot create a temporary directory" >&2; exit 97; }
-export KEEL_RUN_DIR KEEL_STATE
+export KEEL_STATE
+`;
+
+const RUN_DIR = `KEEL_RUN_DIR=$(mktemp -d "\${TMPDIR:-/tmp}/keel-run.XXXXXX") || { echo "keel: cannot create a temporary directory" >&2; exit 97; }
+export KEEL_RUN_DIR
 trap 'rm -rf -- "$KEEL_RUN_DIR"' EXIT
 `;
 
@@ -43,7 +49,7 @@ function probeBody(resources: PlannedResource[], nonce: string, ctx: DecideConte
     s += `printf '\\n%s S %s\\n' ${sh`${nonce} ${type.name}`}\n`;
     s += type.probe(items.map((r) => ({ key: String(r.index), params: r.params })), ctx) + '\n';
   }
-  s += `printf '\\n%s P\\n' ${sh`${nonce}`}\ncat -- "$KEEL_STATE/pending-handlers" 2>/dev/null\n`;
+  s += `printf '\\n%s P\\n' ${sh`${nonce}`}\nif [ -s "$KEEL_STATE/pending-handlers" ]; then cat -- "$KEEL_STATE/pending-handlers" 2>/dev/null; fi\n`;
   s += `printf '\\n%s E\\n' ${sh`${nonce}`}\n`;
   return s;
 }
@@ -76,7 +82,7 @@ export function buildApplyScript(opts: {
   ctx: DecideContext;
 }): string {
   const N = sh`${opts.nonce}`;
-  let s = PRELUDE;
+  let s = PRELUDE + RUN_DIR;
   // Once started, finish: a dropped connection must not stop the run between two steps.
   s += `trap '' HUP PIPE
 mkdir -p -- "$KEEL_STATE" && chmod 700 -- "$KEEL_STATE" || exit 98
