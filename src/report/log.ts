@@ -1,10 +1,14 @@
-// Every run writes a JSON-lines log under .keel/logs/, through the redactor.
+// Every run writes a JSON-lines log under .keel/logs/, through the redactor. Lines are
+// buffered and written per event that ends something (a phase, a host, the run) rather than
+// one write per resource: a 200-resource run on 10 hosts is 2000 resource events.
 import { mkdirSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redactor } from './redact.js';
 
 export class RunLog {
   private fd: number | null;
+  private pending: string[] = [];
+  private pendingBytes = 0;
   readonly file: string;
 
   constructor(root: string, command: string, env: string, private readonly redactor: Redactor) {
@@ -18,10 +22,20 @@ export class RunLog {
   write(event: string, data: Record<string, unknown> = {}): void {
     if (this.fd === null) return;
     const line = JSON.stringify(this.redactor.maskValue({ time: new Date().toISOString(), event, ...data }));
-    writeSync(this.fd, line + '\n');
+    this.pending.push(line);
+    this.pendingBytes += line.length;
+    if (event !== 'resource' || this.pendingBytes > 64 * 1024) this.flush();
+  }
+
+  flush(): void {
+    if (this.fd === null || this.pending.length === 0) return;
+    writeSync(this.fd, this.pending.join('\n') + '\n');
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 
   close(): void {
+    this.flush();
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }
