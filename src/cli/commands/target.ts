@@ -17,7 +17,8 @@ export function registerTarget(program: Command, ctx: CliContext, run: Runner): 
     .action(run(async (o: { hosts: string }) => {
       const n = Number(o.hosts);
       if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--hosts must be a positive integer, got "${o.hosts}"`);
-      const r = await (await docker()).targetUp({ root: ctx.root, hosts: n });
+      const { targetUp } = await docker();
+      const r = await targetUp({ root: ctx.root, hosts: n });
       for (const h of r.hosts) ctx.out.line(`${h.name}  ${h.container}  ssh root@127.0.0.1 -p ${h.port}`);
       ctx.out.line(`inventory: ${relative(ctx.root, r.inventoryFile)}  (keel provision local)`);
       return 0;
@@ -26,7 +27,8 @@ export function registerTarget(program: Command, ctx: CliContext, run: Runner): 
     .command('down')
     .description('remove the targets')
     .action(run(async () => {
-      const r = await (await docker()).targetDown({ root: ctx.root });
+      const { targetDown } = await docker();
+      const r = await targetDown({ root: ctx.root });
       ctx.out.line(r.removed.length ? `removed ${r.removed.join(', ')}` : 'no targets were running');
       return 0;
     }));
@@ -34,7 +36,8 @@ export function registerTarget(program: Command, ctx: CliContext, run: Runner): 
     .command('status')
     .description('list the targets')
     .action(run(async () => {
-      const r = await (await docker()).targetStatus({ root: ctx.root });
+      const { targetStatus } = await docker();
+      const r = await targetStatus({ root: ctx.root });
       if (!r.hosts.length) ctx.out.line('no targets (keel target up)');
       for (const h of r.hosts) ctx.out.line(`${h.name}  ${h.container}  ${h.state}  127.0.0.1:${h.port}`);
       return 0;
