@@ -1,4 +1,5 @@
 // Run keel's real CLI in-process and capture what it prints (through the same redactor).
+import { expect } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { Redactor } from '../../src/report/redact.js';
 import type { Output } from '../../src/cli/output.js';
@@ -23,4 +24,27 @@ export async function runKeel(args: string[], opts: { root: string; interactive?
   };
   const code = await main(['node', 'keel', ...args], { root: opts.root, out, interactive: opts.interactive ?? false });
   return { code, stdout, stderr, json: () => JSON.parse(stdout) };
+}
+
+/** `keel provision itest --output json` in `root`; fails the test with the failed resources
+ *  (and host errors) unless the run exits 0 with nothing failed. Returns the JSON report. */
+export async function provisionItest(root: string, label: string): Promise<any> {
+  const started = Date.now();
+  const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
+  let j: any;
+  try {
+    j = r.json();
+  } catch {
+    throw new Error(`${label}: keel exited ${r.code} without JSON:\n${r.stdout}\n${r.stderr}`);
+  }
+  const bad = j.hosts.flatMap((h: any) => [...(h.error ? [{ error: h.error }] : []), ...h.resources.filter((x: any) => x.status === 'failed')]);
+  expect(j.failed, `${label}: ${JSON.stringify(bad, null, 1)}`).toBe(0);
+  expect(r.code, `${label}: ${JSON.stringify(bad, null, 1)}`).toBe(0);
+  console.log(`${label}: ${j.changed} changed, ${j.hosts[0].roundTrips} round trips, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return j;
+}
+
+/** Ids of the first host's changed resources in a JSON report. */
+export function changedIds(j: any): string[] {
+  return j.hosts[0].resources.filter((x: any) => x.status === 'changed').map((x: any) => x.id);
 }

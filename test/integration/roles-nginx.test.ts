@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startTarget, type TestTarget } from '../helpers/target.js';
-import { runKeel } from '../helpers/cli.js';
+import { changedIds, provisionItest as provision, runKeel } from '../helpers/cli.js';
 
 const WSGI = `import os
 
@@ -59,26 +59,6 @@ function writeInventory(dir: string, t: TestTarget, vars: Record<string, unknown
   writeFileSync(join(dir, 'inventories', 'itest.yaml'), stringify(inv));
 }
 
-/** keel provision --output json; fails the test with the failed resources' output. */
-async function provision(root: string, label: string): Promise<any> {
-  const started = Date.now();
-  const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
-  let j: any;
-  try {
-    j = r.json();
-  } catch {
-    throw new Error(`${label}: keel exited ${r.code} without JSON:\n${r.stdout}\n${r.stderr}`);
-  }
-  const bad = j.hosts.flatMap((h: any) => [...(h.error ? [{ error: h.error }] : []), ...h.resources.filter((x: any) => x.status === 'failed')]);
-  expect(j.failed, `${label}: ${JSON.stringify(bad, null, 1)}`).toBe(0);
-  expect(r.code, `${label}: ${JSON.stringify(bad, null, 1)}`).toBe(0);
-  console.log(`${label}: ${j.changed} changed, ${j.hosts[0].roundTrips} round trips, ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return j;
-}
-
-function changedIds(j: any): string[] {
-  return j.hosts[0].resources.filter((x: any) => x.status === 'changed').map((x: any) => x.id);
-}
 
 /** Apply, then apply again: the second run must change nothing. Returns the first report. */
 async function converge(root: string, label: string): Promise<any> {

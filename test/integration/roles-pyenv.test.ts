@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startTarget, type TestTarget } from '../helpers/target.js';
-import { runKeel } from '../helpers/cli.js';
+import { changedIds, provisionItest as provision } from '../helpers/cli.js';
 
 const PYENV_CHECKOUT = process.env.KEEL_TEST_PYENV_CHECKOUT ?? '/root/.pyenv';
 const HAVE_PYENV = existsSync(join(PYENV_CHECKOUT, '.git'));
@@ -98,25 +98,6 @@ function writeInventory(dir: string, t: TestTarget, vars: Record<string, unknown
   writeFileSync(join(dir, 'inventories', 'itest.yaml'), stringify(inv));
 }
 
-async function provision(root: string, label: string): Promise<any> {
-  const started = Date.now();
-  const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
-  let j: any;
-  try {
-    j = r.json();
-  } catch {
-    throw new Error(`${label}: keel exited ${r.code} without JSON:\n${r.stdout}\n${r.stderr}`);
-  }
-  const bad = j.hosts.flatMap((h: any) => [...(h.error ? [{ error: h.error }] : []), ...h.resources.filter((x: any) => x.status === 'failed')]);
-  expect(j.failed, `${label}: ${JSON.stringify(bad, null, 1)}`).toBe(0);
-  expect(r.code, `${label}: ${JSON.stringify(bad, null, 1)}`).toBe(0);
-  console.log(`${label}: ${j.changed} changed, ${j.hosts[0].roundTrips} round trips, ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return j;
-}
-
-function changedIds(j: any): string[] {
-  return j.hosts[0].resources.filter((x: any) => x.status === 'changed').map((x: any) => x.id);
-}
 
 function notOk(j: any): unknown[] {
   return j.hosts[0].resources.filter((x: any) => x.status !== 'ok' && x.status !== 'skipped');
