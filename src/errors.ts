@@ -91,3 +91,20 @@ export function lastLines(text: string, n: number): string {
   const lines = text.replace(/\s+$/, '').split('\n');
   return lines.slice(-n).map((l) => `  | ${l}`).join('\n');
 }
+
+/** SIGINT/SIGTERM stopped a run. `lines` say what each host was doing (exit 130 or 143). */
+export class InterruptedError extends KeelError {
+  override readonly exitCode: number;
+  constructor(
+    readonly signal: 'SIGINT' | 'SIGTERM',
+    readonly lines: string[],
+  ) {
+    super(`interrupted (${signal})${lines.length ? ':\n' + lines.map((l) => `  ${l}`).join('\n') : ''}`);
+    this.exitCode = signal === 'SIGINT' ? 130 : 143;
+  }
+}
+
+/** Another run holds the lock of one or more hosts: nothing was changed (exit 2). */
+export class LockedError extends KeelError {
+  override readonly exitCode = 2;
+}

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
-import type { CliContext, CommandResult } from './context.js';
+import type { CliContext, Runner } from './context.js';
 import { registerProvision } from './commands/provision.js';
 import { registerInventory } from './commands/inventory.js';
 import { registerTarget } from './commands/target.js';
 import { registerSecretsCommands } from './commands/secrets.js';
+import { registerLock } from './commands/lock.js';
 
-export type Runner = (fn: (...args: any[]) => Promise<CommandResult>) => (...args: any[]) => Promise<void>;
+
 
 /** Every subcommand is registered here, from its own module. */
 export function registerCommands(program: Command, ctx: CliContext, run: Runner): void {
@@ -13,4 +14,5 @@ export function registerCommands(program: Command, ctx: CliContext, run: Runner)
   registerInventory(program, ctx, run);
   registerTarget(program, ctx, run);
   registerSecretsCommands(program, ctx, run);
+  registerLock(program, ctx, run);
 }

@@ -8,6 +8,11 @@ export interface CliContext {
   root: string;
   /** True when stdin is a terminal (prompts allowed). */
   interactive: boolean;
+  /** Tests may pass their own; otherwise commands that act on hosts trap SIGINT/SIGTERM. */
+  signal?: AbortSignal;
 }
 
 export type CommandResult = number | void;
+
+/** Wraps a command's action so that its result becomes the CLI's exit code. */
+export type Runner = (fn: (...args: any[]) => Promise<CommandResult>) => (...args: any[]) => Promise<void>;

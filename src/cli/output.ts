@@ -14,11 +14,23 @@ export interface Output {
 }
 
 export function consoleOutput(redactor = new Redactor()): Output {
+  // `keel provision ... | head`: once the reader has gone, writes are dropped. The run goes on
+  // and its exit code keeps its meaning (an EPIPE is not a failed run).
+  const gone = { stdout: false, stderr: false };
+  for (const name of ['stdout', 'stderr'] as const) {
+    process[name].on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      gone[name] = true;
+    });
+  }
+  const write = (name: 'stdout' | 'stderr', text: string) => {
+    if (!gone[name]) process[name].write(text);
+  };
   return {
     redactor,
-    line: (t) => process.stdout.write(redactor.mask(t) + '\n'),
-    warn: (t) => process.stderr.write(redactor.mask(t) + '\n'),
-    json: (v) => process.stdout.write(JSON.stringify(redactor.maskValue(v), null, 2) + '\n'),
+    line: (t) => write('stdout', redactor.mask(t) + '\n'),
+    warn: (t) => write('stderr', redactor.mask(t) + '\n'),
+    json: (v) => write('stdout', JSON.stringify(redactor.maskValue(v), null, 2) + '\n'),
     isTTY: Boolean(process.stdout.isTTY),
   };
 }

@@ -9,6 +9,7 @@ import { resourceTypes } from '../resources/registry.js';
 import { fileType } from '../resources/file.js';
 import type { HostPlan, PlannedHandler, PlannedResource } from './plan.js';
 import type { Role, RoleLibrary, RoleResource } from './roles.js';
+import { EXTRA_VARS_HINT } from '../inventory/extra-vars.js';
 import { DECLARED, evaluateWhen, render, renderValue, resolveVars } from './template.js';
 
 export interface CompileOptions {
@@ -47,7 +48,10 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
       if (r.variableLocations[k]) defaultLocations[k] = r.variableLocations[k]!;
     }
   }
-  const raw: Vars = { ...defaults, ...host.vars };
+  // -e values are taken as they are (never rendered): see inventory/extra-vars.ts.
+  const literal = new Set(host.literalVars ?? []);
+  const raw: Vars = Object.fromEntries(Object.entries({ ...defaults, ...host.vars }).filter(([k]) => !literal.has(k)));
+  const literalValues: Vars = Object.fromEntries([...literal].map((k) => [k, host.vars[k]]));
   const builtins: Vars = {
     secrets: opts.secrets ?? {},
     env: opts.env,
@@ -56,7 +60,7 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   };
   let vars: Vars;
   try {
-    vars = resolveVars(raw, builtins, { ...defaultLocations, ...host.varLocations }, host.location);
+    vars = resolveVars(raw, { ...builtins, ...literalValues }, { ...defaultLocations, ...host.varLocations }, host.location);
   } catch (err) {
     throw bundle(collect(err, [], host.location));
   }
@@ -200,7 +204,8 @@ function validateRoleVariables(host: Host, roles: Role[], vars: Vars, errors: Co
       if (!validate(vars[name])) {
         const e = validate.errors?.[0];
         const detail = e ? describeAjvError(e).replace(/^params /, '') : 'is invalid';
-        errors.push(new ConfigError(`variable "${name}" (role ${role.name}) ${detail}, got ${JSON.stringify(vars[name])}`, where(name)));
+        const fromE = host.literalVars?.includes(name) && where(name).file.startsWith('-e ');
+        errors.push(new ConfigError(`variable "${name}" (role ${role.name}) ${detail}, got ${JSON.stringify(vars[name])}`, where(name), fromE ? { hint: EXTRA_VARS_HINT } : undefined));
       }
     }
     const prefix = `${role.name}_`;

@@ -23,8 +23,10 @@ export interface HostResult {
   resources: ResourceResult[];
   /** Why the host failed as a whole (unreachable, probe failed...). */
   error?: string;
-  /** Exec channels opened on this host (SSH round trips). */
+  /** Scripts run on this host (SSH round trips). */
   roundTrips: number;
+  /** Things worth knowing that are not failures (another run holds the host's lock...). */
+  notes?: string[];
   durationMs: number;
 }
 

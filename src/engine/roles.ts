@@ -57,6 +57,7 @@ export function builtinRolesDir(): string {
 
 export class RoleLibrary {
   private cache = new Map<string, Role>();
+  private mentionCache = new Map<string, boolean>();
   constructor(private readonly searchPath: string[]) {}
 
   static forProject(root: string): RoleLibrary {
@@ -75,6 +76,19 @@ export class RoleLibrary {
       for (const e of readdirSync(d)) if (existsSync(join(d, e, 'role.yaml'))) all.add(e);
     }
     return [...all].sort();
+  }
+
+  /** Whether any file of the role (role.yaml, templates/, files/) contains `word`. */
+  mentions(name: string, word: string): boolean {
+    const key = `${name}\0${word}`;
+    let found = this.mentionCache.get(key);
+    if (found === undefined) {
+      const role = this.get(name);
+      const files = [role.file, ...listFiles(join(role.dir, 'templates')), ...listFiles(join(role.dir, 'files'))];
+      found = files.some((f) => readFileSync(f, 'utf8').includes(word));
+      this.mentionCache.set(key, found);
+    }
+    return found;
   }
 
   get(name: string): Role {
@@ -182,6 +196,13 @@ export function parseRole(name: string, dir: string): Role {
   }
   if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
   return { name, dir, file, description: data.description as string | undefined, variables, defaults, variableLocations, resources, handlers };
+}
+
+function listFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? listFiles(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : [],
+  );
 }
 
 function handlerCommand(spec: Record<string, unknown> | undefined): string | undefined {

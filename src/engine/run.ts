@@ -1,13 +1,17 @@
-// Runs plans on many hosts: all connections at once (bounded by --forks), in `serial` batches
-// when a group asks for it, stopping later batches past a group's max_fail_percentage.
-// An unreachable host is reported and the others carry on.
-import pLimit from 'p-limit';
-import { KeelError } from '../errors.js';
-import type { HostSession } from '../ssh/types.js';
+// Provision across hosts. Every host is connected (at most --forks at once) and probed; a run
+// that can change hosts takes each host's lock in that same first script. If any host is held
+// by another run, every lock taken is given back and nothing changes. Then the hosts apply in
+// `serial` batches (stopping later batches past a group's max_fail_percentage), and the locks
+// are released by the run's last script on each host. An unreachable host is reported and the
+// others carry on. SIGINT/SIGTERM (opts.signal) let go of the hosts at once: see pool.ts.
+import { InterruptedError, LockedError } from '../errors.js';
 import type { Group } from '../inventory/types.js';
+import type { HostSession } from '../ssh/types.js';
 import type { HostPlan } from './plan.js';
 import type { HostResult, ResourceResult } from './results.js';
-import { runHost, type HostRunOptions } from './host-run.js';
+import { applyHost, checkHost, probeHost, type HostRunOptions, type ProbeOutcome } from './host-run.js';
+import { describeHolder, releaseScript, type LockOwner } from './lock.js';
+import { HostPool, type HostInterruptState } from './pool.js';
 
 export type Connector = (plan: HostPlan) => Promise<HostSession>;
 
@@ -15,67 +19,140 @@ export interface RunOptions extends HostRunOptions {
   forks?: number;
   connect: Connector;
   groups: Group[];
+  /** The run's lock record; without one (--check) no lock is taken. */
+  lock?: LockOwner;
+  /** Aborted by SIGINT/SIGTERM; the reason is the signal's name. */
+  signal?: AbortSignal;
   onHostDone?: (result: HostResult) => void;
 }
 
 export async function runPlans(plans: HostPlan[], opts: RunOptions): Promise<HostResult[]> {
-  const results: HostResult[] = [];
-  const limit = pLimit(Math.max(1, opts.forks ?? (plans.length || 1)));
+  const byName = new Map(plans.map((p) => [p.host.name, p]));
+  const pool = new HostPool((host) => opts.connect(byName.get(host.name)!), opts.forks);
+  // After an interrupt the abandoned work may still settle: nothing of it is reported.
+  const live = () => !opts.signal?.aborted;
+  const tracked: RunOptions = {
+    ...opts,
+    onPhase: (h, p) => {
+      pool.setPhase(h, p);
+      if (live()) opts.onPhase?.(h, p);
+    },
+    onResult: (h, r) => {
+      if (live()) opts.onResult?.(h, r);
+    },
+    onHostDone: (r) => {
+      pool.setPhase(r.name, 'done');
+      if (live()) opts.onHostDone?.(r);
+    },
+  };
+  const release = opts.lock ? releaseScript(opts.lock.run_id) : undefined;
+  const work = provisionAll(plans, pool, tracked);
+  work.catch(() => undefined); // after an interrupt nobody awaits it
+  try {
+    return await untilAborted(work, opts.signal, async (signal) => {
+      const states = await pool.abandon(plans.map((p) => p.host.name), () => release);
+      return new InterruptedError(signal, interruptLines(states, !!release));
+    });
+  } finally {
+    await pool.close(() => release);
+  }
+}
+
+async function provisionAll(plans: HostPlan[], pool: HostPool, opts: RunOptions): Promise<HostResult[]> {
+  const results = new Map<string, HostResult>();
+  const finish = (r: HostResult) => {
+    results.set(r.name, r);
+    opts.onHostDone?.(r);
+  };
+  const lock = opts.lock ? { take: opts.lock } : { peek: true as const };
+  const probes = await pool.each(plans.map((p) => p.host), (s, host) => probeHost(byHost(plans, host.name), s, opts, lock));
+  const probed = new Map<string, Extract<ProbeOutcome, { kind: 'probed' }>>();
+  const locked: string[] = [];
+  for (const o of probes) {
+    const plan = byHost(plans, o.host.name);
+    if (!o.ok) finish(unreachable(plan, o.error, o.roundTrips));
+    else if (o.value.kind === 'locked') locked.push(`${o.host.name} is locked by ${o.value.lock.holder.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}${describeHolder(o.value.lock.holder)}`);
+    else if (o.value.kind === 'failed') finish(failedHost(plan, o.value.error, o.value.startedAt));
+    else probed.set(o.host.name, o.value);
+  }
+  if (locked.length) {
+    const stale = locked.some((l) => l.includes('stale lock'));
+    throw new LockedError(`${locked.join('\n')}\nnothing was changed on any host`, {
+      hint: stale
+        ? 'a stale lock stays until you clear it: check that no keel run is still working on the host, then `keel lock release <env>`'
+        : 'wait for that run to finish (`keel lock status <env>` shows who holds what)',
+    });
+  }
   const { size, maxFail } = batching(plans, opts.groups);
   let aborted = false;
   for (let i = 0; i < plans.length; i += size) {
-    const batch = plans.slice(i, i + size);
+    const batch = plans.slice(i, i + size).filter((p) => probed.has(p.host.name));
     if (aborted) {
-      for (const p of batch) results.push(notRun(p, 'not run: an earlier batch failed past max_fail_percentage'));
+      for (const p of batch) finish(notRun(p, 'not run: an earlier batch failed past max_fail_percentage'));
       continue;
     }
-    const done = await Promise.all(batch.map((plan) => limit(() => runOne(plan, opts))));
-    results.push(...done);
-    const failed = done.filter((h) => h.failed > 0 || h.unreachable > 0 || h.error).length;
-    if (maxFail !== undefined && (failed / batch.length) * 100 > maxFail) aborted = true;
+    const outcomes = await pool.each(batch.map((p) => p.host), async (s, host) => {
+      const plan = byHost(plans, host.name);
+      const p = probed.get(host.name)!;
+      return opts.check ? checkHost(plan, s, p, opts) : applyHost(plan, s, p, opts, opts.lock?.run_id);
+    });
+    for (const o of outcomes) {
+      const plan = byHost(plans, o.host.name);
+      const p = probed.get(o.host.name)!;
+      // A connection lost mid-run: the host failed; what it had applied is on the host.
+      const r = o.ok ? o.value : unreachable(plan, o.error, o.roundTrips, Date.now() - p.startedAt);
+      if (o.ok && p.lock?.kind === 'held' && p.lock.holder.state === 'live') {
+        r.notes = [`locked by another run while this check ran: ${describeHolder(p.lock.holder)}`];
+      }
+      finish(r);
+    }
+    const failed = outcomes.filter((o) => !o.ok || o.value.failed > 0 || o.value.error).length;
+    if (maxFail !== undefined && batch.length && (failed / batch.length) * 100 > maxFail) aborted = true;
   }
-  return results;
+  return plans.map((p) => results.get(p.host.name)!);
 }
 
-async function runOne(plan: HostPlan, opts: RunOptions): Promise<HostResult> {
-  const started = Date.now();
-  let session: HostSession | undefined;
+function byHost(plans: HostPlan[], name: string): HostPlan {
+  return plans.find((p) => p.host.name === name)!;
+}
+
+/** Resolve with `work`, or on abort settle with the error `onAbort` builds. */
+export async function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, onAbort: (s: 'SIGINT' | 'SIGTERM') => Promise<Error>): Promise<T> {
+  if (!signal) return work;
+  let stop!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    stop = () => {
+      onAbort(signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT').then(reject, reject);
+    };
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
+  });
   try {
-    opts.onPhase?.(plan.host.name, 'connect');
-    session = await opts.connect(plan);
-  } catch (err) {
-    const r = unreachable(plan, err, started);
-    opts.onHostDone?.(r);
-    return r;
-  }
-  try {
-    const r = await runHost(plan, session, opts);
-    opts.onHostDone?.(r);
-    return r;
-  } catch (err) {
-    // A connection lost mid-run: the host failed; what it had applied is on the host.
-    const r = unreachable(plan, err, started, session.channelsOpened);
-    opts.onHostDone?.(r);
-    return r;
+    return await Promise.race([work, aborted]);
   } finally {
-    await session.close().catch(() => undefined);
+    signal.removeEventListener('abort', stop);
   }
 }
 
-function unreachable(plan: HostPlan, err: unknown, started: number, roundTrips = 0): HostResult {
-  const message = err instanceof KeelError ? err.message : err instanceof Error ? `${err.message}` : String(err);
-  const hint = err instanceof KeelError ? err.hint : undefined;
-  return {
-    name: plan.host.name,
-    ok: 0,
-    changed: 0,
-    failed: 0,
-    unreachable: 1,
-    resources: [],
-    error: hint ? `${message}\nhint: ${hint}` : message,
-    roundTrips,
-    durationMs: Date.now() - started,
-  };
+/** One line per host: what it was doing and what happens to it now. */
+export function interruptLines(states: HostInterruptState[], locks: boolean): string[] {
+  const lock = (when: string) => (locks ? ` Its lock is released ${when}.` : '');
+  return states.map((s) => {
+    if (s.phase === 'done') return `${s.host}: had finished.`;
+    if (s.phase === 'not started' || s.phase === 'connect') return `${s.host}: nothing was run on it.${s.phase === 'connect' ? lock('if the connection opens') : ''}`;
+    if (s.busy && !/^probe/.test(s.phase)) {
+      return `${s.host} was in ${s.phase} and will finish it on its own; run again to see the result.${lock('when it finishes')}`;
+    }
+    return `${s.host}: stopped between steps (${s.phase}); nothing more was changed.${lock('now')}`;
+  });
+}
+
+function unreachable(plan: HostPlan, error: string, roundTrips: number, durationMs = 0): HostResult {
+  return { name: plan.host.name, ok: 0, changed: 0, failed: 0, unreachable: 1, resources: [], error, roundTrips, durationMs };
+}
+
+function failedHost(plan: HostPlan, error: string, started: number): HostResult {
+  return { name: plan.host.name, ok: 0, changed: 0, failed: 0, unreachable: 0, resources: [], error, roundTrips: 1, durationMs: Date.now() - started };
 }
 
 function notRun(plan: HostPlan, reason: string): HostResult {

@@ -10,36 +10,14 @@
 // The whole script is one shell function, called on the last line: sh parses a function
 // completely before running it, so a script cut short in transit runs nothing at all.
 // Protocol lines start with a per-run nonce, so command output can't fake them.
-import { randomBytes } from 'node:crypto';
 import { sh } from '../shell/quote.js';
 import type { DecideContext, Facts, ResourceType } from '../resources/types.js';
 import { parseFacts } from '../resources/types.js';
 import type { PlannedResource } from './plan.js';
+import { stepsBody, parseSteps, type ParsedSteps, type Step } from './steps.js';
+import { PRELUDE, RUN_DIR, wrap } from './script-parts.js';
 
-export function newNonce(): string {
-  return '@@keel-' + randomBytes(6).toString('hex');
-}
-
-// Every spawn costs a few ms on the host (more in containers): the prelude spawns nothing for
-// root (`[ -O / ]`, "/ is mine", is a test builtin in dash, bash, busybox and ksh; `id -u`
-// decides where it is not), and only the apply script, which runs commands, gets a temp dir.
-const PRELUDE = `export LC_ALL=C
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-umask 022
-if [ -n "\${KEEL_STATE_DIR:-}" ]; then KEEL_STATE=$KEEL_STATE_DIR
-elif [ -O / ] 2>/dev/null || [ "$(id -u)" = 0 ]; then KEEL_STATE=/var/lib/keel
-else KEEL_STATE="\${XDG_STATE_HOME:-$HOME/.local/state}/keel"; fi
-export KEEL_STATE
-`;
-
-const RUN_DIR = `KEEL_RUN_DIR=$(mktemp -d "\${TMPDIR:-/tmp}/keel-run.XXXXXX") || { echo "keel: cannot create a temporary directory" >&2; exit 97; }
-export KEEL_RUN_DIR
-trap 'rm -rf -- "$KEEL_RUN_DIR"' EXIT
-`;
-
-function wrap(body: string): string {
-  return `keel_main() {\n${body}\n}\nkeel_main </dev/null\n`;
-}
+export { newNonce, PRELUDE, RUN_DIR, wrap } from './script-parts.js';
 
 /** The probe part, shared by the probe script and the verification at the end of apply. */
 function probeBody(resources: PlannedResource[], nonce: string, ctx: DecideContext): string {
@@ -54,16 +32,9 @@ function probeBody(resources: PlannedResource[], nonce: string, ctx: DecideConte
   return s;
 }
 
-export function buildProbeScript(resources: PlannedResource[], nonce: string, ctx: DecideContext): string {
-  return wrap(PRELUDE + probeBody(resources, nonce, ctx));
-}
-
-export interface ApplyStep {
-  /** Resource index, or `H<n>` for the n-th handler. */
-  key: string;
-  commands: string[];
-  /** Handler ids to remember once this step succeeded. */
-  notify: string[];
+/** `prefix` runs first (the lock: taken with the probe, in the same round trip). */
+export function buildProbeScript(resources: PlannedResource[], nonce: string, ctx: DecideContext, prefix = ''): string {
+  return wrap(PRELUDE + prefix + probeBody(resources, nonce, ctx));
 }
 
 export interface ApplyHandler {
@@ -74,42 +45,25 @@ export interface ApplyHandler {
 
 export function buildApplyScript(opts: {
   nonce: string;
-  steps: ApplyStep[];
+  steps: Step[];
   handlers: ApplyHandler[];
   /** Handler ids pending from earlier runs that no longer exist: forget them. */
   forget: string[];
   verify: PlannedResource[];
   ctx: DecideContext;
+  /** Shell run first (the lock check). */
+  prefix?: string;
 }): string {
-  const N = sh`${opts.nonce}`;
-  let s = PRELUDE + RUN_DIR;
+  let s = PRELUDE + (opts.prefix ?? '') + RUN_DIR;
   // Once started, finish: a dropped connection must not stop the run between two steps.
   s += `trap '' HUP PIPE
 mkdir -p -- "$KEEL_STATE" && chmod 700 -- "$KEEL_STATE" || exit 98
-keel_pending="$KEEL_STATE/pending-handlers"
-keel_notify() { for keel_h in "$@"; do grep -qxF -- "$keel_h" "$keel_pending" 2>/dev/null || printf '%s\\n' "$keel_h" >> "$keel_pending"; done; }
-keel_forget() { grep -vxF -- "$1" "$keel_pending" > "$keel_pending.tmp" 2>/dev/null; mv -f -- "$keel_pending.tmp" "$keel_pending"; }
-keel_fail() { printf '%s F %s %s ' ${N} "$1" "$2"; tail -c 4000 -- "$KEEL_RUN_DIR/out" | base64 | tr -d '\\n'; printf '\\n'; }
 `;
+  const handlerSteps: Step[] = opts.handlers.map((h) => ({ key: h.key, commands: [h.run], handler: h.id }));
+  s += stepsBody(opts.nonce, [...opts.steps, ...handlerSteps]);
+  // keel_forget is defined by stepsBody's helpers; forgetting comes after, harmless either way.
   for (const id of opts.forget) s += sh`keel_forget ${id}\n`;
-  for (const step of opts.steps) {
-    s += `printf '%s B %s\\n' ${N} ${step.key}\n`;
-    s += `(\nset -e\n${step.commands.join('\n')}\n) >"$KEEL_RUN_DIR/out" 2>&1 </dev/null\n`;
-    s += `keel_rc=$?\nif [ "$keel_rc" -ne 0 ]; then keel_fail ${step.key} "$keel_rc"; return 0; fi\n`;
-    if (step.notify.length) s += sh`keel_notify ${step.notify}\n`;
-    s += `printf '%s C %s\\n' ${N} ${step.key}\n`;
-  }
-  for (const h of opts.handlers) {
-    s += sh`if grep -qxF -- ${h.id} "$keel_pending" 2>/dev/null; then\n`;
-    s += `printf '%s B %s\\n' ${N} ${h.key}\n`;
-    s += `(\nset -e\n${h.run}\n) >"$KEEL_RUN_DIR/out" 2>&1 </dev/null\n`;
-    // A failed handler stays pending; the run goes on to verify, so a further pass can fix
-    // what made it fail (and run it again).
-    s += `keel_rc=$?\nif [ "$keel_rc" -ne 0 ]; then keel_fail ${h.key} "$keel_rc"; else\n`;
-    s += sh`keel_forget ${h.id}\n`;
-    s += `printf '%s C %s\\n' ${N} ${h.key}\nfi\nfi\n`;
-  }
-  s += `printf '\\n%s V\\n' ${N}\n`;
+  s += `printf '\\n%s V\\n' ${sh`${opts.nonce}`}\n`;
   s += probeBody(opts.verify, opts.nonce, opts.ctx);
   return wrap(s);
 }
@@ -135,43 +89,19 @@ export function parseProbe(output: string, nonce: string, resources: PlannedReso
   return { facts, pendingHandlers: [...new Set(pending)], complete: sections.has('E') };
 }
 
-export interface StepOutcome {
-  key: string;
-  status: 'changed' | 'failed';
-  code?: number;
-  output?: string;
-}
-
-export interface ApplyResult {
-  steps: StepOutcome[];
+export interface ApplyResult extends ParsedSteps {
   /** Output of the verification probe, if the script got that far. */
   verifyOutput?: string;
-  /** The step that had begun when output stopped (connection lost mid-step). */
-  interruptedKey?: string;
 }
 
 export function parseApply(output: string, nonce: string): ApplyResult {
-  const steps: StepOutcome[] = [];
-  let begun: string | undefined;
   const vMarker = `\n${nonce} V\n`;
   const vAt = output.indexOf(vMarker);
   const head = vAt >= 0 ? output.slice(0, vAt) : output;
-  for (const line of head.split('\n')) {
-    if (!line.startsWith(nonce + ' ')) continue;
-    const [, tag, key, code, b64] = line.split(' ');
-    if (tag === 'B') begun = key;
-    else if (tag === 'C' && key) {
-      steps.push({ key, status: 'changed' });
-      begun = undefined;
-    } else if (tag === 'F' && key) {
-      steps.push({ key, status: 'failed', code: Number(code), output: Buffer.from(b64 ?? '', 'base64').toString('utf8') });
-      begun = undefined;
-    }
-  }
-  return { steps, verifyOutput: vAt >= 0 ? output.slice(vAt + 1) : undefined, interruptedKey: begun };
+  return { ...parseSteps(head, nonce), verifyOutput: vAt >= 0 ? output.slice(vAt + 1) : undefined };
 }
 
-function splitSections(output: string, nonce: string): Map<string, string> {
+export function splitSections(output: string, nonce: string): Map<string, string> {
   const out = new Map<string, string>();
   const parts = ('\n' + output).split(`\n${nonce} `);
   for (const part of parts.slice(1)) {
@@ -181,6 +111,7 @@ function splitSections(output: string, nonce: string): Map<string, string> {
   }
   return out;
 }
+
 
 function groupByType(resources: PlannedResource[]): Map<ResourceType<unknown>, PlannedResource[]> {
   const m = new Map<ResourceType<unknown>, PlannedResource[]>();

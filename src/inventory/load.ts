@@ -19,7 +19,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, ConfigErrors } from '../errors.js';
 import { readIniInventory } from './ini.js';
-import type { RawInventory } from './raw.js';
+import type { RawInventory, RawVars } from './raw.js';
 import { resolveInventory } from './resolve.js';
 import { closest } from './schema.js';
 import { readSshConfig, userSshConfigPath } from './ssh-config.js';
@@ -33,8 +33,8 @@ export interface LoadOptions {
   env: string;
   /** --inventory FILE (relative to root): YAML or INI, by extension, else by content. */
   inventoryFile?: string;
-  /** Command-line vars, highest precedence. */
-  extraVars?: Vars;
+  /** -e vars (see extra-vars.ts): highest precedence, literal. */
+  extraVars?: RawVars;
   /** Unknown role => error at the role's location. */
   isKnownRole?: (name: string) => boolean;
   /** The known roles, to list in that error (and to check against when isKnownRole is absent). */

@@ -4,7 +4,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, type SourceLocation } from '../errors.js';
-import type { RawConnection, RawGroup, RawHost, RawInventory, Ref } from './raw.js';
+import type { RawConnection, RawGroup, RawHost, RawInventory, RawVars, Ref } from './raw.js';
 import { closest } from './schema.js';
 import { lookupSshHost, readSshConfig, type SshConfig, type SshHostOptions } from './ssh-config.js';
 import type { Connection, Group, Host, Inventory, Vars } from './types.js';
@@ -12,14 +12,14 @@ import { throwAll } from './yaml.js';
 
 export interface ResolveOptions {
   env: string;
-  extraVars?: Vars;
+  /** -e values: highest precedence, taken literally (never rendered as templates). */
+  extraVars?: RawVars;
   isKnownRole?: (name: string) => boolean;
   knownRoles?: readonly string[];
   /** The user's OpenSSH config (~/.ssh/config), if any. */
   userSshConfig?: SshConfig;
 }
 
-const EXTRA_VARS_LOCATION: SourceLocation = { file: '<command line>' };
 const MAX_JUMP_DEPTH = 8;
 
 export async function resolveInventory(raw: RawInventory, opts: ResolveOptions): Promise<Inventory> {
@@ -49,6 +49,7 @@ export async function resolveInventory(raw: RawInventory, opts: ResolveOptions):
         connection: await connections.forHost(rawHost.name, []),
         vars: merged.values,
         varLocations: merged.locations,
+        literalVars: Object.keys(opts.extraVars?.values ?? {}),
         location: rawHost.location,
       });
     } catch (err) {
@@ -174,7 +175,7 @@ function groupsOf(host: RawHost, groups: Map<string, RawGroup>, parents: Map<str
   return result;
 }
 
-function mergeVars(raw: RawInventory, groups: RawGroup[], host: RawHost, extra: Vars | undefined) {
+function mergeVars(raw: RawInventory, groups: RawGroup[], host: RawHost, extra: RawVars | undefined) {
   const values: Vars = {};
   const locations: Record<string, SourceLocation> = {};
   const layer = (vars: Vars, where: (key: string) => SourceLocation): void => {
@@ -186,7 +187,7 @@ function mergeVars(raw: RawInventory, groups: RawGroup[], host: RawHost, extra: 
   layer(raw.vars.values, (k) => raw.vars.locations[k]!);
   for (const g of groups) layer(g.vars.values, (k) => g.vars.locations[k]!);
   layer(host.vars.values, (k) => host.vars.locations[k]!);
-  layer(extra ?? {}, () => EXTRA_VARS_LOCATION);
+  if (extra) layer(extra.values, (k) => extra.locations[k]!);
   return { values, locations };
 }
 

@@ -38,6 +38,8 @@ export interface Host {
   location: SourceLocation;
   /** Where the winning value of each top-level variable was defined (for validation errors). */
   varLocations?: Record<string, SourceLocation>;
+  /** Variables given with -e: taken as they are, never rendered as templates. */
+  literalVars?: string[];
 }
 
 export interface Group {

@@ -55,5 +55,7 @@ export function ttyProgress(out: Output, hosts: string[], check: boolean): Progr
     async close() {
       await running;
     },
+    // Host errors are the lines listr2 shows; failed resources only as a count.
+    shows: { hostErrors: true, resourceFailures: false },
   };
 }

@@ -10,6 +10,8 @@ export interface Progress {
   hostDone(r: HostResult): void;
   /** Resolves when the display has finished drawing. */
   close(): Promise<void>;
+  /** What the display already showed, so the summary does not print it twice. */
+  readonly shows: { hostErrors: boolean; resourceFailures: boolean };
 }
 
 export async function createProgress(out: Output, hosts: string[], check: boolean): Promise<Progress> {
@@ -34,6 +36,7 @@ function plainProgress(out: Output, check: boolean): Progress {
       else if (h.error) out.line(`${h.name}  FAILED       ${h.error}`);
     },
     close: async () => undefined,
+    shows: { hostErrors: true, resourceFailures: true },
   };
 }
 

@@ -49,6 +49,16 @@ export const commandType: ResourceType<CommandParams> = {
 
   identity: (p) => firstLine(p.run),
 
+  runsOnce: true,
+
+  unmet(p, f) {
+    if (f.cwd === 'missing') return `its cwd ${p.cwd} does not exist`;
+    if (p.creates !== undefined && f.creates !== '1') return `${p.creates} still does not exist`;
+    if (p.removes !== undefined && f.removes !== '0') return `${p.removes} still exists`;
+    if (p.unless !== undefined && f.unless !== '0') return `\`unless\` still fails (exit ${f.unless ?? '?'}): ${firstLine(p.unless)}`;
+    return 'its guard is still unmet';
+  },
+
   normalize(p) {
     for (const k of Object.keys(p.env ?? {})) {
       if (!ENV_NAME.test(k)) throw new ConfigError(`command: env name "${k}" is not a valid variable name`);

@@ -57,6 +57,11 @@ export interface ResourceType<P> {
   /** Changing it changes the host broadly (installing packages creates files, users and
    *  units): the engine decides the resources after it again, on fresh facts. */
   readonly barrier?: boolean;
+  /** Its commands have effects beyond the state the probe sees (the author's own shell): they
+   *  run at most once per run, and a run that leaves the resource unconverged fails. */
+  readonly runsOnce?: boolean;
+  /** Why the resource is still not converged after it ran ("/x still does not exist"). */
+  unmet?(params: P, facts: Facts): string;
   /** Fill in defaults / normalise params after schema validation (e.g. mode "644" -> "0644"). */
   normalize?(params: P): P;
 }

@@ -37,6 +37,8 @@ export interface ConnectOptions {
   becomePassword?: string;
   /** Default timeout for runScript. */
   commandTimeoutMs?: number;
+  /** Called after a new host key was recorded (acceptNewHostKeys), with what was added. */
+  onNewHostKey?: (message: string) => void;
 }
 
 /** Keepalive every 5 s; 3 unanswered ones mean the peer is dead. */
@@ -173,7 +175,10 @@ async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock
           );
         }
         recordHostKey(file, name, key).then(
-          () => verify(true),
+          () => {
+            opts.onNewHostKey?.(`${opts.hostName}: added the host key of ${who} to ${file}: ${presented}`);
+            verify(true);
+          },
           (err: Error) =>
             refuse(new HostUnreachableError(opts.hostName, `cannot record the host key of ${who} in ${file}: ${err.message}`)),
         );

@@ -1,12 +1,12 @@
 // A HostSession over one authenticated ssh2 Client (plus the jump hosts it travels through).
-// Each runScript is one exec channel: the command is `sh -s` (or sudo), the script is stdin.
-import { StringDecoder } from 'node:string_decoder';
+// All scripts of a run go to one remote shell (remote-shell.ts), started on first use.
 import type { Client, ClientChannel } from 'ssh2';
 import { HostUnreachableError, KeelError } from '../errors.js';
 import type { Connection } from '../inventory/types.js';
-import { checkBecome, remoteInvocation, type RemoteInvocation } from './become.js';
-import { CommandTimeoutError } from './errors.js';
-import type { ExecOptions, ExecResult, HostSession } from './types.js';
+import { remoteInvocation, type RemoteInvocation } from './become.js';
+import { RemoteShell } from './remote-shell.js';
+import { BecomeError } from './errors.js';
+import type { ExecResult, HostSession, RunScriptOptions } from './types.js';
 
 export interface SessionInit {
   hostName: string;
@@ -21,29 +21,39 @@ export interface SessionInit {
 
 export class SshHostSession implements HostSession {
   readonly host: string;
-  private opened = 0;
+  private scripts = 0;
   private lostReason: string | undefined;
   private closing = false;
   private readonly invocation: RemoteInvocation;
+  private shell: Promise<RemoteShell> | undefined;
+  private current: RemoteShell | undefined;
+  /** sudo refused once: never ask again in this run (each try is a failed attempt on the host). */
+  private refused: Error | undefined;
 
   constructor(private readonly init: SessionInit) {
     this.host = init.hostName;
     // Built once, so a bad become password fails before any channel opens.
     this.invocation = remoteInvocation(init.hostName, init.connection, init.becomePassword);
-    const all = [init.client, ...init.jumps];
-    for (const c of all) {
+    for (const c of [init.client, ...init.jumps]) {
       // Keepalive timeouts and resets arrive as 'error' before 'close'; remember the reason.
       c.on('error', (err: Error) => {
         this.lostReason ??= describeDrop(err);
       });
       c.on('close', () => {
         this.lostReason ??= 'the connection was closed';
+        // ssh2 emits the client's 'close' before the channels': fail the running script now,
+        // as a lost connection rather than a script that ended without an exit status.
+        this.current?.fail(this.lostError('while running a script'));
       });
     }
   }
 
-  get channelsOpened(): number {
-    return this.opened;
+  get roundTrips(): number {
+    return this.scripts;
+  }
+
+  get busy(): boolean {
+    return this.current?.busy ?? false;
   }
 
   private get target(): string {
@@ -51,107 +61,89 @@ export class SshHostSession implements HostSession {
     return `${c.user}@${c.address}:${c.port}`;
   }
 
-  async runScript(script: string, options: Omit<ExecOptions, 'stdin'> = {}): Promise<ExecResult> {
+  async runScript(script: string, options: RunScriptOptions = {}): Promise<ExecResult> {
     if (this.closing) throw new KeelError(`${this.host}: the session is closed`);
-    if (this.lostReason !== undefined) {
-      throw new HostUnreachableError(this.host, `connection to ${this.target} lost earlier (${this.lostReason})`);
+    if (this.lostReason !== undefined) throw this.lostError('earlier');
+    const shell = await this.openShell();
+    this.scripts++;
+    try {
+      return await shell.run(script, options.timeoutMs ?? this.init.commandTimeoutMs);
+    } catch (err) {
+      if (err instanceof BecomeError) this.refused = err; // sudo -n refused before the shell started
+      throw err;
     }
-    const inv = this.invocation;
-    const result = await this.exec(inv.command, inv.stdinPrefix + script, {
-      timeoutMs: options.timeoutMs ?? this.init.commandTimeoutMs,
-      onStdout: options.onStdout,
-    });
-    checkBecome(this.host, this.init.connection, inv, result);
-    return result;
   }
 
-  private exec(command: string, stdin: string, options: Omit<ExecOptions, 'stdin'>): Promise<ExecResult> {
-    const { client } = this.init;
-    return new Promise<ExecResult>((resolve, reject) => {
-      const stdout: Buffer[] = [];
-      const stderr: Buffer[] = [];
-      let code: number | null = null;
-      let signal: string | undefined;
-      let channel: ClientChannel | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      let done = false;
+  /** The run's shell: started on first use, started again if it ended (a timeout kills it). */
+  private async openShell(): Promise<RemoteShell> {
+    if (this.refused) throw this.refused;
+    if (this.current && !this.current.alive) this.shell = undefined;
+    this.shell ??= (async () => {
+      const channel = await this.exec(this.invocation.command);
+      const shell = await RemoteShell.start(
+        channel,
+        this.invocation,
+        { host: this.host, target: this.target, lostReason: () => this.lostReason },
+        this.init.becomePassword,
+      );
+      this.current = shell;
+      return shell;
+    })();
+    try {
+      return await this.shell;
+    } catch (err) {
+      this.shell = undefined;
+      if (err instanceof BecomeError) this.refused = err;
+      throw err;
+    }
+  }
 
-      const finish = (err?: Error) => {
-        if (done) return;
-        done = true;
-        if (timer) clearTimeout(timer);
-        client.removeListener('close', onLost);
-        if (err) reject(err);
-        else
-          resolve({
-            code,
-            ...(signal !== undefined ? { signal } : {}),
-            stdout: Buffer.concat(stdout).toString('utf8'),
-            stderr: Buffer.concat(stderr).toString('utf8'),
-          });
-      };
-      const onLost = () => {
-        finish(
-          new HostUnreachableError(
-            this.host,
-            `connection lost while running a script on ${this.target} (${this.lostReason ?? 'closed'}); ` +
-              'the script may have partly run',
-          ),
-        );
-      };
-      // ssh2 emits the client's 'close' before it closes the channels, so a drop is seen
-      // here first and is not mistaken for a script that ended without an exit status.
-      client.on('close', onLost);
-
-      this.opened++;
-      client.exec(command, (err, ch) => {
-        if (err) {
-          if (this.lostReason !== undefined) return onLost();
-          return finish(new HostUnreachableError(this.host, `cannot open a channel on ${this.target}: ${err.message}`));
-        }
-        channel = ch;
-        if (options.timeoutMs !== undefined && options.timeoutMs > 0) {
-          const ms = options.timeoutMs;
-          timer = setTimeout(() => {
-            const out = Buffer.concat(stdout).toString('utf8');
-            const errText = Buffer.concat(stderr).toString('utf8');
-            finish(new CommandTimeoutError(this.host, ms, out, errText));
-            // Ask the server to kill the process (OpenSSH >= 7.9 honours it), then close the
-            // channel: sshd closes the pipes, so the remote shell gets EOF/SIGPIPE.
-            try {
-              channel?.signal('KILL');
-            } catch {
-              // The channel may already be gone.
-            }
-            channel?.close();
-          }, ms);
-        }
-        // A decoder, so a UTF-8 character split across two packets reaches onStdout whole.
-        const decoder = new StringDecoder('utf8');
-        ch.on('data', (chunk: Buffer) => {
-          stdout.push(chunk);
-          if (options.onStdout) {
-            const text = decoder.write(chunk);
-            if (text) options.onStdout(text);
-          }
-        });
-        ch.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-        ch.on('exit', (c: number | null, sig?: string) => {
-          code = c ?? null;
-          if (sig) signal = sig;
-        });
-        ch.on('close', () => finish());
-        ch.on('error', (e: Error) => finish(new HostUnreachableError(this.host, `channel error on ${this.target}: ${e.message}`)));
-        ch.end(stdin);
+  private exec(command: string): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      this.init.client.exec(command, (err, ch) => {
+        if (!err) return resolve(ch);
+        reject(this.lostReason !== undefined ? this.lostError('while opening a channel') : new HostUnreachableError(this.host, `cannot open a channel on ${this.target}: ${err.message}`));
       });
     });
+  }
+
+  async abandon(last?: string): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const shell = this.current;
+    if (shell?.alive && this.lostReason === undefined) {
+      if (shell.busy) {
+        // Queue `last` behind the running script and let go; give sshd a moment to hand the
+        // bytes to the shell's stdin before the connection goes.
+        shell.queueAndEnd(last);
+        await new Promise((r) => setTimeout(r, 300));
+      } else {
+        if (last) await shell.run(last, 5000).catch(() => undefined);
+        await shell.end(2000);
+      }
+    }
+    await this.endClients();
   }
 
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    if (this.current?.alive && this.lostReason === undefined) await this.current.end();
+    await this.endClients();
+  }
+
+  private async endClients(): Promise<void> {
     // Innermost first: the target travels through the jump hosts' forwarded channels.
     for (const c of [this.init.client, ...[...this.init.jumps].reverse()]) await endClient(c);
+  }
+
+  private lostError(when: string): HostUnreachableError {
+    return new HostUnreachableError(
+      this.host,
+      when === 'while running a script'
+        ? `connection lost while running a script on ${this.target} (${this.lostReason ?? 'closed'}); the script may have partly run`
+        : `connection to ${this.target} lost ${when} (${this.lostReason ?? 'closed'})`,
+    );
   }
 }
 

@@ -1,5 +1,5 @@
-// What the engine needs from a connection to one host. src/ssh/ implements it with ssh2;
-// tests may implement it in-process for fault injection.
+// What the engine needs from a connection to one host. src/ssh/ implements it with ssh2 and
+// one long-lived remote shell (remote-shell.ts); tests may implement it in-process.
 
 export interface ExecResult {
   code: number | null;
@@ -8,13 +8,9 @@ export interface ExecResult {
   stderr: string;
 }
 
-export interface ExecOptions {
-  /** Bytes written to the remote command's stdin, then EOF. */
-  stdin?: string | Buffer;
-  /** Kill the channel and throw after this many ms. */
+export interface RunScriptOptions {
+  /** Stop the script (and the host's shell) and throw after this many ms. */
   timeoutMs?: number;
-  /** Called with stdout chunks as they arrive (progress lines). */
-  onStdout?: (chunk: string) => void;
 }
 
 export interface HostSession {
@@ -22,10 +18,18 @@ export interface HostSession {
   /**
    * Run a POSIX sh script on the host as the connection user, or through sudo when the
    * connection says `become`. The script travels on stdin, never on the command line.
-   * One call = one exec channel = one round trip.
+   * One call = one round trip; scripts of one session run one after the other, in the same
+   * long-lived shell process on the host (the run lock records its pid).
    */
-  runScript(script: string, options?: Omit<ExecOptions, 'stdin'>): Promise<ExecResult>;
-  /** Number of exec channels opened so far (the benchmark reports it). */
-  readonly channelsOpened: number;
+  runScript(script: string, options?: RunScriptOptions): Promise<ExecResult>;
+  /** Scripts run so far (SSH round trips). */
+  readonly roundTrips: number;
+  /** True while a script runs. */
+  readonly busy: boolean;
+  /**
+   * Let go of the host without waiting (an interrupt): `last` runs on the host once the
+   * script running now (if any) has finished, even after keel has exited.
+   */
+  abandon(last?: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,4 +1,7 @@
 // Run keel's real CLI in-process and capture what it prints (through the same redactor).
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { Redactor } from '../../src/report/redact.js';
@@ -47,4 +50,33 @@ export async function provisionItest(root: string, label: string): Promise<any> 
 /** Ids of the first host's changed resources in a JSON report. */
 export function changedIds(j: any): string[] {
   return j.hosts[0].resources.filter((x: any) => x.status === 'changed').map((x: any) => x.id);
+}
+
+/** keel's real CLI as a child process (signals, pipes): bin/keel.js on a fresh build of dist/. */
+export async function spawnKeel(args: string[], opts: { root: string; env?: NodeJS.ProcessEnv }): Promise<ChildProcessWithoutNullStreams> {
+  await built();
+  return spawn(process.execPath, [join(packageRoot, 'bin', 'keel.js'), ...args], {
+    cwd: opts.root,
+    env: { ...process.env, ...opts.env, KEEL_ROOT: opts.root },
+  });
+}
+
+/** Wait for a child to exit: its code (or 128 + signal), stdout and stderr. */
+export function exited(child: ChildProcessWithoutNullStreams): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? 128 + (signal ? osConstants.signals[signal] : 0), stdout, stderr })));
+}
+
+const packageRoot = resolve(import.meta.dirname, '..', '..');
+let building: Promise<void> | undefined;
+function built(): Promise<void> {
+  building ??= new Promise<void>((res, rej) =>
+    execFile(process.execPath, [join(packageRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: packageRoot }, (err, out) =>
+      err ? rej(new Error(`tsc failed: ${out}`)) : res(),
+    ),
+  );
+  return building;
 }

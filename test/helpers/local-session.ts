@@ -5,24 +5,38 @@ import { spawn } from 'node:child_process';
 import type { ExecResult, HostSession } from '../../src/ssh/types.js';
 
 export class LocalSession implements HostSession {
-  channelsOpened = 0;
+  roundTrips = 0;
+  busy = false;
   scripts: string[] = [];
   constructor(readonly host = 'local', private readonly env: Record<string, string> = {}) {}
 
-  runScript(script: string): Promise<ExecResult> {
-    this.channelsOpened++;
+  async runScript(script: string): Promise<ExecResult> {
+    this.roundTrips++;
     this.scripts.push(script);
-    return new Promise((resolve, reject) => {
-      const child = spawn('/bin/sh', ['-s'], { env: { ...process.env, ...this.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (code, signal) => resolve({ code, signal: signal ?? undefined, stdout, stderr }));
-      child.stdin.end(script);
-    });
+    this.busy = true;
+    try {
+      return await runSh(script, { ...process.env, ...this.env });
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async abandon(last?: string): Promise<void> {
+    if (last) await runSh(last, { ...process.env, ...this.env });
   }
 
   async close(): Promise<void> {}
+}
+
+function runSh(script: string, env: NodeJS.ProcessEnv): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-s'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal: signal ?? undefined, stdout, stderr }));
+    child.stdin.end(script);
+  });
 }

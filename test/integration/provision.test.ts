@@ -205,7 +205,8 @@ resources:
 `,
     });
     try {
-      expect((await runKeel(['provision', 'itest'], { root: dir })).code).toBe(0);
+      const first = await runKeel(['provision', 'itest'], { root: dir });
+      expect(first.code, first.stdout + first.stderr).toBe(0);
       // During the sleep, kill every sshd session process: the connection drops.
       const run = runKeel(['provision', 'itest', '-e', 'slow_version=v2', '--output', 'json'], { root: dir });
       await new Promise((r) => setTimeout(r, 1500));
@@ -216,8 +217,24 @@ resources:
         const c = (await target.exec(['cat', f])).stdout;
         expect(['a v1\n', 'a v2\n', 'b v1\n', 'b v2\n']).toContain(c);
       }
+      // The dropped run's shell finishes its script on its own: its lock is live until then,
+      // then stale (the run is gone). The next run refuses to start and says how to clear it;
+      // `keel lock release` does.
+      const busy = await runKeel(['provision', 'itest', '-e', 'slow_version=v2'], { root: dir });
+      expect(busy.code).toBe(2);
+      expect(busy.stderr).toMatch(/web1 is locked by (a run that is gone \(stale lock\): )?root@/);
+      for (let i = 0; i < 100 && !/stale/.test((await runKeel(['lock', 'status', 'itest'], { root: dir })).stdout); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const refused = await runKeel(['provision', 'itest', '-e', 'slow_version=v2'], { root: dir });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/web1 is locked by a run that is gone \(stale lock\): .*`keel provision itest \(1 -e\)`/);
+      expect(refused.stderr).toContain('keel lock release');
+      const status = await runKeel(['lock', 'status', 'itest'], { root: dir });
+      expect(status.stdout).toMatch(/^web1 {2}stale {2}/m);
+      expect((await runKeel(['lock', 'release', 'itest'], { root: dir })).stdout).toMatch(/^web1 {2}released \(was stale\)/m);
       const next = await runKeel(['provision', 'itest', '-e', 'slow_version=v2', '--output', 'json'], { root: dir });
-      expect(next.code).toBe(0);
+      expect(next.code, next.stderr).toBe(0);
       const again = await runKeel(['provision', 'itest', '-e', 'slow_version=v2', '--output', 'json'], { root: dir });
       expect(again.json().changed).toBe(0);
       expect((await target.exec(['cat', '/srv/slow-b.conf'])).stdout).toBe('b v2\n');

@@ -61,14 +61,14 @@ resources:
     const first = await apply(['web']);
     expect(first.error).toBeUndefined();
     expect(first.changed).toBe(1);
-    expect(first.session.channelsOpened).toBe(2); // probe, then apply+verify
+    expect(first.session.roundTrips).toBe(2); // probe, then apply+verify
     expect(readFileSync(join(dir, 'greeting.txt'), 'utf8')).toBe('hello\n');
     expect(statSync(join(dir, 'greeting.txt')).mode & 0o777).toBe(0o640);
 
     const second = await apply(['web']);
     expect(second.changed).toBe(0);
     expect(second.ok).toBe(1);
-    expect(second.session.channelsOpened).toBe(1);
+    expect(second.session.roundTrips).toBe(1);
     expect(second.resources[0]!.reason).toMatch(/has the wanted content/);
 
     const third = await apply(['web'], { web_greeting: 'bonjour' });
@@ -83,7 +83,7 @@ resources:
     role('web', `resources:\n  - file: {path: "{{base}}/a.txt", content: "x"}\n`);
     const r = await apply(['web'], {}, true);
     expect(r.changed).toBe(1);
-    expect(r.session.channelsOpened).toBe(1);
+    expect(r.session.roundTrips).toBe(1);
     expect(existsSync(join(dir, 'a.txt'))).toBe(false);
   });
 
@@ -139,6 +139,44 @@ handlers:
     const again = await apply(['app']);
     expect(again.changed).toBe(0);
     expect(readFileSync(join(dir, 'restarts'), 'utf8')).toBe('restarted\n');
+  });
+
+  it('a guarded command runs at most once per run: still unmet after it ran, the host fails saying so', async () => {
+    role('app', `
+resources:
+  - command: {run: "echo ran >> {{base}}/c", creates: "{{base}}/never"}
+  - command: {run: "echo ran >> {{base}}/u", unless: "test -e {{base}}/never2"}
+  - file: {path: "{{base}}/after", content: "x"}
+`);
+    const r = await apply(['app']);
+    expect(readFileSync(join(dir, 'c'), 'utf8')).toBe('ran\n');
+    const failed = r.resources.find((x) => x.status === 'failed')!;
+    expect(failed.reason).toBe(`ran, but ${join(dir, 'never')} still does not exist`);
+    expect(r.failed).toBe(1);
+    // Every other resource ran exactly once too, and none ran a second time in a later pass.
+    expect(existsSync(join(dir, 'u')) ? readFileSync(join(dir, 'u'), 'utf8') : '').not.toBe('ran\nran\n');
+    expect(r.session.roundTrips).toBe(2);
+
+    role('app', `
+resources:
+  - command: {run: "echo ran >> {{base}}/u2", unless: "test -e {{base}}/never2"}
+`);
+    const u = await apply(['app']);
+    expect(readFileSync(join(dir, 'u2'), 'utf8')).toBe('ran\n');
+    expect(u.resources[0]).toMatchObject({ status: 'failed' });
+    expect(u.resources[0]!.reason).toMatch(/^ran, but `unless` still fails \(exit 1\): test -e /);
+  });
+
+  it('a file a later resource rewrote in the same run is written once more, then converges', async () => {
+    role('app', `
+resources:
+  - file: {path: "{{base}}/conf", content: "mine\\n"}
+  - command: {run: "echo theirs > {{base}}/conf; touch {{base}}/pkg", creates: "{{base}}/pkg"}
+`);
+    const r = await apply(['app']);
+    expect(r.failed).toBe(0);
+    expect(readFileSync(join(dir, 'conf'), 'utf8')).toBe('mine\n');
+    expect((await apply(['app'])).changed).toBe(0);
   });
 
   it('a script cut short in transit runs nothing', async () => {

@@ -24,7 +24,8 @@ const host = (inv: Inventory, name: string): Host => {
 };
 
 describe('keel YAML inventory', () => {
-  const load = (extraVars?: Record<string, unknown>) => loadInventory({ root: project, env: 'staging', extraVars });
+  const load = (extraVars?: Record<string, unknown>) =>
+    loadInventory({ root: project, env: 'staging', extraVars: extraVars && { values: extraVars, locations: Object.fromEntries(Object.keys(extraVars).map((k) => [k, { file: `-e ${k}=...` }])) } });
 
   it('orders groups ancestors first, then by appearance, with the implicit all', async () => {
     const inv = await load();
@@ -63,7 +64,7 @@ describe('keel YAML inventory', () => {
       gunicorn_workers: { file: 'inventories/staging.yaml', line: 22, column: 7 },
       log_level: { file: 'inventories/staging.yaml', line: 42, column: 38 },
       server_name: { file: 'inventories/staging.yaml', line: 48, column: 12 },
-      region: { file: '<command line>' },
+      region: { file: '-e region=...' },
     });
     expect(inv.vars).toEqual({ app_name: 'catalogage', log_level: 'info', gunicorn_workers: 2, settings: { debug: false, cache: 'redis' } });
   });
@@ -146,7 +147,7 @@ describe('selectHosts', () => {
 
 describe('inventoryToJSON', () => {
   it('passes every variable value through mask', async () => {
-    const inv = await loadInventory({ root: project, env: 'staging', extraVars: { db_password: 's3cret' } });
+    const inv = await loadInventory({ root: project, env: 'staging', extraVars: { values: { db_password: 's3cret' }, locations: { db_password: { file: '-e db_password=...' } } } });
     const json = inventoryToJSON(inv, (v) => (v === 's3cret' ? '******' : v)) as any;
     expect(json.hosts.web1.vars.db_password).toBe('******');
     expect(json.hosts.web1.connection.jump).toEqual(['jump@198.51.100.1:2222']);

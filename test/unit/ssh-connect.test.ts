@@ -76,16 +76,20 @@ describe('host keys', () => {
   it('accepts a known key and runs a script: stdin in, stdout/stderr/exit code out', async () => {
     const s = await server();
     const session = await open(testConnection(s.port, userKeyFile), await knownHosts(hostEntry(s)));
-    const chunks: string[] = [];
     const script = 'x="it\'s $((1 + 1))"\necho "got $x"\necho oops >&2\nexit 3\n';
-    const r = await session.runScript(script, { onStdout: (c) => chunks.push(c) });
+    const r = await session.runScript(script);
     expect(r).toEqual({ code: 3, stdout: "got it's 2\n", stderr: 'oops\n' });
-    expect(chunks.join('')).toBe("got it's 2\n");
-    expect(s.execs[0]!.stdin.toString()).toBe(script);
     expect(s.execs[0]!.command).toBe('sh -s');
+    expect(s.execs[0]!.stdin.toString()).toContain(script);
+    // The next script goes to the same shell (one channel, one process on the host): an `exit`
+    // in a script ends only that script.
     const r2 = await session.runScript('printf "%s" "héllo"');
-    expect(r2.stdout).toBe('héllo');
-    expect(session.channelsOpened).toBe(2);
+    expect(r2).toEqual({ code: 0, stdout: 'héllo', stderr: '' });
+    const r3 = await session.runScript('echo $$');
+    const r4 = await session.runScript('echo $$');
+    expect(r3.stdout).toBe(r4.stdout);
+    expect(session.roundTrips).toBe(4);
+    expect(s.execs).toHaveLength(1);
     expect(s.connections).toBe(1);
   });
 
@@ -223,37 +227,46 @@ describe('connection failures', () => {
 
 describe('become', () => {
   async function sudoServer(mode: 'password' | 'nopasswd') {
-    const bin = await fakeSudoBin(await tempDir());
-    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_SUDO: mode, FAKE_SUDO_PASSWORD: 'c0rrect horse' };
-    return server({ env });
+    const d = await tempDir();
+    const bin = await fakeSudoBin(d);
+    const log = join(d, 'attempts');
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_SUDO: mode, FAKE_SUDO_PASSWORD: 'c0rrect horse', FAKE_SUDO_LOG: log };
+    return Object.assign(await server({ env }), { attempts: async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).length });
   }
   const becomeConn = (port: number) => testConnection(port, userKeyFile, { become: true, becomeUser: 'root' });
 
-  it('sends the password as the first stdin line, never in the command', async () => {
+  it('answers sudo\'s prompt with the password once, never on the command line, then runs every script in that shell', async () => {
     const s = await sudoServer('password');
     const session = await open(becomeConn(s.port), await knownHosts(hostEntry(s)), { becomePassword: 'c0rrect horse' });
     const r = await session.runScript('echo "as root"\n');
     expect(r).toEqual({ code: 0, stdout: 'as root\n', stderr: '' });
+    expect((await session.runScript('echo again')).stdout).toBe('again\n');
     const { command, stdin } = s.execs[0]!;
-    expect(command).toMatch(/^sudo -S -p '' -u root -H -- sh -c /);
+    expect(s.execs).toHaveLength(1);
+    expect(command).toMatch(/^sudo -S -p '\[keel-sudo-password\]' -u root -H -- sh -c /);
     expect(command).not.toContain('c0rrect');
     expect(stdin.toString().split('\n')[0]).toBe('c0rrect horse');
+    expect(await s.attempts()).toBe(1);
   });
 
-  it('turns a wrong password into a BecomeError without running the script or leaking it', async () => {
+  it('a wrong password is one attempt, a BecomeError naming the lockout risk; the script never runs', async () => {
     const s = await sudoServer('password');
     const session = await open(becomeConn(s.port), await knownHosts(hostEntry(s)), { becomePassword: 'wrong pw' });
     const err = await catching(session.runScript('echo SCRIPT-RAN\n'));
     expect(err).toBeInstanceOf(BecomeError);
-    expect(err.message).toBe('web1: sudo rejected the password for deploy on web1');
+    expect(err.message).toBe('web1: sudo rejected the password for deploy on web1 (one attempt was made)');
+    expect((err as BecomeError).hint).toMatch(/pam_faillock/);
     expect(err.message).not.toContain('wrong pw');
+    expect(s.execs[0]!.stdin.toString()).not.toContain('SCRIPT-RAN');
+    expect(await s.attempts()).toBe(1);
   });
 
-  it('never executes the password when sudo does not ask for it', async () => {
+  it('never sends (or executes) the password when sudo does not ask for it', async () => {
     const s = await sudoServer('nopasswd');
     const session = await open(becomeConn(s.port), await knownHosts(hostEntry(s)), { becomePassword: 'echo LEAKED' });
     const r = await session.runScript('echo fine\n');
     expect(r).toEqual({ code: 0, stdout: 'fine\n', stderr: '' });
+    expect(s.execs[0]!.stdin.toString()).not.toContain('LEAKED');
   });
 
   it('asks for become_password in the vault when sudo needs one', async () => {
@@ -262,7 +275,7 @@ describe('become', () => {
     const err = await catching(session.runScript('echo hi\n'));
     expect(err).toBeInstanceOf(BecomeError);
     expect((err as BecomeError).hint).toContain('become_password in the vault');
-    expect(s.execs[0]!.command).toBe('sudo -n -u root -H -- sh -s');
+    expect(s.execs[0]!.command).toMatch(/^sudo -n -u root -H -- sh -c /);
   });
 
   it('runs plain sh -s when the user already is the become user', async () => {

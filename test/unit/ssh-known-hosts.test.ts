@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planAuth } from '../../src/ssh/auth.js';
-import { checkBecome, remoteInvocation, SUDO_GUARD } from '../../src/ssh/become.js';
+import { becomeFailure, remoteInvocation, SUDO_PROMPT } from '../../src/ssh/become.js';
 import { BecomeError } from '../../src/ssh/errors.js';
 import {
   fingerprint,
@@ -97,31 +97,35 @@ describe('become command line', () => {
 
   it('runs plain sh -s without become or when already the become user', () => {
     expect(remoteInvocation('web1', { ...conn, become: false }, 'pw').command).toBe('sh -s');
-    expect(remoteInvocation('web1', { ...conn, user: 'root' }, 'pw')).toMatchObject({ command: 'sh -s', stdinPrefix: '' });
+    expect(remoteInvocation('web1', { ...conn, user: 'root' }, 'pw')).toMatchObject({ command: 'sh -s', handshake: 'none' });
   });
 
-  it('puts the password on stdin, never on the command line', () => {
+  it('never puts the password on the command line: sudo -S answers a prompt of its own', () => {
     const inv = remoteInvocation('web1', { ...conn, becomeUser: "o'brien" }, "s3cr'et $(x)");
-    expect(inv.command).toMatch(/^sudo -S -p '' -u 'o'\\''brien' -H -- sh -c /);
+    expect(inv.command).toMatch(/^sudo -S -p '\[keel-sudo-password\]' -u 'o'\\''brien' -H -- sh -c /);
+    expect(inv.command).toContain(SUDO_PROMPT);
     expect(inv.command).not.toContain('s3cr');
-    expect(inv.stdinPrefix.split('\n').slice(0, 3)).toEqual(["s3cr'et $(x)", SUDO_GUARD, SUDO_GUARD]);
+    expect(inv.handshake).toBe('password');
   });
 
   it('uses sudo -n without a password, and refuses a password with a newline', () => {
-    expect(remoteInvocation('web1', conn, undefined).command).toBe('sudo -n -u root -H -- sh -s');
+    expect(remoteInvocation('web1', conn, undefined)).toMatchObject({ handshake: 'ready' });
+    expect(remoteInvocation('web1', conn, undefined).command).toMatch(/^sudo -n -u root -H -- sh -c /);
     expect(() => remoteInvocation('web1', conn, 'a\nb')).toThrow(BecomeError);
   });
 
-  it('recognises sudo refusals and leaves script failures alone', () => {
+  it('recognises sudo refusals, and says that one wrong password was one attempt', () => {
     const withPw = remoteInvocation('web1', conn, 'pw');
-    const fail = (stderr: string, code = 1) => () => checkBecome('web1', conn, withPw, { code, stdout: '', stderr });
-    expect(fail('Sorry, try again.\nsudo: 3 incorrect password attempts\n')).toThrow(
-      'web1: sudo rejected the password for deploy on web1',
-    );
-    expect(fail('sudo: a password is required\n')).toThrow(/become_password in the vault|needs a password/);
-    expect(fail('deploy is not in the sudoers file.\n')).toThrow(BecomeError);
-    expect(fail('sh: 1: sudo: not found\n', 127)).toThrow(/sudo is not installed/);
-    expect(fail('some script error\n')).not.toThrow();
+    const fail = (stderr: string, o: { code?: number; prompts?: number; answered?: boolean } = {}) =>
+      becomeFailure('web1', withPw, { code: o.code ?? 1, prompts: o.prompts ?? 0, answered: o.answered ?? false, stderr });
+    const wrong = fail('Sorry, try again.\n', { prompts: 2, answered: true })!;
+    expect(wrong.message).toBe('web1: sudo rejected the password for deploy on web1 (one attempt was made)');
+    expect(wrong.hint).toMatch(/pam_faillock/);
+    expect(fail('sudo: a password is required\n')!.message).toMatch(/needs a password/);
+    expect(fail('', { prompts: 1, answered: false })!.hint).toMatch(/become_password in the vault/);
+    expect(fail('deploy is not in the sudoers file.\n')).toBeInstanceOf(BecomeError);
+    expect(fail('sh: 1: sudo: not found\n', { code: 127 })!.message).toMatch(/sudo is not installed/);
+    expect(fail('some script error\n')).toBeUndefined();
   });
 });
 

@@ -1,8 +1,7 @@
 // `keel inventory <env>`: the resolved hosts, groups and variables, validated, secrets masked.
 import type { Command } from 'commander';
-import { type ProvisionOptions, list } from './provision.js';
-import type { CliContext } from '../context.js';
-import type { Runner } from '../commands.js';
+import { collect, list } from '../options.js';
+import type { CliContext, Runner } from '../context.js';
 
 export function registerInventory(program: Command, ctx: CliContext, run: Runner): void {
   program
@@ -10,15 +9,19 @@ export function registerInventory(program: Command, ctx: CliContext, run: Runner
     .description('show the resolved hosts, groups and variables (validated; secrets masked)')
     .option('-i, --inventory <file>', 'inventory file instead of inventories/<env>.yaml|.ini')
     .option('-l, --limit <hosts>', 'only these hosts or groups', list)
+    .option('-e, --extra-vars <key=value|@file.yaml>', 'a variable, as provision takes it (repeatable)', collect, [])
     .option('--output <format>', 'yaml or json', 'yaml')
-    .action(run(async (env: string, o: ProvisionOptions & { output?: string }) => {
-      const [{ prepare }, { inventoryToJSON }, { default: YAML }] = await Promise.all([
-        import('./provision-run.js'),
+    .action(run(async (env: string, o: { inventory?: string; limit?: string[]; extraVars?: string[]; output?: string }) => {
+      const [{ prepareRun }, { inventoryToJSON }, { default: YAML }] = await Promise.all([
+        import('../../engine/pipeline.js'),
         import('../../inventory/load.js'),
         import('yaml'),
       ]);
       // The same validation as provision (inventory, vault, roles, templates), nothing run.
-      const { inventory, plans } = await prepare(ctx, env, { ...o, output: 'text' });
+      const { inventory, plans } = await prepareRun({
+        root: ctx.root, env, inventoryFile: o.inventory, extraVars: o.extraVars, limit: o.limit,
+        interactive: ctx.interactive, redactor: ctx.out.redactor, notice: (m) => ctx.out.warn(m),
+      });
       const doc = inventoryToJSON(inventory, (v) => ctx.out.redactor.maskValue(v)) as { hosts: Record<string, { vars: unknown }> };
       // Each host's variables as its roles will see them: resolved, with role defaults.
       for (const plan of plans) {

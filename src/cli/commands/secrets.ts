@@ -4,7 +4,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError } from '../../errors.js';
 import type { CliContext } from '../context.js';
-import type { Runner } from '../commands.js';
+import type { Runner } from '../context.js';
 import type { AtomicFs } from '../../vault/atomic.js';
 import { parsePath, valueToText } from '../../vault/document.js';
 import type { Prompt } from '../../vault/keys.js';

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { relative } from 'node:path';
 import { ConfigError } from '../../errors.js';
 import type { CliContext } from '../context.js';
-import type { Runner } from '../commands.js';
+import type { Runner } from '../context.js';
 
 /** The Docker target code, loaded when a target command runs. */
 const docker = () => import('../../target/docker.js');

@@ -1,0 +1,116 @@
+// The controller pipeline every command that acts on hosts starts with: inventory -> vault ->
+// roles -> compile. Everything here can fail before a host is touched (exit 1), and does so
+// with every problem it found, each with its file and line.
+import { existsSync } from 'node:fs';
+import { ConfigError, ConfigErrors } from '../errors.js';
+import { readExtraVars } from '../inventory/extra-vars.js';
+import { loadInventory, selectHosts } from '../inventory/load.js';
+import type { Connection, Host, Inventory, Vars } from '../inventory/types.js';
+import type { Redactor } from '../report/redact.js';
+import { loadSecrets } from '../vault/index.js';
+import { compileHost } from './compile.js';
+import type { HostPlan } from './plan.js';
+import { RoleLibrary } from './roles.js';
+
+export interface RunRequest {
+  /** Project root: inventories/, roles/, secrets/. */
+  root: string;
+  env: string;
+  /** --inventory FILE instead of inventories/<env>.yaml|.ini. */
+  inventoryFile?: string;
+  /** -e items as typed: `key=value` or `@file.yaml`. */
+  extraVars?: string[];
+  limit?: string[];
+  tags?: string[];
+  /** Prompts allowed (the vault passphrase). */
+  interactive: boolean;
+  /** Every decrypted secret is added to it before anything is printed. */
+  redactor: Redactor;
+  /** Something the user should read before the run starts (printed on stderr). */
+  notice?: (message: string) => void;
+}
+
+export interface PreparedRun {
+  inventory: Inventory;
+  library: RoleLibrary;
+  hosts: Host[];
+  plans: HostPlan[];
+  secrets: Vars;
+}
+
+/** Everything that can fail before a host is touched: inventory, vault, roles, templates. */
+export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
+  const library = RoleLibrary.forProject(req.root);
+  const inventory = await loadInventory({
+    root: req.root,
+    env: req.env,
+    inventoryFile: req.inventoryFile,
+    extraVars: readExtraVars(req.extraVars ?? [], req.root),
+    isKnownRole: (n) => library.has(n),
+    knownRoles: library.names(),
+  });
+  const hosts = selectHosts(inventory, req.limit);
+  checkKeyFiles(hosts);
+  const secrets = needsSecrets(hosts, library)
+    ? ((await loadSecrets(req.root, req.env, { interactive: req.interactive })) ?? {})
+    : {};
+  req.redactor.add([secrets]);
+  const errors: ConfigError[] = [];
+  const plans: HostPlan[] = [];
+  for (const host of hosts) {
+    try {
+      plans.push(compileHost(host, library, { env: req.env, secrets, tags: req.tags, root: req.root }));
+    } catch (err) {
+      if (err instanceof ConfigErrors) errors.push(...err.errors.map((e) => prefixHost(e, host.name)));
+      else if (err instanceof ConfigError) errors.push(prefixHost(err, host.name));
+      else throw err;
+    }
+  }
+  if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(dedupe(errors));
+  return { inventory, library, hosts, plans, secrets };
+}
+
+/**
+ * Decrypting the vault costs a passphrase's scrypt (about a second): only when a host's
+ * variables, its roles' files or its sudo password can use a secret.
+ */
+function needsSecrets(hosts: Host[], library: RoleLibrary): boolean {
+  const roles = new Set(hosts.flatMap((h) => h.roles));
+  if ([...roles].some((r) => library.has(r) && library.mentions(r, 'secrets'))) return true;
+  return hosts.some((h) => {
+    if (JSON.stringify(h.vars).includes('secrets')) return true;
+    const c = h.connection;
+    return c.become && c.user !== c.becomeUser && h.vars[c.becomePasswordVar ?? 'become_password'] === undefined;
+  });
+}
+
+/** A key file named in the inventory must exist: say so now, not as ENOENT at connect time. */
+function checkKeyFiles(hosts: Host[]): void {
+  const errors: ConfigError[] = [];
+  const seen = new Set<string>();
+  for (const host of hosts) {
+    const hops: Connection[] = [...host.connection.jump, host.connection];
+    for (const file of hops.flatMap((c) => c.keyFiles)) {
+      if (seen.has(file) || existsSync(file)) continue;
+      seen.add(file);
+      errors.push(new ConfigError(`host ${host.name}: key file ${file} does not exist`, host.location, {
+        hint: 'fix the path in the inventory (relative paths are relative to the inventory file), or create the key with ssh-keygen',
+      }));
+    }
+  }
+  if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
+}
+
+function prefixHost(e: ConfigError, host: string): ConfigError {
+  return e.message.includes(host) ? e : new ConfigError(`${e.message} (host ${host})`, undefined, { cause: e, hint: e.hint });
+}
+
+function dedupe(errors: ConfigError[]): ConfigError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => {
+    const k = e.message.replace(/ \(host [^)]+\)$/, '');
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

@@ -1,0 +1,131 @@
+// Faults an operator meets, on a real target: two runs at once, Ctrl-C in the middle of an
+// apply, a closed pipe, a wrong sudo password on a host with pam_faillock.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTarget, type TestTarget } from '../helpers/target.js';
+import { exited, runKeel, spawnKeel } from '../helpers/cli.js';
+
+let target: TestTarget;
+const dirs: string[] = [];
+
+function project(roleYaml: string, hostExtra = ''): string {
+  const dir = mkdtempSync(join(tmpdir(), 'keel-rel-'));
+  dirs.push(dir);
+  mkdirSync(join(dir, 'inventories'));
+  mkdirSync(join(dir, 'roles', 'r'), { recursive: true });
+  writeFileSync(join(dir, 'roles', 'r', 'role.yaml'), roleYaml);
+  writeFileSync(join(dir, 'inventories', 'itest.yaml'), `known_hosts: ${target.knownHostsFile}
+hosts:
+  web1: {address: 127.0.0.1, port: ${target.port}, user: root, key: ${target.keyFile}, roles: [r]${hostExtra}}
+`);
+  return dir;
+}
+
+const sh = async (cmd: string) => (await target.exec(['sh', '-c', cmd])).stdout;
+const until = async (cond: () => Promise<boolean>, ms = 20_000) => {
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('timed out waiting');
+};
+
+beforeAll(async () => {
+  target = await startTarget({ users: true });
+});
+afterAll(async () => {
+  await target?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const SLOW = `
+variables:
+  r_value: {type: string, default: first}
+  r_tag: {type: string, default: a}
+resources:
+  - file: {path: "/srv/value-{{r_tag}}", content: "{{r_value}}\\n"}
+  - command: {run: "sleep 3; echo {{r_value}} >> /srv/slow-{{r_tag}}.log", unless: "grep -qx {{r_value}} /srv/slow-{{r_tag}}.log"}
+`;
+
+describe('reliability on a real target', () => {
+  it('a second run while one is applying fails at once, names the holder and changes nothing', async () => {
+    const dir = project(SLOW);
+    const first = runKeel(['provision', 'itest', '-e', 'r_value=one', '-e', 'r_tag=c'], { root: dir });
+    await until(async () => (await sh('ls /var/lib/keel/lock 2>/dev/null')).includes('owner'));
+    const started = Date.now();
+    const second = await runKeel(['provision', 'itest', '-e', 'r_value=two', '-e', 'r_tag=c'], { root: dir });
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(/error: web1 is locked by root@\S+ \(pid \d+\), `keel provision itest \(2 -e\)`, since \d{4}-/);
+    expect(second.stderr).toContain('nothing was changed on any host');
+    const a = await first;
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    expect(await sh('cat /srv/value-c /srv/slow-c.log')).toBe('one\none\n');
+    expect(await sh('test -e /var/lib/keel/lock && echo held || echo free')).toBe('free\n');
+  });
+
+  it('Ctrl-C mid-apply: says what each host was doing, logs it, and the lock is released once the host finishes', async () => {
+    const dir = project(SLOW);
+    const child = await spawnKeel(['provision', 'itest', '-e', 'r_tag=i'], { root: dir });
+    const done = exited(child);
+    await until(async () => (await sh('pgrep -x sleep || true')).trim() !== '');
+    child.kill('SIGINT');
+    const r = await done;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/SIGINT: stopping/);
+    expect(r.stderr).toMatch(/web1 was in apply and will finish it on its own; run again to see the result\. Its lock is released when it finishes\./);
+    // The host finishes the command it was running, then releases the lock itself.
+    await until(async () => (await sh('cat /srv/slow-i.log 2>/dev/null')) === 'first\n');
+    await until(async () => (await sh('test -e /var/lib/keel/lock && echo held || echo free')) === 'free\n');
+    const logs = readdirSync(join(dir, '.keel', 'logs'));
+    const log = readFileSync(join(dir, '.keel', 'logs', logs[0]!), 'utf8');
+    expect(log).toMatch(/"event":"interrupted","signal":"SIGINT"/);
+    const next = await runKeel(['provision', 'itest', '-e', 'r_tag=i', '--output', 'json'], { root: dir });
+    expect(next.json().changed).toBe(0);
+  });
+
+  it('SIGTERM before anything changed: exit 143, lock released now', async () => {
+    const dir = project(`resources:\n  - command: {run: "true", unless: "sleep 3"}\n`);
+    const child = await spawnKeel(['provision', 'itest'], { root: dir });
+    const done = exited(child);
+    await until(async () => (await sh('pgrep -x sleep || true')).trim() !== '');
+    child.kill('SIGTERM');
+    const r = await done;
+    expect(r.code).toBe(143);
+    expect(r.stderr).toMatch(/web1: stopped between steps \(probe\); nothing more was changed\./);
+    await until(async () => (await sh('test -e /var/lib/keel/lock && echo held || echo free')) === 'free\n');
+  });
+
+  it('a closed stdout (| head) does not crash the run or change its exit code', async () => {
+    const dir = project(`resources:\n  - file: {path: /srv/pipe, content: "x"}\n`);
+    const child = await spawnKeel(['provision', 'itest', '-v'], { root: dir });
+    const done = exited(child);
+    child.stdout.once('data', () => child.stdout.destroy());
+    const r = await done;
+    expect(r.stderr).not.toMatch(/EPIPE|Error:/);
+    expect(r.code).toBe(0);
+    expect(await sh('cat /srv/pipe')).toBe('x');
+  });
+
+  it('a wrong sudo password costs exactly one attempt (pam_faillock, the journal), and says so', async () => {
+    // pam_faillock as hardened hosts have it (deny=3 locks the account after three failures),
+    // around pam_unix in common-auth, as pam_faillock(8) shows.
+    await sh(`sed -i 's/^\\(auth\\s*\\[success=1 default=ignore\\]\\s*pam_unix.so.*\\)$/auth required pam_faillock.so preauth deny=3\\n\\1\\nauth [default=die] pam_faillock.so authfail deny=3\\nauth sufficient pam_faillock.so authsucc deny=3/' /etc/pam.d/common-auth && grep -c pam_faillock /etc/pam.d/common-auth && faillock --user deployp --reset`);
+    const dir = project(`resources:\n  - file: {path: /srv/sudo, content: "x"}\n`, ', become: true');
+    writeFileSync(join(dir, 'inventories', 'itest.yaml'), readFileSync(join(dir, 'inventories', 'itest.yaml'), 'utf8').replace('user: root', 'user: deployp'));
+    const wrong = await runKeel(['provision', 'itest', '-e', 'become_password=not-it'], { root: dir });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stdout + wrong.stderr).toMatch(/sudo rejected the password for deployp on web1 \(one attempt was made\)/);
+    expect(wrong.stdout + wrong.stderr).toMatch(/pam_faillock/);
+    await new Promise((r) => setTimeout(r, 500));
+    const failures = await sh('faillock --user deployp | grep -c " sudo " || true');
+    expect(failures.trim()).toBe('1');
+    const journal = await sh('journalctl -q --no-pager _COMM=sudo | grep deployp || true');
+    expect(journal.match(/pam_unix\(sudo:auth\): authentication failure/g)).toHaveLength(1);
+    expect(journal).not.toMatch(/[23] incorrect password attempts/);
+    const right = await runKeel(['provision', 'itest', '-e', 'become_password=keel-test-sudo'], { root: dir });
+    expect(right.code, right.stdout + right.stderr).toBe(0);
+  });
+});
