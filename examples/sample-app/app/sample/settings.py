@@ -145,5 +145,8 @@ LOGGING = {
     "loggers": {
         # Django's own handlers would mail admins / print only in DEBUG: send all to stderr.
         "django": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        # `rq worker` gives this logger a handler of its own; replace it (Django sets up
+        # logging again in the job's work horse) rather than print each line twice.
+        "rq.worker": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
