@@ -170,4 +170,17 @@ describe('role redis (own host, firewall open to the app host only)', () => {
     expect(await cli(['get', 'k2'], REDIS_PASSWORD)).toBe('v2');
     expect(readFileSync(join(root, 'inventories', 'itest.yaml'), 'utf8')).not.toContain('many');
   });
+  it('aof -> rdb keeps the data too; none starts empty, the old files kept aside', async () => {
+    inventory('  redis_persistence: rdb');
+    const r = await provisionItest(root, 'redis back to rdb');
+    expect(changedIds(r)).toEqual(['redis/template:/etc/redis/redis.conf', 'handler/redis:restart redis']);
+    expect(await cli(['config', 'get', 'appendonly'], REDIS_PASSWORD)).toBe('appendonly\nno');
+    expect(await cli(['mget', 'k1', 'k2'], REDIS_PASSWORD)).toBe('v1\nv2');
+
+    inventory('  redis_persistence: none');
+    await provisionItest(root, 'redis none');
+    expect(await cli(['dbsize'], REDIS_PASSWORD)).toBe('0');
+    expect(await sh(redis, 'ls /var/lib/redis')).toContain('dump.rdb.before-none');
+    expect(await cli(['config', 'get', 'save'], REDIS_PASSWORD)).toBe('save');
+  });
 });
