@@ -41,8 +41,8 @@ export async function provisionItest(root: string, label: string): Promise<any> 
     throw new Error(`${label}: keel exited ${r.code} without JSON:\n${r.stdout}\n${r.stderr}`);
   }
   const bad = j.hosts.flatMap((h: any) => [...(h.error ? [{ error: h.error }] : []), ...h.resources.filter((x: any) => x.status === 'failed')]);
-  expect(j.failed, `${label}: ${JSON.stringify(bad, null, 1)}`).toBe(0);
-  expect(r.code, `${label}: ${JSON.stringify(bad, null, 1)}`).toBe(0);
+  expect(j.failed, `${label}: ${JSON.stringify(bad, null, 1)}\n${r.stderr}`).toBe(0);
+  expect(r.code, `${label}: ${JSON.stringify(bad, null, 1)}\n${r.stderr}`).toBe(0);
   console.log(`${label}: ${j.changed} changed, ${j.hosts[0].roundTrips} round trips, ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return j;
 }
