@@ -1,7 +1,10 @@
 // The age container: what the header says (without any key) and encryption/decryption with
 // errors that say what went wrong (wrong key, tampered, truncated, not an age file).
+// Passphrase stanzas go through scrypt-stanza.ts (native scrypt); X25519 stays with
+// age-encryption, which already uses Node's WebCrypto for it.
 import { Decrypter, Encrypter, armor } from 'age-encryption';
 import { ConfigError } from '../errors.js';
+import { type ScryptKdf, ScryptStanzaIdentity, ScryptStanzaRecipient, StanzaError } from './scrypt-stanza.js';
 
 export interface HeaderInfo {
   x25519: number;
@@ -58,11 +61,10 @@ export function describeHeader(h: HeaderInfo): string {
 
 export type EncryptTarget = { passphrase: string; logN?: number } | { recipients: string[] };
 
-export async function encryptText(text: string, target: EncryptTarget): Promise<Uint8Array> {
+export async function encryptText(text: string, target: EncryptTarget, kdf?: ScryptKdf): Promise<Uint8Array> {
   const e = new Encrypter();
   if ('passphrase' in target) {
-    if (target.logN !== undefined) e.setScryptWorkFactor(target.logN);
-    e.setPassphrase(target.passphrase);
+    e.addRecipient(new ScryptStanzaRecipient(target.passphrase, target.logN, kdf));
   } else {
     if (!target.recipients.length) throw new ConfigError('no recipients to encrypt to');
     for (const r of target.recipients) e.addRecipient(r);
@@ -76,9 +78,9 @@ export type Credential =
 
 /** Decrypts with one credential: the plaintext, or null when the credential does not fit.
  *  Damage (bad MAC, truncation) throws a ConfigError, never quoting any content. */
-export async function decryptWith(bytes: Uint8Array, cred: Credential, display: string): Promise<string | null> {
+export async function decryptWith(bytes: Uint8Array, cred: Credential, display: string, kdf?: ScryptKdf): Promise<string | null> {
   const d = new Decrypter();
-  if (cred.kind === 'passphrase') d.addPassphrase(cred.secret);
+  if (cred.kind === 'passphrase') d.addIdentity(new ScryptStanzaIdentity(cred.secret, kdf));
   else for (const id of cred.secret) d.addIdentity(id);
   let plain: Uint8Array;
   try {
@@ -92,7 +94,7 @@ export async function decryptWith(bytes: Uint8Array, cred: Credential, display: 
     if (msg.includes('work factor is too high')) {
       throw new ConfigError(`${display} uses an scrypt work factor above 20, which keel refuses`);
     }
-    if (/invalid (stanza|header|version)|scrypt stanza|X25519 stanza/.test(msg)) {
+    if (err instanceof StanzaError || /invalid (stanza|header|version)|scrypt stanza|X25519 stanza/.test(msg)) {
       throw new ConfigError(`${display} is truncated or corrupted (invalid age header)`);
     }
     throw new ConfigError(`${display} is truncated or has been tampered with (the encrypted payload does not authenticate)`);

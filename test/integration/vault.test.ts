@@ -324,6 +324,14 @@ describe('interop with Debian tools', () => {
       `(sleep 1; printf 'pass phrase\\n'; sleep 1; printf 'pass phrase\\n') | script -qec "age -p -o ${join(p.root, 'secrets', 'qa.age')} ${input}" /dev/null >/dev/null`,
     );
     expect((await p.keel(['get', 'qa', 'from_age'])).out.stdout).toEqual(['p-encrypted']);
+
+    // and at age's (and keel's) default work factor, logN 18, through the native scrypt
+    writeFileSync(join(p.root, 'secrets', 'default.password'), 'default pass\n');
+    expect((await p.keel(['init', 'default'], { logN: undefined, vars: {} })).code).toBe(0);
+    expect((await p.keel(['set', 'default', 'k'], { logN: undefined, readStdin: async () => SECRET, vars: {} })).code).toBe(0);
+    expect(readFileSync(join(p.root, 'secrets', 'default.age'), 'latin1')).toMatch(/^age-encryption\.org\/v1\n-> scrypt \S{22} 18\n/);
+    sh(`printf 'default pass\\n' | script -qec "age -d -o ${out} ${join(p.root, 'secrets', 'default.age')}" /dev/null >/dev/null`);
+    expect(readFileSync(out, 'utf8')).toContain(`k: ${SECRET}`);
   });
 
   const haveAnsible = hasBinary('ansible-vault');
