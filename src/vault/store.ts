@@ -83,10 +83,27 @@ export async function requireVault(vc: VaultContext): Promise<OpenedVault> {
 export async function openBytes(vc: VaultContext, raw: Uint8Array, display: string): Promise<OpenedVault> {
   const bytes = unarmor(raw, display);
   const header = inspectHeader(bytes, display);
+  const credentials = await credentialsFor(vc, header, display);
+  // One derivation per distinct credential, and only until one fits: a command decrypts once.
+  for (const cred of credentials) {
+    const text = await decryptWith(bytes, cred, display);
+    if (text !== null) return { text, credential: cred, header };
+  }
+  throw wrongKey(vc, display, header, credentials);
+}
+
+/** The keys to try on a file with this header, in order; asks on a terminal when a passphrase
+ *  is needed and none is configured. Throws when there is nothing to try. */
+export async function credentialsFor(vc: VaultContext, header: HeaderInfo, display: string): Promise<Credential[]> {
   const what = describeHeader(header);
   const credentials: Credential[] = [];
   if (header.scrypt) {
-    for (const p of passphrasesFromConfig(vc)) credentials.push({ kind: 'passphrase', secret: p.passphrase, source: p.source });
+    const seen = new Set<string>();
+    for (const p of passphrasesFromConfig(vc)) {
+      if (seen.has(p.passphrase)) continue; // $KEEL_VAULT_PASSWORD equal to the password file
+      seen.add(p.passphrase);
+      credentials.push({ kind: 'passphrase', secret: p.passphrase, source: p.source });
+    }
     if (!credentials.length) {
       const asked = await promptPassphrase(vc, display);
       if (asked) credentials.push({ kind: 'passphrase', secret: asked.passphrase, source: asked.source });
@@ -105,11 +122,7 @@ export async function openBytes(vc: VaultContext, raw: Uint8Array, display: stri
       });
     }
   }
-  for (const cred of credentials) {
-    const text = await decryptWith(bytes, cred, display);
-    if (text !== null) return { text, credential: cred, header };
-  }
-  throw wrongKey(vc, display, header, credentials);
+  return credentials;
 }
 
 function identityHint(vc: VaultContext): string {
