@@ -51,6 +51,10 @@ export function openFileKey(body: Uint8Array, key: Uint8Array): Uint8Array | nul
 }
 
 export class ScryptStanzaRecipient implements Recipient {
+  /** The file key age-encryption generated for the last file, so a save can refresh an
+   *  unlocked key (key-cache.ts) without deriving anything again. */
+  lastFileKey: Uint8Array | undefined;
+
   constructor(
     private readonly passphrase: string,
     private readonly logN = DEFAULT_LOG_N,
@@ -65,6 +69,7 @@ export class ScryptStanzaRecipient implements Recipient {
     const salt = randomBytes(16);
     const key = await this.kdf(this.passphrase, salt, this.logN);
     try {
+      this.lastFileKey = Uint8Array.from(fileKey);
       return [new Stanza(['scrypt', salt.toString('base64').replace(/=+$/, ''), String(this.logN)], sealFileKey(fileKey, key))];
     } finally {
       key.fill(0);

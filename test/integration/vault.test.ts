@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { hasBinary, makeProject, newIdentity, sh, type Project } from '../fixtures/vault/harness.js';
@@ -446,6 +446,26 @@ describe('as a process', () => {
     expect(existsSync(path)).toBe(false);
     expect(p.leftovers()).toEqual([]);
     expect(readFileSync(vault).equals(before)).toBe(true);
+  });
+
+  it('unlock in one process, read in the next: the key lives under $XDG_RUNTIME_DIR/keel and every use is announced', async () => {
+    const p = project({ KEEL_VAULT_PASSWORD: 'pw' });
+    await p.keel(['init', 'stage']);
+    await p.keel(['set', 'stage', 'k'], { readStdin: async () => SECRET });
+    const runtime = mkdtempSync('/dev/shm/keel-itest-');
+    try {
+      const env = { ...process.env, KEEL_ROOT: p.root, HOME: p.home, XDG_RUNTIME_DIR: runtime };
+      const unlocked = sh(`node ${cli} secrets unlock stage --for 5m`, { env: { ...env, KEEL_VAULT_PASSWORD: 'pw' } });
+      expect(unlocked).toMatch(/^unlocked secrets\/stage\.age until \d\d:\d\d \(5 min\)/);
+      expect(readdirSync(join(runtime, 'keel'))).toHaveLength(1);
+      const get = spawnSync('node', [cli, 'secrets', 'get', 'stage', 'k'], { env, encoding: 'utf8' });
+      expect(get.stdout).toBe(`${SECRET}\n`);
+      expect(get.stderr).toMatch(/^vault stage: using the unlocked key \(until \d\d:\d\d, `keel secrets lock stage` to forget it\)\n$/);
+      expect(sh(`node ${cli} secrets lock stage`, { env })).toBe('locked secrets/stage.age: the unlocked key is forgotten\n');
+      expect(readdirSync(join(runtime, 'keel'))).toEqual([]);
+    } finally {
+      rmSync(runtime, { recursive: true, force: true });
+    }
   });
 
   it('SIGINT while the editor is open is left to the editor (as git does); the edit then completes', async () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Decrypter, Encrypter, Stanza } from 'age-encryption';
 import { scrypt as nobleScrypt } from '@noble/hashes/scrypt.js';
 import { ConfigError } from '../../src/errors.js';
-import { decryptWith, encryptText, unarmor } from '../../src/vault/age-file.js';
+import { decryptWith, encryptText, inspectHeader, unarmor, unwrapFileKey } from '../../src/vault/age-file.js';
 import {
   ScryptStanzaIdentity,
   ScryptStanzaRecipient,
@@ -42,9 +42,10 @@ describe('native scrypt stanza', () => {
     const ours = await encryptText('b: 2\n', { passphrase: 'pw', logN: 10 });
     const d = new Decrypter();
     d.addPassphrase('pw');
-    expect(await d.decrypt(ours, 'text')).toBe('b: 2\n');
+    expect(await d.decrypt(ours.bytes, 'text')).toBe('b: 2\n');
+    expect(ours.fileKey).toHaveLength(16);
     // the stanza line is what age writes: "-> scrypt <22 chars of base64> <logN>"
-    expect(Buffer.from(ours).toString('latin1')).toMatch(/^age-encryption\.org\/v1\n-> scrypt [A-Za-z0-9+/]{22} 10\n[A-Za-z0-9+/]{43}\n--- /);
+    expect(Buffer.from(ours.bytes).toString('latin1')).toMatch(/^age-encryption\.org\/v1\n-> scrypt [A-Za-z0-9+/]{22} 10\n[A-Za-z0-9+/]{43}\n--- /);
   });
 
   it('opens files written by `age -p` (binary and armored, logN 18) with one derivation each', async () => {
@@ -62,6 +63,17 @@ describe('native scrypt stanza', () => {
     // derived at logN 10 to keep the test fast: a wrong key is a wrong key
     const fast = (p: string, s: Uint8Array) => nativeScrypt(p, s, 10);
     expect(await decryptWith(bytes, { kind: 'passphrase', secret: 'nope', source: 't' }, 'f', fast)).toBeNull();
+  });
+
+  it('unwraps only the file key (header MAC checked), which then opens the payload', async () => {
+    const enc = await encryptText('c: 3\n', { passphrase: 'pw', logN: 10 });
+    const header = inspectHeader(enc.bytes, 'f');
+    const key = await unwrapFileKey(enc.bytes, header, { kind: 'passphrase', secret: 'pw', source: 't' }, 'f');
+    expect(Buffer.from(key!).equals(Buffer.from(enc.fileKey!))).toBe(true);
+    expect(await unwrapFileKey(enc.bytes, header, { kind: 'passphrase', secret: 'no', source: 't' }, 'f')).toBeNull();
+    expect(await decryptWith(enc.bytes, { kind: 'filekey', secret: key!, source: 't' }, 'f')).toBe('c: 3\n');
+    const wrong = new Uint8Array(16);
+    await expect(decryptWith(enc.bytes, { kind: 'filekey', secret: wrong, source: 't' }, 'f')).rejects.toThrow(/header MAC/);
   });
 
   it('seals the file key with ChaCha20-Poly1305 under a zero nonce, as age does', () => {
