@@ -34,3 +34,4 @@ export interface LoadSecretsOptions {
 
 export { vaultPaths } from './paths.js';
 export { KEY_SEGMENT } from './document.js';
+export { sweepStalePlaintext } from './plaintext-dir.js';

@@ -448,6 +448,36 @@ describe('as a process', () => {
     expect(readFileSync(vault).equals(before)).toBe(true);
   });
 
+  it('SIGKILL while the editor is open: the next `keel secrets` command removes the plaintext and says so', async () => {
+    const { p, me, vault } = await recipientsProject();
+    const ready = join(p.root, '..', 'ready');
+    const editorPid = join(p.root, '..', 'editor-pid');
+    const ed = editorScript(p, 'stuck.sh', `echo $$ > ${editorPid}; touch ${ready}; exec sleep 60`);
+    const before = readFileSync(vault);
+    const { child, exited } = spawnEdit(p, { KEEL_AGE_IDENTITY: me.identity, EDITOR: ed });
+    try {
+      await waitFor(ready);
+      const plaintext = readFileSync(join(p.root, '..', 'edited-paths'), 'utf8').trim();
+      child.kill('SIGKILL');
+      expect((await exited).signal).toBe('SIGKILL');
+      expect(readFileSync(plaintext, 'utf8')).toContain(`db_password: ${SECRET}`); // nothing could wipe it
+
+      const env = { ...process.env, KEEL_ROOT: p.root, HOME: p.home, KEEL_AGE_IDENTITY: me.identity, KEEL_TEST_TEMP_BASE: p.temp };
+      const next = spawnSync('node', [cli, 'secrets', 'status', 'prod'], { env, encoding: 'utf8' });
+      expect(next.status).toBe(0);
+      expect(next.stderr).toBe(
+        `removed leftover plaintext of a killed \`keel secrets edit\` (pid ${child.pid}): ${dirname(plaintext)}\n`,
+      );
+      expect(existsSync(dirname(plaintext))).toBe(false);
+      expect(p.leftovers()).toEqual([]);
+      expect(readFileSync(vault).equals(before)).toBe(true);
+      // said once: the run after that finds nothing to remove
+      expect(spawnSync('node', [cli, 'secrets', 'status', 'prod'], { env, encoding: 'utf8' }).stderr).toBe('');
+    } finally {
+      if (existsSync(editorPid)) process.kill(Number(readFileSync(editorPid, 'utf8')), 'SIGKILL');
+    }
+  });
+
   it('unlock in one process, read in the next: the key lives under $XDG_RUNTIME_DIR/keel and every use is announced', async () => {
     const p = project({ KEEL_VAULT_PASSWORD: 'pw' });
     await p.keel(['init', 'stage']);

@@ -8,6 +8,7 @@ import type { Runner } from '../commands.js';
 import type { AtomicFs } from '../../vault/atomic.js';
 import { parsePath, valueToText } from '../../vault/document.js';
 import type { Prompt } from '../../vault/keys.js';
+import { sweepStalePlaintext } from '../../vault/plaintext-dir.js';
 import { ttyPrompt } from '../../vault/prompt.js';
 
 /** The vault code (and age-encryption), loaded when a secrets command runs, not at start-up. */
@@ -68,7 +69,11 @@ or age identities ($KEEL_AGE_IDENTITY, $KEEL_AGE_IDENTITY_FILE, ~/.config/keel/a
 secrets/<env>.key) when secrets/<env>.recipients lists age public keys.
 Only 'view' and 'get' show values in clear; everything else keel prints masks them.
 'unlock' keeps a passphrase vault's file key for a while (docs/vault.md), like ssh-agent.`,
-    );
+    )
+    // A `keel secrets edit` killed by SIGKILL cannot wipe its plaintext; the next command does.
+    .hook('preAction', () => {
+      for (const m of sweepStalePlaintext(sio.tempBase)) ctx.out.warn(m);
+    });
 
   secrets
     .command('init')
