@@ -56,6 +56,7 @@ describe('one decryption per command', () => {
     const ed = join(p.root, '..', 'ed.sh');
     writeFileSync(ed, `#!/bin/sh\nsed -i 's/^db_password: .*/db_password: edited/' "$1"\n`);
     chmodSync(ed, 0o755);
+    const me = await newIdentity();
     const cases: Array<[string, string[], Parameters<Project['keel']>[1], number]> = [
       ['get', ['get', 'stage', 'db_password'], {}, 1],
       ['view', ['view', 'stage'], {}, 1],
@@ -67,6 +68,8 @@ describe('one decryption per command', () => {
       ['rekey', ['rekey', 'stage'], { vars: { KEEL_VAULT_PASSWORD: PASS, KEEL_VAULT_NEW_PASSWORD: PASS } }, 2],
       ['status', ['status', 'stage'], {}, 0],
       ['unlock', ['unlock', 'stage'], {}, 1],
+      ['recipients add (now X25519)', ['recipients', 'add', 'stage', me.recipient], { vars: { KEEL_VAULT_PASSWORD: PASS, KEEL_AGE_IDENTITY: me.identity } }, 1],
+      ['get (X25519)', ['get', 'stage', 'db_password'], { vars: { KEEL_AGE_IDENTITY: me.identity } }, 0],
     ];
     for (const [what, args, io, n] of cases) {
       const r = await counted(() => keel(args, io));
