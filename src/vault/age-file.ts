@@ -1,13 +1,19 @@
 // The age container: what the header says (without any key) and encryption/decryption with
 // errors that say what went wrong (wrong key, tampered, truncated, not an age file).
-import { Decrypter, Encrypter, armor } from 'age-encryption';
+// Passphrase stanzas go through scrypt-stanza.ts (native scrypt); X25519 stays with
+// age-encryption, which already uses Node's WebCrypto for it.
+import { createHash } from 'node:crypto';
+import { Decrypter, Encrypter, armor, type Identity } from 'age-encryption';
 import { ConfigError } from '../errors.js';
+import { type ScryptKdf, ScryptStanzaIdentity, ScryptStanzaRecipient, StanzaError } from './scrypt-stanza.js';
 
 export interface HeaderInfo {
   x25519: number;
   scrypt: number;
   /** Stanza types keel does not handle (age1pq, plugins...). */
   other: string[];
+  /** Bytes from the start of the file to the end of the MAC line, newline included. */
+  length: number;
 }
 
 const MAGIC = 'age-encryption.org/v1';
@@ -33,11 +39,13 @@ export function inspectHeader(bytes: Uint8Array, display: string): HeaderInfo {
       : undefined;
     throw new ConfigError(`${display} is not a keel vault (not an age-encrypted file)`, undefined, { hint });
   }
-  const info: HeaderInfo = { x25519: 0, scrypt: 0, other: [] };
+  const info: HeaderInfo = { x25519: 0, scrypt: 0, other: [], length: 0 };
   const lines = text.split('\n');
+  let offset = lines[0]!.length + 1;
   for (let i = 1; i < lines.length - 1; i++) {
     const line = lines[i]!;
-    if (line.startsWith('--- ')) return info;
+    offset += line.length + 1;
+    if (line.startsWith('--- ')) return { ...info, length: offset };
     if (line.startsWith('-> ')) {
       const type = line.split(' ')[1] ?? '';
       if (type === 'X25519') info.x25519++;
@@ -56,46 +64,59 @@ export function describeHeader(h: HeaderInfo): string {
   return `encrypted to ${parts.join(' and ') || 'no recipients'}`;
 }
 
+/** A hash of the header (stanzas and MAC): it changes whenever the file key or the way it is
+ *  wrapped changes, i.e. on every save, so it tells whether an unlocked key still fits. */
+export function headerDigest(bytes: Uint8Array, header: HeaderInfo): string {
+  return createHash('sha256').update(bytes.subarray(0, header.length)).digest('hex');
+}
+
 export type EncryptTarget = { passphrase: string; logN?: number } | { recipients: string[] };
 
-export async function encryptText(text: string, target: EncryptTarget): Promise<Uint8Array> {
+export interface Encrypted {
+  bytes: Uint8Array;
+  /** For passphrase files: the new file key (to refresh an unlocked key). Zero it after use. */
+  fileKey?: Uint8Array;
+}
+
+export async function encryptText(text: string, target: EncryptTarget, kdf?: ScryptKdf): Promise<Encrypted> {
   const e = new Encrypter();
   if ('passphrase' in target) {
-    if (target.logN !== undefined) e.setScryptWorkFactor(target.logN);
-    e.setPassphrase(target.passphrase);
-  } else {
-    if (!target.recipients.length) throw new ConfigError('no recipients to encrypt to');
-    for (const r of target.recipients) e.addRecipient(r);
+    const r = new ScryptStanzaRecipient(target.passphrase, target.logN, kdf);
+    e.addRecipient(r);
+    return { bytes: await e.encrypt(text), fileKey: r.lastFileKey };
   }
-  return e.encrypt(text);
+  if (!target.recipients.length) throw new ConfigError('no recipients to encrypt to');
+  for (const r of target.recipients) e.addRecipient(r);
+  return { bytes: await e.encrypt(text) };
 }
 
 export type Credential =
   | { kind: 'passphrase'; secret: string; source: string }
-  | { kind: 'identity'; secret: string[]; source: string };
+  | { kind: 'identity'; secret: string[]; source: string }
+  /** A file key kept by `keel secrets unlock` (key-cache.ts). */
+  | { kind: 'filekey'; secret: Uint8Array; source: string };
+
+function decrypterFor(cred: Credential, kdf?: ScryptKdf): Decrypter {
+  const d = new Decrypter();
+  if (cred.kind === 'passphrase') d.addIdentity(new ScryptStanzaIdentity(cred.secret, kdf));
+  else if (cred.kind === 'identity') for (const id of cred.secret) d.addIdentity(id);
+  else {
+    const known: Identity = { unwrapFileKey: () => Uint8Array.from(cred.secret) };
+    d.addIdentity(known);
+  }
+  return d;
+}
 
 /** Decrypts with one credential: the plaintext, or null when the credential does not fit.
  *  Damage (bad MAC, truncation) throws a ConfigError, never quoting any content. */
-export async function decryptWith(bytes: Uint8Array, cred: Credential, display: string): Promise<string | null> {
-  const d = new Decrypter();
-  if (cred.kind === 'passphrase') d.addPassphrase(cred.secret);
-  else for (const id of cred.secret) d.addIdentity(id);
+export async function decryptWith(bytes: Uint8Array, cred: Credential, display: string, kdf?: ScryptKdf): Promise<string | null> {
   let plain: Uint8Array;
   try {
-    plain = await d.decrypt(bytes);
+    plain = await decrypterFor(cred, kdf).decrypt(bytes);
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
-    if (msg.includes('no identity matched')) return null;
-    if (msg.includes('invalid header HMAC')) {
-      throw new ConfigError(`${display} has been tampered with or corrupted (the header MAC does not match)`);
-    }
-    if (msg.includes('work factor is too high')) {
-      throw new ConfigError(`${display} uses an scrypt work factor above 20, which keel refuses`);
-    }
-    if (/invalid (stanza|header|version)|scrypt stanza|X25519 stanza/.test(msg)) {
-      throw new ConfigError(`${display} is truncated or corrupted (invalid age header)`);
-    }
-    throw new ConfigError(`${display} is truncated or has been tampered with (the encrypted payload does not authenticate)`);
+    const known = ageError(err, display);
+    if (known === null) return null;
+    throw known;
   }
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(plain);
@@ -104,4 +125,33 @@ export async function decryptWith(bytes: Uint8Array, cred: Credential, display: 
   } finally {
     plain.fill(0);
   }
+}
+
+/** The file key of an age file, checked against the header MAC, without touching the payload
+ *  (what `keel secrets unlock` keeps). Null when the credential does not fit. */
+export async function unwrapFileKey(bytes: Uint8Array, header: HeaderInfo, cred: Credential, display: string, kdf?: ScryptKdf): Promise<Uint8Array | null> {
+  try {
+    return await decrypterFor(cred, kdf).decryptHeader(bytes.subarray(0, header.length));
+  } catch (err) {
+    const known = ageError(err, display);
+    if (known === null) return null;
+    throw known;
+  }
+}
+
+/** age-encryption's errors (plain Errors told apart by message) and ours as ConfigErrors;
+ *  null for "this credential does not fit". */
+function ageError(err: unknown, display: string): ConfigError | null {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (msg.includes('no identity matched')) return null;
+  if (msg.includes('invalid header HMAC')) {
+    return new ConfigError(`${display} has been tampered with or corrupted (the header MAC does not match)`);
+  }
+  if (msg.includes('work factor is too high')) {
+    return new ConfigError(`${display} uses an scrypt work factor above 20, which keel refuses`);
+  }
+  if (err instanceof StanzaError || /invalid (stanza|header|version)|scrypt stanza|X25519 stanza/.test(msg)) {
+    return new ConfigError(`${display} is truncated or corrupted (invalid age header)`);
+  }
+  return new ConfigError(`${display} is truncated or has been tampered with (the encrypted payload does not authenticate)`);
 }

@@ -13,3 +13,5 @@ export {
   viewVault,
 } from './operations.js';
 export { vaultContext } from './store.js';
+export { keyCacheDir } from './key-cache.js';
+export { lockAll, lockVault, parseDuration, unlockVault, vaultStatus } from './unlock.js';

@@ -59,7 +59,7 @@ export async function editVault(vc: VaultContext, opts: EditOptions = {}): Promi
     }
   }, opts.tempBase);
   if (edited === null) return { changed: false };
-  await saveVault(vc, edited, await encryptionTarget(vc, opened));
+  await saveVault(vc, edited, await encryptionTarget(vc, opened), { keepUnlocked: true });
   return { changed: true };
 }
 

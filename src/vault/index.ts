@@ -8,7 +8,7 @@ import { vaultPaths } from './paths.js';
 export async function loadSecrets(
   root: string,
   env: string,
-  opts: { interactive: boolean },
+  opts: LoadSecretsOptions,
 ): Promise<Record<string, unknown> | null> {
   // Most runs without a vault never load age-encryption and the vault code.
   if (!existsSync(vaultPaths(root, env).vault)) return null;
@@ -17,11 +17,21 @@ export async function loadSecrets(
     import('./prompt.js'),
     import('./store.js'),
   ]);
-  const vc = vaultContext(root, env, { interactive: opts.interactive, prompt: ttyPrompt });
-  const opened = await openVault(vc);
+  const vc = vaultContext(root, env, { interactive: opts.interactive, prompt: ttyPrompt, notice: opts.notice });
+  const opened = await openVault(vc, { unlocked: true });
   if (!opened) return null;
   return parseSecrets(opened.text, vc.paths.display).data;
 }
 
+export interface LoadSecretsOptions {
+  /** May keel ask for a passphrase on the terminal? */
+  interactive: boolean;
+  /** Told when a key kept by `keel secrets unlock` opens the vault (or was dropped), e.g.
+   *  "vault staging: using the unlocked key (until 10:42, ...)". Give it the CLI's stderr;
+   *  without it the message goes straight to process.stderr, never nowhere. */
+  notice?: (message: string) => void;
+}
+
 export { vaultPaths } from './paths.js';
 export { KEY_SEGMENT } from './document.js';
+export { sweepStalePlaintext } from './plaintext-dir.js';

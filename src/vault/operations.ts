@@ -2,7 +2,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { ConfigError } from '../errors.js';
+import { BugError, ConfigError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
 import { type Credential } from './age-file.js';
 import { ansiblePasswordFromFile, decryptAnsibleVault } from './ansible.js';
@@ -37,17 +37,17 @@ export async function initVault(vc: VaultContext, recipients: string[]): Promise
     writeFileAtomic(vc.paths.recipients, [...new Set(recipients)].join('\n') + '\n', { fs: vc.fs, display: `secrets/${vc.env}.recipients` });
   }
   const target = await encryptionTarget(vc);
-  await saveVault(vc, EMPTY_VAULT(vc.env), target);
+  await saveVault(vc, EMPTY_VAULT(vc.env), target, { keepUnlocked: false });
   return `created ${vc.paths.display}, encrypted to ${describeTarget(target)}`;
 }
 
 export async function viewVault(vc: VaultContext): Promise<string> {
-  return (await requireVault(vc)).text;
+  return (await requireVault(vc, { unlocked: true })).text;
 }
 
 export async function getSecret(vc: VaultContext, key: string): Promise<unknown> {
   const path = parsePath(key);
-  const opened = await requireVault(vc);
+  const opened = await requireVault(vc, { unlocked: true });
   const { data } = parseSecrets(opened.text, vc.paths.display);
   const v = getPath(data, path);
   if (v === undefined) throw new ConfigError(`${vc.paths.display} has no key '${key}'`);
@@ -66,7 +66,7 @@ export async function setSecret(
   const sd = parseSecrets(opened.text, vc.paths.display);
   const text = setPath(sd, path, value, vc.paths.display);
   if (text === opened.text) return { changed: false, data: sd.data };
-  await saveVault(vc, text, await encryptionTarget(vc, opened));
+  await saveVault(vc, text, await encryptionTarget(vc, opened), { keepUnlocked: true });
   return { changed: true, data: sd.data };
 }
 
@@ -81,11 +81,11 @@ export async function rekeyVault(vc: VaultContext): Promise<string> {
 async function reencrypt(vc: VaultContext, text: string): Promise<string> {
   if (existsSync(vc.paths.recipients)) {
     const target = await encryptionTarget(vc);
-    await saveVault(vc, text, target);
+    await saveVault(vc, text, target, { keepUnlocked: false });
     return `rekeyed ${vc.paths.display} to ${describeTarget(target)}`;
   }
   const p = await newPassphrase(vc, vc.paths.display, 'KEEL_VAULT_NEW_PASSWORD');
-  await saveVault(vc, text, { passphrase: p.passphrase, logN: vc.logN });
+  await saveVault(vc, text, { passphrase: p.passphrase, logN: vc.logN }, { keepUnlocked: false });
   let note = '';
   if (existsSync(vc.paths.password)) {
     writeFileAtomic(vc.paths.password, p.passphrase + '\n', { mode: 0o600, fs: vc.fs, display: `secrets/${vc.env}.password` });
@@ -130,7 +130,7 @@ export async function recipientsChange(
     warnings.push(`none of your own identities is a recipient any more: you will not be able to decrypt ${vc.paths.display}`);
   }
   // The vault first: if that write fails, the recipients file still matches it.
-  await saveVault(vc, opened.text, { recipients: keys });
+  await saveVault(vc, opened.text, { recipients: keys }, { keepUnlocked: false });
   writeFileAtomic(vc.paths.recipients, next, { fs: vc.fs, display: file });
   const verb = action === 'add' ? 'added' : 'removed';
   return { message: `${verb} ${key}; ${vc.paths.display} re-encrypted to ${keys.length} recipient(s)`, warnings };
@@ -157,7 +157,7 @@ export async function importAnsible(
   const { data } = parseSecrets(text, `${file} (decrypted)`);
   mkdirSync(dirname(vc.paths.vault), { recursive: true });
   const target = await encryptionTarget(vc);
-  await saveVault(vc, text, target);
+  await saveVault(vc, text, target, { keepUnlocked: false });
   return { message: `imported ${file} into ${vc.paths.display} (${Object.keys(data).length} keys), encrypted to ${describeTarget(target)}`, data };
 }
 
@@ -184,6 +184,8 @@ export async function diffText(root: string, file: string, opts: VaultOptions & 
   const env = opts.env ?? envForFile(root, file);
   const vc = vaultContext(root, env, opts);
   if (!existsSync(file)) throw new ConfigError(`${file} does not exist`);
+  // Never with an unlocked key: the tags are keyed by the credential, and git runs this once
+  // per side, so both sides must be opened with the same (long-lived) one.
   const opened = await openBytes(vc, readFileSync(file), file);
   const { data } = parseSecrets(opened.text, file);
   const key = tagKey(opened.credential);
@@ -195,6 +197,7 @@ export async function diffText(root: string, file: string, opts: VaultOptions & 
 }
 
 function tagKey(c: Credential): Buffer {
+  if (c.kind === 'filekey') throw new BugError('diff tags cannot be keyed by an unlocked file key');
   const secret = c.kind === 'passphrase' ? c.secret : [...c.secret].sort().join('\n');
   return createHash('sha256').update(`keel-vault-diff-v1\0${c.kind}\0${secret}`).digest();
 }

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { hasBinary, makeProject, newIdentity, sh, type Project } from '../fixtures/vault/harness.js';
@@ -324,6 +324,14 @@ describe('interop with Debian tools', () => {
       `(sleep 1; printf 'pass phrase\\n'; sleep 1; printf 'pass phrase\\n') | script -qec "age -p -o ${join(p.root, 'secrets', 'qa.age')} ${input}" /dev/null >/dev/null`,
     );
     expect((await p.keel(['get', 'qa', 'from_age'])).out.stdout).toEqual(['p-encrypted']);
+
+    // and at age's (and keel's) default work factor, logN 18, through the native scrypt
+    writeFileSync(join(p.root, 'secrets', 'default.password'), 'default pass\n');
+    expect((await p.keel(['init', 'default'], { logN: undefined, vars: {} })).code).toBe(0);
+    expect((await p.keel(['set', 'default', 'k'], { logN: undefined, readStdin: async () => SECRET, vars: {} })).code).toBe(0);
+    expect(readFileSync(join(p.root, 'secrets', 'default.age'), 'latin1')).toMatch(/^age-encryption\.org\/v1\n-> scrypt \S{22} 18\n/);
+    sh(`printf 'default pass\\n' | script -qec "age -d -o ${out} ${join(p.root, 'secrets', 'default.age')}" /dev/null >/dev/null`);
+    expect(readFileSync(out, 'utf8')).toContain(`k: ${SECRET}`);
   });
 
   const haveAnsible = hasBinary('ansible-vault');
@@ -438,6 +446,56 @@ describe('as a process', () => {
     expect(existsSync(path)).toBe(false);
     expect(p.leftovers()).toEqual([]);
     expect(readFileSync(vault).equals(before)).toBe(true);
+  });
+
+  it('SIGKILL while the editor is open: the next `keel secrets` command removes the plaintext and says so', async () => {
+    const { p, me, vault } = await recipientsProject();
+    const ready = join(p.root, '..', 'ready');
+    const editorPid = join(p.root, '..', 'editor-pid');
+    const ed = editorScript(p, 'stuck.sh', `echo $$ > ${editorPid}; touch ${ready}; exec sleep 60`);
+    const before = readFileSync(vault);
+    const { child, exited } = spawnEdit(p, { KEEL_AGE_IDENTITY: me.identity, EDITOR: ed });
+    try {
+      await waitFor(ready);
+      const plaintext = readFileSync(join(p.root, '..', 'edited-paths'), 'utf8').trim();
+      child.kill('SIGKILL');
+      expect((await exited).signal).toBe('SIGKILL');
+      expect(readFileSync(plaintext, 'utf8')).toContain(`db_password: ${SECRET}`); // nothing could wipe it
+
+      const env = { ...process.env, KEEL_ROOT: p.root, HOME: p.home, KEEL_AGE_IDENTITY: me.identity, KEEL_TEST_TEMP_BASE: p.temp };
+      const next = spawnSync('node', [cli, 'secrets', 'status', 'prod'], { env, encoding: 'utf8' });
+      expect(next.status).toBe(0);
+      expect(next.stderr).toBe(
+        `removed leftover plaintext of a killed \`keel secrets edit\` (pid ${child.pid}): ${dirname(plaintext)}\n`,
+      );
+      expect(existsSync(dirname(plaintext))).toBe(false);
+      expect(p.leftovers()).toEqual([]);
+      expect(readFileSync(vault).equals(before)).toBe(true);
+      // said once: the run after that finds nothing to remove
+      expect(spawnSync('node', [cli, 'secrets', 'status', 'prod'], { env, encoding: 'utf8' }).stderr).toBe('');
+    } finally {
+      if (existsSync(editorPid)) process.kill(Number(readFileSync(editorPid, 'utf8')), 'SIGKILL');
+    }
+  });
+
+  it('unlock in one process, read in the next: the key lives under $XDG_RUNTIME_DIR/keel and every use is announced', async () => {
+    const p = project({ KEEL_VAULT_PASSWORD: 'pw' });
+    await p.keel(['init', 'stage']);
+    await p.keel(['set', 'stage', 'k'], { readStdin: async () => SECRET });
+    const runtime = mkdtempSync('/dev/shm/keel-itest-');
+    try {
+      const env = { ...process.env, KEEL_ROOT: p.root, HOME: p.home, XDG_RUNTIME_DIR: runtime };
+      const unlocked = sh(`node ${cli} secrets unlock stage --for 5m`, { env: { ...env, KEEL_VAULT_PASSWORD: 'pw' } });
+      expect(unlocked).toMatch(/^unlocked secrets\/stage\.age until \d\d:\d\d \(5 min\)/);
+      expect(readdirSync(join(runtime, 'keel'))).toHaveLength(1);
+      const get = spawnSync('node', [cli, 'secrets', 'get', 'stage', 'k'], { env, encoding: 'utf8' });
+      expect(get.stdout).toBe(`${SECRET}\n`);
+      expect(get.stderr).toMatch(/^vault stage: using the unlocked key \(until \d\d:\d\d, `keel secrets lock stage` to forget it\)\n$/);
+      expect(sh(`node ${cli} secrets lock stage`, { env })).toBe('locked secrets/stage.age: the unlocked key is forgotten\n');
+      expect(readdirSync(join(runtime, 'keel'))).toEqual([]);
+    } finally {
+      rmSync(runtime, { recursive: true, force: true });
+    }
   });
 
   it('SIGINT while the editor is open is left to the editor (as git does); the edit then completes', async () => {

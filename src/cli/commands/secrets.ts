@@ -8,6 +8,7 @@ import type { Runner } from '../context.js';
 import type { AtomicFs } from '../../vault/atomic.js';
 import { parsePath, valueToText } from '../../vault/document.js';
 import type { Prompt } from '../../vault/keys.js';
+import { sweepStalePlaintext } from '../../vault/plaintext-dir.js';
 import { ttyPrompt } from '../../vault/prompt.js';
 
 /** The vault code (and age-encryption), loaded when a secrets command runs, not at start-up. */
@@ -25,6 +26,8 @@ export interface SecretsIo {
   fs?: AtomicFs;
   tempBase?: string;
   logN?: number;
+  /** Where unlocked keys live (tests); default: the per-user tmpfs directory. */
+  keyCacheDir?: string | null;
 }
 
 const defaultIo = (): SecretsIo => ({
@@ -50,6 +53,8 @@ export function registerSecretsCommands(program: Command, ctx: CliContext, run: 
       prompt: sio.prompt,
       fs: sio.fs,
       logN: sio.logN,
+      keyCacheDir: sio.keyCacheDir,
+      notice: (m) => ctx.out.warn(m),
     });
   const redact = (data: Record<string, unknown>) => ctx.out.redactor.add([data]);
 
@@ -62,8 +67,13 @@ export function registerSecretsCommands(program: Command, ctx: CliContext, run: 
 Keys: a passphrase ($KEEL_VAULT_PASSWORD, secrets/<env>.password, or a prompt on a terminal),
 or age identities ($KEEL_AGE_IDENTITY, $KEEL_AGE_IDENTITY_FILE, ~/.config/keel/age/<env>.key,
 secrets/<env>.key) when secrets/<env>.recipients lists age public keys.
-Only 'view' and 'get' show values in clear; everything else keel prints masks them.`,
-    );
+Only 'view' and 'get' show values in clear; everything else keel prints masks them.
+'unlock' keeps a passphrase vault's file key for a while (docs/vault.md), like ssh-agent.`,
+    )
+    // A `keel secrets edit` killed by SIGKILL cannot wipe its plaintext; the next command does.
+    .hook('preAction', () => {
+      for (const m of sweepStalePlaintext(sio.tempBase)) ctx.out.warn(m);
+    });
 
   secrets
     .command('init')
@@ -151,6 +161,47 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
     );
 
   secrets
+    .command('unlock')
+    .description('keep the file key of a passphrase vault for a while (tmpfs, this user only): reading it needs no passphrase until then')
+    .argument('<env>')
+    .option('--for <duration>', 'how long: 90s, 15m, 2h, 1h30m (at most 24h)', '15m')
+    .action(
+      run(async (env: string, opts: { for: string }) => {
+        const vault = await vaultApi();
+        const ms = vault.parseDuration(opts.for); // a bad duration fails before the passphrase is asked
+        ctx.out.line(await vault.unlockVault(vc(vault, env), ms));
+        return 0;
+      }),
+    );
+
+  secrets
+    .command('lock')
+    .description('forget the unlocked key of <env> now (--all: of every vault)')
+    .argument('[env]')
+    .option('--all', 'forget every key keel keeps for you')
+    .action(
+      run(async (env: string | undefined, opts: { all?: boolean }) => {
+        const vault = await vaultApi();
+        if (Boolean(opts.all) === Boolean(env)) throw new ConfigError('give either an environment or --all: keel secrets lock <env> | --all');
+        if (env) ctx.out.line(vault.lockVault(vc(vault, env)));
+        else ctx.out.line(vault.lockAll(sio.keyCacheDir === undefined ? vault.keyCacheDir(sio.vars) : sio.keyCacheDir));
+        return 0;
+      }),
+    );
+
+  secrets
+    .command('status')
+    .description('what <env> is encrypted to, and whether it is unlocked (until when)')
+    .argument('<env>')
+    .action(
+      run(async (env: string) => {
+        const vault = await vaultApi();
+        ctx.out.line(vault.vaultStatus(vc(vault, env)));
+        return 0;
+      }),
+    );
+
+  secrets
     .command('rekey')
     .description('re-encrypt <env>: to secrets/<env>.recipients if it exists, else to a new passphrase ($KEEL_VAULT_NEW_PASSWORD or asked)')
     .argument('<env>')
@@ -230,6 +281,8 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
           vars: sio.vars,
           home: sio.home,
           prompt: sio.prompt,
+          keyCacheDir: sio.keyCacheDir,
+          notice: (m) => ctx.out.warn(m),
         });
         redact(r.data);
         ctx.out.line(r.text);
