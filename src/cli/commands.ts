@@ -5,6 +5,7 @@ import { registerInventory } from './commands/inventory.js';
 import { registerTarget } from './commands/target.js';
 import { registerSecretsCommands } from './commands/secrets.js';
 import { registerLock } from './commands/lock.js';
+import { registerDeploy } from './commands/deploy.js';
 
 
 
@@ -15,4 +16,5 @@ export function registerCommands(program: Command, ctx: CliContext, run: Runner)
   registerTarget(program, ctx, run);
   registerSecretsCommands(program, ctx, run);
   registerLock(program, ctx, run);
+  registerDeploy(program, ctx, run);
 }

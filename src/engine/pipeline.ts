@@ -7,7 +7,7 @@ import { readExtraVars } from '../inventory/extra-vars.js';
 import { loadInventory, selectHosts } from '../inventory/load.js';
 import type { Connection, Host, Inventory, Vars } from '../inventory/types.js';
 import type { Redactor } from '../report/redact.js';
-import { loadSecrets } from '../vault/index.js';
+import { loadSecrets, sweepStalePlaintext } from '../vault/index.js';
 import { compileHost } from './compile.js';
 import type { HostPlan } from './plan.js';
 import { RoleLibrary } from './roles.js';
@@ -40,6 +40,8 @@ export interface PreparedRun {
 
 /** Everything that can fail before a host is touched: inventory, vault, roles, templates. */
 export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
+  // Plaintext a killed `keel secrets edit` left behind: gone before anything else happens.
+  for (const m of sweepStalePlaintext()) req.notice?.(m);
   const library = RoleLibrary.forProject(req.root);
   const inventory = await loadInventory({
     root: req.root,
@@ -52,7 +54,7 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   const hosts = selectHosts(inventory, req.limit);
   checkKeyFiles(hosts);
   const secrets = needsSecrets(hosts, library)
-    ? ((await loadSecrets(req.root, req.env, { interactive: req.interactive })) ?? {})
+    ? ((await loadSecrets(req.root, req.env, { interactive: req.interactive, notice: req.notice })) ?? {})
     : {};
   req.redactor.add([secrets]);
   const errors: ConfigError[] = [];

@@ -9,45 +9,14 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { writeItappRole } from '../helpers/itapp.js';
 import { startTarget, type TestTarget } from '../helpers/target.js';
 import { changedIds, provisionItest as provision } from '../helpers/cli.js';
-
-const WSGI = `import os
-
-
-def application(environ, start_response):
-    body = "wsgi ok greeting=%s path=%s\\n" % (os.environ.get("GREETING", "-"), environ.get("PATH_INFO"))
-    body = body.encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
-`;
-
-const ASGI = `import os
-
-
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    body = ("asgi ok greeting=%s path=%s\\n" % (os.environ.get("GREETING", "-"), scope["path"])).encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-    await send({"type": "http.response.body", "body": body})
-`;
-
-/** Test-only role: the app's code and a static file, as a deploy would leave them. */
-const ITAPP_ROLE = `description: test only - a tiny WSGI and ASGI app (standard library only) and a static file
-resources:
-  - file: {path: "{{app_root}}/app/wsgi.py", source: wsgi.py, owner: "{{app_user}}", group: "{{app_group}}", mode: "0644"}
-  - file: {path: "{{app_root}}/app/asgi.py", source: asgi.py, owner: "{{app_user}}", group: "{{app_group}}", mode: "0644"}
-  - file: {path: "{{app_root}}/static/hello.txt", content: "static ok\\n", owner: "{{app_user}}", mode: "0644"}
-`;
 
 function makeProject(): string {
   const dir = mkdtempSync(join(tmpdir(), 'keel-roles-app-'));
   mkdirSync(join(dir, 'inventories'));
-  mkdirSync(join(dir, 'roles', 'itapp', 'files'), { recursive: true });
-  writeFileSync(join(dir, 'roles', 'itapp', 'role.yaml'), ITAPP_ROLE);
-  writeFileSync(join(dir, 'roles', 'itapp', 'files', 'wsgi.py'), WSGI);
-  writeFileSync(join(dir, 'roles', 'itapp', 'files', 'asgi.py'), ASGI);
+  writeItappRole(dir);
   return dir;
 }
 
@@ -135,16 +104,16 @@ describe('role app on a real target', () => {
     expect(await sh(target, 'curl -s http://127.0.0.1/hello')).toBe('wsgi ok greeting=hello-1 path=/hello\n');
     expect(await sh(target, 'supervisorctl status acme')).toMatch(/^acme\s+RUNNING/);
     const pid = await masterPid('supervisor');
-    expect(await sh(target, `tr '\\0' ' ' < /proc/${pid}/cmdline`)).toContain('-m gunicorn --config /home/acme/webapp/config/gunicorn.conf.py wsgi:application');
+    expect(await sh(target, `tr '\\0' ' ' < /proc/${pid}/cmdline`)).toContain('-m gunicorn --config /home/acme/webapp/config/gunicorn/gunicorn.conf.py wsgi:application');
     expect(await sh(target, `stat -c '%U %a' /proc/${pid}`)).toBe('acme 555\n');
-    expect(await sh(target, `stat -c '%F %G %a' ${ROOT}/sockets/app.sock`)).toBe('socket www-data 770\n');
+    expect(await sh(target, `stat -c '%F %G %a' ${ROOT}/sockets/gunicorn/gunicorn.sock`)).toBe('socket www-data 770\n');
 
     expect(await sh(target, `stat -c '%U %G %a' ${ROOT}/config/app.env`)).toBe('acme acme 600\n');
     const env = await sh(target, `cat ${ROOT}/config/app.env`);
     expect(env).toContain(`SECRET_KEY='${SECRET}'`);
     expect(env).toContain(`DATABASE_URL='postgresql://acme:pw@127.0.0.1:5432/acme'`);
     // The venv sees Debian's gunicorn through --system-site-packages.
-    expect(await sh(target, `grep include-system-site-packages ${ROOT}/.venv/pyvenv.cfg`)).toBe('include-system-site-packages = true\n');
+    expect(await sh(target, `grep include-system-site-packages ${ROOT}/current/.venv/pyvenv.cfg`)).toBe('include-system-site-packages = true\n');
   });
 
   it('gunicorn under supervisor: a config change is a graceful reload (same master, new workers, new env)', async () => {
@@ -198,7 +167,7 @@ describe('role app on a real target', () => {
     expect((await target.exec(['test', '-e', '/etc/systemd/system/acme.service'])).code).not.toBe(0);
     expect((await target.exec(['systemctl', 'is-active', 'acme'])).stdout.trim()).not.toBe('active');
     const pid = await masterPid('supervisor');
-    expect(await sh(target, `tr '\\0' ' ' < /proc/${pid}/cmdline`)).toContain('-m uvicorn --uds /home/acme/webapp/sockets/app.sock --workers 2');
+    expect(await sh(target, `tr '\\0' ' ' < /proc/${pid}/cmdline`)).toContain('-m uvicorn --uds /home/acme/webapp/sockets/uvicorn/uvicorn.sock --workers 2');
     expect((await target.exec(['sh', '-c', 'curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:3579/'])).stdout).toBe('000');
 
     // uvicorn has no graceful reload: a changed env restarts it (a new master).

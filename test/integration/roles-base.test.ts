@@ -64,7 +64,7 @@ describe('role base', () => {
 
     const r = await target.exec(['sh', '-c', `
       cd /home/devartis
-      stat -c '%n %U %G %a' /home/devartis webapp webapp/app webapp/sockets webapp/logs webapp/config webapp/bin webapp/media webapp/static
+      stat -c '%n %U %G %a' /home/devartis webapp webapp/releases webapp/sockets webapp/logs webapp/config webapp/bin webapp/media webapp/static
       id devartis
       getent passwd devartis | cut -d: -f6,7
       readlink /etc/localtime; cat /etc/timezone; date +%Z
@@ -76,7 +76,7 @@ describe('role base', () => {
     expect(lines.slice(0, 10)).toEqual([
       '/home/devartis devartis devartis 711',
       'webapp devartis devartis 711',
-      'webapp/app devartis devartis 750',
+      'webapp/releases devartis devartis 750',
       'webapp/sockets devartis www-data 2750',
       'webapp/logs devartis devartis 750',
       'webapp/config devartis devartis 750',
@@ -97,7 +97,7 @@ describe('role base', () => {
       stat -c '%G' /home/devartis/webapp/static/site.css
       runuser -u www-data -- cat /home/devartis/webapp/static/site.css && echo static-readable
       runuser -u www-data -- ls /home/devartis/webapp/config >/dev/null 2>&1 || echo config-closed
-      runuser -u www-data -- ls /home/devartis/webapp/app >/dev/null 2>&1 || echo app-closed`]);
+      runuser -u www-data -- ls /home/devartis/webapp/releases >/dev/null 2>&1 || echo app-closed`]);
     expect(www.stdout.trim().split('\n')).toEqual(['www-data', 'static-readable', 'config-closed', 'app-closed']);
   });
 

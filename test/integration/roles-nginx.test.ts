@@ -7,45 +7,14 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { writeItappRole } from '../helpers/itapp.js';
 import { startTarget, type TestTarget } from '../helpers/target.js';
 import { changedIds, provisionItest as provision, runKeel } from '../helpers/cli.js';
-
-const WSGI = `import os
-
-
-def application(environ, start_response):
-    body = "wsgi ok greeting=%s path=%s\\n" % (os.environ.get("GREETING", "-"), environ.get("PATH_INFO"))
-    body = body.encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
-`;
-
-const ASGI = `import os
-
-
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    body = ("asgi ok greeting=%s path=%s\\n" % (os.environ.get("GREETING", "-"), scope["path"])).encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-    await send({"type": "http.response.body", "body": body})
-`;
-
-/** Test-only role: the app's code and a static file, as a deploy would leave them. */
-const ITAPP_ROLE = `description: test only - a tiny WSGI and ASGI app (standard library only) and a static file
-resources:
-  - file: {path: "{{app_root}}/app/wsgi.py", source: wsgi.py, owner: "{{app_user}}", group: "{{app_group}}", mode: "0644"}
-  - file: {path: "{{app_root}}/app/asgi.py", source: asgi.py, owner: "{{app_user}}", group: "{{app_group}}", mode: "0644"}
-  - file: {path: "{{app_root}}/static/hello.txt", content: "static ok\\n", owner: "{{app_user}}", mode: "0644"}
-`;
 
 function makeProject(): string {
   const dir = mkdtempSync(join(tmpdir(), 'keel-roles-app-'));
   mkdirSync(join(dir, 'inventories'));
-  mkdirSync(join(dir, 'roles', 'itapp', 'files'), { recursive: true });
-  writeFileSync(join(dir, 'roles', 'itapp', 'role.yaml'), ITAPP_ROLE);
-  writeFileSync(join(dir, 'roles', 'itapp', 'files', 'wsgi.py'), WSGI);
-  writeFileSync(join(dir, 'roles', 'itapp', 'files', 'asgi.py'), ASGI);
+  writeItappRole(dir);
   return dir;
 }
 

@@ -1,6 +1,5 @@
 // What `keel provision` and `keel plan` do: prepare (engine/pipeline.ts: all that can fail
 // before a host is touched), run the plans on the hosts under the run lock, report.
-import { createInterface } from 'node:readline/promises';
 import { ConfigError, InterruptedError, LockedError } from '../../errors.js';
 import { ttyPrompt } from '../../vault/prompt.js';
 import { prepareRun } from '../../engine/pipeline.js';
@@ -13,6 +12,7 @@ import { createProgress, type Progress } from '../../report/progress.js';
 import { formatRecap } from '../../report/recap.js';
 import { EXIT_HOSTS, EXIT_OK } from '../exit.js';
 import type { CliContext } from '../context.js';
+import { confirm } from '../confirm.js';
 import { checkOutput, describeCommand } from '../options.js';
 import { trapSignals } from '../signals.js';
 import type { ProvisionOptions } from './provision.js';
@@ -153,13 +153,4 @@ export function toJson(report: RunReport): object {
       })),
     })),
   };
-}
-
-async function confirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
-  } finally {
-    rl.close();
-  }
 }

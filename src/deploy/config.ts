@@ -1,0 +1,123 @@
+// The deploy's settings, read from each host's compiled variables (role `deploy` declares and
+// validates them, role `app` and `base` give the layout), and the choices that span hosts:
+// which hosts deploy, which one migrates, which one dumps the database, which ones serve web.
+import { ConfigError } from '../errors.js';
+import type { HostPlan } from '../engine/plan.js';
+
+export interface HostDeploy {
+  plan: HostPlan;
+  name: string;
+  appUser: string;
+  appGroup: string;
+  appRoot: string;
+  appName: string;
+  /** `current`: the live release's symlink. */
+  appDir: string;
+  envFile: string;
+  python: string;
+  requirements: string;
+  pipIndexUrl: string;
+  wheelhouse: string;
+  /** Has role nginx: the health check asks through it. */
+  web: boolean;
+  healthPath: string;
+  healthHost: string;
+  healthTimeout: number;
+  buildCommands: string[];
+  hooks: Record<string, string[]>;
+  keepReleases: number;
+  backupDir: string;
+  backupKeep: number;
+  maintenanceFile: string;
+}
+
+export interface DeployConfig {
+  hosts: HostDeploy[];
+  /** The host that runs the migrations (and, by default, the dump). */
+  migrateHost: HostDeploy;
+  migrateCommand: string;
+  migrationsPattern: RegExp;
+  backupHost: HostDeploy | undefined;
+  databaseUrl: string;
+  repo: string;
+  subdir: string;
+  deployKey: string;
+  knownHosts: string;
+}
+
+const str = (v: unknown, d = ''): string => (typeof v === 'string' ? v : d);
+
+/** The deploy hosts of the run (those with role `deploy`) and the settings that span them. */
+export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
+  const deployPlans = plans.filter((p) => p.host.roles.includes('deploy'));
+  if (!deployPlans.length) {
+    throw new ConfigError(`no host of this deploy has the role "deploy"`, { file: envFile }, {
+      hint: 'give role deploy to every host that runs the app\'s code (web and workers), e.g. groups: {web: {roles: [base, app, nginx, deploy]}}',
+    });
+  }
+  const hosts = deployPlans.map(hostDeploy);
+  const first = deployPlans[0]!.vars;
+  const pick = (name: string, label: string): HostDeploy => {
+    const wanted = str(first[name]);
+    if (!wanted) return hosts[0]!;
+    const h = hosts.find((x) => x.name === wanted);
+    if (!h) throw new ConfigError(`${name}: "${wanted}" is not one of the hosts of this deploy (${hosts.map((x) => x.name).join(', ')})`, { file: envFile }, { hint: `the ${label} must have role deploy and be in --limit` });
+    return h;
+  };
+  const migrateHost = pick('deploy_migrate_host', 'migrate host');
+  const backup = first.deploy_backup !== false && str(migrateHost.plan.vars.database_url) !== '';
+  const backupHost = backup ? (str(first.deploy_backup_host) ? pick('deploy_backup_host', 'backup host') : migrateHost) : undefined;
+  let pattern: RegExp;
+  try {
+    pattern = new RegExp(str(first.deploy_migrations_pattern, '(^|/)(migrations|alembic/versions)/'));
+  } catch (err) {
+    throw new ConfigError(`deploy_migrations_pattern is not a regular expression: ${(err as Error).message}`, { file: envFile });
+  }
+  return {
+    hosts,
+    migrateHost,
+    migrateCommand: str(first.deploy_migrate_command),
+    migrationsPattern: pattern,
+    backupHost,
+    databaseUrl: str((backupHost ?? migrateHost).plan.vars.database_url),
+    repo: str(first.deploy_repo),
+    subdir: str(first.deploy_subdir).replace(/\/+$/, ''),
+    deployKey: str(first.deploy_key),
+    knownHosts: str(first.deploy_known_hosts),
+  };
+}
+
+function hostDeploy(plan: HostPlan): HostDeploy {
+  const v = plan.vars;
+  const appRoot = str(v.app_root);
+  return {
+    plan,
+    name: plan.host.name,
+    appUser: str(v.app_user, 'app'),
+    appGroup: str(v.app_group, str(v.app_user, 'app')),
+    appRoot,
+    appName: str(v.app_name, 'app'),
+    appDir: str(v.app_dir, `${appRoot}/current`),
+    envFile: str(v.app_env_file, `${appRoot}/config/app.env`),
+    python: str(v.app_python, '/usr/bin/python3'),
+    requirements: str(v.app_requirements, 'requirements.txt'),
+    pipIndexUrl: str(v.app_pip_index_url),
+    wheelhouse: str(v.app_wheelhouse),
+    web: plan.host.roles.includes('nginx'),
+    healthPath: str(v.deploy_health_path, '/ping'),
+    healthHost: str(v.deploy_health_host) || firstServerName(str(v.nginx_server_name)),
+    healthTimeout: typeof v.deploy_health_timeout === 'number' ? v.deploy_health_timeout : 30,
+    buildCommands: Array.isArray(v.deploy_build_commands) ? v.deploy_build_commands.map(String) : [],
+    hooks: (v.deploy_hooks ?? {}) as Record<string, string[]>,
+    keepReleases: typeof v.deploy_keep_releases === 'number' ? v.deploy_keep_releases : 5,
+    backupDir: str(v.deploy_backup_dir, `${appRoot}/backups`),
+    backupKeep: typeof v.deploy_backup_keep === 'number' ? v.deploy_backup_keep : 10,
+    maintenanceFile: str(v.nginx_maintenance_file, `${appRoot}/maintenance_on.html`),
+  };
+}
+
+/** The name nginx answers to (role nginx's server_name), for the health request's Host. */
+function firstServerName(names: string): string {
+  const first = names.split(/\s+/).find((n) => n && n !== '_' && !n.startsWith('*') && !n.startsWith('~'));
+  return first ?? 'localhost';
+}

@@ -1,0 +1,316 @@
+// The steps of each deploy phase on one host, as shell (run by engine/steps.ts: one round trip
+// per phase and host, each step's status, time and output). Every value is quoted by `sh`;
+// the archive, the deploy key and the database password travel inside the script (stdin),
+// never on a command line.
+import { raw, sh } from '../shell/quote.js';
+import type { Step } from '../engine/steps.js';
+import type { HostDeploy } from './config.js';
+import { pgEnv, type Database } from './database.js';
+import type { Source } from './source.js';
+
+const q = (s: string) => sh`${s}`;
+
+/** Run `code` as the app user in `dir`, with the app's environment and $PYTHON of the release.
+ *  The code travels on stdin to runuser's shell (no argv: it may hold anything). */
+export function asApp(h: HostDeploy, dir: string, code: string, env = ''): string {
+  const boot =
+    'set -e; cd "$1"; set -a; if [ -r "$2" ]; then . "$2"; fi; set +a; ' +
+    'if [ -x .venv/bin/python ]; then PYTHON="$PWD/.venv/bin/python"; VIRTUAL_ENV="$PWD/.venv"; PATH="$VIRTUAL_ENV/bin:$PATH"; export VIRTUAL_ENV; else PYTHON=' + q(h.python) + '; fi; ' +
+    'export PYTHON PATH; eval "$(cat)"';
+  return `${env}printf '%s\\n' ${q(code)} | runuser -u ${q(h.appUser)} -- sh -c ${q(boot)} keel ${q(dir)} ${q(h.envFile)}`;
+}
+
+export function releaseDir(h: HostDeploy, id: string): string {
+  return `${h.appRoot}/releases/${id}`;
+}
+
+/** Where the host is now: the live release, its sha and its virtualenv (first script of a run). */
+export function liveStateSnippet(h: HostDeploy, nonce: string): string {
+  const cur = `${h.appRoot}/current`;
+  return sh`printf '%s live %s\\n' ${nonce} "$(readlink -- ${cur} 2>/dev/null | sed 's#^releases/##')"
+printf '%s sha %s\\n' ${nonce} "$(cat -- ${cur + '/REVISION'} 2>/dev/null)"
+printf '%s venv %s\\n' ${nonce} "$(readlink -- ${cur + '/.venv'} 2>/dev/null | sed 's#^.*/##')"
+`;
+}
+
+export function parseLiveState(stdout: string, nonce: string): { live: string; sha: string; venv: string } {
+  const get = (k: string) => new RegExp(`^${nonce} ${k} (.*)$`, 'm').exec(stdout)?.[1]?.trim() ?? '';
+  return { live: get('live'), sha: get('sha'), venv: get('venv') };
+}
+
+/** Build the release: code, REVISION, the virtualenv (reused by key), build commands, hooks. */
+export function buildSteps(h: HostDeploy, o: { id: string; src: Source; archive?: Buffer; venvKey: string; deployKey: string; knownHosts: string; by: string }): Step[] {
+  const dir = releaseDir(h, o.id);
+  const venv = `${h.appRoot}/venvs/${o.venvKey}`;
+  const steps: Step[] = [
+    {
+      key: 'release-dir',
+      commands: [
+        sh`if [ -e ${dir} ]; then echo ${dir + ' already exists'} >&2; exit 1; fi`,
+        sh`install -d -o ${h.appUser} -g ${h.appGroup} -m 0750 -- ${h.appRoot + '/releases'} ${h.appRoot + '/venvs'} ${dir}`,
+      ],
+    },
+    { key: 'code', commands: o.src.kind === 'local' ? unpack(h, dir, o.archive!) : clone(h, dir, o.src, o.deployKey, o.knownHosts) },
+    {
+      key: 'revision',
+      commands: [
+        asApp(h, dir, sh`printf '%s\n' ${o.src.sha} > REVISION; printf 'branch=%s\nsha=%s\ndeployed_by=%s\nvenv=%s\n' ${o.src.branch} ${o.src.sha} ${o.by} ${o.venvKey} > .keel-release`),
+      ],
+    },
+    {
+      key: 'virtualenv',
+      commands: [
+        // Made once per key; a half-made one (no marker) is made again.
+        sh`if [ -f ${venv + '/.keel-complete'} ]; then echo 'reused the virtualenv of an earlier release (same requirements)'; else`,
+        sh`rm -rf -- ${venv}`,
+        asApp(h, dir, venvScript(h, venv)),
+        'fi',
+        asApp(h, dir, sh`ln -sfn ${'../../venvs/' + o.venvKey} .venv`),
+      ],
+    },
+    ...hookSteps(h, dir, 'before_build'),
+    ...h.buildCommands.map((cmd, i) => ({ key: `build-${i + 1}`, commands: [sh`echo ${'$ ' + cmd}`, asApp(h, dir, cmd)] })),
+    ...hookSteps(h, dir, 'after_build'),
+  ];
+  return steps;
+}
+
+function venvScript(h: HostDeploy, venv: string): string {
+  let s = sh`${raw('"$PYTHON"')} -m venv --system-site-packages ${venv}\n`;
+  if (h.pipIndexUrl) s += sh`export PIP_INDEX_URL=${h.pipIndexUrl}\n`;
+  if (h.wheelhouse) s += sh`export PIP_NO_INDEX=1 PIP_FIND_LINKS=${h.wheelhouse}\n`;
+  if (h.requirements) {
+    s += sh`if [ -f ${h.requirements} ]; then ${venv + '/bin/pip'} install --disable-pip-version-check --no-input -r ${h.requirements}; else echo ${'no ' + h.requirements + ' in the release: nothing to install'}; fi\n`;
+  }
+  s += sh`touch ${venv + '/.keel-complete'}\n`;
+  return s;
+}
+
+function unpack(h: HostDeploy, dir: string, archive: Buffer): string[] {
+  const b64 = archive.toString('base64').replace(/(.{76})/g, '$1\n');
+  return [`base64 -d <<'KEEL_EOF' | runuser -u ${q(h.appUser)} -- tar -xzf - -C ${q(dir)}\n${b64}\nKEEL_EOF`, sh`echo ${'unpacked ' + archive.length + ' bytes (gzip)'}`];
+}
+
+/** A git URL: cloned on the host with the deploy key (a 0600 file in a private temp dir, gone
+ *  after), then the commit's tree (or the subdir's) copied into the release without .git. */
+function clone(h: HostDeploy, dir: string, src: Source, key: string, knownHosts: string): string[] {
+  const tree = src.subdir ? `${src.sha}:${src.subdir}` : src.sha;
+  let code = 'keel_g=$(mktemp -d); trap \'rm -rf -- "$keel_g"\' EXIT; chmod 700 "$keel_g"\n';
+  if (key) code += sh`printf '%s\n' ${key.trim()} > "$keel_g/key"; chmod 600 "$keel_g/key"\n`;
+  code += sh`printf '%s\n' ${knownHosts.trim()} > "$keel_g/known_hosts"\n`;
+  code += `export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile=$keel_g/known_hosts -o StrictHostKeyChecking=yes${key ? ' -i $keel_g/key' : ''}"\n`;
+  code += sh`git clone --quiet --no-checkout --branch ${src.branch} -- ${src.repo} "$keel_g/src"\n`;
+  code += sh`git -C "$keel_g/src" archive --format=tar ${tree} | tar -xf - -C ${dir}\n`;
+  return [asApp(h, dir, code)];
+}
+
+/** The sha a branch names on a git URL, asked from one host (ls-remote with the deploy key). */
+export function lsRemoteScript(h: HostDeploy, src: Source, key: string, knownHosts: string): string {
+  let code = 'keel_g=$(mktemp -d); trap \'rm -rf -- "$keel_g"\' EXIT; chmod 700 "$keel_g"\n';
+  if (key) code += sh`printf '%s\n' ${key.trim()} > "$keel_g/key"; chmod 600 "$keel_g/key"\n`;
+  code += sh`printf '%s\n' ${knownHosts.trim()} > "$keel_g/known_hosts"\n`;
+  code += `export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile=$keel_g/known_hosts -o StrictHostKeyChecking=yes${key ? ' -i $keel_g/key' : ''}"\n`;
+  code += sh`git ls-remote -- ${src.repo} ${'refs/heads/' + src.branch}\n`;
+  return asApp(h, '/', code);
+}
+
+export function hookSteps(h: HostDeploy, dir: string, name: string): Step[] {
+  return (h.hooks[name] ?? []).map((cmd, i) => ({ key: `${name}-${i + 1}`, commands: [sh`echo ${'$ ' + cmd}`, asApp(h, dir, cmd)] }));
+}
+
+export function migrateSteps(h: HostDeploy, id: string, command: string): Step[] {
+  const dir = releaseDir(h, id);
+  return [
+    ...hookSteps(h, dir, 'before_migrate'),
+    ...(command
+      ? [{
+          key: 'migrate',
+          commands: [
+            sh`echo ${'$ ' + command}`,
+            // Only the end of a step's output comes back, and a traceback can push out the line
+            // that says which migration it was: repeat that line last.
+            asApp(h, dir, command) + ` > "$KEEL_RUN_DIR/migrate.log" 2>&1 || { keel_rc=$?; cat "$KEEL_RUN_DIR/migrate.log"; grep -E 'Applying [A-Za-z0-9_.]+\\.\\.\\.|Running upgrade' "$KEEL_RUN_DIR/migrate.log" | tail -n 1; exit "$keel_rc"; }`,
+            'cat "$KEEL_RUN_DIR/migrate.log"',
+          ],
+        }]
+      : []),
+    ...hookSteps(h, dir, 'after_migrate'),
+  ];
+}
+
+/** `current` -> releases/<id>, atomically: a new link renamed over the old one (`ln -sfn`
+ *  unlinks first, so for an instant there would be no `current`). */
+export function switchSteps(h: HostDeploy, id: string): Step[] {
+  const cur = `${h.appRoot}/current`;
+  const next = `${h.appRoot}/.current.keel-new`;
+  return [
+    {
+      key: 'switch',
+      commands: [
+        sh`[ -d ${releaseDir(h, id)} ] || { echo ${'release ' + id + ' is not on this host'} >&2; exit 1; }`,
+        sh`keel_from=$(readlink -- ${cur} 2>/dev/null || echo none)`,
+        sh`readlink -f -- ${cur + '/.venv'} > "$KEEL_RUN_DIR/venv-before" 2>/dev/null || :`,
+        sh`rm -f -- ${next}; ln -s -- ${'releases/' + id} ${next}; chown -h ${h.appUser + ':' + h.appGroup} -- ${next}`,
+        sh`mv -Tf -- ${next} ${cur}`,
+        sh`echo "switched $keel_from -> ${raw(id)}"`,
+      ],
+    },
+  ];
+}
+
+/** Back to no release at all (a first deploy that failed its health check): the reload hooks
+ *  then stop what runs the app. */
+export function unlinkSteps(h: HostDeploy): Step[] {
+  return [{ key: 'unlink', commands: [sh`rm -f -- ${h.appRoot + '/current'}`, sh`echo ${'no release was live before: ' + h.appRoot + '/current removed'}`] }];
+}
+
+/** The processes that run the app's code take the new release: the roles' reload hooks.
+ *  `auto`: the virtualenv changed if it differs from the one a switch in the same script saw. */
+export function reloadSteps(h: HostDeploy, venvChanged: boolean | 'auto'): Step[] {
+  const dir = `/etc/keel/apps/${h.appName}/reload.d`;
+  const changed =
+    venvChanged === 'auto'
+      ? sh`if [ "$(readlink -f -- ${h.appRoot + '/current/.venv'})" = "$(cat "$KEEL_RUN_DIR/venv-before" 2>/dev/null)" ]; then keel_vc=0; else keel_vc=1; fi`
+      : `keel_vc=${venvChanged ? 1 : 0}`;
+  return [
+    {
+      key: 'reload',
+      commands: [
+        changed,
+        sh`keel_n=0; for keel_h in ${dir}/*; do [ -x "$keel_h" ] || continue; keel_n=$((keel_n + 1)); echo "== $keel_h"; KEEL_VENV_CHANGED=$keel_vc "$keel_h" </dev/null; done`,
+        sh`[ "$keel_n" -gt 0 ] || echo ${'no reload hooks in ' + dir + ' (nothing runs the app here?)'}`,
+      ],
+    },
+  ];
+}
+
+/** Web hosts: the health path through nginx answers 2xx; every host: the check hooks pass. */
+export function healthSteps(h: HostDeploy): Step[] {
+  const steps: Step[] = [];
+  const checks = `/etc/keel/apps/${h.appName}/check.d`;
+  const deadline = sh`keel_end=$(( $(date +%s) + ${h.healthTimeout} ))`;
+  if (h.web && h.healthPath) {
+    steps.push({
+      key: 'health-web',
+      commands: [
+        deadline,
+        sh`while :; do keel_code=$(curl -s -o "$KEEL_RUN_DIR/body" -w '%{http_code}' --max-time 5 -H ${'Host: ' + h.healthHost} ${'http://127.0.0.1' + h.healthPath} || true)`,
+        sh`case "$keel_code" in 2??) echo "GET ${raw(h.healthPath)}: $keel_code"; break ;; esac`,
+        sh`if [ "$(date +%s)" -ge "$keel_end" ]; then echo "GET ${raw(h.healthPath)} through nginx answered $keel_code for ${raw(String(h.healthTimeout))} s:" >&2; head -c 2000 "$KEEL_RUN_DIR/body" >&2; exit 1; fi`,
+        'sleep 1; done',
+      ],
+    });
+  }
+  steps.push({
+    key: 'health-processes',
+    commands: [
+      deadline,
+      sh`for keel_h in ${checks}/*; do [ -x "$keel_h" ] || continue; until "$keel_h" </dev/null >/dev/null 2>&1; do if [ "$(date +%s)" -ge "$keel_end" ]; then echo "not running: $keel_h" >&2; "$keel_h" </dev/null >&2 || true; exit 1; fi; sleep 1; done; echo "running: $(basename "$keel_h")"; done`,
+    ],
+  });
+  return steps;
+}
+
+export function markFailedSteps(h: HostDeploy, id: string, reason: string): Step[] {
+  const dir = releaseDir(h, id);
+  return [{ key: 'mark-failed', commands: [sh`if [ -d ${dir} ]; then printf '%s\n' ${reason} > ${dir + '/.keel-failed'}; fi`] }];
+}
+
+export function maintenanceSteps(h: HostDeploy, on: boolean): Step[] {
+  const file = h.maintenanceFile;
+  const off = file.replace(/_on\.html$/, '_off.html');
+  if (!on) return [{ key: 'maintenance-off', commands: [sh`rm -f -- ${file}`, sh`echo ${'maintenance off: ' + file + ' removed'}`] }];
+  return [
+    {
+      key: 'maintenance-on',
+      commands: [
+        // The page of the nginx role (maintenance_off.html) if there is one, else a plain one.
+        sh`keel_tmp=$(mktemp -- ${file + '.XXXXXX'})`,
+        sh`if [ -f ${off} ] && [ ${off} != ${file} ]; then cat -- ${off} > "$keel_tmp"; else printf '%s\n' '<!doctype html><title>Maintenance</title><h1>Down for maintenance</h1><p>We will be back in a few minutes.</p>' > "$keel_tmp"; fi`,
+        sh`chmod 0644 -- "$keel_tmp"; mv -f -- "$keel_tmp" ${file}`,
+        sh`echo ${'maintenance on: ' + file}`,
+      ],
+    },
+  ];
+}
+
+/** Keep the newest `keep` releases, the live one and `protect` (the previous); then the
+ *  virtualenvs no kept release uses. */
+export function pruneSteps(h: HostDeploy, protect: string[]): Step[] {
+  const rel = `${h.appRoot}/releases`;
+  return [
+    {
+      key: 'prune',
+      commands: [
+        sh`keel_live=$(readlink -- ${h.appRoot + '/current'} | sed 's#^releases/##')`,
+        sh`keel_keep=$(ls -1 -- ${rel} | sort -r | head -n ${h.keepReleases})`,
+        sh`for keel_r in $(ls -1 -- ${rel}); do case " $keel_keep $keel_live ${raw(protect.map((p) => q(p)).join(' '))} " in *" $keel_r "*) ;; *) rm -rf -- ${rel}/"$keel_r"; echo "removed release $keel_r" ;; esac; done`,
+        sh`for keel_v in $(ls -1 -- ${h.appRoot + '/venvs'} 2>/dev/null); do keel_used=; for keel_r in ${rel}/*; do [ "$(readlink -- "$keel_r/.venv" 2>/dev/null)" = "../../venvs/$keel_v" ] && keel_used=1; done; [ -n "$keel_used" ] || { rm -rf -- ${h.appRoot + '/venvs'}/"$keel_v"; echo "removed virtualenv $keel_v"; }; done`,
+      ],
+    },
+  ];
+}
+
+export interface DumpPlan {
+  db: Database;
+  dir: string;
+  name: string;
+  keep: number;
+}
+
+/** A verified dump: enough space, pg_dump -Fc to .partial, exit 0, not empty, pg_restore
+ *  --list reads it, then renamed; the oldest beyond `keep` removed. No .partial is ever left. */
+export function dumpSteps(h: HostDeploy, d: DumpPlan): Step[] {
+  const partial = `${d.dir}/${d.name}.dump.partial`;
+  const final = `${d.dir}/${d.name}.dump`;
+  const asUser = (code: string) => sh`runuser -u ${h.appUser} -- sh -c ${code}`;
+  return [
+    {
+      key: 'space',
+      commands: [
+        pgEnv(d.db).trimEnd(),
+        sh`install -d -o ${h.appUser} -g ${h.appGroup} -m 0700 -- ${d.dir}`,
+        // A custom-format dump is compressed; the last one (or half the database) is the guess.
+        sh`keel_db=$(runuser -u ${h.appUser} -- psql -XAtqc 'select pg_database_size(current_database())') || { echo 'cannot connect to the database to size it (see above)' >&2; exit 1; }`,
+        sh`keel_last=$(ls -1t -- ${d.dir}/*.dump 2>/dev/null | head -n 1)`,
+        sh`if [ -n "$keel_last" ]; then keel_need=$(( $(stat -c %s -- "$keel_last") * 3 / 2 )); else keel_need=$(( keel_db / 2 )); fi`,
+        sh`keel_avail=$(( $(df -Pk -- ${d.dir} | awk 'NR==2 {print $4}') * 1024 ))`,
+        sh`echo "database $keel_db bytes; about $keel_need bytes needed, $keel_avail available in ${raw(q(d.dir))}"`,
+        sh`if [ "$keel_avail" -lt "$keel_need" ]; then echo "not enough space in ${raw(q(d.dir))}: $keel_avail bytes free, about $keel_need needed" >&2; exit 1; fi`,
+      ],
+    },
+    {
+      key: 'pg_dump',
+      commands: [
+        pgEnv(d.db).trimEnd(),
+        `trap ${q(`rm -f -- ${q(partial)}`)} EXIT`,
+        sh`rm -f -- ${partial}`,
+        asUser(sh`umask 077; pg_dump -Fc --no-password -f ${partial}`) + sh` || { keel_rc=$?; echo "pg_dump failed with exit code $keel_rc" >&2; exit "$keel_rc"; }`,
+        sh`[ -s ${partial} ] || { echo 'pg_dump wrote an empty file' >&2; exit 1; }`,
+        asUser(sh`pg_restore --list ${partial} > /dev/null`) + ` || { echo 'pg_restore --list cannot read the dump: it is not kept' >&2; exit 1; }`,
+        sh`mv -f -- ${partial} ${final}`,
+        'trap - EXIT',
+        sh`echo "verified dump: ${raw(q(final))} ($(stat -c %s -- ${final}) bytes)"`,
+      ],
+    },
+    {
+      key: 'keep',
+      commands: [sh`ls -1t -- ${d.dir}/*.dump 2>/dev/null | tail -n +${d.keep + 1} | while IFS= read -r keel_f; do rm -f -- "$keel_f"; echo "removed old dump $keel_f"; done`],
+    },
+  ];
+}
+
+/** Restore a dump into the database (keel backup restore). */
+export function restoreSteps(h: HostDeploy, db: Database, file: string): Step[] {
+  return [
+    {
+      key: 'pg_restore',
+      commands: [
+        pgEnv(db).trimEnd(),
+        sh`[ -f ${file} ] || { echo ${file + ' does not exist on this host'} >&2; exit 1; }`,
+        sh`runuser -u ${h.appUser} -- sh -c ${sh`pg_restore --clean --if-exists --no-owner --no-privileges --no-password -d "$PGDATABASE" ${file}`}`,
+        sh`echo ${'restored ' + file}`,
+      ],
+    },
+  ];
+}

@@ -1,0 +1,116 @@
+// The code of a deploy, on the controller: the commit a branch names (resolved to a sha here,
+// once, so every host gets the same one), the archive of it that travels over SSH, and what
+// changed since the live release (deploy --check).
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { isAbsolute, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { ConfigError, KeelError } from '../errors.js';
+
+export interface Source {
+  /** The local checkout the code comes from, or the URL hosts clone. */
+  repo: string;
+  kind: 'local' | 'url';
+  branch: string;
+  sha: string;
+  /** The app's directory inside the repository ("" = its root). */
+  subdir: string;
+}
+
+const URL_LIKE = /^(ssh|https?|git|file):\/\/|^[^/\s]+@[^:\s]+:/;
+
+export function isGitUrl(repo: string): boolean {
+  return URL_LIKE.test(repo);
+}
+
+function git(cwd: string, args: string[], opts: { encoding?: 'buffer' } = {}): Promise<string | Buffer> {
+  return new Promise((res, rej) => {
+    execFile('git', ['-C', cwd, ...args], { maxBuffer: 512 * 1024 * 1024, encoding: opts.encoding ?? 'utf8' }, (err, stdout, stderr) => {
+      if (err) {
+        const e = err as NodeJS.ErrnoException & { code?: unknown };
+        if (e.code === 'ENOENT') return rej(new ConfigError('git is not installed on this machine; keel deploy needs it to read the code'));
+        return rej(Object.assign(new Error(String(stderr).trim() || e.message), { gitExit: e.code }));
+      }
+      res(stdout);
+    });
+  });
+}
+
+/** The checkout holding `dir` (the project's own repository by default). */
+export async function localRepo(root: string, repo: string): Promise<string> {
+  const dir = repo ? (isAbsolute(repo) ? repo : resolve(root, repo)) : root;
+  try {
+    return String(await git(dir, ['rev-parse', '--show-toplevel'])).trim();
+  } catch (err) {
+    throw new ConfigError(`deploy_repo: ${dir} is not a git checkout (${(err as Error).message})`, undefined, {
+      hint: 'set deploy_repo to the path of the app\'s git checkout (relative to the project) or to a git URL',
+    });
+  }
+}
+
+/** --branch (and --ref) to a commit of the local checkout. */
+export async function resolveLocal(root: string, repo: string, branch: string, ref: string | undefined, subdir: string): Promise<Source> {
+  const dir = await localRepo(root, repo);
+  const wanted = ref ?? branch;
+  let sha: string;
+  try {
+    sha = String(await git(dir, ['rev-parse', '--verify', '--quiet', `${wanted}^{commit}`])).trim();
+  } catch {
+    const branches = String(await git(dir, ['for-each-ref', '--format=%(refname:short)', 'refs/heads', 'refs/remotes']).catch(() => '')).split('\n').filter(Boolean);
+    throw new ConfigError(`${ref ? `--ref ${ref}` : `--branch ${branch}`}: no such commit in ${dir}`, undefined, {
+      hint: branches.length ? `branches here: ${branches.slice(0, 15).join(', ')}${branches.length > 15 ? ', ...' : ''} (git fetch first if it is new)` : 'git fetch first',
+    });
+  }
+  if (ref) {
+    // --ref must be on --branch: a deploy records the branch it came from.
+    const on = await git(dir, ['merge-base', '--is-ancestor', sha, `${branch}^{commit}`]).then(() => true, () => false);
+    if (!on) throw new ConfigError(`--ref ${ref} (${sha.slice(0, 12)}) is not on --branch ${branch}`);
+  }
+  if (subdir) {
+    const type = String(await git(dir, ['cat-file', '-t', `${sha}:${subdir}`]).catch(() => '')).trim();
+    if (type !== 'tree') throw new ConfigError(`deploy_subdir: ${subdir} is not a directory of ${branch} (${sha.slice(0, 12)})`);
+  }
+  return { repo: dir, kind: 'local', branch, sha, subdir };
+}
+
+/** A git URL: the hosts clone it; the branch is resolved here with ls-remote when possible. */
+export function urlSource(repo: string, branch: string, ref: string | undefined, subdir: string): Source {
+  if (ref && !/^[0-9a-f]{7,40}$/.test(ref)) throw new ConfigError(`--ref must be a commit sha with a git URL as deploy_repo, got "${ref}"`);
+  return { repo, kind: 'url', branch, sha: ref ?? '', subdir };
+}
+
+/** The release's code as a gzipped tar (the subdir's content at the archive's root). */
+export async function archive(src: Source): Promise<Buffer> {
+  const tree = src.subdir ? `${src.sha}:${src.subdir}` : src.sha;
+  try {
+    const tar = (await git(src.repo, ['archive', '--format=tar', tree], { encoding: 'buffer' })) as Buffer;
+    return gzipSync(tar, { level: 6 });
+  } catch (err) {
+    throw new KeelError(`git archive ${tree} failed in ${src.repo}: ${(err as Error).message}`);
+  }
+}
+
+/** A file of the commit (requirements.txt), or null if it does not exist. */
+export async function fileAt(src: Source, path: string): Promise<string | null> {
+  const full = src.subdir ? `${src.subdir}/${path}` : path;
+  return git(src.repo, ['show', `${src.sha}:${full}`]).then((s) => String(s), () => null);
+}
+
+/** Files changed between two commits (under the subdir), or null if `from` is unknown here. */
+export async function changedFiles(src: Source, from: string): Promise<string[] | null> {
+  if (!(await git(src.repo, ['cat-file', '-e', `${from}^{commit}`]).then(() => true, () => false))) return null;
+  const out = String(await git(src.repo, ['diff', '--name-only', from, src.sha, '--', ...(src.subdir ? [src.subdir] : [])]));
+  return out.split('\n').filter(Boolean).map((f) => (src.subdir && f.startsWith(src.subdir + '/') ? f.slice(src.subdir.length + 1) : f));
+}
+
+/** The virtualenv a release uses is keyed by what makes it: the requirements, the python,
+ *  and where packages come from. Same key: the previous release's environment is reused. */
+export function venvKey(requirements: string | null, python: string, indexUrl: string, wheelhouse: string): string {
+  return createHash('sha256').update(JSON.stringify([requirements ?? '', python, indexUrl, wheelhouse])).digest('hex').slice(0, 16);
+}
+
+/** releases/<time>-<sha>: sortable by time, says what it holds. */
+export function releaseId(sha: string, now = new Date()): string {
+  const t = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
+  return `${t}-${sha.slice(0, 12)}`;
+}

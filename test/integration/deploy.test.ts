@@ -1,0 +1,273 @@
+// keel deploy on two real targets: web1 (PostgreSQL, gunicorn under supervisor, nginx) and
+// worker1 (a worker process running the release's code, no web server), the sample Django app
+// of examples/sample-app from a git repository made by its make-repo.sh, secrets in the vault.
+// Each scenario builds on the one before (one provision, then deploys), as a user would.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startTarget, type TestTarget } from '../helpers/target.js';
+import { exited, runKeel, spawnKeel } from '../helpers/cli.js';
+import { vaultContext } from '../../src/vault/store.js';
+import { initVault, setSecret } from '../../src/vault/operations.js';
+
+const VAULT_PASSWORD = 'itest-vault-passphrase';
+const DB_PASSWORD = 'Dep-loy_s3cret';
+const ROOT = '/home/sample/webapp';
+const repoRoot = resolve(import.meta.dirname, '..', '..');
+
+let web: TestTarget;
+let worker: TestTarget;
+let dir: string;
+const saved = process.env.KEEL_VAULT_PASSWORD;
+
+/** A stand-in for role rq on the worker host: the release's python running a loop that
+ *  imports the app, restarted by keel deploy through the reload hook docs/layout.md defines. */
+const ITWORKER_ROLE = `description: test only - a worker process of the app, with deploy hooks
+resources:
+  - file:
+      path: /etc/systemd/system/sample-worker.service
+      content: |
+        [Unit]
+        ConditionPathExists={{app_root}}/current/
+        [Service]
+        User={{app_user}}
+        WorkingDirectory={{app_root}}/current
+        EnvironmentFile={{app_env_file}}
+        ExecStart={{app_root}}/current/.venv/bin/python -c "import django, os, time; open('/tmp/worker-started', 'a').write(os.getcwd() + chr(10)); time.sleep(100000)"
+        Restart=always
+        [Install]
+        WantedBy=multi-user.target
+  - service: {name: sample-worker, enabled: true, daemon_reload: true}
+  - directory: {path: "/etc/keel/apps/{{app_name}}/{{item}}", owner: root, group: root, mode: "0755"}
+    loop: ["", reload.d, check.d]
+  - file: {path: "/etc/keel/apps/{{app_name}}/reload.d/worker", owner: root, group: root, mode: "0755", content: "#!/bin/sh\\nif [ -e {{app_root}}/current/. ]; then exec systemctl restart sample-worker; else exec systemctl stop sample-worker; fi\\n"}
+  - file: {path: "/etc/keel/apps/{{app_name}}/check.d/worker", owner: root, group: root, mode: "0755", content: "#!/bin/sh\\nexec systemctl is-active --quiet sample-worker\\n"}
+`;
+
+const sh = async (t: TestTarget, cmd: string) => {
+  const r = await t.exec(['sh', '-c', cmd]);
+  return r.stdout;
+};
+const live = async (t: TestTarget) => (await sh(t, `readlink ${ROOT}/current || echo none`)).trim();
+const page = async () => sh(web, 'curl -s http://127.0.0.1/');
+const deploy = (branch: string, ...more: string[]) => runKeel(['deploy', 'itest', '--branch', branch, '--output', 'json', ...more], { root: dir });
+/** Where the worker process started last (it writes its working directory when it starts). */
+const workerCwd = async () => (await sh(worker, 'tail -n 1 /tmp/worker-started')).trim();
+const workerStarts = async () => (await sh(worker, 'cat /tmp/worker-started 2>/dev/null')).split('\n').filter(Boolean).length;
+const lockFree = async () => (await sh(web, 'test -e /var/lib/keel/lock && echo held || echo free')).trim() === 'free' && (await sh(worker, 'test -e /var/lib/keel/lock && echo held || echo free')).trim() === 'free';
+
+beforeAll(async () => {
+  [web, worker] = await Promise.all([startTarget({ name: 'web1' }), startTarget({ name: 'worker1' })]);
+  dir = mkdtempSync(join(tmpdir(), 'keel-deploy-'));
+  execFileSync('sh', [join(repoRoot, 'examples', 'sample-app', 'make-repo.sh'), join(dir, 'app-repo')]);
+  mkdirSync(join(dir, 'inventories'));
+  mkdirSync(join(dir, 'roles', 'itworker'), { recursive: true });
+  writeFileSync(join(dir, 'roles', 'itworker', 'role.yaml'), ITWORKER_ROLE);
+  writeFileSync(join(dir, 'known_hosts'), readFileSync(web.knownHostsFile, 'utf8') + readFileSync(worker.knownHostsFile, 'utf8'));
+  writeFileSync(join(dir, 'inventories', 'itest.yaml'), `known_hosts: ../known_hosts
+vars:
+  app_user: sample
+  app_module: sample.wsgi:application
+  app_system_packages: [python3-django, python3-psycopg2, python3-redis, python3-rq, gettext]
+  database_url: "postgresql://sample:{{secrets.db_password}}@localhost:5432/sample"
+  app_env: {SECRET_KEY: "{{secrets.secret_key}}", STATIC_ROOT: "${ROOT}/static", ALLOWED_HOSTS: "*"}
+  deploy_repo: app-repo
+  deploy_keep_releases: 3
+hosts:
+  web1: {address: 127.0.0.1, port: ${web.port}, user: root, key: ${web.keyFile}, groups: [web]}
+  worker1: {address: 127.0.0.1, port: ${worker.port}, user: root, key: ${worker.keyFile}, groups: [workers]}
+groups:
+  web:
+    roles: [base, postgres, app, nginx, deploy]
+    vars: {postgres_database: sample, postgres_user: sample}
+  workers:
+    roles: [base, app, itworker, deploy]
+    vars: {app_server: none, deploy_build_commands: ["$PYTHON manage.py compilemessages"]}
+`);
+  process.env.KEEL_VAULT_PASSWORD = VAULT_PASSWORD;
+  const vc = vaultContext(dir, 'itest', { interactive: false, vars: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD }, logN: 10 });
+  await initVault(vc, []);
+  await setSecret(vc, 'db_password', DB_PASSWORD);
+  await setSecret(vc, 'secret_key', 'django-insecure-itest-key');
+  const p = await runKeel(['provision', 'itest', '--output', 'json'], { root: dir });
+  expect(p.code, p.stdout + p.stderr).toBe(0);
+  const again = await runKeel(['provision', 'itest', '--output', 'json'], { root: dir });
+  expect(again.json().changed, again.stdout).toBe(0);
+}, 900_000);
+
+afterAll(async () => {
+  await Promise.all([web?.stop(), worker?.stop()]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (saved === undefined) delete process.env.KEEL_VAULT_PASSWORD;
+  else process.env.KEEL_VAULT_PASSWORD = saved;
+});
+
+describe('keel deploy on a web host and a worker host', () => {
+  let v1 = '';
+
+  it('v1 from --branch main: served through nginx, a verified dump first, the release holds the sha, the worker runs it', async () => {
+    const started = Date.now();
+    const r = await deploy('main');
+    const j = r.json();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(j.status).toBe('deployed');
+    v1 = j.release;
+    console.log(`first deploy: ${((Date.now() - started) / 1000).toFixed(1)} s; steps: ${j.hosts[0].steps.map((s: any) => `${s.phase}/${s.name} ${s.durationMs}ms`).join(', ')}`);
+    expect(await page()).toMatch(/^version: v1$/m);
+    expect(await page()).toMatch(new RegExp(`^revision: ${j.sha}$`, 'm'));
+    expect((await sh(web, `cat ${ROOT}/releases/${v1}/REVISION`)).trim()).toBe(j.sha);
+    expect(j.dump.path).toBe(`${ROOT}/backups/${v1}.dump`);
+    // Taken before the first migration: a valid archive of the still empty database.
+    expect(await sh(web, `pg_restore --list ${j.dump.path} > /dev/null && echo readable`)).toBe('readable\n');
+    expect(await sh(web, `ls ${ROOT}/backups`)).not.toContain('.partial');
+    expect(await live(worker)).toBe(`releases/${v1}`);
+    expect(await workerCwd()).toBe(`${ROOT}/releases/${v1}`);
+    expect(await lockFree()).toBe(true);
+    expect(r.stdout).not.toContain(DB_PASSWORD);
+  });
+
+  it('v2 with a failing migration: v1 still serves, the lock is free, the dump is there, the message names the migration', async () => {
+    const r = await deploy('v2-bad-migration');
+    const j = r.json();
+    expect(r.code).toBe(2);
+    expect(j.status).toBe('failed');
+    expect(j.error).toMatch(/migrate failed on web1 at migrate \(exit 1\) while applying counter\.0002_fail_on_purpose/);
+    expect(j.error).toMatch(/fails on purpose/);
+    expect(j.error).toContain(`keel backup restore itest ${j.dump.path}`);
+    expect(await sh(web, `test -s ${j.dump.path} && echo dumped`)).toBe('dumped\n');
+    expect(await page()).toMatch(/^version: v1$/m);
+    expect(await live(web)).toBe(`releases/${v1}`);
+    expect(await live(worker)).toBe(`releases/${v1}`);
+    expect(await sh(web, `cat ${ROOT}/releases/${j.release}/.keel-failed`)).toMatch(/^migrate failed on web1/);
+    expect(await lockFree()).toBe(true);
+  });
+
+  it('v3 whose health check fails: every host is back on v1 automatically, web and worker alike', async () => {
+    writeFileSync(join(dir, 'fast-health.yaml'), 'deploy_health_timeout: 5\n');
+    const before = await workerStarts();
+    const r = await deploy('v3-bad-health', '-e', '@fast-health.yaml');
+    const j = r.json();
+    expect(r.code).toBe(2);
+    expect(j.status).toBe('rolled back');
+    expect(j.rolledBack).toBe(true);
+    expect(j.error).toMatch(/health failed on web1 at health-web/);
+    expect(j.error).toMatch(/answered 500/);
+    expect(j.error).toContain(j.dump.path);
+    expect(await page()).toMatch(/^version: v1$/m);
+    expect(await live(web)).toBe(`releases/${v1}`);
+    expect(await live(worker)).toBe(`releases/${v1}`);
+    // The worker was switched to v3, then back: restarted twice, on v1's code now.
+    expect(await workerStarts()).toBe(before + 2);
+    expect(await workerCwd()).toBe(`${ROOT}/releases/${v1}`);
+    expect(j.hosts.map((h: any) => h.live)).toEqual([v1, v1]);
+    expect(await lockFree()).toBe(true);
+  });
+
+  it('v4 (a new migration): a request loop through nginx during the deploy counts 0 failed requests', async () => {
+    const loop = web.exec(['sh', '-c', `for i in $(seq 1 500); do curl -s -o /dev/null -w '%{http_code} %{time_total}\\n' http://127.0.0.1/; done`]);
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await deploy('v4');
+    const results = (await loop).stdout.trim().split('\n').map((l) => l.split(' '));
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const failed = results.filter(([code]) => code !== '200');
+    const slowest = Math.max(...results.map(([, t]) => Number(t)));
+    console.log(`request loop during the v4 deploy: ${results.length} requests, ${failed.length} failed, slowest ${(slowest * 1000).toFixed(0)} ms`);
+    expect(results).toHaveLength(500);
+    expect(failed).toEqual([]);
+    expect(await page()).toMatch(/^version: v4$/m);
+    // Still answering v4 requests with the new column: the migration ran.
+    expect(await sh(web, `runuser -u postgres -- psql -XAtc "select count(*) from information_schema.columns where table_name='counter_hit' and column_name='user_agent'" sample`)).toBe('1\n');
+  });
+
+  it('a code-only deploy reuses the virtualenv and is fast', async () => {
+    const started = Date.now();
+    const r = await deploy('v4-code-only');
+    const took = Date.now() - started;
+    const j = r.json();
+    expect(r.code, r.stdout).toBe(0);
+    const venv = j.hosts[0].steps.find((s: any) => s.phase === 'build' && s.name === 'virtualenv');
+    expect(venv.output).toMatch(/reused the virtualenv/);
+    const per = j.hosts[0].steps.map((s: any) => `${s.phase}/${s.name} ${s.durationMs ?? '-'}ms`).join(', ');
+    console.log(`code-only deploy to 2 hosts: ${(took / 1000).toFixed(1)} s (${per})`);
+    expect(await page()).toMatch(/^change: code only$/m);
+  });
+
+  it('--check shows what would be deployed and touches nothing', async () => {
+    const before = await live(web);
+    const r = await runKeel(['deploy', 'itest', '--branch', 'v5-requirements', '--check', '--output', 'json'], { root: dir });
+    const j = r.json();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(j).toMatchObject({ check: true, branch: 'v5-requirements', requirementsChanged: true });
+    const liveSha = j.hosts[0].liveSha;
+    const diff = execFileSync('git', ['-C', join(dir, 'app-repo'), 'diff', '--name-only', liveSha, j.sha], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    expect(j.changedFiles).toBe(diff.length);
+    expect(j.migrations).toEqual(diff.filter((f) => /(^|\/)migrations\//.test(f)));
+    expect(j.migrationsChanged).toBe(j.migrations.length > 0);
+    expect(await live(web)).toBe(before);
+    expect(await lockFree()).toBe(true);
+  });
+
+  it('keel rollback returns to the previous release; keel releases shows it; pruning keeps 3', async () => {
+    const rel = await runKeel(['releases', 'itest', '--output', 'json'], { root: dir });
+    const hosts = rel.json().hosts;
+    const web1 = hosts.find((h: any) => h.host === 'web1');
+    const liveNow = web1.live;
+    expect(web1.releases.length).toBeLessThanOrEqual(4); // 3 kept + the previous one
+    const r = await runKeel(['rollback', 'itest', '--output', 'json', '--yes'], { root: dir });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const to = r.json().to;
+    expect(to < liveNow).toBe(true);
+    expect(await live(web)).toBe(`releases/${to}`);
+    expect(await live(worker)).toBe(`releases/${to}`);
+    expect(await page()).toMatch(/^version: v4$/m);
+    expect(await lockFree()).toBe(true);
+  });
+
+  it('a second deploy while one runs fails at once naming the holder; SIGINT mid-deploy leaves the lock free and one release everywhere', async () => {
+    // A build hook that takes 3 s gives the interrupt a build to land in.
+    writeFileSync(join(dir, 'slow-build.yaml'), 'deploy_hooks: {before_build: ["sleep 3"]}\n');
+    const first = await spawnKeel(['deploy', 'itest', '--branch', 'main', '--yes', '-e', '@slow-build.yaml'], { root: dir, env: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD } });
+    const done = exited(first);
+    for (let i = 0; i < 200 && (await sh(web, 'test -e /var/lib/keel/lock/owner && echo y')).trim() !== 'y'; i++) await new Promise((res) => setTimeout(res, 50));
+    const second = await runKeel(['deploy', 'itest', '--branch', 'v4', '--output', 'json'], { root: dir });
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(/is locked by .*`keel deploy itest --branch main` \(branch main, release \d{8}-\d{6}Z-[0-9a-f]{12}\)/);
+    // Interrupt the first during its build hook.
+    for (let i = 0; i < 200 && (await sh(web, 'pgrep -x sleep || true')).trim() === ''; i++) await new Promise((res) => setTimeout(res, 50));
+    const before = await live(web);
+    first.kill('SIGINT');
+    const r = await done;
+    expect(r.code, r.stdout + r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/web1 was in build and will finish it on its own/);
+    expect(r.stderr).toMatch(/was not switched to: the old release keeps serving/);
+    for (let i = 0; i < 100 && !(await lockFree()); i++) await new Promise((res) => setTimeout(res, 200));
+    expect(await lockFree()).toBe(true);
+    expect(await live(web)).toBe(before);
+    expect(await live(worker)).toBe(before);
+  });
+
+  it('a failing pg_dump (wrong password; a full disk) stops the deploy before anything changes and leaves no .partial', async () => {
+    const before = await live(web);
+    writeFileSync(join(dir, 'wrong-db.yaml'), 'database_url: "postgresql://sample:wrong-password@localhost:5432/sample"\n');
+    const wrong = await deploy('v4', '-e', '@wrong-db.yaml');
+    expect(wrong.code).toBe(2);
+    expect(wrong.json().error).toMatch(/dump failed on web1 at space|dump failed on web1 at pg_dump/);
+    expect(wrong.json().error).toMatch(/password authentication failed/);
+    expect(wrong.json().error).toMatch(/no verified dump, so nothing was deployed/);
+    expect(await live(web)).toBe(before);
+
+    await sh(web, `mkdir -p /mnt/tiny && mount -t tmpfs -o size=8k tmpfs /mnt/tiny && chown sample /mnt/tiny && chmod 700 /mnt/tiny`);
+    writeFileSync(join(dir, 'tiny.yaml'), 'deploy_backup_dir: /mnt/tiny\n');
+    const full = await deploy('v4', '-e', '@tiny.yaml');
+    expect(full.code).toBe(2);
+    expect(full.json().error).toMatch(/dump failed on web1/);
+    expect(await sh(web, 'ls -A /mnt/tiny')).not.toMatch(/partial/);
+    expect(await live(web)).toBe(before);
+    expect(await live(worker)).toBe(before);
+    expect(await lockFree()).toBe(true);
+    const logs = readdirSync(join(dir, '.keel', 'logs')).filter((f) => f.includes('deploy'));
+    expect(logs.length).toBeGreaterThan(0);
+  });
+});
