@@ -233,7 +233,7 @@ describe('keel deploy on a web host and a worker host', () => {
     for (let i = 0; i < 200 && (await sh(web, 'test -e /var/lib/keel/lock/owner && echo y')).trim() !== 'y'; i++) await new Promise((res) => setTimeout(res, 50));
     const second = await runKeel(['deploy', 'itest', '--branch', 'v4', '--output', 'json'], { root: dir });
     expect(second.code).toBe(2);
-    expect(second.stderr).toMatch(/is locked by .*`keel deploy itest --branch main` \(branch main, release \d{8}-\d{6}Z-[0-9a-f]{12}\)/);
+    expect(second.stderr).toMatch(/is locked by .*`keel deploy itest --branch main \(1 -e\)` \(branch main, release \d{8}-\d{6}Z-[0-9a-f]{12}\)/);
     // Interrupt the first during its build hook.
     for (let i = 0; i < 200 && (await sh(web, 'pgrep -x sleep || true')).trim() === ''; i++) await new Promise((res) => setTimeout(res, 50));
     const before = await live(web);
