@@ -270,4 +270,35 @@ describe('keel deploy on a web host and a worker host', () => {
     const logs = readdirSync(join(dir, '.keel', 'logs')).filter((f) => f.includes('deploy'));
     expect(logs.length).toBeGreaterThan(0);
   });
+
+  it('from a git URL: the host clones with the deploy key from the vault, which never shows and is gone after', async () => {
+    // A git server on web1 itself: user git, the bare repository, the deploy key authorized.
+    const bare = join(dir, 'app.git');
+    execFileSync('git', ['clone', '-q', '--bare', join(dir, 'app-repo'), bare]);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'deploy-key', '-f', join(dir, 'deploy_key')]);
+    await web.container.copyDirectoriesToContainer([{ source: bare, target: '/srv/git/app.git' }]);
+    const pub = readFileSync(join(dir, 'deploy_key.pub'), 'utf8').trim();
+    await sh(web, `id git >/dev/null 2>&1 || useradd -m -s /bin/sh git; install -d -o git -m 700 ~git/.ssh; printf '%s\\n' '${pub}' > ~git/.ssh/authorized_keys; chown -R git /srv/git ~git/.ssh`);
+    const hostKey = (await sh(web, 'cut -d" " -f1,2 /etc/ssh/ssh_host_ed25519_key.pub')).trim();
+    const vc = vaultContext(dir, 'itest', { interactive: false, vars: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD }, logN: 10 });
+    const key = readFileSync(join(dir, 'deploy_key'), 'utf8');
+    await setSecret(vc, 'deploy_key', key);
+    const inv = join(dir, 'inventories', 'itest.yaml');
+    const saved = readFileSync(inv, 'utf8');
+    writeFileSync(inv, saved.replace('  deploy_repo: app-repo\n', `  deploy_repo: "git@localhost:/srv/git/app.git"\n  deploy_key: "{{secrets.deploy_key}}"\n  deploy_known_hosts: "localhost ${hostKey}"\n`));
+    try {
+      const r = await runKeel(['deploy', 'itest', '--branch', 'v4', '--limit', 'web1', '--output', 'json'], { root: dir });
+      const j = r.json();
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(j.sha).toBe(execFileSync('git', ['-C', join(dir, 'app-repo'), 'rev-parse', 'v4'], { encoding: 'utf8' }).trim());
+      expect((await sh(web, `cat ${ROOT}/current/REVISION`)).trim()).toBe(j.sha);
+      expect(await sh(web, `test -e ${ROOT}/current/.git && echo git || echo clean`)).toBe('clean\n');
+      expect(await page()).toMatch(/^version: v4$/m);
+      const keyLine = key.split('\n')[1]!;
+      expect(r.stdout + r.stderr).not.toContain(keyLine);
+      expect(await sh(web, `grep -rl "${keyLine}" /tmp /home/sample 2>/dev/null || echo none`)).toBe('none\n');
+    } finally {
+      writeFileSync(inv, saved);
+    }
+  });
 });
