@@ -93,4 +93,16 @@ describe('keel CLI, bad input', () => {
     expect(r.stdout).not.toMatch(/UNREACHABLE|refused/);
     expect(existsSync(join(root, '.keel', 'logs'))).toBe(false);
   });
+
+  it('an Ansible INI inventory gives hosts no roles: provision says so and exits 1, nothing run', async () => {
+    const root = project({ 'ops/hosts.ini': '[web]\nweb1 ansible_host=127.0.0.1 ansible_port=1\nweb2 ansible_host=127.0.0.1 ansible_port=1\n' });
+    const r = await runKeel(['provision', 'test', '-i', 'ops/hosts.ini'], { root });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('note: web1 has no roles: nothing to apply on it\n');
+    expect(r.stderr).toContain('note: web2 has no roles: nothing to apply on it\n');
+    expect(r.stderr).toMatch(/error: ops\/hosts\.ini: nothing to apply: no host of test has a role\n/);
+    expect(r.stderr).toMatch(/hint: give hosts roles .*write a YAML inventory \(inventories\/test\.yaml\)/);
+    expect(r.stdout).toBe('');
+    expect(existsSync(join(root, '.keel', 'logs'))).toBe(false);
+  });
 });
