@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { startTarget, type TestTarget } from '../helpers/target.js';
 import { runKeel } from '../helpers/cli.js';
 import { newEd25519PrivateKey } from '../../src/target/keys.js';
+import { fingerprint } from '../../src/ssh/known-hosts.js';
 
 let target: TestTarget;
 let root: string;
@@ -122,6 +123,10 @@ describe('keel provision on a real target', () => {
       const ok = await runKeel(['provision', 'itest', '--check', '--accept-new-host-keys'], { root: dir });
       expect(ok.code).toBe(0);
       expect(readFileSync(kh, 'utf8')).toContain(target.hostKey.split(' ')[1]!);
+      // It says what it trusted: the host, the key type and the fingerprint to compare.
+      const fp = fingerprint(Buffer.from(target.hostKey.split(' ')[1]!, 'base64'));
+      expect(fp).toMatch(/^SHA256:/);
+      expect(ok.stderr).toContain(`web1: added the host key of root@127.0.0.1:${target.port} to ${kh}: ssh-ed25519 ${fp}\n`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
