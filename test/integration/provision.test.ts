@@ -160,6 +160,21 @@ describe('keel provision on a real target', () => {
     }
   });
 
+  it('a failing command\'s output is shown once, not in the live line and again in the summary', async () => {
+    // The marker is printed by the command but is not in its text (the resource id shows that).
+    const dir = project(inv(target, '', '', '[broken]'), {
+      broken: `resources:\n  - command: {run: "printf 'keel-%s-marker\\\\n' once >&2; exit 3", unless: "false"}\n`,
+    });
+    try {
+      const r = await runKeel(['provision', 'itest'], { root: dir });
+      expect(r.code).toBe(2);
+      expect(r.stdout.match(/keel-once-marker/g), r.stdout).toHaveLength(1);
+      expect(r.stdout.match(/FAILED/g), r.stdout).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a template with a missing variable is refused before connecting (exit 1)', async () => {
     const dir = project(inv(target, '', '', '[tpl]'), {
       tpl: `resources:\n  - template: {src: t.conf.hbs, dest: /etc/keel-tpl.conf}\n`,
