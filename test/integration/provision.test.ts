@@ -175,6 +175,27 @@ describe('keel provision on a real target', () => {
     }
   });
 
+  it('--diff on several hosts heads each host\'s diffs with its name', async () => {
+    // The same target under two names: plan (check mode) takes no lock, so both run at once.
+    const web2 = `  web2: {address: 127.0.0.1, port: ${target.port}, user: root, key: ${target.keyFile}, groups: [web]}`;
+    const dir = project(inv(target, web2, '', '[named]'), {
+      named: `resources:\n  - file: {path: /srv/keel-named.conf, content: "served by {{inventory_hostname}}\\n"}\n`,
+    });
+    try {
+      const r = await runKeel(['plan', 'itest'], { root: dir });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const at = (text: string) => {
+        expect(r.stdout.split(text), `${text} once in:\n${r.stdout}`).toHaveLength(2);
+        return r.stdout.indexOf(text);
+      };
+      expect(at('===== web1 =====\n')).toBeLessThan(at('\n+served by web1\n'));
+      expect(at('\n+served by web1\n')).toBeLessThan(at('===== web2 =====\n'));
+      expect(at('===== web2 =====\n')).toBeLessThan(at('\n+served by web2\n'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a template with a missing variable is refused before connecting (exit 1)', async () => {
     const dir = project(inv(target, '', '', '[tpl]'), {
       tpl: `resources:\n  - template: {src: t.conf.hbs, dest: /etc/keel-tpl.conf}\n`,
