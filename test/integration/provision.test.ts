@@ -196,6 +196,24 @@ describe('keel provision on a real target', () => {
     }
   });
 
+  it('a host without roles next to one with roles: a note, and the run goes on', async () => {
+    // The same target under two names; in check mode, since a real run would take the
+    // machine's run lock once per name.
+    const bare = `  bare: {address: 127.0.0.1, port: ${target.port}, user: root, key: ${target.keyFile}}`;
+    const dir = project(inv(target, bare, '', '[tiny]'), {
+      tiny: `resources:\n  - file: {path: /srv/keel-tiny.conf, content: "tiny\\n"}\n`,
+    });
+    try {
+      const r = await runKeel(['provision', 'itest', '--check'], { root: dir });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stderr).toBe('note: bare has no roles: nothing to apply on it\n');
+      expect(r.stdout).toMatch(/^web1 {2}would change +tiny\/file:\/srv\/keel-tiny\.conf/m);
+      expect(r.stdout).toMatch(/^2 host\(s\): 0 ok, 1 would change, 0 failed, 0 unreachable/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a template with a missing variable is refused before connecting (exit 1)', async () => {
     const dir = project(inv(target, '', '', '[tpl]'), {
       tpl: `resources:\n  - template: {src: t.conf.hbs, dest: /etc/keel-tpl.conf}\n`,
