@@ -243,8 +243,11 @@ function levenshtein(a: string, b: string): number {
 }
 
 function collect(err: unknown, into: ConfigError[], where: SourceLocation): ConfigError[] {
-  if (err instanceof ConfigErrors) into.push(...err.errors);
-  else if (err instanceof ConfigError) into.push(err);
+  // A resource type's normalize() (requireAbsolute...) cannot know where its params were
+  // written: the entry being compiled is that place.
+  const located = (e: ConfigError) => (e.location ? e : new ConfigError(e.message, where, { cause: e, hint: e.hint }));
+  if (err instanceof ConfigErrors) into.push(...err.errors.map(located));
+  else if (err instanceof ConfigError) into.push(located(err));
   else if (err instanceof KeelError) into.push(new ConfigError(err.message, undefined, { cause: err }));
   else into.push(new ConfigError(err instanceof Error ? err.message : String(err), where, { cause: err }));
   return into;

@@ -61,6 +61,9 @@ export function acquireSnippet(nonce: string, owner: LockOwner): string {
 if mkdir -- "$keel_lock" 2>/dev/null; then
   { printf '%s\\n' ${sh`${lines}`}; printf 'holder_pid=%s\\nholder_start=%s\\n' "$$" "$(keel_start_of $$)"; } > "$keel_lock/owner.tmp" && mv -f -- "$keel_lock/owner.tmp" "$keel_lock/owner"
   printf '%s L acquired\\n' ${sh`${nonce}`}
+elif grep -qxF ${sh`${'run_id=' + owner.run_id}`} "$keel_lock/owner" 2>/dev/null; then
+  # The same machine under two inventory names: this run holds it already.
+  printf '%s L acquired\\n' ${sh`${nonce}`}
 else
   keel_lock_report ${sh`${nonce}`}
   exit 0

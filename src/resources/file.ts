@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { sh, raw } from '../shell/quote.js';
 import { change, ok, type ContentDiff, type Decision, type Facts, type ProbeItem, type ResourceType } from './types.js';
-import { dirname, normalizeMode, requireAbsolute, sameMode, sameOwner } from './paths.js';
+import { dirname, normalizeMode, requireAbsolute, requireDirectory, sameMode, sameOwner } from './paths.js';
 import { ConfigError } from '../errors.js';
 
 export interface FileParams {
@@ -125,6 +125,7 @@ export const fileType: ResourceType<FileParams> = {
 export function writeCommands(p: FileParams, exists: boolean): string[] {
   const dir = dirname(p.path);
   const cmds = [
+    requireDirectory(dir, p.path, 'file'),
     sh`keel_tmp=$(mktemp -- ${dir + '/.keel-tmp.XXXXXX'})`,
     raw(`trap 'rm -f -- "$keel_tmp"' EXIT`).text,
   ];

@@ -13,7 +13,7 @@
 import { sh, raw } from '../shell/quote.js';
 import { ConfigError } from '../errors.js';
 import { change, ok, parseFacts, type Decision, type ResourceType } from './types.js';
-import { requireAbsolute } from './paths.js';
+import { requireAbsolute, requireDirectory } from './paths.js';
 
 export interface LineParams {
   path: string;
@@ -109,20 +109,26 @@ export const lineType: ResourceType<LineParams> = {
 
 function editCommands(p: LineParams, program: string): string[] {
   const present = p.state !== 'absent';
+  // The file is missing (at the probe, or it vanished since): create it in its directory,
+  // which must exist; fail saying how to create it; or, to remove a line, nothing to do.
   const missing = present && p.create
-    ? raw(`keel_src=/dev/null; chmod 0644 -- "$keel_tmp"`)
+    ? sh`${raw(requireDirectory(raw('"$keel_dir"'), raw('"$keel_dst"'), 'file'))}; keel_src=/dev/null`
     : present
-      ? sh`echo ${p.path + ' does not exist (set create: true to create it)'} >&2; exit 1`
-      : raw('keel_src='); // absent: nothing to remove from a file that vanished since the probe
-  const cmds = [
-    // Edit the target of a symlink, not the link (e.g. /etc/resolv.conf).
-    sh`keel_dst=$(readlink -f -- ${p.path})`,
-    raw(`keel_tmp=$(mktemp -- "$(dirname -- "$keel_dst")/.keel-tmp.XXXXXX")`).text,
-    raw(`trap 'rm -f -- "$keel_tmp"' EXIT`).text,
-    sh`if [ -e "$keel_dst" ]; then keel_src=$keel_dst; chown --reference="$keel_dst" -- "$keel_tmp"; chmod --reference="$keel_dst" -- "$keel_tmp"; else ${missing}; fi`,
-    sh`if [ -n "$keel_src" ]; then KEEL_LINE=${p.line ?? ''} KEEL_RE=${p.regexp ?? ''} KEEL_HASRE=${p.regexp !== undefined ? '1' : '0'} awk ${program} "$keel_src" > "$keel_tmp"; sync -- "$keel_tmp"; mv -f -- "$keel_tmp" "$keel_dst"; fi`,
+      ? sh`printf '%s\\n' ${p.path + ' does not exist (set create: true to create it)'} >&2; exit 1`
+      : raw('keel_src=').text;
+  return [
+    // Edit the target of a symlink, not the link (e.g. /etc/resolv.conf). -m: resolve it even
+    // when its directory is missing, so that case gets its own message below.
+    sh`keel_dst=$(readlink -m -- ${p.path})`,
+    raw('keel_dir=$(dirname -- "$keel_dst")').text,
+    sh`if [ -e "$keel_dst" ]; then keel_src=$keel_dst; else ${raw(missing)}; fi`,
+    sh`if [ -n "$keel_src" ]; then
+keel_tmp=$(mktemp -- "$keel_dir/.keel-tmp.XXXXXX")
+trap 'rm -f -- "$keel_tmp"' EXIT
+if [ "$keel_src" = "$keel_dst" ]; then chown --reference="$keel_dst" -- "$keel_tmp"; chmod --reference="$keel_dst" -- "$keel_tmp"; else chmod 0644 -- "$keel_tmp"; fi
+KEEL_LINE=${p.line ?? ''} KEEL_RE=${p.regexp ?? ''} KEEL_HASRE=${p.regexp !== undefined ? '1' : '0'} awk ${program} "$keel_src" > "$keel_tmp"; sync -- "$keel_tmp"; mv -f -- "$keel_tmp" "$keel_dst"
+fi`,
   ];
-  return cmds;
 }
 
 /**

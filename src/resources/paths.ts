@@ -1,5 +1,6 @@
 // Small helpers shared by path-based resource types (file, directory, symlink, template).
 import { ConfigError } from '../errors.js';
+import { sh, type Shell } from '../shell/quote.js';
 
 export function requireAbsolute(path: string, what: string): string {
   if (!path.startsWith('/')) throw new ConfigError(`${what} must be an absolute path, got "${path}"`);
@@ -31,6 +32,17 @@ export function sameOwner(name: string | undefined, id: string | undefined, want
 export function dirname(path: string): string {
   const i = path.lastIndexOf('/');
   return i <= 0 ? '/' : path.slice(0, i);
+}
+
+/**
+ * Shell that stops a step when `dir` is not a directory, naming it and the fix: mktemp or ln
+ * would fail with an error that says neither. `dir` and `path` are values, or shell words
+ * computed on the host (a symlink's resolved target). `what` is keel's own word ("file").
+ */
+export function requireDirectory(dir: string | Shell, path: string | Shell, what: string): string {
+  const missing = `keel: %s does not exist: add a directory resource for it before this ${what}\\n`;
+  const notDir = 'keel: %s is not a directory: cannot put %s in it\\n';
+  return sh`if [ ! -d ${dir} ]; then if [ -e ${dir} ]; then printf ${notDir} ${dir} ${path} >&2; else printf ${missing} ${dir} >&2; fi; exit 1; fi`;
 }
 
 export function unique<T>(xs: T[]): T[] {

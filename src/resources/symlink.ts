@@ -4,7 +4,7 @@
 import { sh } from '../shell/quote.js';
 import { ConfigError } from '../errors.js';
 import { change, ok, type Decision, type Facts, type ResourceType } from './types.js';
-import { requireAbsolute, unique } from './paths.js';
+import { dirname, requireAbsolute, requireDirectory, unique } from './paths.js';
 
 export interface SymlinkParams {
   path: string;
@@ -75,7 +75,7 @@ export const symlinkType: ResourceType<SymlinkParams> = {
     const inTheWay = p.force
       ? sh`if [ -d ${p.path} ] && [ ! -L ${p.path} ]; then rmdir -- ${p.path}; fi`
       : sh`if [ -e ${p.path} ] && [ ! -L ${p.path} ]; then echo ${p.path + ' exists and is not a symlink (set force: true to replace it)'} >&2; exit 1; fi`;
-    return change(reason, [inTheWay, sh`ln -sfn -- ${target} ${p.path}`]);
+    return change(reason, [requireDirectory(dirname(p.path), p.path, 'symlink'), inTheWay, sh`ln -sfn -- ${target} ${p.path}`]);
   },
 };
 

@@ -82,7 +82,13 @@ function target(c: Connection): string {
 function forward(jumpClient: Client, jump: Connection, next: Connection, hostName: string): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const fail = (why: string) =>
-      reject(new HostUnreachableError(hostName, `cannot connect to ${target(next)} through jump host ${target(jump)}: ${why}`));
+      reject(
+        new HostUnreachableError(hostName, `cannot connect to ${target(next)} through jump host ${target(jump)}: ${why}`, {
+          hint:
+            `the jump host opens the connection to ${next.address}:${next.port} itself: is sshd running there on port ${next.port}, ` +
+            `is that address right as the jump host sees it, and does the jump host's sshd allow forwarding (AllowTcpForwarding)?`,
+        }),
+      );
     const timer = setTimeout(() => fail(`timed out after ${formatSeconds(next.connectTimeoutMs)}`), next.connectTimeoutMs);
     jumpClient.forwardOut('127.0.0.1', 0, next.address, next.port, (err, stream) => {
       clearTimeout(timer);
@@ -213,6 +219,10 @@ async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock
       settled = true;
       resolve(client);
     });
+    // How far the connection got, to tell a silent address from a port that is not sshd.
+    let stage: ConnectStage = 'connecting';
+    client.once('connect', () => (stage = 'handshake'));
+    client.once('handshake', () => (stage = 'authenticating'));
     const notes: string[] = [];
     client.on('error', (err: Error & { level?: string; code?: string }) => {
       if (refusal) return fail(refusal);
@@ -236,10 +246,16 @@ async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock
           ),
         );
       }
-      fail(new HostUnreachableError(opts.hostName, `cannot connect to ${who}: ${describeConnectError(err, hop)}`, { cause: err }));
+      const { why, hint } = describeConnectError(err, hop, stage);
+      fail(new HostUnreachableError(opts.hostName, `cannot connect to ${who}: ${why}`, { cause: err, hint }));
     });
     client.once('close', () => {
-      fail(refusal ?? new HostUnreachableError(opts.hostName, `cannot connect to ${who}: the host closed the connection during the handshake`));
+      fail(
+        refusal ??
+          new HostUnreachableError(opts.hostName, `cannot connect to ${who}: the host closed the connection during the handshake`, {
+            hint: notSshdHint(hop),
+          }),
+      );
     });
     try {
       client.connect(config);
@@ -253,23 +269,57 @@ function isFinalAuthFailure(err: Error): boolean {
   return err.message === 'All configured authentication methods failed';
 }
 
-function describeConnectError(err: Error & { level?: string; code?: string }, hop: Connection): string {
+type ConnectStage = 'connecting' | 'handshake' | 'authenticating';
+
+/** What went wrong, in words, and what to check: the daemon, the port, a firewall, the address. */
+export function describeConnectError(
+  err: Error & { level?: string; code?: string },
+  hop: Connection,
+  stage: ConnectStage,
+): { why: string; hint?: string } {
+  const { address, port } = hop;
+  const resolveHint = `check the address ${address} in the inventory (or the HostName of its ~/.ssh/config alias): a typo? An IP address needs no DNS`;
   switch (err.code) {
     case 'ECONNREFUSED':
-      return 'connection refused';
+      return {
+        why: 'connection refused',
+        hint: `nothing accepts connections on port ${port} of ${address}: is sshd running there, and listening on port ${port}? (set port: in the inventory if it uses another); a firewall may also refuse them`,
+      };
     case 'EHOSTUNREACH':
-      return 'host unreachable';
+      return { why: 'host unreachable', hint: `no route to ${address}: is the machine up, and is the address right? A firewall on the way may also reject it` };
     case 'ENETUNREACH':
-      return 'network unreachable';
+      return { why: 'network unreachable', hint: `this machine has no route to ${address}'s network: is the address right? Check your network connection or VPN` };
     case 'ENOTFOUND':
+      return { why: `cannot resolve ${address}`, hint: resolveHint };
     case 'EAI_AGAIN':
-      return `cannot resolve ${hop.address}`;
+      return { why: `cannot resolve ${address} (no answer from DNS)`, hint: `check your network and DNS, then run again; or put the IP address in the inventory` };
     case 'ETIMEDOUT':
-      return 'timed out';
+      return { why: 'timed out', hint: timeoutHint(hop, 'connecting') };
     case 'ECONNRESET':
-      return 'connection reset by the host';
+      return { why: 'connection reset by the host', hint: notSshdHint(hop) };
   }
-  if (err.level === 'client-dns') return `cannot resolve ${hop.address}`;
-  if (err.level === 'client-timeout') return `timed out after ${formatSeconds(hop.connectTimeoutMs)}`;
-  return err.message;
+  if (err.level === 'client-dns') return { why: `cannot resolve ${address}`, hint: resolveHint };
+  if (err.level === 'client-timeout') {
+    const waiting = { connecting: ' (no answer)', handshake: ' waiting for the SSH handshake', authenticating: ' while authenticating' }[stage];
+    return { why: `timed out after ${formatSeconds(hop.connectTimeoutMs)}${waiting}`, hint: timeoutHint(hop, stage) };
+  }
+  if (err.message === 'Connection lost before handshake') {
+    return { why: 'the host closed the connection before the SSH handshake', hint: notSshdHint(hop) };
+  }
+  return { why: err.message };
+}
+
+function timeoutHint(hop: Connection, stage: ConnectStage): string {
+  const { address, port } = hop;
+  if (stage === 'connecting') {
+    return `nothing answered at ${address}:${port}: is the address right and the machine up? A firewall may be dropping connections to port ${port}; on a slow link raise connect_timeout in the inventory`;
+  }
+  if (stage === 'handshake') {
+    return `port ${port} of ${address} accepted the connection, but no SSH handshake followed: is sshd the service on port ${port}? (set port: in the inventory if sshd uses another); a busy host may also be slow: raise connect_timeout`;
+  }
+  return 'the host is slow to accept the credentials (a slow ssh-agent, or DNS lookups in sshd: UseDNS): raise connect_timeout in the inventory';
+}
+
+function notSshdHint(hop: Connection): string {
+  return `is sshd the service on port ${hop.port} of ${hop.address}? sshd may also turn this client away (MaxStartups, hosts.deny, fail2ban: its log on the host says why, journalctl -u ssh), or a firewall cut the connection`;
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { startTarget, type TestTarget } from '../helpers/target.js';
 import { runKeel } from '../helpers/cli.js';
 import { newEd25519PrivateKey } from '../../src/target/keys.js';
+import { fingerprint } from '../../src/ssh/known-hosts.js';
 
 let target: TestTarget;
 let root: string;
@@ -122,6 +123,10 @@ describe('keel provision on a real target', () => {
       const ok = await runKeel(['provision', 'itest', '--check', '--accept-new-host-keys'], { root: dir });
       expect(ok.code).toBe(0);
       expect(readFileSync(kh, 'utf8')).toContain(target.hostKey.split(' ')[1]!);
+      // It says what it trusted: the host, the key type and the fingerprint to compare.
+      const fp = fingerprint(Buffer.from(target.hostKey.split(' ')[1]!, 'base64'));
+      expect(fp).toMatch(/^SHA256:/);
+      expect(ok.stderr).toContain(`web1: added the host key of root@127.0.0.1:${target.port} to ${kh}: ssh-ed25519 ${fp}\n`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -150,6 +155,60 @@ describe('keel provision on a real target', () => {
       expect(r.code).toBe(2);
       expect(r.stdout).toMatch(/exit code 42/);
       expect(r.stdout).toContain('the real reason');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a failing command\'s output is shown once, not in the live line and again in the summary', async () => {
+    // The marker is printed by the command but is not in its text (the resource id shows that).
+    const dir = project(inv(target, '', '', '[broken]'), {
+      broken: `resources:\n  - command: {run: "printf 'keel-%s-marker\\\\n' once >&2; exit 3", unless: "false"}\n`,
+    });
+    try {
+      const r = await runKeel(['provision', 'itest'], { root: dir });
+      expect(r.code).toBe(2);
+      expect(r.stdout.match(/keel-once-marker/g), r.stdout).toHaveLength(1);
+      expect(r.stdout.match(/FAILED/g), r.stdout).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--diff on several hosts heads each host\'s diffs with its name', async () => {
+    // The same target under two names: plan (check mode) takes no lock, so both run at once.
+    const web2 = `  web2: {address: 127.0.0.1, port: ${target.port}, user: root, key: ${target.keyFile}, groups: [web]}`;
+    const dir = project(inv(target, web2, '', '[named]'), {
+      named: `resources:\n  - file: {path: /srv/keel-named.conf, content: "served by {{inventory_hostname}}\\n"}\n`,
+    });
+    try {
+      const r = await runKeel(['plan', 'itest'], { root: dir });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const at = (text: string) => {
+        expect(r.stdout.split(text), `${text} once in:\n${r.stdout}`).toHaveLength(2);
+        return r.stdout.indexOf(text);
+      };
+      expect(at('===== web1 =====\n')).toBeLessThan(at('\n+served by web1\n'));
+      expect(at('\n+served by web1\n')).toBeLessThan(at('===== web2 =====\n'));
+      expect(at('===== web2 =====\n')).toBeLessThan(at('\n+served by web2\n'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a host without roles next to one with roles: a note, and the run goes on', async () => {
+    // The same target under two names; in check mode, since a real run would take the
+    // machine's run lock once per name.
+    const bare = `  bare: {address: 127.0.0.1, port: ${target.port}, user: root, key: ${target.keyFile}}`;
+    const dir = project(inv(target, bare, '', '[tiny]'), {
+      tiny: `resources:\n  - file: {path: /srv/keel-tiny.conf, content: "tiny\\n"}\n`,
+    });
+    try {
+      const r = await runKeel(['provision', 'itest', '--check'], { root: dir });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stderr).toBe('note: bare has no roles: nothing to apply on it\n');
+      expect(r.stdout).toMatch(/^web1 {2}would change +tiny\/file:\/srv\/keel-tiny\.conf/m);
+      expect(r.stdout).toMatch(/^2 host\(s\): 0 ok, 1 would change, 0 failed, 0 unreachable/m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -98,6 +98,22 @@ describe('reliability on a real target', () => {
     await until(async () => (await sh('test -e /var/lib/keel/lock && echo held || echo free')) === 'free\n');
   });
 
+  it('a template into a directory that does not exist says which one and what to add', async () => {
+    const dir = project(`resources:\n  - template: {src: app.conf.hbs, dest: /srv/keel-nodir/app.conf}\n`);
+    mkdirSync(join(dir, 'roles', 'r', 'templates'));
+    writeFileSync(join(dir, 'roles', 'r', 'templates', 'app.conf.hbs'), 'x = 1\n');
+    const r = await runKeel(['provision', 'itest'], { root: dir });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/web1 {2}FAILED +r\/template:\/srv\/keel-nodir\/app\.conf/);
+    expect(r.stdout).toContain('    | keel: /srv/keel-nodir does not exist: add a directory resource for it before this file\n');
+    expect(r.stdout).not.toContain('mktemp');
+    // The fix it names works.
+    writeFileSync(join(dir, 'roles', 'r', 'role.yaml'), `resources:\n  - directory: {path: /srv/keel-nodir}\n  - template: {src: app.conf.hbs, dest: /srv/keel-nodir/app.conf}\n`);
+    const fixed = await runKeel(['provision', 'itest'], { root: dir });
+    expect(fixed.code, fixed.stdout + fixed.stderr).toBe(0);
+    expect(await sh('cat /srv/keel-nodir/app.conf')).toBe('x = 1\n');
+  });
+
   it('a closed stdout (| head) does not crash the run or change its exit code', async () => {
     const dir = project(`resources:\n  - file: {path: /srv/pipe, content: "x"}\n`);
     const child = await spawnKeel(['provision', 'itest', '-v'], { root: dir });

@@ -81,4 +81,28 @@ describe('keel CLI, bad input', () => {
     expect(doc.hosts['web1-test'].connection).toMatchObject({ address: '192.168.56.10', user: 'vagrant', port: 22 });
     expect(doc.hosts['web1-test'].vars.env_branch).toBe('master');
   });
+
+  it('a key file the inventory names but that does not exist: exit 1 at the inventory line, before connecting', async () => {
+    const root = project({
+      'inventories/staging.yaml': 'hosts:\n  web1: {address: 127.0.0.1, port: 1, key: keys/deploy_ed25519, groups: [web]}\ngroups:\n  web: {roles: [demo]}\n',
+    });
+    const r = await runKeel(['provision', 'staging'], { root });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error: inventories/staging.yaml:2:3: host web1: key file ${join(root, 'inventories', 'keys', 'deploy_ed25519')} does not exist\n`);
+    expect(r.stderr).toMatch(/hint: fix the path in the inventory \(relative paths are relative to the inventory file\)/);
+    expect(r.stdout).not.toMatch(/UNREACHABLE|refused/);
+    expect(existsSync(join(root, '.keel', 'logs'))).toBe(false);
+  });
+
+  it('an Ansible INI inventory gives hosts no roles: provision says so and exits 1, nothing run', async () => {
+    const root = project({ 'ops/hosts.ini': '[web]\nweb1 ansible_host=127.0.0.1 ansible_port=1\nweb2 ansible_host=127.0.0.1 ansible_port=1\n' });
+    const r = await runKeel(['provision', 'test', '-i', 'ops/hosts.ini'], { root });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('note: web1 has no roles: nothing to apply on it\n');
+    expect(r.stderr).toContain('note: web2 has no roles: nothing to apply on it\n');
+    expect(r.stderr).toMatch(/error: ops\/hosts\.ini: nothing to apply: no host of test has a role\n/);
+    expect(r.stderr).toMatch(/hint: give hosts roles .*write a YAML inventory \(inventories\/test\.yaml\)/);
+    expect(r.stdout).toBe('');
+    expect(existsSync(join(root, '.keel', 'logs'))).toBe(false);
+  });
 });

@@ -217,6 +217,27 @@ resources:
     expect((err as Error).message).toMatch(/roles\/web\/templates\/site\.conf\.hbs:3:\d+: variable "server_nam" is not defined/);
   });
 
+  it('an error a resource type finds in its params (a newline in a path) names the role file and line', () => {
+    role('web', `resources:
+  - file: {path: "{{base}}/ok", content: ""}
+  - file: {path: "{{base}}/a\\nb", content: ""}
+  - directory: {path: relative/dir}
+  - line: {path: "{{base}}/x", line: "one\\ntwo"}
+`);
+    let err: unknown;
+    try {
+      plan(['web']);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigErrors);
+    expect((err as ConfigErrors).errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/\/roles\/web\/role\.yaml:3:\d+: file path cannot contain a newline$/),
+      expect.stringMatching(/\/roles\/web\/role\.yaml:4:\d+: directory path must be an absolute path, got "relative\/dir"$/),
+      expect.stringMatching(/\/roles\/web\/role\.yaml:5:\d+: line in .*\/x: line cannot contain a newline \(one resource per line\)$/),
+    ]);
+  });
+
   it('refuses bad role variables before anything runs, with the inventory location', () => {
     role('web', `
 variables:

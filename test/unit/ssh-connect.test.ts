@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HostUnreachableError } from '../../src/errors.js';
-import { connect, defaultKnownHostsFile, type ConnectOptions } from '../../src/ssh/connect.js';
+import { connect, defaultKnownHostsFile, describeConnectError, type ConnectOptions } from '../../src/ssh/connect.js';
 import { BecomeError, CommandTimeoutError, HostKeyError } from '../../src/ssh/errors.js';
 import { fingerprint } from '../../src/ssh/known-hosts.js';
 import type { HostSession } from '../../src/ssh/types.js';
@@ -187,6 +187,46 @@ describe('connection failures', () => {
     const err = await catching(open(testConnection(port, userKeyFile), await knownHosts()));
     expect(err).toBeInstanceOf(HostUnreachableError);
     expect(err.message).toBe(`web1: cannot connect to deploy@127.0.0.1:${port}: connection refused`);
+    expect((err as HostUnreachableError).hint).toContain(`is sshd running there, and listening on port ${port}?`);
+    expect((err as HostUnreachableError).hint).toContain('firewall');
+  });
+
+  it('a peer that hangs up before the SSH handshake: asks whether sshd is on that port', async () => {
+    // Reading (resume) lets the server see the client go, so that it can close afterwards.
+    const rude = createServer((sock) => sock.resume().end());
+    await new Promise<void>((r) => rude.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => rude.close(r)));
+    const port = (rude.address() as AddressInfo).port;
+    const err = (await catching(open(testConnection(port, userKeyFile), await knownHosts()))) as HostUnreachableError;
+    expect(err).toBeInstanceOf(HostUnreachableError);
+    expect(err.message).toBe(`web1: cannot connect to deploy@127.0.0.1:${port}: the host closed the connection before the SSH handshake`);
+    expect(err.hint).toMatch(new RegExp(`^is sshd the service on port ${port} of 127\\.0\\.0\\.1\\?`));
+    expect(err.hint).toContain('journalctl -u ssh');
+  });
+
+  it('an address that does not resolve: says so and points at the inventory', async () => {
+    const conn = testConnection(22, userKeyFile, { address: 'no-such-host.invalid', connectTimeoutMs: 5000 });
+    const err = (await catching(open(conn, await knownHosts()))) as HostUnreachableError;
+    expect(err.message).toMatch(/^web1: cannot connect to deploy@no-such-host\.invalid:22: cannot resolve no-such-host\.invalid/);
+    expect(err.hint).toContain('check the address no-such-host.invalid in the inventory');
+  });
+
+  it('every network failure has a hint: the address, the port, a firewall', () => {
+    const hop = testConnection(2222, userKeyFile, { address: '203.0.113.9', connectTimeoutMs: 10_000 });
+    const code = (c: string) => Object.assign(new Error(c), { code: c, level: 'client-socket' });
+    const timeout = Object.assign(new Error('Timed out while waiting for handshake'), { level: 'client-timeout' });
+    expect(describeConnectError(code('EHOSTUNREACH'), hop, 'connecting')).toEqual({
+      why: 'host unreachable',
+      hint: 'no route to 203.0.113.9: is the machine up, and is the address right? A firewall on the way may also reject it',
+    });
+    expect(describeConnectError(code('ENETUNREACH'), hop, 'connecting').hint).toMatch(/no route to 203\.0\.113\.9's network: is the address right\?/);
+    expect(describeConnectError(code('ETIMEDOUT'), hop, 'connecting').hint).toMatch(/is the address right and the machine up\? A firewall may be dropping connections to port 2222/);
+    expect(describeConnectError(code('EAI_AGAIN'), hop, 'connecting').why).toBe('cannot resolve 203.0.113.9 (no answer from DNS)');
+    expect(describeConnectError(code('ECONNRESET'), hop, 'handshake').hint).toMatch(/^is sshd the service on port 2222 of 203\.0\.113\.9\?/);
+    // A timeout says how far the connection got: no answer at all, or not SSH on that port.
+    expect(describeConnectError(timeout, hop, 'connecting')).toMatchObject({ why: 'timed out after 10 s (no answer)', hint: expect.stringMatching(/firewall.*port 2222.*connect_timeout/) });
+    expect(describeConnectError(timeout, hop, 'handshake')).toMatchObject({ why: 'timed out after 10 s waiting for the SSH handshake', hint: expect.stringMatching(/^port 2222 of 203\.0\.113\.9 accepted the connection, but no SSH handshake followed: is sshd the service on port 2222\?/) });
+    expect(describeConnectError(timeout, hop, 'authenticating').why).toBe('timed out after 10 s while authenticating');
   });
 
   it('times out a peer that never speaks SSH', async () => {
@@ -197,7 +237,8 @@ describe('connection failures', () => {
     const port = (mute.address() as AddressInfo).port;
     const conn = testConnection(port, userKeyFile, { connectTimeoutMs: 300 });
     const err = await catching(open(conn, await knownHosts()));
-    expect(err.message).toBe(`web1: cannot connect to deploy@127.0.0.1:${port}: timed out after 0.3 s`);
+    expect(err.message).toBe(`web1: cannot connect to deploy@127.0.0.1:${port}: timed out after 0.3 s waiting for the SSH handshake`);
+    expect((err as HostUnreachableError).hint).toContain(`is sshd the service on port ${port}?`);
   });
 
   it('reports a connection lost mid-script as HostUnreachableError', async () => {
@@ -315,6 +356,7 @@ describe('ProxyJump', () => {
       `web1: cannot connect to deploy@127.0.0.1:1 through jump host hop@127.0.0.1:${jump.port}: ` +
         'the jump host could not open a connection to it',
     );
+    expect((err as HostUnreachableError).hint).toMatch(/is sshd running there on port 1, .*AllowTcpForwarding/);
   });
 
   it('checks the target host key too (unknown target behind a known jump)', async () => {

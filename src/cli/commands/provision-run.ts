@@ -1,5 +1,6 @@
 // What `keel provision` and `keel plan` do: prepare (engine/pipeline.ts: all that can fail
 // before a host is touched), run the plans on the hosts under the run lock, report.
+import { isAbsolute, relative } from 'node:path';
 import { ConfigError, InterruptedError, LockedError } from '../../errors.js';
 import { ttyPrompt } from '../../vault/prompt.js';
 import { prepareRun } from '../../engine/pipeline.js';
@@ -29,8 +30,8 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
   const empty = plans.filter((p) => p.resources.length === 0);
   for (const p of empty) ctx.out.warn(`note: ${p.host.name} has no roles${o.tags?.length ? ' (or no resources with these tags)' : ''}: nothing to apply on it`);
   if (plans.length === 0 || empty.length === plans.length) {
-    throw new ConfigError(`nothing to apply: no host of ${env}${o.limit?.length ? ' in --limit' : ''} has a role${o.tags?.length ? ' with resources tagged ' + o.tags.join(',') : ''}`, { file: inventory.file }, {
-      hint: 'give hosts roles in the inventory (a group\'s `roles:` or a host\'s); an Ansible INI inventory cannot: see "From Ansible" in the README',
+    throw new ConfigError(`nothing to apply: no host of ${env}${o.limit?.length ? ' in --limit' : ''} has a role${o.tags?.length ? ' with resources tagged ' + o.tags.join(',') : ''}`, { file: shortPath(ctx.root, inventory.file) }, {
+      hint: `give hosts roles in the inventory (a group's \`roles:\` or a host's); an Ansible INI inventory cannot: write a YAML inventory (inventories/${env}.yaml) with its hosts and groups, and roles for the groups`,
     });
   }
   if (!o.check && !o.yes && ctx.interactive && !json && process.stdout.isTTY) {
@@ -122,6 +123,11 @@ async function printReport(ctx: CliContext, report: RunReport, o: ProvisionOptio
   out.line('');
   for (const l of formatRecap(report)) out.line(l);
   out.line(`log: ${logFile}`);
+}
+
+function shortPath(root: string, file: string): string {
+  const r = relative(root, file);
+  return r.startsWith('..') || isAbsolute(r) ? file : r;
 }
 
 /** The documented JSON shape (extra fields are additions, never renames). */

@@ -109,4 +109,14 @@ describe('file probe on this machine', () => {
     expect(statSync(path).mode & 0o777).toBe(0o640);
     expectOk(decide(fileType, p, probeHere(fileType, [p]).get('k0')));
   });
+  it('a missing parent directory fails naming it and the fix, not as a raw mktemp error', () => {
+    const missing = join(dir, `no such 'dir'`);
+    const r = applySh(commandsOf(decide(fileType, { path: join(missing, 'x.conf'), content: 'x' }, {})), dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`keel: ${missing} does not exist: add a directory resource for it before this file\n`);
+    writeFileSync(join(dir, 'plain'), '');
+    const inFile = applySh(commandsOf(decide(fileType, { path: join(dir, 'plain', 'x.conf'), content: 'x' }, {})), dir);
+    expect(inFile.status).toBe(1);
+    expect(inFile.stderr).toBe(`keel: ${join(dir, 'plain')} is not a directory: cannot put ${join(dir, 'plain', 'x.conf')} in it\n`);
+  });
 });

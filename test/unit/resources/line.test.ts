@@ -119,6 +119,16 @@ describe('line on this machine (temp files, the host awk)', () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('does not exist');
   });
+  it('create: true in a missing directory fails naming it and the fix; absent there is fine', () => {
+    const missing = join(dir, 'no-dir');
+    const r = applySh(commandsOf(decide(lineType, { path: join(missing, 'x'), line: 'x', create: true }, {})), dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`keel: ${missing} does not exist: add a directory resource for it before this file\n`);
+    // The probe saw the file, then it went away with its directory: nothing left to remove.
+    const gone = applySh(commandsOf(decide(lineType, { path: join(missing, 'x'), line: 'x', state: 'absent' }, facts(1))), dir);
+    expect(gone.stderr).toBe('');
+    expect(gone.status).toBe(0);
+  });
 });
 
 describe('line regexps run in mawk (POSIX ERE)', () => {

@@ -16,7 +16,7 @@ describe('symlink decide', () => {
   });
   it('creates and retargets', () => {
     const c = commandsOf(decide(symlinkType, { path: '/l', target: '/t' }, {}));
-    expect(c[1]).toBe('ln -sfn -- /t /l');
+    expect(c.at(-1)).toBe('ln -sfn -- /t /l');
     const r = decide(symlinkType, { path: '/l', target: '/t' }, link('/old'));
     expect(r.reason).toContain('/old');
     expectShellSyntax(commandsOf(r).join('\n'));
@@ -78,5 +78,11 @@ describe('symlink on this machine (temp dir)', () => {
     expect(readlinkSync(l2)).toBe('rel/target');
     const again = probeHere(symlinkType, ps.slice(0, 3));
     for (const n of [0, 1, 2]) expectOk(decide(symlinkType, ps[n]!, again.get(`k${n}`)));
+  });
+  it('a missing parent directory fails naming it and the fix, not as a raw ln error', () => {
+    const missing = join(dir, 'no-dir');
+    const r = applySh(commandsOf(decide(symlinkType, { path: join(missing, 'l'), target: '/x' }, {})), dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`keel: ${missing} does not exist: add a directory resource for it before this symlink\n`);
   });
 });
