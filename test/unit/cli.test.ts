@@ -105,4 +105,18 @@ describe('keel CLI, bad input', () => {
     expect(r.stdout).toBe('');
     expect(existsSync(join(root, '.keel', 'logs'))).toBe(false);
   });
+
+  it('does not decrypt the vault when nothing needs a secret (no passphrase asked); does when a variable uses one', async () => {
+    const root = project({
+      'inventories/staging.yaml': 'vars: {greeting: hello}\nhosts:\n  web1: {address: 192.0.2.10}\n',
+      // Not a real vault: decrypting it would fail, so a run that gets past it never tried.
+      'secrets/staging.age': 'age-encryption.org/v1\n-> scrypt AAAA 18\nnot really\n',
+    });
+    const plain = await runKeel(['inventory', 'staging', '--output', 'json'], { root });
+    expect(plain.code, plain.stderr).toBe(0);
+    writeFileSync(join(root, 'inventories', 'staging.yaml'), 'vars: {greeting: "{{secrets.greeting}}"}\nhosts:\n  web1: {address: 192.0.2.10}\n');
+    const needs = await runKeel(['inventory', 'staging', '--output', 'json'], { root });
+    expect(needs.code).toBe(1);
+    expect(needs.stderr).toMatch(/secrets\/staging\.age/);
+  });
 });
