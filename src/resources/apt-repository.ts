@@ -33,22 +33,26 @@ const ONE_LINE = /^[^\n\r]+$/;
 
 export const aptRepositoryType: ResourceType<AptRepositoryParams> = {
   name: 'apt_repository',
+  doc: {
+    summary: "An apt source (deb822 `.sources` file) with its signing key.",
+    example: "- apt_repository: {name: elastic-8.x, uri: \"https://artifacts.elastic.co/packages/8.x/apt\", suite: stable, components: [main], key_url: \"https://artifacts.elastic.co/GPG-KEY-elasticsearch\"}",
+  },
   schema: {
     type: 'object',
     required: ['name'],
     additionalProperties: false,
     properties: {
       // apt ignores files in sources.list.d whose names use other characters.
-      name: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
-      state: { type: 'string', enum: ['present', 'absent'] },
-      uri: { type: 'string', minLength: 1 },
-      suite: { type: 'string', minLength: 1 },
-      components: { type: 'array', items: { type: 'string', pattern: '^\\S+$' } },
-      key: { type: 'string', minLength: 1 },
-      key_url: { type: 'string', pattern: '^https?://' },
-      arch: { oneOf: [{ type: 'string', pattern: '^[a-z0-9-]+$' }, { type: 'array', items: { type: 'string', pattern: '^[a-z0-9-]+$' } }] },
-      signed_by: { type: 'string', minLength: 1 },
-      types: { type: 'array', items: { type: 'string', enum: ['deb', 'deb-src'] }, minItems: 1 },
+      name: { description: "file name under /etc/apt/sources.list.d/", type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
+      state: { description: "present (default) or absent", type: 'string', enum: ['present', 'absent'] },
+      uri: { description: "the repository URL", type: 'string', minLength: 1 },
+      suite: { description: "the suite (bookworm, stable...)", type: 'string', minLength: 1 },
+      components: { description: "components (main...)", type: 'array', items: { type: 'string', pattern: '^\\S+$' } },
+      key: { description: "the ASCII-armored signing key", type: 'string', minLength: 1 },
+      key_url: { description: "where to fetch the signing key (https)", type: 'string', pattern: '^https?://' },
+      arch: { description: "architectures", oneOf: [{ type: 'string', pattern: '^[a-z0-9-]+$' }, { type: 'array', items: { type: 'string', pattern: '^[a-z0-9-]+$' } }] },
+      signed_by: { description: "a keyring path already on the host", type: 'string', minLength: 1 },
+      types: { description: "deb and/or deb-src", type: 'array', items: { type: 'string', enum: ['deb', 'deb-src'] }, minItems: 1 },
     },
   },
 

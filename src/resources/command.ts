@@ -31,19 +31,23 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export const commandType: ResourceType<CommandParams> = {
   name: 'command',
+  doc: {
+    summary: "Your own shell, as written (evaluated by `sh`, never passed in argv). Idempotent only through its guards, which the probe evaluates: a command runs at most once per run, and one whose guard is still unmet after it ran fails the host. Without a guard it is reported as not idempotent.",
+    example: "- command:\n    run: \"{{quote app_python}} -m venv {{quote app_venv}}\"\n    creates: \"{{app_venv}}/bin/python\"\n    user: \"{{app_user}}\"",
+  },
   schema: {
     type: 'object',
     required: ['run'],
     additionalProperties: false,
     properties: {
-      run: { type: 'string', minLength: 1 },
-      creates: { type: 'string', minLength: 1 },
-      removes: { type: 'string', minLength: 1 },
-      unless: { type: 'string', minLength: 1 },
-      only_if: { type: 'string', minLength: 1 },
-      cwd: { type: 'string', minLength: 1 },
-      user: { type: 'string', pattern: ACCOUNT_NAME },
-      env: { type: 'object', additionalProperties: { type: 'string' } },
+      run: { description: "the shell to run", type: 'string', minLength: 1 },
+      creates: { description: "skip when this path exists", type: 'string', minLength: 1 },
+      removes: { description: "run only when this path exists", type: 'string', minLength: 1 },
+      unless: { description: "skip when this shell exits 0", type: 'string', minLength: 1 },
+      only_if: { description: "run only when this shell exits 0", type: 'string', minLength: 1 },
+      cwd: { description: "the directory to run in", type: 'string', minLength: 1 },
+      user: { description: "run as this user (runuser), guards included", type: 'string', pattern: ACCOUNT_NAME },
+      env: { description: "environment variables (exported inside the script, never on a command line)", type: 'object', additionalProperties: { type: 'string' } },
     },
   },
 

@@ -15,16 +15,20 @@ export interface DirectoryParams {
 
 export const directoryType: ResourceType<DirectoryParams> = {
   name: 'directory',
+  doc: {
+    summary: "A directory with owner, group and mode (parents are created).",
+    example: "- directory: {path: /srv/app/logs, owner: app, group: app, mode: \"0750\"}",
+  },
   schema: {
     type: 'object',
     required: ['path'],
     additionalProperties: false,
     properties: {
-      path: { type: 'string', minLength: 1 },
-      state: { type: 'string', enum: ['present', 'absent'] },
-      owner: { type: ['string', 'integer'] },
-      group: { type: ['string', 'integer'] },
-      mode: { type: ['string', 'integer'] },
+      path: { description: "absolute path", type: 'string', minLength: 1 },
+      state: { description: "present (default) or absent (removed with its content)", type: 'string', enum: ['present', 'absent'] },
+      owner: { description: "user name or uid", type: ['string', 'integer'] },
+      group: { description: "group name or gid", type: ['string', 'integer'] },
+      mode: { description: "octal mode, e.g. \"0750\" or \"2750\"", type: ['string', 'integer'] },
     },
   },
 

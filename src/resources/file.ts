@@ -26,19 +26,23 @@ const DIFF_LIMIT = 256 * 1024;
 
 export const fileType: ResourceType<FileParams> = {
   name: 'file',
+  doc: {
+    summary: "A regular file: content, owner, group, mode; written atomically (temp file, validate, fsync, rename). `source:` reads the content from the role's `files/`.",
+    example: "- file: {path: /etc/app/settings.ini, content: \"debug = false\\n\", owner: root, group: app, mode: \"0640\"}\n- file: {path: /etc/app/logo.png, source: logo.png}   # roles/<role>/files/logo.png",
+  },
   schema: {
     type: 'object',
     required: ['path'],
     additionalProperties: false,
     properties: {
-      path: { type: 'string', minLength: 1 },
-      state: { type: 'string', enum: ['present', 'absent'] },
-      content: { type: 'string' },
-      owner: { type: ['string', 'integer'] },
-      group: { type: ['string', 'integer'] },
-      mode: { type: ['string', 'integer'] },
-      validate: { type: 'string' },
-      sensitive: { type: 'boolean' },
+      path: { description: "absolute path of the file", type: 'string', minLength: 1 },
+      state: { description: "present (default) or absent", type: 'string', enum: ['present', 'absent'] },
+      content: { description: "the wanted content; without it the file is only created (empty) and its attributes managed", type: 'string' },
+      owner: { description: "user name or uid", type: ['string', 'integer'] },
+      group: { description: "group name or gid", type: ['string', 'integer'] },
+      mode: { description: "octal mode, e.g. \"0640\"", type: ['string', 'integer'] },
+      validate: { description: "a command checking the new file before it replaces the old one: `%s` is the temp file (`nginx -t -c %s`); without `%s` it runs after the rename and a failure puts the old file back", type: 'string' },
+      sensitive: { description: "never show this file's content in diffs (vault values are masked anyway)", type: 'boolean' },
     },
   },
 

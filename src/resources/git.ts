@@ -26,17 +26,21 @@ const LS_REMOTE_TIMEOUT = 60;
 
 export const gitType: ResourceType<GitParams> = {
   name: 'git',
+  doc: {
+    summary: "A git checkout at a branch, tag or commit (for code that is not deployed with keel deploy).",
+    example: "- git: {repo: \"https://example.org/tools.git\", dest: /opt/tools, version: v1.2}",
+  },
   schema: {
     type: 'object',
     required: ['repo', 'dest'],
     additionalProperties: false,
     properties: {
-      repo: { type: 'string', minLength: 1 },
-      dest: { type: 'string', minLength: 1 },
-      version: { type: 'string', minLength: 1 },
-      depth: { type: 'integer', minimum: 1 },
-      owner: { type: 'string', pattern: ACCOUNT_NAME },
-      force: { type: 'boolean' },
+      repo: { description: "the repository URL", type: 'string', minLength: 1 },
+      dest: { description: "absolute path of the checkout", type: 'string', minLength: 1 },
+      version: { description: "branch, tag or commit (default: the remote's HEAD)", type: 'string', minLength: 1 },
+      depth: { description: "shallow clone depth", type: 'integer', minimum: 1 },
+      owner: { description: "clone and update as this user", type: 'string', pattern: ACCOUNT_NAME },
+      force: { description: "discard local changes in the checkout", type: 'boolean' },
     },
   },
 

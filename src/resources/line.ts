@@ -39,16 +39,20 @@ const ABSENT_AWK = `BEGIN { l = ENVIRON["KEEL_LINE"] ""; r = ENVIRON["KEEL_RE"];
 
 export const lineType: ResourceType<LineParams> = {
   name: 'line',
+  doc: {
+    summary: "One line in a file: added, replaced (the last line matching `regexp`), or removed.",
+    example: "- line: {path: /etc/nginx/nginx.conf, regexp: \"^[[:space:]]*#?[[:space:]]*server_tokens \", line: \"\\tserver_tokens off;\"}",
+  },
   schema: {
     type: 'object',
     required: ['path'],
     additionalProperties: false,
     properties: {
-      path: { type: 'string', minLength: 1 },
-      line: { type: 'string' },
-      regexp: { type: 'string', minLength: 1 },
-      state: { type: 'string', enum: ['present', 'absent'] },
-      create: { type: 'boolean' },
+      path: { description: "absolute path of the file", type: 'string', minLength: 1 },
+      line: { description: "the wanted line (required when present)", type: 'string' },
+      regexp: { description: "a POSIX extended regular expression: the last matching line is replaced (or removed with state absent)", type: 'string', minLength: 1 },
+      state: { description: "present (default) or absent", type: 'string', enum: ['present', 'absent'] },
+      create: { description: "create the file if it does not exist", type: 'boolean' },
     },
   },
 

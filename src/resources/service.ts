@@ -22,16 +22,20 @@ const RUNNING = new Set(['active', 'reloading']);
 
 export const serviceType: ResourceType<ServiceParams> = {
   name: 'service',
+  doc: {
+    summary: "A systemd unit: running or stopped, enabled or not. One `systemctl show` answers for every unit of the run.",
+    example: "- service: {name: nginx, state: started, enabled: true}",
+  },
   schema: {
     type: 'object',
     required: ['name'],
     additionalProperties: false,
     properties: {
       // systemd unit names: letters, digits, ":-_.\@", optionally a template instance.
-      name: { type: 'string', pattern: '^[A-Za-z0-9:_.\\\\@-]+$', maxLength: 255 },
-      state: { type: 'string', enum: ['started', 'stopped', 'restarted', 'reloaded'] },
-      enabled: { type: 'boolean' },
-      daemon_reload: { type: 'boolean' },
+      name: { description: "unit name (`nginx`, `app@1`)", type: 'string', pattern: '^[A-Za-z0-9:_.\\\\@-]+$', maxLength: 255 },
+      state: { description: "started, stopped, restarted or reloaded (the last two always act: prefer a handler)", type: 'string', enum: ['started', 'stopped', 'restarted', 'reloaded'] },
+      enabled: { description: "started at boot", type: 'boolean' },
+      daemon_reload: { description: "run `systemctl daemon-reload` first when the unit file changed", type: 'boolean' },
     },
   },
 

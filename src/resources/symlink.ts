@@ -16,15 +16,19 @@ export interface SymlinkParams {
 
 export const symlinkType: ResourceType<SymlinkParams> = {
   name: 'symlink',
+  doc: {
+    summary: "A symbolic link to a target.",
+    example: "- symlink: {path: /etc/nginx/sites-enabled/app, target: /etc/nginx/sites-available/app}",
+  },
   schema: {
     type: 'object',
     required: ['path'],
     additionalProperties: false,
     properties: {
-      path: { type: 'string', minLength: 1 },
-      target: { type: 'string', minLength: 1 },
-      state: { type: 'string', enum: ['present', 'absent'] },
-      force: { type: 'boolean' },
+      path: { description: "absolute path of the link", type: 'string', minLength: 1 },
+      target: { description: "what it points to (required when present)", type: 'string', minLength: 1 },
+      state: { description: "present (default) or absent", type: 'string', enum: ['present', 'absent'] },
+      force: { description: "replace a file or an empty directory in the way", type: 'boolean' },
     },
   },
 

@@ -43,6 +43,8 @@ export interface DecideContext {
 export interface ResourceType<P> {
   /** Key used in role.yaml: `package`, `file`, ... */
   readonly name: string;
+  /** What docs/resources.md says of it (with each param's schema `description`). */
+  readonly doc: { summary: string; example: string };
   /** JSON Schema for the params, checked with ajv before anything runs. */
   readonly schema: JSONSchemaType<P> | Record<string, unknown>;
   /** Short identity for reports and ids: `/etc/nginx/nginx.conf`, `nginx`... */

@@ -25,20 +25,24 @@ export interface UserParams {
 
 export const userType: ResourceType<UserParams> = {
   name: 'user',
+  doc: {
+    summary: "A local user account.",
+    example: "- user: {name: app, group: app, home: /home/app, shell: /bin/bash, create_home: true}",
+  },
   schema: {
     type: 'object',
     required: ['name'],
     additionalProperties: false,
     properties: {
-      name: { type: 'string', pattern: ACCOUNT_NAME },
-      state: { type: 'string', enum: ['present', 'absent'] },
-      uid: { type: 'integer', minimum: 0 },
-      group: { oneOf: [{ type: 'string', pattern: ACCOUNT_NAME }, { type: 'integer', minimum: 0 }] },
-      groups: { type: 'array', items: { type: 'string', pattern: ACCOUNT_NAME } },
-      home: { type: 'string', minLength: 1 },
-      shell: { type: 'string', minLength: 1 },
-      system: { type: 'boolean' },
-      create_home: { type: 'boolean' },
+      name: { description: "user name", type: 'string', pattern: ACCOUNT_NAME },
+      state: { description: "present (default) or absent", type: 'string', enum: ['present', 'absent'] },
+      uid: { description: "numeric uid", type: 'integer', minimum: 0 },
+      group: { description: "primary group (name or gid)", oneOf: [{ type: 'string', pattern: ACCOUNT_NAME }, { type: 'integer', minimum: 0 }] },
+      groups: { description: "supplementary groups (exactly these)", type: 'array', items: { type: 'string', pattern: ACCOUNT_NAME } },
+      home: { description: "home directory", type: 'string', minLength: 1 },
+      shell: { description: "login shell", type: 'string', minLength: 1 },
+      system: { description: "a system account (on creation)", type: 'boolean' },
+      create_home: { description: "create the home directory (on creation)", type: 'boolean' },
     },
   },
 
