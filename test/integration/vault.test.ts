@@ -398,7 +398,7 @@ describe('as a process', () => {
     expect(sh(`node ${cli} secrets get prod sentry_dsn`, { env })).toBe('piped-secret\n');
   });
 
-  it.skipIf(!hasBinary('git'))('git diff via textconv shows keys with masked values (skipped: git is not installed)', async () => {
+  it.skipIf(!hasBinary('git'))(`git diff via textconv shows keys with masked values${hasBinary('git') ? '' : ' (skipped: git is not installed)'}`, async () => {
     const { p, me } = await recipientsProject();
     const env = { ...process.env, KEEL_ROOT: p.root, KEEL_AGE_IDENTITY: me.identity, HOME: p.home, GIT_CONFIG_NOSYSTEM: '1' };
     sh(`printf '%s\\n' 'piped-secret' | node ${cli} secrets set prod sentry_dsn`, { env });
