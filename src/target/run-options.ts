@@ -30,15 +30,25 @@ export const TARGET_RUN_OPTIONS: TargetRunOptions = {
   publishAddress: '127.0.0.1',
 };
 
-/** The `docker run` arguments for these options (without `run`, name, labels and image). */
-export function dockerRunArgs(o: TargetRunOptions = TARGET_RUN_OPTIONS): string[] {
+/** What systemd in the container needs, without any published port (the Vagrantfile's create_args). */
+export function systemdRunArgs(o: TargetRunOptions = TARGET_RUN_OPTIONS): string[] {
   return [
     ...o.capAdd.flatMap((c) => ['--cap-add', c]),
     ...o.securityOpt.flatMap((s) => ['--security-opt', s]),
     `--cgroupns=${o.cgroupns}`,
     ...o.binds.flatMap((b) => ['-v', `${b.source}:${b.target}:${b.mode}`]),
     ...o.tmpfs.flatMap((t) => ['--tmpfs', t]),
-    '-p',
-    `${o.publishAddress}::${o.sshPort}`,
   ];
+}
+
+/**
+ * The `docker run` arguments for these options (without `run`, name, labels and image).
+ * `publish` maps container ports to host ports on 127.0.0.1; without it, port 22 is
+ * published on a port the engine picks.
+ */
+export function dockerRunArgs(o: TargetRunOptions = TARGET_RUN_OPTIONS, publish?: Record<number, number>): string[] {
+  const ports = publish
+    ? Object.entries(publish).flatMap(([container, host]) => ['-p', `${o.publishAddress}:${host}:${container}`])
+    : ['-p', `${o.publishAddress}::${o.sshPort}`];
+  return [...systemdRunArgs(o), ...ports];
 }
