@@ -62,6 +62,7 @@ export async function loadInventory(opts: LoadOptions): Promise<Inventory> {
     isKnownRole: opts.isKnownRole,
     knownRoles: opts.knownRoles,
     userSshConfig: await readSshConfig(sshConfigPath),
+    localTarget: async (ref) => (await import('../target/registry.js')).inventoryTarget(opts.root, ref),
   });
 }
 
@@ -167,5 +168,6 @@ function connectionJSON(c: Connection): object {
     becomeUser: c.becomeUser,
     ...(c.becomePasswordVar !== undefined && { becomePasswordVar: c.becomePasswordVar }),
     ...(c.sshConfigHost !== undefined && { sshConfigHost: c.sshConfigHost }),
+    ...(c.localTarget !== undefined && { localTarget: c.localTarget, knownHostsFile: c.knownHostsFile }),
   };
 }

@@ -23,6 +23,9 @@ export interface RawConnection {
   sshConfig?: Ref;
   sshHost?: string;
   connectTimeoutSec?: number;
+  /** Set by a local target (`target:`): its own known_hosts file, and its name for hints. */
+  knownHostsFile?: string;
+  localTarget?: string;
 }
 
 export interface RawVars {
@@ -37,6 +40,8 @@ export interface RawHost {
   roles: Ref[];
   vars: RawVars;
   connection: RawConnection;
+  /** `target: NAME`: a local target of `keel target up` fills in the connection. */
+  target?: Ref;
 }
 
 export interface RawGroup {

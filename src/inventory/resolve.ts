@@ -18,6 +18,8 @@ export interface ResolveOptions {
   knownRoles?: readonly string[];
   /** The user's OpenSSH config (~/.ssh/config), if any. */
   userSshConfig?: SshConfig;
+  /** A host's `target: NAME`: the connection of that local target (src/target/registry.ts). */
+  localTarget?: (ref: Ref) => Promise<RawConnection>;
 }
 
 const MAX_JUMP_DEPTH = 8;
@@ -33,7 +35,7 @@ export async function resolveInventory(raw: RawInventory, opts: ResolveOptions):
 
   const groupsByHost = new Map(raw.hosts.map((h) => [h.name, groupsOf(h, groups, parents, order)]));
   const layersByHost = new Map([...groupsByHost].map(([h, names]) => [h, names.map((n) => groups.get(n)!)]));
-  const connections = new ConnectionResolver(raw, layersByHost, opts.userSshConfig);
+  const connections = new ConnectionResolver(raw, layersByHost, opts.userSshConfig, await localTargets(raw, opts));
   const hosts: Host[] = [];
   const errors: ConfigError[] = [];
   for (const rawHost of raw.hosts) {
@@ -195,6 +197,27 @@ function unique(names: string[]): string[] {
   return [...new Set(names)];
 }
 
+/** Each `target:` host's connection from its local target; every unknown name reported at once. */
+async function localTargets(raw: RawInventory, opts: ResolveOptions): Promise<Map<string, RawConnection>> {
+  const found = new Map<string, RawConnection>();
+  const errors: ConfigError[] = [];
+  for (const h of raw.hosts) {
+    if (!h.target) continue;
+    try {
+      if (h.connection.sshConfig || h.connection.sshHost) {
+        throw new ConfigError(`host "${h.name}" has both target: and ssh_config/ssh_host; keep one`, h.target.location);
+      }
+      if (!opts.localTarget) throw new ConfigError('local targets (target:) cannot be used here', h.target.location);
+      found.set(h.name, await opts.localTarget(h.target));
+    } catch (err) {
+      if (err instanceof ConfigError) errors.push(err);
+      else throw err;
+    }
+  }
+  throwAll(errors);
+  return found;
+}
+
 /** Later layers win for every key they set. */
 function mergeConnections(layers: RawConnection[]): RawConnection {
   const merged: RawConnection = {};
@@ -223,6 +246,8 @@ class ConnectionResolver {
     /** Each host's groups, in precedence order. */
     private readonly groupLayers: Map<string, RawGroup[]>,
     private readonly userConfig: SshConfig | undefined,
+    /** Hosts that are local targets: their connection, between groups' and the host's own. */
+    private readonly targets: Map<string, RawConnection>,
   ) {
     this.hosts = new Map(raw.hosts.map((h) => [h.name, h]));
   }
@@ -232,7 +257,8 @@ class ConnectionResolver {
     if (cached) return cached;
     const groups = this.groupLayers.get(name) ?? [];
     const host = this.hosts.get(name)!;
-    const merged = mergeConnections([this.raw.connection, ...groups.map((g) => g.connection), host.connection]);
+    const target = this.targets.get(name);
+    const merged = mergeConnections([this.raw.connection, ...groups.map((g) => g.connection), target ?? {}, host.connection]);
     const own = host.connection;
 
     let ssh: SshHostOptions | undefined;
@@ -250,7 +276,7 @@ class ConnectionResolver {
       if (!ssh.matched) throw new ConfigError(`no "Host" entry for "${alias}" in ${shown}`, where);
     } else {
       alias = merged.address ?? name;
-      const found = this.userConfig && lookupSshHost(this.userConfig, alias);
+      const found = target ? undefined : this.userConfig && lookupSshHost(this.userConfig, alias); // a local target is reached directly
       ssh = found?.matched ? found : undefined;
     }
     const pick = <T>(key: keyof RawConnection, fromSsh: T | undefined): T | undefined =>
@@ -275,6 +301,8 @@ class ConnectionResolver {
       becomeUser: merged.becomeUser ?? 'root',
       becomePasswordVar: merged.becomePasswordVar ?? 'become_password',
       ...(strong && { sshConfigHost: alias }),
+      ...(merged.knownHostsFile !== undefined && { knownHostsFile: merged.knownHostsFile }),
+      ...(merged.localTarget !== undefined && { localTarget: merged.localTarget }),
     };
     connection.jump = await this.jumpChain(pick('jump', sshJump) ?? [], [...stack, name]);
     this.done.set(name, connection);

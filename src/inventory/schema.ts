@@ -52,6 +52,7 @@ const host: SchemaObject = {
     vars,
     ssh_config: name('the path of an OpenSSH config file'),
     ssh_host: name('a Host alias of the OpenSSH config file'),
+    target: name('the name of a local target (keel target up NAME)'),
   },
   description: 'a mapping of host settings',
 };

@@ -23,6 +23,10 @@ export interface Connection {
   becomePasswordVar?: string;
   /** Alias looked up in an OpenSSH config file, when the inventory names one. */
   sshConfigHost?: string;
+  /** known_hosts for this host instead of the inventory's (a local target has its own). */
+  knownHostsFile?: string;
+  /** The local target (`target:`) this host is, for hints like `keel target up web1`. */
+  localTarget?: string;
 }
 
 export interface Host {

@@ -169,6 +169,7 @@ function buildRaw(data: YamlInventory, loc: YamlLocator, absPath: string): RawIn
         roles: refs(h?.['roles'], [...path, 'roles']),
         vars: rawVars(h?.['vars'], [...path, 'vars']),
         connection: connection(h ?? {}, path),
+        target: h?.['target'] === undefined ? undefined : refs(h['target'], [...path, 'target'])[0],
       };
     }),
     groups: Object.entries(data.groups ?? {}).map(([name, g]) => {

@@ -103,7 +103,7 @@ function forward(jumpClient: Client, jump: Connection, next: Connection, hostNam
 
 async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock?: Duplex): Promise<Client> {
   const who = `${role}${target(hop)}`;
-  const file = opts.knownHostsFile;
+  const file = hop.knownHostsFile ?? opts.knownHostsFile; // a local target has its own
   let entries: KnownHostEntry[];
   try {
     entries = await loadKnownHosts(file);
@@ -163,9 +163,10 @@ async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock
               `the host presents ${presented}, but ${old.file}:${old.line} has ${old.keyType} ${fingerprint(old.key)}; ` +
               'refusing to connect',
             {
-              hint:
-                'if the host was reinstalled, remove the old key with ' +
-                `\`${removeKeyCommand(hop.address, hop.port, file)}\` and rerun with --accept-new-host-keys`,
+              hint: hop.localTarget
+                ? `${hop.localTarget} is a local target re-created since keel last read its key: \`keel target up ${hop.localTarget}\` records its current key`
+                : 'if the host was reinstalled, remove the old key with ' +
+                  `\`${removeKeyCommand(hop.address, hop.port, file)}\` and rerun with --accept-new-host-keys`,
             },
           ),
         );
@@ -174,9 +175,10 @@ async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock
         if (!opts.acceptNewHostKeys) {
           return refuse(
             new HostKeyError(opts.hostName, `${who} is not in ${file} (its key is ${presented}); refusing to connect`, {
-              hint:
-                'rerun with --accept-new-host-keys to trust it on first use, or add it yourself: ' +
-                `\`${keyscanCommand(hop.address, hop.port, file)}\``,
+              hint: hop.localTarget
+                ? `${hop.localTarget} is a local target re-created since keel last read its key: \`keel target up ${hop.localTarget}\` records its current key`
+                : 'rerun with --accept-new-host-keys to trust it on first use, or add it yourself: ' +
+                  `\`${keyscanCommand(hop.address, hop.port, file)}\``,
             }),
           );
         }
@@ -247,7 +249,11 @@ async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock
         );
       }
       const { why, hint } = describeConnectError(err, hop, stage);
-      fail(new HostUnreachableError(opts.hostName, `cannot connect to ${who}: ${why}`, { cause: err, hint }));
+      const down = hop.localTarget && (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' || err.message === 'Connection lost before handshake');
+      fail(new HostUnreachableError(opts.hostName, `cannot connect to ${who}: ${why}`, {
+        cause: err,
+        hint: down ? `${hop.localTarget} is a local target, and it is not running: \`keel target up ${hop.localTarget}\` starts it again on the same ports` : hint,
+      }));
     });
     client.once('close', () => {
       fail(

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { ConfigError, type SourceLocation } from '../errors.js';
+import type { RawConnection, Ref } from '../inventory/raw.js';
 import { writeAtomic } from './keys.js';
 
 export const TARGET_ADDRESS = '127.0.0.1';
@@ -132,4 +133,10 @@ export async function targetConnection(root: string, name: string, location: Sou
   }
   const paths = targetPaths(root);
   return { address: TARGET_ADDRESS, port: record.ports.ssh, user: TARGET_USER, keyFile: paths.keyFile, knownHostsFile: paths.knownHostsFile };
+}
+
+/** The connection layer of an inventory host with `target: NAME` (see src/inventory/resolve.ts). */
+export async function inventoryTarget(root: string, ref: Ref): Promise<RawConnection> {
+  const t = await targetConnection(root, ref.name, ref.location);
+  return { address: t.address, port: t.port, user: t.user, keys: [t.keyFile], knownHostsFile: t.knownHostsFile, localTarget: ref.name };
 }
