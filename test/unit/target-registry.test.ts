@@ -1,6 +1,7 @@
 // Local targets without Docker: the record `keel target up` keeps (.keel/target/targets.json),
-// an inventory host naming a target by `target:`, and port picking.
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+// an inventory host naming a target by `target:`, port picking, and the Vagrantfile staying in
+// step with the run options of src/target/run-options.ts.
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { ConfigError, ConfigErrors } from '../../src/errors.js';
 import { loadInventory } from '../../src/inventory/load.js';
 import { PORT_RANGE, isPortFree, pickFreePort, portInUseError } from '../../src/target/ports.js';
 import { readRegistry, targetPaths, writeRegistry, type Registry } from '../../src/target/registry.js';
+import { systemdRunArgs } from '../../src/target/run-options.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -130,5 +132,15 @@ describe('target ports', () => {
     expect(portInUseError('Bind for 127.0.0.1:24080 failed: port is already allocated')).toBe(24080);
     expect(portInUseError('listen tcp4 127.0.0.1:24443: bind: address already in use')).toBe(24443);
     expect(portInUseError('No such image: keel-target:x')).toBeUndefined();
+  });
+});
+
+describe('examples/vagrant/Vagrantfile', () => {
+  it('runs the container with the run options of src/target/run-options.ts', async () => {
+    const text = await readFile(new URL('../../examples/vagrant/Vagrantfile', import.meta.url), 'utf8');
+    const m = /d\.create_args = \[([^\]]*)\]/.exec(text);
+    expect(m, 'd.create_args = [...] in the Vagrantfile').not.toBeNull();
+    const args = [...m![1]!.matchAll(/"([^"]*)"/g)].map((x) => x[1]);
+    expect(args).toEqual(systemdRunArgs());
   });
 });
