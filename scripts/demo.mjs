@@ -20,5 +20,5 @@ const up = run(['target', 'up', '--hosts', '1']);
 let code = up;
 if (code === 0) code = run(['provision', 'local', '--yes']);
 if (code === 0) code = run(['provision', 'local', '--yes']);
-if (code === 0) console.error('\nThe target answers: docker exec <container> curl -s localhost   (keel target status; keel target down)');
+if (code === 0) console.error('\nThe page answers on the target\'s HTTP port: the http://127.0.0.1:PORT/ URL above (keel target status; keel target down)');
 process.exitCode = code;
