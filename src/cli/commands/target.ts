@@ -41,7 +41,7 @@ export function registerTarget(program: Command, ctx: CliContext, run: Runner): 
       const { targetDown } = await docker();
       const r = await targetDown({ root: ctx.root, names, forget: o.forget });
       ctx.out.line(r.removed.length ? `removed ${r.removed.join(', ')}` : 'no target containers to remove');
-      if (r.forgotten.length) ctx.out.line(`forgot ${r.forgotten.join(', ')} (their ports are free for others)`);
+      if (r.forgotten.length) ctx.out.line(`forgot ${r.forgotten.join(', ')} (their ports are given up)`);
       return 0;
     }));
   target
