@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { docker, runCommand } from './docker-cli.js';
 import { ConfigError } from '../errors.js';
 import { DockerCommandError, DockerEngineError, DockerMissingError, TargetImageError } from './errors.js';
-import { renderLocalInventory } from './inventory-file.js';
+import { GENERATED_HEADER, renderLocalInventory } from './inventory-file.js';
 import { ensureClientKey, knownHostsLine, writeAtomic } from './keys.js';
 import { isPortFree, pickFreePort, portInUseError } from './ports.js';
 import { prepareTarget } from './prepare.js';
@@ -94,6 +94,8 @@ export interface Inspected {
    * the engine picked at start (older keel) or one not on 127.0.0.1 is missing here.
    */
   fixed: Partial<TargetPorts>;
+  /** Docker networks it is attached to. */
+  networks: string[];
   /** Where its ports are published now (running containers only). */
   live: Partial<TargetPorts>;
 }
@@ -115,7 +117,7 @@ interface DockerInspect {
   State: { Status: string };
   Config: { Labels: Record<string, string> | null };
   HostConfig: { PortBindings: Bindings };
-  NetworkSettings: { Ports: Bindings };
+  NetworkSettings: { Ports: Bindings; Networks?: Record<string, unknown> };
 }
 
 /** The 127.0.0.1 host port of each of 22, 80, 443 in a bindings table. */
@@ -138,6 +140,7 @@ async function inspect(ids: string[]): Promise<Inspected[]> {
     state: c.State.Status,
     fixed: loopbackPorts(c.HostConfig.PortBindings),
     live: c.State.Status === 'running' ? loopbackPorts(c.NetworkSettings.Ports) : {},
+    networks: Object.keys(c.NetworkSettings.Networks ?? {}),
   }));
 }
 
@@ -160,6 +163,10 @@ async function runTarget(root: string, name: string, image: string, ports: Targe
       '--label', `${LABEL_NAME}=${name}`,
       '--label', `${LABEL_ROOT_PATH}=${resolve(root)}`,
       ...dockerRunArgs(TARGET_RUN_OPTIONS, publish),
+      // One network per project: targets reach each other by name (db1:5432), as a
+      // private network between servers would let them.
+      '--network', networkName(root),
+      '--network-alias', name,
       image,
       ...TARGET_RUN_OPTIONS.command,
     ],
@@ -284,6 +291,7 @@ export async function targetUp(opts: {
   const taken = new Set(Object.values(registry.targets).flatMap((t) => PORT_KINDS.map((k) => t.ports[k])));
   for (const c of existing.values()) for (const p of Object.values(c.fixed)) taken.add(p);
   const ctx: UpContext = { root, image, taken, notice: (m) => (notices.push(m), opts.onNotice?.(m)) };
+  await ensureNetwork(root);
   const ports = await Promise.all(names.map((n) => ensureTarget(ctx, n, existing.get(n), registry.targets[n]?.ports)));
   names.forEach((n, i) => (registry.targets[n] = { ...registry.targets[n], ports: ports[i]! }));
   await writeRegistry(root, registry); // before waiting for the targets: the ports are theirs now
@@ -296,12 +304,33 @@ export async function targetUp(opts: {
     }
     return hostOf(name, c.container, ports[i]!);
   });
+  await Promise.all(hosts.map((h) => joinNetwork(root, h.name, h.container, after.get(h.name)!)));
   const prepared = await Promise.all(hosts.map((h) => prepareTarget(h.container, key.publicKey, h.port)));
   hosts.forEach((h, i) => (registry.targets[h.name]!.hostKey = prepared[i]!.hostKey));
   await writeRegistry(root, registry);
   await writeAtomic(paths.knownHostsFile, renderKnownHosts(registry), 0o644);
-  await writeIfChanged(paths.inventoryFile, renderLocalInventory({ ...paths, hosts }));
+  // inventories/local.yaml is keel's own quick inventory until someone writes their own there.
+  const current = await readFile(paths.inventoryFile, 'utf8').catch(() => undefined);
+  if (current === undefined || current.startsWith(GENERATED_HEADER)) await writeIfChanged(paths.inventoryFile, renderLocalInventory({ ...paths, hosts }));
   return { hosts, notices, ...paths };
+}
+
+/** The project's Docker network: `keel-<hash of the project root>`. */
+export function networkName(root: string): string {
+  return `keel-${rootHash(root).slice(0, 10)}`;
+}
+
+async function ensureNetwork(root: string): Promise<void> {
+  const name = networkName(root);
+  const found = await docker(['network', 'ls', '-q', '--filter', `name=^${name}$`]);
+  if (!found.trim()) await docker(['network', 'create', '--label', `${LABEL_ROOT}=${rootHash(root)}`, name], { context: `creating network ${name}` });
+}
+
+/** A container made before targets had a network (or re-attached after `docker network rm`). */
+async function joinNetwork(root: string, alias: string, container: string, c: Inspected): Promise<void> {
+  const net = networkName(root);
+  if (c.networks.includes(net)) return;
+  await docker(['network', 'connect', '--alias', alias, net, container], { context: `connecting ${alias} to ${net}` });
 }
 
 function hostOf(name: string, container: string, ports: TargetPorts): TargetHost {
@@ -338,6 +367,7 @@ export async function targetDown(opts: { root: string; names?: string[]; forget?
   }
   const gone = names.map((n) => existing.get(n)).filter((c): c is Inspected => c !== undefined);
   if (gone.length > 0) await docker(['rm', '-f', '-v', ...gone.map((c) => c.id)]);
+  if (gone.length === existing.size) await docker(['network', 'rm', networkName(root)]).catch(() => undefined);
   const forgotten = opts.forget ? names.filter((n) => registry.targets[n]) : [];
   if (forgotten.length) {
     for (const n of forgotten) delete registry.targets[n];

@@ -184,6 +184,9 @@ describe('keel target up / status / down', () => {
     for (const h of up.hosts) {
       expect((await docker(['port', h.container, '22/tcp'])).trim()).toBe(`127.0.0.1:${h.port}`);
     }
+    // Targets reach each other by name on the project's network (a private network).
+    const peer = await sshRun({ port: up.hosts[0]!.port, user: 'root', keyFile: up.keyFile, knownHostsFile: up.knownHostsFile, command: 'getent hosts target2 && timeout 5 sh -c "echo > /dev/tcp/target2/22" 2>/dev/null; echo done' });
+    expect(peer.stdout).toMatch(/^\d+\.\d+\.\d+\.\d+\s+target2\b/);
     const status = await targetStatus({ root });
     expect(status.hosts.map((h) => [h.name, h.port, h.state])).toEqual(up.hosts.map((h) => [h.name, h.port, 'running']));
 
