@@ -120,6 +120,7 @@ export function readIniInventory(text: string, file: string, absPath: string): R
     hosts: [...hosts.values()],
     groups: [...groups.values()],
     implicitGroups: true,
+    format: 'ini',
   };
 }
 

@@ -28,6 +28,15 @@ export interface RawConnection {
   localTarget?: string;
 }
 
+/** A role as listed in `roles:`: a name, or `{role, name, vars}` for one instance of a role
+ *  used several times with different variables (see compile.ts). */
+export interface RoleRef extends Ref {
+  /** The instance name (`recalc` in `daemon[recalc]`); absent for a plain role name. */
+  instance?: string;
+  /** Variables of this instance only, layered over the host's. */
+  vars?: RawVars;
+}
+
 export interface RawVars {
   values: Vars;
   locations: Record<string, SourceLocation>;
@@ -37,7 +46,7 @@ export interface RawHost {
   name: string;
   location: SourceLocation;
   groups: Ref[];
-  roles: Ref[];
+  roles: RoleRef[];
   vars: RawVars;
   connection: RawConnection;
   /** `target: NAME`: a local target of `keel target up` fills in the connection. */
@@ -47,7 +56,7 @@ export interface RawHost {
 export interface RawGroup {
   name: string;
   location: SourceLocation;
-  roles: Ref[];
+  roles: RoleRef[];
   vars: RawVars;
   children: Ref[];
   /** Hosts listed under the group (INI sections); YAML lists groups on the host instead. */
@@ -68,6 +77,8 @@ export interface RawInventory {
   groups: RawGroup[];
   /** INI: groups may be created by reference (`[x:children]`, `[x:vars]`), as in Ansible. */
   implicitGroups: boolean;
+  /** Ansible INI (its variables may be Ansible's own: unknown ones only warn) or keel YAML. */
+  format?: 'yaml' | 'ini';
   /** `known_hosts:` as written (YAML only). */
   knownHosts?: string;
 }

@@ -4,10 +4,10 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, type SourceLocation } from '../errors.js';
-import type { RawConnection, RawGroup, RawHost, RawInventory, RawVars, Ref } from './raw.js';
+import type { RawConnection, RawGroup, RawHost, RawInventory, RawVars, Ref, RoleRef } from './raw.js';
 import { closest } from './schema.js';
 import { lookupSshHost, readSshConfig, type SshConfig, type SshHostOptions } from './ssh-config.js';
-import type { Connection, Group, Host, Inventory, Vars } from './types.js';
+import type { Connection, Group, Host, Inventory, RoleInstance, VarDefinition, Vars } from './types.js';
 import { throwAll } from './yaml.js';
 
 export interface ResolveOptions {
@@ -26,7 +26,7 @@ const MAX_JUMP_DEPTH = 8;
 
 export async function resolveInventory(raw: RawInventory, opts: ResolveOptions): Promise<Inventory> {
   const groups = groupTable(raw);
-  throwAll([...checkGroupRefs(raw, groups), ...checkRoles(raw, opts)]);
+  throwAll([...checkGroupRefs(raw, groups), ...checkRoles(raw, opts), ...checkInstanceNames(raw)]);
   throwAll(findCycles(groups));
 
   const parents = new Map<string, string[]>();
@@ -43,11 +43,13 @@ export async function resolveInventory(raw: RawInventory, opts: ResolveOptions):
     const layers = layersByHost.get(rawHost.name)!;
     const merged = mergeVars(raw, layers, rawHost, opts.extraVars);
     if (connections.inCycle.has(rawHost.name)) continue; // already reported with its cycle
+    const instances = roleInstances([...layers.flatMap((g) => g.roles), ...rawHost.roles]);
     try {
       hosts.push({
         name: rawHost.name,
         groups: hostGroups,
-        roles: unique([...layers.flatMap((g) => g.roles), ...rawHost.roles].map((r) => r.name)),
+        roles: unique(instances.map((r) => r.role)),
+        roleInstances: instances,
         connection: await connections.forHost(rawHost.name, []),
         vars: merged.values,
         varLocations: merged.locations,
@@ -63,6 +65,8 @@ export async function resolveInventory(raw: RawInventory, opts: ResolveOptions):
 
   return {
     env: opts.env,
+    format: raw.format ?? 'yaml',
+    varDefinitions: varDefinitions(raw, hosts, groupsByHost, opts.extraVars),
     file: raw.path,
     knownHostsFile: raw.knownHosts ? path.resolve(path.dirname(raw.path), expandHome(raw.knownHosts)) : undefined,
     vars: { ...raw.vars.values },
@@ -191,6 +195,74 @@ function mergeVars(raw: RawInventory, groups: RawGroup[], host: RawHost, extra: 
   layer(host.vars.values, (k) => host.vars.locations[k]!);
   if (extra) layer(extra.values, (k) => extra.locations[k]!);
   return { values, locations };
+}
+
+/** One instance per role entry; an entry listed again (a group and its host both name
+ *  `daemon[recalc]`) is one instance where the later entry's variables win key by key. */
+function roleInstances(refs: RoleRef[]): RoleInstance[] {
+  const byKey = new Map<string, RoleInstance>();
+  for (const ref of refs) {
+    const key = ref.instance === undefined ? ref.name : `${ref.name}[${ref.instance}]`;
+    const prev = byKey.get(key);
+    byKey.set(key, {
+      role: ref.name,
+      ...(ref.instance !== undefined && { name: ref.instance }),
+      vars: { ...prev?.vars, ...ref.vars?.values },
+      varLocations: { ...prev?.varLocations, ...ref.vars?.locations },
+      location: prev?.location ?? ref.location,
+    });
+  }
+  return [...byKey.values()];
+}
+
+/** A role listed twice in one `roles:` list is a mistake unless each use has its own name:
+ *  the ids of its resources and handlers (`daemon[recalc]/...`) must stay apart. */
+function checkInstanceNames(raw: RawInventory): ConfigError[] {
+  const errors: ConfigError[] = [];
+  const lists: [RoleRef[], string][] = [
+    ...raw.groups.map((g): [RoleRef[], string] => [g.roles, `group "${g.name}"`]),
+    ...raw.hosts.map((h): [RoleRef[], string] => [h.roles, `host "${h.name}"`]),
+  ];
+  for (const [refs, where] of lists) {
+    const seen = new Set<string>();
+    for (const ref of refs) {
+      const key = ref.instance === undefined ? ref.name : `${ref.name}[${ref.instance}]`;
+      if (seen.has(key)) {
+        errors.push(new ConfigError(
+          ref.instance === undefined
+            ? `role "${ref.name}" is listed twice in the roles of ${where}: to use it twice, give each use a name ({role: ${ref.name}, name: ..., vars: {...}})`
+            : `instance "${key}" is listed twice in the roles of ${where}: instance names must differ`,
+          ref.location,
+        ));
+      }
+      seen.add(key);
+    }
+  }
+  return errors;
+}
+
+/** Every place a variable is set, with the hosts it reaches (see VarDefinition). */
+function varDefinitions(raw: RawInventory, hosts: Host[], groupsByHost: Map<string, string[]>, extra: RawVars | undefined): VarDefinition[] {
+  const names = hosts.map((h) => h.name);
+  const inGroup = (g: string) => names.filter((h) => groupsByHost.get(h)?.includes(g));
+  const defs: VarDefinition[] = [];
+  const add = (vars: RawVars, reach: string[]) => {
+    for (const k of Object.keys(vars.values)) defs.push({ name: k, location: vars.locations[k]!, hosts: reach });
+  };
+  add(raw.vars, names);
+  for (const g of raw.groups) add(g.vars, inGroup(g.name));
+  for (const h of raw.hosts) add(h.vars, names.includes(h.name) ? [h.name] : []);
+  if (extra) add(extra, names);
+  const instanceRefs: [RoleRef, string[]][] = [
+    ...raw.groups.flatMap((g) => g.roles.map((r): [RoleRef, string[]] => [r, inGroup(g.name)])),
+    ...raw.hosts.flatMap((h) => h.roles.map((r): [RoleRef, string[]] => [r, [h.name]])),
+  ];
+  for (const [ref, reach] of instanceRefs) {
+    for (const k of Object.keys(ref.vars?.values ?? {})) {
+      defs.push({ name: k, location: ref.vars!.locations[k]!, hosts: reach, instance: { role: ref.name, ...(ref.instance !== undefined && { name: ref.instance }) } });
+    }
+  }
+  return defs;
 }
 
 function unique(names: string[]): string[] {

@@ -17,6 +17,28 @@ const oneOrMany = (description: string): SchemaObject => ({
 });
 const vars: SchemaObject = { type: ['object', 'null'], description: 'a mapping of variable names to values' };
 
+/** `roles:` items: a role name, or one named instance of a role with its own variables. */
+const roleList: SchemaObject = {
+  type: 'array',
+  items: {
+    anyOf: [
+      { type: 'string', minLength: 1 },
+      {
+        type: 'object',
+        additionalProperties: false,
+        required: ['role'],
+        properties: {
+          role: name('a role name'),
+          name: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$', description: 'an instance name (letters, digits, _ . -)' },
+          vars,
+        },
+      },
+    ],
+    description: 'a role name, or {role: NAME, name: INSTANCE, vars: {...}} for one instance of a role used several times',
+  },
+  description: 'a list of role names',
+};
+
 /** Connection keys shared by the top-level `connection`, groups' `connection` and hosts. */
 const connectionProperties: Record<string, SchemaObject> = {
   port: { type: 'integer', minimum: 1, maximum: 65535, description: 'an integer between 1 and 65535' },
@@ -48,7 +70,7 @@ const host: SchemaObject = {
     address: name('a host name or IP address'),
     ...connectionProperties,
     groups: nameList('a list of group names'),
-    roles: nameList('a list of role names'),
+    roles: roleList,
     vars,
     ssh_config: name('the path of an OpenSSH config file'),
     ssh_host: name('a Host alias of the OpenSSH config file'),
@@ -61,7 +83,7 @@ const group: SchemaObject = {
   type: ['object', 'null'],
   additionalProperties: false,
   properties: {
-    roles: nameList('a list of role names'),
+    roles: roleList,
     vars,
     children: nameList('a list of group names'),
     connection,
@@ -102,15 +124,19 @@ export interface NodeLocator {
 export function validateInventoryData(data: unknown, locator: NodeLocator): ConfigError[] {
   if (validateInventory(data)) return [];
   const errors = validateInventory.errors ?? [];
-  // An anyOf error stands for its branches' errors: report it alone, in its own words.
+  // An anyOf error stands for its branches' errors: report it alone, in its own words; unless
+  // the value has the type of one branch and only that branch's details are wrong (an unknown
+  // key in a `{role: ...}` entry): those details say more.
+  const inside = (e: ErrorObject, a: ErrorObject) =>
+    e.schemaPath.startsWith(a.schemaPath + '/') && (e.instancePath + '/').startsWith(a.instancePath + '/');
   const alternatives = errors.filter((e) => e.keyword === 'anyOf');
-  const kept = errors.filter(
-    (e) =>
-      e.keyword === 'anyOf' ||
-      !alternatives.some(
-        (a) => e.schemaPath.startsWith(a.schemaPath + '/') && (e.instancePath + '/').startsWith(a.instancePath + '/'),
-      ),
-  );
+  const isMapping = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const detailed = new Set(alternatives.filter((a) => isMapping(a.data) && errors.some((e) => inside(e, a) && e.keyword !== 'type')));
+  const kept = errors.filter((e) => {
+    if (e.keyword === 'anyOf') return !detailed.has(e);
+    const a = alternatives.find((x) => inside(e, x));
+    return a !== undefined && detailed.has(a) ? e.keyword !== 'type' : a === undefined;
+  });
   return kept.map((e) => toConfigError(e, locator));
 }
 
@@ -132,8 +158,9 @@ function toConfigError(e: ErrorObject, locator: NodeLocator): ConfigError {
 }
 
 function describeObject(path: string[]): string {
-  const [top, name, sub] = path;
+  const [top, name, sub, index] = path;
   if (top === undefined) return 'the inventory';
+  if (sub === 'roles' && index !== undefined) return `roles[${index}] of ${top === 'hosts' ? 'host' : 'group'} "${name}"`;
   if (top === 'hosts' && name !== undefined) return `host "${name}"`;
   if (top === 'groups' && name !== undefined) return sub === 'connection' ? `the connection of group "${name}"` : `group "${name}"`;
   return `"${top}"`;

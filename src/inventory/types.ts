@@ -29,12 +29,37 @@ export interface Connection {
   localTarget?: string;
 }
 
+/** One use of a role on a host. A role listed by name is one instance without a name. */
+export interface RoleInstance {
+  role: string;
+  /** `recalc` for `{role: daemon, name: recalc}`: ids become `daemon[recalc]/...`. */
+  name?: string;
+  /** The instance's own variables: above the host's, below -e. */
+  vars: Vars;
+  varLocations: Record<string, SourceLocation>;
+  location: SourceLocation;
+}
+
+/** Where a variable is set in the inventory, and the hosts that definition reaches (checked
+ *  for typos: a definition no role of those hosts declares or uses is refused). */
+export interface VarDefinition {
+  name: string;
+  location: SourceLocation;
+  /** Names of the hosts it applies to. */
+  hosts: string[];
+  /** Set for a role instance's `vars`: only that instance sees it. */
+  instance?: { role: string; name?: string };
+}
+
 export interface Host {
   name: string;
   /** Groups the host belongs to, directly or through children, outermost ancestors first. */
   groups: string[];
   /** Roles to apply, in order, de-duplicated (from its groups, then its own). */
   roles: string[];
+  /** Every use of a role, in order (a role used with several names appears several times).
+   *  Absent: one unnamed instance per entry of `roles`. */
+  roleInstances?: RoleInstance[];
   connection: Connection;
   /** Merged variables: env vars < group vars (ancestors first) < host vars < CLI vars. */
   vars: Vars;
@@ -66,4 +91,8 @@ export interface Inventory {
   groups: Group[];
   /** known_hosts file named by the inventory (`known_hosts:`), resolved; else the default. */
   knownHostsFile?: string;
+  /** Every variable definition (env, group, host, role instance, -e), for the typo check. */
+  varDefinitions?: VarDefinition[];
+  /** An Ansible INI inventory carries Ansible-only variables: unknown ones only warn. */
+  format?: 'yaml' | 'ini';
 }

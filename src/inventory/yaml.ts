@@ -5,7 +5,7 @@ import {
   type Document, type Node, type Pair,
 } from 'yaml';
 import { ConfigError, ConfigErrors, type SourceLocation } from '../errors.js';
-import { emptyVars, type RawConnection, type RawInventory, type RawVars, type Ref } from './raw.js';
+import { emptyVars, type RawConnection, type RawInventory, type RawVars, type Ref, type RoleRef } from './raw.js';
 import { validateInventoryData, type NodeLocator } from './schema.js';
 
 class YamlLocator implements NodeLocator {
@@ -140,6 +140,18 @@ function buildRaw(data: YamlInventory, loc: YamlLocator, absPath: string): RawIn
     }
     return out;
   };
+  const roleRefs = (value: unknown, path: string[]): RoleRef[] =>
+    ((value as unknown[] | undefined) ?? []).map((item, i): RoleRef => {
+      const at = [...path, String(i)];
+      if (typeof item === 'string') return { name: item, location: loc.valueAt(at) };
+      const o = item as Obj;
+      return {
+        name: o['role'] as string,
+        location: loc.valueAt([...at, 'role']),
+        ...(o['name'] !== undefined && { instance: String(o['name']) }),
+        vars: rawVars(o['vars'], [...at, 'vars']),
+      };
+    });
   const connection = (o: Obj, path: string[]): RawConnection => ({
     address: o['address'] as string | undefined,
     port: o['port'] as number | undefined,
@@ -166,7 +178,7 @@ function buildRaw(data: YamlInventory, loc: YamlLocator, absPath: string): RawIn
         name,
         location: loc.keyAt(path),
         groups: refs(h?.['groups'], [...path, 'groups']),
-        roles: refs(h?.['roles'], [...path, 'roles']),
+        roles: roleRefs(h?.['roles'], [...path, 'roles']),
         vars: rawVars(h?.['vars'], [...path, 'vars']),
         connection: connection(h ?? {}, path),
         target: h?.['target'] === undefined ? undefined : refs(h['target'], [...path, 'target'])[0],
@@ -177,7 +189,7 @@ function buildRaw(data: YamlInventory, loc: YamlLocator, absPath: string): RawIn
       return {
         name,
         location: loc.keyAt(path),
-        roles: refs(g?.['roles'], [...path, 'roles']),
+        roles: roleRefs(g?.['roles'], [...path, 'roles']),
         vars: rawVars(g?.['vars'], [...path, 'vars']),
         children: refs(g?.['children'], [...path, 'children']),
         hosts: [],

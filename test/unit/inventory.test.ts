@@ -309,3 +309,58 @@ function catchSync(fn: () => unknown): unknown {
   }
   return undefined;
 }
+
+describe('role instances in the inventory', () => {
+  const FILE = 'inventories/staging.yaml';
+  const load = async (yaml: string) => loadInventory({ root: await tempProject({ [FILE]: yaml }), env: 'staging' });
+  const errorsOf = async (yaml: string): Promise<string[]> => {
+    const err = await load(yaml).then(() => undefined, (e: unknown) => e);
+    if (err instanceof ConfigErrors) return err.errors.map((e) => e.message);
+    if (err instanceof ConfigError) return [err.message];
+    throw new Error(`expected a ConfigError, got ${String(err)}`);
+  };
+
+  it('reads {role, name, vars} entries: one instance each, a group and its host merged key by key', async () => {
+    const inv = await load([
+      'hosts:',
+      '  w1:',
+      '    groups: [workers]',
+      '    roles:',
+      '      - {role: daemon, name: recalc, vars: {daemon_command: "python3 recalc.py --fast"}}',
+      'groups:',
+      '  workers:',
+      '    roles:',
+      '      - base',
+      '      - {role: daemon, name: recalc, vars: {daemon_command: "python3 recalc.py", daemon_user: app}}',
+      '      - {role: daemon, name: notify, vars: {daemon_command: "python3 notify.py"}}',
+    ].join('\n'));
+    const h = host(inv, 'w1');
+    expect(h.roles).toEqual(['base', 'daemon']);
+    expect(h.roleInstances!.map((i) => [i.role, i.name, i.vars])).toEqual([
+      ['base', undefined, {}],
+      ['daemon', 'recalc', { daemon_command: 'python3 recalc.py --fast', daemon_user: 'app' }],
+      ['daemon', 'notify', { daemon_command: 'python3 notify.py' }],
+    ]);
+    expect(h.roleInstances![1]!.varLocations['daemon_command']).toEqual({ file: FILE, line: 5, column: 45 });
+    const defs = inv.varDefinitions!.filter((d) => d.instance);
+    expect(defs.map((d) => [d.name, d.instance, d.hosts])).toContainEqual(['daemon_user', { role: 'daemon', name: 'recalc' }, ['w1']]);
+  });
+
+  it('refuses a role listed twice without names, a duplicate instance name, and unknown keys, with their positions', async () => {
+    expect(await errorsOf('hosts:\n  w1:\n    roles: [daemon, {role: daemon, vars: {a: 1}}]\n')).toEqual([
+      `${FILE}:3:28: role "daemon" is listed twice in the roles of host "w1": to use it twice, give each use a name ({role: daemon, name: ..., vars: {...}})`,
+    ]);
+    expect(await errorsOf('hosts:\n  w1:\n    roles: [{role: t, name: a}, {role: t, name: a}]\n')).toEqual([
+      `${FILE}:3:40: instance "t[a]" is listed twice in the roles of host "w1": instance names must differ`,
+    ]);
+    expect(await errorsOf('hosts:\n  w1:\n    roles: [{role: t, nmae: a}]\n')).toEqual([
+      `${FILE}:3:23: unknown key "nmae" in roles[0] of host "w1" (did you mean "name"?)`,
+    ]);
+    expect(await errorsOf('hosts:\n  w1:\n    roles: [{name: a}]\n')).toEqual([
+      `${FILE}:3:13: missing key "role" in roles[0] of host "w1"`,
+    ]);
+    expect(await errorsOf('hosts:\n  w1:\n    roles: [{role: t, name: "a b"}]\n')).toEqual([
+      `${FILE}:3:29: "name" must be an instance name (letters, digits, _ . -), got "a b"`,
+    ]);
+  });
+});
