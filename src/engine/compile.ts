@@ -4,11 +4,11 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError, ConfigErrors, KeelError, type SourceLocation } from '../errors.js';
-import type { Host, Vars } from '../inventory/types.js';
+import type { Host, RoleInstance, Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
 import { fileType } from '../resources/file.js';
-import type { HostPlan, PlannedHandler, PlannedResource } from './plan.js';
-import type { Role, RoleLibrary, RoleResource } from './roles.js';
+import type { HostCondition, HostPlan, PlannedHandler, PlannedResource } from './plan.js';
+import { sharedClosure, type HostWhen, type Role, type RoleLibrary, type RoleResource, type SharedVariables } from './roles.js';
 import { EXTRA_VARS_HINT } from '../inventory/extra-vars.js';
 import { DECLARED, evaluateWhen, render, renderValue, resolveVars } from './template.js';
 
@@ -26,31 +26,50 @@ const validators = new Map<string, ValidateFunction>();
 
 export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptions): HostPlan {
   const errors: ConfigError[] = [];
-  const roles: Role[] = [];
-  for (const name of host.roles) {
+  const instances: RoleInstance[] = host.roleInstances ?? host.roles.map((role) => ({ role, vars: {}, varLocations: {}, location: host.location }));
+  const uses: Use[] = [];
+  for (const inst of instances) {
     try {
-      roles.push(library.get(name));
+      const role = library.get(inst.role);
+      uses.push({ inst, role, label: inst.name === undefined ? role.name : `${role.name}[${inst.name}]` });
     } catch (err) {
-      collect(err, errors, host.location);
+      collect(err, errors, inst.location);
     }
   }
+  let shared: SharedVariables = { variables: {}, defaults: {}, locations: {} };
+  try {
+    shared = library.shared();
+  } catch (err) {
+    collect(err, errors, host.location);
+  }
   if (errors.length) throw bundle(errors);
+  const roles = [...new Map(uses.map((u) => [u.role.name, u.role])).values()];
 
-  // Role defaults are the lowest precedence, below the environment's own vars.
-  // A variable several roles declare (app_user...) takes the default of the first role that
-  // gives one: base comes first and owns the shared layout.
+  // Role defaults are the lowest precedence, below the environment's own vars. A shared
+  // variable (roles/vars.yaml) has one default, used by every role that reads it. A role that
+  // still declares a default of its own for a name (older roles) wins over it: the first such
+  // role in the host's order, as before shared declarations existed.
+  const sharedNames = sharedClosure(roles.flatMap((r) => [...r.uses, ...Object.keys(r.variables)]), shared);
   const defaults: Vars = {};
   const defaultLocations: Record<string, SourceLocation> = {};
+  for (const k of sharedNames) {
+    if (!(k in shared.defaults)) continue;
+    defaults[k] = shared.defaults[k];
+    defaultLocations[k] = shared.locations[k]!;
+  }
+  const own = new Set<string>();
   for (const r of roles) {
     for (const [k, v] of Object.entries(r.defaults)) {
-      if (k in defaults) continue;
+      if (own.has(k)) continue;
+      own.add(k);
       defaults[k] = v;
       if (r.variableLocations[k]) defaultLocations[k] = r.variableLocations[k]!;
     }
   }
+  const declared = new Set([...roles.flatMap((r) => Object.keys(r.variables)), ...sharedNames]);
+
   // -e values are taken as they are (never rendered): see inventory/extra-vars.ts.
   const literal = new Set(host.literalVars ?? []);
-  const raw: Vars = Object.fromEntries(Object.entries({ ...defaults, ...host.vars }).filter(([k]) => !literal.has(k)));
   const literalValues: Vars = Object.fromEntries([...literal].map((k) => [k, host.vars[k]]));
   const builtins: Vars = {
     secrets: opts.secrets ?? {},
@@ -58,33 +77,60 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
     inventory_hostname: host.name,
     host: { name: host.name, address: host.connection.address, groups: host.groups },
   };
+  const resolveFor = (inst: RoleInstance | undefined): Vars => {
+    const layered: Vars = { ...defaults, ...host.vars, ...inst?.vars };
+    const raw = Object.fromEntries(Object.entries(layered).filter(([k]) => !literal.has(k)));
+    const locations = { ...defaultLocations, ...host.varLocations, ...inst?.varLocations };
+    const vars = resolveVars(raw, { ...builtins, role_instance: inst?.name ?? '', ...literalValues }, locations, inst?.location ?? host.location);
+    // Declared role variables are known names even when unset (`{{#if nginx_tls}}`).
+    (vars as Record<symbol, unknown>)[DECLARED] = declared;
+    return vars;
+  };
   let vars: Vars;
   try {
-    vars = resolveVars(raw, { ...builtins, ...literalValues }, { ...defaultLocations, ...host.varLocations }, host.location);
+    vars = resolveFor(undefined);
   } catch (err) {
     throw bundle(collect(err, [], host.location));
   }
-  // Declared role variables are known names even when unset (`{{#if nginx_tls}}`).
-  (vars as Record<symbol, unknown>)[DECLARED] = new Set(roles.flatMap((r) => Object.keys(r.variables)));
-  validateRoleVariables(host, roles, vars, errors);
-  if (errors.length) throw bundle(errors);
+  // An instance with a name or variables of its own sees its own resolution of every variable
+  // (a default like "{{role_instance}}.log" must follow the instance).
+  const varsOf = new Map<Use, Vars>();
+  for (const u of uses) {
+    if (u.inst.name === undefined && Object.keys(u.inst.vars).length === 0) {
+      varsOf.set(u, vars);
+      continue;
+    }
+    try {
+      varsOf.set(u, resolveFor(u.inst));
+    } catch (err) {
+      collect(err, errors, u.inst.location);
+    }
+  }
+  if (errors.length) throw bundle(dedupe(errors));
+  for (const u of uses) validateRoleVariables(host, u, shared, sharedNames, varsOf.get(u)!, declared, errors);
+  if (errors.length) throw bundle(dedupe(errors));
 
   const resources: PlannedResource[] = [];
   const handlers = new Map<string, PlannedHandler>();
   const seen = new Map<string, number>();
-  for (const role of roles) {
+  const labelsOf = new Map<string, string[]>();
+  for (const u of uses) labelsOf.set(u.role.name, [...(labelsOf.get(u.role.name) ?? []), u.label]);
+  for (const u of uses) {
+    const { role, label } = u;
+    const context = varsOf.get(u)!;
     for (const [name, h] of role.handlers) {
       try {
-        handlers.set(`${role.name}:${name}`, { id: `${role.name}:${name}`, run: render(h.run, vars, h.location) });
+        const id = `${label}:${name}`;
+        handlers.set(id, { id, run: render(h.run, context, h.location), covers: h.covers.map((c) => qualify(c, label)) });
       } catch (err) {
         collect(err, errors, h.location);
       }
     }
     for (const entry of role.resources) {
-      if (opts.tags?.length && !opts.tags.some((t) => t === role.name || entry.tags.includes(t))) continue;
+      if (opts.tags?.length && !opts.tags.some((t) => t === role.name || t === label || entry.tags.includes(t))) continue;
       try {
-        for (const item of expandLoop(entry, vars)) {
-          const planned = compileResource(role, entry, item, resources.length);
+        for (const item of expandLoop(entry, context)) {
+          const planned = compileResource(role, label, entry, item, resources.length);
           const n = (seen.get(planned.id) ?? 0) + 1;
           seen.set(planned.id, n);
           if (n > 1) planned.id += `#${n}`;
@@ -95,32 +141,64 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
       }
     }
   }
-  for (const r of resources) for (const n of r.notify) {
-    if (!handlers.has(n)) errors.push(new ConfigError(`notifies unknown handler "${n}"`, r.location));
+  // Covering is transitive: a start covers the restart, which covers the reload.
+  const closure = (ids: string[]): string[] => {
+    const out = new Set<string>();
+    const visit = (id: string) => {
+      if (out.has(id)) return;
+      out.add(id);
+      for (const c of handlers.get(id)?.covers ?? []) visit(c);
+    };
+    ids.forEach(visit);
+    return [...out];
+  };
+  for (const h of handlers.values()) if (h.covers?.length) h.covers = closure(h.covers).filter((c) => c !== h.id);
+  for (const r of resources) if (r.covers) r.covers = closure(r.covers);
+  const unknownHandler = (n: string, what: string, where: SourceLocation): void => {
+    if (handlers.has(n)) return;
+    const [roleName] = n.split(':');
+    const labels = labelsOf.get(roleName!);
+    const hint = labels && !labels.includes(roleName!)
+      ? ` (role ${roleName} is used here as ${labels.join(', ')}: name the instance, e.g. "${labels[0]}${n.slice(roleName!.length)}")`
+      : !labels && roleName !== n ? ` (role ${roleName} is not applied to host ${host.name})` : '';
+    errors.push(new ConfigError(`${what} unknown handler "${n}"${hint}`, where));
+  };
+  for (const r of resources) {
+    for (const n of r.notify) unknownHandler(n, 'notifies', r.location);
+    for (const n of r.covers ?? []) unknownHandler(n, 'covers', r.location);
   }
-  if (errors.length) throw bundle(errors);
+  for (const h of handlers.values()) for (const n of h.covers ?? []) unknownHandler(n, `handler "${h.id}" covers`, host.location);
+  if (errors.length) throw bundle(dedupe(errors));
   return { host, vars, resources, handlers };
 
-  function compileResource(role: Role, entry: RoleResource, context: Vars, index: number): PlannedResource {
+  function compileResource(role: Role, label: string, entry: RoleResource, context: Vars, index: number): PlannedResource {
     const where = entry.location;
-    const notify = entry.notify.map((n) => (n.includes(':') ? n : `${role.name}:${n}`));
+    const notify = entry.notify.map((n) => qualify(render(n, context, where), label));
+    const covers = entry.covers.map((n) => qualify(render(n, context, where), label));
     let typeName = entry.type;
-    if (entry.when !== undefined && !evaluateWhen(entry.when, context, where)) {
+    const expr = typeof entry.when === 'object' ? entry.when.if : entry.when;
+    if (expr !== undefined && !evaluateWhen(expr, context, where)) {
       const type = resourceTypes.get(typeName === 'template' ? 'file' : typeName)!;
       return {
         index, role: role.name, typeName, type, params: entry.params, notify, location: where,
-        id: `${role.name}/${typeName}:${entry.name ?? index}`,
-        skipped: `when: ${String(entry.when)} is false`,
+        id: `${label}/${typeName}:${entry.name ?? index}`,
+        skipped: `when: ${String(expr)} is false`,
       };
     }
+    const hostWhen = typeof entry.when === 'object' ? hostCondition(entry.when, context, where) : undefined;
     let params = renderValue(entry.params, context, where) as Record<string, unknown>;
     if (typeName === 'template') params = renderTemplate(role, params, context, where);
     else if (typeName === 'file' && params && typeof params.source === 'string') params = readSource(role, params, where);
     const type = typeName === 'template' ? fileType : resourceTypes.get(typeName)!;
     validateParams(type.name, type.schema, params, where, typeName);
     const normalized = type.normalize ? type.normalize(params as never) : params;
-    const id = `${role.name}/${typeName}:${type.identity(normalized)}`;
-    return { index, id, role: role.name, typeName, type, params: normalized, notify, location: where };
+    const id = `${label}/${typeName}:${type.identity(normalized)}`;
+    return {
+      index, id, role: role.name, typeName, type, params: normalized, notify, location: where,
+      ...(hostWhen && { hostWhen }),
+      ...(covers.length && { covers }),
+      ...(entry.flushHandlers && { flushHandlers: true }),
+    };
   }
 
   function renderTemplate(role: Role, p: Record<string, unknown>, context: Vars, where: SourceLocation): Record<string, unknown> {
@@ -145,6 +223,33 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
     const r = relative(opts.root, file);
     return r.startsWith('..') ? file : r;
   }
+}
+
+/** One use of a role on the host: `label` prefixes its ids (`daemon[recalc]`). */
+interface Use {
+  inst: RoleInstance;
+  role: Role;
+  label: string;
+}
+
+/** A handler named in a role is that role's (instance's); `role:handler` names another's. */
+function qualify(name: string, label: string): string {
+  return name.includes(':') ? name : `${label}:${name}`;
+}
+
+function hostCondition(when: HostWhen, context: Vars, where: SourceLocation): HostCondition {
+  const paths = (list: string[]): string[] =>
+    list.map((p) => {
+      const path = String(renderValue(p, context, where));
+      if (!path.startsWith('/') || path.includes('\n')) throw new ConfigError(`when: a host path must be absolute (one line), got "${path}"`, where);
+      return path.length > 1 ? path.replace(/\/+$/, '') : path;
+    });
+  return { exists: paths(when.exists), missing: paths(when.missing) };
+}
+
+function dedupe(errors: ConfigError[]): ConfigError[] {
+  const seen = new Set<string>();
+  return errors.filter((e) => (seen.has(e.message) ? false : (seen.add(e.message), true)));
 }
 
 function expandLoop(entry: RoleResource, vars: Vars): Vars[] {
@@ -186,34 +291,34 @@ export function describeAjvError(e: ErrorObject): string {
   }
 }
 
-/** Role variables are validated against the role's JSON Schema; variables named like a role's
- *  (`nginx_*`) but unknown to it are refused, since they are almost always typos. */
-function validateRoleVariables(host: Host, roles: Role[], vars: Vars, errors: ConfigError[]): void {
-  const declared = new Set(roles.flatMap((r) => Object.keys(r.variables)));
-  const where = (v: string): SourceLocation => host.varLocations?.[v] ?? host.location;
-  for (const role of roles) {
-    for (const [name, schema] of Object.entries(role.variables)) {
-      if (!(name in vars)) continue;
-      const key = `${role.name}.${name}`;
-      let validate = validators.get(key);
-      if (!validate) {
-        const { default: _d, description: _desc, ...rest } = schema;
-        validate = ajv.compile(rest);
-        validators.set(key, validate);
-      }
-      if (!validate(vars[name])) {
-        const e = validate.errors?.[0];
-        const detail = e ? describeAjvError(e).replace(/^params /, '') : 'is invalid';
-        const fromE = host.literalVars?.includes(name) && where(name).file.startsWith('-e ');
-        errors.push(new ConfigError(`variable "${name}" (role ${role.name}) ${detail}, got ${JSON.stringify(vars[name])}`, where(name), fromE ? { hint: EXTRA_VARS_HINT } : undefined));
-      }
+/** Role variables are validated against the role's JSON Schema (and a shared variable against
+ *  roles/vars.yaml's); variables named like a role (`nginx_*`) but unknown to it are refused,
+ *  since they are almost always typos. */
+function validateRoleVariables(host: Host, use: Use, shared: SharedVariables, sharedNames: Set<string>, vars: Vars, declared: Set<string>, errors: ConfigError[]): void {
+  const { role, inst } = use;
+  const where = (v: string): SourceLocation => inst.varLocations[v] ?? host.varLocations?.[v] ?? host.location;
+  const check = (name: string, schema: Record<string, unknown>, key: string, owner: string): void => {
+    if (!(name in vars)) return;
+    let validate = validators.get(key);
+    if (!validate) {
+      const { default: _d, description: _desc, ...rest } = schema;
+      validate = ajv.compile(rest);
+      validators.set(key, validate);
     }
-    const prefix = `${role.name}_`;
-    for (const name of Object.keys(host.vars)) {
-      if (name.startsWith(prefix) && !declared.has(name)) {
-        const close = closest(name, [...declared]);
-        errors.push(new ConfigError(`unknown variable "${name}" for role ${role.name}${close ? ` (did you mean "${close}"?)` : ''}`, where(name)));
-      }
+    if (!validate(vars[name])) {
+      const e = validate.errors?.[0];
+      const detail = e ? describeAjvError(e).replace(/^params /, '') : 'is invalid';
+      const fromE = host.literalVars?.includes(name) && where(name).file.startsWith('-e ');
+      errors.push(new ConfigError(`variable "${name}" (${owner}) ${detail}, got ${JSON.stringify(vars[name])}`, where(name), fromE ? { hint: EXTRA_VARS_HINT } : undefined));
+    }
+  };
+  for (const [name, schema] of Object.entries(role.variables)) check(name, schema, `${role.dir}.${name}`, `role ${role.name}`);
+  for (const name of sharedNames) check(name, shared.variables[name]!, `shared.${shared.locations[name]!.file}.${name}`, 'shared, roles/vars.yaml');
+  const prefix = `${role.name}_`;
+  for (const name of new Set([...Object.keys(host.vars), ...Object.keys(inst.vars)])) {
+    if (name.startsWith(prefix) && !declared.has(name)) {
+      const close = closest(name, [...declared]);
+      errors.push(new ConfigError(`unknown variable "${name}" for role ${role.name}${close ? ` (did you mean "${close}"?)` : ''}`, where(name)));
     }
   }
 }

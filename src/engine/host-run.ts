@@ -10,10 +10,10 @@ import { KeelError } from '../errors.js';
 import { lastLines } from '../errors.js';
 import type { HostSession } from '../ssh/types.js';
 import type { DecideContext, Decision } from '../resources/types.js';
-import type { HostPlan, PlannedResource } from './plan.js';
+import type { HostCondition, HostPlan, PlannedHandler, PlannedResource } from './plan.js';
 import type { HostResult, ResourceResult } from './results.js';
 import { tally } from './results.js';
-import { buildApplyScript, buildProbeScript, newNonce, parseApply, parseProbe, splitSections, type ApplyHandler, type ProbeResult } from './script.js';
+import { buildApplyScript, buildProbeScript, handlerStep, newNonce, parseApply, parseProbe, splitSections, type ApplyHandler, type ProbeResult } from './script.js';
 import type { Step } from './steps.js';
 import { acquireSnippet, assertHeldSnippet, parseLockReport, peekSnippet, type LockOwner, type LockReport } from './lock.js';
 
@@ -28,7 +28,12 @@ export interface HostRunOptions {
 }
 
 type ChangeDecision = Extract<Decision, { kind: 'change' }>;
-type Decisions = Map<number, Decision | Error>;
+/** A `when: {exists/missing}` condition false on the host: nothing to decide, reported skipped. */
+interface HostSkip {
+  kind: 'skip';
+  reason: string;
+}
+type Decisions = Map<number, Decision | HostSkip | Error>;
 
 export type ProbeOutcome =
   | { kind: 'probed'; probe: ProbeResult; lock?: LockReport; startedAt: number }
@@ -69,13 +74,15 @@ export async function runHost(plan: HostPlan, session: HostSession, opts: HostRu
 /** --check: what would change, from the probe alone. */
 export function checkHost(plan: HostPlan, session: HostSession, probed: Extract<ProbeOutcome, { kind: 'probed' }>, opts: HostRunOptions): HostResult {
   const run = new HostRun(plan, session, opts, probed.startedAt);
-  const decisions = decideAll(run.active, probed.probe.facts, run.ctx);
+  const decisions = decideAll(run.active, probed.probe, run.ctx);
   let earlierChange: string | undefined;
   for (const r of run.active) {
     const d = decisions.get(r.index)!;
     if (d instanceof Error) {
       if (earlierChange) run.report(r, { id: r.id, status: 'changed', uncertain: true, reason: `may change: depends on ${earlierChange} (${d.message})` });
       else run.report(r, { id: r.id, status: 'failed', reason: d.message });
+    } else if (d.kind === 'skip') {
+      run.report(r, { id: r.id, status: 'skipped', reason: earlierChange ? `${d.reason} (may change after ${earlierChange})` : d.reason });
     } else if (d.kind === 'ok') run.report(r, { id: r.id, status: 'ok', reason: d.reason });
     else {
       run.report(r, earlierChange
@@ -104,16 +111,20 @@ export async function applyHost(
 ): Promise<HostResult> {
   const run = new HostRun(plan, session, opts, probed.startedAt);
   const { active } = run;
-  let decisions = decideAll(active, probed.probe.facts, run.ctx);
+  let decisions = decideAll(active, probed.probe, run.ctx);
   const pending = probed.probe.pendingHandlers;
   const ran = new Map<number, { decision: ChangeDecision; times: number }>();
   let owed = new Set(pending.filter((h) => plan.handlers.has(h)));
   const forget = pending.filter((h) => !plan.handlers.has(h));
+  // Handlers that failed in this run stay pending for the next one; not run again now.
+  const failedHandlers = new Set<string>();
+  const coveredBy = coverers(plan);
   const maxPasses = 3 + active.filter((r) => r.type.barrier).length;
 
   for (const r of active) {
     const d = decisions.get(r.index)!;
     if (!(d instanceof Error) && d.kind === 'ok') run.report(r, { id: r.id, status: 'ok', reason: d.reason });
+    if (!(d instanceof Error) && d.kind === 'skip') run.report(r, { id: r.id, status: 'skipped', reason: d.reason });
   }
   for (let pass = 1; pass <= maxPasses; pass++) {
     const failedDecision = active.find((r) => decisions.get(r.index) instanceof Error);
@@ -122,13 +133,33 @@ export async function applyHost(
     const candidates = changes.filter((r) => r.index < (failedDecision?.index ?? Infinity));
     const cut = barrierCut(candidates);
     const final = cut === candidates.length;
-    const steps: Step[] = candidates
-      .slice(0, cut)
-      .map((r) => ({ key: String(r.index), commands: (decisions.get(r.index) as ChangeDecision).commands, notify: r.notify }));
-    for (const st of steps) for (const h of st.notify ?? []) owed.add(h);
-    const handlers: ApplyHandler[] = final
-      ? [...plan.handlers.values()].filter((h) => owed.has(h.id)).map((h, i) => ({ key: `H${i}`, id: h.id, run: h.run }))
-      : [];
+    const applyHandler = (h: PlannedHandler): ApplyHandler => ({
+      key: `H${ranHandlers.length}`, id: h.id, run: h.run, covers: h.covers, coveredBy: coveredBy.get(h.id),
+    });
+    const ranHandlers: ApplyHandler[] = [];
+    const due = () => [...plan.handlers.values()].filter((h) => owed.has(h.id) && !failedHandlers.has(h.id));
+    const steps: Step[] = [];
+    for (const r of candidates.slice(0, cut)) {
+      // flush_handlers: what is due so far runs first (nginx must serve the site just
+      // written before certbot asks the ACME server to fetch from it).
+      if (r.flushHandlers) {
+        for (const h of due()) {
+          const ah = applyHandler(h);
+          ranHandlers.push(ah);
+          steps.push(handlerStep(ah));
+        }
+      }
+      steps.push({ key: String(r.index), commands: (decisions.get(r.index) as ChangeDecision).commands, notify: r.notify, ...(r.covers && { forget: r.covers }) });
+      for (const h of r.notify) owed.add(h);
+    }
+    const handlers: ApplyHandler[] = [];
+    if (final) {
+      for (const h of due()) {
+        const ah = applyHandler(h);
+        ranHandlers.push(ah);
+        handlers.push(ah);
+      }
+    }
     if (!steps.length && !handlers.length && !(pass === 1 && forget.length)) {
       if (failedDecision) return run.failDecision(failedDecision, decisions, ran);
       break;
@@ -144,7 +175,9 @@ export async function applyHost(
     const applied = parseApply(out.stdout, nonce);
     for (const step of applied.steps) {
       if (step.key.startsWith('H')) {
-        run.handlerResult(handlers.find((x) => x.key === step.key)!, step);
+        const h = ranHandlers.find((x) => x.key === step.key)!;
+        run.handlerResult(h, step);
+        if (step.status === 'failed') failedHandlers.add(h.id);
         continue;
       }
       const r = plan.resources[Number(step.key)]!;
@@ -164,10 +197,10 @@ export async function applyHost(
       return run.finish(`apply script ended early (exit ${out.code ?? out.signal})${during}:\n${lastLines(out.stderr || '(no output)', 10)}`);
     }
     // Handlers that ran are paid; failed ones stay pending on the host and owed here.
-    if (final) owed = new Set(applied.steps.filter((st) => st.key.startsWith('H') && st.status === 'failed').map((st) => handlers.find((h) => h.key === st.key)!.id));
+    if (final) owed = new Set(failedHandlers);
     // Verify: decide again on fresh facts. Resources that changed and now decide ok are done.
     const verify = parseProbe(applied.verifyOutput, nonce, active);
-    decisions = decideAll(active, verify.facts, run.ctx);
+    decisions = decideAll(active, verify, run.ctx);
     for (const [index, r] of ran) {
       // Commands without a guard (and restarts) always "change": they ran, that is all we know.
       if (r.decision.unverifiable) decisions.set(index, { kind: 'ok', reason: 'ran' });
@@ -272,7 +305,7 @@ class HostRun {
   }
 }
 
-function isChange(d: Decision | Error | undefined): boolean {
+function isChange(d: Decision | HostSkip | Error | undefined): boolean {
   return !!d && !(d instanceof Error) && d.kind === 'change';
 }
 
@@ -286,14 +319,37 @@ function barrierCut(changes: PlannedResource[]): number {
   return end;
 }
 
-function decideAll(resources: PlannedResource[], facts: Map<number, Record<string, string>>, ctx: DecideContext): Decisions {
+function decideAll(resources: PlannedResource[], probe: Pick<ProbeResult, 'facts' | 'paths'>, ctx: DecideContext): Decisions {
   const out: Decisions = new Map();
   for (const r of resources) {
+    const unmet = r.hostWhen && hostConditionUnmet(r.hostWhen, probe.paths);
+    if (unmet) {
+      out.set(r.index, { kind: 'skip', reason: `when: ${unmet} on the host` });
+      continue;
+    }
     try {
-      out.set(r.index, r.type.decide(r.params, facts.get(r.index) ?? {}, ctx));
+      out.set(r.index, r.type.decide(r.params, probe.facts.get(r.index) ?? {}, ctx));
     } catch (err) {
       out.set(r.index, err instanceof Error ? err : new KeelError(String(err)));
     }
+  }
+  return out;
+}
+
+/** Why a `when: {exists/missing}` condition does not hold, or undefined when it does. */
+export function hostConditionUnmet(c: HostCondition, paths: Map<string, boolean>): string | undefined {
+  const absent = c.exists.find((p) => paths.get(p) !== true);
+  if (absent) return `${absent} does not exist`;
+  const present = c.missing.find((p) => paths.get(p) === true);
+  if (present) return `${present} exists`;
+  return undefined;
+}
+
+/** For each handler, the handlers that cover it (`covers:`). */
+function coverers(plan: HostPlan): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const h of plan.handlers.values()) {
+    for (const c of h.covers ?? []) out.set(c, [...(out.get(c) ?? []), h.id]);
   }
   return out;
 }

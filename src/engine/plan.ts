@@ -17,11 +17,25 @@ export interface PlannedResource {
   location: SourceLocation;
   /** Set when `when:` was false: the resource is reported as skipped, never probed. */
   skipped?: string;
+  /** `when: {exists: ..., missing: ...}`: decided on the host's facts at each probe. */
+  hostWhen?: HostCondition;
+  /** Handler ids this resource does the work of: pending ones are dropped when it changes. */
+  covers?: string[];
+  /** Run the handlers still due before this resource's commands. */
+  flushHandlers?: boolean;
+}
+
+/** Paths that must exist / be missing on the host (absolute, rendered). */
+export interface HostCondition {
+  exists: string[];
+  missing: string[];
 }
 
 export interface PlannedHandler {
   id: string;
   run: string;
+  /** Handler ids this one does the work of: when both are due only this one runs. */
+  covers?: string[];
 }
 
 export interface HostPlan {

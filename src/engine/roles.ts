@@ -9,15 +9,29 @@ import { ConfigError, ConfigErrors, type SourceLocation } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
 import { sh } from '../shell/quote.js';
+import { closest } from '../inventory/schema.js';
+import { referencedNames, whenNames } from './template.js';
+
+/** `when:` as a mapping: conditions on the host, checked by the probe (`exists`, `missing`:
+ *  paths), and optionally an expression on the controller (`if`). All must hold. */
+export interface HostWhen {
+  exists: string[];
+  missing: string[];
+  if?: string | boolean;
+}
 
 export interface RoleResource {
   type: string;
   params: unknown;
   name?: string;
   notify: string[];
-  when?: string | boolean;
+  when?: string | boolean | HostWhen;
   loop?: unknown;
   tags: string[];
+  /** Handlers this resource does the work of when it changes: pending ones are dropped. */
+  covers: string[];
+  /** Run the handlers notified so far (and still pending) before this resource. */
+  flushHandlers: boolean;
   location: SourceLocation;
 }
 
@@ -25,7 +39,16 @@ export interface RoleHandler {
   name: string;
   /** Shell to run (a service handler is turned into systemctl here). */
   run: string;
+  /** Handlers this one does the work of: when both are due, only this one runs. */
+  covers: string[];
   location: SourceLocation;
+}
+
+/** Variables several roles read (app_user, app_root...), declared once in roles/vars.yaml. */
+export interface SharedVariables {
+  variables: Record<string, Record<string, unknown>>;
+  defaults: Vars;
+  locations: Record<string, SourceLocation>;
 }
 
 export interface Role {
@@ -41,9 +64,14 @@ export interface Role {
   variableLocations: Record<string, SourceLocation>;
   resources: RoleResource[];
   handlers: Map<string, RoleHandler>;
+  /** Shared variables (roles/vars.yaml) this role reads: declared for it, with their one default. */
+  uses: string[];
 }
 
-const COMMON_KEYS = new Set(['name', 'notify', 'when', 'loop', 'tags']);
+const COMMON_KEYS = new Set(['name', 'notify', 'when', 'loop', 'tags', 'covers', 'flush_handlers']);
+
+/** The shared declarations file in each roles directory. */
+export const SHARED_VARS_FILE = 'vars.yaml';
 
 /** Where keel's own roles are: <package root>/roles. */
 export function builtinRolesDir(): string {
@@ -58,7 +86,28 @@ export function builtinRolesDir(): string {
 export class RoleLibrary {
   private cache = new Map<string, Role>();
   private mentionCache = new Map<string, boolean>();
+  private sharedCache: SharedVariables | undefined;
+  private refCache = new Map<string, Set<string>>();
   constructor(private readonly searchPath: string[]) {}
+
+  /** roles/vars.yaml of every search directory; the project's declaration of a name wins. */
+  shared(): SharedVariables {
+    if (this.sharedCache) return this.sharedCache;
+    const out: SharedVariables = { variables: {}, defaults: {}, locations: {} };
+    for (const d of [...this.searchPath].reverse()) {
+      const file = join(d, SHARED_VARS_FILE);
+      if (!existsSync(file)) continue;
+      const one = parseSharedVariables(file);
+      for (const [k, v] of Object.entries(one.variables)) {
+        out.variables[k] = v;
+        out.locations[k] = one.locations[k]!;
+        if (k in one.defaults) out.defaults[k] = one.defaults[k];
+        else delete out.defaults[k];
+      }
+    }
+    this.sharedCache = out;
+    return out;
+  }
 
   static forProject(root: string): RoleLibrary {
     const dirs = [join(root, 'roles'), builtinRolesDir()];
@@ -76,6 +125,29 @@ export class RoleLibrary {
       for (const e of readdirSync(d)) if (existsSync(join(d, e, 'role.yaml'))) all.add(e);
     }
     return [...all].sort();
+  }
+
+  /** Every variable name the role reads: in role.yaml (params, defaults, `when:`, `loop:`,
+   *  handlers) and in its templates. */
+  references(name: string): Set<string> {
+    let found = this.refCache.get(name);
+    if (!found) {
+      const role = this.get(name);
+      found = new Set<string>();
+      const strings = (v: unknown): void => {
+        if (typeof v === 'string') referencedNames(v).forEach((n) => found!.add(n));
+        else if (Array.isArray(v)) v.forEach(strings);
+        else if (v && typeof v === 'object') Object.values(v).forEach(strings);
+      };
+      strings(parseDocument(readFileSync(role.file, 'utf8')).toJS());
+      for (const r of role.resources) {
+        const expr = typeof r.when === 'object' ? r.when.if : r.when;
+        if (typeof expr === 'string') whenNames(expr).forEach((n) => found!.add(n));
+      }
+      for (const f of listFiles(join(role.dir, 'templates'))) referencedNames(readFileSync(f, 'utf8')).forEach((n) => found!.add(n));
+      this.refCache.set(name, found);
+    }
+    return found;
   }
 
   /** Whether any file of the role (role.yaml, templates/, files/) contains `word`. */
@@ -96,7 +168,7 @@ export class RoleLibrary {
     if (cached) return cached;
     const dir = this.searchPath.map((d) => join(d, name)).find((d) => existsSync(join(d, 'role.yaml')));
     if (!dir) throw new ConfigError(`unknown role "${name}" (known: ${this.names().join(', ') || 'none'})`);
-    const role = parseRole(name, dir);
+    const role = parseRole(name, dir, this.shared());
     this.cache.set(name, role);
     return role;
   }
@@ -104,8 +176,7 @@ export class RoleLibrary {
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 
-export function parseRole(name: string, dir: string): Role {
-  const file = join(dir, 'role.yaml');
+function readYaml(file: string) {
   const text = readFileSync(file, 'utf8');
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
@@ -120,28 +191,68 @@ export function parseRole(name: string, dir: string): Role {
       return new ConfigError(e.message.split('\n')[0]!, { file, line: p?.line, column: p?.col });
     }));
   }
+  return { doc, at };
+}
+
+/** Variables as role.yaml and vars.yaml declare them: JSON Schema per name, `default` kept. */
+function readVariables(doc: ReturnType<typeof readYaml>['doc'], at: (n: Node | null | undefined) => SourceLocation, errors: ConfigError[]) {
+  const data = doc.toJS() as Record<string, unknown>;
+  const variables = (data.variables ?? {}) as Record<string, Record<string, unknown>>;
+  const defaults: Vars = {};
+  const locations: Record<string, SourceLocation> = {};
+  for (const [v, schema] of Object.entries(variables)) {
+    locations[v] = at(doc.getIn(['variables', v], true) as Node);
+    if (schema && typeof schema === 'object' && 'default' in schema) defaults[v] = schema.default;
+    try {
+      ajv.compile(schema);
+    } catch (err) {
+      errors.push(new ConfigError(`variable "${v}": invalid JSON Schema: ${(err as Error).message}`, locations[v]));
+    }
+  }
+  return { variables, defaults, locations };
+}
+
+/** roles/vars.yaml: `variables:` only, in role.yaml's form. */
+export function parseSharedVariables(file: string): SharedVariables {
+  const { doc, at } = readYaml(file);
+  const root = doc.contents;
+  if (root !== null && !isMap(root)) throw new ConfigError(`${SHARED_VARS_FILE} must be a mapping with "variables:"`, { file, line: 1 });
+  const errors: ConfigError[] = [];
+  for (const pair of isMap(root) ? root.items : []) {
+    const key = String((pair.key as { value?: unknown })?.value ?? pair.key);
+    if (key !== 'variables') errors.push(new ConfigError(`unknown key "${key}" in ${SHARED_VARS_FILE} (expected: variables)`, at(pair.key as Node)));
+  }
+  const v = readVariables(doc, at, errors);
+  if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
+  return v;
+}
+
+export function parseRole(name: string, dir: string, shared: SharedVariables = { variables: {}, defaults: {}, locations: {} }): Role {
+  const file = join(dir, 'role.yaml');
+  const { doc, at } = readYaml(file);
   const root = doc.contents;
   if (!isMap(root)) throw new ConfigError('role.yaml must be a mapping', { file, line: 1 });
   const errors: ConfigError[] = [];
-  const allowed = new Set(['name', 'description', 'variables', 'resources', 'handlers']);
+  const allowed = new Set(['name', 'description', 'uses', 'variables', 'resources', 'handlers']);
   for (const pair of root.items) {
     const key = String((pair.key as { value?: unknown })?.value ?? pair.key);
     if (!allowed.has(key)) errors.push(new ConfigError(`unknown key "${key}" in role ${name} (expected: ${[...allowed].join(', ')})`, at(pair.key as Node)));
   }
   const data = doc.toJS() as Record<string, unknown>;
 
-  const variables = (data.variables ?? {}) as Record<string, Record<string, unknown>>;
-  const defaults: Vars = {};
-  const variableLocations: Record<string, SourceLocation> = {};
-  for (const [v, schema] of Object.entries(variables)) {
-    variableLocations[v] = at(doc.getIn(['variables', v], true) as Node);
-    if (schema && typeof schema === 'object' && 'default' in schema) defaults[v] = schema.default;
-    try {
-      ajv.compile(schema);
-    } catch (err) {
-      errors.push(new ConfigError(`variable "${v}": invalid JSON Schema: ${(err as Error).message}`, at(doc.getIn(['variables', v], true) as Node)));
-    }
-  }
+  const { variables, defaults, locations: variableLocations } = readVariables(doc, at, errors);
+
+  // `uses: [app_user, app_root]`: shared declarations (roles/vars.yaml) this role reads.
+  const uses = toList(data.uses);
+  if (data.uses !== undefined && !Array.isArray(data.uses)) errors.push(new ConfigError('uses must be a list of shared variable names (roles/vars.yaml)', at(root.get('uses', true) as Node)));
+  uses.forEach((u, i) => {
+    if (u in shared.variables) return;
+    const guess = closest(u, Object.keys(shared.variables));
+    errors.push(new ConfigError(
+      `uses: "${u}" is not a shared variable${guess ? ` (did you mean "${guess}"?)` : ''}; shared variables are declared in roles/${SHARED_VARS_FILE} (known: ${Object.keys(shared.variables).join(', ') || 'none'})`,
+      at(doc.getIn(['uses', i], true) as Node),
+    ));
+  });
 
   const resources: RoleResource[] = [];
   const resNode = root.get('resources', true);
@@ -167,14 +278,25 @@ export function parseRole(name: string, dir: string): Role {
       return;
     }
     const type = known[0]!;
+    if (entry.flush_handlers !== undefined && typeof entry.flush_handlers !== 'boolean') {
+      errors.push(new ConfigError('flush_handlers must be true or false', where));
+    }
+    let when: RoleResource['when'];
+    try {
+      when = parseWhen(entry.when, where);
+    } catch (err) {
+      errors.push(err as ConfigError);
+    }
     resources.push({
       type,
       params: entry[type],
       name: typeof entry.name === 'string' ? entry.name : undefined,
       notify: toList(entry.notify),
-      when: entry.when as string | boolean | undefined,
+      when,
       loop: entry.loop,
       tags: toList(entry.tags),
+      covers: toList(entry.covers),
+      flushHandlers: entry.flush_handlers === true,
       location: where,
     });
   });
@@ -189,13 +311,62 @@ export function parseRole(name: string, dir: string): Role {
       errors.push(new ConfigError(`handler "${hname}" needs run: <shell> or service: {name, action: restart|reload|reload-or-restart}`, where));
       continue;
     }
-    handlers.set(hname, { name: hname, run, location: where });
+    const extra = Object.keys(spec).filter((k) => !['run', 'service', 'covers'].includes(k));
+    if (extra.length) errors.push(new ConfigError(`handler "${hname}": unknown key "${extra[0]}" (expected: run or service, and covers)`, where));
+    handlers.set(hname, { name: hname, run, covers: toList(spec.covers), location: where });
   }
-  for (const r of resources) for (const n of r.notify) {
-    if (!n.includes(':') && !handlers.has(n)) errors.push(new ConfigError(`notifies unknown handler "${n}" (handlers of role ${name}: ${[...handlers.keys()].join(', ') || 'none'})`, r.location));
+  const local = (n: string, what: string, where: SourceLocation) => {
+    if (!n.includes(':') && !handlers.has(n)) errors.push(new ConfigError(`${what} unknown handler "${n}" (handlers of role ${name}: ${[...handlers.keys()].join(', ') || 'none'})`, where));
+  };
+  for (const r of resources) {
+    for (const n of r.notify) local(n, 'notifies', r.location);
+    for (const n of r.covers) local(n, 'covers', r.location);
   }
+  for (const h of handlers.values()) for (const n of h.covers) local(n, `handler "${h.name}" covers`, h.location);
   if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
-  return { name, dir, file, description: data.description as string | undefined, variables, defaults, variableLocations, resources, handlers };
+  return { name, dir, file, description: data.description as string | undefined, variables, defaults, variableLocations, resources, handlers, uses };
+}
+
+const WHEN_KEYS = ['exists', 'missing', 'if'];
+
+/** `when:` is an expression (string or boolean), or a mapping of host conditions. */
+function parseWhen(value: unknown, where: SourceLocation): RoleResource['when'] {
+  if (value === undefined || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError('when must be an expression (`nginx_tls`, `eq app_server "gunicorn"`) or a mapping {exists: PATH, missing: PATH, if: EXPR}', where);
+  }
+  const w = value as Record<string, unknown>;
+  const bad = Object.keys(w).filter((k) => !WHEN_KEYS.includes(k));
+  if (bad.length) throw new ConfigError(`when: unknown key "${bad[0]}" (expected: ${WHEN_KEYS.join(', ')})`, where);
+  const paths = (k: string): string[] => {
+    const v = w[k];
+    if (v === undefined) return [];
+    const list = Array.isArray(v) ? v : [v];
+    if (!list.every((p) => typeof p === 'string' && p.length > 0)) throw new ConfigError(`when: ${k} must be a path or a list of paths`, where);
+    return list as string[];
+  };
+  const out: HostWhen = { exists: paths('exists'), missing: paths('missing') };
+  if (!out.exists.length && !out.missing.length) throw new ConfigError('when: a mapping needs exists: or missing: (a plain expression goes without a mapping)', where);
+  if (w.if !== undefined) {
+    if (typeof w.if !== 'string' && typeof w.if !== 'boolean') throw new ConfigError('when: if must be an expression', where);
+    out.if = w.if;
+  }
+  return out;
+}
+
+
+/** The shared variables `names` reads, with those their defaults refer to (app_root's
+ *  default names app_user: a role that uses app_root gets app_user's default too). */
+export function sharedClosure(names: string[], shared: SharedVariables): Set<string> {
+  const out = new Set<string>();
+  const visit = (k: string): void => {
+    if (out.has(k) || !(k in shared.variables)) return;
+    out.add(k);
+    const text = JSON.stringify(shared.defaults[k] ?? '');
+    for (const m of text.matchAll(/\{\{([^}]*)\}\}/g)) for (const w of m[1]!.match(/[A-Za-z_][\w]*/g) ?? []) visit(w);
+  };
+  names.forEach(visit);
+  return out;
 }
 
 function listFiles(dir: string): string[] {

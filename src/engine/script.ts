@@ -27,9 +27,18 @@ function probeBody(resources: PlannedResource[], nonce: string, ctx: DecideConte
     s += `printf '\\n%s S %s\\n' ${sh`${nonce} ${type.name}`}\n`;
     s += type.probe(items.map((r) => ({ key: String(r.index), params: r.params })), ctx) + '\n';
   }
+  s += hostPathsProbe(resources, nonce);
   s += `printf '\\n%s P\\n' ${sh`${nonce}`}\nif [ -s "$KEEL_STATE/pending-handlers" ]; then cat -- "$KEEL_STATE/pending-handlers" 2>/dev/null; fi\n`;
   s += `printf '\\n%s E\\n' ${sh`${nonce}`}\n`;
   return s;
+}
+
+/** The paths `when: {exists/missing}` conditions look at: one `[ -e ]` each, a builtin. */
+function hostPathsProbe(resources: PlannedResource[], nonce: string): string {
+  const paths = [...new Set(resources.flatMap((r) => (r.hostWhen ? [...r.hostWhen.exists, ...r.hostWhen.missing] : [])))];
+  if (!paths.length) return '';
+  return `printf '\\n%s W\\n' ${sh`${nonce}`}\n` +
+    sh`for keel_p in ${paths}; do if [ -e "$keel_p" ]; then printf '1\\t%s\\n' "$keel_p"; else printf '0\\t%s\\n' "$keel_p"; fi; done\n`;
 }
 
 /** `prefix` runs first (the lock: taken with the probe, in the same round trip). */
@@ -41,11 +50,26 @@ export interface ApplyHandler {
   key: string;
   id: string;
   run: string;
+  /** Handler ids it covers: forgotten when it ran. */
+  covers?: string[];
+  /** Handler ids that cover it: while one is due, this one does not run. */
+  coveredBy?: string[];
+}
+
+/** A handler as a step: runs only while due on the host (see steps.ts). */
+export function handlerStep(h: ApplyHandler): Step {
+  return {
+    key: h.key, commands: [h.run], handler: h.id,
+    ...(h.covers?.length && { forget: h.covers }),
+    ...(h.coveredBy?.length && { unlessPending: h.coveredBy }),
+  };
 }
 
 export function buildApplyScript(opts: {
   nonce: string;
+  /** Resource steps, with the handler steps of `flush_handlers` among them. */
   steps: Step[];
+  /** The handlers of the final pass, after every step. */
   handlers: ApplyHandler[];
   /** Handler ids pending from earlier runs that no longer exist: forget them. */
   forget: string[];
@@ -59,7 +83,7 @@ export function buildApplyScript(opts: {
   s += `trap '' HUP PIPE
 mkdir -p -- "$KEEL_STATE" && chmod 700 -- "$KEEL_STATE" || exit 98
 `;
-  const handlerSteps: Step[] = opts.handlers.map((h) => ({ key: h.key, commands: [h.run], handler: h.id }));
+  const handlerSteps: Step[] = opts.handlers.map(handlerStep);
   s += stepsBody(opts.nonce, [...opts.steps, ...handlerSteps]);
   // keel_forget is defined by stepsBody's helpers; forgetting comes after, harmless either way.
   for (const id of opts.forget) s += sh`keel_forget ${id}\n`;
@@ -70,6 +94,8 @@ mkdir -p -- "$KEEL_STATE" && chmod 700 -- "$KEEL_STATE" || exit 98
 
 export interface ProbeResult {
   facts: Map<number, Facts>;
+  /** Whether each path of a `when: {exists/missing}` condition exists on the host. */
+  paths: Map<string, boolean>;
   pendingHandlers: string[];
   complete: boolean;
 }
@@ -86,7 +112,11 @@ export function parseProbe(output: string, nonce: string, resources: PlannedReso
     for (const r of items) facts.set(r.index, parsed.get(String(r.index)) ?? {});
   }
   const pending = (sections.get('P') ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
-  return { facts, pendingHandlers: [...new Set(pending)], complete: sections.has('E') };
+  const paths = new Map<string, boolean>();
+  for (const line of (sections.get('W') ?? '').split('\n')) {
+    if (line[1] === '\t') paths.set(line.slice(2), line[0] === '1');
+  }
+  return { facts, paths, pendingHandlers: [...new Set(pending)], complete: sections.has('E') };
 }
 
 export interface ApplyResult extends ParsedSteps {

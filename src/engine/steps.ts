@@ -18,6 +18,12 @@ export interface Step {
   notify?: string[];
   /** Run only while this handler id is pending on the host; forget it once the step succeeded. */
   handler?: string;
+  /** A handler step: skipped while one of these handler ids (handlers that cover it) is
+   *  pending; the one that runs forgets it. */
+  unlessPending?: string[];
+  /** Handler ids to drop from the host's pending list once this step succeeded (what it
+   *  covers), before its own `notify`. */
+  forget?: string[];
   /** A failure stops the script (default), or the script goes on. */
   onFailure?: 'stop' | 'continue';
 }
@@ -42,6 +48,7 @@ function stepHelpers(N: string): string {
   return `keel_pending="$KEEL_STATE/pending-handlers"
 keel_notify() { for keel_h in "$@"; do grep -qxF -- "$keel_h" "$keel_pending" 2>/dev/null || printf '%s\\n' "$keel_h" >> "$keel_pending"; done; }
 keel_forget() { grep -vxF -- "$1" "$keel_pending" > "$keel_pending.tmp" 2>/dev/null; mv -f -- "$keel_pending.tmp" "$keel_pending"; }
+keel_due() { grep -qxF -- "$1" "$keel_pending" 2>/dev/null; }
 keel_out() { tail -c 4000 -- "$KEEL_RUN_DIR/out" | base64 | tr -d '\\n'; }
 keel_ms() { if [ -n "$keel_t0" ]; then keel_t1=$(date +%s%N); echo $(( (keel_t1 - keel_t0) / 1000000 )); else echo -; fi; }
 keel_fail() { printf '%s F %s %s %s ' ${N} "$1" "$2" "$(keel_ms)"; keel_out; printf '\\n'; }
@@ -59,10 +66,13 @@ export function stepsBody(nonce: string, steps: Step[], opts: StepsOptions = {})
     const done = opts.captureAll
       ? `printf '%s C %s 0 %s ' ${N} ${sh`${step.key}`} "$(keel_ms)"; keel_out; printf '\\n'\n`
       : `printf '%s C %s 0 %s\\n' ${N} ${sh`${step.key}`} "$(keel_ms)"\n`;
-    const notify = step.notify?.length ? sh`keel_notify ${step.notify}\n` : '';
+    const forget = (step.forget ?? []).map((id) => sh`keel_forget ${id}\n`).join('');
+    const notify = forget + (step.notify?.length ? sh`keel_notify ${step.notify}\n` : '');
     if (step.handler !== undefined) {
-      // A failed handler stays pending: it runs again on the next run.
-      s += sh`if grep -qxF -- ${step.handler} "$keel_pending" 2>/dev/null; then\n`;
+      // A failed handler stays pending: it runs again on the next run. One that covers it
+      // and is due runs instead (and forgets it).
+      const covered = (step.unlessPending ?? []).map((id) => sh` && ! keel_due ${id}`).join('');
+      s += sh`if keel_due ${step.handler}` + covered + '; then\n';
       s += begin + body;
       s += `if [ "$keel_rc" -ne 0 ]; then keel_fail ${sh`${step.key}`} "$keel_rc"; ${step.onFailure === 'stop' ? 'return 0; ' : ''}else\n`;
       s += sh`keel_forget ${step.handler}\n` + notify + done + 'fi\nfi\n';

@@ -143,6 +143,38 @@ function checkNames(ast: hbs.AST.Program, context: Vars, where: SourceLocation):
   program(ast, false);
 }
 
+/** Every variable name a template refers to (the first part of each path, helpers' arguments
+ *  and blocks included; `this` and @data excluded). Used to tell a variable nothing reads. */
+export function referencedNames(source: string): string[] {
+  if (!source.includes('{{')) return [];
+  let ast: hbs.AST.Program;
+  try {
+    ast = hb.parse(source);
+  } catch {
+    return []; // a syntax error is reported where the template is rendered
+  }
+  const names = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    if (Array.isArray(node)) return node.forEach(visit);
+    const n = node as { type?: string } & Record<string, unknown>;
+    if (n.type === 'PathExpression') {
+      const p = n as unknown as hbs.AST.PathExpression;
+      if (!p.data && p.parts.length && !/^this\b/.test(p.original)) names.add(p.parts[0]!);
+      return;
+    }
+    for (const [k, v] of Object.entries(n)) if (k !== 'loc') visit(v);
+  };
+  visit(ast);
+  return [...names];
+}
+
+/** The names a `when:` expression refers to (written with or without braces). */
+export function whenNames(expr: string): string[] {
+  const inner = expr.trim().replace(/^\{\{\s*([\s\S]*?)\s*\}\}$/, '$1');
+  return referencedNames(`{{#if ${/\s/.test(inner) && !inner.startsWith('(') ? `(${inner})` : inner}}}{{/if}}`);
+}
+
 const WHOLE = /^\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}$/;
 
 /** Render a value from role.yaml. A string that is exactly one `{{ var }}` keeps the

@@ -334,3 +334,196 @@ resources:
     expect((err as ConfigErrors).errors[0]!.hint).toMatch(/keel secrets set test a/);
   });
 });
+
+describe('role instances, host conditions, handler coverage, shared variables', () => {
+  function instances(list: { role: string; name?: string; vars?: Record<string, unknown> }[], vars: Record<string, unknown> = {}): Host {
+    const h = host([...new Set(list.map((i) => i.role))], vars);
+    h.roleInstances = list.map((i) => ({ role: i.role, ...(i.name !== undefined && { name: i.name }), vars: i.vars ?? {}, varLocations: {}, location: h.location }));
+    return h;
+  }
+  const lib = () => new RoleLibrary([join(dir, 'roles')]);
+  async function applyHost(h: Host) {
+    const s = new LocalSession('local', { KEEL_STATE_DIR: state });
+    const r = await runHost(compileHost(h, lib(), { env: 'test', root: dir }), s, { check: false, diff: false });
+    return { ...r, session: s };
+  }
+  const lines = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean) : []);
+
+  const DAEMON = `
+variables:
+  daemon_name: {type: string, pattern: '^[a-z]+$', default: "{{role_instance}}"}
+  daemon_command: {type: string}
+  daemon_log: {type: string, default: "{{base}}/{{daemon_name}}.log"}
+resources:
+  - file: {path: "{{base}}/{{daemon_name}}.unit", content: "ExecStart={{daemon_command}} >> {{daemon_log}}\\n"}
+    notify: restart
+handlers:
+  restart: {run: "echo {{quote daemon_name}} >> {{base}}/restarts"}
+`;
+
+  it('one role used twice with different variables: ids and handlers per instance, only the changed one restarts', async () => {
+    role('daemon', DAEMON);
+    const both = (recalc: string) => instances([
+      { role: 'daemon', name: 'recalc', vars: { daemon_command: recalc } },
+      { role: 'daemon', name: 'notify', vars: { daemon_command: 'notify.py' } },
+    ]);
+    const p = compileHost(both('recalc.py'), lib(), { env: 'test', root: dir });
+    expect(p.resources.map((r) => r.id)).toEqual([`daemon[recalc]/file:${join(dir, 'recalc.unit')}`, `daemon[notify]/file:${join(dir, 'notify.unit')}`]);
+    expect([...p.handlers.keys()]).toEqual(['daemon[recalc]:restart', 'daemon[notify]:restart']);
+    expect(p.resources[0]!.params.content).toBe(`ExecStart=recalc.py >> ${join(dir, 'recalc.log')}\n`);
+
+    const first = await applyHost(both('recalc.py'));
+    expect(first.failed).toBe(0);
+    expect(lines('restarts').sort()).toEqual(['notify', 'recalc']);
+    expect((await applyHost(both('recalc.py'))).changed).toBe(0);
+    const third = await applyHost(both('recalc.py --fast'));
+    expect(third.resources.filter((r) => r.status === 'changed').map((r) => r.id)).toEqual([`daemon[recalc]/file:${join(dir, 'recalc.unit')}`, 'handler/daemon[recalc]:restart']);
+    expect(lines('restarts')).toEqual([...lines('restarts').slice(0, 2), 'recalc']);
+  });
+
+  it('instance variables sit above the host\'s, below -e; their errors name the instance\'s role', () => {
+    role('daemon', DAEMON);
+    const h = instances([{ role: 'daemon', name: 'recalc', vars: { daemon_command: 'mine', daemon_log: '/x/{{daemon_command}}' } }], { daemon_command: 'host-wide' });
+    expect(compileHost(h, lib(), { env: 'test', root: dir }).resources[0]!.params.content).toBe('ExecStart=mine >> /x/mine\n');
+    h.literalVars = ['daemon_command'];
+    h.vars.daemon_command = 'from -e';
+    expect(compileHost(h, lib(), { env: 'test', root: dir }).resources[0]!.params.content).toBe('ExecStart=from -e >> /x/from -e\n');
+    const bad = instances([{ role: 'daemon', name: 'x', vars: { daemon_command: 'a', daemon_name: 'NOT OK' } }]);
+    expect(() => compileHost(bad, lib(), { env: 'test', root: dir })).toThrow(/variable "daemon_name" \(role daemon\) must match pattern/);
+  });
+
+  it('a role notifies another role\'s handler by role:handler; an unknown one, or an ambiguous instance, is an error', async () => {
+    role('app', `
+resources:
+  - file: {path: "{{base}}/app.conf", content: "a"}
+    notify: restart app
+handlers:
+  restart app: {run: "echo restart >> {{base}}/app-events"}
+`);
+    role('worker', `
+resources:
+  - file: {path: "{{base}}/worker.conf", content: "w"}
+    notify: "app:restart app"
+`);
+    const r = await apply(['app', 'worker']);
+    expect(r.failed).toBe(0);
+    expect(lines('app-events')).toEqual(['restart']);
+    role('worker', `resources:\n  - file: {path: "{{base}}/w", content: "w"}\n    notify: "app:restart ap"\n`);
+    expect(() => plan(['app', 'worker'])).toThrow(/notifies unknown handler "app:restart ap"/);
+    expect(() => plan(['worker'])).toThrow(/notifies unknown handler "app:restart ap" \(role app is not applied to host local\)/);
+    role('daemon', DAEMON);
+    role('worker', `resources:\n  - file: {path: "{{base}}/w", content: "w"}\n    notify: "daemon:restart"\n`);
+    const h = instances([{ role: 'daemon', name: 'recalc', vars: { daemon_command: 'x' } }, { role: 'worker' }]);
+    expect(() => compileHost(h, lib(), { env: 'test', root: dir })).toThrow(/role daemon is used here as daemon\[recalc\]: name the instance, e\.g\. "daemon\[recalc\]:restart"/);
+  });
+
+  it('a restart covers a reload: when both are due only the restart runs, whatever their order; a resource can cover a handler', async () => {
+    role('app', `
+resources:
+  - file: {path: "{{base}}/env", content: "e"}
+    notify: reload app
+  - file: {path: "{{base}}/unit", content: "u"}
+    notify: restart app
+  - command: {run: "echo start >> {{base}}/app-events; touch {{base}}/running", creates: "{{base}}/running"}
+    covers: [restart app]
+handlers:
+  reload app: {run: "echo reload >> {{base}}/app-events"}
+  restart app: {run: "echo restart >> {{base}}/app-events", covers: [reload app]}
+`);
+    // First converge: the start covers the restart, the restart the reload: started once.
+    expect((await apply(['app'])).failed).toBe(0);
+    expect(lines('app-events')).toEqual(['start']);
+    expect(readFileSync(join(state, 'pending-handlers'), 'utf8')).toBe('');
+    // Both notified while it runs: one restart.
+    rmSync(join(dir, 'env'));
+    rmSync(join(dir, 'unit'));
+    const r = await apply(['app']);
+    expect(lines('app-events')).toEqual(['start', 'restart']);
+    expect(r.resources.filter((x) => x.id.startsWith('handler/')).map((x) => x.id)).toEqual(['handler/app:restart app']);
+    // Only the reload due: the reload runs.
+    rmSync(join(dir, 'env'));
+    await apply(['app']);
+    expect(lines('app-events')).toEqual(['start', 'restart', 'reload']);
+  });
+
+  it('a failed covering handler stays pending with what it covers; the next run restarts once', async () => {
+    role('app', `
+resources:
+  - file: {path: "{{base}}/env", content: "e"}
+    notify: reload app
+  - file: {path: "{{base}}/unit", content: "u"}
+    notify: restart app
+handlers:
+  reload app: {run: "echo reload >> {{base}}/app-events"}
+  restart app: {run: "test -e {{base}}/can-start && echo restart >> {{base}}/app-events", covers: [reload app]}
+`);
+    const r = await apply(['app']);
+    expect(r.resources.find((x) => x.id === 'handler/app:restart app')!.status).toBe('failed');
+    expect(lines('app-events')).toEqual([]);
+    expect(readFileSync(join(state, 'pending-handlers'), 'utf8').split('\n').filter(Boolean).sort()).toEqual(['app:reload app', 'app:restart app']);
+    writeFileSync(join(dir, 'can-start'), '');
+    await apply(['app']);
+    expect(lines('app-events')).toEqual(['restart']);
+  });
+
+  it('when: {exists} is decided on the host at each probe: a path created during the run turns the resource on in the same run', async () => {
+    role('web', `
+variables:
+  web_tls: {type: boolean}
+resources:
+  - file: {path: "{{base}}/site.conf", content: "plain\\n"}
+    when: {missing: "{{base}}/cert.pem"}
+    notify: reload
+  - command: {run: "echo cert > {{base}}/cert.pem", creates: "{{base}}/cert.pem"}
+    flush_handlers: true
+  - file: {path: "{{base}}/site.conf", content: "tls\\n"}
+    when: {exists: "{{base}}/cert.pem", if: "web_tls"}
+    notify: reload
+handlers:
+  reload: {run: "echo \\"reload $(cat {{base}}/site.conf)\\" >> {{base}}/events"}
+`);
+    const r = await apply(['web'], { web_tls: true });
+    expect(r.failed).toBe(0);
+    expect(readFileSync(join(dir, 'site.conf'), 'utf8')).toBe('tls\n');
+    // The plain site was live (handlers flushed) before the command ran; the TLS one after.
+    expect(lines('events')).toEqual(['reload plain', 'reload tls']);
+    expect(r.session.roundTrips).toBe(3);
+    const again = await apply(['web'], { web_tls: true });
+    expect(again.changed).toBe(0);
+    expect(again.session.roundTrips).toBe(1);
+    expect(again.resources.find((x) => x.status === 'skipped')!.reason).toBe(`when: ${join(dir, 'cert.pem')} exists on the host`);
+    // `if:` is decided on the controller: false skips it whatever the host has.
+    const off = plan(['web'], { web_tls: false });
+    expect(off.resources[2]!.skipped).toBe('when: web_tls is false');
+    // Check mode decides from the probe alone.
+    rmSync(join(dir, 'cert.pem'));
+    const check = await apply(['web'], { web_tls: true }, true);
+    expect(check.resources.map((x) => x.status)).toEqual(['changed', 'changed', 'skipped']);
+  });
+
+  it('when: rejects unknown keys and relative paths', () => {
+    role('web', `resources:\n  - file: {path: "{{base}}/a", content: "x"}\n    when: {exist: /x}\n`);
+    expect(() => plan(['web'])).toThrow(/role\.yaml:2:\d+: when: unknown key "exist" \(expected: exists, missing, if\)/);
+    role('web', `resources:\n  - file: {path: "{{base}}/a", content: "x"}\n    when: {exists: "etc/x"}\n`);
+    expect(() => plan(['web'])).toThrow(/when: a host path must be absolute/);
+  });
+
+  it('shared variables: declared once in roles/vars.yaml, read by roles through uses:, one default; old re-declarations still work', () => {
+    mkdirSync(join(dir, 'roles'), { recursive: true });
+    writeFileSync(join(dir, 'roles', 'vars.yaml'), 'variables:\n  app_user: {type: string, pattern: "^[a-z]+$", default: app}\n  app_root: {type: string, default: "/home/{{app_user}}/webapp"}\n');
+    role('one', `uses: [app_user, app_root]\nresources:\n  - file: {path: "{{base}}/one", content: "{{app_root}}"}\n`);
+    role('two', `uses: [app_root]\nresources:\n  - file: {path: "{{base}}/two", content: "{{app_root}}"}\n`);
+    // An older role: declares it again without a default (fine), or with one (it wins, as before).
+    role('old', `variables:\n  app_user: {type: string}\nresources:\n  - file: {path: "{{base}}/old", content: "{{app_user}}"}\n`);
+    role('older', `variables:\n  app_user: {type: string, default: legacy}\nresources:\n  - file: {path: "{{base}}/older", content: "{{app_user}}"}\n`);
+    const contents = (roles: string[], vars = {}) => plan(roles, vars).resources.map((r) => r.params.content);
+    expect(contents(['two'])).toEqual(['/home/app/webapp']);
+    expect(contents(['one', 'two'], { app_user: 'amy' })).toEqual(['/home/amy/webapp', '/home/amy/webapp']);
+    expect(contents(['old'])).toEqual(['app']);
+    expect(contents(['older', 'two'])).toEqual(['legacy', '/home/legacy/webapp']);
+    // Validated against the shared schema, for every role that reads it.
+    expect(() => plan(['two'], { app_user: 'Bad User' })).toThrow(/variable "app_user" \(shared, roles\/vars\.yaml\) must match pattern/);
+    role('typo', `uses: [app_rot]\nresources: []\n`);
+    expect(() => plan(['typo'])).toThrow(/role\.yaml:1:\d+: uses: "app_rot" is not a shared variable \(did you mean "app_root"\?\)/);
+  });
+});
