@@ -11,6 +11,7 @@ import { loadSecrets, sweepStalePlaintext } from '../vault/index.js';
 import { compileHost } from './compile.js';
 import type { HostPlan } from './plan.js';
 import { RoleLibrary } from './roles.js';
+import { checkInventoryVariables } from './var-check.js';
 
 export interface RunRequest {
   /** Project root: inventories/, roles/, secrets/. */
@@ -51,6 +52,10 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
     isKnownRole: (n) => library.has(n),
     knownRoles: library.names(),
   });
+  // A variable nothing declares or reads is a typo: refused (YAML) or warned about (INI).
+  const varCheck = checkInventoryVariables(inventory, library);
+  if (varCheck.errors.length) throw varCheck.errors.length === 1 ? varCheck.errors[0]! : new ConfigErrors(varCheck.errors);
+  for (const w of varCheck.warnings) req.notice?.(w);
   const hosts = selectHosts(inventory, req.limit);
   checkKeyFiles(hosts);
   const secrets = needsSecrets(hosts, library)

@@ -61,6 +61,41 @@ describe('keel CLI, bad input', () => {
     expect(r.stderr).toMatch(/inventories\/staging\.yaml:6:\d+: variable "demo_port" \(role demo\) must be <= 65535, got 99999/);
   });
 
+  it('a variable nothing declares or reads is a typo: exit 1 where it is written, with the closest name; x_ names are free', async () => {
+    const role = [
+      'variables:',
+      '  database_url: {type: string, default: ""}',
+      'resources:',
+      '  - file: {path: "/tmp/{{site}}", content: "{{database_url}} {{#if tuning}}t{{/if}}"}',
+      '    when: eq flavour "plain"',
+    ].join('\n');
+    const inventory = (vars: string, groupVars = '{}') => [
+      'vars:',
+      '  site: a',              // read by a template
+      '  flavour: plain',       // read by when:
+      '  tuning: 1',            // read by {{#if}}
+      '  db_host: h',           // read by another inventory variable
+      '  database_url: "postgres://{{db_host}}/x"',
+      vars,
+      'hosts:',
+      '  web1: {address: 10.0.0.1, groups: [web]}',
+      '  db1: {address: 10.0.0.2, groups: [db]}',
+      'groups:',
+      '  web: {roles: [myapp]}',
+      `  db: {roles: [], vars: ${groupVars}}`,
+    ].join('\n');
+    const ok = project({ 'roles/myapp/role.yaml': role, 'inventories/staging.yaml': inventory('  x_monitoring_tag: blue') });
+    expect((await runKeel(['inventory', 'staging'], { root: ok })).code).toBe(0);
+
+    const typo = project({ 'roles/myapp/role.yaml': role, 'inventories/staging.yaml': inventory('  databse_url: oops', '{site: b}') });
+    const r = await runKeel(['provision', 'staging'], { root: typo });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('inventories/staging.yaml:7:3: variable "databse_url" is not declared or used by any role of the hosts it applies to (web1, db1) (did you mean "database_url"?)');
+    // A group variable is checked against the roles of that group's hosts only.
+    expect(r.stderr).toContain('inventories/staging.yaml:13:26: variable "site" is not declared or used by any role of host db1');
+    expect(r.stderr).toMatch(/x_databse_url/);
+  });
+
   it('usage errors exit 1; --help exits 0', async () => {
     const root = project({});
     expect((await runKeel(['provision'], { root })).code).toBe(1);
@@ -75,7 +110,12 @@ describe('keel CLI, bad input', () => {
       'ops/ansible/hosts_test': '[web]\nweb1-test ansible_host=192.168.56.10 ansible_user=vagrant env_branch=master database_url=postgresql+asyncpg://user:pass@localhost:5432/catalogage\n',
     });
     const r = await runKeel(['inventory', 'test', '-i', 'ops/ansible/hosts_test', '--output', 'json'], { root });
-    expect(r.stderr).toBe('');
+    // Variables no role reads only warn in an INI inventory (they may be Ansible's own).
+    expect(r.stderr).toBe([
+      'ops/ansible/hosts_test:2:59: warning: variable "env_branch" is not declared or used by any role of host web1-test (an Ansible variable? ignored)',
+      'ops/ansible/hosts_test:2:77: warning: variable "database_url" is not declared or used by any role of host web1-test (an Ansible variable? ignored)',
+      '',
+    ].join('\n'));
     expect(r.code).toBe(0);
     const doc = r.json();
     expect(doc.hosts['web1-test'].connection).toMatchObject({ address: '192.168.56.10', user: 'vagrant', port: 22 });

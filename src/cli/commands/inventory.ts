@@ -25,7 +25,7 @@ export function registerInventory(program: Command, ctx: CliContext, run: Runner
       const doc = inventoryToJSON(inventory, (v) => ctx.out.redactor.maskValue(v)) as { hosts: Record<string, { vars: unknown }> };
       // Each host's variables as its roles will see them: resolved, with role defaults.
       for (const plan of plans) {
-        const { secrets: _s, host: _h, env: _e, inventory_hostname: _n, ...vars } = plan.vars;
+        const { secrets: _s, host: _h, env: _e, inventory_hostname: _n, role_instance: _i, ...vars } = plan.vars;
         const entry = doc.hosts[plan.host.name];
         if (entry) entry.vars = ctx.out.redactor.maskValue(Object.fromEntries(Object.entries(vars).sort(([a], [b]) => a.localeCompare(b))));
       }

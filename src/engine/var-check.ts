@@ -1,0 +1,115 @@
+// Typos in inventory variables: a variable the inventory sets that no role of the hosts it
+// reaches declares or reads, and no other inventory variable refers to, does nothing; almost
+// always it is a misspelling (`databse_url`). Refused before anything runs, where it is
+// written, with the closest declared name. An Ansible INI inventory carries Ansible's own
+// variables too: there it is a warning.
+//
+// Not checked: names starting with `x_` (free variables, on purpose), `ansible_*`, and the
+// sudo password variable (`become_password` or the host's `become_password_var`).
+import { ConfigError } from '../errors.js';
+import { closest } from '../inventory/schema.js';
+import type { Host, Inventory, VarDefinition } from '../inventory/types.js';
+import { sharedClosure, type RoleLibrary } from './roles.js';
+import { referencedNames } from './template.js';
+
+/** Names every render context has (compile.ts), never set by an inventory on purpose. */
+const BUILTINS = new Set(['secrets', 'env', 'inventory_hostname', 'host', 'role_instance', 'item']);
+
+export const FREE_PREFIX = 'x_';
+
+export interface VarCheck {
+  errors: ConfigError[];
+  warnings: string[];
+}
+
+interface Known {
+  /** Declared by a role (or shared, through `uses:`): the candidates for a suggestion. */
+  declared: Set<string>;
+  /** Declared, or read by a template, `when:`, a param or another variable. */
+  used: Set<string>;
+}
+
+export function checkInventoryVariables(inv: Inventory, library: RoleLibrary): VarCheck {
+  const out: VarCheck = { errors: [], warnings: [] };
+  const defs = inv.varDefinitions ?? [];
+  if (!defs.length) return out;
+  const hosts = new Map(inv.hosts.map((h) => [h.name, h]));
+  // Names inventory values refer to (`database_url: "postgres://{{db_user}}@..."`).
+  const fromInventory = new Set<string>();
+  for (const h of inv.hosts) {
+    collectRefs(h.vars, fromInventory);
+    for (const i of h.roleInstances ?? []) collectRefs(i.vars, fromInventory);
+  }
+  const byHost = new Map<string, Known>();
+  const byRole = new Map<string, Known>();
+  const roleKnown = (role: string): Known | undefined => {
+    if (!byRole.has(role)) {
+      try {
+        const r = library.get(role);
+        const shared = library.shared();
+        const declared = new Set([...Object.keys(r.variables), ...sharedClosure([...r.uses, ...Object.keys(r.variables)], shared)]);
+        byRole.set(role, { declared, used: new Set([...declared, ...library.references(role)]) });
+      } catch {
+        return undefined; // an unknown or broken role is reported by compile, with its location
+      }
+    }
+    return byRole.get(role);
+  };
+  const hostKnown = (h: Host): Known => {
+    let k = byHost.get(h.name);
+    if (!k) {
+      k = { declared: new Set(), used: new Set(fromInventory) };
+      for (const role of h.roles) {
+        const rk = roleKnown(role);
+        rk?.declared.forEach((n) => k!.declared.add(n));
+        rk?.used.forEach((n) => k!.used.add(n));
+      }
+      byHost.set(h.name, k);
+    }
+    return k;
+  };
+
+  for (const d of defs) {
+    const reach = d.hosts.map((n) => hosts.get(n)).filter((h): h is Host => !!h);
+    if (!reach.length || isFree(d.name, reach)) continue;
+    let known: Known[];
+    if (d.instance) {
+      const rk = roleKnown(d.instance.role);
+      if (!rk) continue;
+      known = [{ declared: rk.declared, used: new Set([...rk.used, ...fromInventory]) }];
+    } else known = reach.map(hostKnown);
+    if (known.some((k) => k.used.has(d.name))) continue;
+    const candidates = [...new Set(known.flatMap((k) => [...k.declared]))];
+    const m = message(d, reach, candidates, inv.format === 'ini');
+    if (typeof m === 'string') out.warnings.push(m);
+    else out.errors.push(m);
+  }
+  return out;
+}
+
+function message(d: VarDefinition, reach: Host[], candidates: string[], ini: boolean): ConfigError | string {
+  const guess = closest(d.name, candidates);
+  const whom = d.instance
+    ? `role ${d.instance.role}${d.instance.name !== undefined ? ` (instance ${d.instance.name})` : ''}`
+    : reach.length === 1 ? `any role of host ${reach[0]!.name}` : `any role of the hosts it applies to (${reach.map((h) => h.name).join(', ')})`;
+  const text = `variable "${d.name}" is not declared or used by ${whom}${guess ? ` (did you mean "${guess}"?)` : ''}`;
+  const hint = `a variable kept on purpose (read by a tool other than keel) can be named ${FREE_PREFIX}${d.name}: names starting with ${FREE_PREFIX} are not checked`;
+  if (ini) return `${formatAt(d)}warning: ${text} (an Ansible variable? ignored)`;
+  return new ConfigError(text, d.location, { hint });
+}
+
+function formatAt(d: VarDefinition): string {
+  const l = d.location;
+  return l.line === undefined ? `${l.file}: ` : `${l.file}:${l.line}${l.column !== undefined ? `:${l.column}` : ''}: `;
+}
+
+function isFree(name: string, hosts: Host[]): boolean {
+  if (name.startsWith(FREE_PREFIX) || name.startsWith('ansible_') || BUILTINS.has(name)) return true;
+  return hosts.some((h) => name === (h.connection.becomePasswordVar ?? 'become_password'));
+}
+
+function collectRefs(value: unknown, into: Set<string>): void {
+  if (typeof value === 'string') referencedNames(value).forEach((n) => into.add(n));
+  else if (Array.isArray(value)) value.forEach((v) => collectRefs(v, into));
+  else if (value && typeof value === 'object') Object.values(value).forEach((v) => collectRefs(v, into));
+}
