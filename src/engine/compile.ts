@@ -166,6 +166,7 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   for (const r of resources) {
     for (const n of r.notify) unknownHandler(n, 'notifies', r.location);
     for (const n of r.covers ?? []) unknownHandler(n, 'covers', r.location);
+    if (Array.isArray(r.flushHandlers)) for (const n of r.flushHandlers) unknownHandler(n, 'flushes', r.location);
   }
   for (const h of handlers.values()) for (const n of h.covers ?? []) unknownHandler(n, `handler "${h.id}" covers`, host.location);
   if (errors.length) throw bundle(dedupe(errors));
@@ -197,18 +198,23 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
       index, id, role: role.name, typeName, type, params: normalized, notify, location: where,
       ...(hostWhen && { hostWhen }),
       ...(covers.length && { covers }),
-      ...(entry.flushHandlers && { flushHandlers: true }),
+      ...(entry.flushHandlers === true && { flushHandlers: true as const }),
+      ...(Array.isArray(entry.flushHandlers) && { flushHandlers: entry.flushHandlers.map((n) => qualify(render(n, context, where), label)) }),
     };
   }
 
   function renderTemplate(role: Role, p: Record<string, unknown>, context: Vars, where: SourceLocation): Record<string, unknown> {
-    const { src, dest, ...rest } = p as { src?: unknown; dest?: unknown } & Record<string, unknown>;
+    const { src, dest, vars: local, ...rest } = p as { src?: unknown; dest?: unknown; vars?: unknown } & Record<string, unknown>;
     if (typeof src !== 'string' || typeof dest !== 'string') {
       throw new ConfigError('template needs src (a file in the role\'s templates/) and dest (an absolute path)', where);
     }
+    if (local !== undefined && (!local || typeof local !== 'object' || Array.isArray(local))) {
+      throw new ConfigError('template: vars must be a mapping of variables for this rendering only', where);
+    }
     const file = join(role.dir, 'templates', src);
     if (!existsSync(file)) throw new ConfigError(`template file not found: ${rel(file)}`, where);
-    const content = render(readFileSync(file, 'utf8'), context, { file: rel(file), line: 1 });
+    // `vars:` (already rendered with the params): one template rendered two ways (site_tls).
+    const content = render(readFileSync(file, 'utf8'), { ...context, ...(local as Vars | undefined) }, { file: rel(file), line: 1 });
     return { ...rest, path: dest, content };
   }
 

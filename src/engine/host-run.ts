@@ -143,7 +143,8 @@ export async function applyHost(
       // flush_handlers: what is due so far runs first (nginx must serve the site just
       // written before certbot asks the ACME server to fetch from it).
       if (r.flushHandlers) {
-        for (const h of due()) {
+        const only = r.flushHandlers === true ? undefined : new Set(r.flushHandlers);
+        for (const h of due().filter((x) => !only || only.has(x.id))) {
           const ah = applyHandler(h);
           ranHandlers.push(ah);
           steps.push(handlerStep(ah));

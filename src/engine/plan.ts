@@ -21,8 +21,8 @@ export interface PlannedResource {
   hostWhen?: HostCondition;
   /** Handler ids this resource does the work of: pending ones are dropped when it changes. */
   covers?: string[];
-  /** Run the handlers still due before this resource's commands. */
-  flushHandlers?: boolean;
+  /** Run the handlers still due before this resource's commands: all (true) or these ids. */
+  flushHandlers?: true | string[];
 }
 
 /** Paths that must exist / be missing on the host (absolute, rendered). */

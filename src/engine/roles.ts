@@ -30,8 +30,8 @@ export interface RoleResource {
   tags: string[];
   /** Handlers this resource does the work of when it changes: pending ones are dropped. */
   covers: string[];
-  /** Run the handlers notified so far (and still pending) before this resource. */
-  flushHandlers: boolean;
+  /** Run the handlers due so far before this resource: all (true) or these (names). */
+  flushHandlers: boolean | string[];
   location: SourceLocation;
 }
 
@@ -278,8 +278,9 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
       return;
     }
     const type = known[0]!;
-    if (entry.flush_handlers !== undefined && typeof entry.flush_handlers !== 'boolean') {
-      errors.push(new ConfigError('flush_handlers must be true or false', where));
+    const flush = entry.flush_handlers;
+    if (flush !== undefined && typeof flush !== 'boolean' && !(Array.isArray(flush) && flush.every((x) => typeof x === 'string'))) {
+      errors.push(new ConfigError('flush_handlers must be true (every handler due) or a list of handler names', where));
     }
     let when: RoleResource['when'];
     try {
@@ -296,7 +297,7 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
       loop: entry.loop,
       tags: toList(entry.tags),
       covers: toList(entry.covers),
-      flushHandlers: entry.flush_handlers === true,
+      flushHandlers: Array.isArray(flush) ? flush.map(String) : flush === true,
       location: where,
     });
   });
@@ -321,6 +322,7 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
   for (const r of resources) {
     for (const n of r.notify) local(n, 'notifies', r.location);
     for (const n of r.covers) local(n, 'covers', r.location);
+    if (Array.isArray(r.flushHandlers)) for (const n of r.flushHandlers) local(n, 'flushes', r.location);
   }
   for (const h of handlers.values()) for (const n of h.covers) local(n, `handler "${h.name}" covers`, h.location);
   if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(errors);

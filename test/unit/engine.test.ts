@@ -475,7 +475,7 @@ resources:
     when: {missing: "{{base}}/cert.pem"}
     notify: reload
   - command: {run: "echo cert > {{base}}/cert.pem", creates: "{{base}}/cert.pem"}
-    flush_handlers: true
+    flush_handlers: [reload]
   - file: {path: "{{base}}/site.conf", content: "tls\\n"}
     when: {exists: "{{base}}/cert.pem", if: "web_tls"}
     notify: reload
@@ -499,6 +499,24 @@ handlers:
     rmSync(join(dir, 'cert.pem'));
     const check = await apply(['web'], { web_tls: true }, true);
     expect(check.resources.map((x) => x.status)).toEqual(['changed', 'changed', 'skipped']);
+  });
+
+  it('a template rendered two ways with vars:, and flush_handlers: true runs every handler due', async () => {
+    role('web', `
+resources:
+  - template: {src: site.hbs, dest: "{{base}}/plain", vars: {tls: false, port: "{{port_http}}"}}
+    notify: [a, b]
+  - template: {src: site.hbs, dest: "{{base}}/tls", vars: {tls: true, port: 443}}
+    flush_handlers: true
+handlers:
+  a: {run: "echo a >> {{base}}/events"}
+  b: {run: "test -e {{base}}/plain && echo b >> {{base}}/events"}
+`, { 'site.hbs': '{{#if tls}}ssl {{/if}}listen {{port}}\n' });
+    const r = await apply(["web"], { port_http: 8080 });
+    expect(r.failed).toBe(0);
+    expect(readFileSync(join(dir, 'plain'), 'utf8')).toBe('listen 8080\n');
+    expect(readFileSync(join(dir, 'tls'), 'utf8')).toBe('ssl listen 443\n');
+    expect(lines('events')).toEqual(['a', 'b']);
   });
 
   it('when: rejects unknown keys and relative paths', () => {
