@@ -20,6 +20,12 @@ hb.registerHelper('quote', (v: unknown) => `'${String(v).replace(/'/g, `'\\''`)}
 // roles use role defaults instead.
 
 hb.registerHelper('includes', (list: unknown, item: unknown) => Array.isArray(list) && list.includes(item));
+// {{#each (range 1 rq_workers)}}: the integers from..to (empty when to < from; at most 1000).
+hb.registerHelper('range', (from: unknown, to: unknown) => {
+  const a = Number(from);
+  const b = Math.min(Number(to), a + 999);
+  return Number.isInteger(a) && Number.isInteger(b) && b >= a ? Array.from({ length: b - a + 1 }, (_, i) => a + i) : [];
+});
 
 /** Names a role declares, set on a render context: known even when unset (then falsy). */
 export const DECLARED = Symbol('declared variables');
