@@ -46,6 +46,8 @@ async function sh(t: TestTarget, script: string): Promise<string> {
 
 const ROOT = '/home/acme/webapp';
 const vars = { app_user: 'acme', app_name: 'acme', app_module: 'wsgi:application', app_workers: 2, nginx_health_path: '/ping' };
+// nginx writes its logs in the app's layout (docs/layout.md).
+const LOGS = `${ROOT}/logs/nginx`;
 
 let target: TestTarget;
 let root: string;
@@ -73,6 +75,8 @@ describe('role nginx on a real target', () => {
     expect(await get('http://127.0.0.1/static/missing.txt', '-o /dev/null')).toBe(' 404');
     expect((await target.exec(['test', '-e', '/etc/nginx/sites-enabled/default'])).code).not.toBe(0);
     expect(await sh(target, 'grep -c "^[[:space:]]*server_tokens off;" /etc/nginx/nginx.conf')).toBe('1\n');
+    expect(await sh(target, `grep -c 'GET /a ' ${LOGS}/access.log`)).toBe('1\n');
+    expect(await sh(target, `stat -c '%U %G %a' ${LOGS}`)).toBe('root www-data 750\n');
   });
 
   it('maintenance_on.html gives 503 with the page on every request, except the health path; removing it gives 200', async () => {
@@ -91,14 +95,19 @@ describe('role nginx on a real target', () => {
     expect((await provision(root, 'nginx after maintenance')).changed).toBe(0);
   });
 
-  it('a site that fails nginx -t is not kept: the previous file stays and nginx still answers', async () => {
+  it('a certificate that does not exist yet keeps the site on plain HTTP; one that nginx -t refuses is not kept', async () => {
     const before = await sh(target, 'sha256sum /etc/nginx/sites-enabled/acme');
-    writeInventory(root, target, { ...vars, nginx_tls_certificate: '/nonexistent/cert.pem', nginx_tls_certificate_key: '/nonexistent/key.pem' });
+    writeInventory(root, target, { ...vars, nginx_tls_certificate: '/etc/ssl/bad/cert.pem', nginx_tls_certificate_key: '/etc/ssl/bad/key.pem' });
+    const waiting = await provision(root, 'nginx, certificate not there yet');
+    expect(waiting.changed).toBe(0);
+    expect(waiting.hosts[0].resources.find((x: any) => x.status === 'skipped' && /sites-enabled\/acme#2$/.test(x.id)).reason).toBe('when: /etc/ssl/bad/cert.pem does not exist on the host');
+    // Files that are not a certificate: the HTTPS site fails nginx -t and is not kept.
+    await sh(target, 'mkdir -p /etc/ssl/bad && echo junk > /etc/ssl/bad/cert.pem && echo junk > /etc/ssl/bad/key.pem');
     const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
     expect(r.code).toBe(2);
     const failed = r.json().hosts[0].resources.filter((x: any) => x.status === 'failed');
-    expect(failed.map((x: any) => x.id)).toEqual(['nginx/template:/etc/nginx/sites-enabled/acme']);
-    expect(failed[0].output).toMatch(/nonexistent\/cert\.pem[\s\S]*validation failed: nginx -t \(the previous file was kept\)/);
+    expect(failed.map((x: any) => x.id)).toEqual(['nginx/template:/etc/nginx/sites-enabled/acme#2']);
+    expect(failed[0].output).toMatch(/bad\/cert\.pem[\s\S]*validation failed: nginx -t \(the previous file was kept\)/);
     expect(await sh(target, 'sha256sum /etc/nginx/sites-enabled/acme')).toBe(before);
     expect(await sh(target, 'nginx -t 2>&1')).toMatch(/test is successful/);
     expect(await get('http://127.0.0.1/')).toBe('wsgi ok greeting=- path=/\n 200');
