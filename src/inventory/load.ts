@@ -150,7 +150,14 @@ export function inventoryToJSON(inv: Inventory, mask: (value: unknown) => unknow
       ]),
     ),
     hosts: Object.fromEntries(
-      inv.hosts.map((h) => [h.name, { groups: h.groups, roles: h.roles, connection: connectionJSON(h.connection), vars: masked(h.vars) }]),
+      inv.hosts.map((h) => {
+        // Named instances (and instance variables) are shown as written: {role, name, vars}.
+        const instances = (h.roleInstances ?? []).filter((i) => i.name !== undefined || Object.keys(i.vars).length);
+        const roles = instances.length
+          ? h.roleInstances!.map((i) => (i.name === undefined && !Object.keys(i.vars).length ? i.role : { role: i.role, ...(i.name !== undefined && { name: i.name }), vars: masked(i.vars) }))
+          : h.roles;
+        return [h.name, { groups: h.groups, roles, connection: connectionJSON(h.connection), vars: masked(h.vars) }];
+      }),
     ),
   };
 }

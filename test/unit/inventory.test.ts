@@ -342,6 +342,11 @@ describe('role instances in the inventory', () => {
       ['daemon', 'notify', { daemon_command: 'python3 notify.py' }],
     ]);
     expect(h.roleInstances![1]!.varLocations['daemon_command']).toEqual({ file: FILE, line: 5, column: 45 });
+    expect((inventoryToJSON(inv, (v) => v) as any).hosts.w1.roles).toEqual([
+      'base',
+      { role: 'daemon', name: 'recalc', vars: { daemon_command: 'python3 recalc.py --fast', daemon_user: 'app' } },
+      { role: 'daemon', name: 'notify', vars: { daemon_command: 'python3 notify.py' } },
+    ]);
     const defs = inv.varDefinitions!.filter((d) => d.instance);
     expect(defs.map((d) => [d.name, d.instance, d.hosts])).toContainEqual(['daemon_user', { role: 'daemon', name: 'recalc' }, ['w1']]);
   });
