@@ -60,8 +60,10 @@ describe('role logrotate', () => {
     const setup = await sh(`set -e
       install -d -o webapp -g webapp -m 0750 ${L}/app ${L}/gunicorn ${L}/uvicorn
       install -d -o root -g root -m 0755 ${L}/nginx
+      install -d -o root -g webapp -m 0750 ${L}/rq
       runuser -u webapp -- sh -c 'echo app-line > ${L}/app/django.log; echo g > ${L}/gunicorn/error.log; echo u > ${L}/uvicorn/uvicorn.log'
       echo GET > ${L}/nginx/access.log
+      echo job > ${L}/rq/default-1.log
       logrotate -f -s /tmp/logrotate.state /etc/logrotate.d/webapp
       cd ${L}; find . -type f | sort; stat -c '%n %s %U' app/django.log app/django.log.1`);
     expect(setup.code, setup.stderr).toBe(0);
@@ -71,8 +73,9 @@ describe('role logrotate', () => {
       './app/django.log.1',
       './gunicorn/error.log.1',
       './nginx/access.log.1',
-      './uvicorn/uvicorn.log',
-      './uvicorn/uvicorn.log.1',
+      './rq/default-1.log', // copytruncate: supervisord or systemd keep appending to it
+      './rq/default-1.log.1',
+      './uvicorn/uvicorn.log', // supervisord's capture: supervisord rotates it itself
       'app/django.log 0 webapp', // copytruncate: the writer keeps its file, now empty
       'app/django.log.1 9 webapp', // "app-line\n"
     ]);
