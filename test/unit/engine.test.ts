@@ -381,6 +381,27 @@ handlers:
     expect(lines('restarts')).toEqual([...lines('restarts').slice(0, 2), 'recalc']);
   });
 
+  it('notify: is rendered per looped item: a resource notifies the instance its item names', async () => {
+    role('daemon', DAEMON);
+    role('settings', `
+resources:
+  - file: {path: "{{base}}/{{item}}.settings", content: "s"}
+    loop: [recalc]
+    notify: "daemon[{{item}}]:restart"
+`);
+    const h = instances([
+      { role: 'daemon', name: 'recalc', vars: { daemon_command: 'r' } },
+      { role: 'daemon', name: 'notify', vars: { daemon_command: 'n' } },
+      { role: 'settings' },
+    ]);
+    expect(compileHost(h, lib(), { env: 'test', root: dir }).resources[2]!.notify).toEqual(['daemon[recalc]:restart']);
+    await applyHost(h);
+    rmSync(join(dir, 'restarts'));
+    rmSync(join(dir, 'recalc.settings'));
+    await applyHost(h);
+    expect(lines('restarts')).toEqual(['recalc']);
+  });
+
   it('instance variables sit above the host\'s, below -e; their errors name the instance\'s role', () => {
     role('daemon', DAEMON);
     const h = instances([{ role: 'daemon', name: 'recalc', vars: { daemon_command: 'mine', daemon_log: '/x/{{daemon_command}}' } }], { daemon_command: 'host-wide' });
