@@ -52,9 +52,9 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
     isKnownRole: (n) => library.has(n),
     knownRoles: library.names(),
   });
-  // A variable nothing declares or reads is a typo: refused (YAML) or warned about (INI).
+  // A variable nothing declares or reads is a typo: refused (YAML) or warned about (INI),
+  // reported with every other problem compiling finds.
   const varCheck = checkInventoryVariables(inventory, library);
-  if (varCheck.errors.length) throw varCheck.errors.length === 1 ? varCheck.errors[0]! : new ConfigErrors(varCheck.errors);
   for (const w of varCheck.warnings) req.notice?.(w);
   const hosts = selectHosts(inventory, req.limit);
   checkKeyFiles(hosts);
@@ -73,7 +73,11 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
       else throw err;
     }
   }
-  if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(dedupe(errors));
+  // compile's own check of role-named variables says the same as the typo check: once.
+  const typos = new Set(varCheck.errors.map((e) => e.message));
+  errors.push(...varCheck.errors);
+  const all = dedupe(errors.filter((e) => !typos.has(e.message.replace(/ \(host [^)]+\)$/, '')) || varCheck.errors.includes(e)));
+  if (all.length) throw all.length === 1 ? all[0]! : new ConfigErrors(all);
   return { inventory, library, hosts, plans, secrets };
 }
 

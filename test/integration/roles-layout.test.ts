@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 describe('the layout on base + app + nginx + logrotate', () => {
-  it('converges in two runs; on the first, the app's restart covers its reload (one of them runs, not both)', async () => {
+  it("converges in two runs; on the first, the app's restart covers its reload (one of them runs, not both)", async () => {
     const first = await provision(root, 'layout (1st run)');
     const handlers = changedIds(first).filter((id) => id.startsWith('handler/'));
     expect(handlers).not.toContain('handler/app:reload app');
