@@ -1,6 +1,7 @@
 // Typos in inventory variables: a variable the inventory sets that no role of the hosts it
 // reaches declares or reads, and no other inventory variable refers to, does nothing; almost
-// always it is a misspelling (`databse_url`). Refused before anything runs, where it is
+// always it is a misspelling (`databse_url`). A name some other role declares is a setting
+// for that role (an environment-wide `demo_title` on a host without role demo), not a typo. Refused before anything runs, where it is
 // written, with the closest declared name. An Ansible INI inventory carries Ansible's own
 // variables too: there it is a warning.
 //
@@ -69,6 +70,14 @@ export function checkInventoryVariables(inv: Inventory, library: RoleLibrary): V
     return k;
   };
 
+  let anywhere: Set<string> | undefined;
+  const declaredAnywhere = (): Set<string> => {
+    if (!anywhere) {
+      anywhere = new Set(Object.keys(library.shared().variables));
+      for (const name of library.names()) roleKnown(name)?.declared.forEach((n) => anywhere!.add(n));
+    }
+    return anywhere;
+  };
   for (const d of defs) {
     const reach = d.hosts.map((n) => hosts.get(n)).filter((h): h is Host => !!h);
     if (!reach.length || isFree(d.name, reach)) continue;
@@ -79,6 +88,9 @@ export function checkInventoryVariables(inv: Inventory, library: RoleLibrary): V
       known = [{ declared: rk.declared, used: new Set([...rk.used, ...fromInventory]) }];
     } else known = reach.map(hostKnown);
     if (known.some((k) => k.used.has(d.name))) continue;
+    // A name some role of the project or keel declares is a setting for that role, left where
+    // a host without it also gets it (an environment-wide variable): not a typo.
+    if (!d.instance && declaredAnywhere().has(d.name)) continue;
     const candidates = [...new Set(known.flatMap((k) => [...k.declared]))];
     const m = message(d, reach, candidates, inv.format === 'ini');
     if (typeof m === 'string') out.warnings.push(m);
