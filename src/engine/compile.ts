@@ -45,27 +45,8 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   if (errors.length) throw bundle(errors);
   const roles = [...new Map(uses.map((u) => [u.role.name, u.role])).values()];
 
-  // Role defaults are the lowest precedence, below the environment's own vars. A shared
-  // variable (roles/vars.yaml) has one default, used by every role that reads it. A role that
-  // still declares a default of its own for a name (older roles) wins over it: the first such
-  // role in the host's order, as before shared declarations existed.
   const sharedNames = sharedClosure(roles.flatMap((r) => [...r.uses, ...Object.keys(r.variables)]), shared);
-  const defaults: Vars = {};
-  const defaultLocations: Record<string, SourceLocation> = {};
-  for (const k of sharedNames) {
-    if (!(k in shared.defaults)) continue;
-    defaults[k] = shared.defaults[k];
-    defaultLocations[k] = shared.locations[k]!;
-  }
-  const own = new Set<string>();
-  for (const r of roles) {
-    for (const [k, v] of Object.entries(r.defaults)) {
-      if (own.has(k)) continue;
-      own.add(k);
-      defaults[k] = v;
-      if (r.variableLocations[k]) defaultLocations[k] = r.variableLocations[k]!;
-    }
-  }
+  const { defaults, defaultLocations } = roleDefaults(roles, shared, sharedNames);
   const declared = new Set([...roles.flatMap((r) => Object.keys(r.variables)), ...sharedNames]);
 
   // -e values are taken as they are (never rendered): see inventory/extra-vars.ts.
@@ -141,34 +122,7 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
       }
     }
   }
-  // Covering is transitive: a start covers the restart, which covers the reload.
-  const closure = (ids: string[]): string[] => {
-    const out = new Set<string>();
-    const visit = (id: string) => {
-      if (out.has(id)) return;
-      out.add(id);
-      for (const c of handlers.get(id)?.covers ?? []) visit(c);
-    };
-    ids.forEach(visit);
-    return [...out];
-  };
-  for (const h of handlers.values()) if (h.covers?.length) h.covers = closure(h.covers).filter((c) => c !== h.id);
-  for (const r of resources) if (r.covers) r.covers = closure(r.covers);
-  const unknownHandler = (n: string, what: string, where: SourceLocation): void => {
-    if (handlers.has(n)) return;
-    const [roleName] = n.split(':');
-    const labels = labelsOf.get(roleName!);
-    const hint = labels && !labels.includes(roleName!)
-      ? ` (role ${roleName} is used here as ${labels.join(', ')}: name the instance, e.g. "${labels[0]}${n.slice(roleName!.length)}")`
-      : !labels && roleName !== n ? ` (role ${roleName} is not applied to host ${host.name})` : '';
-    errors.push(new ConfigError(`${what} unknown handler "${n}"${hint}`, where));
-  };
-  for (const r of resources) {
-    for (const n of r.notify) unknownHandler(n, 'notifies', r.location);
-    for (const n of r.covers ?? []) unknownHandler(n, 'covers', r.location);
-    if (Array.isArray(r.flushHandlers)) for (const n of r.flushHandlers) unknownHandler(n, 'flushes', r.location);
-  }
-  for (const h of handlers.values()) for (const n of h.covers ?? []) unknownHandler(n, `handler "${h.id}" covers`, host.location);
+  linkHandlers(host, resources, handlers, labelsOf, errors);
   if (errors.length) throw bundle(dedupe(errors));
   return { host, vars, resources, handlers };
 
@@ -236,6 +190,64 @@ interface Use {
   inst: RoleInstance;
   role: Role;
   label: string;
+}
+
+/**
+ * Role defaults are the lowest precedence, below the environment's own vars. A shared
+ * variable (roles/vars.yaml) has one default, used by every role that reads it. A role that
+ * still declares a default of its own for a name (older roles) wins over it: the first such
+ * role in the host's order, as before shared declarations existed.
+ */
+function roleDefaults(roles: Role[], shared: SharedVariables, sharedNames: Set<string>) {
+  const defaults: Vars = {};
+  const defaultLocations: Record<string, SourceLocation> = {};
+  for (const k of sharedNames) {
+    if (!(k in shared.defaults)) continue;
+    defaults[k] = shared.defaults[k];
+    defaultLocations[k] = shared.locations[k]!;
+  }
+  const own = new Set<string>();
+  for (const r of roles) {
+    for (const [k, v] of Object.entries(r.defaults)) {
+      if (own.has(k)) continue;
+      own.add(k);
+      defaults[k] = v;
+      if (r.variableLocations[k]) defaultLocations[k] = r.variableLocations[k]!;
+    }
+  }
+  return { defaults, defaultLocations };
+}
+
+/** Every handler a resource or handler names must exist on the host; `covers` is made
+ *  transitive (a start covers the restart, which covers the reload). */
+function linkHandlers(host: Host, resources: PlannedResource[], handlers: Map<string, PlannedHandler>, labelsOf: Map<string, string[]>, errors: ConfigError[]): void {
+  const closure = (ids: string[]): string[] => {
+    const out = new Set<string>();
+    const visit = (id: string) => {
+      if (out.has(id)) return;
+      out.add(id);
+      for (const c of handlers.get(id)?.covers ?? []) visit(c);
+    };
+    ids.forEach(visit);
+    return [...out];
+  };
+  for (const h of handlers.values()) if (h.covers?.length) h.covers = closure(h.covers).filter((c) => c !== h.id);
+  for (const r of resources) if (r.covers) r.covers = closure(r.covers);
+  const unknown = (n: string, what: string, where: SourceLocation): void => {
+    if (handlers.has(n)) return;
+    const [roleName] = n.split(':');
+    const labels = labelsOf.get(roleName!);
+    const hint = labels && !labels.includes(roleName!)
+      ? ` (role ${roleName} is used here as ${labels.join(', ')}: name the instance, e.g. "${labels[0]}${n.slice(roleName!.length)}")`
+      : !labels && roleName !== n ? ` (role ${roleName} is not applied to host ${host.name})` : '';
+    errors.push(new ConfigError(`${what} unknown handler "${n}"${hint}`, where));
+  };
+  for (const r of resources) {
+    for (const n of r.notify) unknown(n, 'notifies', r.location);
+    for (const n of r.covers ?? []) unknown(n, 'covers', r.location);
+    if (Array.isArray(r.flushHandlers)) for (const n of r.flushHandlers) unknown(n, 'flushes', r.location);
+  }
+  for (const h of handlers.values()) for (const n of h.covers ?? []) unknown(n, `handler "${h.id}" covers`, host.location);
 }
 
 /** A handler named in a role is that role's (instance's); `role:handler` names another's. */
