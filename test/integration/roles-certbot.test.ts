@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startTarget, type TestTarget } from '../helpers/target.js';
 import { changedIds, provisionItest as provision } from '../helpers/cli.js';
+import { writeItappRole } from '../helpers/itapp.js';
 
 const DOMAIN = 'web.keel.test';
 
@@ -43,19 +44,6 @@ resources:
       unless: "grep -qw ${DOMAIN.replace(/\./g, '\\\\.')} /etc/hosts"
 `;
 
-const WSGI = `def application(environ, start_response):
-    body = ("wsgi ok scheme=%s\\n" % environ.get("HTTP_X_FORWARDED_PROTO", "-")).encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
-`;
-
-const ITAPP_ROLE = `description: test only - a tiny WSGI app
-uses: [app_user, app_group, app_dir]
-resources:
-  - directory: {path: "{{app_dir}}", owner: "{{app_user}}", group: "{{app_group}}", mode: "0750"}
-  - file: {path: "{{app_dir}}/wsgi.py", source: wsgi.py, owner: "{{app_user}}", group: "{{app_group}}", mode: "0644"}
-`;
-
 let target: TestTarget;
 let root: string;
 
@@ -70,11 +58,9 @@ beforeAll(async () => {
   target = await startTarget({ name: 'certbot' });
   root = mkdtempSync(join(tmpdir(), 'keel-roles-certbot-'));
   mkdirSync(join(root, 'inventories'));
-  for (const [name, role, files] of [['itpebble', ITPEBBLE_ROLE, {}], ['itapp', ITAPP_ROLE, { 'wsgi.py': WSGI }]] as const) {
-    mkdirSync(join(root, 'roles', name, 'files'), { recursive: true });
-    writeFileSync(join(root, 'roles', name, 'role.yaml'), role);
-    for (const [f, text] of Object.entries(files)) writeFileSync(join(root, 'roles', name, 'files', f), text);
-  }
+  mkdirSync(join(root, 'roles', 'itpebble'), { recursive: true });
+  writeFileSync(join(root, 'roles', 'itpebble', 'role.yaml'), ITPEBBLE_ROLE);
+  writeItappRole(root); // a release at app_root/current with its venv, as keel deploy leaves it
   const inv = {
     known_hosts: target.knownHostsFile,
     vars: {
@@ -105,7 +91,7 @@ describe('role certbot with nginx, against pebble standing in for Let\'s Encrypt
     expect(second.changed, JSON.stringify(changedIds(second))).toBe(0);
 
     await sh('curl -sk https://127.0.0.1:15000/roots/0 > /tmp/pebble-root.pem');
-    expect(await sh(`curl -s --cacert /tmp/pebble-root.pem https://${DOMAIN}/x`)).toBe('wsgi ok scheme=https\n');
+    expect(await sh(`curl -s --cacert /tmp/pebble-root.pem https://${DOMAIN}/x`)).toBe('wsgi ok greeting=- path=/x\n');
     expect(await sh(`curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://${DOMAIN}/x`)).toBe(`301 https://${DOMAIN}/x`);
     // Renewals are answered over plain HTTP.
     await sh('mkdir -p /var/www/acme/.well-known/acme-challenge && echo token > /var/www/acme/.well-known/acme-challenge/t');
@@ -117,7 +103,7 @@ describe('role certbot with nginx, against pebble standing in for Let\'s Encrypt
     const before = await fingerprint();
     await sh('REQUESTS_CA_BUNDLE=/etc/pebble/cert.pem certbot renew --force-renewal --no-random-sleep-on-renew');
     expect(await fingerprint()).not.toBe(before);
-    expect(await sh(`curl -s --cacert /tmp/pebble-root.pem https://${DOMAIN}/x`)).toBe('wsgi ok scheme=https\n');
+    expect(await sh(`curl -s --cacert /tmp/pebble-root.pem https://${DOMAIN}/x`)).toBe('wsgi ok greeting=- path=/x\n');
     expect((await provision(root, 'certbot after renewal')).changed).toBe(0);
   });
 });
