@@ -81,6 +81,9 @@ export function checkInventoryVariables(inv: Inventory, library: RoleLibrary): V
   for (const d of defs) {
     const reach = d.hosts.map((n) => hosts.get(n)).filter((h): h is Host => !!h);
     if (!reach.length || isFree(d.name, reach)) continue;
+    // Hosts without roles yet (keel inventory on a new environment): nothing to check against.
+    // An INI inventory never lists roles: there every unknown variable is worth a warning.
+    if (inv.format !== 'ini' && reach.every((h) => h.roles.length === 0)) continue;
     let known: Known[];
     if (d.instance) {
       const rk = roleKnown(d.instance.role);

@@ -82,17 +82,18 @@ describe('keel CLI, bad input', () => {
       '  db1: {address: 10.0.0.2, groups: [db]}',
       'groups:',
       '  web: {roles: [myapp]}',
-      `  db: {roles: [], vars: ${groupVars}}`,
+      `  db: {roles: [other], vars: ${groupVars}}`,
     ].join('\n');
-    const ok = project({ 'roles/myapp/role.yaml': role, 'inventories/staging.yaml': inventory('  x_monitoring_tag: blue') });
+    const other = 'resources: []\n';
+    const ok = project({ 'roles/myapp/role.yaml': role, 'roles/other/role.yaml': other, 'inventories/staging.yaml': inventory('  x_monitoring_tag: blue') });
     expect((await runKeel(['inventory', 'staging'], { root: ok })).code).toBe(0);
 
-    const typo = project({ 'roles/myapp/role.yaml': role, 'inventories/staging.yaml': inventory('  databse_url: oops', '{site: b}') });
+    const typo = project({ 'roles/myapp/role.yaml': role, 'roles/other/role.yaml': other, 'inventories/staging.yaml': inventory('  databse_url: oops', '{site: b}') });
     const r = await runKeel(['provision', 'staging'], { root: typo });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('inventories/staging.yaml:7:3: variable "databse_url" is not declared or used by any role of the hosts it applies to (web1, db1) (did you mean "database_url"?)');
     // A group variable is checked against the roles of that group's hosts only.
-    expect(r.stderr).toContain('inventories/staging.yaml:13:26: variable "site" is not declared or used by any role of host db1');
+    expect(r.stderr).toContain('inventories/staging.yaml:13:31: variable "site" is not declared or used by any role of host db1');
     expect(r.stderr).toMatch(/x_databse_url/);
   });
 
