@@ -97,7 +97,7 @@ describe('role certbot with nginx, against pebble standing in for Let\'s Encrypt
     await sh('mkdir -p /var/www/acme/.well-known/acme-challenge && echo token > /var/www/acme/.well-known/acme-challenge/t');
     expect(await sh(`curl -s http://${DOMAIN}/.well-known/acme-challenge/t`)).toBe('token\n');
     expect(await sh('systemctl is-enabled certbot.timer; systemctl cat certbot.service | grep REQUESTS_CA_BUNDLE')).toBe('enabled\nEnvironment=REQUESTS_CA_BUNDLE=/etc/pebble/cert.pem\n');
-  });
+  }, 900_000); // a first converge installs nginx, supervisor, certbot and pebble
 
   it('a renewal (the timer\'s certbot renew) goes through the webroot and the deploy hook makes nginx serve the new certificate', async () => {
     const before = await fingerprint();
