@@ -95,7 +95,7 @@ export function checkInventoryVariables(inv: Inventory, library: RoleLibrary): V
     // a host without it also gets it (an environment-wide variable): not a typo.
     if (!d.instance && declaredAnywhere().has(d.name)) continue;
     const candidates = [...new Set(known.flatMap((k) => [...k.declared]))];
-    const m = message(d, reach, candidates, inv.format === 'ini');
+    const m = message(d, reach, candidates, inv.format === 'ini' || !!d.fromAnsible);
     if (typeof m === 'string') out.warnings.push(m);
     else out.errors.push(m);
   }

@@ -19,6 +19,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, ConfigErrors } from '../errors.js';
 import { readIniInventory } from './ini.js';
+import { includeAnsibleInventory } from './ansible-include.js';
 import type { RawInventory, RawVars } from './raw.js';
 import { resolveInventory } from './resolve.js';
 import { closest } from './schema.js';
@@ -53,8 +54,9 @@ export async function loadInventory(opts: LoadOptions): Promise<Inventory> {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     throw new ConfigError(`cannot read inventory: ${reason}`, { file });
   }
-  const raw: RawInventory =
+  let raw: RawInventory =
     detectFormat(absPath, text) === 'ini' ? readIniInventory(text, file, absPath) : readYamlInventory(text, file, absPath);
+  if (raw.ansibleInventory) raw = await includeAnsibleInventory(raw, raw.ansibleInventory, (abs) => displayPath(opts.root, abs));
   const sshConfigPath = userSshConfigPath();
   return resolveInventory(raw, {
     env: opts.env,

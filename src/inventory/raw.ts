@@ -77,6 +77,10 @@ export interface RawInventory {
   groups: RawGroup[];
   /** INI: groups may be created by reference (`[x:children]`, `[x:vars]`), as in Ansible. */
   implicitGroups: boolean;
+  /** `ansible_inventory:` of a YAML inventory, as written (see ansible-include.ts). */
+  ansibleInventory?: Ref;
+  /** The INI file included that way, as shown in messages: its variables only warn. */
+  ansibleFile?: string;
   /** Ansible INI (its variables may be Ansible's own: unknown ones only warn) or keel YAML. */
   format?: 'yaml' | 'ini';
   /** `known_hosts:` as written (YAML only). */

@@ -247,7 +247,10 @@ function varDefinitions(raw: RawInventory, hosts: Host[], groupsByHost: Map<stri
   const inGroup = (g: string) => names.filter((h) => groupsByHost.get(h)?.includes(g));
   const defs: VarDefinition[] = [];
   const add = (vars: RawVars, reach: string[]) => {
-    for (const k of Object.keys(vars.values)) defs.push({ name: k, location: vars.locations[k]!, hosts: reach });
+    for (const k of Object.keys(vars.values)) {
+      const location = vars.locations[k]!;
+      defs.push({ name: k, location, hosts: reach, ...(raw.ansibleFile !== undefined && location.file === raw.ansibleFile && { fromAnsible: true }) });
+    }
   };
   add(raw.vars, names);
   for (const g of raw.groups) add(g.vars, inGroup(g.name));

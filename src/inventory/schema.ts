@@ -99,15 +99,15 @@ const group: SchemaObject = {
 export const inventorySchema: SchemaObject = {
   type: 'object',
   additionalProperties: false,
-  required: ['hosts'],
   properties: {
     known_hosts: { type: 'string', minLength: 1, description: 'the known_hosts file to check host keys against (relative to this file)' },
+    ansible_inventory: { type: 'string', minLength: 1, description: 'an Ansible INI inventory whose hosts, groups and variables this file takes (relative to this file)' },
     vars,
     connection,
     hosts: { type: 'object', additionalProperties: host, description: 'a mapping of host names to host settings' },
     groups: { type: ['object', 'null'], additionalProperties: group, description: 'a mapping of group names to group settings' },
   },
-  description: 'a mapping with "hosts" (and optionally "vars", "connection", "groups", "known_hosts")',
+  description: 'a mapping with "hosts" or "ansible_inventory" (and optionally "vars", "connection", "groups", "known_hosts")',
 };
 
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });

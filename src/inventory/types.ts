@@ -49,6 +49,8 @@ export interface VarDefinition {
   hosts: string[];
   /** Set for a role instance's `vars`: only that instance sees it. */
   instance?: { role: string; name?: string };
+  /** Written in an Ansible INI file (ansible_inventory:): it may be Ansible's own, so it only warns. */
+  fromAnsible?: boolean;
 }
 
 export interface Host {

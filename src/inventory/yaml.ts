@@ -104,7 +104,11 @@ export function readYamlInventory(text: string, file: string, absPath: string): 
   }
   const locator = new YamlLocator(doc, lines, file);
   const data: unknown = doc.toJS({ maxAliasCount: 1000 });
-  throwAll([...duplicateKeyErrors(doc, locator), ...validateInventoryData(data, locator)]);
+  const noHosts =
+    data && typeof data === 'object' && !('hosts' in data) && !('ansible_inventory' in data)
+      ? [new ConfigError('missing key "hosts" in the inventory (or "ansible_inventory": an Ansible INI file to take them from)', locator.valueAt([]))]
+      : [];
+  throwAll([...duplicateKeyErrors(doc, locator), ...validateInventoryData(data, locator), ...noHosts]);
   return buildRaw(data as YamlInventory, locator, absPath);
 }
 
@@ -121,9 +125,10 @@ type Obj = Record<string, unknown>;
 interface YamlInventory {
   vars?: Obj | null;
   connection?: Obj;
-  hosts: Record<string, Obj | null>;
+  hosts?: Record<string, Obj | null>;
   groups?: Record<string, Obj | null> | null;
   known_hosts?: string;
+  ansible_inventory?: string;
 }
 
 function buildRaw(data: YamlInventory, loc: YamlLocator, absPath: string): RawInventory {
@@ -172,7 +177,7 @@ function buildRaw(data: YamlInventory, loc: YamlLocator, absPath: string): RawIn
     path: absPath,
     vars: rawVars(data.vars, ['vars']),
     connection: connection(data.connection ?? {}, ['connection']),
-    hosts: Object.entries(data.hosts).map(([name, h]) => {
+    hosts: Object.entries(data.hosts ?? {}).map(([name, h]) => {
       const path = ['hosts', name];
       return {
         name,
@@ -200,5 +205,6 @@ function buildRaw(data: YamlInventory, loc: YamlLocator, absPath: string): RawIn
     }),
     implicitGroups: false,
     knownHosts: data.known_hosts,
+    ...(data.ansible_inventory !== undefined && { ansibleInventory: refs(data.ansible_inventory, ['ansible_inventory'])[0] }),
   };
 }

@@ -1,4 +1,5 @@
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,7 +180,7 @@ describe('inventory errors', () => {
       `${FILE}:4:18: unknown key "usr" in the connection of group "web" (did you mean "user"?)`,
     ]);
     expect(await errorsFor('hosts: {}\ncolour: blue\n')).toEqual([
-      `${FILE}:2:1: unknown key "colour" in the inventory (expected one of: known_hosts, vars, connection, hosts, groups)`,
+      `${FILE}:2:1: unknown key "colour" in the inventory (expected one of: known_hosts, ansible_inventory, vars, connection, hosts, groups)`,
     ]);
   });
 
@@ -208,7 +209,7 @@ describe('inventory errors', () => {
   });
 
   it('requires hosts', async () => {
-    expect(await errorsFor('vars: {a: 1}\n')).toEqual([`${FILE}:1:1: missing key "hosts" in the inventory`]);
+    expect(await errorsFor('vars: {a: 1}\n')).toEqual([`${FILE}:1:1: missing key "hosts" in the inventory (or "ansible_inventory": an Ansible INI file to take them from)`]);
   });
 
   it('reports YAML syntax errors with the parser position', async () => {
@@ -367,5 +368,38 @@ describe('role instances in the inventory', () => {
     expect(await errorsOf('hosts:\n  w1:\n    roles: [{role: t, name: "a b"}]\n')).toEqual([
       `${FILE}:3:29: "name" must be an instance name (letters, digits, _ . -), got "a b"`,
     ]);
+  });
+});
+
+describe('a YAML inventory that takes an Ansible INI inventory (ansible_inventory:)', () => {
+  it('keeps the INI hosts, groups and vars, and adds roles, vars and known_hosts from the YAML', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'keel-inv-ansible-'));
+    try {
+      mkdirSync(path.join(dir, 'inventories'));
+      mkdirSync(path.join(dir, 'ops', 'ansible'), { recursive: true });
+      // Seed 001's hosts_test, as the team has it for Ansible.
+      writeFileSync(path.join(dir, 'ops', 'ansible', 'hosts_test'), '[web]\nweb1-test ansible_host=192.168.56.10 ansible_user=vagrant env_branch=master database_url=postgresql+asyncpg://user:pass@localhost:5432/catalogage\n');
+      writeFileSync(path.join(dir, 'inventories', 'test.yaml'), [
+        'ansible_inventory: ../ops/ansible/hosts_test',
+        'known_hosts: ../known_hosts',
+        'vars: {app_name: catalogage}',
+        'groups:',
+        '  web: {roles: [base, app], vars: {app_server: uvicorn}}',
+        '',
+      ].join('\n'));
+      const inv = await loadInventory({ root: dir, env: 'test' });
+      const h = inv.hosts[0]!;
+      expect(inv.hosts.map((x) => x.name)).toEqual(['web1-test']);
+      expect(h.roles).toEqual(['base', 'app']);
+      expect(h.connection).toMatchObject({ address: '192.168.56.10', user: 'vagrant' });
+      expect(h.vars).toMatchObject({ app_name: 'catalogage', app_server: 'uvicorn', database_url: 'postgresql+asyncpg://user:pass@localhost:5432/catalogage', env_branch: 'master' });
+      expect(inv.knownHostsFile).toBe(path.join(dir, 'known_hosts'));
+      const env = inv.varDefinitions!.find((d) => d.name === 'env_branch')!;
+      expect(env).toMatchObject({ fromAnsible: true, location: { file: 'ops/ansible/hosts_test', line: 2 } });
+      writeFileSync(path.join(dir, 'inventories', 'test.yaml'), 'ansible_inventory: ../ops/ansible/nope\n');
+      await expect(loadInventory({ root: dir, env: 'test' })).rejects.toThrow(/inventories\/test\.yaml:1:\d+: ansible_inventory: cannot read \.\.\/ops\/ansible\/nope \(file not found/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
