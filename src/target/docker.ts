@@ -282,7 +282,10 @@ export async function targetUp(opts: {
   const names = wantedNames(opts);
   const root = resolve(opts.root);
   const paths = targetPaths(root);
-  const image = await ensureEngineAndImage(keelPackageRoot(), { onProgress: opts.onProgress });
+  // KEEL_TARGET_IMAGE: another image built on the target image (tests use one with the stack's
+  // packages preinstalled, scripts/build-warm-image.sh); the engine must still be there.
+  const base = await ensureEngineAndImage(keelPackageRoot(), { onProgress: opts.onProgress });
+  const image = process.env.KEEL_TARGET_IMAGE || base;
   const key = await ensureClientKey(paths.keyFile);
   const registry = await readRegistry(root);
   const existing = await listTargets(root);

@@ -152,9 +152,24 @@ chmod 440 /etc/sudoers.d/deploy /etc/sudoers.d/deployp
 visudo -c >/dev/null`;
 
 let counter = 0;
+let warm: Promise<string> | undefined;
 
-export async function startTarget(opts: { users?: boolean; name?: string } = {}): Promise<TestTarget> {
-  const { image, key } = await setup();
+/** The target image with the stack's Debian packages preinstalled (scripts/build-warm-image.sh):
+ *  for tests of what runs on a stack (examples, deploy), not of installing it (the role tests). */
+function warmImage(): Promise<string> {
+  warm ??= (async () => {
+    const { runCommand } = await import('../../src/target/docker-cli.js');
+    const r = await runCommand('sh', [join(keelPackageRoot(), 'scripts', 'build-warm-image.sh')]);
+    const tag = r.stdout.trim().split('\n').pop() ?? '';
+    if (r.code !== 0 || !/^keel-target-warm:\S+$/.test(tag)) throw new Error(`building the warm image failed (${r.code}):\n${r.stderr}`);
+    return tag;
+  })();
+  return warm;
+}
+
+export async function startTarget(opts: { users?: boolean; name?: string; warm?: boolean } = {}): Promise<TestTarget> {
+  const { image: base, key } = await setup();
+  const image = opts.warm ? await warmImage() : base;
   const name = opts.name ?? `target${++counter}`;
   const container = await new SystemdTargetContainer(image)
     .withName(`keel-test-${process.pid}-${name}-${Date.now().toString(36)}`)

@@ -59,7 +59,8 @@ const workerStarts = async () => (await sh(worker, 'cat /tmp/worker-started 2>/d
 const lockFree = async () => (await sh(web, 'test -e /var/lib/keel/lock && echo held || echo free')).trim() === 'free' && (await sh(worker, 'test -e /var/lib/keel/lock && echo held || echo free')).trim() === 'free';
 
 beforeAll(async () => {
-  [web, worker] = await Promise.all([startTarget({ name: 'web1' }), startTarget({ name: 'worker1' })]);
+  // Warm targets (the stack's Debian packages preinstalled): this file tests deploys, not installs.
+  [web, worker] = await Promise.all([startTarget({ name: 'web1', warm: true }), startTarget({ name: 'worker1', warm: true })]);
   dir = mkdtempSync(join(tmpdir(), 'keel-deploy-'));
   execFileSync('sh', [join(repoRoot, 'examples', 'sample-app', 'make-repo.sh'), join(dir, 'app-repo')]);
   mkdirSync(join(dir, 'inventories'));
