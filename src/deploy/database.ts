@@ -2,7 +2,7 @@
 // psql and pg_restore get the password from PGPASSWORD in their environment (inherited, never
 // on a command line, where `ps` would show it).
 import { ConfigError } from '../errors.js';
-import { raw, sh } from '../shell/quote.js';
+import { joinShell, raw, sh, type Shell } from '../shell/quote.js';
 
 export interface Database {
   host: string;
@@ -45,10 +45,10 @@ export function parseDatabaseUrl(url: string): Database {
 }
 
 /** `export PGHOST=...` lines (quoted) for a script: the connection, password included. */
-export function pgEnv(db: Database): string {
+export function pgEnv(db: Database): Shell {
   const vars: [string, string][] = [
     ['PGHOST', db.host], ['PGPORT', db.port], ['PGUSER', db.user], ['PGPASSWORD', db.password], ['PGDATABASE', db.name],
     ...Object.entries(db.options).filter(([k]) => k !== 'host' && k !== 'port').map(([k, v]): [string, string] => [LIBPQ_PARAMS[k]!, v]),
   ];
-  return vars.filter(([, v]) => v !== '').map(([k, v]) => sh`export ${raw(k)}=${v}`).join('\n') + '\n';
+  return joinShell(vars.filter(([, v]) => v !== '').map(([k, v]) => sh`export ${raw(k)}=${v}`));
 }

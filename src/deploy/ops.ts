@@ -7,7 +7,7 @@ import { HostPool } from '../engine/pool.js';
 import { runSteps, type Step } from '../engine/steps.js';
 import { acquireSnippet, assertHeldSnippet, describeHolder, parseLockReport, releaseScript, type LockOwner } from '../engine/lock.js';
 import { PRELUDE, newNonce, wrap } from '../engine/script-parts.js';
-import { sh } from '../shell/quote.js';
+import { sh, type Shell } from '../shell/quote.js';
 import type { DeployConfig, HostDeploy } from './config.js';
 import { parseDatabaseUrl } from './database.js';
 import { dumpSteps, healthSteps, maintenanceSteps, reloadSteps, restoreSteps, switchSteps } from './scripts.js';
@@ -39,13 +39,13 @@ function pool(ctx: OpsContext): HostPool {
   return new HostPool((host) => ctx.connect(byName.get(host.name)!), ctx.forks);
 }
 
-function releasesScript(h: HostDeploy, nonce: string): string {
+function releasesScript(h: HostDeploy, nonce: string): Shell {
   const rel = `${h.appRoot}/releases`;
   return sh`printf '%s live %s\\n' ${nonce} "$(readlink -- ${h.appRoot + '/current'} 2>/dev/null | sed 's#^releases/##')"
 for keel_r in $(ls -1 -- ${rel} 2>/dev/null | sort); do
-  keel_b=$(sed -n 's/^branch=//p' "${rel}/$keel_r/.keel-release" 2>/dev/null)
-  keel_f=$(head -n 1 "${rel}/$keel_r/.keel-failed" 2>/dev/null | tr '|' ' ')
-  printf '%s rel %s|%s|%s|%s\\n' ${nonce} "$keel_r" "$(cat "${rel}/$keel_r/REVISION" 2>/dev/null)" "$keel_b" "$keel_f"
+  keel_b=$(sed -n 's/^branch=//p' ${rel}/"$keel_r"/.keel-release 2>/dev/null)
+  keel_f=$(head -n 1 ${rel}/"$keel_r"/.keel-failed 2>/dev/null | tr '|' ' ')
+  printf '%s rel %s|%s|%s|%s\\n' ${nonce} "$keel_r" "$(cat ${rel}/"$keel_r"/REVISION 2>/dev/null)" "$keel_b" "$keel_f"
 done
 `;
 }

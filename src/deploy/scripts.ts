@@ -2,22 +2,18 @@
 // per phase and host, each step's status, time and output). Every value is quoted by `sh`;
 // the archive, the deploy key and the database password travel inside the script (stdin),
 // never on a command line.
-import { raw, sh } from '../shell/quote.js';
+import { joinShell, raw, sh, type Shell } from '../shell/quote.js';
 import type { Step } from '../engine/steps.js';
 import type { HostDeploy } from './config.js';
 import { pgEnv, type Database } from './database.js';
 import type { Source } from './source.js';
 
-const q = (s: string) => sh`${s}`;
-
 /** Run `code` as the app user in `dir`, with the app's environment and $PYTHON of the release.
- *  The code travels on stdin to runuser's shell (no argv: it may hold anything). */
-export function asApp(h: HostDeploy, dir: string, code: string, env = ''): string {
-  const boot =
-    'set -e; cd "$1"; set -a; if [ -r "$2" ]; then . "$2"; fi; set +a; ' +
-    'if [ -x .venv/bin/python ]; then PYTHON="$PWD/.venv/bin/python"; VIRTUAL_ENV="$PWD/.venv"; PATH="$VIRTUAL_ENV/bin:$PATH"; export VIRTUAL_ENV; else PYTHON=' + q(h.python) + '; fi; ' +
-    'export PYTHON PATH; eval "$(cat)"';
-  return `${env}printf '%s\\n' ${q(code)} | runuser -u ${q(h.appUser)} -- sh -c ${q(boot)} keel ${q(dir)} ${q(h.envFile)}`;
+ *  The code (keel's, or the author's build commands as written) travels on stdin to runuser's
+ *  shell as a quoted value: no argv, it may hold anything. */
+export function asApp(h: HostDeploy, dir: string, code: string | Shell): Shell {
+  const boot = sh`set -e; cd "$1"; set -a; if [ -r "$2" ]; then . "$2"; fi; set +a; if [ -x .venv/bin/python ]; then PYTHON="$PWD/.venv/bin/python"; VIRTUAL_ENV="$PWD/.venv"; PATH="$VIRTUAL_ENV/bin:$PATH"; export VIRTUAL_ENV; else PYTHON=${h.python}; fi; export PYTHON PATH; eval "$(cat)"`;
+  return sh`printf '%s\\n' ${String(code)} | runuser -u ${h.appUser} -- sh -c ${boot.text} keel ${dir} ${h.envFile}`;
 }
 
 export function releaseDir(h: HostDeploy, id: string): string {
@@ -25,7 +21,7 @@ export function releaseDir(h: HostDeploy, id: string): string {
 }
 
 /** Where the host is now: the live release, its sha and its virtualenv (first script of a run). */
-export function liveStateSnippet(h: HostDeploy, nonce: string): string {
+export function liveStateSnippet(h: HostDeploy, nonce: string): Shell {
   const cur = `${h.appRoot}/current`;
   return sh`printf '%s live %s\\n' ${nonce} "$(readlink -- ${cur} 2>/dev/null | sed 's#^releases/##')"
 printf '%s sha %s\\n' ${nonce} "$(cat -- ${cur + '/REVISION'} 2>/dev/null)"
@@ -64,7 +60,7 @@ export function buildSteps(h: HostDeploy, o: { id: string; src: Source; archive?
         sh`if [ -f ${venv + '/.keel-complete'} ]; then echo 'reused the virtualenv of an earlier release (same requirements)'; else`,
         sh`rm -rf -- ${venv}`,
         asApp(h, dir, venvScript(h, venv)),
-        'fi',
+        raw('fi'),
         asApp(h, dir, sh`ln -sfn ${'../../venvs/' + o.venvKey} .venv`),
       ],
     },
@@ -75,47 +71,55 @@ export function buildSteps(h: HostDeploy, o: { id: string; src: Source; archive?
   return steps;
 }
 
-function venvScript(h: HostDeploy, venv: string): string {
+function venvScript(h: HostDeploy, venv: string): Shell {
   // No requirement at all (an app on Debian's packages, seen through --system-site-packages):
   // no pip in the virtualenv either, which saves most of the time making one takes.
-  const hasReqs = h.requirements ? sh`[ -f ${h.requirements} ] && grep -qvE '^[[:space:]]*(#|$)' ${h.requirements}` : 'false';
-  let s = `if ${hasReqs}; then keel_pip=; else keel_pip=--without-pip; fi\n`;
-  s += sh`${raw('"$PYTHON"')} -m venv --system-site-packages $keel_pip ${venv}\n`;
-  if (h.pipIndexUrl) s += sh`export PIP_INDEX_URL=${h.pipIndexUrl}\n`;
-  if (h.wheelhouse) s += sh`export PIP_NO_INDEX=1 PIP_FIND_LINKS=${h.wheelhouse}\n`;
+  const hasReqs = h.requirements ? sh`[ -f ${h.requirements} ] && grep -qvE '^[[:space:]]*(#|$)' ${h.requirements}` : raw('false');
+  const s: Shell[] = [
+    sh`if ${hasReqs}; then keel_pip=; else keel_pip=--without-pip; fi`,
+    sh`"$PYTHON" -m venv --system-site-packages $keel_pip ${venv}`,
+  ];
+  if (h.pipIndexUrl) s.push(sh`export PIP_INDEX_URL=${h.pipIndexUrl}`);
+  if (h.wheelhouse) s.push(sh`export PIP_NO_INDEX=1 PIP_FIND_LINKS=${h.wheelhouse}`);
   if (h.requirements) {
-    s += sh`if [ -z "$keel_pip" ]; then ${venv + '/bin/pip'} install --disable-pip-version-check --no-input -r ${h.requirements}; else echo ${'no requirement in ' + h.requirements + ': a virtualenv without pip'}; fi\n`;
+    s.push(sh`if [ -z "$keel_pip" ]; then ${venv + '/bin/pip'} install --disable-pip-version-check --no-input -r ${h.requirements}; else echo ${'no requirement in ' + h.requirements + ': a virtualenv without pip'}; fi`);
   }
-  s += sh`touch ${venv + '/.keel-complete'}\n`;
-  return s;
+  s.push(sh`touch ${venv + '/.keel-complete'}`);
+  return joinShell(s);
 }
 
-function unpack(h: HostDeploy, dir: string, archive: Buffer): string[] {
+function unpack(h: HostDeploy, dir: string, archive: Buffer): Shell[] {
+  // A quoted here-document of base64 (no quote or $ can occur in it).
   const b64 = archive.toString('base64').replace(/(.{76})/g, '$1\n');
-  return [`base64 -d <<'KEEL_EOF' | runuser -u ${q(h.appUser)} -- tar -xzf - -C ${q(dir)}\n${b64}\nKEEL_EOF`, sh`echo ${'unpacked ' + archive.length + ' bytes (gzip)'}`];
+  return [sh`base64 -d <<'KEEL_EOF' | runuser -u ${h.appUser} -- tar -xzf - -C ${dir}\n${raw(b64)}\nKEEL_EOF`, sh`echo ${'unpacked ' + archive.length + ' bytes (gzip)'}`];
 }
 
 /** A git URL: cloned on the host with the deploy key (a 0600 file in a private temp dir, gone
  *  after), then the commit's tree (or the subdir's) copied into the release without .git. */
-function clone(h: HostDeploy, dir: string, src: Source, key: string, knownHosts: string): string[] {
+function clone(h: HostDeploy, dir: string, src: Source, key: string, knownHosts: string): Shell[] {
   const tree = src.subdir ? `${src.sha}:${src.subdir}` : src.sha;
-  let code = 'keel_g=$(mktemp -d); trap \'rm -rf -- "$keel_g"\' EXIT; chmod 700 "$keel_g"\n';
-  if (key) code += sh`printf '%s\n' ${key.trim()} > "$keel_g/key"; chmod 600 "$keel_g/key"\n`;
-  code += sh`printf '%s\n' ${knownHosts.trim()} > "$keel_g/known_hosts"\n`;
-  code += `export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile=$keel_g/known_hosts -o StrictHostKeyChecking=yes${key ? ' -i $keel_g/key' : ''}"\n`;
-  code += sh`git clone --quiet --no-checkout --branch ${src.branch} -- ${src.repo} "$keel_g/src"\n`;
-  code += sh`git -C "$keel_g/src" archive --format=tar ${tree} | tar -xf - -C ${dir}\n`;
-  return [asApp(h, dir, code)];
+  return [
+    asApp(h, dir, joinShell([
+      gitAccess(key, knownHosts),
+      sh`git clone --quiet --no-checkout --branch ${src.branch} -- ${src.repo} "$keel_g/src"`,
+      sh`git -C "$keel_g/src" archive --format=tar ${tree} | tar -xf - -C ${dir}`,
+    ])),
+  ];
 }
 
 /** The sha a branch names on a git URL, asked from one host (ls-remote with the deploy key). */
-export function lsRemoteScript(h: HostDeploy, src: Source, key: string, knownHosts: string): string {
-  let code = 'keel_g=$(mktemp -d); trap \'rm -rf -- "$keel_g"\' EXIT; chmod 700 "$keel_g"\n';
-  if (key) code += sh`printf '%s\n' ${key.trim()} > "$keel_g/key"; chmod 600 "$keel_g/key"\n`;
-  code += sh`printf '%s\n' ${knownHosts.trim()} > "$keel_g/known_hosts"\n`;
-  code += `export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile=$keel_g/known_hosts -o StrictHostKeyChecking=yes${key ? ' -i $keel_g/key' : ''}"\n`;
-  code += sh`git ls-remote -- ${src.repo} ${'refs/heads/' + src.branch}\n`;
-  return asApp(h, '/', code);
+export function lsRemoteScript(h: HostDeploy, src: Source, key: string, knownHosts: string): Shell {
+  return asApp(h, '/', joinShell([gitAccess(key, knownHosts), sh`git ls-remote -- ${src.repo} ${'refs/heads/' + src.branch}`]));
+}
+
+/** The deploy key (0600, in a private temp dir gone at exit) and the git server's known key. */
+function gitAccess(key: string, knownHosts: string): Shell {
+  return joinShell([
+    raw(`keel_g=$(mktemp -d); trap 'rm -rf -- "$keel_g"' EXIT; chmod 700 "$keel_g"`),
+    ...(key ? [sh`printf '%s\n' ${key.trim()} > "$keel_g/key"; chmod 600 "$keel_g/key"`] : []),
+    sh`printf '%s\n' ${knownHosts.trim()} > "$keel_g/known_hosts"`,
+    raw(`export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile=$keel_g/known_hosts -o StrictHostKeyChecking=yes${key ? ' -i $keel_g/key' : ''}"`),
+  ]);
 }
 
 export function hookSteps(h: HostDeploy, dir: string, name: string): Step[] {
@@ -133,8 +137,8 @@ export function migrateSteps(h: HostDeploy, id: string, command: string): Step[]
             sh`echo ${'$ ' + command}`,
             // Only the end of a step's output comes back, and a traceback can push out the line
             // that says which migration it was: repeat that line last.
-            asApp(h, dir, command) + ` > "$KEEL_RUN_DIR/migrate.log" 2>&1 || { keel_rc=$?; cat "$KEEL_RUN_DIR/migrate.log"; grep -E 'Applying [A-Za-z0-9_.]+\\.\\.\\.|Running upgrade' "$KEEL_RUN_DIR/migrate.log" | tail -n 1; exit "$keel_rc"; }`,
-            'cat "$KEEL_RUN_DIR/migrate.log"',
+            sh`${asApp(h, dir, command)} > "$KEEL_RUN_DIR/migrate.log" 2>&1 || { keel_rc=$?; cat "$KEEL_RUN_DIR/migrate.log"; grep -E 'Applying [A-Za-z0-9_.]+\\.\\.\\.|Running upgrade' "$KEEL_RUN_DIR/migrate.log" | tail -n 1; exit "$keel_rc"; }`,
+            raw('cat "$KEEL_RUN_DIR/migrate.log"'),
           ],
         }]
       : []),
@@ -175,7 +179,7 @@ export function reloadSteps(h: HostDeploy, venvChanged: boolean | 'auto'): Step[
   const changed =
     venvChanged === 'auto'
       ? sh`if [ "$(readlink -f -- ${h.appRoot + '/current/.venv'})" = "$(cat "$KEEL_RUN_DIR/venv-before" 2>/dev/null)" ]; then keel_vc=0; else keel_vc=1; fi`
-      : `keel_vc=${venvChanged ? 1 : 0}`;
+      : raw(`keel_vc=${venvChanged ? 1 : 0}`);
   return [
     {
       key: 'reload',
@@ -199,9 +203,9 @@ export function healthSteps(h: HostDeploy): Step[] {
       commands: [
         deadline,
         sh`while :; do keel_code=$(curl -s -o "$KEEL_RUN_DIR/body" -w '%{http_code}' --max-time 5 -H ${'Host: ' + h.healthHost} ${'http://127.0.0.1' + h.healthPath} || true)`,
-        sh`case "$keel_code" in 2??) echo "GET ${raw(h.healthPath)}: $keel_code"; break ;; esac`,
-        sh`if [ "$(date +%s)" -ge "$keel_end" ]; then echo "GET ${raw(h.healthPath)} through nginx answered $keel_code for ${raw(String(h.healthTimeout))} s:" >&2; head -c 2000 "$KEEL_RUN_DIR/body" >&2; exit 1; fi`,
-        'sleep 1; done',
+        sh`case "$keel_code" in 2??) printf 'GET %s: %s\\n' ${h.healthPath} "$keel_code"; break ;; esac`,
+        sh`if [ "$(date +%s)" -ge "$keel_end" ]; then printf 'GET %s through nginx answered %s for %s s:\\n' ${h.healthPath} "$keel_code" ${h.healthTimeout} >&2; head -c 2000 "$KEEL_RUN_DIR/body" >&2; exit 1; fi`,
+        raw('sleep 1; done'),
       ],
     });
   }
@@ -248,7 +252,9 @@ export function pruneSteps(h: HostDeploy, protect: string[]): Step[] {
       commands: [
         sh`keel_live=$(readlink -- ${h.appRoot + '/current'} | sed 's#^releases/##')`,
         sh`keel_keep=$(ls -1 -- ${rel} | sort -r | head -n ${h.keepReleases})`,
-        sh`for keel_r in $(ls -1 -- ${rel}); do case " $keel_keep $keel_live ${raw(protect.map((p) => q(p)).join(' '))} " in *" $keel_r "*) ;; *) rm -rf -- ${rel}/"$keel_r"; echo "removed release $keel_r" ;; esac; done`,
+        // Release ids are keel's own (digits, letters, - and Z): safe as they are in the list.
+        sh`keel_protect=${protect.join(' ')}`,
+        sh`for keel_r in $(ls -1 -- ${rel}); do case " $keel_keep $keel_live $keel_protect " in *" $keel_r "*) ;; *) rm -rf -- ${rel}/"$keel_r"; echo "removed release $keel_r" ;; esac; done`,
         sh`for keel_v in $(ls -1 -- ${h.appRoot + '/venvs'} 2>/dev/null); do keel_used=; for keel_r in ${rel}/*; do [ "$(readlink -- "$keel_r/.venv" 2>/dev/null)" = "../../venvs/$keel_v" ] && keel_used=1; done; [ -n "$keel_used" ] || { rm -rf -- ${h.appRoot + '/venvs'}/"$keel_v"; echo "removed virtualenv $keel_v"; }; done`,
       ],
     },
@@ -267,34 +273,34 @@ export interface DumpPlan {
 export function dumpSteps(h: HostDeploy, d: DumpPlan): Step[] {
   const partial = `${d.dir}/${d.name}.dump.partial`;
   const final = `${d.dir}/${d.name}.dump`;
-  const asUser = (code: string) => sh`runuser -u ${h.appUser} -- sh -c ${code}`;
+  const asUser = (code: Shell) => sh`runuser -u ${h.appUser} -- sh -c ${code.text}`;
   return [
     {
       key: 'space',
       commands: [
-        pgEnv(d.db).trimEnd(),
+        pgEnv(d.db),
         sh`install -d -o ${h.appUser} -g ${h.appGroup} -m 0700 -- ${d.dir}`,
         // A custom-format dump is compressed; the last one (or half the database) is the guess.
         sh`keel_db=$(runuser -u ${h.appUser} -- psql -XAtqc 'select pg_database_size(current_database())') || { echo 'cannot connect to the database to size it (see above)' >&2; exit 1; }`,
         sh`keel_last=$(ls -1t -- ${d.dir}/*.dump 2>/dev/null | head -n 1)`,
         sh`if [ -n "$keel_last" ]; then keel_need=$(( $(stat -c %s -- "$keel_last") * 3 / 2 )); else keel_need=$(( keel_db / 2 )); fi`,
         sh`keel_avail=$(( $(df -Pk -- ${d.dir} | awk 'NR==2 {print $4}') * 1024 ))`,
-        sh`echo "database $keel_db bytes; about $keel_need bytes needed, $keel_avail available in ${raw(q(d.dir))}"`,
-        sh`if [ "$keel_avail" -lt "$keel_need" ]; then echo "not enough space in ${raw(q(d.dir))}: $keel_avail bytes free, about $keel_need needed" >&2; exit 1; fi`,
+        sh`printf 'database %s bytes; about %s bytes needed, %s available in %s\\n' "$keel_db" "$keel_need" "$keel_avail" ${d.dir}`,
+        sh`if [ "$keel_avail" -lt "$keel_need" ]; then printf 'not enough space in %s: %s bytes free, about %s needed\\n' ${d.dir} "$keel_avail" "$keel_need" >&2; exit 1; fi`,
       ],
     },
     {
       key: 'pg_dump',
       commands: [
-        pgEnv(d.db).trimEnd(),
-        `trap ${q(`rm -f -- ${q(partial)}`)} EXIT`,
+        pgEnv(d.db),
+        sh`trap ${sh`rm -f -- ${partial}`.text} EXIT`,
         sh`rm -f -- ${partial}`,
-        asUser(sh`umask 077; pg_dump -Fc --no-password -f ${partial}`) + sh` || { keel_rc=$?; echo "pg_dump failed with exit code $keel_rc" >&2; exit "$keel_rc"; }`,
+        sh`${asUser(sh`umask 077; pg_dump -Fc --no-password -f ${partial}`)} || { keel_rc=$?; echo "pg_dump failed with exit code $keel_rc" >&2; exit "$keel_rc"; }`,
         sh`[ -s ${partial} ] || { echo 'pg_dump wrote an empty file' >&2; exit 1; }`,
-        asUser(sh`pg_restore --list ${partial} > /dev/null`) + ` || { echo 'pg_restore --list cannot read the dump: it is not kept' >&2; exit 1; }`,
+        sh`${asUser(sh`pg_restore --list ${partial} > /dev/null`)} || { echo 'pg_restore --list cannot read the dump: it is not kept' >&2; exit 1; }`,
         sh`mv -f -- ${partial} ${final}`,
-        'trap - EXIT',
-        sh`echo "verified dump: ${raw(q(final))} ($(stat -c %s -- ${final}) bytes)"`,
+        raw('trap - EXIT'),
+        sh`printf 'verified dump: %s (%s bytes)\\n' ${final} "$(stat -c %s -- ${final})"`,
       ],
     },
     {
@@ -310,9 +316,9 @@ export function restoreSteps(h: HostDeploy, db: Database, file: string): Step[] 
     {
       key: 'pg_restore',
       commands: [
-        pgEnv(db).trimEnd(),
+        pgEnv(db),
         sh`[ -f ${file} ] || { echo ${file + ' does not exist on this host'} >&2; exit 1; }`,
-        sh`runuser -u ${h.appUser} -- sh -c ${sh`pg_restore --clean --if-exists --no-owner --no-privileges --no-password -d "$PGDATABASE" ${file}`}`,
+        sh`runuser -u ${h.appUser} -- sh -c ${sh`pg_restore --clean --if-exists --no-owner --no-privileges --no-password -d "$PGDATABASE" ${file}`.text}`,
         sh`echo ${'restored ' + file}`,
       ],
     },

@@ -385,7 +385,7 @@ function handlerCommand(spec: Record<string, unknown> | undefined): string | und
   if (svc?.name) {
     const action = svc.action ?? 'restart';
     if (!['restart', 'reload', 'reload-or-restart', 'try-reload-or-restart', 'try-restart'].includes(action)) return undefined;
-    return sh`systemctl ${action} -- ${svc.name}`;
+    return sh`systemctl ${action} -- ${svc.name}`.text;
   }
   return undefined;
 }

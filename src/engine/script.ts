@@ -10,7 +10,7 @@
 // The whole script is one shell function, called on the last line: sh parses a function
 // completely before running it, so a script cut short in transit runs nothing at all.
 // Protocol lines start with a per-run nonce, so command output can't fake them.
-import { sh } from '../shell/quote.js';
+import { raw, sh } from '../shell/quote.js';
 import type { DecideContext, Facts, ResourceType } from '../resources/types.js';
 import { parseFacts } from '../resources/types.js';
 import type { PlannedResource } from './plan.js';
@@ -59,7 +59,8 @@ export interface ApplyHandler {
 /** A handler as a step: runs only while due on the host (see steps.ts). */
 export function handlerStep(h: ApplyHandler): Step {
   return {
-    key: h.key, commands: [h.run], handler: h.id,
+    // The role author's shell, rendered (compile refuses a bare {{var}} in it).
+    key: h.key, commands: [raw(h.run)], handler: h.id,
     ...(h.covers?.length && { forget: h.covers }),
     ...(h.coveredBy?.length && { unlessPending: h.coveredBy }),
   };

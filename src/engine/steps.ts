@@ -5,7 +5,7 @@
 // failed (F) with its exit code, the last 4000 bytes of its output base64-encoded, and, when
 // timed, how long it took. By default the first failure stops the script; a step marked
 // `continue` (a handler) does not. Provision's apply script and every deploy phase use this.
-import { sh } from '../shell/quote.js';
+import { joinShell, sh, type Shell } from '../shell/quote.js';
 import type { HostSession } from '../ssh/types.js';
 import { PRELUDE, RUN_DIR, newNonce, wrap } from './script-parts.js';
 
@@ -13,7 +13,7 @@ export interface Step {
   /** Unique in the script: a resource index, `H<n>` for a handler, a deploy step name. */
   key: string;
   /** Shell, run in order under `set -e` in one subshell. */
-  commands: string[];
+  commands: Shell[];
   /** Handler ids to write to the host's pending list once this step succeeded. */
   notify?: string[];
   /** Run only while this handler id is pending on the host; forget it once the step succeeded. */
@@ -44,7 +44,7 @@ export interface StepOutcome {
 }
 
 /** Shell helpers the steps use: the pending-handler list and the status lines. */
-function stepHelpers(N: string): string {
+function stepHelpers(N: Shell): string {
   return `keel_pending="$KEEL_STATE/pending-handlers"
 keel_notify() { for keel_h in "$@"; do grep -qxF -- "$keel_h" "$keel_pending" 2>/dev/null || printf '%s\\n' "$keel_h" >> "$keel_pending"; done; }
 keel_forget() { grep -vxF -- "$1" "$keel_pending" > "$keel_pending.tmp" 2>/dev/null; mv -f -- "$keel_pending.tmp" "$keel_pending"; }
@@ -61,7 +61,7 @@ export function stepsBody(nonce: string, steps: Step[], opts: StepsOptions = {})
   let s = stepHelpers(N);
   s += opts.timed ? '' : 'keel_t0=\n';
   for (const step of steps) {
-    const body = `(\nset -e\n${step.commands.join('\n')}\n) >"$KEEL_RUN_DIR/out" 2>&1 </dev/null\nkeel_rc=$?\n`;
+    const body = `(\nset -e\n${joinShell(step.commands)}\n) >"$KEEL_RUN_DIR/out" 2>&1 </dev/null\nkeel_rc=$?\n`;
     const begin = `printf '%s B %s\\n' ${N} ${sh`${step.key}`}\n${opts.timed ? 'keel_t0=$(date +%s%N)\n' : ''}`;
     const done = opts.captureAll
       ? `printf '%s C %s 0 %s ' ${N} ${sh`${step.key}`} "$(keel_ms)"; keel_out; printf '\\n'\n`

@@ -1,6 +1,7 @@
 // Handlebars on the controller, strict: a missing variable is an error that names the file
 // and the line. No HTML escaping: keel renders config files, not web pages.
 import Handlebars from 'handlebars';
+import { quote } from '../shell/quote.js';
 import { ConfigError, ConfigErrors, formatLocation, type SourceLocation } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
 
@@ -15,7 +16,7 @@ hb.registerHelper('join', (list: unknown, sep: unknown) => (Array.isArray(list) 
 hb.registerHelper('json', (v: unknown) => JSON.stringify(v));
 hb.registerHelper('dirname', (p: unknown) => String(p).replace(/\/+[^/]*\/*$/, '') || '/');
 hb.registerHelper('basename', (p: unknown) => String(p).replace(/\/+$/, '').split('/').pop() ?? '');
-hb.registerHelper('quote', (v: unknown) => `'${String(v).replace(/'/g, `'\\''`)}'`);
+hb.registerHelper('quote', (v: unknown) => quote(String(v), { always: true }));
 // `lookup` with a default in strict mode: {{get vars "name" "fallback"}} is rarely needed;
 // roles use role defaults instead.
 

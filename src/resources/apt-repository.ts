@@ -3,7 +3,7 @@
 // for the files of every repository of the run. A key given inline is compared by hash; a key
 // from key_url is downloaded only when the key file is missing (as Ansible's get_url does).
 // After a change the next package install of the run refreshes apt's lists (see package.ts).
-import { raw, sh } from '../shell/quote.js';
+import { raw, sh, type Shell } from '../shell/quote.js';
 import { ConfigError } from '../errors.js';
 import { change, ok, type Decision, type Facts, type ResourceType } from './types.js';
 import { parseShaLine, writeCommands, sha256 } from './file.js';
@@ -114,7 +114,7 @@ export const aptRepositoryType: ResourceType<AptRepositoryParams> = {
     }
     const content = sourcesContent(p);
     const reasons: string[] = [];
-    const cmds: string[] = [];
+    const cmds: Shell[] = [];
     if (p.key !== undefined && f.key_sha256 !== sha256(p.key)) {
       reasons.push(f.key_exists ? 'key changed' : 'add key');
       cmds.push(sh`mkdir -p -m 0755 -- ${dirname(key)}`, ...writeCommands({ path: key, content: p.key, mode: '0644', owner: 'root', group: 'root' }, !!f.key_exists));
@@ -153,16 +153,16 @@ function sourcesPath(p: AptRepositoryParams): string {
 
 /** Download to a temp file beside the key, check its format against the extension apt reads
  *  it by (.asc armored, .gpg binary), then rename. The URL is a quoted value, never parsed. */
-function downloadKeyCommands(url: string, key: string): string[] {
+function downloadKeyCommands(url: string, key: string): Shell[] {
   const armored = key.endsWith('.asc');
   return [
     sh`keel_tmp=$(mktemp -- ${dirname(key) + '/.keel-tmp.XXXXXX'})`,
-    raw(`trap 'rm -f -- "$keel_tmp"' EXIT`).text,
+    raw(`trap 'rm -f -- "$keel_tmp"' EXIT`),
     sh`if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 3 -o "$keel_tmp" -- ${url}; else wget -q -O "$keel_tmp" -- ${url}; fi`,
     armored
       ? sh`if [ "$(head -c 5 "$keel_tmp")" != '-----' ]; then echo ${`${url} is not an ASCII-armored key: use a signed_by path ending in .gpg`} >&2; exit 1; fi`
       : sh`if [ "$(head -c 5 "$keel_tmp")" = '-----' ]; then echo ${`${url} is an ASCII-armored key: use a signed_by path ending in .asc`} >&2; exit 1; fi`,
-    raw(`chmod 0644 -- "$keel_tmp"`).text,
+    raw(`chmod 0644 -- "$keel_tmp"`),
     sh`mv -f -- "$keel_tmp" ${key}`,
   ];
 }

@@ -10,7 +10,7 @@
 // stdin is /dev/null: keel's script itself travels on stdin.
 // env values are exported inside the script (which travels on stdin), never put on a command
 // line, so they don't show in `ps`.
-import { raw, sh } from '../shell/quote.js';
+import { joinShell, raw, sh, type Shell } from '../shell/quote.js';
 import { ConfigError } from '../errors.js';
 import { change, ok, parseFacts, type Decision, type ResourceType } from './types.js';
 import { ACCOUNT_NAME } from './group.js';
@@ -71,7 +71,7 @@ export const commandType: ResourceType<CommandParams> = {
   },
 
   probe(items) {
-    let s = '';
+    const s: Shell[] = [];
     for (const { key, params: p } of items) {
       if (!hasGuard(p)) continue;
       const lines = [...envExports(p)];
@@ -80,11 +80,11 @@ export const commandType: ResourceType<CommandParams> = {
         if (path !== undefined) lines.push(sh`if [ -e ${path} ]; then printf '%s\\t%s\\t1\\n' ${key} ${field}; else printf '%s\\t%s\\t0\\n' ${key} ${field}; fi`);
       }
       for (const [field, code] of [['unless', p.unless], ['only_if', p.only_if]] as const) {
-        if (code !== undefined) lines.push(sh`${raw(runAs(p, code))} >/dev/null 2>&1; printf '%s\\t%s\\t%s\\n' ${key} ${field} "$?"`);
+        if (code !== undefined) lines.push(sh`${runAs(p, code)} >/dev/null 2>&1; printf '%s\\t%s\\t%s\\n' ${key} ${field} "$?"`);
       }
-      s += `(\n${lines.join('\n')}\n)\n`;
+      s.push(sh`(\n${joinShell(lines)}\n)\n`);
     }
-    return s;
+    return joinShell(s, '');
   },
 
   parse(output, items) {
@@ -99,16 +99,16 @@ export const commandType: ResourceType<CommandParams> = {
       if (p.unless !== undefined && f.unless === '0') return ok(`unless succeeded: ${firstLine(p.unless)}`);
       if (p.only_if !== undefined && f.only_if !== undefined && f.only_if !== '0') return ok(`only_if failed (exit ${f.only_if}): ${firstLine(p.only_if)}`);
     }
-    const conds: string[] = [];
+    const conds: Shell[] = [];
     if (p.creates !== undefined) conds.push(sh`[ ! -e ${p.creates} ]`);
     if (p.removes !== undefined) conds.push(sh`[ -e ${p.removes} ]`);
-    if (p.unless !== undefined) conds.push(`! ${runAs(p, p.unless)} >/dev/null`);
-    if (p.only_if !== undefined) conds.push(`${runAs(p, p.only_if)} >/dev/null`);
-    const cmds = [...envExports(p)];
+    if (p.unless !== undefined) conds.push(sh`! ${runAs(p, p.unless)} >/dev/null`);
+    if (p.only_if !== undefined) conds.push(sh`${runAs(p, p.only_if)} >/dev/null`);
+    const cmds: Shell[] = [...envExports(p)];
     if (p.cwd !== undefined) cmds.push(sh`cd -- ${p.cwd}`);
     cmds.push(
       conds.length
-        ? `if ${conds.join(' && ')}; then ${runAs(p, p.run)}; else echo 'skipped: a guard changed since the probe' >&2; fi`
+        ? sh`if ${joinShell(conds, ' && ')}; then ${runAs(p, p.run)}; else echo 'skipped: a guard changed since the probe' >&2; fi`
         : runAs(p, p.run),
     );
     const why = f.cwd === 'missing' ? ` (cwd ${p.cwd} does not exist yet)` : '';
@@ -123,7 +123,7 @@ function hasGuard(p: CommandParams): boolean {
   return p.creates !== undefined || p.removes !== undefined || p.unless !== undefined || p.only_if !== undefined;
 }
 
-function envExports(p: CommandParams): string[] {
+function envExports(p: CommandParams): Shell[] {
   return Object.entries(p.env ?? {}).map(([k, v]) => {
     if (!ENV_NAME.test(k)) throw new ConfigError(`command: env name "${k}" is not a valid variable name`);
     return sh`export ${raw(k)}=${v}`;
@@ -131,7 +131,7 @@ function envExports(p: CommandParams): string[] {
 }
 
 /** The author's shell text, run as `user` if given, never as a process argument. */
-function runAs(p: CommandParams, code: string): string {
+function runAs(p: CommandParams, code: string): Shell {
   return p.user !== undefined
     ? sh`printf '%s\\n' ${code} | runuser -u ${p.user} -- sh -c 'eval "$(cat)"'`
     : sh`(set +e; eval ${code}) </dev/null`;

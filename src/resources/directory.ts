@@ -1,6 +1,7 @@
 // directory: a directory with owner, group and mode. One `stat` reports every directory of the
 // run. `recurse` is not supported: owner and mode apply to the directory itself only.
-import { sh } from '../shell/quote.js';
+import { sh, type Shell } from '../shell/quote.js';
+import { ownerSpec, parseStat, statProbe } from './stat.js';
 import { ConfigError } from '../errors.js';
 import { change, ok, type Decision, type Facts, type ResourceType } from './types.js';
 import { normalizeMode, requireAbsolute, sameMode, sameOwner, unique } from './paths.js';
@@ -66,7 +67,7 @@ export const directoryType: ResourceType<DirectoryParams> = {
     if (exists && p.mode !== undefined && !sameMode(f.mode, p.mode)) reasons.push(`mode ${f.mode} -> ${p.mode.replace(/^0/, '')}`);
     if (!reasons.length) return ok(`${p.path} is a directory${attrs(p)}`);
 
-    const cmds: string[] = [];
+    const cmds: Shell[] = [];
     if (!exists) cmds.push(sh`mkdir -p -- ${p.path}`);
     if (p.owner !== undefined || p.group !== undefined) cmds.push(sh`chown ${ownerSpec(p)} -- ${p.path}`);
     // GNU chmod keeps a directory's setuid/setgid bits on a 4-digit numeric mode; the extra
@@ -76,23 +77,6 @@ export const directoryType: ResourceType<DirectoryParams> = {
   },
 };
 
-/** One stat for all paths: `path\ttype\tuser\tuid\tgroup\tgid\tmode` per existing path. */
-export function statProbe(paths: string[]): string {
-  return sh`stat --printf '%n\\t%F\\t%U\\t%u\\t%G\\t%g\\t%a\\n' -- ${paths} 2>/dev/null\n`;
-}
-
-export function parseStat(output: string): Map<string, Facts> {
-  const byPath = new Map<string, Facts>();
-  for (const line of output.split('\n')) {
-    const [path, type, user, uid, group, gid, mode] = line.split('\t');
-    if (path && mode !== undefined) byPath.set(path, { type: type ?? '', user: user ?? '', uid: uid ?? '', group: group ?? '', gid: gid ?? '', mode });
-  }
-  return byPath;
-}
-
-function ownerSpec(p: DirectoryParams): string {
-  return `${p.owner ?? ''}${p.group !== undefined ? ':' + p.group : ''}`;
-}
 
 function attrs(p: DirectoryParams): string {
   const a = [p.owner !== undefined && `owner ${p.owner}`, p.group !== undefined && `group ${p.group}`, p.mode && `mode ${p.mode}`].filter(Boolean);

@@ -2,9 +2,10 @@
 // the same directory gets the content, owner and mode, is validated and fsynced, then renamed
 // over the old one, so a reader (or a dropped connection) sees the old file or the new one.
 import { createHash } from 'node:crypto';
-import { sh, raw } from '../shell/quote.js';
-import { change, ok, type ContentDiff, type Decision, type Facts, type ProbeItem, type ResourceType } from './types.js';
-import { dirname, normalizeMode, requireAbsolute, requireDirectory, sameMode, sameOwner } from './paths.js';
+import { joinShell, raw, sh, type Shell } from '../shell/quote.js';
+import { change, ok, type ContentDiff, type Decision, type Facts, type ResourceType } from './types.js';
+import { dirname, normalizeMode, requireAbsolute, requireDirectory, sameMode, sameOwner, unique } from './paths.js';
+import { ownerSpec, parseStatLine, statProbe } from './stat.js';
 import { ConfigError } from '../errors.js';
 
 export interface FileParams {
@@ -55,18 +56,18 @@ export const fileType: ResourceType<FileParams> = {
   probe(items, ctx) {
     const paths = unique(items.map((i) => i.params.path));
     const hashed = unique(items.filter((i) => i.params.content !== undefined).map((i) => i.params.path));
-    let s = sh`stat --printf '%n\\t%F\\t%U\\t%u\\t%G\\t%g\\t%a\\n' -- ${paths} 2>/dev/null\n`;
-    if (hashed.length) s += sh`echo --sha; sha256sum -- ${hashed} 2>/dev/null\n`;
+    const s: Shell[] = [statProbe(paths)];
+    if (hashed.length) s.push(sh`echo --sha; sha256sum -- ${hashed} 2>/dev/null\n`);
     if (ctx.wantDiff) {
       // Old contents travel only for files whose hash differs from the wanted one.
-      s += 'echo --diff\n';
+      s.push(raw('echo --diff\n'));
       for (const i of items) {
         if (i.params.content === undefined || i.params.sensitive) continue;
         const want = sha256(i.params.content);
-        s += sh`if [ -f ${i.params.path} ] && [ "$(wc -c < ${i.params.path})" -le ${DIFF_LIMIT} ]; then case "$(sha256sum < ${i.params.path})" in ${want}*) ;; *) printf '%s\\t' ${i.params.path}; base64 -w0 < ${i.params.path}; echo;; esac; fi\n`;
+        s.push(sh`if [ -f ${i.params.path} ] && [ "$(wc -c < ${i.params.path})" -le ${DIFF_LIMIT} ]; then case "$(sha256sum < ${i.params.path})" in ${want}*) ;; *) printf '%s\\t' ${i.params.path}; base64 -w0 < ${i.params.path}; echo;; esac; fi\n`);
       }
     }
-    return s;
+    return joinShell(s, '');
   },
 
   parse(output, items) {
@@ -76,8 +77,8 @@ export const fileType: ResourceType<FileParams> = {
       if (line === '--sha' || line === '--diff') { section = line.slice(2); continue; }
       if (!line) continue;
       if (section === 'stat') {
-        const [path, type, user, uid, group, gid, mode] = line.split('\t');
-        if (path !== undefined) byPath.set(path, { type: type ?? '', user: user ?? '', uid: uid ?? '', group: group ?? '', gid: gid ?? '', mode: mode ?? '' });
+        const parsed = parseStatLine(line);
+        if (parsed) byPath.set(...parsed);
       } else if (section === 'sha') {
         const m = parseShaLine(line);
         if (m) (byPath.get(m.path) ?? setDefault(byPath, m.path)).sha256 = m.sha;
@@ -116,7 +117,7 @@ export const fileType: ResourceType<FileParams> = {
         : undefined;
     if (exists && !contentDiffers) {
       // Only attributes differ: fix them in place, no rewrite.
-      const cmds: string[] = [];
+      const cmds: Shell[] = [];
       if (p.owner !== undefined || p.group !== undefined) cmds.push(sh`chown ${ownerSpec(p)} -- ${p.path}`);
       if (p.mode !== undefined) cmds.push(sh`chmod ${p.mode} -- ${p.path}`);
       return change(`${p.path}: ${reasons.join(', ')}`, cmds);
@@ -126,32 +127,34 @@ export const fileType: ResourceType<FileParams> = {
 };
 
 /** Shell that writes `content` atomically to `path`; exported for the template type. */
-export function writeCommands(p: FileParams, exists: boolean): string[] {
+export function writeCommands(p: FileParams, exists: boolean): Shell[] {
   const dir = dirname(p.path);
-  const cmds = [
+  const cmds: Shell[] = [
     requireDirectory(dir, p.path, 'file'),
     sh`keel_tmp=$(mktemp -- ${dir + '/.keel-tmp.XXXXXX'})`,
-    raw(`trap 'rm -f -- "$keel_tmp"' EXIT`).text,
+    raw(`trap 'rm -f -- "$keel_tmp"' EXIT`),
   ];
   const body = Buffer.from(p.content ?? '', 'utf8').toString('base64').replace(/(.{76})/g, '$1\n');
   // A quoted here-document: the content travels inside the script on stdin, never in argv.
-  cmds.push(`base64 -d > "$keel_tmp" <<'KEEL_EOF'\n${body}\nKEEL_EOF`);
+  cmds.push(raw(`base64 -d > "$keel_tmp" <<'KEEL_EOF'\n${body}\nKEEL_EOF`));
   if (exists) cmds.push(sh`chown --reference=${p.path} -- "$keel_tmp"`, sh`chmod --reference=${p.path} -- "$keel_tmp"`);
-  else cmds.push(raw(`chmod 0644 -- "$keel_tmp"`).text);
+  else cmds.push(raw(`chmod 0644 -- "$keel_tmp"`));
   if (p.owner !== undefined || p.group !== undefined) cmds.push(sh`chown ${ownerSpec(p)} -- "$keel_tmp"`);
   if (p.mode !== undefined) cmds.push(sh`chmod ${p.mode} -- "$keel_tmp"`);
   const validateBefore = p.validate?.includes('%s');
-  if (p.validate && validateBefore) cmds.push(substitute(p.validate, '"$keel_tmp"'));
-  cmds.push(raw(`sync -- "$keel_tmp"`).text);
+  // The role author's validate command, as written (a shell field: compile refuses a bare
+  // {{var}} in it); %s becomes the temp file.
+  if (p.validate && validateBefore) cmds.push(raw(p.validate.split('%s').join('"$keel_tmp"')));
+  cmds.push(raw(`sync -- "$keel_tmp"`));
   if (p.validate && !validateBefore) {
     // Validate in place; put the old file back (or remove the new one) if it fails.
     cmds.push(
       exists
         ? sh`keel_bak=${dir + '/.keel-bak.'}$$; ln -f -- ${p.path} "$keel_bak"`
-        : raw('keel_bak=').text,
+        : raw('keel_bak='),
       sh`mv -f -- "$keel_tmp" ${p.path}`,
       sh`if ! { ${raw(p.validate)} ; } >&2; then if [ -n "$keel_bak" ]; then mv -f -- "$keel_bak" ${p.path}; else rm -f -- ${p.path}; fi; echo ${'validation failed: ' + p.validate + ' (the previous file was kept)'} >&2; exit 1; fi`,
-      raw('[ -z "$keel_bak" ] || rm -f -- "$keel_bak"').text,
+      raw('[ -z "$keel_bak" ] || rm -f -- "$keel_bak"'),
     );
   } else {
     cmds.push(sh`mv -f -- "$keel_tmp" ${p.path}`);
@@ -159,13 +162,7 @@ export function writeCommands(p: FileParams, exists: boolean): string[] {
   return cmds;
 }
 
-function substitute(cmd: string, fileExpr: string): string {
-  return cmd.split('%s').join(fileExpr);
-}
 
-function ownerSpec(p: FileParams): string {
-  return `${p.owner ?? ''}${p.group !== undefined ? ':' + p.group : ''}`;
-}
 
 function attrs(p: FileParams): string {
   const a = [p.owner !== undefined && `owner ${p.owner}`, p.group !== undefined && `group ${p.group}`, p.mode && `mode ${p.mode}`].filter(Boolean);
@@ -189,14 +186,9 @@ export function sha256(content: string): string {
   return createHash('sha256').update(content, 'utf8').digest('hex');
 }
 
-function unique<T>(xs: T[]): T[] {
-  return [...new Set(xs)];
-}
 
 function setDefault(m: Map<string, Facts>, k: string): Facts {
   const f: Facts = {};
   m.set(k, f);
   return f;
 }
-
-export type FileProbeItem = ProbeItem<FileParams>;

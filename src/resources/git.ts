@@ -4,7 +4,7 @@
 // a network call at probe time, as Ansible's git module makes: without it "is the checkout up
 // to date" cannot be answered. It is bounded by `timeout` and never prompts.
 // A branch is checked out as a local branch reset to origin's; a tag or a commit detached.
-import { raw, sh } from '../shell/quote.js';
+import { joinShell, raw, sh, type Shell } from '../shell/quote.js';
 import { ConfigError } from '../errors.js';
 import { change, ok, parseFacts, type Decision, type ResourceType } from './types.js';
 import { requireAbsolute } from './paths.js';
@@ -56,21 +56,20 @@ export const gitType: ResourceType<GitParams> = {
   },
 
   probe(items) {
-    let s = '';
+    const s: Shell[] = [];
     for (const { key, params: p } of items) {
       // Reading as root a checkout owned by someone else needs safe.directory (git >= 2.35.2).
       const rd = sh`git -c safe.directory='*' -C ${p.dest}`;
-      s += sh`if [ -e ${p.dest + '/.git'} ]; then printf '%s\\thead\\t%s\\n' ${key} "$(${raw(rd)} rev-parse -q --verify HEAD 2>/dev/null)"; printf '%s\\torigin\\t%s\\n' ${key} "$(${raw(rd)} config --get remote.origin.url 2>/dev/null)"`;
-      if (p.force) s += sh`; printf '%s\\tdirty\\t%s\\n' ${key} "$(${raw(rd)} status --porcelain --untracked-files=no 2>/dev/null | head -n 1)"`;
-      s += '; fi\n';
-      if (p.version === undefined) {
-        s += sh`${raw(remote(p, sh`ls-remote --symref -- ${p.repo} HEAD`))} 2>/dev/null | while IFS= read -r l; do printf '%s\\tref\\t%s\\n' ${key} "$l"; done\n`;
-      } else if (!SHA.test(p.version)) {
-        const refs = [`refs/heads/${p.version}`, `refs/tags/${p.version}`, `refs/tags/${p.version}^{}`];
-        s += sh`${raw(remote(p, sh`ls-remote -- ${p.repo} ${refs}`))} 2>/dev/null | while IFS= read -r l; do printf '%s\\tref\\t%s\\n' ${key} "$l"; done\n`;
-      }
+      const dirty = p.force ? sh`; printf '%s\\tdirty\\t%s\\n' ${key} "$(${rd} status --porcelain --untracked-files=no 2>/dev/null | head -n 1)"` : raw('');
+      s.push(sh`if [ -e ${p.dest + '/.git'} ]; then printf '%s\\thead\\t%s\\n' ${key} "$(${rd} rev-parse -q --verify HEAD 2>/dev/null)"; printf '%s\\torigin\\t%s\\n' ${key} "$(${rd} config --get remote.origin.url 2>/dev/null)"${dirty}; fi\n`);
+      const ls = p.version === undefined
+        ? sh`ls-remote --symref -- ${p.repo} HEAD`
+        : !SHA.test(p.version)
+          ? sh`ls-remote -- ${p.repo} ${[`refs/heads/${p.version}`, `refs/tags/${p.version}`, `refs/tags/${p.version}^{}`]}`
+          : undefined;
+      if (ls) s.push(sh`${remote(p, ls, { timeout: true })} 2>/dev/null | while IFS= read -r l; do printf '%s\\tref\\t%s\\n' ${key} "$l"; done\n`);
     }
-    return s;
+    return joinShell(s, '');
   },
 
   parse(output, items) {
@@ -134,51 +133,52 @@ function resolve(version: string | undefined, lines: string[]): Record<string, s
   return undefined;
 }
 
-function commands(p: GitParams, kind: Kind | undefined, branch: string | undefined): string[] {
-  const git = (args: string) => remote(p, `-C ${sh`${p.dest}`} ${args}`);
-  const depth = p.depth !== undefined ? sh`--depth ${p.depth}` : '';
-  const force = p.force ? '-f ' : '';
-  const cmds: string[] = [];
+function commands(p: GitParams, kind: Kind | undefined, branch: string | undefined): Shell[] {
+  const git = (args: Shell) => remote(p, sh`-C ${p.dest} ${args}`);
+  const depth = p.depth !== undefined ? sh`--depth ${p.depth}` : raw('');
+  const force = p.force ? raw('-f ') : raw('');
+  const cmds: Shell[] = [];
   // Shaped to converge from any state: init is a no-op on a checkout, config sets origin.
   if (p.owner !== undefined) cmds.push(sh`if [ ! -e ${p.dest} ]; then mkdir -p -- ${p.dest}; chown -- ${p.owner} ${p.dest}; fi`);
   cmds.push(
-    sh`if [ ! -e ${p.dest + '/.git'} ]; then ${raw(remote(p, sh`init -q -- ${p.dest}`))}; fi`,
+    sh`if [ ! -e ${p.dest + '/.git'} ]; then ${remote(p, sh`init -q -- ${p.dest}`)}; fi`,
     git(sh`config remote.origin.url ${p.repo}`),
-    git(raw(`config remote.origin.fetch '+refs/heads/*:refs/remotes/origin/*'`).text),
+    git(sh`config remote.origin.fetch ${'+refs/heads/*:refs/remotes/origin/*'}`),
   );
   const v = p.version ?? 'HEAD';
   switch (kind) {
     case 'branch': {
       const b = branch ?? v;
-      cmds.push(git(sh`fetch -q ${raw(depth)} origin ${`+refs/heads/${b}:refs/remotes/origin/${b}`}`));
-      cmds.push(git(sh`checkout -q ${raw(force)}-B ${b} ${`refs/remotes/origin/${b}`}`));
+      cmds.push(git(sh`fetch -q ${depth} origin ${`+refs/heads/${b}:refs/remotes/origin/${b}`}`));
+      cmds.push(git(sh`checkout -q ${force}-B ${b} ${`refs/remotes/origin/${b}`}`));
       break;
     }
     case 'tag':
-      cmds.push(git(sh`fetch -q ${raw(depth)} origin ${`+refs/tags/${v}:refs/tags/${v}`}`));
-      cmds.push(git(sh`checkout -q ${raw(force)}--detach ${`refs/tags/${v}^{commit}`}`));
+      cmds.push(git(sh`fetch -q ${depth} origin ${`+refs/tags/${v}:refs/tags/${v}`}`));
+      cmds.push(git(sh`checkout -q ${force}--detach ${`refs/tags/${v}^{commit}`}`));
       break;
     case 'commit':
       // Servers may refuse to send an arbitrary commit: fetch the branches, then the commit
       // itself if it still is missing (GitHub and GitLab allow that).
-      cmds.push(git(sh`fetch -q ${raw(depth)} origin`));
-      cmds.push(sh`${raw(git(sh`cat-file -e ${v + '^{commit}'}`))} 2>/dev/null || ${raw(git(sh`fetch -q ${raw(depth)} origin ${v}`))}`);
-      cmds.push(git(sh`checkout -q ${raw(force)}--detach ${v}`));
+      cmds.push(git(sh`fetch -q ${depth} origin`));
+      cmds.push(sh`${git(sh`cat-file -e ${v + '^{commit}'}`)} 2>/dev/null || ${git(sh`fetch -q ${depth} origin ${v}`)}`);
+      cmds.push(git(sh`checkout -q ${force}--detach ${v}`));
       break;
     default:
       // ls-remote failed at probe time (no network then?): let git resolve it now.
-      cmds.push(git(sh`fetch -q ${raw(depth)} origin ${v}`));
-      cmds.push(git(sh`checkout -q ${raw(force)}--detach FETCH_HEAD`));
+      cmds.push(git(sh`fetch -q ${depth} origin ${v}`));
+      cmds.push(git(sh`checkout -q ${force}--detach FETCH_HEAD`));
   }
   return cmds;
 }
 
-/** A git command as the owner, never prompting (no tty: a prompt would hang the run). */
-function remote(p: GitParams, args: string): string {
+/** A git command as the owner, never prompting (no tty: a prompt would hang the run); a probe's
+ *  ls-remote gets a time limit (an unreachable remote must not hold the whole run). */
+function remote(p: GitParams, args: Shell, o: { timeout?: boolean } = {}): Shell {
   const env = sh`env GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND=${'ssh -o BatchMode=yes'}`;
-  const asOwner = p.owner !== undefined ? sh`runuser -u ${p.owner} -- ` : '';
-  const limit = args.startsWith('ls-remote') ? `timeout ${LS_REMOTE_TIMEOUT} ` : '';
-  return `${limit}${asOwner}${env} git ${args}`;
+  const asOwner = p.owner !== undefined ? sh`runuser -u ${p.owner} -- ` : raw('');
+  const limit = o.timeout ? sh`timeout ${LS_REMOTE_TIMEOUT} ` : raw('');
+  return sh`${limit}${asOwner}${env} git ${args}`;
 }
 
 function short(sha: string | undefined): string {

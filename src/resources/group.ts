@@ -50,9 +50,9 @@ export const groupType: ResourceType<GroupParams> = {
     }
     if (!exists) {
       const add = sh`groupadd ${p.gid !== undefined ? ['-g', String(p.gid)] : []} ${p.system ? ['-r'] : []} -- ${p.name}`;
-      const mod = p.gid !== undefined ? sh`groupmod -g ${p.gid} -- ${p.name}` : ':';
+      const mod = p.gid !== undefined ? sh`groupmod -g ${p.gid} -- ${p.name}` : raw(':');
       return change(`create group ${p.name}${p.gid !== undefined ? ` (gid ${p.gid})` : ''}`, [
-        sh`if getent group ${p.name} >/dev/null; then ${raw(mod)}; else ${raw(add)}; fi`,
+        sh`if getent group ${p.name} >/dev/null; then ${mod}; else ${add}; fi`,
       ]);
     }
     if (p.gid !== undefined && String(p.gid) !== f.gid) {

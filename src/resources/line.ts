@@ -10,7 +10,7 @@
 // Semantics follow lineinfile: present + regexp replaces the LAST matching line, or appends the
 // line when nothing matches and the exact line is not already there; absent removes every
 // matching line (every exact copy without regexp).
-import { sh, raw } from '../shell/quote.js';
+import { joinShell, raw, sh, type Shell } from '../shell/quote.js';
 import { ConfigError } from '../errors.js';
 import { change, ok, parseFacts, type Decision, type ResourceType } from './types.js';
 import { requireAbsolute, requireDirectory } from './paths.js';
@@ -71,15 +71,15 @@ export const lineType: ResourceType<LineParams> = {
   probe(items) {
     const byFile = new Map<string, typeof items>();
     for (const i of items) byFile.set(i.params.path, [...(byFile.get(i.params.path) ?? []), i]);
-    let s = '';
+    const s: Shell[] = [];
     for (const [path, list] of byFile) {
       const env = list.map((it, n) => {
         const p = it.params;
         return sh`KEEL_K${raw(String(n + 1))}=${it.key} KEEL_L${raw(String(n + 1))}=${p.line ?? ''} KEEL_R${raw(String(n + 1))}=${p.regexp ?? ''} KEEL_H${raw(String(n + 1))}=${p.regexp !== undefined ? '1' : '0'}`;
       });
-      s += sh`if [ -f ${path} ]; then KEEL_N=${list.length} ${raw(env.join(' '))} awk ${PROBE_AWK} ${path} 2>/dev/null; fi\n`;
+      s.push(sh`if [ -f ${path} ]; then KEEL_N=${list.length} ${joinShell(env, ' ')} awk ${PROBE_AWK} ${path} 2>/dev/null; fi\n`);
     }
-    return s;
+    return joinShell(s, '');
   },
 
   parse(output, items) {
@@ -111,21 +111,21 @@ export const lineType: ResourceType<LineParams> = {
   },
 };
 
-function editCommands(p: LineParams, program: string): string[] {
+function editCommands(p: LineParams, program: string): Shell[] {
   const present = p.state !== 'absent';
   // The file is missing (at the probe, or it vanished since): create it in its directory,
   // which must exist; fail saying how to create it; or, to remove a line, nothing to do.
   const missing = present && p.create
-    ? sh`${raw(requireDirectory(raw('"$keel_dir"'), raw('"$keel_dst"'), 'file'))}; keel_src=/dev/null`
+    ? sh`${requireDirectory(raw('"$keel_dir"'), raw('"$keel_dst"'), 'file')}; keel_src=/dev/null`
     : present
       ? sh`printf '%s\\n' ${p.path + ' does not exist (set create: true to create it)'} >&2; exit 1`
-      : raw('keel_src=').text;
+      : raw('keel_src=');
   return [
     // Edit the target of a symlink, not the link (e.g. /etc/resolv.conf). -m: resolve it even
     // when its directory is missing, so that case gets its own message below.
     sh`keel_dst=$(readlink -m -- ${p.path})`,
-    raw('keel_dir=$(dirname -- "$keel_dst")').text,
-    sh`if [ -e "$keel_dst" ]; then keel_src=$keel_dst; else ${raw(missing)}; fi`,
+    raw('keel_dir=$(dirname -- "$keel_dst")'),
+    sh`if [ -e "$keel_dst" ]; then keel_src=$keel_dst; else ${missing}; fi`,
     sh`if [ -n "$keel_src" ]; then
 keel_tmp=$(mktemp -- "$keel_dir/.keel-tmp.XXXXXX")
 trap 'rm -f -- "$keel_tmp"' EXIT

@@ -1,7 +1,7 @@
 // package: Debian packages through apt. One dpkg-query for every package of the run; the apt
 // cache is refreshed at most once per run, and only when it is missing or older than
 // cache_valid_time (an hour by default).
-import { sh } from '../shell/quote.js';
+import { raw, sh, type Shell } from '../shell/quote.js';
 import { change, ok, type Decision, type Facts, type ResourceType } from './types.js';
 
 export interface PackageParams {
@@ -45,7 +45,7 @@ export const packageType: ResourceType<PackageParams> = {
     const all = [...new Set(items.flatMap((i) => names(i.params).map(bare)))];
     let s = sh`dpkg-query -W -f '\${Package}:\${Architecture}\\t\${db:Status-Abbrev}\\t\${Version}\\n' -- ${all} 2>/dev/null\n`;
     const latest = [...new Set(items.filter((i) => i.params.state === 'latest').flatMap((i) => names(i.params).map(bare)))];
-    if (latest.length) s += sh`echo --candidates; apt-cache policy -- ${latest} 2>/dev/null\n`;
+    if (latest.length) s = sh`${s}echo --candidates; apt-cache policy -- ${latest} 2>/dev/null\n`;
     return s;
   },
 
@@ -118,13 +118,13 @@ export const packageType: ResourceType<PackageParams> = {
 
 /** Refresh apt's lists once per run ($KEEL_RUN_DIR is the run's private temp dir) and only
  *  when they are missing or older than maxAge seconds. */
-export function aptRefreshCommand(maxAgeSeconds: number): string {
+export function aptRefreshCommand(maxAgeSeconds: number): Shell {
   return sh`if [ -e "$KEEL_RUN_DIR/apt-stale" ] || { [ ! -e "$KEEL_RUN_DIR/apt-updated" ] && [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -newermt "-${maxAgeSeconds} seconds" 2>/dev/null | head -n 1)" ]; }; then apt-get update -q -o DPkg::Lock::Timeout=300 >&2; rm -f "$KEEL_RUN_DIR/apt-stale"; fi; : > "$KEEL_RUN_DIR/apt-updated"`;
 }
 
 /** Run by apt_repository after a change: the lists are fresh by age but miss the new source,
  *  so the next refresh must update regardless of cache_valid_time. */
-export const APT_STALE_COMMAND = ': > "$KEEL_RUN_DIR/apt-stale"';
+export const APT_STALE_COMMAND = raw(': > "$KEEL_RUN_DIR/apt-stale"');
 
 function names(p: PackageParams): string[] {
   return Array.isArray(p.name) ? p.name : [p.name];

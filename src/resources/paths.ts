@@ -39,7 +39,7 @@ export function dirname(path: string): string {
  * would fail with an error that says neither. `dir` and `path` are values, or shell words
  * computed on the host (a symlink's resolved target). `what` is keel's own word ("file").
  */
-export function requireDirectory(dir: string | Shell, path: string | Shell, what: string): string {
+export function requireDirectory(dir: string | Shell, path: string | Shell, what: string): Shell {
   const missing = `keel: %s does not exist: add a directory resource for it before this ${what}\\n`;
   const notDir = 'keel: %s is not a directory: cannot put %s in it\\n';
   return sh`if [ ! -d ${dir} ]; then if [ -e ${dir} ]; then printf ${notDir} ${dir} ${path} >&2; else printf ${missing} ${dir} >&2; fi; exit 1; fi`;

@@ -2,7 +2,7 @@
 // block of KEY=value lines per unit, in the order of its arguments, blocks separated by a blank
 // line, and it prints a block (LoadState=not-found) even for units that are not installed yet.
 // restarted/reloaded are actions, not states: they always change and cannot be verified.
-import { raw, sh } from '../shell/quote.js';
+import { raw, sh, type Shell } from '../shell/quote.js';
 import { change, ok, type Decision, type Facts, type ResourceType } from './types.js';
 import { unique } from './paths.js';
 
@@ -71,7 +71,7 @@ export const serviceType: ResourceType<ServiceParams> = {
     const known = f.LoadState !== undefined;
     const loaded = f.LoadState === 'loaded';
     const reasons: string[] = [];
-    const cmds: string[] = [];
+    const cmds: Shell[] = [];
     const okParts: string[] = [];
 
     if (!known) reasons.push('systemd state unknown');
@@ -124,7 +124,7 @@ export const serviceType: ResourceType<ServiceParams> = {
     }
     // A unit that is not loaded yet was probably just installed or written by an earlier
     // resource of this run: systemd must re-read its unit files first.
-    if (p.daemon_reload || f.NeedDaemonReload === 'yes' || (known && !loaded)) cmds.unshift(raw('systemctl daemon-reload').text);
+    if (p.daemon_reload || f.NeedDaemonReload === 'yes' || (known && !loaded)) cmds.unshift(raw('systemctl daemon-reload'));
     return change(`${unit}: ${reasons.join(', ')}`, cmds, unverifiable ? { unverifiable } : undefined);
   },
 };

@@ -5,6 +5,7 @@
 //  - the commands inside a Decision, which converge the resource when run on the host.
 // Nothing here holds a connection: the engine compiles probes and commands into one script.
 import type { JSONSchemaType } from 'ajv';
+import type { Shell } from '../shell/quote.js';
 
 /** Facts reported by a probe for one resource: field -> value (strings, one line each). */
 export type Facts = Record<string, string>;
@@ -29,7 +30,7 @@ export type Decision =
       kind: 'change';
       reason: string;
       /** Shell commands, run in order under `set -e` in one subshell on the host. */
-      commands: string[];
+      commands: Shell[];
       diff?: ContentDiff;
       /** The engine cannot verify this resource afterwards (an unguarded command). */
       unverifiable?: boolean;
@@ -51,7 +52,7 @@ export interface ResourceType<P> {
   identity(params: P): string;
   /** Shell that reports the state of all items, by default as `key<TAB>field<TAB>value`
    *  lines. Runs with `set +e` and must never fail the script. */
-  probe(items: ProbeItem<P>[], ctx: DecideContext): string;
+  probe(items: ProbeItem<P>[], ctx: DecideContext): Shell;
   /** Turn this type's probe output into facts per key (default: parseFacts). */
   parse?(output: string, items: ProbeItem<P>[]): Map<string, Facts>;
   /** Pure: state in, decision out. Throws ConfigError only for impossible params. */
@@ -90,6 +91,6 @@ export function ok(reason: string): Decision {
   return { kind: 'ok', reason };
 }
 
-export function change(reason: string, commands: string[], extra?: Partial<Extract<Decision, { kind: 'change' }>>): Decision {
+export function change(reason: string, commands: Shell[], extra?: Partial<Extract<Decision, { kind: 'change' }>>): Decision {
   return { kind: 'change', reason, commands, ...extra };
 }

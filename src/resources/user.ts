@@ -59,7 +59,7 @@ export const userType: ResourceType<UserParams> = {
     const users = unique(items.map((i) => i.params.name));
     let s = sh`getent passwd ${users} 2>/dev/null\n`;
     const groups = unique(items.flatMap((i) => wantedGroups(i.params)));
-    if (groups.length) s += sh`echo --group; getent group ${groups} 2>/dev/null\n`;
+    if (groups.length) s = sh`${s}echo --group; getent group ${groups} 2>/dev/null\n`;
     return s;
   },
 
@@ -91,7 +91,7 @@ export const userType: ResourceType<UserParams> = {
     const ifExists = sh`id -u -- ${p.name} >/dev/null 2>&1`;
     if (p.state === 'absent') {
       if (!exists) return ok(`user ${p.name} does not exist`);
-      return change(`remove user ${p.name}`, [sh`if ${raw(ifExists)}; then userdel -- ${p.name}; fi`]);
+      return change(`remove user ${p.name}`, [sh`if ${ifExists}; then userdel -- ${p.name}; fi`]);
     }
     const reasons: string[] = [];
     const mod: string[] = [];
@@ -127,9 +127,9 @@ export const userType: ResourceType<UserParams> = {
     if (p.system) add.push('-r');
     add.push((p.create_home ?? !p.system) ? '-m' : '-M');
     // Chosen in shell: an earlier resource of the run may have created or removed the user.
-    const modCmd = mod.length ? sh`usermod ${mod} -- ${p.name}` : ':';
+    const modCmd = mod.length ? sh`usermod ${mod} -- ${p.name}` : raw(':');
     return change(exists ? `user ${p.name}: ${reasons.join(', ')}` : `create user ${p.name}`, [
-      sh`if ${raw(ifExists)}; then ${raw(modCmd)}; else useradd ${add} -- ${p.name}; fi`,
+      sh`if ${ifExists}; then ${modCmd}; else useradd ${add} -- ${p.name}; fi`,
     ]);
   },
 };

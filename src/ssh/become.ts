@@ -37,12 +37,12 @@ export function remoteInvocation(hostName: string, conn: Connection, becomePassw
       throw new BecomeError(hostName, 'the become password contains a line break, which sudo cannot read');
     }
     return {
-      command: sh`sudo -S -p ${SUDO_PROMPT} -u ${conn.becomeUser} -H -- sh -c ${READY_THEN_SHELL}`,
+      command: sh`sudo -S -p ${SUDO_PROMPT} -u ${conn.becomeUser} -H -- sh -c ${READY_THEN_SHELL}`.text,
       handshake: 'password',
       ...who,
     };
   }
-  return { command: sh`sudo -n -u ${conn.becomeUser} -H -- sh -c ${READY_THEN_SHELL}`, handshake: 'ready', ...who };
+  return { command: sh`sudo -n -u ${conn.becomeUser} -H -- sh -c ${READY_THEN_SHELL}`.text, handshake: 'ready', ...who };
 }
 
 export interface SudoOutcome {

@@ -166,9 +166,9 @@ export async function recordHostKey(file: string, name: string, key: Buffer): Pr
 
 /** The exact commands a user can run to trust a host by hand. */
 export function keyscanCommand(address: string, port: number, file: string): string {
-  return sh`ssh-keyscan -p ${port} ${address} >> ${file}`;
+  return sh`ssh-keyscan -p ${port} ${address} >> ${file}`.text;
 }
 
 export function removeKeyCommand(address: string, port: number, file: string): string {
-  return sh`ssh-keygen -R ${knownHostName(address, port)} -f ${file}`;
+  return sh`ssh-keygen -R ${knownHostName(address, port)} -f ${file}`.text;
 }

@@ -49,12 +49,23 @@ describe('npm run demo', () => {
     const second = await demo();
     console.log(`second demo run: ${(second.ms / 1000).toFixed(0)} s`);
     expect(second.stderr).toMatch(/is live on every host already: nothing to deploy/);
-    expect(second.stderr).toMatch(/3 host\(s\): \d+ ok, 0 changed, 0 failed, 0 unreachable/);
+    expect(second.stdout).toMatch(/3 host\(s\): \d+ ok, 0 changed, 0 failed, 0 unreachable/);
     expect(second.stdout).toMatch(/^ {4}count: 2$/m);
 
-    // The stack is what it says: a job enqueued on the web host runs on the worker.
+    // One release on web and worker; and the stack is what it says: a job enqueued on the web
+    // host (through Redis on db1) runs on the worker, which writes to PostgreSQL on db1.
     const rel = await runKeel(['releases', 'local', '--output', 'json'], { root });
     const hosts = rel.json().hosts;
     expect(new Set(hosts.map((h: any) => h.live)).size).toBe(1);
+    const web = (await run('docker', ['ps', '--filter', 'label=keel.target.name=web1', '--filter', `label=keel.target.root=${root}`, '--format', '{{.Names}}'])).stdout.trim();
+    const manage = (cmd: string) =>
+      run('docker', ['exec', web, 'sh', '-c', `cd /home/sample/webapp/current && runuser -u sample -- sh -c 'set -a; . /home/sample/webapp/config/app.env; set +a; .venv/bin/python manage.py ${cmd}'`]);
+    await manage('enqueue demo-test');
+    let count = '0';
+    for (let i = 0; i < 60 && count === '0'; i++) {
+      count = (await manage('jobcount demo-test')).stdout.trim();
+      if (count === '0') await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(count).toBe('1');
   });
 });

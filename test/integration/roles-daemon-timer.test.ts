@@ -124,7 +124,7 @@ describe('roles daemon and timer on a real target', () => {
     expect(await code('/etc/keel/apps/aq/check.d/daemon-recalc')).not.toBe(0);
     // keel starts it again (and only that).
     const r = await provision(root, 'daemons after a stop');
-    expect(changedIds(r)).toEqual(['daemon[recalc]/service:aq-recalc.service']);
+    expect(changedIds(r)).toEqual(['daemon[recalc]/service:aq-recalc.service#2']);
   });
 
   it('a change to one daemon restarts that daemon only', async () => {

@@ -41,7 +41,7 @@ describe('quote', () => {
   });
   it('sh`` quotes every interpolated value, arrays as several words, raw() as is', () => {
     const cmd = sh`printf '%s|' ${NASTY} ${raw('"$((1+1))"')}`;
-    const r = spawnSync('/bin/sh', ['-c', cmd], { encoding: 'utf8' });
+    const r = spawnSync('/bin/sh', ['-c', cmd.text], { encoding: 'utf8' });
     expect(r.stdout).toBe(NASTY.map((v) => v + '|').join('') + '2|');
   });
 });

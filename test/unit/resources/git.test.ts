@@ -71,8 +71,8 @@ describe('git parse/decide (fixtures)', () => {
   });
   it('probe quotes nasty repo/dest', () => {
     const s = gitType.probe(items(gitType, [{ repo: `/tmp/it's $(x)`, dest: `/tmp/"d" $(y)`, force: true }, { repo, dest: '/d', version: 'v1' }]), { wantDiff: false });
-    expect(s).toContain(quote(`/tmp/it's $(x)`));
-    expect(s).toContain(`timeout 60 env GIT_TERMINAL_PROMPT=0`);
+    expect(s.text).toContain(quote(`/tmp/it's $(x)`));
+    expect(s.text).toContain(`timeout 60 env GIT_TERMINAL_PROMPT=0`);
     expectShellSyntax(s);
   });
 });

@@ -29,6 +29,6 @@ describe('group', () => {
   });
   it('probe is one getent for all', () => {
     const s = groupType.probe(items(groupType, [{ name: 'a' }, { name: 'b' }, { name: 'a' }]), { wantDiff: false });
-    expect(s).toBe('getent group a b 2>/dev/null\n');
+    expect(s.text).toBe('getent group a b 2>/dev/null\n');
   });
 });

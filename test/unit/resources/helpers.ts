@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { Decision, Facts, ProbeItem, ResourceType } from '../../../src/resources/types.js';
 import { parseFacts } from '../../../src/resources/types.js';
+import type { Shell } from '../../../src/shell/quote.js';
 
 /** Values a role author could write that break naive shell building. */
 export const NASTY = [`it's`, 'two words', '$(touch /tmp/keel-pwned)', '`id`', 'a\nb', '"dq" \\ back', 'ünï'];
@@ -21,9 +22,10 @@ export function decide<P>(t: ResourceType<P>, p: P, f: Facts = {}): Decision {
   return t.decide(norm(t, p), f, ctx);
 }
 
+/** A change's commands as text (the engine joins them the same way). */
 export function commandsOf(d: Decision): string[] {
   if (d.kind !== 'change') throw new Error(`expected a change, got ok: ${d.reason}`);
-  return d.commands;
+  return d.commands.map((c) => c.text);
 }
 
 export function expectOk(d: Decision): void {
@@ -33,7 +35,8 @@ export function expectOk(d: Decision): void {
 }
 
 /** `sh -n`: the text parses as POSIX sh (dash on Debian). */
-export function expectShellSyntax(script: string): void {
+export function expectShellSyntax(shell: string | Shell): void {
+  const script = String(shell);
   const dir = mkdtempSync(join(tmpdir(), 'keel-shn-'));
   try {
     const f = join(dir, 's.sh');
@@ -47,14 +50,14 @@ export function expectShellSyntax(script: string): void {
 }
 
 /** Run shell for real (probes are read-only; commands only on temp dirs). */
-export function runSh(script: string, env: Record<string, string> = {}): { stdout: string; status: number | null; stderr: string } {
-  const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, ...env } });
+export function runSh(shell: string | Shell, env: Record<string, string> = {}): { stdout: string; status: number | null; stderr: string } {
+  const r = spawnSync('sh', ['-c', String(shell)], { encoding: 'utf8', env: { ...process.env, ...env } });
   return { stdout: r.stdout, status: r.status, stderr: r.stderr };
 }
 
 /** Commands as the engine runs them: one subshell, set -e. */
-export function applySh(commands: string[], runDir: string): { status: number | null; stderr: string; stdout: string } {
-  return runSh(`(\nset -e\n${commands.join('\n')}\n)`, { KEEL_RUN_DIR: runDir });
+export function applySh(commands: readonly (string | Shell)[], runDir: string): { status: number | null; stderr: string; stdout: string } {
+  return runSh(`(\nset -e\n${commands.map(String).join('\n')}\n)`, { KEEL_RUN_DIR: runDir });
 }
 
 export function items<P>(t: ResourceType<P>, ps: P[]): ProbeItem<P>[] {

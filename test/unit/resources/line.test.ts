@@ -82,7 +82,7 @@ describe('line on this machine (temp files, the host awk)', () => {
     expect(f.get('k2')).toEqual(facts(0, 1, 0));
     expect(f.get('k3')).toEqual(facts(0));
     expect(f.get('k4')).toEqual({});
-    expect(lineType.probe(items(lineType, ps), { wantDiff: false }).match(/awk/g)).toHaveLength(2);
+    expect(lineType.probe(items(lineType, ps), { wantDiff: false }).text.match(/awk/g)).toHaveLength(2);
   });
   it('replaces the last match, appends, removes; keeps mode; converges', () => {
     const path = join(dir, `it's $(x).conf`);

@@ -68,6 +68,6 @@ describe('user', () => {
   });
   it('probe: one getent passwd, one getent group', () => {
     const s = userType.probe(items(userType, [{ name: 'a', groups: ['x'] }, { name: 'b', group: 'y' }]), { wantDiff: false });
-    expect(s).toBe('getent passwd a b 2>/dev/null\necho --group; getent group x y 2>/dev/null\n');
+    expect(s.text).toBe('getent passwd a b 2>/dev/null\necho --group; getent group x y 2>/dev/null\n');
   });
 });
