@@ -1,10 +1,11 @@
 // Roles are declarative YAML: roles/<name>/role.yaml (+ templates/ and files/ beside it).
 // The user's project roles/ is searched first, then keel's built-in roles.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import { Ajv } from 'ajv';
+import { checkShellField, type ShellField } from './shell-fields.js';
 import { ConfigError, ConfigErrors, type SourceLocation } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
@@ -316,6 +317,7 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
     if (extra.length) errors.push(new ConfigError(`handler "${hname}": unknown key "${extra[0]}" (expected: run or service, and covers)`, where));
     handlers.set(hname, { name: hname, run, covers: toList(spec.covers), location: where });
   }
+  errors.push(...shellFieldErrors(dir, doc, at, resources, data, (v) => variables[v] ?? (uses.includes(v) ? shared.variables[v] : undefined)));
   const local = (n: string, what: string, where: SourceLocation) => {
     if (!n.includes(':') && !handlers.has(n)) errors.push(new ConfigError(`${what} unknown handler "${n}" (handlers of role ${name}: ${[...handlers.keys()].join(', ') || 'none'})`, where));
   };
@@ -388,6 +390,55 @@ function handlerCommand(spec: Record<string, unknown> | undefined): string | und
     return sh`systemctl ${action} -- ${svc.name}`.text;
   }
   return undefined;
+}
+
+/** The role's shell fields, each checked for bare values (shell-fields.ts). */
+function shellFieldErrors(
+  dir: string,
+  doc: ReturnType<typeof readYaml>['doc'],
+  at: (n: Node | null | undefined) => SourceLocation,
+  resources: RoleResource[],
+  data: Record<string, unknown>,
+  schemaOf: (name: string) => Record<string, unknown> | undefined,
+): ConfigError[] {
+  const fields: ShellField[] = [];
+  const add = (what: string, text: unknown, path: (string | number)[]) => {
+    if (typeof text === 'string') fields.push({ what, text, location: at(doc.getIn(path, true) as Node) });
+  };
+  const errors: ConfigError[] = [];
+  resources.forEach((r, i) => {
+    const params = (r.params ?? {}) as Record<string, unknown>;
+    const shellKeys = r.type === 'command' ? ['run', 'unless', 'only_if'] : r.type === 'file' || r.type === 'template' ? ['validate'] : [];
+    // `loop: "{{list}}"`: item takes the list's item schema.
+    const list = typeof r.loop === 'string' ? /^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$/.exec(r.loop)?.[1] : undefined;
+    const itemSchema = list ? (schemaOf(list)?.items as Record<string, unknown> | undefined) : undefined;
+    const scope = (v: string) => (v === 'item' ? itemSchema : schemaOf(v));
+    for (const k of shellKeys) {
+      if (typeof params[k] !== 'string') continue;
+      const location = at(doc.getIn(['resources', i, r.type, k], true) as Node);
+      errors.push(...checkShellField({ what: `${r.type} ${k}`, text: params[k] as string, location }, scope));
+    }
+  });
+  for (const [hname, spec] of Object.entries((data.handlers ?? {}) as Record<string, Record<string, unknown>>)) {
+    add(`handler "${hname}" run`, spec?.run, ['handlers', hname, 'run']);
+    add(`handler "${hname}" service name`, (spec?.service as { name?: unknown } | undefined)?.name, ['handlers', hname, 'service', 'name']);
+  }
+  // Templates that are shell scripts (a `#!...sh` first line): all of their text is shell. A
+  // template's own `vars:` given as plain words (`vars: {part: workers}`) count as enums.
+  const templateVars = new Map<string, Set<unknown>>();
+  for (const r of resources) {
+    const vars = r.type === 'template' ? (r.params as { vars?: Record<string, unknown> } | undefined)?.vars : undefined;
+    for (const [k, v] of Object.entries(vars ?? {})) templateVars.set(k, (templateVars.get(k) ?? new Set()).add(v));
+  }
+  const templateScope = (v: string) => {
+    const values = templateVars.get(v);
+    return values && [...values].every((x) => typeof x === 'string' && !x.includes('{{')) ? { enum: [...values] } : schemaOf(v);
+  };
+  for (const f of listFiles(join(dir, 'templates'))) {
+    const text = readFileSync(f, 'utf8');
+    if (/^#!\S*\b(ba|da)?sh\b/.test(text)) errors.push(...checkShellField({ what: `template ${basename(f)}`, text, location: { file: f, line: 1 }, file: true }, templateScope));
+  }
+  return [...errors, ...fields.flatMap((f) => checkShellField(f, schemaOf))];
 }
 
 function toList(v: unknown): string[] {

@@ -256,7 +256,7 @@ describe('keel provision on a real target', () => {
     const dir = project(inv(target, '', '', '[slow]'), {
       slow: `
 variables:
-  slow_version: {type: string, default: v1}
+  slow_version: {type: string, pattern: '^v[0-9]+$', default: v1}
 resources:
   - file: {path: /srv/slow-a.conf, content: "a {{slow_version}}\\n"}
   - command: {run: "sleep 3", unless: "grep -q {{slow_version}} /srv/slow-b.conf"}

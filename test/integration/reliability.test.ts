@@ -42,8 +42,8 @@ afterAll(async () => {
 
 const SLOW = `
 variables:
-  r_value: {type: string, default: first}
-  r_tag: {type: string, default: a}
+  r_value: {type: string, pattern: '^[a-z0-9]+$', default: first}
+  r_tag: {type: string, pattern: '^[a-z0-9]+$', default: a}
 resources:
   - file: {path: "/srv/value-{{r_tag}}", content: "{{r_value}}\\n"}
   - command: {run: "sleep 3; echo {{r_value}} >> /srv/slow-{{r_tag}}.log", unless: "grep -qx {{r_value}} /srv/slow-{{r_tag}}.log"}

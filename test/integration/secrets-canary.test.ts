@@ -38,7 +38,7 @@ variables:
 resources:
   - template: {src: app.env.hbs, dest: /etc/canary.env, mode: "0600"}
   - command:
-      run: "printf 'connecting with %s\\\\n' '{{canary_value}}' >&2; sleep 2; exit 3"
+      run: "printf 'connecting with %s\\\\n' {{quote canary_value}} >&2; sleep 2; exit 3"
       unless: "grep -q never-there /etc/canary.env"
 `);
   writeFileSync(join(root, 'roles', 'canary', 'templates', 'app.env.hbs'), 'DATABASE_PASSWORD={{canary_value}}\nOTHER=1\n');

@@ -95,7 +95,7 @@ resources:
   - command: {run: "echo boom-on-stderr >&2; exit 7"}
   - file: {path: "{{base}}/after", content: "never"}
 handlers:
-  restart: {run: "echo restarted >> {{base}}/restarts"}
+  restart: {run: "echo restarted >> {{quote base}}/restarts"}
 `);
     const r = await apply(['app']);
     const failed = r.resources.find((x) => x.status === 'failed')!;
@@ -113,7 +113,7 @@ resources:
   - file: {path: "{{base}}/conf", content: "v1"}
     notify: restart
 handlers:
-  restart: {run: "echo restarted >> {{base}}/restarts"}
+  restart: {run: "echo restarted >> {{quote base}}/restarts"}
 `);
     const next = await apply(['app']);
     expect(next.failed).toBe(0);
@@ -132,7 +132,7 @@ resources:
   - file: {path: "{{base}}/two", content: "2"}
     notify: restart
 handlers:
-  restart: {run: "echo restarted >> {{base}}/restarts"}
+  restart: {run: "echo restarted >> {{quote base}}/restarts"}
 `);
     await apply(['app']);
     expect(readFileSync(join(dir, 'restarts'), 'utf8')).toBe('restarted\n');
@@ -144,8 +144,8 @@ handlers:
   it('a guarded command runs at most once per run: still unmet after it ran, the host fails saying so', async () => {
     role('app', `
 resources:
-  - command: {run: "echo ran >> {{base}}/c", creates: "{{base}}/never"}
-  - command: {run: "echo ran >> {{base}}/u", unless: "test -e {{base}}/never2"}
+  - command: {run: "echo ran >> {{quote base}}/c", creates: "{{base}}/never"}
+  - command: {run: "echo ran >> {{quote base}}/u", unless: "test -e {{quote base}}/never2"}
   - file: {path: "{{base}}/after", content: "x"}
 `);
     const r = await apply(['app']);
@@ -159,7 +159,7 @@ resources:
 
     role('app', `
 resources:
-  - command: {run: "echo ran >> {{base}}/u2", unless: "test -e {{base}}/never2"}
+  - command: {run: "echo ran >> {{quote base}}/u2", unless: "test -e {{quote base}}/never2"}
 `);
     const u = await apply(['app']);
     expect(readFileSync(join(dir, 'u2'), 'utf8')).toBe('ran\n');
@@ -171,7 +171,7 @@ resources:
     role('app', `
 resources:
   - file: {path: "{{base}}/conf", content: "mine\\n"}
-  - command: {run: "echo theirs > {{base}}/conf; touch {{base}}/pkg", creates: "{{base}}/pkg"}
+  - command: {run: "echo theirs > {{quote base}}/conf; touch {{quote base}}/pkg", creates: "{{base}}/pkg"}
 `);
     const r = await apply(['app']);
     expect(r.failed).toBe(0);
@@ -358,7 +358,7 @@ resources:
   - file: {path: "{{base}}/{{daemon_name}}.unit", content: "ExecStart={{daemon_command}} >> {{daemon_log}}\\n"}
     notify: restart
 handlers:
-  restart: {run: "echo {{quote daemon_name}} >> {{base}}/restarts"}
+  restart: {run: "echo {{quote daemon_name}} >> {{quote base}}/restarts"}
 `;
 
   it('one role used twice with different variables: ids and handlers per instance, only the changed one restarts', async () => {
@@ -419,7 +419,7 @@ resources:
   - file: {path: "{{base}}/app.conf", content: "a"}
     notify: restart app
 handlers:
-  restart app: {run: "echo restart >> {{base}}/app-events"}
+  restart app: {run: "echo restart >> {{quote base}}/app-events"}
 `);
     role('worker', `
 resources:
@@ -445,11 +445,11 @@ resources:
     notify: reload app
   - file: {path: "{{base}}/unit", content: "u"}
     notify: restart app
-  - command: {run: "echo start >> {{base}}/app-events; touch {{base}}/running", creates: "{{base}}/running"}
+  - command: {run: "echo start >> {{quote base}}/app-events; touch {{quote base}}/running", creates: "{{base}}/running"}
     covers: [restart app]
 handlers:
-  reload app: {run: "echo reload >> {{base}}/app-events"}
-  restart app: {run: "echo restart >> {{base}}/app-events", covers: [reload app]}
+  reload app: {run: "echo reload >> {{quote base}}/app-events"}
+  restart app: {run: "echo restart >> {{quote base}}/app-events", covers: [reload app]}
 `);
     // First converge: the start covers the restart, the restart the reload: started once.
     expect((await apply(['app'])).failed).toBe(0);
@@ -475,8 +475,8 @@ resources:
   - file: {path: "{{base}}/unit", content: "u"}
     notify: restart app
 handlers:
-  reload app: {run: "echo reload >> {{base}}/app-events"}
-  restart app: {run: "test -e {{base}}/can-start && echo restart >> {{base}}/app-events", covers: [reload app]}
+  reload app: {run: "echo reload >> {{quote base}}/app-events"}
+  restart app: {run: "test -e {{quote base}}/can-start && echo restart >> {{quote base}}/app-events", covers: [reload app]}
 `);
     const r = await apply(['app']);
     expect(r.resources.find((x) => x.id === 'handler/app:restart app')!.status).toBe('failed');
@@ -495,13 +495,13 @@ resources:
   - file: {path: "{{base}}/site.conf", content: "plain\\n"}
     when: {missing: "{{base}}/cert.pem"}
     notify: reload
-  - command: {run: "echo cert > {{base}}/cert.pem", creates: "{{base}}/cert.pem"}
+  - command: {run: "echo cert > {{quote base}}/cert.pem", creates: "{{base}}/cert.pem"}
     flush_handlers: [reload]
   - file: {path: "{{base}}/site.conf", content: "tls\\n"}
     when: {exists: "{{base}}/cert.pem", if: "web_tls"}
     notify: reload
 handlers:
-  reload: {run: "echo \\"reload $(cat {{base}}/site.conf)\\" >> {{base}}/events"}
+  reload: {run: "echo \\"reload $(cat {{quote base}}/site.conf)\\" >> {{quote base}}/events"}
 `);
     const r = await apply(['web'], { web_tls: true });
     expect(r.failed).toBe(0);
@@ -530,8 +530,8 @@ resources:
   - template: {src: site.hbs, dest: "{{base}}/tls", vars: {tls: true, port: 443}}
     flush_handlers: true
 handlers:
-  a: {run: "echo a >> {{base}}/events"}
-  b: {run: "test -e {{base}}/plain && echo b >> {{base}}/events"}
+  a: {run: "echo a >> {{quote base}}/events"}
+  b: {run: "test -e {{quote base}}/plain && echo b >> {{quote base}}/events"}
 `, { 'site.hbs': '{{#if tls}}ssl {{/if}}listen {{port}}\n' });
     const r = await apply(["web"], { port_http: 8080 });
     expect(r.failed).toBe(0);
