@@ -1,9 +1,10 @@
 // The benchmark's targets: systemd Debian containers with real sshd on 127.0.0.1, started with
 // the same options as `keel target up` (src/target/run-options.ts), from an image derived from
-// keel-target with python3 (for Ansible only) and cron (a second enabled service) installed
-// from Debian's mirror. Every container carries the label keel.bench=<pid of the bench>; a
+// keel-target with python3 and python3-apt (for Ansible and Mitogen only) and cron (a second
+// enabled service) installed from Debian's mirror. Every container carries the label keel.bench=<pid of the bench>; a
 // sweep at start removes those of a bench process that is gone.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { docker, dockerExecSh, runCommand } from '../src/target/docker-cli.js';
 import { ensureEngineAndImage, keelPackageRoot } from '../src/target/docker.js';
@@ -153,15 +154,24 @@ async function publishedPort(container: string): Promise<number> {
 }
 
 /**
- * keel-bench-target:<base id>: the keel target image plus python3 and cron, installed with apt
- * from Debian's mirror inside a running target, then committed (host keys removed first, so
- * each container makes its own). Built once per base image.
+ * What the bench image adds to keel-target, from Debian's mirror: python3 for Ansible (keel does
+ * not use it), python3-apt for Ansible's apt module (Ansible installs it itself when missing,
+ * which hides the need; Mitogen cannot respawn an interpreter to find it, so `--tools
+ * keel,mitogen` alone failed without it), cron as a second enabled service. Part of the tag.
+ */
+export const BENCH_IMAGE_PACKAGES = ['python3', 'python3-apt', 'cron'];
+
+/**
+ * keel-bench-target:<base id>-<recipe hash>: the keel target image plus BENCH_IMAGE_PACKAGES,
+ * installed with apt inside a running target, then committed (host keys removed first, so each
+ * container makes its own). Built once per base image and package list.
  */
 async function ensureBenchImage(baseTag: string, log: (s: string) => void): Promise<string> {
   const baseId = (await docker(['image', 'inspect', '-f', '{{.Id}}', baseTag])).trim().replace(/^sha256:/, '').slice(0, 12);
-  const tag = `keel-bench-target:${baseId}`;
+  const recipe = createHash('sha256').update(BENCH_IMAGE_PACKAGES.join(' ')).digest('hex').slice(0, 8);
+  const tag = `keel-bench-target:${baseId}-${recipe}`;
   if ((await runCommand('docker', ['image', 'inspect', tag])).code === 0) return tag;
-  log(`building ${tag}: apt-get install python3 cron inside a target (about a minute)`);
+  log(`building ${tag}: apt-get install ${BENCH_IMAGE_PACKAGES.join(' ')} inside a target (about a minute)`);
   const name = `keel-bench-${process.pid}-image`;
   await docker(['run', '-d', '--name', name, '--label', `${BENCH_LABEL}=${process.pid}`, ...dockerRunArgs(), baseTag, ...TARGET_RUN_OPTIONS.command]);
   try {
@@ -171,12 +181,13 @@ async function ensureBenchImage(baseTag: string, log: (s: string) => void): Prom
 i=0; until systemctl is-system-running 2>/dev/null | grep -Eq 'running|degraded'; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.1; done
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
-apt-get install -y -q --no-install-recommends python3 cron >/dev/null
+apt-get install -y -q --no-install-recommends ${BENCH_IMAGE_PACKAGES.join(' ')} >/dev/null
+python3 -c 'import apt, apt_pkg'
 systemctl enable --now cron
 apt-get clean; rm -rf /var/lib/apt/lists/*
 rm -f /etc/ssh/ssh_host_*`,
     );
-    if (r.code !== 0) throw new Error(`installing python3 and cron in the bench image failed (exit ${r.code}): ${r.stderr.slice(-800)}`);
+    if (r.code !== 0) throw new Error(`installing ${BENCH_IMAGE_PACKAGES.join(', ')} in the bench image failed (exit ${r.code}): ${r.stderr.slice(-800)}`);
     await docker(['stop', name]);
     // The build container's label must not stick to the image (the sweep keys on it).
     await docker(['commit', '--change', `LABEL ${BENCH_LABEL}=`, name, tag]);
