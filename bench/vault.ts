@@ -1,10 +1,13 @@
 // What a vault costs each command: N runs (default 50) of the real CLI, `keel inventory bench`
-// (or `keel secrets get bench db_password`), in four set-ups: no vault, a passphrase vault
-// (scrypt, logN 18), the same vault unlocked (`keel secrets unlock`), and a vault encrypted to
-// an X25519 identity. Wall time from spawn to exit (Node's start-up included), the child's user
-// CPU and peak RSS (process.resourceUsage() at exit, via a preloaded module), min/median/p90/max.
+// (or `keel secrets get bench db_password`, or a no-op `keel provision bench` against a host the
+// caller gives: see `project`), in four set-ups: no vault, a passphrase vault (scrypt, logN 18),
+// the same vault unlocked (`keel secrets unlock`), and a vault encrypted to an X25519 identity.
+// Wall time from spawn to exit (Node's start-up included), the child's user and system CPU and
+// peak RSS (process.resourceUsage() at exit, via a preloaded module), min/median/p90/max.
 //
 //   npm run build && node dist/bench/vault.js [--runs 50] [--command inventory|get] [--modes none,passphrase,unlocked,identity]
+//
+// `npm run bench` runs it (bench/main.ts: the vault phase) for `inventory` and for `provision`.
 //
 // prints one JSON document (VaultBenchResult) on stdout, progress on stderr. From code:
 // `await runVaultBench({ runs: 20 })`. Runs are interleaved (one of each mode in turn) so that
@@ -17,7 +20,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 
 export type VaultBenchMode = 'none' | 'passphrase' | 'unlocked' | 'identity';
-export type VaultBenchCommand = 'inventory' | 'get';
+export type VaultBenchCommand = 'inventory' | 'get' | 'provision';
+
+/** For `provision`: the project the vault is added to (a role and a reachable, converged host). */
+export interface VaultBenchProject {
+  /** Writes roles/ (and anything else but the inventory) under a mode's project root. */
+  write(root: string): Promise<void>;
+  /** The inventory's `hosts:` and `groups:` (YAML, top level), after the `vars:` the bench writes. */
+  inventoryHosts: string;
+}
 
 export interface VaultBenchOptions {
   /** Runs per mode (default 50). */
@@ -26,6 +37,8 @@ export interface VaultBenchOptions {
   modes?: VaultBenchMode[];
   /** keel's bin/keel.js (default: the one of this checkout; it needs `npm run build`). */
   keelBin?: string;
+  /** Needed for `provision`. */
+  project?: VaultBenchProject;
   log?: (line: string) => void;
 }
 
@@ -42,6 +55,7 @@ export interface VaultBenchModeResult {
   failures: number;
   wallMs: Distribution;
   userCpuMs: Distribution;
+  systemCpuMs: Distribution;
   peakRssMiB: Distribution;
   /** The first failure's stderr, if any run failed. */
   error?: string;
@@ -67,6 +81,7 @@ const RUSAGE_HOOK =
 interface Sample {
   wallMs: number;
   userCpuMs: number;
+  systemCpuMs: number;
   peakRssMiB: number;
 }
 
@@ -76,6 +91,7 @@ export async function runVaultBench(opts: VaultBenchOptions = {}): Promise<Vault
   const modes = opts.modes ?? MODES;
   const keelBin = opts.keelBin ?? defaultKeelBin();
   const log = opts.log ?? (() => {});
+  if (command === 'provision' && !opts.project) throw new Error('runVaultBench: the provision command needs a project (a role and a host)');
   const loadavgAtStart = loadavg();
   const work = mkdtempSync(join(tmpdir(), 'keel-vault-bench-'));
   // The unlocked key goes to a private tmpfs directory of the bench's, not the user's own.
@@ -83,15 +99,18 @@ export async function runVaultBench(opts: VaultBenchOptions = {}): Promise<Vault
   try {
     log(`setting up ${modes.join(', ')} in ${work}`);
     const setups = new Map<VaultBenchMode, Setup>();
-    for (const mode of modes) setups.set(mode, await setUp(mode, work, runtime, keelBin));
+    for (const mode of modes) setups.set(mode, await setUp(mode, work, runtime, keelBin, opts.project));
     const samples = new Map<VaultBenchMode, Sample[]>(modes.map((m) => [m, []]));
     const failures = new Map<VaultBenchMode, string[]>(modes.map((m) => [m, []]));
-    const args = command === 'inventory' ? ['inventory', 'bench'] : ['secrets', 'get', 'bench', 'db_password'];
+    const args =
+      command === 'inventory' ? ['inventory', 'bench']
+      : command === 'provision' ? ['provision', 'bench', '--output', 'json']
+      : ['secrets', 'get', 'bench', 'db_password'];
     for (let i = 0; i < runs; i++) {
       for (const mode of modes) {
         if (mode === 'none' && command === 'get') continue; // nothing to get without a vault
         const s = setups.get(mode)!;
-        const r = await timed(keelBin, args, s.root, s.env, join(work, 'rusage.json'));
+        const r = await timed(keelBin, args, s.root, s.env, join(work, 'rusage.json'), command === 'provision' ? checkNoop : undefined);
         if ('error' in r) failures.get(mode)!.push(r.error);
         else samples.get(mode)!.push(r);
       }
@@ -119,16 +138,18 @@ interface Setup {
   env: NodeJS.ProcessEnv;
 }
 
-/** A project of its own per mode: one host whose variables use two vault values. */
-async function setUp(mode: VaultBenchMode, work: string, runtime: string | null, keelBin: string): Promise<Setup> {
+/** A project of its own per mode: one host whose variables use two vault values (the
+ *  caller's host and role for `provision`). */
+async function setUp(mode: VaultBenchMode, work: string, runtime: string | null, keelBin: string, project?: VaultBenchProject): Promise<Setup> {
   const root = join(work, mode);
   mkdirSync(join(root, 'inventories'), { recursive: true });
   mkdirSync(join(root, 'secrets'));
+  await project?.write(root);
   const usesVault = mode !== 'none';
   writeFileSync(
     join(root, 'inventories', 'bench.yaml'),
     `vars:\n  app_name: bench\n${usesVault ? '  database_url: "{{secrets.database_url}}"\n  db_password: "{{secrets.db_password}}"\n' : ''}` +
-      'hosts:\n  web1: {address: 203.0.113.10, user: deploy}\n',
+      (project ? project.inventoryHosts : 'hosts:\n  web1: {address: 203.0.113.10, user: deploy}\n'),
   );
   // Only what the mode needs: no passphrase lying around for the unlocked and identity runs.
   const base: NodeJS.ProcessEnv = { ...process.env, HOME: join(work, 'home'), KEEL_VAULT_PASSWORD: undefined, KEEL_AGE_IDENTITY: undefined };
@@ -173,28 +194,57 @@ function keel(bin: string, args: string[], root: string, env: NodeJS.ProcessEnv,
   });
 }
 
-function timed(bin: string, args: string[], root: string, env: NodeJS.ProcessEnv, rusageFile: string): Promise<Sample | { error: string }> {
+/** One timed run. `check` looks at stdout (a no-op provision must change nothing). */
+function timed(
+  bin: string,
+  args: string[],
+  root: string,
+  env: NodeJS.ProcessEnv,
+  rusageFile: string,
+  check?: (stdout: string) => string | undefined,
+): Promise<Sample | { error: string }> {
   rmSync(rusageFile, { force: true });
   return new Promise((res) => {
     const started = process.hrtime.bigint();
     const child = spawn(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(RUSAGE_HOOK)}`, bin, ...args], {
       env: { ...env, KEEL_ROOT: root, KEEL_BENCH_RUSAGE: rusageFile },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', check ? 'pipe' : 'ignore', 'pipe'],
     });
+    let stdout = '';
     let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
+    let wallMs = 0;
+    let code: number | null = null;
+    child.stdout?.on('data', (d) => (stdout += d));
+    child.stderr?.on('data', (d) => (stderr += d));
     child.on('error', (err) => res({ error: err.message }));
-    child.on('exit', (code) => {
-      const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+    // Wall time ends when the process does; its output is read until the pipes close.
+    child.on('exit', (c) => {
+      wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+      code = c;
+    });
+    child.on('close', () => {
       if (code !== 0) return res({ error: `exit ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}` });
+      const bad = check?.(stdout);
+      if (bad) return res({ error: bad });
       try {
         const u = JSON.parse(readFileSync(rusageFile, 'utf8')) as NodeJS.ResourceUsage;
-        res({ wallMs, userCpuMs: u.userCPUTime / 1000, peakRssMiB: u.maxRSS / 1024 });
+        res({ wallMs, userCpuMs: u.userCPUTime / 1000, systemCpuMs: u.systemCPUTime / 1000, peakRssMiB: u.maxRSS / 1024 });
       } catch {
         res({ error: 'the child did not report its resource usage' });
       }
     });
   });
+}
+
+/** A no-op provision: a JSON report with nothing changed, failed or unreachable. */
+function checkNoop(stdout: string): string | undefined {
+  try {
+    const r = JSON.parse(stdout) as { changed: number; failed: number; unreachable: number };
+    if (r.changed || r.failed || r.unreachable) return `not a no-op: changed ${r.changed}, failed ${r.failed}, unreachable ${r.unreachable}`;
+    return undefined;
+  } catch {
+    return `no JSON report: ${stdout.slice(0, 200)}`;
+  }
 }
 
 function summarize(mode: VaultBenchMode, samples: Sample[], failures: string[]): VaultBenchModeResult {
@@ -209,6 +259,7 @@ function summarize(mode: VaultBenchMode, samples: Sample[], failures: string[]):
     failures: failures.length,
     wallMs: dist((s) => s.wallMs),
     userCpuMs: dist((s) => s.userCpuMs),
+    systemCpuMs: dist((s) => s.systemCpuMs),
     peakRssMiB: dist((s) => s.peakRssMiB),
     ...(failures.length ? { error: failures[0] } : {}),
   };
