@@ -8,9 +8,11 @@ import { dirname, join, resolve } from 'node:path';
 import { keelPackageRoot } from '../src/target/docker.js';
 import { dockerExecSh } from '../src/target/docker-cli.js';
 import { parseOptions, type BenchOptions } from './options.js';
-import { markdown, median, round, table, targetLines, type BenchResult, type Scenario, type ScenarioName, type Target } from './report.js';
+import { markdown, median, newTargets, round, table, targetLines, type BenchResult, type Breakdown, type FakeScale, type Scenario, type ScenarioName, type Target, type VaultPhase } from './report.js';
 import { AnsibleProject, KeelProject, type Tool, type ToolRun } from './runners.js';
-import { TargetPool, destroyNow, type BenchHost } from './targets.js';
+import { BENCH_LABEL, TargetPool, destroyNow, type BenchHost } from './targets.js';
+import { LoadSampler, activeFake, breakdownPhase, checkLimits, controllerCpu, cpuOf, fakeScalePhase, recordPhase, vaultPhase, type Ctx } from './phases.js';
+import type { ProbeRecording } from './replay.js';
 import { countResources, digestScript, driftScript, driftedPaths, makeWorkload, resetScript, type Workload } from './workload.js';
 
 const t0 = Date.now();
@@ -21,18 +23,6 @@ const log = (s: string) => {
 
 const SCENARIOS: ScenarioName[] = ['first', 'noop', 'change5'];
 const TOO_SLOW = 'skipped: too slow for the session budget, measured at';
-
-interface Ctx {
-  opts: BenchOptions;
-  pool: TargetPool;
-  workload: Workload;
-  keel: KeelProject;
-  ansible: AnsibleProject | null;
-  /** Tools that cannot run here, with the reason (e.g. Mitogen refusing this ansible-core). */
-  unavailable: Map<Tool, string>;
-  notes: string[];
-  errors: string[];
-}
 
 async function main(): Promise<number> {
   let opts: BenchOptions;
@@ -48,6 +38,7 @@ async function main(): Promise<number> {
   const pool = new TargetPool(work, log);
   const onSignal = (sig: NodeJS.Signals) => {
     log(`${sig}: removing the bench containers`);
+    activeFake?.killNow();
     destroyNow();
     process.exit(130);
   };
@@ -77,12 +68,15 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
   const wantsAnsible = opts.tools.some((t) => t !== 'keel');
   if (wantsAnsible) ensureAnsible(unavailable, opts.tools);
 
+  const load = new LoadSampler(BENCH_LABEL);
+  // Systemd targets hold several inotify instances each; others' tests on this machine use them too.
+  const limits = checkLimits(process.getuid?.() === 0 ? 1024 : null);
   await pool.init();
   const workload = makeWorkload(opts.resources);
   if (countResources(workload) !== opts.resources) throw new Error(`bug: workload has ${countResources(workload)} resources, wanted ${opts.resources}`);
   const keel = await KeelProject.create(join(work, 'keel'), workload, keelRoot);
   const ansible = wantsAnsible ? await AnsibleProject.create(join(work, 'ansible'), workload, pool.knownHostsFile) : null;
-  const ctx: Ctx = { opts, pool, workload, keel, ansible, unavailable, notes, errors };
+  const ctx: Ctx = { opts, pool, workload, keel, ansible, unavailable, notes, errors, log };
 
   const scenarios: Scenario[] = [];
   const equivalence: BenchResult['equivalence'] = [];
@@ -99,8 +93,24 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
   const full = opts.hosts.filter((n) => n <= opts.lightAbove);
   const light = opts.hosts.filter((n) => n > opts.lightAbove);
   for (const n of full) scenarios.push(...((await phase(`${n} host(s)`, () => hostCount(ctx, n, n === opts.hosts[0] ? equivalence : null))) ?? []));
-  const scaling = opts.scaling && full.length ? await phase('scaling', () => scalingPhase(ctx, work, keelRoot, full)) : null;
+  const scaled = opts.scaling && full.length ? await phase('scaling', () => scalingPhase(ctx, work, keelRoot, full)) : null;
   const overhead = opts.overhead && full.length ? await phase('overhead', () => overheadPhase(ctx)) : null;
+  // The vault's cost and the recording use one systemd target converged with the role.
+  let vault: VaultPhase | null = null;
+  if (opts.vault) {
+    vault = await phase('vault', async () => {
+      const [h] = await pool.grow(1);
+      await ctx.keel.writeInventory('vault-host', [h!], pool.keyFile, pool.knownHostsFile);
+      const conv = await ctx.keel.provision('vault-host');
+      if (conv.error) throw new Error(`converging ${h!.name} first: ${conv.error}`);
+      return vaultPhase(ctx, h!);
+    });
+  }
+  let recording: ProbeRecording | null = null;
+  if (opts.scale.length) {
+    if (pool.light) throw new Error('bug: recording needs a systemd target');
+    recording = await phase('record', async () => recordPhase(ctx, (await pool.grow(1))[0]!));
+  }
   if (light.length) {
     // Light endpoints: sshd only, so the role has no services (their share goes to directories).
     const lw = makeWorkload(opts.resources, undefined, { services: false });
@@ -116,9 +126,16 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
       scenarios.push(...rows.map((r) => ({ ...r, endpoints: 'light' as const })));
     }
     notes.push(
-      `${light.join(', ')} hosts: light endpoints, one container per host running only sshd (no systemd): fs.inotify.max_user_instances = 128 on this machine, shared by all containers, runs out at about 20 systemd containers. ` +
+      `${light.join(', ')} hosts: light endpoints, one container per host running only sshd (no systemd), as in earlier results: at fs.inotify.max_user_instances = 128 (shared by all containers on the machine) about 20 systemd containers fit, and 100 systemd containers would also take the 2 cores the controller runs on. ` +
         `Their role has the same ${opts.resources} resources without the ${ctx.workload.services.length} service resources (${lw.dirs.length} directories instead of ${ctx.workload.dirs.length}).`,
     );
+  }
+
+  let fake: FakeScale | null = null;
+  if (recording && opts.scale.length) {
+    // No containers left running while the controller alone is measured.
+    await pool.destroy();
+    fake = await phase('fake endpoints', () => fakeScalePhase(ctx, work, keelRoot, recording!, limits));
   }
 
   for (const [tool, reason] of unavailable) notes.push(`${tool}: null everywhere: ${reason}`);
@@ -144,9 +161,15 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
     timing:
       'Times are wall-clock medians of child processes: `node bin/keel.js provision <env> --output json` (Node start-up included) and `ansible-playbook` (Python start-up included), tools alternated per repeat.',
     scenarios,
-    scaling,
+    scaling: scaled?.scaling ?? null,
+    breakdown: scaled?.breakdown ?? null,
+    controller_cpu: controllerCpu(scenarios, fake),
+    fake_scale: fake,
+    vault,
     overhead,
     equivalence,
+    limits,
+    load: load.summary(),
     targets: [],
     notes,
     errors,
@@ -262,6 +285,7 @@ function summarize(ctx: Ctx, name: ScenarioName, n: number, r: Record<Tool, Tool
   const mitogen = med('mitogen');
   const trips = r.keel.flatMap((x) => x.roundTrips ?? []);
   const rss = r.keel.map((x) => x.peakRssMb).filter((x): x is number => typeof x === 'number');
+  const cpu = r.keel.map(cpuOf).filter((x): x is number => x !== null);
   return {
     name,
     hosts: n,
@@ -273,6 +297,7 @@ function summarize(ctx: Ctx, name: ScenarioName, n: number, r: Record<Tool, Tool
     ratio_mitogen: keel && mitogen ? round(mitogen / keel, 1) : null,
     keel_round_trips_per_host: median(trips),
     keel_peak_rss_mb: round(median(rss), 1),
+    keel_cpu_s: round(median(cpu)),
     runs: {
       keel: r.keel.map((x) => round(x.seconds)!),
       ansible: r.ansible.map((x) => round(x.seconds)!),
@@ -300,8 +325,9 @@ function diffLines(a: string, b: string): string | null {
   return `${onlyA.length} line(s) only in the first, ${onlyB.length} only in the second; first: ${JSON.stringify(onlyA.slice(0, 4))}; second: ${JSON.stringify(onlyB.slice(0, 4))}`;
 }
 
-/** No-op time for R and 2R resources on the same hosts (2R converged; R ⊂ 2R, so both are no-ops). */
-async function scalingPhase(ctx: Ctx, work: string, keelRoot: string, counts: number[]): Promise<BenchResult['scaling']> {
+/** No-op time for R and 2R resources on the same hosts (2R converged; R ⊂ 2R, so both are no-ops),
+ *  then (opts.breakdown) the same two no-ops taken apart, controller vs host. */
+async function scalingPhase(ctx: Ctx, work: string, keelRoot: string, counts: number[]): Promise<{ scaling: BenchResult['scaling']; breakdown: Breakdown | null }> {
   const { opts, pool } = ctx;
   const n = counts.includes(10) ? 10 : counts[counts.length - 1]!;
   const hosts = await pool.grow(n);
@@ -316,7 +342,7 @@ async function scalingPhase(ctx: Ctx, work: string, keelRoot: string, counts: nu
   const conv = await large.provision(env);
   if (conv.error) {
     ctx.errors.push(`scaling: converging ${big.resources} resources failed: ${conv.error}`);
-    return null;
+    return { scaling: null, breakdown: null };
   }
   const runs: [ToolRun[], ToolRun[]] = [[], []];
   for (let rep = 0; rep < opts.repeats; rep++) {
@@ -329,32 +355,52 @@ async function scalingPhase(ctx: Ctx, work: string, keelRoot: string, counts: nu
     }
   }
   const t = runs.map((rs) => median(rs.map((r) => r.seconds))) as [number | null, number | null];
+  const cpu = runs.map((rs) => round(median(rs.map(cpuOf).filter((x): x is number => x !== null)))) as [number | null, number | null];
   const trips = runs.map((rs) => median(rs.flatMap((r) => r.roundTrips ?? []))) as [number | null, number | null];
-  return {
+  const scaling: NonNullable<BenchResult['scaling']> = {
     hosts: n,
     resources: [opts.resources, big.resources],
     noop_s: [round(t[0]), round(t[1])],
     round_trips_per_host: trips,
     growth_pct: t[0] && t[1] ? round(((t[1] - t[0]) / t[0]) * 100, 1) : null,
     runs: [runs[0].map((r) => round(r.seconds)!), runs[1].map((r) => round(r.seconds)!)],
+    cpu_s: cpu,
   };
+  let breakdown: Breakdown | null = null;
+  if (opts.breakdown) {
+    try {
+      breakdown = await breakdownPhase(ctx, small, large, env, n, { s: scaling.noop_s, cpu });
+    } catch (err) {
+      ctx.errors.push(`breakdown failed: ${(err as Error).message}`);
+    }
+  }
+  return { scaling, breakdown };
 }
 
-// The remote commands' own time, measured on the host: root's login shell becomes a wrapper
-// that runs /bin/sh with sshd's arguments and logs the wall time of each exec. keel's overhead
-// is the rest: Node start-up, loading and compiling, SSH connection set-up, transfer, deciding.
+// The remote commands' own time, measured on the host. keel runs every script of a run in one
+// long-lived `sh -s` per host (src/ssh/remote-shell.ts), each framed as a subshell followed by
+// its end markers, so timing the shell would time the whole run, idle waits included. Instead,
+// root's login shell becomes a wrapper that, for `-c 'sh -s'`, feeds the shell through
+// `sed -u`, which adds one line inside each frame's subshell (after its `trap - PIPE`) and one
+// after its end-marker line: `date +%s%N` appended to a start file and to an end file. The
+// script's time is end − start (the subshell's start to after its markers are printed; plus
+// one `date` spawn). keel's overhead is the CLI time minus the sum of those: Node start-up,
+// loading and compiling, SSH connection set-up, the shell's start, transfer, deciding.
 const TIMED_SHELL = '/usr/local/sbin/keel-bench-timed-sh';
-const TIMES_FILE = '/var/tmp/keel-bench-exec-times';
+const STARTS_FILE = '/var/tmp/keel-bench-script-start';
+const ENDS_FILE = '/var/tmp/keel-bench-script-end';
+const TIMED_SHELL_SCRIPT = `#!/bin/sh
+# keel bench: time each framed script keel sends to its one sh -s (see bench/main.ts).
+if [ "$1" = -c ] && [ "$2" = "sh -s" ]; then
+  sed -u -e '/^($/{n;/^trap - PIPE$/s|$|\\ndate +%s%N >>${STARTS_FILE}|;}' \\
+    -e "/^printf '.*' '@@keel-[0-9a-f]*' >&2\\$/s|\\$|\\ndate +%s%N >>${ENDS_FILE}|" | /bin/sh -s
+  exit $?
+fi
+exec /bin/sh "$@"
+`;
 const INSTALL_TIMED_SHELL = `set -e
-cat >${TIMED_SHELL} <<'EOF'
-#!/bin/sh
-s=$(date +%s%N)
-/bin/sh "$@"
-rc=$?
-e=$(date +%s%N)
-echo "$s $e" >>${TIMES_FILE}
-exit $rc
-EOF
+cat >${TIMED_SHELL} <<'KEEL_BENCH_EOF'
+${TIMED_SHELL_SCRIPT}KEEL_BENCH_EOF
 chmod 755 ${TIMED_SHELL}
 usermod -s ${TIMED_SHELL} root`;
 
@@ -368,19 +414,31 @@ async function overheadPhase(ctx: Ctx): Promise<BenchResult['overhead']> {
   await pool.execAll([host!], INSTALL_TIMED_SHELL);
   try {
     for (let rep = 0; rep < opts.repeats; rep++) {
-      await pool.execAll([host!], `${resetScript(workload)}\nrm -f ${TIMES_FILE}`.replace('exit 0', ''));
+      await pool.execAll([host!], `${resetScript(workload)}\nrm -f ${STARTS_FILE} ${ENDS_FILE}`.replace('exit 0', ''));
       log(`overhead: first converge on ${host!.name}, repeat ${rep + 1}/${opts.repeats}`);
       const r = await ctx.keel.provision(env);
       if (r.error) {
         ctx.errors.push(`overhead run: ${r.error}`);
         continue;
       }
-      const times = (await pool.execAll([host!], `cat ${TIMES_FILE}`))[0]!
-        .trim()
-        .split('\n')
-        .map((l) => l.split(' ').map(Number) as [number, number]);
-      const remote = times.reduce((a, [s, e]) => a + (e - s) / 1e9, 0);
-      runs.push({ cli_s: round(r.seconds)!, report_s: round((r.reportMs ?? 0) / 1000)!, remote_s: round(remote)!, execs: times.length });
+      // The release script runs as keel closes the session: wait for its end line.
+      const expected = (r.roundTrips?.[0] ?? 0) + 1; // + the lock release
+      let starts: bigint[] = [];
+      let ends: bigint[] = [];
+      for (let i = 0; i < 50; i++) {
+        const out = (await pool.execAll([host!], `cat ${STARTS_FILE} 2>/dev/null; echo --; cat ${ENDS_FILE} 2>/dev/null; true`))[0]!;
+        const [a, b] = out.split('--\n');
+        starts = (a ?? '').trim().split('\n').filter(Boolean).map((x) => BigInt(x));
+        ends = (b ?? '').trim().split('\n').filter(Boolean).map((x) => BigInt(x));
+        if (ends.length >= expected) break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      if (starts.length !== ends.length || starts.length !== expected) {
+        ctx.errors.push(`overhead run: ${starts.length} script starts and ${ends.length} ends timed on the host, expected ${expected} (the wrapper missed a frame)`);
+        continue;
+      }
+      const remote = starts.reduce((a, s, i) => a + Number(ends[i]! - s) / 1e9, 0);
+      runs.push({ cli_s: round(r.seconds)!, report_s: round((r.reportMs ?? 0) / 1000)!, remote_s: round(remote)!, execs: starts.length });
     }
   } finally {
     await pool.execAll([host!], `usermod -s ${shell} root`);
@@ -392,8 +450,10 @@ async function overheadPhase(ctx: Ctx): Promise<BenchResult['overhead']> {
     hosts: 1,
     resources: workload.resources,
     method:
-      `Remote time = wall time of each exec as seen on the host (root's login shell replaced by a wrapper that times /bin/sh; adds two \`date\` spawns per exec). ` +
-      `CLI = the whole \`keel provision\` child process (Node start-up, inventory, roles, compile, connect, scripts). Run = the JSON report's durationMs (connect + scripts, after compile).`,
+      `Remote time = the sum over the run's scripts (${runs[0]?.execs ?? '?'}: lock + probe, apply, lock release) of each script's wall time on the host, from its subshell's start to after its end markers, ` +
+      'as timed there: root\'s login shell is a wrapper that passes the input of keel\'s one `sh -s` through `sed -u`, adding a `date +%s%N` inside each frame and one after it (one spawn each). ' +
+      'CLI = the whole `keel provision` child process (Node start-up, inventory, roles, compile, connect, scripts). Run = the JSON report\'s durationMs (connect + scripts, after compile). ' +
+      'Overhead = CLI (or run) minus remote: all that is keel\'s own, SSH connection set-up and the remote shell\'s start included.',
     cli_s: round(cli),
     report_s: round(rep),
     remote_s: round(remote),
@@ -440,6 +500,7 @@ function evaluate(r: BenchResult): Target[] {
       pass,
     });
   }
+  t.push(...newTargets(r));
   return t;
 }
 

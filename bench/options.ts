@@ -17,7 +17,18 @@ export interface BenchOptions {
   /** Above this many hosts, targets are light endpoints (sshd only, no systemd, no services in the role). */
   lightAbove: number;
   scaling: boolean;
+  /** The 200 → 400 no-op taken apart (controller vs host), with the scaling figure. */
+  breakdown: boolean;
   overhead: boolean;
+  /** What a vault costs `keel inventory` and a no-op provision (bench/vault.ts). */
+  vault: boolean;
+  vaultRuns: number;
+  /** Host counts for the no-op against fake SSH endpoints (bench/fake-endpoint.ts); [] = none. */
+  scale: number[];
+  /** Worker processes serving the fake endpoints. */
+  fakeWorkers: number;
+  /** ms a fake endpoint waits before answering a probe; null = the recorded host's own time. */
+  fakeDelayMs: number | null;
   keep: boolean;
 }
 
@@ -25,15 +36,25 @@ const TOOLS: readonly Tool[] = ['keel', 'ansible', 'mitogen'];
 
 export const USAGE = `usage: npm run bench -- [--hosts 1,10,100] [--repeats 3] [--tools keel,ansible,mitogen]
                        [--resources 200] [--quick] [--out FILE] [--ansible-max-hosts N]
-                       [--ansible-repeats N] [--ansible-noop-only-above N] [--no-scaling] [--no-overhead] [--light-above 20]
-  --quick               1 host, 20 resources, 1 repeat, keel only (unless --tools is given)
+                       [--ansible-repeats N] [--ansible-noop-only-above N] [--no-scaling] [--no-breakdown] [--no-overhead]
+                       [--light-above 20] [--no-vault] [--vault-runs 50] [--scale 100,300,1000] [--no-scale]
+                       [--fake-workers 4] [--fake-delay-ms N]
+  --quick               1 host, 20 resources, 1 repeat, keel only (unless --tools is given); no vault, no fake
+                        endpoints and no breakdown unless asked for (--vault-runs, --scale, --breakdown)
   --out FILE            where the JSON goes (default bench/results/latest.json; the table goes beside it as .md)
   --ansible-max-hosts N run Ansible and Ansible+Mitogen only up to N hosts (null above, with the reason)
   --ansible-repeats N   run Ansible and Ansible+Mitogen in the first N repeats only (keel in all)
   --light-above N       above N hosts, each host is a container running only sshd (no systemd: the role then
                         has no service resources, the count is kept with more directories)
   --ansible-noop-only-above N  above N hosts, Ansible runs the no-op scenario only, on hosts keel converged
-                        (the same state: checked at the first host count)`;
+                        (the same state: checked at the first host count)
+  --no-breakdown        skip taking the 200 → 400 no-op apart (controller compile/decide vs the probe on the host)
+  --no-vault            skip the vault's cost (50 runs × 4 set-ups of \`keel inventory\` and of a no-op provision)
+  --vault-runs N        runs per vault set-up (default 50)
+  --scale N,N           no-op against N fake SSH endpoints (default 100,300,1000), replaying a real host's
+                        recorded probe output; --no-scale skips it
+  --fake-workers N      worker processes serving the fake endpoints (default 4)
+  --fake-delay-ms N     a fake endpoint answers a probe after N ms (default: the recorded host's own time)`;
 
 export function parseOptions(argv: string[]): BenchOptions {
   const o: BenchOptions = {
@@ -48,7 +69,13 @@ export function parseOptions(argv: string[]): BenchOptions {
     ansibleNoopOnlyAbove: Number.POSITIVE_INFINITY,
     lightAbove: 20,
     scaling: true,
+    breakdown: true,
     overhead: true,
+    vault: true,
+    vaultRuns: 50,
+    scale: [100, 300, 1000],
+    fakeWorkers: 4,
+    fakeDelayMs: null,
     keep: false,
   };
   const given = new Set<string>();
@@ -74,6 +101,15 @@ export function parseOptions(argv: string[]): BenchOptions {
       case '--light-above': o.lightAbove = positive(value(), flag); break;
       case '--no-scaling': o.scaling = false; break;
       case '--no-overhead': o.overhead = false; break;
+      case '--breakdown': o.breakdown = true; break;
+      case '--no-breakdown': o.breakdown = false; break;
+      case '--vault': o.vault = true; break;
+      case '--no-vault': o.vault = false; break;
+      case '--vault-runs': o.vaultRuns = positive(value(), flag); o.vault = true; break;
+      case '--scale': o.scale = value().split(',').map((x) => positive(x, flag)); break;
+      case '--no-scale': o.scale = []; break;
+      case '--fake-workers': o.fakeWorkers = positive(value(), flag); break;
+      case '--fake-delay-ms': o.fakeDelayMs = nonNegative(value(), flag); break;
       case '-h': case '--help': throw new Error(USAGE);
       default: throw new Error(`unknown option ${arg}\n${USAGE}`);
     }
@@ -83,7 +119,12 @@ export function parseOptions(argv: string[]): BenchOptions {
     if (!given.has('--resources')) o.resources = 20;
     if (!given.has('--repeats')) o.repeats = 1;
     if (!given.has('--tools')) o.tools = ['keel'];
+    // The long parts only when asked for: --quick is what CI runs.
+    if (!given.has('--vault') && !given.has('--vault-runs')) o.vault = false;
+    if (!given.has('--scale')) o.scale = [];
+    if (!given.has('--breakdown')) o.breakdown = false;
   }
+  o.scale = [...new Set(o.scale)].sort((a, b) => a - b);
   o.hosts = [...new Set(o.hosts)].sort((a, b) => a - b);
   o.tools = TOOLS.filter((t) => o.tools.includes(t));
   if (!o.tools.includes('keel')) throw new Error('--tools must include keel (every ratio is against keel)');
@@ -93,6 +134,12 @@ export function parseOptions(argv: string[]): BenchOptions {
 function positive(s: string, flag: string): number {
   const n = Number(s);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected a positive whole number, got "${s}"`);
+  return n;
+}
+
+function nonNegative(s: string, flag: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag}: expected a whole number ≥ 0, got "${s}"`);
   return n;
 }
 

@@ -1,7 +1,7 @@
 // How each tool is run and timed: as the child process a user would start, wall time from spawn
 // to exit (so keel's time includes Node's start-up, and Ansible's includes Python's).
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BenchHost } from './targets.js';
@@ -18,6 +18,11 @@ export interface ToolRun {
   roundTrips?: number[];
   /** keel only: the controller process's peak RSS (GNU time %M). */
   peakRssMb?: number | null;
+  /** keel only: the controller process's user and system CPU seconds (GNU time %U, %S). */
+  cpuUserS?: number | null;
+  cpuSysS?: number | null;
+  /** keel only, when sampled: most file descriptors the keel process had open at once. */
+  peakFds?: number | null;
   /** keel only: the JSON report's durationMs (connect + scripts, after compile). */
   reportMs?: number;
   error?: string;
@@ -30,10 +35,11 @@ interface Spawned {
   seconds: number;
 }
 
-function run(file: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<Spawned> {
+function run(file: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; onSpawn?: (pid: number) => void }): Promise<Spawned> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn(file, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid) opts.onSpawn?.(child.pid);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -48,6 +54,14 @@ function run(file: string, args: string[], opts: { cwd: string; env?: NodeJS.Pro
 
 const GNU_TIME = '/usr/bin/time';
 const RSS_MARK = 'KEEL_BENCH_MAXRSS_KB=';
+const TIME_FORMAT = `${RSS_MARK}%M cpu=%U,%S`;
+
+export interface ProvisionOptions {
+  /** Run keel with at least this many open files allowed (`ulimit -n` in a sh before it). */
+  nofile?: number;
+  /** Sample the keel process's open file descriptors every 100 ms (for ToolRun.peakFds). */
+  sampleFds?: boolean;
+}
 
 /** A temp keel project: roles/bench + one inventory per host count. */
 export class KeelProject {
@@ -71,14 +85,16 @@ export class KeelProject {
     await writeFile(join(this.dir, 'inventories', `${env}.yaml`), lines.join('\n'));
   }
 
-  /** `node bin/keel.js provision ENV --output json`, under GNU time for the peak RSS. */
-  async provision(env: string): Promise<ToolRun> {
+  /** `node bin/keel.js provision ENV --output json`, under GNU time for the peak RSS and CPU. */
+  async provision(env: string, o: ProvisionOptions = {}): Promise<ToolRun> {
     const keel = [join(this.keelRoot, 'bin', 'keel.js'), 'provision', env, '--output', 'json'];
     const withTime = existsSync(GNU_TIME);
-    const r = withTime
-      ? await run(GNU_TIME, ['-f', `${RSS_MARK}%M`, process.execPath, ...keel], { cwd: this.dir, env: { KEEL_ROOT: this.dir } })
-      : await run(process.execPath, keel, { cwd: this.dir, env: { KEEL_ROOT: this.dir } });
-    const rss = new RegExp(`${RSS_MARK}(\\d+)`).exec(r.stderr);
+    let argv = withTime ? [GNU_TIME, '-f', TIME_FORMAT, process.execPath, ...keel] : [process.execPath, ...keel];
+    if (o.nofile) argv = ['/bin/sh', '-c', `ulimit -n ${o.nofile} && exec "$@"`, 'sh', ...argv];
+    const sampler = o.sampleFds ? new FdSampler() : null;
+    const r = await run(argv[0]!, argv.slice(1), { cwd: this.dir, env: { KEEL_ROOT: this.dir }, onSpawn: (pid) => sampler?.start(pid) });
+    sampler?.stop();
+    const rss = new RegExp(`${RSS_MARK}(\\d+) cpu=([\\d.]+),([\\d.]+)`).exec(r.stderr);
     let report: { changed: number; failed: number; unreachable: number; durationMs: number; hosts: { roundTrips: number; error: string | null; name: string; resources: { id: string; status: string; reason: string }[] }[] };
     try {
       report = JSON.parse(r.stdout);
@@ -94,6 +110,9 @@ export class KeelProject {
       unreachable: report.unreachable,
       roundTrips: report.hosts.map((h) => h.roundTrips),
       peakRssMb: rss ? Number(rss[1]) / 1024 : null,
+      cpuUserS: rss ? Number(rss[2]) : null,
+      cpuSysS: rss ? Number(rss[3]) : null,
+      ...(sampler ? { peakFds: sampler.peak } : {}),
       reportMs: report.durationMs,
       ...(r.code !== 0 ? { error: `keel exited ${r.code}: ${[...hostErrors, ...failedRes].slice(0, 5).join('; ') || tail(r.stderr)}` } : {}),
     };
@@ -164,6 +183,46 @@ export class AnsibleProject {
     }
     return res;
   }
+}
+
+/**
+ * The most file descriptors the node process under `pid` (GNU time, maybe a sh before it) had
+ * open, read from /proc every 100 ms.
+ */
+class FdSampler {
+  peak: number | null = null;
+  private timer: NodeJS.Timeout | undefined;
+
+  start(pid: number): void {
+    this.timer = setInterval(() => {
+      const node = nodeUnder(pid);
+      if (node === undefined) return;
+      try {
+        const n = readdirSync(`/proc/${node}/fd`).length;
+        this.peak = Math.max(this.peak ?? 0, n);
+      } catch {
+        // gone
+      }
+    }, 100);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** The first descendant of `pid` whose command is node (its own pid if it is node). */
+function nodeUnder(pid: number): number | undefined {
+  for (let p: number | undefined = pid, depth = 0; p !== undefined && depth < 4; depth++) {
+    try {
+      if (readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'node') return p;
+      const kids: string[] = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      p = kids.length ? Number(kids[0]) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
 }
 
 function tail(s: string, n = 600): string {
