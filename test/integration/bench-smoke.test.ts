@@ -47,6 +47,18 @@ describe('npm run bench -- --quick --tools keel', () => {
     expect(result.errors).toEqual([]);
   });
 
+  it('keeps the long parts out of --quick, and still reports the controller CPU, limits and load', () => {
+    expect(result.vault).toBeNull();
+    expect(result.fake_scale).toBeNull();
+    expect(result.breakdown).toBeNull();
+    for (const s of result.scenarios) expect(s.keel_cpu_s === null || s.keel_cpu_s > 0).toBe(true);
+    expect(result.controller_cpu === null || Array.isArray(result.controller_cpu.rows)).toBe(true);
+    expect(typeof result.limits.nofile_soft).toBe('number');
+    expect(result.load.load1.samples).toBeGreaterThan(0);
+    // keel's overhead is timed per framed script on the host: lock + probe, apply, release.
+    if (result.overhead) for (const r of result.overhead.runs) expect(r.execs).toBe(3);
+  });
+
   it('evaluates the targets and writes the table beside the JSON', async () => {
     for (const t of result.targets) {
       expect(typeof t.name).toBe('string');
