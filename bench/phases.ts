@@ -189,7 +189,10 @@ export async function fakeScalePhase(ctx: Ctx, work: string, keelRoot: string, r
   const project = await KeelProject.create(join(work, 'keel-fake'), ctx.workload, keelRoot);
   const rows: FakeScaleRow[] = [];
   try {
+    // Containers were just removed (disk and dockerd busy for a while): let that settle first.
+    await new Promise((r) => setTimeout(r, 30_000));
     for (const n of opts.scale) {
+      const load1AtStart = round(loadavg()[0]!, 2);
       const env = `f${n}`;
       await project.writeInventory(env, fake.hosts.slice(0, n), fake.keyFile, fake.knownHostsFile);
       const nofile = nofileFor(n, limits.nofile_soft, limits.nofile_hard);
@@ -226,6 +229,7 @@ export async function fakeScalePhase(ctx: Ctx, work: string, keelRoot: string, r
       const last = runs[runs.length - 1]!;
       rows.push({
         hosts: n,
+        load1_at_start: load1AtStart,
         wall_s: round(med((x) => x.r.seconds)),
         cpu_s: round(cpu),
         cpu_user_s: round(med((x) => x.r.cpuUserS)),
@@ -258,7 +262,7 @@ export async function fakeScalePhase(ctx: Ctx, work: string, keelRoot: string, r
         'Each does the SSH handshake (curve25519 key exchange, Ed25519 host key, public key login) and accepts one exec `sh -s`; it answers the framed lock + probe script with ' +
         `the output recorded from a real converged systemd target (nonces substituted) after ${delay} ms (that host's own time for the probe), and the release script with nothing, exit 0. ` +
         'keel is the real CLI (`node bin/keel.js provision fN --output json`, default forks = all hosts) under GNU time (wall, user+sys CPU, peak RSS); its open files are sampled from /proc every 100 ms. ' +
-        `Median of ${opts.repeats} run(s).`,
+        `Median of ${opts.repeats} run(s); started 30 s after the containers of the earlier phases were removed.`,
       not_costed:
         'What the fake endpoints do not cost, and real hosts would (on their side, or on this shared machine if they were local containers): an sshd fork, privilege separation and PAM per login, ' +
         'a login shell and `sh` running the probe (stat, sha256sum, dpkg-query, systemctl spawns), Docker\'s userland proxy per published port, and the hosts\' own variance. ' +

@@ -115,6 +115,8 @@ export interface ControllerCpu {
 
 export interface FakeScaleRow {
   hosts: number;
+  /** 1-minute load average when this host count started. */
+  load1_at_start?: number | null;
   wall_s: number | null;
   cpu_s: number | null;
   cpu_user_s: number | null;
@@ -362,9 +364,9 @@ function fakeSection(r: BenchResult): string[] {
   return [
     '## No-op against fake SSH endpoints (100 → 1,000 hosts)',
     '',
-    '| hosts | wall (s) | keel CPU (s) | CPU per host (ms) | peak RSS (MB) | peak open files | round trips/host | probes / releases answered | errors |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---|',
-    ...f.rows.map((x) => `| ${x.hosts} | ${fmt(x.wall_s)} | ${fmt(x.cpu_s)} | ${ms(x.cpu_ms_per_host)} | ${fmt(x.peak_rss_mb, 0)} | ${x.peak_fds ?? '—'} | ${fmt(x.round_trips_per_host, 0)} | ${x.endpoint.probes} / ${x.endpoint.releases} | ${x.errors.length ? x.errors.join('; ') : 'none'} |`),
+    '| hosts | load at start | wall (s) | keel CPU (s) | CPU per host (ms) | peak RSS (MB) | peak open files | round trips/host | probes / releases answered | errors |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...f.rows.map((x) => `| ${x.hosts} | ${fmt(x.load1_at_start ?? null)} | ${fmt(x.wall_s)} | ${fmt(x.cpu_s)} | ${ms(x.cpu_ms_per_host)} | ${fmt(x.peak_rss_mb, 0)} | ${x.peak_fds ?? '—'} | ${fmt(x.round_trips_per_host, 0)} | ${x.endpoint.probes} / ${x.endpoint.releases} | ${x.errors.length ? x.errors.join('; ') : 'none'} |`),
     '',
     `Recording: ${f.recording.resources} resources from ${f.recording.source}, ${f.recording.stdout_bytes} bytes of probe output, ${f.recording.host_ms} ms on that host. Workers' RSS at the end: ${f.workers_rss_mb.join(', ')} MB. ${f.method}`,
     '',
