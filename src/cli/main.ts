@@ -8,10 +8,12 @@ import { registerCommands } from './commands.js';
 
 export async function main(argv: string[], overrides: Partial<CliContext> = {}): Promise<number> {
   const ctx: CliContext = {
-    out: consoleOutput(),
     root: process.env.KEEL_ROOT ?? process.cwd(),
     interactive: Boolean(process.stdin.isTTY),
     ...overrides,
+    // Only when none is given: consoleOutput() adds listeners to process.stdout/stderr, which
+    // would pile up with each in-process run (tests, one main() per command).
+    out: overrides.out ?? consoleOutput(),
   };
   let code = 0;
   const program = new Command('keel')

@@ -97,6 +97,13 @@ describe('keel CLI, bad input', () => {
     expect(r.stderr).toMatch(/x_databse_url/);
   });
 
+  it('main() run in-process with its own output leaves process.stdout/stderr alone (no listener piles up)', async () => {
+    const root = project({ 'inventories/staging.yaml': 'hosts: {}\n' });
+    const before = [process.stdout.listenerCount('error'), process.stderr.listenerCount('error')];
+    for (let i = 0; i < 12; i++) await runKeel(['provision', 'prod'], { root });
+    expect([process.stdout.listenerCount('error'), process.stderr.listenerCount('error')]).toEqual(before);
+  });
+
   it('usage errors exit 1; --help exits 0', async () => {
     const root = project({});
     expect((await runKeel(['provision'], { root })).code).toBe(1);
