@@ -123,3 +123,64 @@ describe('seed 001 (catalogage): its Ansible INI inventory through ansible_inven
     expect(await onTarget(ex, 'web1-test', 'readlink /home/catalogage/webapp/current')).toBe(`releases/${d.j.release}\n`);
   });
 });
+
+describe('seed 002 (series de tiempo): the /home/devartis/webapp layout, gunicorn on its socket, firewall 22/80/443, Elasticsearch (stand-in for Elastic\'s repository) open to the private network only, logrotate', () => {
+  let ex: Example;
+  let web1Ip = '';
+  let es1Ip = '';
+  const ROOT = '/home/devartis/webapp';
+  const REPO_PORT = 8088;
+
+  beforeAll(async () => {
+    ex = copyExample('seed-002-series-tiempo', 'staging');
+    await upTargets(ex, ['web1', 'es1']);
+    [web1Ip, es1Ip] = await Promise.all([privateAddress(ex, 'web1'), privateAddress(ex, 'es1')]);
+    // Only web1 may reach Elasticsearch: its address on the targets' network. This machine is
+    // on that network too (its gateway), and stays out.
+    setLine(ex, 'inventories/staging.yaml', 'private_network', `[${web1Ip}/32]`);
+    // Elastic's repository cannot be reached from here: the stand-in of
+    // roles-elasticsearch.test.ts (an apt repository laid out and signed like Elastic's, with a
+    // stand-in elasticsearch package) is built and served on es1's loopback, and the role's
+    // repository variables point at it (-e, as an operator would point them at a mirror).
+    const t0 = Date.now();
+    await docker(['cp', join(repoRoot, 'test', 'fixtures', 'elasticsearch'), `${containerName(ex.root, 'es1')}:/root/standin`]);
+    await onTarget(ex, 'es1', `apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gpg gpg-agent apt-utils python3 >/dev/null 2>&1 && sh /root/standin/build-repo.sh /root/standin /srv/elastic ${REPO_PORT} 8.19.21`);
+    console.log(`seed-002: stand-in Elastic repository on es1 in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    writeFileSync(join(ex.root, 'standin-elastic.yaml'), `elasticsearch_repo_url: http://127.0.0.1:${REPO_PORT}/packages/8.x/apt\nelasticsearch_repo_key_url: http://127.0.0.1:${REPO_PORT}/GPG-KEY-elasticsearch\n`);
+    await passphraseVault(ex, { db_password: 'Series-s3cret', secret_key: 'django-insecure-example-002' });
+    await provisionTwice(ex, '-e', `@${join(ex.root, 'standin-elastic.yaml')}`);
+  }, 900_000);
+  afterAll(() => finish(ex));
+
+  it('keel deploy staging --branch main: the app answers through nginx from the seed\'s layout, gunicorn on sockets/gunicorn/gunicorn.sock', async () => {
+    const d = await deploy(ex, 'main');
+    expect(d.code, d.out).toBe(0);
+    const ports = await recordedPorts(ex, 'web1');
+    const page = await httpGet(ports.http, '/');
+    expect(page.body).toMatch(/^version: v1$/m);
+    expect((await httpGet(ports.http, '/static/counter/style.css')).status).toBe(200);
+    // The seed's directories, with releases/<id> and `current` where the git clone in app/ was.
+    expect(await onTarget(ex, 'web1', `cd ${ROOT} && for d in sockets logs config bin media static releases; do test -d $d && echo $d; done; readlink current`))
+      .toBe(`sockets\nlogs\nconfig\nbin\nmedia\nstatic\nreleases\nreleases/${d.j.release}\n`);
+    expect(await onTarget(ex, 'web1', `test -S ${ROOT}/sockets/gunicorn/gunicorn.sock && grep -c "unix:${ROOT}/sockets/gunicorn/gunicorn.sock" /etc/nginx/sites-enabled/series-tiempo`)).toBe('1\n');
+    expect(await onTarget(ex, 'web1', `ls ${ROOT}/logs`)).toMatch(/gunicorn[\s\S]*nginx/);
+  });
+
+  it('Elasticsearch answers web1 on the private network and not this machine; web1 drops what is not 22/80/443', async () => {
+    const health = JSON.parse(await onTarget(ex, 'web1', 'curl -sS -m 5 http://es1:9200/_cluster/health'));
+    expect(health).toMatchObject({ cluster_name: 'series-tiempo', status: 'green' });
+    expect(await probe(es1Ip, 9200)).toBe('timeout');
+    expect(await probe(es1Ip, 9300)).toBe('timeout');
+    expect(await onTarget(ex, 'es1', 'nft list chain inet keel input')).toContain(`ip saddr ${web1Ip} tcp dport 9200-9400 accept`);
+    expect(await probe(web1Ip, 80)).toBe('open');
+    // 443 is let through (nothing listens there without TLS: refused, not dropped).
+    expect(await probe(web1Ip, 443)).toBe('refused');
+    // PostgreSQL listens on localhost only: without the firewall this would be refused, not dropped.
+    expect(await probe(web1Ip, 5432)).toBe('timeout');
+  });
+
+  it('logrotate accepts the configuration', async () => {
+    expect(await codeOn(ex, 'web1', 'logrotate -d /etc/logrotate.d/webapp >/dev/null 2>&1')).toBe(0);
+    expect(await onTarget(ex, 'web1', 'cat /etc/logrotate.d/webapp')).toContain(`${ROOT}/logs/nginx/`);
+  });
+});
