@@ -258,3 +258,40 @@ describe('seed 003 (aquamark): /ping gates the deploy; the recalculation and not
     await until('both daemons back on the previous release', async () => Object.values(await state()).every((s) => s.cwd === `${ROOT}/${previous}`));
   });
 });
+
+describe('seed 000 (iaso): gunicorn as the systemd unit `web` on a web host, a worker host on the same release, two periodic jobs as systemd timers', () => {
+  let ex: Example;
+  const ROOT = '/var/app';
+
+  beforeAll(async () => {
+    ex = copyExample('seed-000-iaso', 'staging');
+    await upTargets(ex, ['web1', 'worker1']);
+    await passphraseVault(ex, { db_password: 'Iaso-s3cret', secret_key: 'django-insecure-example-000' });
+    await provisionTwice(ex);
+  }, 900_000);
+  afterAll(() => finish(ex));
+
+  it('keel deploy staging --branch main: web1 and worker1 on the same release, /var/app/current; gunicorn is the unit `web`', async () => {
+    const d = await deploy(ex, 'main');
+    expect(d.code, d.out).toBe(0);
+    for (const host of ['web1', 'worker1']) expect(await onTarget(ex, host, `readlink ${ROOT}/current`), host).toBe(`releases/${d.j.release}\n`);
+    expect(d.j.hosts.map((h: any) => h.live)).toEqual([d.j.release, d.j.release]);
+    expect(await onTarget(ex, 'web1', 'systemctl is-active web')).toBe('active\n');
+    expect(await onTarget(ex, 'web1', 'systemctl show -p ExecStart --value web')).toMatch(/^\{ path=\/var\/app\/bin\/run-app ;/);
+    const pid = (await onTarget(ex, 'web1', 'systemctl show -p MainPID --value web')).trim();
+    expect(await onTarget(ex, 'web1', `tr "\\0" " " < /proc/${pid}/cmdline`)).toMatch(/-m gunicorn .*sample\.wsgi:application/);
+    // "gunicorn under the user web", its workers too.
+    expect(await onTarget(ex, 'web1', `ps -o user= -p ${pid}; ps -o user= --ppid ${pid} | sort -u`)).toBe('web\nweb\n');
+    expect((await httpGet((await recordedPorts(ex, 'web1')).http, '/')).body).toMatch(new RegExp(`^revision: ${d.j.sha}$`, 'm'));
+  });
+
+  it('systemctl list-timers shows both jobs; a job runs the release\'s code against the database', async () => {
+    const timers = await onTarget(ex, 'worker1', 'systemctl list-timers --all --no-pager');
+    expect(timers).toMatch(/iaso-nightly\.timer\s+iaso-nightly\.service/);
+    expect(timers).toMatch(/iaso-sync\.timer\s+iaso-sync\.service/);
+    await onTarget(ex, 'worker1', 'systemctl start iaso-sync.service');
+    expect(await onTarget(ex, 'worker1', 'systemctl show -p Result --value iaso-sync.service')).toBe('success\n');
+    const count = await onTarget(ex, 'web1', `cd ${ROOT}/current && runuser -u web -- sh -c 'set -a; . ${ROOT}/config/app.env; set +a; .venv/bin/python manage.py jobcount sync'`);
+    expect(count.trim()).toBe('1');
+  });
+});
