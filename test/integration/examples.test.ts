@@ -295,3 +295,74 @@ describe('seed 000 (iaso): gunicorn as the systemd unit `web` on a web host, a w
     expect(count.trim()).toBe('1');
   });
 });
+
+describe('seed 004 (amy): /webapps/<domain>, TLS from certbot (pebble standing in for Let\'s Encrypt), maintenance page, gunicorn 3 workers, Redis and PostgreSQL on their own hosts, rq worker and scheduler, dumps in DB_backups', () => {
+  let ex: Example;
+  const DOMAIN = 'amy.keel.test';
+  const ROOT = `/webapps/${DOMAIN}`;
+  let redis1Ip = '';
+  let db1Ip = '';
+  let dump = '';
+  const asApp = (cmd: string) => `cd ${ROOT}/current && runuser -u amy -- sh -c 'set -a; . ${ROOT}/config/app.env; set +a; ${cmd}'`;
+
+  beforeAll(async () => {
+    ex = copyExample('seed-004-amy', 'test');
+    await upTargets(ex, ['web1', 'redis1', 'db1']);
+    const web1Ip = await privateAddress(ex, 'web1');
+    redis1Ip = await privateAddress(ex, 'redis1');
+    db1Ip = await privateAddress(ex, 'db1');
+    setLine(ex, 'inventories/test.yaml', 'web1_address', web1Ip);
+    setLine(ex, 'inventories/test.yaml', 'redis1_address', redis1Ip);
+    await passphraseVault(ex, { db_password: 'Amy-s3cret', redis_password: 'e3b0c44298fc1c149afbf4c8996fb924', secret_key: 'django-insecure-example-004' });
+    await provisionTwice(ex);
+  }, 900_000);
+  afterAll(() => finish(ex));
+
+  it('keel deploy test --branch main: a verified dump in DB_backups first; HTTPS with the certificate pebble issued', async () => {
+    const d = await deploy(ex, 'main');
+    expect(d.code, d.out).toBe(0);
+    dump = d.j.dump.path;
+    expect(dump).toBe(`${ROOT}/DB_backups/${d.j.release}.dump`);
+    expect(await onTarget(ex, 'web1', `pg_restore --list ${dump} >/dev/null && stat -c '%U %a' ${dump}`)).toBe('amy 600\n');
+    await onTarget(ex, 'web1', 'curl -sSk https://127.0.0.1:15000/roots/0 > /tmp/pebble-root.pem');
+    expect(await onTarget(ex, 'web1', `curl -sS --cacert /tmp/pebble-root.pem https://${DOMAIN}/`)).toMatch(/^version: v1$/m);
+    expect(await onTarget(ex, 'web1', `echo | openssl s_client -connect 127.0.0.1:443 -servername ${DOMAIN} 2>/dev/null | openssl x509 -noout -issuer -ext subjectAltName`)).toMatch(new RegExp(`issuer=CN = Pebble Intermediate CA[\\s\\S]*DNS:${DOMAIN.replace(/\./g, '\\.')}`));
+    // From this machine: plain HTTP redirects to HTTPS, except the health path.
+    const ports = await recordedPorts(ex, 'web1');
+    const r = await httpGet(ports.http, '/', { Host: DOMAIN });
+    expect([r.status, r.headers.location]).toEqual([301, `https://${DOMAIN}/`]);
+  });
+
+  it('gunicorn runs 3 workers under supervisor beside the rq worker and scheduler; jobs run (one through the scheduler) with Redis on redis1; redis1 and db1 drop this machine', async () => {
+    const status = await onTarget(ex, 'web1', 'supervisorctl status');
+    expect(status).toMatch(/^amy\s+RUNNING/m);
+    expect(status).toMatch(/^amy-rq-default:amy-rq-default-1\s+RUNNING/m);
+    expect(status).toMatch(/^amy-rq-default-scheduler\s+RUNNING/m);
+    // The program `amy` is gunicorn's master (its pid file), with 3 workers.
+    const master = (await onTarget(ex, 'web1', 'supervisorctl pid amy')).trim();
+    expect(master).toBe((await onTarget(ex, 'web1', `cat ${ROOT}/sockets/gunicorn/gunicorn.pid`)).trim());
+    expect((await onTarget(ex, 'web1', `ps --no-headers --ppid ${master} -o pid | wc -l`)).trim()).toBe('3');
+    // A job now, and one in 2 s: the scheduler moves it to the queue when it is due.
+    expect(await onTarget(ex, 'web1', asApp('.venv/bin/python manage.py enqueue example-004'))).toMatch(/^enqueued \S+ on default/);
+    await onTarget(ex, 'web1', asApp(`.venv/bin/python -c "from datetime import timedelta; import os; from redis import Redis; from rq import Queue; Queue(\\"default\\", connection=Redis.from_url(os.environ[\\"REDIS_URL\\"])).enqueue_in(timedelta(seconds=2), \\"counter.jobs.record_job\\", \\"scheduled-004\\")"`));
+    const count = (tag: string) => async () => (await onTarget(ex, 'web1', asApp(`.venv/bin/python manage.py jobcount ${tag}`))).trim() === '1';
+    await until('the job ran', count('example-004'));
+    await until('the scheduled job ran', count('scheduled-004'), 60_000);
+    expect(await onTarget(ex, 'web1', `grep -h scheduled-004 ${ROOT}/logs/rq/default-*.log | head -1`)).toMatch(/record_job\('scheduled-004'\)/);
+    expect(await probe(redis1Ip, 6379)).toBe('timeout');
+    expect(await probe(db1Ip, 5432)).toBe('timeout');
+  });
+
+  it('keel maintenance on: 503 with the page while maintenance_on.html exists (the health path still answers); off: the app again', async () => {
+    const https = () => onTarget(ex, 'web1', `curl -s -w '\\n%{http_code}' --cacert /tmp/pebble-root.pem https://${DOMAIN}/`);
+    const on = await keel(ex, 'maintenance', 'on', 'test');
+    expect(on.code, on.stdout + on.stderr).toBe(0);
+    expect(await codeOn(ex, 'web1', `test -f ${ROOT}/maintenance_on.html`)).toBe(0);
+    expect(await https()).toMatch(/maintenance[\s\S]*\n503$/i);
+    expect(await onTarget(ex, 'web1', `curl -s -H 'Host: ${DOMAIN}' http://127.0.0.1/ping`)).toBe('pong');
+    const off = await keel(ex, 'maintenance', 'off', 'test');
+    expect(off.code, off.stdout + off.stderr).toBe(0);
+    expect(await codeOn(ex, 'web1', `test -e ${ROOT}/maintenance_on.html`)).not.toBe(0);
+    expect(await https()).toMatch(/^version: v1$[\s\S]*\n200$/m);
+  });
+});
