@@ -62,23 +62,6 @@ export class HostUnreachableError extends KeelError {
   }
 }
 
-/** A remote command failed: the host, the command, its exit code and the last stderr lines. */
-export class RemoteCommandError extends KeelError {
-  override readonly exitCode = 2;
-  constructor(
-    readonly host: string,
-    readonly command: string,
-    readonly code: number | null,
-    readonly stderr: string,
-    readonly context?: string,
-  ) {
-    super(
-      `${host}: ${context ? context + ': ' : ''}command exited with ${code ?? 'no status'}: ${command}` +
-        (stderr.trim() ? `\n${lastLines(stderr, 10)}` : ''),
-    );
-  }
-}
-
 /** An internal invariant broke: this is a bug in keel, not the user's input. */
 export class BugError extends KeelError {
   override readonly exitCode = 70;
