@@ -13,7 +13,8 @@ import type { DecideContext, Decision } from '../resources/types.js';
 import type { HostCondition, HostPlan, PlannedHandler, PlannedResource } from './plan.js';
 import type { HostResult, ResourceResult } from './results.js';
 import { tally } from './results.js';
-import { buildApplyScript, buildProbeScript, handlerStep, newNonce, parseApply, parseProbe, splitSections, type ApplyHandler, type ProbeResult } from './script.js';
+import { buildApplyScript, buildProbeScript, handlerStep, parseApply, parseProbe, type ApplyHandler, type ProbeResult } from './script.js';
+import { newNonce } from './script-parts.js';
 import type { Step } from './steps.js';
 import { acquireSnippet, assertHeldSnippet, parseLockReport, peekSnippet, type LockOwner, type LockReport } from './lock.js';
 
@@ -354,5 +355,3 @@ function coverers(plan: HostPlan): Map<string, string[]> {
   }
   return out;
 }
-
-export { splitSections };

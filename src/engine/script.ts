@@ -17,8 +17,6 @@ import type { PlannedResource } from './plan.js';
 import { stepsBody, parseSteps, type ParsedSteps, type Step } from './steps.js';
 import { PRELUDE, RUN_DIR, wrap } from './script-parts.js';
 
-export { newNonce, PRELUDE, RUN_DIR, wrap } from './script-parts.js';
-
 /** The probe part, shared by the probe script and the verification at the end of apply. */
 function probeBody(resources: PlannedResource[], nonce: string, ctx: DecideContext): string {
   const byType = groupByType(resources);

@@ -2,7 +2,7 @@
 // and the line. No HTML escaping: keel renders config files, not web pages.
 import Handlebars from 'handlebars';
 import { quote } from '../shell/quote.js';
-import { ConfigError, ConfigErrors, formatLocation, type SourceLocation } from '../errors.js';
+import { ConfigError, ConfigErrors, type SourceLocation } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
 
 const hb = Handlebars.create();
@@ -289,5 +289,3 @@ function templateError(err: unknown, where: SourceLocation): ConfigError {
   }
   return new ConfigError(`template error: ${msg}`, where, { cause: err });
 }
-
-export { formatLocation };

@@ -36,8 +36,6 @@ export const LABEL_ROOT_PATH = 'keel.target.root';
 /** How many targets one `keel target up` may start. */
 export const MAX_TARGETS = 20;
 
-export { targetPaths };
-
 export function rootHash(root: string): string {
   return createHash('sha256').update(resolve(root)).digest('hex');
 }

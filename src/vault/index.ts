@@ -32,6 +32,4 @@ export interface LoadSecretsOptions {
   notice?: (message: string) => void;
 }
 
-export { vaultPaths } from './paths.js';
-export { KEY_SEGMENT } from './document.js';
 export { sweepStalePlaintext } from './plaintext-dir.js';
