@@ -1,4 +1,4 @@
-import type { Output } from './output.js';
+import type { Output } from '../report/output.js';
 
 /** What every command gets: where the project is and where output goes. Commands return an
  *  exit code (0 ok, 2 hosts failed) or throw a typed error; they never call process.exit. */

@@ -1,6 +1,6 @@
 // The one place that turns errors into messages and exit codes.
 import { BugError, ConfigErrors, KeelError } from '../errors.js';
-import type { Output } from './output.js';
+import type { Output } from '../report/output.js';
 import { CommanderError } from 'commander';
 
 export const EXIT_OK = 0;

@@ -1,7 +1,7 @@
 // keel's command line. The only exit point is `main`'s return value (bin/keel.js sets
 // process.exitCode from it); commands throw typed errors that cli/exit.ts maps to codes.
 import { Command } from 'commander';
-import { consoleOutput } from './output.js';
+import { consoleOutput } from '../report/output.js';
 import { exitCodeFor } from './exit.js';
 import type { CliContext, CommandResult } from './context.js';
 import { registerCommands } from './commands.js';

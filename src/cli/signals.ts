@@ -2,7 +2,7 @@
 // engine lets go of every host, says what each was doing, releases the locks, and the command
 // returns (exit 130 or 143). A second one exits at once: the only exit outside cli/main.ts,
 // because waiting is what the user just refused.
-import type { Output } from './output.js';
+import type { Output } from '../report/output.js';
 
 export interface SignalTrap {
   signal: AbortSignal;

@@ -2,7 +2,7 @@
 // counts of its resources by status. Loaded by progress.ts only when stdout is a terminal.
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { HostResult } from '../engine/results.js';
-import type { Output } from '../cli/output.js';
+import type { Output } from './output.js';
 import type { Progress } from './progress.js';
 
 export function ttyProgress(out: Output, hosts: string[], check: boolean): Progress {

@@ -2,7 +2,7 @@
 // otherwise plain lines, one per event worth reading (changes, failures, host done).
 // listr2 is loaded only for a terminal (progress-tty.ts), off the start-up path of the rest.
 import type { HostResult, ResourceResult } from '../engine/results.js';
-import type { Output } from '../cli/output.js';
+import type { Output } from './output.js';
 
 export interface Progress {
   phase(host: string, phase: string): void;

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { Redactor } from '../../src/report/redact.js';
-import type { Output } from '../../src/cli/output.js';
+import type { Output } from '../../src/report/output.js';
 
 export interface CliRun {
   code: number;

@@ -1,6 +1,6 @@
 // Where commands' results go. Commands return values; printing happens here, through the
 // redactor, so no command writes to stdout/stderr directly.
-import { Redactor } from '../report/redact.js';
+import { Redactor } from './redact.js';
 
 export interface Output {
   redactor: Redactor;
