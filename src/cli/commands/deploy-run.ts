@@ -13,6 +13,7 @@ import { liveStateSnippet, lsRemoteScript, parseLiveState } from '../../deploy/s
 import { archive, changedFiles, fileAt, isGitUrl, releaseId, resolveLocal, urlSource, venvKey, type Source } from '../../deploy/source.js';
 import * as ops from '../../deploy/ops.js';
 import { RunLog } from '../../report/log.js';
+import { deployJson } from '../../report/json.js';
 import type { CliContext } from '../context.js';
 import { confirm } from '../confirm.js';
 import { checkOutput, describeCommand, type HostOptions } from '../options.js';
@@ -177,18 +178,6 @@ function printDeploy(ctx: CliContext, r: DeployReport): void {
   }
   for (const h of r.hosts) ctx.out.line(`  ${h.name}: live ${h.live || '(none)'}${h.previous && h.previous !== h.live ? ` (was ${h.previous})` : ''}`);
   if (r.dump) ctx.out.line(`  dump taken first: ${r.dump.host}:${r.dump.path}`);
-}
-
-/** The documented JSON shape of a deploy (additions only, never renames). */
-export function deployJson(r: DeployReport): object {
-  return {
-    env: r.env, release: r.release, sha: r.sha, branch: r.branch, status: r.status, error: r.error,
-    dump: r.dump, rolledBack: r.rolledBack, durationMs: r.durationMs,
-    hosts: r.hosts.map((h) => ({
-      name: h.name, previous: h.previous || null, live: h.live || null,
-      steps: h.steps.map((s) => ({ phase: s.phase, name: s.name, status: s.status, durationMs: s.durationMs ?? null, ...(s.code !== undefined ? { code: s.code } : {}), ...(s.output ? { output: s.output } : {}) })),
-    })),
-  };
 }
 
 export async function rollback(ctx: CliContext, env: string, o: HostOptions & { to?: string; yes?: boolean }): Promise<number> {

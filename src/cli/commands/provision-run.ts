@@ -11,6 +11,7 @@ import { summarize, type RunReport } from '../../engine/results.js';
 import { RunLog } from '../../report/log.js';
 import { createProgress, type Progress } from '../../report/progress.js';
 import { formatRecap } from '../../report/recap.js';
+import { runJson } from '../../report/json.js';
 import { EXIT_HOSTS, EXIT_OK } from '../exit.js';
 import type { CliContext } from '../context.js';
 import { confirm } from '../confirm.js';
@@ -80,7 +81,7 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
     await progress?.close();
     const report = summarize(env, !!o.check, results, Date.now() - started);
     log.write('end', { ok: report.ok, changed: report.changed, failed: report.failed, unreachable: report.unreachable, durationMs: report.durationMs });
-    if (json) ctx.out.json(toJson(report));
+    if (json) ctx.out.json(runJson(report));
     else await printReport(ctx, report, o, log.file, progress);
     return report.failed > 0 || report.unreachable > 0 || report.hosts.some((h) => h.error) ? EXIT_HOSTS : EXIT_OK;
   } catch (err) {
@@ -128,35 +129,4 @@ async function printReport(ctx: CliContext, report: RunReport, o: ProvisionOptio
 function shortPath(root: string, file: string): string {
   const r = relative(root, file);
   return r.startsWith('..') || isAbsolute(r) ? file : r;
-}
-
-/** The documented JSON shape (extra fields are additions, never renames). */
-export function toJson(report: RunReport): object {
-  return {
-    env: report.env,
-    check: report.check,
-    ok: report.ok,
-    changed: report.changed,
-    failed: report.failed,
-    unreachable: report.unreachable,
-    durationMs: report.durationMs,
-    hosts: report.hosts.map((h) => ({
-      name: h.name,
-      ok: h.ok,
-      changed: h.changed,
-      failed: h.failed,
-      unreachable: h.unreachable,
-      error: h.error ?? null,
-      roundTrips: h.roundTrips,
-      durationMs: h.durationMs,
-      ...(h.notes?.length ? { notes: h.notes } : {}),
-      resources: h.resources.map((r) => ({
-        id: r.id,
-        status: r.status,
-        reason: r.reason,
-        ...(r.uncertain ? { uncertain: true } : {}),
-        ...(r.output ? { output: r.output, code: r.code } : {}),
-      })),
-    })),
-  };
 }

@@ -1,0 +1,109 @@
+// What `--output json` prints: the documented shapes (README, "--output json"; docs/deploy.md).
+// Scripts parse them, so a field is only ever added, never renamed or dropped.
+import type { DeployReport } from '../deploy/run.js';
+import type { ResourceStatus, RunReport } from '../engine/results.js';
+
+/** `keel provision` and `keel plan`. */
+export interface RunJson {
+  env: string;
+  check: boolean;
+  ok: number;
+  changed: number;
+  failed: number;
+  unreachable: number;
+  durationMs: number;
+  hosts: HostJson[];
+}
+
+export interface HostJson {
+  name: string;
+  ok: number;
+  changed: number;
+  failed: number;
+  unreachable: number;
+  error: string | null;
+  roundTrips: number;
+  durationMs: number;
+  notes?: string[];
+  resources: ResourceJson[];
+}
+
+export interface ResourceJson {
+  id: string;
+  status: ResourceStatus;
+  reason: string;
+  uncertain?: true;
+  output?: string;
+  code?: number;
+}
+
+export function runJson(report: RunReport): RunJson {
+  return {
+    env: report.env,
+    check: report.check,
+    ok: report.ok,
+    changed: report.changed,
+    failed: report.failed,
+    unreachable: report.unreachable,
+    durationMs: report.durationMs,
+    hosts: report.hosts.map((h) => ({
+      name: h.name,
+      ok: h.ok,
+      changed: h.changed,
+      failed: h.failed,
+      unreachable: h.unreachable,
+      error: h.error ?? null,
+      roundTrips: h.roundTrips,
+      durationMs: h.durationMs,
+      ...(h.notes?.length ? { notes: h.notes } : {}),
+      resources: h.resources.map((r) => ({
+        id: r.id,
+        status: r.status,
+        reason: r.reason,
+        ...(r.uncertain ? { uncertain: true as const } : {}),
+        ...(r.output ? { output: r.output, code: r.code } : {}),
+      })),
+    })),
+  };
+}
+
+/** `keel deploy`. */
+export interface DeployJson {
+  env: string;
+  release: string;
+  sha: string;
+  branch: string;
+  status: DeployReport['status'];
+  error: string | null;
+  dump: { host: string; path: string } | null;
+  rolledBack: boolean;
+  durationMs: number;
+  hosts: DeployHostJson[];
+}
+
+export interface DeployHostJson {
+  name: string;
+  previous: string | null;
+  live: string | null;
+  steps: DeployStepJson[];
+}
+
+export interface DeployStepJson {
+  phase: string;
+  name: string;
+  status: 'ok' | 'failed' | 'not run';
+  durationMs: number | null;
+  code?: number;
+  output?: string;
+}
+
+export function deployJson(r: DeployReport): DeployJson {
+  return {
+    env: r.env, release: r.release, sha: r.sha, branch: r.branch, status: r.status, error: r.error,
+    dump: r.dump, rolledBack: r.rolledBack, durationMs: r.durationMs,
+    hosts: r.hosts.map((h) => ({
+      name: h.name, previous: h.previous || null, live: h.live || null,
+      steps: h.steps.map((s) => ({ phase: s.phase, name: s.name, status: s.status, durationMs: s.durationMs ?? null, ...(s.code !== undefined ? { code: s.code } : {}), ...(s.output ? { output: s.output } : {}) })),
+    })),
+  };
+}
