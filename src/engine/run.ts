@@ -9,7 +9,9 @@ import type { Group } from '../inventory/types.js';
 import type { HostSession } from '../ssh/types.js';
 import type { HostPlan } from './plan.js';
 import type { HostResult, ResourceResult } from './results.js';
-import { applyHost, checkHost, probeHost, type HostRunOptions, type ProbeOutcome } from './host-run.js';
+import { applyHost } from './host-apply.js';
+import { checkHost } from './host-check.js';
+import { probeHost, type HostRunOptions, type Probed } from './host-probe.js';
 import { describeHolder, releaseScript, type LockOwner } from './lock.js';
 import { HostPool, type HostInterruptState } from './pool.js';
 
@@ -66,7 +68,7 @@ async function provisionAll(plans: HostPlan[], pool: HostPool, opts: RunOptions)
   };
   const lock = opts.lock ? { take: opts.lock } : { peek: true as const };
   const probes = await pool.each(plans.map((p) => p.host), (s, host) => probeHost(byHost(plans, host.name), s, opts, lock));
-  const probed = new Map<string, Extract<ProbeOutcome, { kind: 'probed' }>>();
+  const probed = new Map<string, Probed>();
   const locked: string[] = [];
   for (const o of probes) {
     const plan = byHost(plans, o.host.name);

@@ -1,0 +1,47 @@
+// Deciding on the controller: every resource's decision from the facts a probe (or the
+// verification at the end of an apply script) brought back. Pure: no connection, no reporting.
+import { KeelError } from '../errors.js';
+import type { DecideContext, Decision } from '../resources/types.js';
+import type { HostCondition, PlannedResource } from './plan.js';
+import type { ProbeResult } from './script.js';
+
+export type ChangeDecision = Extract<Decision, { kind: 'change' }>;
+
+/** A `when: {exists/missing}` condition false on the host: nothing to decide, reported skipped. */
+export interface HostSkip {
+  kind: 'skip';
+  reason: string;
+}
+
+/** By resource index. A decide() that threw is kept as its error: the run stops at that resource. */
+export type Decisions = Map<number, Decision | HostSkip | Error>;
+
+export function decideAll(resources: PlannedResource[], probe: Pick<ProbeResult, 'facts' | 'paths'>, ctx: DecideContext): Decisions {
+  const out: Decisions = new Map();
+  for (const r of resources) {
+    const unmet = r.hostWhen && hostConditionUnmet(r.hostWhen, probe.paths);
+    if (unmet) {
+      out.set(r.index, { kind: 'skip', reason: `when: ${unmet} on the host` });
+      continue;
+    }
+    try {
+      out.set(r.index, r.type.decide(r.params, probe.facts.get(r.index) ?? {}, ctx));
+    } catch (err) {
+      out.set(r.index, err instanceof Error ? err : new KeelError(String(err)));
+    }
+  }
+  return out;
+}
+
+export function isChange(d: Decision | HostSkip | Error | undefined): d is ChangeDecision {
+  return !!d && !(d instanceof Error) && d.kind === 'change';
+}
+
+/** Why a `when: {exists/missing}` condition does not hold, or undefined when it does. */
+export function hostConditionUnmet(c: HostCondition, paths: Map<string, boolean>): string | undefined {
+  const absent = c.exists.find((p) => paths.get(p) !== true);
+  if (absent) return `${absent} does not exist`;
+  const present = c.missing.find((p) => paths.get(p) === true);
+  if (present) return `${present} exists`;
+  return undefined;
+}
