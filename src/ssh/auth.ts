@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, AuthHandlerMiddleware } from 'ssh2';
+import { HostUnreachableError } from '../errors.js';
 import type { Connection } from '../inventory/types.js';
 
 export const PASSPHRASE_ENV = 'KEEL_SSH_KEY_PASSPHRASE';
@@ -86,6 +87,29 @@ export async function planAuth(
   return plan;
 }
 
+/** The plan for one hop (`who`, for messages), or a host error that says what to fix: a key
+ *  file that cannot be used, or nothing at all to offer. */
+export async function hopCredentials(hop: Connection, who: string, hostName: string): Promise<AuthPlan> {
+  let plan: AuthPlan;
+  try {
+    plan = await planAuth(hop);
+  } catch (err) {
+    if (err instanceof KeyFileProblem) {
+      throw new HostUnreachableError(hostName, `cannot authenticate to ${who}: ${err.message}`, { hint: err.hint });
+    }
+    throw err;
+  }
+  if (!plan.methods.length) {
+    const skipped = plan.skipped.length ? ` (skipped: ${plan.skipped.join(', ')})` : '';
+    throw new HostUnreachableError(hostName, `no credentials to offer ${who}${skipped}`, {
+      hint: `name a key file in the inventory, create ~/.ssh/id_ed25519, or start ssh-agent (SSH_AUTH_SOCK)${
+        plan.skipped.length ? ` or set ${PASSPHRASE_ENV}` : ''
+      }`,
+    });
+  }
+  return plan;
+}
+
 export interface AuthState {
   /** Labels of the methods offered so far. */
   tried: string[];
@@ -115,4 +139,24 @@ export function authHandler(plan: AuthPlan, state: AuthState): AuthHandlerMiddle
     // ssh2 ends authentication when the handler answers `false` (its typings omit it).
     callback(false as unknown as AnyAuthMethod);
   };
+}
+
+type Ssh2Error = Error & { level?: string };
+
+/** An unusable agent or a key that cannot sign: ssh2 reports it as an 'error', but goes on with
+ *  the next method. Not a failure yet: its message (this) goes in the one that may follow. */
+export function passingAuthProblem(err: Ssh2Error): string | undefined {
+  if (err.level === 'agent') return `ssh-agent: ${err.message}`;
+  if (err.level === 'client-authentication' && err.message !== 'All configured authentication methods failed') return err.message;
+  return undefined;
+}
+
+/** Every method was refused: what was tried, skipped or unusable (`problems`), and what the host accepts. */
+export function authFailedError(hop: Connection, who: string, hostName: string, plan: AuthPlan, state: AuthState, problems: string[], cause: Error): HostUnreachableError {
+  const tried = [...state.tried, ...plan.skipped.map((s) => `${s}, skipped`), ...problems];
+  const offered = state.serverMethods?.length ? `; the host accepts: ${state.serverMethods.join(', ')}` : '';
+  return new HostUnreachableError(hostName, `authentication failed for ${who} (tried: ${tried.join('; ') || 'nothing'}${offered})`, {
+    cause,
+    hint: `check that one of these keys is in ~${hop.user}/.ssh/authorized_keys on the host, or set the key file in the inventory`,
+  });
 }

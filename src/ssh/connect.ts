@@ -5,23 +5,11 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Client, ConnectConfig } from 'ssh2';
-import { BugError, HostUnreachableError, KeelError } from '../errors.js';
+import { BugError, HostUnreachableError, type KeelError } from '../errors.js';
 import type { Connection } from '../inventory/types.js';
-import { authHandler, KeyFileProblem, PASSPHRASE_ENV, planAuth, type AuthPlan, type AuthState } from './auth.js';
-import { formatSeconds, HostKeyError } from './errors.js';
-import {
-  entriesForHost,
-  fingerprint,
-  judgeHostKey,
-  keyscanCommand,
-  keyTypeOfBlob,
-  knownHostName,
-  loadKnownHosts,
-  preferredHostKeyAlgorithms,
-  recordHostKey,
-  removeKeyCommand,
-  type KnownHostEntry,
-} from './known-hosts.js';
+import { authFailedError, authHandler, hopCredentials, passingAuthProblem, type AuthState } from './auth.js';
+import { formatSeconds } from './errors.js';
+import { hopKnownHosts, hostKeyVerifier } from './host-key.js';
 import { SshHostSession, watchClose } from './session.js';
 import type { HostSession } from './types.js';
 
@@ -101,99 +89,15 @@ function forward(jumpClient: Client, jump: Connection, next: Connection, hostNam
   });
 }
 
+/** One hop: its known host keys and its credentials, then the SSH handshake, over `sock` (a
+ *  channel from the jump host before it) or TCP. `role` prefixes the hop in messages. */
 async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock?: Duplex): Promise<Client> {
   const who = `${role}${target(hop)}`;
-  const file = hop.knownHostsFile ?? opts.knownHostsFile; // a local target has its own
-  let entries: KnownHostEntry[];
-  try {
-    entries = await loadKnownHosts(file);
-  } catch (err) {
-    throw new HostUnreachableError(opts.hostName, `cannot read known_hosts file ${file}: ${(err as Error).message}`);
-  }
-  const name = knownHostName(hop.address, hop.port);
-  const hostKeyAlgorithms = preferredHostKeyAlgorithms(entriesForHost(entries, name));
-
-  let plan: AuthPlan;
-  try {
-    plan = await planAuth(hop);
-  } catch (err) {
-    if (err instanceof KeyFileProblem) {
-      throw new HostUnreachableError(opts.hostName, `cannot authenticate to ${who}: ${err.message}`, { hint: err.hint });
-    }
-    throw err;
-  }
-  if (!plan.methods.length) {
-    const skipped = plan.skipped.length ? ` (skipped: ${plan.skipped.join(', ')})` : '';
-    throw new HostUnreachableError(opts.hostName, `no credentials to offer ${who}${skipped}`, {
-      hint: `name a key file in the inventory, create ~/.ssh/id_ed25519, or start ssh-agent (SSH_AUTH_SOCK)${
-        plan.skipped.length ? ` or set ${PASSPHRASE_ENV}` : ''
-      }`,
-    });
-  }
-
-  const client = new ssh2.Client();
-  watchClose(client);
-  let refusal: KeelError | undefined;
+  const known = await hopKnownHosts(hop, opts.knownHostsFile, opts.hostName);
+  const plan = await hopCredentials(hop, who, opts.hostName);
   const auth: AuthState = { tried: [] };
-
-  const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
-    const refuse = (e: KeelError) => {
-      refusal = e;
-      verify(false);
-    };
-    const verdict = judgeHostKey(entries, name, key);
-    const presented = `${keyTypeOfBlob(key) ?? 'unknown-type'} ${fingerprint(key)}`;
-    switch (verdict.kind) {
-      case 'known':
-        return verify(true);
-      case 'revoked':
-        return refuse(
-          new HostKeyError(
-            opts.hostName,
-            `${who} presents a REVOKED host key ${presented} (${verdict.entry.file}:${verdict.entry.line}); refusing to connect`,
-          ),
-        );
-      case 'changed': {
-        const type = keyTypeOfBlob(key);
-        const old = verdict.entries.find((e) => e.keyType === type) ?? verdict.entries[0]!;
-        return refuse(
-          new HostKeyError(
-            opts.hostName,
-            `host key for ${who} has CHANGED (or someone is intercepting the connection): ` +
-              `the host presents ${presented}, but ${old.file}:${old.line} has ${old.keyType} ${fingerprint(old.key)}; ` +
-              'refusing to connect',
-            {
-              hint: hop.localTarget
-                ? `${hop.localTarget} is a local target re-created since keel last read its key: \`keel target up ${hop.localTarget}\` records its current key`
-                : 'if the host was reinstalled, remove the old key with ' +
-                  `\`${removeKeyCommand(hop.address, hop.port, file)}\` and rerun with --accept-new-host-keys`,
-            },
-          ),
-        );
-      }
-      case 'unknown':
-        if (!opts.acceptNewHostKeys) {
-          return refuse(
-            new HostKeyError(opts.hostName, `${who} is not in ${file} (its key is ${presented}); refusing to connect`, {
-              hint: hop.localTarget
-                ? `${hop.localTarget} is a local target re-created since keel last read its key: \`keel target up ${hop.localTarget}\` records its current key`
-                : 'rerun with --accept-new-host-keys to trust it on first use, or add it yourself: ' +
-                  `\`${keyscanCommand(hop.address, hop.port, file)}\``,
-            }),
-          );
-        }
-        recordHostKey(file, name, key).then(
-          () => {
-            opts.onNewHostKey?.(`${opts.hostName}: added the host key of ${who} to ${file}: ${presented}`);
-            verify(true);
-          },
-          (err: Error) =>
-            refuse(new HostUnreachableError(opts.hostName, `cannot record the host key of ${who} in ${file}: ${err.message}`)),
-        );
-        return;
-    }
-  };
-
+  let refusal: KeelError | undefined;
+  const check = { known, hop, who, hostName: opts.hostName, acceptNewHostKeys: opts.acceptNewHostKeys, onNewHostKey: opts.onNewHostKey };
   const config: ConnectConfig = {
     host: hop.address,
     port: hop.port,
@@ -201,14 +105,33 @@ async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock
     readyTimeout: hop.connectTimeoutMs,
     keepaliveInterval: KEEPALIVE_INTERVAL_MS,
     keepaliveCountMax: KEEPALIVE_COUNT_MAX,
-    hostVerifier,
+    hostVerifier: hostKeyVerifier(check, (e) => (refusal = e)),
     authHandler: authHandler(plan, auth),
     ...(sock ? { sock } : {}),
-    ...(hostKeyAlgorithms
-      ? { algorithms: { serverHostKey: hostKeyAlgorithms as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } }
+    ...(known.algorithms
+      ? { algorithms: { serverHostKey: known.algorithms as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } }
       : {}),
   };
+  return handshake(config, hop, who, opts.hostName, {
+    refusal: () => refusal,
+    authFailed: (problems, cause) => authFailedError(hop, who, opts.hostName, plan, auth, problems, cause),
+  });
+}
 
+/**
+ * Connect and wait until authenticated. Every way it can end otherwise becomes one error: the
+ * host key's refusal, the credentials refused (with what was tried), or why the connection
+ * failed and what to check.
+ */
+function handshake(
+  config: ConnectConfig,
+  hop: Connection,
+  who: string,
+  hostName: string,
+  failures: { refusal: () => KeelError | undefined; authFailed: (problems: string[], cause: Error) => KeelError },
+): Promise<Client> {
+  const client = new ssh2.Client();
+  watchClose(client);
   return new Promise<Client>((resolve, reject) => {
     let settled = false;
     const fail = (e: KeelError) => {
@@ -225,40 +148,19 @@ async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock
     let stage: ConnectStage = 'connecting';
     client.once('connect', () => (stage = 'handshake'));
     client.once('handshake', () => (stage = 'authenticating'));
-    const notes: string[] = [];
+    const authProblems: string[] = [];
     client.on('error', (err: Error & { level?: string; code?: string }) => {
+      const refusal = failures.refusal();
       if (refusal) return fail(refusal);
-      // An unusable agent or a key that cannot sign is reported as an 'error', but ssh2 goes
-      // on with the next method: remember it for the message, do not give up yet.
-      if (err.level === 'agent' || (err.level === 'client-authentication' && !isFinalAuthFailure(err))) {
-        notes.push(err.level === 'agent' ? `ssh-agent: ${err.message}` : err.message);
-        return;
-      }
-      if (err.level === 'client-authentication') {
-        const tried = [...auth.tried, ...plan.skipped.map((s) => `${s}, skipped`), ...notes];
-        const offered = auth.serverMethods?.length ? `; the host accepts: ${auth.serverMethods.join(', ')}` : '';
-        return fail(
-          new HostUnreachableError(
-            opts.hostName,
-            `authentication failed for ${who} (tried: ${tried.join('; ') || 'nothing'}${offered})`,
-            {
-              cause: err,
-              hint: `check that one of these keys is in ~${hop.user}/.ssh/authorized_keys on the host, or set the key file in the inventory`,
-            },
-          ),
-        );
-      }
-      const { why, hint } = describeConnectError(err, hop, stage);
-      const down = hop.localTarget && (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' || err.message === 'Connection lost before handshake');
-      fail(new HostUnreachableError(opts.hostName, `cannot connect to ${who}: ${why}`, {
-        cause: err,
-        hint: down ? `${hop.localTarget} is a local target, and it is not running: \`keel target up ${hop.localTarget}\` starts it again on the same ports` : hint,
-      }));
+      const problem = passingAuthProblem(err);
+      if (problem !== undefined) return void authProblems.push(problem);
+      if (err.level === 'client-authentication') return fail(failures.authFailed(authProblems, err));
+      fail(connectFailed(err, hop, who, hostName, stage));
     });
     client.once('close', () => {
       fail(
-        refusal ??
-          new HostUnreachableError(opts.hostName, `cannot connect to ${who}: the host closed the connection during the handshake`, {
+        failures.refusal() ??
+          new HostUnreachableError(hostName, `cannot connect to ${who}: the host closed the connection during the handshake`, {
             hint: notSshdHint(hop),
           }),
       );
@@ -271,8 +173,13 @@ async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock
   });
 }
 
-function isFinalAuthFailure(err: Error): boolean {
-  return err.message === 'All configured authentication methods failed';
+function connectFailed(err: Error & { level?: string; code?: string }, hop: Connection, who: string, hostName: string, stage: ConnectStage): HostUnreachableError {
+  const { why, hint } = describeConnectError(err, hop, stage);
+  const down = hop.localTarget && (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' || err.message === 'Connection lost before handshake');
+  return new HostUnreachableError(hostName, `cannot connect to ${who}: ${why}`, {
+    cause: err,
+    hint: down ? `${hop.localTarget} is a local target, and it is not running: \`keel target up ${hop.localTarget}\` starts it again on the same ports` : hint,
+  });
 }
 
 type ConnectStage = 'connecting' | 'handshake' | 'authenticating';

@@ -1,5 +1,6 @@
 // OpenSSH known_hosts: parsing, matching and trust-on-first-use recording. ssh2 accepts any
-// host key unless a verifier says otherwise, so every connection goes through `verifyHostKey`.
+// host key unless a verifier says otherwise, so every connection goes through
+// `hostKeyVerifier` (host-key.ts).
 import { createHash, createHmac } from 'node:crypto';
 import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
