@@ -14,7 +14,8 @@ import { acquireSnippet, newLockOwner, parseLockReport, releaseScript, type Lock
 import type { PreparedRun } from '../src/engine/pipeline.js';
 import type { HostPlan } from '../src/engine/plan.js';
 import { RoleLibrary } from '../src/engine/roles.js';
-import { buildProbeScript, newNonce, parseProbe } from '../src/engine/script.js';
+import { buildProbeScript, parseProbe } from '../src/engine/script.js';
+import { newNonce } from '../src/engine/script-parts.js';
 import { readExtraVars } from '../src/inventory/extra-vars.js';
 import { loadInventory, selectHosts } from '../src/inventory/load.js';
 import type { HostSession } from '../src/ssh/types.js';
