@@ -148,7 +148,7 @@ async function setUp(mode: VaultBenchMode, work: string, runtime: string | null,
   const usesVault = mode !== 'none';
   writeFileSync(
     join(root, 'inventories', 'bench.yaml'),
-    `vars:\n  app_name: bench\n${usesVault ? '  database_url: "{{secrets.database_url}}"\n  db_password: "{{secrets.db_password}}"\n' : ''}` +
+    `vars:\n  app_name: bench\n${usesVault ? '  database_url: "{{secrets.database_url}}"\n  x_db_password: "{{secrets.db_password}}"\n' : ''}` +
       (project ? project.inventoryHosts : 'hosts:\n  web1: {address: 203.0.113.10, user: deploy}\n'),
   );
   // Only what the mode needs: no passphrase lying around for the unlocked and identity runs.

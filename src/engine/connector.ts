@@ -1,5 +1,6 @@
 // How the engine opens a host's session for a run: ssh2 with the inventory's connection, the
 // known_hosts of the inventory, and the sudo password from -K or the vault.
+import pLimit from 'p-limit';
 import type { Vars } from '../inventory/types.js';
 import { connect, defaultKnownHostsFile } from '../ssh/connect.js';
 import type { HostSession } from '../ssh/types.js';
@@ -14,17 +15,25 @@ export interface ConnectorOptions {
   onNewHostKey?: (message: string) => void;
 }
 
+/**
+ * Connections being set up at once (TCP, key exchange, authentication, the remote shell): a
+ * run against hundreds of hosts still works on every host at once, but a thousand handshakes
+ * started together share the CPU so thinly that some miss their connect timeout.
+ */
+export const CONNECTS_AT_ONCE = 64;
+
 export function sshConnector(prepared: PreparedRun, o: ConnectorOptions): (plan: HostPlan) => Promise<HostSession> {
   const knownHostsFile = prepared.inventory.knownHostsFile ?? defaultKnownHostsFile();
+  const gate = pLimit(CONNECTS_AT_ONCE);
   return (plan) =>
-    connect({
+    gate(() => connect({
       hostName: plan.host.name,
       connection: plan.host.connection,
       knownHostsFile,
       acceptNewHostKeys: !!o.acceptNewHostKeys,
       becomePassword: o.askedPassword ?? becomePassword(plan, prepared.secrets),
       onNewHostKey: o.onNewHostKey,
-    });
+    }));
 }
 
 function becomePassword(plan: HostPlan, secrets: Vars): string | undefined {
