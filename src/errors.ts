@@ -50,6 +50,23 @@ export class ConfigErrors extends KeelError {
   }
 }
 
+/** What a pass that collects problems reports: the one problem as itself, several together. */
+export function oneOrMany(errors: ConfigError[]): ConfigError | ConfigErrors {
+  return errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
+}
+
+/** Throws the collected problems, if there are any (see oneOrMany). */
+export function throwIfAny(errors: ConfigError[]): void {
+  if (errors.length) throw oneOrMany(errors);
+}
+
+/** The problems a caught ConfigError or ConfigErrors holds; anything else is thrown again. */
+export function configErrorsOf(err: unknown): ConfigError[] {
+  if (err instanceof ConfigErrors) return err.errors;
+  if (err instanceof ConfigError) return [err];
+  throw err;
+}
+
 /** A host could not be reached or authenticated (exit 2 when it ends a run). */
 export class HostUnreachableError extends KeelError {
   override readonly exitCode = 2;

@@ -3,7 +3,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { ConfigError, ConfigErrors, KeelError, type SourceLocation } from '../errors.js';
+import { ConfigError, ConfigErrors, KeelError, oneOrMany, throwIfAny, type SourceLocation } from '../errors.js';
 import type { Host, RoleInstance, Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
 import { fileType } from '../resources/file.js';
@@ -42,7 +42,7 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   } catch (err) {
     collect(err, errors, host.location);
   }
-  if (errors.length) throw bundle(errors);
+  throwIfAny(errors);
   const roles = [...new Map(uses.map((u) => [u.role.name, u.role])).values()];
 
   const sharedNames = sharedClosure(roles.flatMap((r) => [...r.uses, ...Object.keys(r.variables)]), shared);
@@ -71,7 +71,7 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   try {
     vars = resolveFor(undefined);
   } catch (err) {
-    throw bundle(collect(err, [], host.location));
+    throw oneOrMany(collect(err, [], host.location));
   }
   // An instance with a name or variables of its own sees its own resolution of every variable
   // (a default like "{{role_instance}}.log" must follow the instance).
@@ -87,9 +87,9 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
       collect(err, errors, u.inst.location);
     }
   }
-  if (errors.length) throw bundle(dedupe(errors));
+  throwIfAny(dedupe(errors));
   for (const u of uses) validateRoleVariables(host, u, shared, sharedNames, varsOf.get(u)!, declared, errors);
-  if (errors.length) throw bundle(dedupe(errors));
+  throwIfAny(dedupe(errors));
 
   const resources: PlannedResource[] = [];
   const handlers = new Map<string, PlannedHandler>();
@@ -123,7 +123,7 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
     }
   }
   linkHandlers(host, resources, handlers, labelsOf, errors);
-  if (errors.length) throw bundle(dedupe(errors));
+  throwIfAny(dedupe(errors));
   return { host, vars, resources, handlers };
 
   function compileResource(role: Role, label: string, entry: RoleResource, context: Vars, index: number): PlannedResource {
@@ -285,7 +285,7 @@ function validateParams(typeName: string, schema: object, params: unknown, where
     validators.set(shown, validate);
   }
   if (!validate(params)) {
-    throw bundle((validate.errors ?? []).map((e) => new ConfigError(`${shown}: ${describeAjvError(e)}`, where)));
+    throw oneOrMany((validate.errors ?? []).map((e) => new ConfigError(`${shown}: ${describeAjvError(e)}`, where)));
   }
   void typeName;
 }
@@ -374,8 +374,4 @@ function collect(err: unknown, into: ConfigError[], where: SourceLocation): Conf
   else if (err instanceof KeelError) into.push(new ConfigError(err.message, undefined, { cause: err }));
   else into.push(new ConfigError(err instanceof Error ? err.message : String(err), where, { cause: err }));
   return into;
-}
-
-function bundle(errors: ConfigError[]): ConfigError | ConfigErrors {
-  return errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
 }

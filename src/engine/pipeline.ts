@@ -2,7 +2,7 @@
 // roles -> compile. Everything here can fail before a host is touched (exit 1), and does so
 // with every problem it found, each with its file and line.
 import { existsSync } from 'node:fs';
-import { ConfigError, ConfigErrors } from '../errors.js';
+import { ConfigError, configErrorsOf, throwIfAny } from '../errors.js';
 import { readExtraVars } from '../inventory/extra-vars.js';
 import { loadInventory, selectHosts } from '../inventory/load.js';
 import type { Connection, Host, Inventory, Vars } from '../inventory/types.js';
@@ -68,16 +68,14 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
     try {
       plans.push(compileHost(host, library, { env: req.env, secrets, tags: req.tags, root: req.root }));
     } catch (err) {
-      if (err instanceof ConfigErrors) errors.push(...err.errors.map((e) => prefixHost(e, host.name)));
-      else if (err instanceof ConfigError) errors.push(prefixHost(err, host.name));
-      else throw err;
+      errors.push(...configErrorsOf(err).map((e) => prefixHost(e, host.name)));
     }
   }
   // compile's own check of role-named variables says the same as the typo check: once.
   const typos = new Set(varCheck.errors.map((e) => e.message));
   errors.push(...varCheck.errors);
   const all = dedupe(errors.filter((e) => !typos.has(e.message.replace(/ \(host [^)]+\)$/, '')) || varCheck.errors.includes(e)));
-  if (all.length) throw all.length === 1 ? all[0]! : new ConfigErrors(all);
+  throwIfAny(all);
   return { inventory, library, hosts, plans, secrets };
 }
 
@@ -109,7 +107,7 @@ function checkKeyFiles(hosts: Host[]): void {
       }));
     }
   }
-  if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
+  throwIfAny(errors);
 }
 
 function prefixHost(e: ConfigError, host: string): ConfigError {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import { Ajv } from 'ajv';
 import { checkShellField, type ShellField } from './shell-fields.js';
-import { ConfigError, ConfigErrors, type SourceLocation } from '../errors.js';
+import { ConfigError, ConfigErrors, throwIfAny, type SourceLocation } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
 import { sh } from '../shell/quote.js';
@@ -224,7 +224,7 @@ export function parseSharedVariables(file: string): SharedVariables {
     if (key !== 'variables') errors.push(new ConfigError(`unknown key "${key}" in ${SHARED_VARS_FILE} (expected: variables)`, at(pair.key as Node)));
   }
   const v = readVariables(doc, at, errors);
-  if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
+  throwIfAny(errors);
   return v;
 }
 
@@ -327,7 +327,7 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
     if (Array.isArray(r.flushHandlers)) for (const n of r.flushHandlers) local(n, 'flushes', r.location);
   }
   for (const h of handlers.values()) for (const n of h.covers) local(n, `handler "${h.name}" covers`, h.location);
-  if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
+  throwIfAny(errors);
   return { name, dir, file, description: data.description as string | undefined, variables, defaults, variableLocations, resources, handlers, uses };
 }
 

@@ -2,7 +2,7 @@
 // and the line. No HTML escaping: keel renders config files, not web pages.
 import Handlebars from 'handlebars';
 import { quote } from '../shell/quote.js';
-import { ConfigError, ConfigErrors, type SourceLocation } from '../errors.js';
+import { ConfigError, ConfigErrors, throwIfAny, type SourceLocation } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
 
 const hb = Handlebars.create();
@@ -269,7 +269,7 @@ export function resolveVars(vars: Vars, extra: Vars, locations: Record<string, S
       state.set(name, 'done');
     }
   }
-  if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
+  throwIfAny(errors);
   return { ...resolved, ...extra };
 }
 

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { LineCounter, isMap, parseDocument, type Node } from 'yaml';
-import { ConfigError, ConfigErrors, type SourceLocation } from '../errors.js';
+import { ConfigError, ConfigErrors, configErrorsOf, throwIfAny, type SourceLocation } from '../errors.js';
 import type { RawVars } from './raw.js';
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -25,9 +25,7 @@ export function readExtraVars(items: string[], root: string): RawVars {
         Object.assign(out.values, file.values);
         Object.assign(out.locations, file.locations);
       } catch (err) {
-        if (err instanceof ConfigErrors) errors.push(...err.errors);
-        else if (err instanceof ConfigError) errors.push(err);
-        else throw err;
+        errors.push(...configErrorsOf(err));
       }
       continue;
     }
@@ -44,7 +42,7 @@ export function readExtraVars(items: string[], root: string): RawVars {
     out.values[key] = item.slice(eq + 1);
     out.locations[key] = { file: `-e ${key}=...` };
   }
-  if (errors.length) throw errors.length === 1 ? errors[0]! : new ConfigErrors(errors);
+  throwIfAny(errors);
   return out;
 }
 

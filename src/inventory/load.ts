@@ -17,7 +17,7 @@
 // stronger: only keys set on the host itself beat it.
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError, ConfigErrors } from '../errors.js';
+import { ConfigError, throwIfAny } from '../errors.js';
 import { readIniInventory } from './ini.js';
 import { includeAnsibleInventory } from './ansible-include.js';
 import type { RawInventory, RawVars } from './raw.js';
@@ -125,8 +125,7 @@ export function selectHosts(inv: Inventory, limit?: string[]): Host[] {
       ));
     }
   }
-  if (errors.length === 1) throw errors[0]!;
-  if (errors.length > 1) throw new ConfigErrors(errors);
+  throwIfAny(errors);
   return inv.hosts.filter((h) => selected.has(h.name));
 }
 

@@ -4,7 +4,7 @@ import {
   LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument,
   type Document, type Node, type Pair,
 } from 'yaml';
-import { ConfigError, ConfigErrors, type SourceLocation } from '../errors.js';
+import { ConfigError, throwIfAny, type SourceLocation } from '../errors.js';
 import { emptyVars, type RawConnection, type RawInventory, type RawVars, type Ref, type RoleRef } from './raw.js';
 import { validateInventoryData, type NodeLocator } from './schema.js';
 
@@ -114,10 +114,8 @@ export function readYamlInventory(text: string, file: string, absPath: string): 
 
 /** Throws the errors, if any, in the order of the file: one alone, several together. */
 export function throwAll(errors: ConfigError[]): void {
-  if (errors.length === 1) throw errors[0]!;
   const key = (e: ConfigError) => [e.location?.line ?? 0, e.location?.column ?? 0] as const;
-  const sorted = [...errors].sort((a, b) => key(a)[0] - key(b)[0] || key(a)[1] - key(b)[1]);
-  if (errors.length > 1) throw new ConfigErrors(sorted);
+  throwIfAny([...errors].sort((a, b) => key(a)[0] - key(b)[0] || key(a)[1] - key(b)[1]));
 }
 
 // The shape the schema guarantees.
