@@ -4,6 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError, ConfigErrors, KeelError, oneOrMany, throwIfAny, type SourceLocation } from '../errors.js';
+import { closest } from '../suggest.js';
 import type { Host, RoleInstance, Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
 import { fileType } from '../resources/file.js';
@@ -339,30 +340,6 @@ function validateRoleVariables(host: Host, use: Use, shared: SharedVariables, sh
       errors.push(new ConfigError(`unknown variable "${name}" for role ${role.name}${close ? ` (did you mean "${close}"?)` : ''}`, where(name)));
     }
   }
-}
-
-function closest(word: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = levenshtein(word, c);
-    if (d < bestD) { bestD = d; best = c; }
-  }
-  return bestD <= Math.max(2, Math.floor(word.length / 4)) ? best : undefined;
-}
-
-function levenshtein(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0]!;
-    dp[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j]!;
-      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return dp[b.length]!;
 }
 
 function collect(err: unknown, into: ConfigError[], where: SourceLocation): ConfigError[] {

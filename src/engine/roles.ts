@@ -10,7 +10,7 @@ import { ConfigError, ConfigErrors, throwIfAny, type SourceLocation } from '../e
 import type { Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
 import { sh } from '../shell/quote.js';
-import { closest } from '../inventory/schema.js';
+import { closest } from '../suggest.js';
 import { referencedNames, whenNames } from './template.js';
 
 /** `when:` as a mapping: conditions on the host, checked by the probe (`exists`, `missing`:

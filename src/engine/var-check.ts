@@ -8,7 +8,7 @@
 // Not checked: names starting with `x_` (free variables, on purpose), `ansible_*`, and the
 // sudo password variable (`become_password` or the host's `become_password_var`).
 import { ConfigError } from '../errors.js';
-import { closest } from '../inventory/schema.js';
+import { closest } from '../suggest.js';
 import type { Host, Inventory, VarDefinition } from '../inventory/types.js';
 import { sharedClosure, type RoleLibrary } from './roles.js';
 import { referencedNames } from './template.js';

@@ -18,11 +18,11 @@
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, throwIfAny } from '../errors.js';
+import { closest } from '../suggest.js';
 import { readIniInventory } from './ini.js';
 import { includeAnsibleInventory } from './ansible-include.js';
 import type { RawInventory, RawVars } from './raw.js';
 import { resolveInventory } from './resolve.js';
-import { closest } from './schema.js';
 import { readSshConfig, userSshConfigPath } from './ssh-config.js';
 import type { Connection, Host, Inventory, Vars } from './types.js';
 import { readYamlInventory } from './yaml.js';

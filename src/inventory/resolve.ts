@@ -4,8 +4,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, type SourceLocation } from '../errors.js';
+import { closest } from '../suggest.js';
 import type { RawConnection, RawGroup, RawHost, RawInventory, RawVars, Ref, RoleRef } from './raw.js';
-import { closest } from './schema.js';
 import { lookupSshHost, readSshConfig, type SshConfig, type SshHostOptions } from './ssh-config.js';
 import type { Connection, Group, Host, Inventory, RoleInstance, VarDefinition, Vars } from './types.js';
 import { throwAll } from './yaml.js';
