@@ -87,9 +87,14 @@ export class BugError extends KeelError {
   }
 }
 
-export function lastLines(text: string, n: number): string {
-  const lines = text.replace(/\s+$/, '').split('\n');
-  return lines.slice(-n).map((l) => `  | ${l}`).join('\n');
+/** The last `n` lines of a command's output, trailing blank lines dropped. */
+export function tailLines(text: string, n: number): string[] {
+  return text.replace(/\s+$/, '').split('\n').slice(-n);
+}
+
+/** The last `n` lines of a command's output, each set off from keel's own words by `indent| `. */
+export function lastLines(text: string, n: number, indent = '  '): string {
+  return tailLines(text, n).map((l) => `${indent}| ${l}`).join('\n');
 }
 
 /** SIGINT/SIGTERM stopped a run. `lines` say what each host was doing (exit 130 or 143). */

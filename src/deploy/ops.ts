@@ -1,6 +1,6 @@
 // The deploy's other commands: keel releases, rollback, maintenance on|off, backup, backups,
 // backup restore. Each that changes a host takes the run lock on every host first, like deploy.
-import { KeelError, LockedError, lastLines } from '../errors.js';
+import { KeelError, LockedError, lastLines, tailLines } from '../errors.js';
 import type { HostPlan } from '../engine/plan.js';
 import type { HostSession } from '../ssh/types.js';
 import { HostPool } from '../engine/pool.js';
@@ -112,7 +112,7 @@ async function phase(ctx: OpsContext, p: HostPool, owner: LockOwner, hosts: Host
       if (st.status === 'failed') {
         ok = false;
         lines.push(`${o.host.name}: ${st.key} FAILED (exit ${st.code}):\n${lastLines(out, 12)}`);
-      } else if (out) lines.push(`${o.host.name}: ${st.key}: ${out.split('\n').slice(-3).join(' | ')}`);
+      } else if (out) lines.push(`${o.host.name}: ${st.key}: ${tailLines(out, 3).join(' | ')}`);
     }
     if (o.value.code !== 0 && !o.value.steps.some((s) => s.status === 'failed')) {
       ok = false;

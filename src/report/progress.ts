@@ -2,6 +2,7 @@
 // otherwise plain lines, one per event worth reading (changes, failures, host done).
 // listr2 is loaded only for a terminal (progress-tty.ts), off the start-up path of the rest.
 import type { HostResult, ResourceResult } from '../engine/results.js';
+import { lastLines } from '../errors.js';
 import type { Output } from './output.js';
 
 export interface Progress {
@@ -29,7 +30,7 @@ function plainProgress(out: Output, check: boolean): Progress {
       if (r.status === 'ok' || r.status === 'skipped') return;
       const verb = r.status === 'changed' ? (check ? (r.uncertain ? 'may change' : 'would change') : 'changed') : 'FAILED';
       out.line(`${host}  ${verb.padEnd(12)} ${r.id}  ${r.reason}`);
-      if (r.status === 'failed' && r.output) out.line(indent(r.output));
+      if (r.status === 'failed' && r.output) out.line(failedOutput(r.output));
     },
     hostDone(h) {
       if (h.unreachable) out.line(`${h.name}  UNREACHABLE  ${h.error ?? ''}`);
@@ -40,6 +41,7 @@ function plainProgress(out: Output, check: boolean): Progress {
   };
 }
 
-function indent(text: string): string {
-  return text.replace(/\s+$/, '').split('\n').slice(-15).map((l) => `    | ${l}`).join('\n');
+/** What a failed resource printed, as shown under it: live here, or in the summary. */
+export function failedOutput(text: string): string {
+  return lastLines(text, 15, '    ');
 }

@@ -9,7 +9,7 @@ import { runPlans } from '../../engine/run.js';
 import { newLockOwner } from '../../engine/lock.js';
 import { summarize, type RunReport } from '../../engine/results.js';
 import { RunLog } from '../../report/log.js';
-import { createProgress, type Progress } from '../../report/progress.js';
+import { createProgress, failedOutput, type Progress } from '../../report/progress.js';
 import { formatRecap } from '../../report/recap.js';
 import { runJson } from '../../report/json.js';
 import { EXIT_HOSTS, EXIT_OK } from '../exit.js';
@@ -117,7 +117,7 @@ async function printReport(ctx: CliContext, report: RunReport, o: ProvisionOptio
       if (shown.resourceFailures) continue;
       for (const r of h.resources.filter((x) => x.status === 'failed')) {
         out.line(`${h.name}: FAILED ${r.id}: ${r.reason}`);
-        if (r.output) out.line(r.output.replace(/\s+$/, '').split('\n').slice(-15).map((l) => `    | ${l}`).join('\n'));
+        if (r.output) out.line(failedOutput(r.output));
       }
     }
   }
