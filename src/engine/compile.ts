@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError, ConfigErrors, KeelError, oneOrMany, throwIfAny, type SourceLocation } from '../errors.js';
 import { closest } from '../suggest.js';
+import { unique } from '../lists.js';
 import type { Host, RoleInstance, Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
 import { fileType } from '../resources/file.js';
@@ -267,8 +268,7 @@ function hostCondition(when: HostWhen, context: Vars, where: SourceLocation): Ho
 }
 
 function dedupe(errors: ConfigError[]): ConfigError[] {
-  const seen = new Set<string>();
-  return errors.filter((e) => (seen.has(e.message) ? false : (seen.add(e.message), true)));
+  return unique(errors, (e) => e.message);
 }
 
 function expandLoop(entry: RoleResource, vars: Vars): Vars[] {

@@ -3,6 +3,7 @@
 // with every problem it found, each with its file and line.
 import { existsSync } from 'node:fs';
 import { ConfigError, configErrorsOf, throwIfAny } from '../errors.js';
+import { unique } from '../lists.js';
 import { readExtraVars } from '../inventory/extra-vars.js';
 import { loadInventory, selectHosts } from '../inventory/load.js';
 import type { Connection, Host, Inventory, Vars } from '../inventory/types.js';
@@ -115,11 +116,5 @@ function prefixHost(e: ConfigError, host: string): ConfigError {
 }
 
 function dedupe(errors: ConfigError[]): ConfigError[] {
-  const seen = new Set<string>();
-  return errors.filter((e) => {
-    const k = e.message.replace(/ \(host [^)]+\)$/, '');
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
+  return unique(errors, (e) => e.message.replace(/ \(host [^)]+\)$/, ''));
 }

@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
+import { unique } from '../lists.js';
 import { readIniInventory } from './ini.js';
 import type { RawConnection, RawGroup, RawHost, RawInventory, RawVars, Ref } from './raw.js';
 
@@ -49,8 +50,8 @@ function mergeGroup(ini: RawGroup, y: RawGroup): RawGroup {
     location: y.location,
     roles: [...ini.roles, ...y.roles],
     vars: mergeVars(ini.vars, y.vars),
-    children: unique([...ini.children, ...y.children]),
-    hosts: unique([...ini.hosts, ...y.hosts]),
+    children: unique([...ini.children, ...y.children], byName),
+    hosts: unique([...ini.hosts, ...y.hosts], byName),
     connection: mergeConnection(ini.connection, y.connection),
     serial: y.serial ?? ini.serial,
     maxFailPercentage: y.maxFailPercentage ?? ini.maxFailPercentage,
@@ -62,7 +63,7 @@ function mergeHost(ini: RawHost, y: RawHost): RawHost {
     ...ini,
     ...y,
     location: ini.location,
-    groups: unique([...ini.groups, ...y.groups]),
+    groups: unique([...ini.groups, ...y.groups], byName),
     roles: [...ini.roles, ...y.roles],
     vars: mergeVars(ini.vars, y.vars),
     connection: mergeConnection(ini.connection, y.connection),
@@ -79,7 +80,5 @@ function mergeConnection(a: RawConnection, b: RawConnection): RawConnection {
   return out;
 }
 
-function unique(refs: Ref[]): Ref[] {
-  const seen = new Set<string>();
-  return refs.filter((r) => !seen.has(r.name) && (seen.add(r.name), true));
-}
+/** A group or host named twice (in the INI file and in the YAML) is one. */
+const byName = (r: Ref) => r.name;

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, type SourceLocation } from '../errors.js';
 import { closest } from '../suggest.js';
+import { unique } from '../lists.js';
 import type { RawConnection, RawGroup, RawHost, RawInventory, RawVars, Ref, RoleRef } from './raw.js';
 import { lookupSshHost, readSshConfig, type SshConfig, type SshHostOptions } from './ssh-config.js';
 import type { Connection, Group, Host, Inventory, RoleInstance, VarDefinition, Vars } from './types.js';
@@ -266,10 +267,6 @@ function varDefinitions(raw: RawInventory, hosts: Host[], groupsByHost: Map<stri
     }
   }
   return defs;
-}
-
-function unique(names: string[]): string[] {
-  return [...new Set(names)];
 }
 
 /** Each `target:` host's connection from its local target; every unknown name reported at once. */

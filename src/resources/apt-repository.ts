@@ -7,7 +7,8 @@ import { raw, sh, type Shell } from '../shell/quote.js';
 import { ConfigError } from '../errors.js';
 import { change, ok, type Decision, type Facts, type ResourceType } from './types.js';
 import { parseShaLine, writeCommands, sha256 } from './file.js';
-import { dirname, requireAbsolute, unique } from './paths.js';
+import { dirname, requireAbsolute } from './paths.js';
+import { unique } from '../lists.js';
 import { APT_STALE_COMMAND } from './package.js';
 
 export interface AptRepositoryParams {

@@ -4,7 +4,8 @@ import { sh, type Shell } from '../shell/quote.js';
 import { ownerSpec, parseStat, statProbe } from './stat.js';
 import { ConfigError } from '../errors.js';
 import { change, ok, type Decision, type Facts, type ResourceType } from './types.js';
-import { normalizeMode, requireAbsolute, sameMode, sameOwner, unique } from './paths.js';
+import { normalizeMode, requireAbsolute, sameMode, sameOwner } from './paths.js';
+import { unique } from '../lists.js';
 
 export interface DirectoryParams {
   path: string;

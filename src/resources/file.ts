@@ -4,7 +4,8 @@
 import { createHash } from 'node:crypto';
 import { joinShell, raw, sh, type Shell } from '../shell/quote.js';
 import { change, ok, type ContentDiff, type Decision, type Facts, type ResourceType } from './types.js';
-import { dirname, normalizeMode, requireAbsolute, requireDirectory, sameMode, sameOwner, unique } from './paths.js';
+import { dirname, normalizeMode, requireAbsolute, requireDirectory, sameMode, sameOwner } from './paths.js';
+import { unique } from '../lists.js';
 import { ownerSpec, parseStatLine, statProbe } from './stat.js';
 import { ConfigError } from '../errors.js';
 

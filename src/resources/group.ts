@@ -1,7 +1,7 @@
 // group: a local group. One `getent group` reports every group of the run.
 import { raw, sh } from '../shell/quote.js';
 import { change, ok, type Decision, type Facts, type ResourceType } from './types.js';
-import { unique } from './paths.js';
+import { unique } from '../lists.js';
 
 export interface GroupParams {
   name: string;

@@ -44,7 +44,3 @@ export function requireDirectory(dir: string | Shell, path: string | Shell, what
   const notDir = 'keel: %s is not a directory: cannot put %s in it\\n';
   return sh`if [ ! -d ${dir} ]; then if [ -e ${dir} ]; then printf ${notDir} ${dir} ${path} >&2; else printf ${missing} ${dir} >&2; fi; exit 1; fi`;
 }
-
-export function unique<T>(xs: T[]): T[] {
-  return [...new Set(xs)];
-}

@@ -4,7 +4,7 @@
 // restarted/reloaded are actions, not states: they always change and cannot be verified.
 import { raw, sh, type Shell } from '../shell/quote.js';
 import { change, ok, type Decision, type Facts, type ResourceType } from './types.js';
-import { unique } from './paths.js';
+import { unique } from '../lists.js';
 
 export interface ServiceParams {
   name: string;

@@ -4,7 +4,8 @@
 import { sh } from '../shell/quote.js';
 import { ConfigError } from '../errors.js';
 import { change, ok, type Decision, type Facts, type ResourceType } from './types.js';
-import { dirname, requireAbsolute, requireDirectory, unique } from './paths.js';
+import { dirname, requireAbsolute, requireDirectory } from './paths.js';
+import { unique } from '../lists.js';
 
 export interface SymlinkParams {
   path: string;

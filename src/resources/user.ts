@@ -4,7 +4,8 @@
 import { raw, sh } from '../shell/quote.js';
 import { ConfigError } from '../errors.js';
 import { change, ok, type Decision, type Facts, type ResourceType } from './types.js';
-import { requireAbsolute, unique } from './paths.js';
+import { requireAbsolute } from './paths.js';
+import { unique } from '../lists.js';
 import { ACCOUNT_NAME, parseGroupLines } from './group.js';
 
 export interface UserParams {
