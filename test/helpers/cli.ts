@@ -52,6 +52,20 @@ export function changedIds(j: any): string[] {
   return j.hosts[0].resources.filter((x: any) => x.status === 'changed').map((x: any) => x.id);
 }
 
+/** The first host's resources that are neither ok nor skipped, in a JSON report. */
+export function notOk(j: any): unknown[] {
+  return j.hosts[0].resources.filter((x: any) => x.status !== 'ok' && x.status !== 'skipped');
+}
+
+/** Apply, then apply again: the second run must change nothing. Returns the first report. */
+export async function converge(root: string, label: string): Promise<any> {
+  const first = await provisionItest(root, `${label} (1st run)`);
+  expect(first.changed).toBeGreaterThan(0);
+  const second = await provisionItest(root, `${label} (2nd run)`);
+  expect(second.changed, JSON.stringify(notOk(second), null, 1)).toBe(0);
+  return first;
+}
+
 /** keel's real CLI as a child process (signals, pipes): bin/keel.js on a fresh build of dist/. */
 export async function spawnKeel(args: string[], opts: { root: string; env?: NodeJS.ProcessEnv }): Promise<ChildProcessWithoutNullStreams> {
   await built();

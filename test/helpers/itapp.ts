@@ -2,8 +2,8 @@
 // (standard library only) as a release under releases/, with its virtualenv (Debian's
 // gunicorn/uvicorn seen through --system-site-packages) and `current` pointing to it, as
 // docs/layout.md has it. Put it before `app` in a host's roles.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeInventory, writeRole } from './project.js';
+import type { TestTarget } from './target.js';
 
 export const WSGI = `import os
 
@@ -43,8 +43,11 @@ resources:
 
 /** roles/itapp in a project directory. */
 export function writeItappRole(projectDir: string): void {
-  mkdirSync(join(projectDir, 'roles', 'itapp', 'files'), { recursive: true });
-  writeFileSync(join(projectDir, 'roles', 'itapp', 'role.yaml'), ITAPP_ROLE);
-  writeFileSync(join(projectDir, 'roles', 'itapp', 'files', 'wsgi.py'), WSGI);
-  writeFileSync(join(projectDir, 'roles', 'itapp', 'files', 'asgi.py'), ASGI);
+  writeRole(projectDir, 'itapp', ITAPP_ROLE, { 'files/wsgi.py': WSGI, 'files/asgi.py': ASGI });
+}
+
+/** The inventory of the web stack's tests: web1 on `t`, in group web with base, the stand-in
+ *  release, app and nginx. */
+export function writeWebInventory(projectDir: string, t: TestTarget, vars: Record<string, unknown>): void {
+  writeInventory(projectDir, t, { group: 'web', roles: ['base', 'itapp', 'app', 'nginx'], vars });
 }

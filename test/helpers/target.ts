@@ -8,6 +8,7 @@
 // startTarget() in a process removes labelled containers whose process is gone (a crashed
 // run), so parallel test processes never remove each other's targets.
 import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -213,4 +214,32 @@ export async function startTarget(opts: { users?: boolean; name?: string; warm?:
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** `sh -c script` in the target as root (through the engine, not SSH), whatever its exit code. */
+export function shExec(t: TestTarget, script: string): Promise<ExecOutput> {
+  return t.exec(['sh', '-c', script]);
+}
+
+/** `sh -c script` in the target as root: its stdout. A non-zero exit fails the test with the
+ *  script, the exit code and the output. */
+export async function sh(t: TestTarget, script: string): Promise<string> {
+  const r = await shExec(t, script);
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${script}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** From this machine to a target's address (on the Docker bridge, so through its firewall):
+ *  'open' when a TCP connection is accepted, 'refused' on RST, 'timeout' when packets are dropped. */
+export function probe(host: string, port: number, ms = 2000): Promise<'open' | 'refused' | 'timeout'> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    const done = (r: 'open' | 'refused' | 'timeout') => {
+      s.destroy();
+      resolve(r);
+    };
+    s.setTimeout(ms, () => done('timeout'));
+    s.once('connect', () => done('open'));
+    s.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED' ? 'refused' : 'timeout'));
+  });
 }

@@ -5,59 +5,12 @@
 // standing in for a deploy: a WSGI and an ASGI app using only the standard library, served by
 // Debian's python3-gunicorn / python3-uvicorn (no PyPI here) seen through the venv.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { writeItappRole } from '../helpers/itapp.js';
-import { startTarget, type TestTarget } from '../helpers/target.js';
-import { changedIds, provisionItest as provision } from '../helpers/cli.js';
-
-function makeProject(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'keel-roles-app-'));
-  mkdirSync(join(dir, 'inventories'));
-  writeItappRole(dir);
-  return dir;
-}
-
-function writeInventory(dir: string, t: TestTarget, vars: Record<string, unknown>): void {
-  const inv = {
-    known_hosts: t.knownHostsFile,
-    vars,
-    hosts: { web1: { address: '127.0.0.1', port: t.port, user: 'root', key: t.keyFile, groups: ['web'] } },
-    groups: { web: { roles: ['base', 'itapp', 'app', 'nginx'] } },
-  };
-  writeFileSync(join(dir, 'inventories', 'itest.yaml'), stringify(inv));
-}
-
-
-/** Apply, then apply again: the second run must change nothing. Returns the first report. */
-async function converge(root: string, label: string): Promise<any> {
-  const first = await provision(root, `${label} (1st run)`);
-  expect(first.changed).toBeGreaterThan(0);
-  const second = await provision(root, `${label} (2nd run)`);
-  expect(second.changed, JSON.stringify(second.hosts[0].resources.filter((x: any) => x.status !== 'ok' && x.status !== 'skipped'), null, 1)).toBe(0);
-  return first;
-}
-
-async function sh(t: TestTarget, script: string): Promise<string> {
-  const r = await t.exec(['sh', '-c', script]);
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${script}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-/** Poll until `check` passes (a worker count settling after a graceful reload). */
-async function eventually(check: () => Promise<void>, ms = 20_000): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
-}
+import { rmSync } from 'node:fs';
+import { writeItappRole, writeWebInventory } from '../helpers/itapp.js';
+import { tempProject } from '../helpers/project.js';
+import { sh, startTarget, type TestTarget } from '../helpers/target.js';
+import { changedIds, converge, provisionItest as provision } from '../helpers/cli.js';
+import { eventually } from '../helpers/wait.js';
 
 const SECRET = 'not-a-real-secret-4f1c9';
 const base = {
@@ -75,7 +28,8 @@ let root: string;
 
 beforeAll(async () => {
   target = await startTarget({ name: 'app' });
-  root = makeProject();
+  root = tempProject('roles-app');
+  writeItappRole(root);
 });
 afterAll(async () => {
   await target?.stop();
@@ -98,7 +52,7 @@ async function workers(pid: string, pattern = ''): Promise<number> {
 
 describe('role app on a real target', () => {
   it('gunicorn under supervisor on a unix socket: converges, answers through nginx, env file 0600 with the secret', async () => {
-    writeInventory(root, target, { ...base, app_server: 'gunicorn', app_process_manager: 'supervisor' });
+    writeWebInventory(root, target, { ...base, app_server: 'gunicorn', app_process_manager: 'supervisor' });
     await converge(root, 'gunicorn/supervisor');
 
     expect(await sh(target, 'curl -s http://127.0.0.1/hello')).toBe('wsgi ok greeting=hello-1 path=/hello\n');
@@ -119,7 +73,7 @@ describe('role app on a real target', () => {
   it('gunicorn under supervisor: a config change is a graceful reload (same master, new workers, new env)', async () => {
     const pid = await masterPid('supervisor');
     await eventually(async () => expect(await workers(pid)).toBe(2));
-    writeInventory(root, target, { ...base, app_workers: 3, app_env: { ...base.app_env, GREETING: 'hello-2' } });
+    writeWebInventory(root, target, { ...base, app_workers: 3, app_env: { ...base.app_env, GREETING: 'hello-2' } });
     const j = await provision(root, 'gunicorn/supervisor workers 2->3');
     const ids = changedIds(j);
     expect(ids).toContain('handler/app:reload app');
@@ -131,7 +85,7 @@ describe('role app on a real target', () => {
   });
 
   it('gunicorn under systemd (seed 000): the supervisor program goes, the unit answers, reload keeps the master', async () => {
-    writeInventory(root, target, { ...base, app_server: 'gunicorn', app_process_manager: 'systemd' });
+    writeWebInventory(root, target, { ...base, app_server: 'gunicorn', app_process_manager: 'systemd' });
     await converge(root, 'gunicorn/systemd');
     expect(await sh(target, 'curl -s http://127.0.0.1/')).toBe('wsgi ok greeting=hello-1 path=/\n');
     expect((await target.exec(['test', '-e', '/etc/supervisor/conf.d/acme.conf'])).code).not.toBe(0);
@@ -140,7 +94,7 @@ describe('role app on a real target', () => {
 
     const pid = await masterPid('systemd');
     await eventually(async () => expect(await workers(pid)).toBe(2));
-    writeInventory(root, target, { ...base, app_server: 'gunicorn', app_process_manager: 'systemd', app_workers: 4 });
+    writeWebInventory(root, target, { ...base, app_server: 'gunicorn', app_process_manager: 'systemd', app_workers: 4 });
     const j = await provision(root, 'gunicorn/systemd workers 2->4');
     expect(changedIds(j)).toContain('handler/app:reload app');
     expect(await masterPid('systemd')).toBe(pid);
@@ -149,7 +103,7 @@ describe('role app on a real target', () => {
   });
 
   it('uvicorn under systemd on tcp/3579 (seed 001): nginx proxies to the port', async () => {
-    writeInventory(root, target, { ...base, app_server: 'uvicorn', app_process_manager: 'systemd', app_module: 'asgi:app', app_bind_port: 3579, app_workers: 0 });
+    writeWebInventory(root, target, { ...base, app_server: 'uvicorn', app_process_manager: 'systemd', app_module: 'asgi:app', app_bind_port: 3579, app_workers: 0 });
     await converge(root, 'uvicorn/systemd port 3579');
     expect(await sh(target, 'curl -s http://127.0.0.1/x')).toBe('asgi ok greeting=hello-1 path=/x\n');
     expect(await sh(target, 'curl -s http://127.0.0.1:3579/direct')).toBe('asgi ok greeting=hello-1 path=/direct\n');
@@ -161,7 +115,7 @@ describe('role app on a real target', () => {
   });
 
   it('uvicorn under supervisor on the unix socket: the unit goes, the program answers', async () => {
-    writeInventory(root, target, { ...base, app_server: 'uvicorn', app_process_manager: 'supervisor', app_module: 'asgi:app' });
+    writeWebInventory(root, target, { ...base, app_server: 'uvicorn', app_process_manager: 'supervisor', app_module: 'asgi:app' });
     await converge(root, 'uvicorn/supervisor socket');
     expect(await sh(target, 'curl -s http://127.0.0.1/')).toBe('asgi ok greeting=hello-1 path=/\n');
     expect((await target.exec(['test', '-e', '/etc/systemd/system/acme.service'])).code).not.toBe(0);
@@ -171,7 +125,7 @@ describe('role app on a real target', () => {
     expect((await target.exec(['sh', '-c', 'curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:3579/'])).stdout).toBe('000');
 
     // uvicorn has no graceful reload: a changed env restarts it (a new master).
-    writeInventory(root, target, { ...base, app_server: 'uvicorn', app_process_manager: 'supervisor', app_module: 'asgi:app', app_env: { ...base.app_env, GREETING: 'hello-3' } });
+    writeWebInventory(root, target, { ...base, app_server: 'uvicorn', app_process_manager: 'supervisor', app_module: 'asgi:app', app_env: { ...base.app_env, GREETING: 'hello-3' } });
     await provision(root, 'uvicorn/supervisor env change');
     expect(await masterPid('supervisor')).not.toBe(pid);
     expect(await sh(target, 'curl -s http://127.0.0.1/')).toBe('asgi ok greeting=hello-3 path=/\n');

@@ -3,46 +3,11 @@
 // with the health path left open, `nginx -t` keeping the previous site when a change is
 // invalid, and TLS with a self-signed certificate made on the target (certbot is another role).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { writeItappRole } from '../helpers/itapp.js';
-import { startTarget, type TestTarget } from '../helpers/target.js';
-import { changedIds, provisionItest as provision, runKeel } from '../helpers/cli.js';
-
-function makeProject(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'keel-roles-app-'));
-  mkdirSync(join(dir, 'inventories'));
-  writeItappRole(dir);
-  return dir;
-}
-
-function writeInventory(dir: string, t: TestTarget, vars: Record<string, unknown>): void {
-  const inv = {
-    known_hosts: t.knownHostsFile,
-    vars,
-    hosts: { web1: { address: '127.0.0.1', port: t.port, user: 'root', key: t.keyFile, groups: ['web'] } },
-    groups: { web: { roles: ['base', 'itapp', 'app', 'nginx'] } },
-  };
-  writeFileSync(join(dir, 'inventories', 'itest.yaml'), stringify(inv));
-}
-
-
-/** Apply, then apply again: the second run must change nothing. Returns the first report. */
-async function converge(root: string, label: string): Promise<any> {
-  const first = await provision(root, `${label} (1st run)`);
-  expect(first.changed).toBeGreaterThan(0);
-  const second = await provision(root, `${label} (2nd run)`);
-  expect(second.changed, JSON.stringify(second.hosts[0].resources.filter((x: any) => x.status !== 'ok' && x.status !== 'skipped'), null, 1)).toBe(0);
-  return first;
-}
-
-async function sh(t: TestTarget, script: string): Promise<string> {
-  const r = await t.exec(['sh', '-c', script]);
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${script}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
+import { rmSync } from 'node:fs';
+import { writeItappRole, writeWebInventory } from '../helpers/itapp.js';
+import { tempProject } from '../helpers/project.js';
+import { sh, startTarget, type TestTarget } from '../helpers/target.js';
+import { converge, provisionItest as provision, runKeel } from '../helpers/cli.js';
 
 const ROOT = '/home/acme/webapp';
 const vars = { app_user: 'acme', app_name: 'acme', app_module: 'wsgi:application', app_workers: 2, nginx_health_path: '/ping' };
@@ -54,7 +19,8 @@ let root: string;
 
 beforeAll(async () => {
   target = await startTarget({ name: 'nginx' });
-  root = makeProject();
+  root = tempProject('roles-nginx');
+  writeItappRole(root);
 });
 afterAll(async () => {
   await target?.stop();
@@ -68,7 +34,7 @@ async function get(url: string, extra = ''): Promise<string> {
 
 describe('role nginx on a real target', () => {
   it('proxies to the app, serves /static/, removes the default site; a second run changes nothing', async () => {
-    writeInventory(root, target, vars);
+    writeWebInventory(root, target, vars);
     await converge(root, 'nginx');
     expect(await get('http://127.0.0.1/a')).toBe('wsgi ok greeting=- path=/a\n 200');
     expect(await get('http://127.0.0.1/static/hello.txt')).toBe('static ok\n 200');
@@ -97,7 +63,7 @@ describe('role nginx on a real target', () => {
 
   it('a certificate that does not exist yet keeps the site on plain HTTP; one that nginx -t refuses is not kept', async () => {
     const before = await sh(target, 'sha256sum /etc/nginx/sites-enabled/acme');
-    writeInventory(root, target, { ...vars, nginx_tls_certificate: '/etc/ssl/bad/cert.pem', nginx_tls_certificate_key: '/etc/ssl/bad/key.pem' });
+    writeWebInventory(root, target, { ...vars, nginx_tls_certificate: '/etc/ssl/bad/cert.pem', nginx_tls_certificate_key: '/etc/ssl/bad/key.pem' });
     const waiting = await provision(root, 'nginx, certificate not there yet');
     expect(waiting.changed).toBe(0);
     expect(waiting.hosts[0].resources.find((x: any) => x.status === 'skipped' && /sites-enabled\/acme#2$/.test(x.id)).reason).toBe('when: /etc/ssl/bad/cert.pem does not exist on the host');
@@ -115,7 +81,7 @@ describe('role nginx on a real target', () => {
 
   it('TLS when certificate paths are set: 443 answers, 80 redirects except the health path, body size limit applies', async () => {
     await sh(target, 'mkdir -p /etc/ssl/keel-test && cd /etc/ssl/keel-test && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout key.pem -out cert.pem 2>/dev/null && chmod 600 key.pem');
-    writeInventory(root, target, {
+    writeWebInventory(root, target, {
       ...vars,
       nginx_server_name: 'localhost',
       nginx_tls_certificate: '/etc/ssl/keel-test/cert.pem',
