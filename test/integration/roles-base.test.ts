@@ -2,9 +2,8 @@
 // through the real CLI, then the layout, the user, the timezone and the locale are checked
 // inside the container. Also: bad variables are refused before anything runs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { tempProject, writeInventory } from '../helpers/project.js';
 import { startTarget, type TestTarget } from '../helpers/target.js';
 import { runKeel } from '../helpers/cli.js';
 
@@ -12,20 +11,9 @@ let target: TestTarget;
 const dirs: string[] = [];
 
 function project(t: TestTarget, roles: string[], vars: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'keel-role-base-'));
+  const dir = tempProject('role-base');
   dirs.push(dir);
-  mkdirSync(join(dir, 'inventories'));
-  writeFileSync(
-    join(dir, 'inventories', 'itest.yaml'),
-    `known_hosts: ${t.knownHostsFile}
-vars:
-${vars}
-hosts:
-  web1: {address: 127.0.0.1, port: ${t.port}, user: root, key: ${t.keyFile}, groups: [web]}
-groups:
-  web: {roles: [${roles.join(', ')}]}
-`,
-  );
+  writeInventory(dir, t, { group: 'web', roles, vars });
   return dir;
 }
 

@@ -5,13 +5,11 @@
 // nginx switched to HTTPS in the same run, a second run that requests nothing, a renewal
 // that the deploy hook makes nginx serve.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { startTarget, type TestTarget } from '../helpers/target.js';
+import { rmSync } from 'node:fs';
+import { sh, startTarget, type TestTarget } from '../helpers/target.js';
 import { changedIds, provisionItest as provision } from '../helpers/cli.js';
 import { writeItappRole } from '../helpers/itapp.js';
+import { tempProject, writeInventory, writeRole } from '../helpers/project.js';
 
 const DOMAIN = 'web.keel.test';
 
@@ -47,22 +45,15 @@ resources:
 let target: TestTarget;
 let root: string;
 
-async function sh(script: string): Promise<string> {
-  const r = await target.exec(['sh', '-c', script]);
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${script}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-const fingerprint = () => sh(`echo | openssl s_client -connect 127.0.0.1:443 -servername ${DOMAIN} 2>/dev/null | openssl x509 -noout -fingerprint -sha256`);
+const fingerprint = () => sh(target, `echo | openssl s_client -connect 127.0.0.1:443 -servername ${DOMAIN} 2>/dev/null | openssl x509 -noout -fingerprint -sha256`);
 
 beforeAll(async () => {
   target = await startTarget({ name: 'certbot' });
-  root = mkdtempSync(join(tmpdir(), 'keel-roles-certbot-'));
-  mkdirSync(join(root, 'inventories'));
-  mkdirSync(join(root, 'roles', 'itpebble'), { recursive: true });
-  writeFileSync(join(root, 'roles', 'itpebble', 'role.yaml'), ITPEBBLE_ROLE);
+  root = tempProject('roles-certbot');
+  writeRole(root, 'itpebble', ITPEBBLE_ROLE);
   writeItappRole(root); // a release at app_root/current with its venv, as keel deploy leaves it
-  const inv = {
-    known_hosts: target.knownHostsFile,
+  writeInventory(root, target, {
+    roles: ['base', 'itpebble', 'itapp', 'app', 'nginx', 'certbot'],
     vars: {
       app_user: 'acme', app_name: 'acme', app_module: 'wsgi:application', app_workers: 1, nginx_health_path: '/ping',
       acme_domains: [DOMAIN],
@@ -70,9 +61,7 @@ beforeAll(async () => {
       certbot_server: 'https://127.0.0.1:14000/dir',
       certbot_ca_bundle: '/etc/pebble/cert.pem',
     },
-    hosts: { web1: { address: '127.0.0.1', port: target.port, user: 'root', key: target.keyFile, roles: ['base', 'itpebble', 'itapp', 'app', 'nginx', 'certbot'] } },
-  };
-  writeFileSync(join(root, 'inventories', 'itest.yaml'), stringify(inv));
+  });
 });
 afterAll(async () => {
   await target?.stop();
@@ -86,24 +75,24 @@ describe('role certbot with nginx, against pebble standing in for Let\'s Encrypt
     expect(changed.filter((id) => id.startsWith('certbot/command:certbot certonly'))).toHaveLength(1);
     // The HTTPS site was written in the same run, after the certificate existed.
     expect(changed).toContain('nginx/template:/etc/nginx/sites-enabled/acme#2');
-    expect(await sh(`ls /etc/letsencrypt/live/${DOMAIN}/`)).toMatch(/fullchain\.pem[\s\S]*privkey\.pem/);
+    expect(await sh(target, `ls /etc/letsencrypt/live/${DOMAIN}/`)).toMatch(/fullchain\.pem[\s\S]*privkey\.pem/);
     const second = await provision(root, 'certbot (2nd run)');
     expect(second.changed, JSON.stringify(changedIds(second))).toBe(0);
 
-    await sh('curl -sk https://127.0.0.1:15000/roots/0 > /tmp/pebble-root.pem');
-    expect(await sh(`curl -s --cacert /tmp/pebble-root.pem https://${DOMAIN}/x`)).toBe('wsgi ok greeting=- path=/x\n');
-    expect(await sh(`curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://${DOMAIN}/x`)).toBe(`301 https://${DOMAIN}/x`);
+    await sh(target, 'curl -sk https://127.0.0.1:15000/roots/0 > /tmp/pebble-root.pem');
+    expect(await sh(target, `curl -s --cacert /tmp/pebble-root.pem https://${DOMAIN}/x`)).toBe('wsgi ok greeting=- path=/x\n');
+    expect(await sh(target, `curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://${DOMAIN}/x`)).toBe(`301 https://${DOMAIN}/x`);
     // Renewals are answered over plain HTTP.
-    await sh('mkdir -p /var/www/acme/.well-known/acme-challenge && echo token > /var/www/acme/.well-known/acme-challenge/t');
-    expect(await sh(`curl -s http://${DOMAIN}/.well-known/acme-challenge/t`)).toBe('token\n');
-    expect(await sh('systemctl is-enabled certbot.timer; systemctl cat certbot.service | grep REQUESTS_CA_BUNDLE')).toBe('enabled\nEnvironment=REQUESTS_CA_BUNDLE=/etc/pebble/cert.pem\n');
+    await sh(target, 'mkdir -p /var/www/acme/.well-known/acme-challenge && echo token > /var/www/acme/.well-known/acme-challenge/t');
+    expect(await sh(target, `curl -s http://${DOMAIN}/.well-known/acme-challenge/t`)).toBe('token\n');
+    expect(await sh(target, 'systemctl is-enabled certbot.timer; systemctl cat certbot.service | grep REQUESTS_CA_BUNDLE')).toBe('enabled\nEnvironment=REQUESTS_CA_BUNDLE=/etc/pebble/cert.pem\n');
   }, 900_000); // a first converge installs nginx, supervisor, certbot and pebble
 
   it('a renewal (the timer\'s certbot renew) goes through the webroot and the deploy hook makes nginx serve the new certificate', async () => {
     const before = await fingerprint();
-    await sh('REQUESTS_CA_BUNDLE=/etc/pebble/cert.pem certbot renew --force-renewal --no-random-sleep-on-renew');
+    await sh(target, 'REQUESTS_CA_BUNDLE=/etc/pebble/cert.pem certbot renew --force-renewal --no-random-sleep-on-renew');
     expect(await fingerprint()).not.toBe(before);
-    expect(await sh(`curl -s --cacert /tmp/pebble-root.pem https://${DOMAIN}/x`)).toBe('wsgi ok greeting=- path=/x\n');
+    expect(await sh(target, `curl -s --cacert /tmp/pebble-root.pem https://${DOMAIN}/x`)).toBe('wsgi ok greeting=- path=/x\n');
     expect((await provision(root, 'certbot after renewal')).changed).toBe(0);
   });
 });

@@ -5,12 +5,11 @@
 // restart and check them, a change restarts only its own daemon, the timer is listed and
 // fires, and daemon_state: absent removes one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { startTarget, type TestTarget } from '../helpers/target.js';
+import { rmSync } from 'node:fs';
+import { sh, shExec, startTarget, type TestTarget } from '../helpers/target.js';
 import { changedIds, provisionItest as provision } from '../helpers/cli.js';
+import { tempProject, writeInventory as writeTargetInventory, writeRole } from '../helpers/project.js';
+import { until } from '../helpers/wait.js';
 
 const DAEMON_PY = `import os, sys, time
 
@@ -40,43 +39,21 @@ let target: TestTarget;
 let root: string;
 
 function writeInventory(instances: unknown[]): void {
-  const inv = {
-    known_hosts: target.knownHostsFile,
-    vars: { app_user: 'acme', app_name: 'aq' },
-    hosts: { w1: { address: '127.0.0.1', port: target.port, user: 'root', key: target.keyFile, roles: ['base', 'itcode', ...instances] } },
-  };
-  writeFileSync(join(root, 'inventories', 'itest.yaml'), stringify(inv));
+  writeTargetInventory(root, target, { host: 'w1', roles: ['base', 'itcode', ...instances], vars: { app_user: 'acme', app_name: 'aq' } });
 }
 
 const recalc = (command = 'python -u daemon.py recalc') => ({ role: 'daemon', name: 'recalc', vars: { daemon_command: command } });
 const notify = (extra: Record<string, unknown> = {}) => ({ role: 'daemon', name: 'notify', vars: { daemon_command: 'python -u daemon.py notify', daemon_process_manager: 'supervisor', ...extra } });
 const tick = { role: 'timer', name: 'tick', vars: { timer_command: 'python -c "import os; print(\'tick\', os.environ[\'GREETING\'])"', timer_on_calendar: '', timer_every: '2s' } };
 
-async function sh(script: string): Promise<string> {
-  const r = await target.exec(['sh', '-c', script]);
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${script}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-const code = async (script: string) => (await target.exec(['sh', '-c', script])).code;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await sleep(300);
-  }
-  throw new Error(`timed out waiting for: ${what}`);
-}
-const systemdPid = async () => (await sh('systemctl show -p MainPID --value aq-recalc.service')).trim();
-const supervisorPid = async () => (await sh("supervisorctl pid aq-notify")).trim();
+const code = async (script: string) => (await shExec(target, script)).code;
+const systemdPid = async () => (await sh(target, 'systemctl show -p MainPID --value aq-recalc.service')).trim();
+const supervisorPid = async () => (await sh(target, "supervisorctl pid aq-notify")).trim();
 
 beforeAll(async () => {
   target = await startTarget({ name: 'daemons' });
-  root = mkdtempSync(join(tmpdir(), 'keel-roles-daemon-'));
-  mkdirSync(join(root, 'inventories'));
-  mkdirSync(join(root, 'roles', 'itcode', 'files'), { recursive: true });
-  writeFileSync(join(root, 'roles', 'itcode', 'role.yaml'), ITCODE_ROLE);
-  writeFileSync(join(root, 'roles', 'itcode', 'files', 'daemon.py'), DAEMON_PY);
+  root = tempProject('roles-daemon');
+  writeRole(root, 'itcode', ITCODE_ROLE, { 'files/daemon.py': DAEMON_PY });
 });
 afterAll(async () => {
   await target?.stop();
@@ -93,34 +70,34 @@ describe('roles daemon and timer on a real target', () => {
     const second = await provision(root, 'daemons+timer (2nd run)');
     expect(second.changed, JSON.stringify(changedIds(second))).toBe(0);
 
-    expect(await sh('systemctl is-active aq-recalc.service')).toBe('active\n');
-    expect(await sh('supervisorctl status aq-notify')).toMatch(/RUNNING/);
+    expect(await sh(target, 'systemctl is-active aq-recalc.service')).toBe('active\n');
+    expect(await sh(target, 'supervisorctl status aq-notify')).toMatch(/RUNNING/);
     // The app's code from app_dir, app_venv's python, the env file; output in logs/<name>/.
     await until('both daemons log', async () => (await code(`grep -q 'recalc tick' ${ROOT}/logs/recalc/recalc.log && grep -q 'notify tick' ${ROOT}/logs/notify/notify.log`)) === 0);
-    expect(await sh(`head -n 1 ${ROOT}/logs/recalc/recalc.log`)).toMatch(new RegExp(`^recalc started pid=\\d+ greeting=hello from env python=${ROOT}/current/.venv/bin/python`));
-    expect(await sh(`head -n 1 ${ROOT}/logs/notify/notify.log`)).toMatch(/^notify started .*greeting=hello from env/);
-    expect(await sh(`ps -o user= -p "$(systemctl show -p MainPID --value aq-recalc.service)"`)).toBe('acme\n');
+    expect(await sh(target, `head -n 1 ${ROOT}/logs/recalc/recalc.log`)).toMatch(new RegExp(`^recalc started pid=\\d+ greeting=hello from env python=${ROOT}/current/.venv/bin/python`));
+    expect(await sh(target, `head -n 1 ${ROOT}/logs/notify/notify.log`)).toMatch(/^notify started .*greeting=hello from env/);
+    expect(await sh(target, `ps -o user= -p "$(systemctl show -p MainPID --value aq-recalc.service)"`)).toBe('acme\n');
     // Deploy hooks (docs/layout.md), root-owned.
-    expect(await sh('cd /etc/keel/apps/aq && stat -c "%n %U %a" reload.d/daemon-recalc check.d/daemon-recalc reload.d/daemon-notify check.d/daemon-notify')).toBe(
+    expect(await sh(target, 'cd /etc/keel/apps/aq && stat -c "%n %U %a" reload.d/daemon-recalc check.d/daemon-recalc reload.d/daemon-notify check.d/daemon-notify')).toBe(
       'reload.d/daemon-recalc root 755\ncheck.d/daemon-recalc root 755\nreload.d/daemon-notify root 755\ncheck.d/daemon-notify root 755\n');
     expect(await code('/etc/keel/apps/aq/check.d/daemon-recalc && /etc/keel/apps/aq/check.d/daemon-notify')).toBe(0);
   });
 
   it('a killed daemon comes back; the reload hook restarts it; the check hook sees it stopped', async () => {
     const pid = await systemdPid();
-    await sh(`kill -9 ${pid}`);
+    await sh(target, `kill -9 ${pid}`);
     await until('systemd restarts recalc', async () => { const p = await systemdPid(); return p !== '0' && p !== pid && (await code('systemctl is-active --quiet aq-recalc.service')) === 0; });
     const spid = await supervisorPid();
-    await sh(`kill -9 ${spid}`);
+    await sh(target, `kill -9 ${spid}`);
     await until('supervisor restarts notify', async () => { const p = await supervisorPid(); return /^\d+$/.test(p) && p !== '0' && p !== spid; });
 
     for (const [hook, pidOf] of [['daemon-recalc', systemdPid], ['daemon-notify', supervisorPid]] as const) {
       const before = await pidOf();
-      await sh(`/etc/keel/apps/aq/reload.d/${hook}`);
+      await sh(target, `/etc/keel/apps/aq/reload.d/${hook}`);
       expect(await pidOf()).not.toBe(before);
       expect(await code(`/etc/keel/apps/aq/check.d/${hook}`)).toBe(0);
     }
-    await sh('systemctl stop aq-recalc.service');
+    await sh(target, 'systemctl stop aq-recalc.service');
     expect(await code('/etc/keel/apps/aq/check.d/daemon-recalc')).not.toBe(0);
     // keel starts it again (and only that).
     const r = await provision(root, 'daemons after a stop');
@@ -137,20 +114,20 @@ describe('roles daemon and timer on a real target', () => {
   });
 
   it('the timer is listed and fires, running the app code with its env', async () => {
-    expect(await sh('systemctl list-timers --all --no-pager aq-tick.timer')).toMatch(/aq-tick\.timer\s+aq-tick\.service/);
-    await until('the timer ran the job twice', async () => Number((await sh(`grep -c '^tick hello from env$' ${ROOT}/logs/tick/tick.log || true`)).trim()) >= 2, 30_000);
-    await sh('systemctl start aq-tick.service');
-    expect(await sh('systemctl show -p Result --value aq-tick.service')).toBe('success\n');
+    expect(await sh(target, 'systemctl list-timers --all --no-pager aq-tick.timer')).toMatch(/aq-tick\.timer\s+aq-tick\.service/);
+    await until('the timer ran the job twice', async () => Number((await sh(target, `grep -c '^tick hello from env$' ${ROOT}/logs/tick/tick.log || true`)).trim()) >= 2, { ms: 30_000 });
+    await sh(target, 'systemctl start aq-tick.service');
+    expect(await sh(target, 'systemctl show -p Result --value aq-tick.service')).toBe('success\n');
   });
 
   it('daemon_state: absent stops it and removes what the role installed; the other stays', async () => {
     writeInventory([recalc('python -u daemon.py recalc --fast'), notify({ daemon_state: 'absent' }), { ...tick, vars: { ...tick.vars, timer_state: 'absent' } }]);
     await provision(root, 'notify and tick absent');
     expect(await code('test -e /etc/supervisor/conf.d/aq-notify.conf || test -e /etc/keel/apps/aq/reload.d/daemon-notify || test -e /etc/systemd/system/aq-tick.timer || test -e /etc/logrotate.d/keel-aq-notify')).not.toBe(0);
-    expect(await sh('supervisorctl status aq-notify 2>&1 || true')).toMatch(/no such process/i);
+    expect(await sh(target, 'supervisorctl status aq-notify 2>&1 || true')).toMatch(/no such process/i);
     expect(await code('pgrep -f "daemon[.]py notify"')).not.toBe(0);
-    expect(await sh('systemctl list-timers --all --no-pager')).not.toMatch(/aq-tick/);
-    expect(await sh('systemctl is-active aq-recalc.service')).toBe('active\n');
+    expect(await sh(target, 'systemctl list-timers --all --no-pager')).not.toMatch(/aq-tick/);
+    expect(await sh(target, 'systemctl is-active aq-recalc.service')).toBe('active\n');
     expect((await provision(root, 'absent, again')).changed).toBe(0);
     // Then it can leave the inventory.
     writeInventory([recalc('python -u daemon.py recalc --fast')]);

@@ -8,11 +8,10 @@
 // pinning, the package at the pinned version, configuration, systemd, the health check, and
 // the firewall, reached from this machine over the Docker bridge.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { connect } from 'node:net';
-import { startTarget, type TestTarget } from '../helpers/target.js';
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { tempProject, writeInventory } from '../helpers/project.js';
+import { probe, sh, startTarget, type TestTarget } from '../helpers/target.js';
 import { changedIds, provisionItest } from '../helpers/cli.js';
 
 const FIXTURE = resolve(import.meta.dirname, '..', 'fixtures', 'elasticsearch');
@@ -25,66 +24,40 @@ let root: string;
 let ip: string;
 let subnet: string;
 
-async function sh(cmd: string): Promise<string> {
-  const r = await es.exec(['sh', '-c', cmd]);
-  if (r.code !== 0) throw new Error(`${cmd}: exit ${r.code}: ${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
-
 /** GET from this machine, through the target's firewall. */
 async function get(path: string): Promise<{ status: number; body: any }> {
   const r = await fetch(`http://${ip}:9200${path}`, { signal: AbortSignal.timeout(5000) });
   return { status: r.status, body: await r.json() };
 }
 
-/** 'open' when a TCP connection is accepted, 'refused' on RST, 'timeout' when packets are dropped. */
-function probe(host: string, port: number, ms = 2000): Promise<'open' | 'refused' | 'timeout'> {
-  return new Promise((done) => {
-    const s = connect({ host, port });
-    const end = (r: 'open' | 'refused' | 'timeout') => {
-      s.destroy();
-      done(r);
-    };
-    s.setTimeout(ms, () => end('timeout'));
-    s.once('connect', () => end('open'));
-    s.once('error', (e: NodeJS.ErrnoException) => end(e.code === 'ECONNREFUSED' ? 'refused' : 'timeout'));
-  });
-}
-
 function inventory(version: string, privateNetwork: string): void {
-  writeFileSync(
-    join(root, 'inventories', 'itest.yaml'),
-    `known_hosts: ${es.knownHostsFile}
-vars:
-  elasticsearch_repo_url: http://127.0.0.1:${REPO_PORT}/packages/8.x/apt
+  writeInventory(root, es, {
+    host: 'es1',
+    group: 'search',
+    roles: ['firewall', 'elasticsearch'],
+    vars: `  elasticsearch_repo_url: http://127.0.0.1:${REPO_PORT}/packages/8.x/apt
   elasticsearch_repo_key_url: http://127.0.0.1:${REPO_PORT}/GPG-KEY-elasticsearch
   elasticsearch_version: "${version}"
   elasticsearch_cluster_name: catalog-search
   elasticsearch_heap_size: 256m
   firewall_public_tcp_ports: []
   firewall_rules:
-    - {port: 9200, to_port: 9400, from: ${privateNetwork}, comment: "elasticsearch: private network only"}
-hosts:
-  es1: {address: 127.0.0.1, port: ${es.port}, user: root, key: ${es.keyFile}, groups: [search]}
-groups:
-  search: {roles: [firewall, elasticsearch]}
-`,
-  );
+    - {port: 9200, to_port: 9400, from: ${privateNetwork}, comment: "elasticsearch: private network only"}`,
+  });
 }
 
 beforeAll(async () => {
   es = await startTarget({ name: 'es1' });
   const t0 = Date.now();
   // Tools to build and sign the stand-in repository (Debian's), on the target itself.
-  await sh('apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gpg gpg-agent apt-utils python3 >/dev/null');
+  await sh(es, 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gpg gpg-agent apt-utils python3 >/dev/null');
   await es.container.copyDirectoriesToContainer([{ source: FIXTURE, target: '/root/standin' }]);
-  await sh(`sh /root/standin/build-repo.sh /root/standin /srv/elastic ${REPO_PORT} ${PINNED} ${NEWER}`);
+  await sh(es, `sh /root/standin/build-repo.sh /root/standin /srv/elastic ${REPO_PORT} ${PINNED} ${NEWER}`);
   console.log(`stand-in repository built and served in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  ip = (await sh("ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1")).trim();
-  subnet = (await sh("ip -4 route show dev eth0 scope link | awk '{print $1}'")).trim();
+  ip = (await sh(es, "ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1")).trim();
+  subnet = (await sh(es, "ip -4 route show dev eth0 scope link | awk '{print $1}'")).trim();
   expect(subnet).toMatch(/^\d+\.\d+\.\d+\.\d+\/\d+$/);
-  root = mkdtempSync(join(tmpdir(), 'keel-role-es-'));
-  mkdirSync(join(root, 'inventories'));
+  root = tempProject('role-es');
   inventory(PINNED, subnet);
 });
 afterAll(async () => {
@@ -110,27 +83,27 @@ describe('role elasticsearch (stand-in for Elastic\'s repository and package)', 
     expect(Object.values<any>(jvm.body.nodes)[0].jvm.mem.heap_max_in_bytes).toBe(256 * 1024 * 1024);
 
     // network.host [_local_, _site_]: loopback and the private address, nothing else.
-    const listen = await sh("ss -Hltn 'sport = :9200' | awk '{print $4}' | sort | tr '\\n' ' '");
+    const listen = await sh(es, "ss -Hltn 'sport = :9200' | awk '{print $4}' | sort | tr '\\n' ' '");
     expect(listen.trim()).toBe(['127.0.0.1:9200', `${ip}:9200`].sort().join(' '));
-    expect(await sh('systemctl is-enabled elasticsearch')).toBe('enabled\n');
+    expect(await sh(es, 'systemctl is-enabled elasticsearch')).toBe('enabled\n');
 
     // The repository: deb822 source with Signed-By, the key kept for it alone.
-    expect(await sh('cat /etc/apt/sources.list.d/elasticsearch.sources')).toBe(
+    expect(await sh(es, 'cat /etc/apt/sources.list.d/elasticsearch.sources')).toBe(
       `Types: deb\nURIs: http://127.0.0.1:${REPO_PORT}/packages/8.x/apt\nSuites: stable\nComponents: main\nSigned-By: /etc/apt/keyrings/elasticsearch.asc\n`,
     );
-    expect(await sh('head -n 1 /etc/apt/keyrings/elasticsearch.asc')).toBe('-----BEGIN PGP PUBLIC KEY BLOCK-----\n');
+    expect(await sh(es, 'head -n 1 /etc/apt/keyrings/elasticsearch.asc')).toBe('-----BEGIN PGP PUBLIC KEY BLOCK-----\n');
     // The pin holds although the repository has a newer version.
-    const policy = await sh('apt-cache policy elasticsearch');
+    const policy = await sh(es, 'apt-cache policy elasticsearch');
     expect(policy).toMatch(new RegExp(`Installed: ${PINNED}\\n\\s+Candidate: ${PINNED}\\n`));
     expect(policy).toContain(NEWER);
-    expect(await sh('apt-get -s -q upgrade | grep -c "^Inst elasticsearch" || true')).toBe('0\n');
+    expect(await sh(es, 'apt-get -s -q upgrade | grep -c "^Inst elasticsearch" || true')).toBe('0\n');
 
     // The configuration went in before the package: its security auto-configuration was skipped.
-    expect(await sh('cat /etc/elasticsearch/elasticsearch.keystore')).toBe('keystore.seed\n');
-    const yml = await sh('cat /etc/elasticsearch/elasticsearch.yml');
+    expect(await sh(es, 'cat /etc/elasticsearch/elasticsearch.keystore')).toBe('keystore.seed\n');
+    const yml = await sh(es, 'cat /etc/elasticsearch/elasticsearch.yml');
     expect(yml).toContain('xpack.security.enabled: false');
     expect(yml).not.toContain('AUTO CONFIGURATION');
-    expect(await sh("stat -c '%U %G %a' /etc/elasticsearch/elasticsearch.yml /etc/elasticsearch/jvm.options.d/heap.options /var/lib/elasticsearch"))
+    expect(await sh(es, "stat -c '%U %G %a' /etc/elasticsearch/elasticsearch.yml /etc/elasticsearch/jvm.options.d/heap.options /var/lib/elasticsearch"))
       .toBe('root elasticsearch 640\nroot elasticsearch 640\nelasticsearch elasticsearch 2750\n');
   });
 
@@ -141,9 +114,9 @@ describe('role elasticsearch (stand-in for Elastic\'s repository and package)', 
     expect(ids).toContain('elasticsearch/template:/etc/apt/preferences.d/elasticsearch');
     expect(ids).toContain(`elasticsearch/package:elasticsearch=${NEWER}`);
     expect(ids).toContain('handler/elasticsearch:restart elasticsearch');
-    expect(await sh('curl -fsS http://127.0.0.1:9200/')).toContain(`"number": "${NEWER}"`);
+    expect(await sh(es, 'curl -fsS http://127.0.0.1:9200/')).toContain(`"number": "${NEWER}"`);
     // The upgrade kept keel's configuration (dpkg --force-confold).
-    expect(await sh('grep -c "^cluster.name: \\"catalog-search\\"" /etc/elasticsearch/elasticsearch.yml')).toBe('1\n');
+    expect(await sh(es, 'grep -c "^cluster.name: \\"catalog-search\\"" /etc/elasticsearch/elasticsearch.yml')).toBe('1\n');
     expect(await probe(ip, 9200)).toBe('timeout');
     expect(await probe(ip, 9300)).toBe('timeout');
     const again = await provisionItest(root, 'elasticsearch after upgrade');

@@ -4,11 +4,9 @@
 // mirror) run inside the container; the test connects to them from outside, so packets go
 // through the container's input hook (a connection from inside would use `lo`, always open).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { connect } from 'node:net';
-import { startTarget, type TestTarget } from '../helpers/target.js';
+import { rmSync } from 'node:fs';
+import { tempProject, writeInventory } from '../helpers/project.js';
+import { probe, sh, startTarget, type TestTarget } from '../helpers/target.js';
 import { runKeel } from '../helpers/cli.js';
 
 let target: TestTarget;
@@ -17,50 +15,19 @@ let gateway: string;
 const dirs: string[] = [];
 
 function project(t: TestTarget, vars: string, login = 'user: root'): string {
-  const dir = mkdtempSync(join(tmpdir(), 'keel-role-fw-'));
+  const dir = tempProject('role-fw');
   dirs.push(dir);
-  mkdirSync(join(dir, 'inventories'));
-  writeFileSync(
-    join(dir, 'inventories', 'itest.yaml'),
-    `known_hosts: ${t.knownHostsFile}
-vars:
-${vars}
-hosts:
-  search1: {address: 127.0.0.1, port: ${t.port}, ${login}, key: ${t.keyFile}, groups: [search]}
-groups:
-  search: {roles: [firewall]}
-`,
-  );
+  writeInventory(dir, t, { host: 'search1', group: 'search', roles: ['firewall'], vars, login });
   return dir;
-}
-
-/** 'open' when a TCP connection is accepted, 'refused' on RST, 'timeout' when packets are dropped. */
-function probe(host: string, port: number, ms = 2000): Promise<'open' | 'refused' | 'timeout'> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    const done = (r: 'open' | 'refused' | 'timeout') => {
-      s.destroy();
-      resolve(r);
-    };
-    s.setTimeout(ms, () => done('timeout'));
-    s.once('connect', () => done('open'));
-    s.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED' ? 'refused' : 'timeout'));
-  });
-}
-
-async function sh(cmd: string): Promise<string> {
-  const r = await target.exec(['sh', '-c', cmd]);
-  if (r.code !== 0) throw new Error(`${cmd}: exit ${r.code}: ${r.stderr}`);
-  return r.stdout;
 }
 
 beforeAll(async () => {
   target = await startTarget({ users: true });
-  await sh('apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q netcat-openbsd >/dev/null');
+  await sh(target, 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q netcat-openbsd >/dev/null');
   // Listeners in their own units, outside the test's exec sessions.
-  await sh('systemd-run --unit=listen9200 nc -lk 9200 && systemd-run --unit=listen8080 nc -lk 8080');
-  ip = (await sh("ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1")).trim();
-  gateway = (await sh("ip route show default | awk '{print $3}'")).trim();
+  await sh(target, 'systemd-run --unit=listen9200 nc -lk 9200 && systemd-run --unit=listen8080 nc -lk 8080');
+  ip = (await sh(target, "ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1")).trim();
+  gateway = (await sh(target, "ip route show default | awk '{print $3}'")).trim();
   expect(ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
 });
 afterAll(async () => {
@@ -97,13 +64,13 @@ describe('role firewall', () => {
     expect(b.changed, second.stdout).toBe(0);
     console.log(`firewall: first run ${firstMs} ms (${a.changed} changed), second run ${secondMs} ms (0 changed)`);
 
-    const rules = await sh('nft list table inet keel');
+    const rules = await sh(target, 'nft list table inet keel');
     expect(rules).toContain('policy drop;');
     expect(rules).toContain('tcp dport @ssh_ports accept');
     expect(rules).toContain('tcp dport { 80, 443 } accept');
     expect(rules).toContain('ip saddr 10.0.0.0/8 tcp dport 9200-9400 accept');
     expect(rules).toMatch(/ssh_ports \{[\s\S]*elements = \{ (22, 2200|2200, 22) \}/);
-    expect((await sh('systemctl is-enabled nftables')).trim()).toBe('enabled');
+    expect((await sh(target, 'systemctl is-enabled nftables')).trim()).toBe('enabled');
 
     // From this machine (source: the bridge gateway): 9200 dropped, 8080 open to us, 22 open.
     expect(await probe(ip, 9200)).toBe('timeout');
@@ -114,7 +81,7 @@ describe('role firewall', () => {
     expect(await probe(ip, 80)).toBe('refused');
 
     // After a reboot the rules come from the files: restart the unit, SSH still works.
-    await sh('systemctl restart nftables');
+    await sh(target, 'systemctl restart nftables');
     expect(await probe(ip, 9200)).toBe('timeout');
     const third = await runKeel(['provision', 'itest', '--output', 'json'], { root });
     expect(third.code).toBe(0);
@@ -122,7 +89,7 @@ describe('role firewall', () => {
   });
 
   it('rules nft refuses are not installed: the old file and the running rules stay (exit 2)', async () => {
-    const before = await sh('cat /etc/nftables.conf');
+    const before = await sh(target, 'cat /etc/nftables.conf');
     const root = project(target, `  firewall_rules:
     - {port: 9400, to_port: 9200}`);
     const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
@@ -130,7 +97,7 @@ describe('role firewall', () => {
     const failed = r.json().hosts[0].resources.find((x: any) => x.status === 'failed');
     expect(failed.id).toContain('/etc/nftables.conf');
     expect(failed.output).toMatch(/nft|range|Error/i);
-    expect(await sh('cat /etc/nftables.conf')).toBe(before);
+    expect(await sh(target, 'cat /etc/nftables.conf')).toBe(before);
     expect(await probe(ip, 9200)).toBe('timeout');
     expect(await probe(ip, 22)).toBe('open');
   });
@@ -144,7 +111,7 @@ describe('role firewall', () => {
     expect(r.code, r.stdout).toBe(0);
     // Had the port fallen back to firewall_ssh_port (2200), the session file would change.
     expect(r.json().changed, r.stdout).toBe(0);
-    expect(await sh('cat /etc/nftables.d/keel-ssh-session.nft')).toContain('add element inet keel ssh_ports { 22 }');
+    expect(await sh(target, 'cat /etc/nftables.d/keel-ssh-session.nft')).toContain('add element inet keel ssh_ports { 22 }');
     expect(await probe(ip, 22)).toBe('open');
   });
 });

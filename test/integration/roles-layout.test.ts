@@ -4,37 +4,28 @@
 // app_root/logs/gunicorn/, pid file sockets/gunicorn/gunicorn.pid) and both processes keep
 // writing: to the new files, not the rotated ones.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { startTarget, type TestTarget } from '../helpers/target.js';
+import { rmSync } from 'node:fs';
+import { sh, startTarget, type TestTarget } from '../helpers/target.js';
 import { changedIds, provisionItest as provision } from '../helpers/cli.js';
 import { writeItappRole } from '../helpers/itapp.js';
+import { tempProject, writeInventory } from '../helpers/project.js';
+import { sleep } from '../helpers/wait.js';
 
 const ROOT = '/home/acme/webapp';
 const L = `${ROOT}/logs`;
 let target: TestTarget;
 let root: string;
 
-async function sh(script: string): Promise<string> {
-  const r = await target.exec(['sh', '-c', script]);
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${script}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-const count = async (pattern: string, file: string) => Number((await sh(`grep -c -- '${pattern}' ${file} || true`)).trim());
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const count = async (pattern: string, file: string) => Number((await sh(target, `grep -c -- '${pattern}' ${file} || true`)).trim());
 
 beforeAll(async () => {
   target = await startTarget({ name: 'layout' });
-  root = mkdtempSync(join(tmpdir(), 'keel-roles-layout-'));
-  mkdirSync(join(root, 'inventories'));
+  root = tempProject('roles-layout');
   writeItappRole(root);
-  writeFileSync(join(root, 'inventories', 'itest.yaml'), stringify({
-    known_hosts: target.knownHostsFile,
+  writeInventory(root, target, {
+    roles: ['base', 'itapp', 'app', 'nginx', 'logrotate'],
     vars: { app_user: 'acme', app_name: 'acme', app_module: 'wsgi:application', app_workers: 2 },
-    hosts: { web1: { address: '127.0.0.1', port: target.port, user: 'root', key: target.keyFile, roles: ['base', 'itapp', 'app', 'nginx', 'logrotate'] } },
-  }));
+  });
 });
 afterAll(async () => {
   await target?.stop();
@@ -48,22 +39,22 @@ describe('the layout on base + app + nginx + logrotate', () => {
     expect(handlers).not.toContain('handler/app:reload app');
     const second = await provision(root, 'layout (2nd run)');
     expect(second.changed, JSON.stringify(changedIds(second))).toBe(0);
-    expect(await sh('curl -s http://127.0.0.1/a')).toBe('wsgi ok greeting=- path=/a\n');
-    expect(await sh(`test -s ${ROOT}/sockets/gunicorn/gunicorn.pid && ls ${L}/nginx`)).toBe('access.log\nerror.log\n');
-    expect(await sh(`ls ${L}/gunicorn`)).toBe('access.log\nacme.log\nerror.log\n');
+    expect(await sh(target, 'curl -s http://127.0.0.1/a')).toBe('wsgi ok greeting=- path=/a\n');
+    expect(await sh(target, `test -s ${ROOT}/sockets/gunicorn/gunicorn.pid && ls ${L}/nginx`)).toBe('access.log\nerror.log\n');
+    expect(await sh(target, `ls ${L}/gunicorn`)).toBe('access.log\nacme.log\nerror.log\n');
   });
 
   it('logrotate -f rotates the actual nginx and gunicorn logs, and both keep writing to the new files', async () => {
-    await sh('for i in 1 2 3; do curl -s -o /dev/null http://127.0.0.1/before; done');
+    await sh(target, 'for i in 1 2 3; do curl -s -o /dev/null http://127.0.0.1/before; done');
     await sleep(300);
     expect(await count('GET /before', `${L}/nginx/access.log`)).toBe(3);
     expect(await count('GET /before', `${L}/gunicorn/access.log`)).toBe(3);
 
-    await sh('logrotate -f -s /tmp/logrotate.state /etc/logrotate.d/webapp');
+    await sh(target, 'logrotate -f -s /tmp/logrotate.state /etc/logrotate.d/webapp');
     expect(await count('GET /before', `${L}/nginx/access.log.1`)).toBe(3);
     expect(await count('GET /before', `${L}/gunicorn/access.log.1`)).toBe(3);
 
-    await sh('for i in 1 2; do curl -s -o /dev/null http://127.0.0.1/after; done');
+    await sh(target, 'for i in 1 2; do curl -s -o /dev/null http://127.0.0.1/after; done');
     await sleep(500);
     // New requests land in the new files only: the processes reopened them.
     expect(await count('GET /after', `${L}/nginx/access.log`)).toBe(2);
@@ -71,14 +62,14 @@ describe('the layout on base + app + nginx + logrotate', () => {
     expect(await count('GET /after', `${L}/gunicorn/access.log`)).toBe(2);
     expect(await count('GET /after', `${L}/gunicorn/access.log.1`)).toBe(0);
     // nginx's workers reopened too (they write the access log): no permission error.
-    expect(await sh(`cat ${L}/nginx/error.log /var/log/nginx/error.log 2>/dev/null | grep -c 'Permission denied' || true`)).toBe('0\n');
+    expect(await sh(target, `cat ${L}/nginx/error.log /var/log/nginx/error.log 2>/dev/null | grep -c 'Permission denied' || true`)).toBe('0\n');
     // Ownership as the layout says: nginx's files for the web server, gunicorn's the app user's.
-    expect(await sh(`stat -c '%U' ${L}/nginx/access.log ${L}/gunicorn/access.log`)).toBe('www-data\nacme\n');
+    expect(await sh(target, `stat -c '%U' ${L}/nginx/access.log ${L}/gunicorn/access.log`)).toBe('www-data\nacme\n');
     // A second forced rotation compresses the first (delaycompress) and still works.
-    await sh('logrotate -f -s /tmp/logrotate.state /etc/logrotate.d/webapp && curl -s -o /dev/null http://127.0.0.1/third');
+    await sh(target, 'logrotate -f -s /tmp/logrotate.state /etc/logrotate.d/webapp && curl -s -o /dev/null http://127.0.0.1/third');
     await sleep(300);
     // (an empty error.log is left alone: notifempty)
-    expect(await sh(`ls ${L}/nginx | grep access`)).toBe('access.log\naccess.log.1\naccess.log.2.gz\n');
+    expect(await sh(target, `ls ${L}/nginx | grep access`)).toBe('access.log\naccess.log.1\naccess.log.2.gz\n');
     expect(await count('GET /third', `${L}/nginx/access.log`)).toBe(1);
   });
 });

@@ -1,35 +1,18 @@
 // Built-in role `logrotate` (with `base`, which lays out app_root/logs) on a real target:
 // applied twice over real SSH, then logrotate checks the file and really rotates logs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startTarget, type TestTarget } from '../helpers/target.js';
+import { rmSync } from 'node:fs';
+import { tempProject, writeInventory } from '../helpers/project.js';
+import { shExec, startTarget, type TestTarget } from '../helpers/target.js';
 import { runKeel } from '../helpers/cli.js';
 
 let target: TestTarget;
 let root: string;
 
-async function sh(cmd: string) {
-  return target.exec(['sh', '-c', cmd]);
-}
-
 beforeAll(async () => {
   target = await startTarget();
-  root = mkdtempSync(join(tmpdir(), 'keel-role-lr-'));
-  mkdirSync(join(root, 'inventories'));
-  writeFileSync(
-    join(root, 'inventories', 'itest.yaml'),
-    `known_hosts: ${target.knownHostsFile}
-vars:
-  app_user: webapp
-  logrotate_keep: 7
-hosts:
-  web1: {address: 127.0.0.1, port: ${target.port}, user: root, key: ${target.keyFile}, groups: [web]}
-groups:
-  web: {roles: [base, logrotate]}
-`,
-  );
+  root = tempProject('role-lr');
+  writeInventory(root, target, { group: 'web', roles: ['base', 'logrotate'], vars: { app_user: 'webapp', logrotate_keep: 7 } });
 });
 afterAll(async () => {
   await target?.stop();
@@ -50,14 +33,14 @@ describe('role logrotate', () => {
     expect(second.json().changed, second.stdout).toBe(0);
     console.log(`logrotate (+base): first run ${firstMs} ms, second run ${secondMs} ms (0 changed)`);
 
-    const check = await sh('logrotate -d /etc/logrotate.d/webapp');
+    const check = await shExec(target, 'logrotate -d /etc/logrotate.d/webapp');
     expect(check.code, check.stderr).toBe(0);
     // The whole configuration the daily timer reads accepts it too.
-    expect((await sh('logrotate -d /etc/logrotate.conf')).code).toBe(0);
+    expect((await shExec(target, 'logrotate -d /etc/logrotate.conf')).code).toBe(0);
 
     // Logs as the components would write them, then a forced rotation.
     const L = '/home/webapp/webapp/logs';
-    const setup = await sh(`set -e
+    const setup = await shExec(target, `set -e
       install -d -o webapp -g webapp -m 0750 ${L}/app ${L}/gunicorn ${L}/uvicorn
       install -d -o root -g root -m 0755 ${L}/nginx
       install -d -o root -g webapp -m 0750 ${L}/rq

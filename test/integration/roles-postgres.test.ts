@@ -2,13 +2,11 @@
 // Debian container, over real SSH. The owner role's password comes from a real vault
 // (secrets/itest.age, passphrase from KEEL_VAULT_PASSWORD); psql then logs in with it over TCP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setVaultPassword, tempProject, writeInventory, writeSecrets } from '../helpers/project.js';
 import { startTarget, type TestTarget } from '../helpers/target.js';
 import { runKeel } from '../helpers/cli.js';
-import { initVault, setSecret } from '../../src/vault/operations.js';
-import { vaultContext } from '../../src/vault/store.js';
 
 const VAULT_PASSWORD = 'itest-vault-passphrase';
 // Quotes, $(), backslash and a psql variable: nothing may be interpreted on the way.
@@ -17,41 +15,32 @@ const NEW_PASSWORD = 'rotated-Pa55word';
 
 let target: TestTarget;
 let root: string;
-const saved = process.env.KEEL_VAULT_PASSWORD;
+let restoreVaultPassword = () => {};
 
 async function psql(password: string, sql: string, user = 'shop', db = 'shop') {
   return target.exec(['env', `PGPASSWORD=${password}`, 'psql', '-X', '-h', '127.0.0.1', '-U', user, '-d', db, '-tAc', sql]);
 }
 
 beforeAll(async () => {
-  process.env.KEEL_VAULT_PASSWORD = VAULT_PASSWORD;
+  restoreVaultPassword = setVaultPassword(VAULT_PASSWORD);
   target = await startTarget();
-  root = mkdtempSync(join(tmpdir(), 'keel-role-pg-'));
-  mkdirSync(join(root, 'inventories'));
-  writeFileSync(
-    join(root, 'inventories', 'itest.yaml'),
-    `known_hosts: ${target.knownHostsFile}
-vars:
-  postgres_database: shop
+  root = tempProject('role-pg');
+  writeInventory(root, target, {
+    host: 'db1',
+    group: 'db',
+    roles: ['postgres'],
+    vars: `  postgres_database: shop
   postgres_user: shop
   postgres_password: "{{secrets.db_password}}"
   postgres_listen_addresses: "*"
   postgres_extensions: [pg_trgm, uuid-ossp]
   postgres_hba:
-    - {type: host, database: shop, user: shop, address: 10.0.0.0/8, method: scram-sha-256}
-hosts:
-  db1: {address: 127.0.0.1, port: ${target.port}, user: root, key: ${target.keyFile}, groups: [db]}
-groups:
-  db: {roles: [postgres]}
-`,
-  );
-  const vc = vaultContext(root, 'itest', { interactive: false, vars: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD }, logN: 10 });
-  await initVault(vc, []);
-  await setSecret(vc, 'db_password', DB_PASSWORD);
+    - {type: host, database: shop, user: shop, address: 10.0.0.0/8, method: scram-sha-256}`,
+  });
+  await writeSecrets(root, VAULT_PASSWORD, { db_password: DB_PASSWORD });
 });
 afterAll(async () => {
-  if (saved === undefined) delete process.env.KEEL_VAULT_PASSWORD;
-  else process.env.KEEL_VAULT_PASSWORD = saved;
+  restoreVaultPassword();
   await target?.stop();
   if (root) rmSync(root, { recursive: true, force: true });
 });
@@ -99,8 +88,7 @@ describe('role postgres', () => {
   });
 
   it('a new password in the vault is set on the next run; the old one stops working', async () => {
-    const vc = vaultContext(root, 'itest', { interactive: false, vars: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD }, logN: 10 });
-    await setSecret(vc, 'db_password', NEW_PASSWORD);
+    await writeSecrets(root, VAULT_PASSWORD, { db_password: NEW_PASSWORD });
     const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
     expect(r.code, r.stdout).toBe(0);
     const ids = r.json().hosts[0].resources.filter((x: any) => x.status === 'changed').map((x: any) => x.id);

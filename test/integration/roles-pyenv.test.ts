@@ -16,12 +16,12 @@
 // Slow: two CPython builds on the machine's cores (minutes each).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { startTarget, type TestTarget } from '../helpers/target.js';
-import { changedIds, provisionItest as provision } from '../helpers/cli.js';
+import { sh, startTarget, type TestTarget } from '../helpers/target.js';
+import { changedIds, notOk, provisionItest as provision } from '../helpers/cli.js';
+import { tempProject, writeInventory as writeTargetInventory } from '../helpers/project.js';
 
 const PYENV_CHECKOUT = process.env.KEEL_TEST_PYENV_CHECKOUT ?? '/root/.pyenv';
 const HAVE_PYENV = existsSync(join(PYENV_CHECKOUT, '.git'));
@@ -38,12 +38,6 @@ function definitionSha(version: string, file: string): string {
   const m = new RegExp(`/${file.replace(/\./g, '\\.')}#([0-9a-f]{64})"`).exec(def);
   if (!m) throw new Error(`${file} not found in pyenv's definition ${join(DEFINITIONS, version)}`);
   return m[1]!;
-}
-
-async function sh(t: TestTarget, script: string): Promise<string> {
-  const r = await t.exec(['sh', '-c', script]);
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${script}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
 }
 
 /** The stand-in for python.org: upstream tarballs from Debian's source packages, in a
@@ -81,8 +75,10 @@ async function copyPyenvClone(t: TestTarget, work: string): Promise<string> {
 }
 
 function writeInventory(dir: string, t: TestTarget, vars: Record<string, unknown>): void {
-  const inv = {
-    known_hosts: t.knownHostsFile,
+  writeTargetInventory(dir, t, {
+    host: 'py1',
+    group: 'py',
+    roles: ['base', 'pyenv'],
     vars: {
       pyenv_git_url: '/srv/pyenv.git',
       pyenv_python_mirror_url: `file://${MIRROR}`,
@@ -92,15 +88,7 @@ function writeInventory(dir: string, t: TestTarget, vars: Record<string, unknown
       pyenv_python_configure_opts: '--disable-test-modules',
       ...vars,
     },
-    hosts: { py1: { address: '127.0.0.1', port: t.port, user: 'root', key: t.keyFile, groups: ['py'] } },
-    groups: { py: { roles: ['base', 'pyenv'] } },
-  };
-  writeFileSync(join(dir, 'inventories', 'itest.yaml'), stringify(inv));
-}
-
-
-function notOk(j: any): unknown[] {
-  return j.hosts[0].resources.filter((x: any) => x.status !== 'ok' && x.status !== 'skipped');
+  });
 }
 
 /** Seconds python-build took: from the later of the run's start and pyenv's checkout (the
@@ -128,8 +116,7 @@ describe.skipIf(!HAVE_PYENV)(
 
     beforeAll(async () => {
       target = await startTarget({ name: 'pyenv' });
-      root = mkdtempSync(join(tmpdir(), 'keel-roles-pyenv-'));
-      mkdirSync(join(root, 'inventories'));
+      root = tempProject('roles-pyenv');
       work = mkdtempSync(join(tmpdir(), 'keel-pyenv-clone-'));
       const started = Date.now();
       pyenvCommit = await copyPyenvClone(target, work);

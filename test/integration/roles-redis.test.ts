@@ -4,14 +4,11 @@
 // bridge (RESP through bash's /dev/tcp: no client to install), while the firewall role on the
 // Redis host accepts 6379 from that address only; this machine (the bridge gateway) is dropped.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:net';
-import { startTarget, type TestTarget } from '../helpers/target.js';
+import { setVaultPassword, tempProject, writeInventory, writeSecrets } from '../helpers/project.js';
+import { probe, sh, startTarget, type TestTarget } from '../helpers/target.js';
 import { changedIds, provisionItest, runKeel } from '../helpers/cli.js';
-import { initVault, setSecret } from '../../src/vault/operations.js';
-import { vaultContext } from '../../src/vault/store.js';
 
 const VAULT_PASSWORD = 'itest-vault-passphrase';
 // Spaces, both quotes, a backslash, $(), # and non-ASCII: redis.conf needs them escaped.
@@ -22,13 +19,7 @@ let app: TestTarget;
 let root: string;
 let redisIp: string;
 let appIp: string;
-const saved = process.env.KEEL_VAULT_PASSWORD;
-
-async function sh(t: TestTarget, cmd: string): Promise<string> {
-  const r = await t.exec(['sh', '-c', cmd]);
-  if (r.code !== 0) throw new Error(`${cmd}: exit ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
+let restoreVaultPassword = () => {};
 
 /** redis-cli on the Redis host; the password travels in the environment, as REDISCLI_AUTH. */
 async function cli(args: string[], password?: string): Promise<string> {
@@ -47,56 +38,33 @@ async function fromApp(commands: string[][]): Promise<string> {
   return r.stdout;
 }
 
-/** 'open' when a TCP connection is accepted, 'refused' on RST, 'timeout' when packets are dropped. */
-function probe(host: string, port: number, ms = 2000): Promise<'open' | 'refused' | 'timeout'> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    const done = (r: 'open' | 'refused' | 'timeout') => {
-      s.destroy();
-      resolve(r);
-    };
-    s.setTimeout(ms, () => done('timeout'));
-    s.once('connect', () => done('open'));
-    s.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED' ? 'refused' : 'timeout'));
-  });
-}
-
 function inventory(vars: string): void {
-  writeFileSync(
-    join(root, 'inventories', 'itest.yaml'),
-    `known_hosts: ${redis.knownHostsFile}
-vars:
-  firewall_public_tcp_ports: []
+  writeInventory(root, redis, {
+    host: 'redis1',
+    group: 'cache',
+    roles: ['firewall', 'redis'],
+    vars: `  firewall_public_tcp_ports: []
   firewall_rules:
     - {port: 6379, from: ${appIp}/32, comment: "redis: app1 only"}
   redis_bind: [127.0.0.1, ${redisIp}]
   redis_maxmemory: 64mb
   redis_maxmemory_policy: allkeys-lru
-${vars}
-hosts:
-  redis1: {address: 127.0.0.1, port: ${redis.port}, user: root, key: ${redis.keyFile}, groups: [cache]}
-groups:
-  cache: {roles: [firewall, redis]}
-`,
-  );
+${vars}`,
+  });
 }
 
 beforeAll(async () => {
-  process.env.KEEL_VAULT_PASSWORD = VAULT_PASSWORD;
+  restoreVaultPassword = setVaultPassword(VAULT_PASSWORD);
   [redis, app] = await Promise.all([startTarget({ name: 'redis1' }), startTarget({ name: 'app1' })]);
   const ipOf = async (t: TestTarget) => (await sh(t, "ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1")).trim();
   [redisIp, appIp] = await Promise.all([ipOf(redis), ipOf(app)]);
   expect(redisIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-  root = mkdtempSync(join(tmpdir(), 'keel-role-redis-'));
-  mkdirSync(join(root, 'inventories'));
+  root = tempProject('role-redis');
   inventory('  redis_persistence: rdb');
-  const vc = vaultContext(root, 'itest', { interactive: false, vars: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD }, logN: 10 });
-  await initVault(vc, []);
-  await setSecret(vc, 'redis_password', REDIS_PASSWORD);
+  await writeSecrets(root, VAULT_PASSWORD, { redis_password: REDIS_PASSWORD });
 });
 afterAll(async () => {
-  if (saved === undefined) delete process.env.KEEL_VAULT_PASSWORD;
-  else process.env.KEEL_VAULT_PASSWORD = saved;
+  restoreVaultPassword();
   await Promise.all([redis?.stop(), app?.stop()]);
   if (root) rmSync(root, { recursive: true, force: true });
 });

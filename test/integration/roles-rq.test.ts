@@ -5,12 +5,11 @@
 // worker, a scheduled one through the scheduler, a killed worker comes back, the reload hook
 // restarts the workers and the check hook passes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { startTarget, type TestTarget } from '../helpers/target.js';
+import { rmSync } from 'node:fs';
+import { sh, shExec, startTarget, type TestTarget } from '../helpers/target.js';
 import { changedIds, provisionItest as provision } from '../helpers/cli.js';
+import { tempProject, writeInventory as writeTargetInventory, writeRole } from '../helpers/project.js';
+import { until } from '../helpers/wait.js';
 
 const JOBS_PY = `import os
 
@@ -45,47 +44,30 @@ const DEFAULT = { role: 'rq', name: 'default', vars: { rq_workers: 2, rq_schedul
 const MAIL = { role: 'rq', name: 'mail', vars: { rq_process_manager: 'systemd' } };
 
 function writeInventory(instances: unknown[]): void {
-  const inv = {
-    known_hosts: target.knownHostsFile,
-    vars: { app_user: 'acme', app_name: 'aq' },
-    hosts: { w1: { address: '127.0.0.1', port: target.port, user: 'root', key: target.keyFile, roles: ['base', 'itjobs', 'logrotate', ...instances] } },
-  };
-  writeFileSync(join(root, 'inventories', 'itest.yaml'), stringify(inv));
+  writeTargetInventory(root, target, { host: 'w1', roles: ['base', 'itjobs', 'logrotate', ...instances], vars: { app_user: 'acme', app_name: 'aq' } });
 }
 
-async function sh(script: string): Promise<string> {
-  const r = await target.exec(['sh', '-c', script]);
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${script}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-const code = async (script: string) => (await target.exec(['sh', '-c', script])).code;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await sleep(300);
-  }
-  throw new Error(`timed out waiting for: ${what}\n${await sh(`tail -n 20 ${ROOT}/logs/rq/*.log 2>&1; supervisorctl status 2>&1; systemctl status --no-pager 'aq-rq-mail@*' 2>&1 | tail -20; true`)}`);
-}
+const code = async (script: string) => (await shExec(target, script)).code;
+/** Waits for the workers: up to 30 s, then fails with their logs and status. */
+const rqWait = {
+  ms: 30_000,
+  explain: () => sh(target, `tail -n 20 ${ROOT}/logs/rq/*.log 2>&1; supervisorctl status 2>&1; systemctl status --no-pager 'aq-rq-mail@*' 2>&1 | tail -20; true`),
+};
 
 /** Enqueue jobs.record(tag) from the app's venv, as the app user: `in` seconds later if given. */
 async function enqueue(queue: string, tag: string, inSeconds?: number): Promise<void> {
   const call = inSeconds === undefined ? `q.enqueue(jobs.record, "${tag}")` : `q.enqueue_in(timedelta(seconds=${inSeconds}), jobs.record, "${tag}")`;
   const py = `from datetime import timedelta; from redis import Redis; from rq import Queue; import jobs; q = Queue("${queue}", connection=Redis()); ${call}`;
-  await sh(`cd ${ROOT}/current && runuser -u acme -- .venv/bin/python -c '${py}'`);
+  await sh(target, `cd ${ROOT}/current && runuser -u acme -- .venv/bin/python -c '${py}'`);
 }
 const ran = (tag: string) => async () => (await code(`test -s /tmp/rq-jobs/${tag}`)) === 0;
-const supervisorPids = async () => (await sh('supervisorctl pid aq-rq-default:aq-rq-default-1 aq-rq-default:aq-rq-default-2')).trim().split('\n');
-const systemdPid = async () => (await sh('systemctl show -p MainPID --value aq-rq-mail@1.service')).trim();
+const supervisorPids = async () => (await sh(target, 'supervisorctl pid aq-rq-default:aq-rq-default-1 aq-rq-default:aq-rq-default-2')).trim().split('\n');
+const systemdPid = async () => (await sh(target, 'systemctl show -p MainPID --value aq-rq-mail@1.service')).trim();
 
 beforeAll(async () => {
   target = await startTarget({ name: 'rq' });
-  root = mkdtempSync(join(tmpdir(), 'keel-roles-rq-'));
-  mkdirSync(join(root, 'inventories'));
-  mkdirSync(join(root, 'roles', 'itjobs', 'files'), { recursive: true });
-  writeFileSync(join(root, 'roles', 'itjobs', 'role.yaml'), ITJOBS_ROLE);
-  writeFileSync(join(root, 'roles', 'itjobs', 'files', 'jobs.py'), JOBS_PY);
+  root = tempProject('roles-rq');
+  writeRole(root, 'itjobs', ITJOBS_ROLE, { 'files/jobs.py': JOBS_PY });
 });
 afterAll(async () => {
   await target?.stop();
@@ -100,44 +82,44 @@ describe('role rq on a real target', () => {
     const second = await provision(root, 'rq (2nd run)');
     expect(second.changed, JSON.stringify(changedIds(second))).toBe(0);
 
-    expect(await sh('supervisorctl status')).toMatch(/aq-rq-default:aq-rq-default-1\s+RUNNING[\s\S]*aq-rq-default:aq-rq-default-2\s+RUNNING[\s\S]*aq-rq-default-scheduler\s+RUNNING/);
-    expect(await sh('systemctl is-active aq-rq-mail@1.service')).toBe('active\n');
+    expect(await sh(target, 'supervisorctl status')).toMatch(/aq-rq-default:aq-rq-default-1\s+RUNNING[\s\S]*aq-rq-default:aq-rq-default-2\s+RUNNING[\s\S]*aq-rq-default-scheduler\s+RUNNING/);
+    expect(await sh(target, 'systemctl is-active aq-rq-mail@1.service')).toBe('active\n');
     for (const hook of ['rq-default', 'rq-default-scheduler', 'rq-mail']) expect(await code(`/etc/keel/apps/aq/check.d/${hook}`), hook).toBe(0);
-    expect(await sh(`cd ${ROOT}/logs/rq && ls`)).toBe('default-1.log\ndefault-2.log\ndefault-scheduler.log\nmail-1.log\n');
+    expect(await sh(target, `cd ${ROOT}/logs/rq && ls`)).toBe('default-1.log\ndefault-2.log\ndefault-scheduler.log\nmail-1.log\n');
   });
 
   it('an enqueued job runs in a worker with the env file; a scheduled one through the scheduler; the mail queue has its own worker', async () => {
     await enqueue('default', 'now');
-    await until('job "now" ran', ran('now'));
-    expect(await sh('cat /tmp/rq-jobs/now')).toMatch(/^\d+ hello from env\n$/);
-    expect(await sh(`cat ${ROOT}/logs/rq/default-*.log`)).toMatch(/Job OK/);
+    await until('job "now" ran', ran('now'), rqWait);
+    expect(await sh(target, 'cat /tmp/rq-jobs/now')).toMatch(/^\d+ hello from env\n$/);
+    expect(await sh(target, `cat ${ROOT}/logs/rq/default-*.log`)).toMatch(/Job OK/);
     await enqueue('default', 'later', 2);
-    await until('scheduled job "later" ran', ran('later'));
-    expect(await sh(`cat ${ROOT}/logs/rq/default-scheduler.log`)).toMatch(/[Ss]cheduler/);
+    await until('scheduled job "later" ran', ran('later'), rqWait);
+    expect(await sh(target, `cat ${ROOT}/logs/rq/default-scheduler.log`)).toMatch(/[Ss]cheduler/);
     await enqueue('mail', 'mail1');
-    await until('job "mail1" ran', ran('mail1'));
-    expect(await sh(`cat ${ROOT}/logs/rq/mail-1.log`)).toMatch(/Job OK/);
+    await until('job "mail1" ran', ran('mail1'), rqWait);
+    expect(await sh(target, `cat ${ROOT}/logs/rq/mail-1.log`)).toMatch(/Job OK/);
   });
 
   it('a killed worker comes back; the reload hook restarts the workers, the check hook passes', async () => {
     const [p1] = await supervisorPids();
-    await sh(`kill -9 ${p1}`);
-    await until('supervisor restarts worker 1', async () => { const [n] = await supervisorPids(); return /^\d+$/.test(n!) && n !== '0' && n !== p1; });
+    await sh(target, `kill -9 ${p1}`);
+    await until('supervisor restarts worker 1', async () => { const [n] = await supervisorPids(); return /^\d+$/.test(n!) && n !== '0' && n !== p1; }, rqWait);
     const m1 = await systemdPid();
-    await sh(`kill -9 ${m1}`);
-    await until('systemd restarts the mail worker', async () => { const n = await systemdPid(); return n !== '0' && n !== m1 && (await code('systemctl is-active --quiet aq-rq-mail@1.service')) === 0; });
+    await sh(target, `kill -9 ${m1}`);
+    await until('systemd restarts the mail worker', async () => { const n = await systemdPid(); return n !== '0' && n !== m1 && (await code('systemctl is-active --quiet aq-rq-mail@1.service')) === 0; }, rqWait);
 
     const before = await supervisorPids();
-    await sh('/etc/keel/apps/aq/reload.d/rq-default');
+    await sh(target, '/etc/keel/apps/aq/reload.d/rq-default');
     const after = await supervisorPids();
     expect(after.filter((p) => before.includes(p))).toEqual([]);
     const mBefore = await systemdPid();
-    await sh('/etc/keel/apps/aq/reload.d/rq-mail');
+    await sh(target, '/etc/keel/apps/aq/reload.d/rq-mail');
     expect(await systemdPid()).not.toBe(mBefore);
     for (const hook of ['rq-default', 'rq-default-scheduler', 'rq-mail']) expect(await code(`/etc/keel/apps/aq/check.d/${hook}`), hook).toBe(0);
     // Still working after the restarts.
     await enqueue('default', 'after-reload');
-    await until('job "after-reload" ran', ran('after-reload'));
+    await until('job "after-reload" ran', ran('after-reload'), rqWait);
   });
 
   it('one more worker on the systemd queue restarts that queue only', async () => {
@@ -145,7 +127,7 @@ describe('role rq on a real target', () => {
     writeInventory([DEFAULT, { ...MAIL, vars: { ...MAIL.vars, rq_workers: 2 } }]);
     const r = await provision(root, 'rq mail workers 1 -> 2');
     expect(changedIds(r)).toEqual(expect.arrayContaining(['rq[mail]/template:/etc/systemd/system/aq-rq-mail.target', 'handler/rq[mail]:restart']));
-    expect(await sh('systemctl is-active aq-rq-mail@1.service aq-rq-mail@2.service')).toBe('active\nactive\n');
+    expect(await sh(target, 'systemctl is-active aq-rq-mail@1.service aq-rq-mail@2.service')).toBe('active\nactive\n');
     expect(await supervisorPids()).toEqual(before);
     expect((await provision(root, 'rq after the change')).changed).toBe(0);
   });
