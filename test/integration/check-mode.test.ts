@@ -1,9 +1,8 @@
 // --check on a fresh host: nothing changes, nothing fails, and changes that depend on an
 // earlier change (nginx's config before nginx is installed) are reported as "may change".
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { tempProject, writeInventory } from '../helpers/project.js';
 import { startTarget, type TestTarget } from '../helpers/target.js';
 import { runKeel } from '../helpers/cli.js';
 
@@ -12,14 +11,8 @@ let root: string;
 
 beforeAll(async () => {
   target = await startTarget();
-  root = mkdtempSync(join(tmpdir(), 'keel-check-'));
-  mkdirSync(join(root, 'inventories'));
-  writeFileSync(join(root, 'inventories', 'itest.yaml'), `known_hosts: ${target.knownHostsFile}
-hosts:
-  web1: {address: 127.0.0.1, port: ${target.port}, user: root, key: ${target.keyFile}, groups: [web]}
-groups:
-  web: {roles: [demo]}
-`);
+  root = tempProject('check');
+  writeInventory(root, target, { group: 'web', roles: ['demo'] });
 });
 afterAll(async () => {
   await target?.stop();

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startTarget, type TestTarget } from '../helpers/target.js';
+import { shExec, startTarget, type TestTarget } from '../helpers/target.js';
 import { exited, runKeel, spawnKeel } from '../helpers/cli.js';
 import { vaultContext } from '../../src/vault/store.js';
 import { initVault, setSecret } from '../../src/vault/operations.js';
@@ -46,10 +46,8 @@ resources:
   - file: {path: "/etc/keel/apps/{{app_name}}/check.d/worker", owner: root, group: root, mode: "0755", content: "#!/bin/sh\\nexec systemctl is-active --quiet sample-worker\\n"}
 `;
 
-const sh = async (t: TestTarget, cmd: string) => {
-  const r = await t.exec(['sh', '-c', cmd]);
-  return r.stdout;
-};
+/** stdout, whatever the exit code. */
+const sh = async (t: TestTarget, cmd: string) => (await shExec(t, cmd)).stdout;
 const live = async (t: TestTarget) => (await sh(t, `readlink ${ROOT}/current || echo none`)).trim();
 const page = async () => sh(web, 'curl -s http://127.0.0.1/');
 const deploy = (branch: string, ...more: string[]) => runKeel(['deploy', 'itest', '--branch', branch, '--output', 'json', ...more], { root: dir });

@@ -1,36 +1,28 @@
 // Faults an operator meets, on a real target: two runs at once, Ctrl-C in the middle of an
 // apply, a closed pipe, a wrong sudo password on a host with pam_faillock.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startTarget, type TestTarget } from '../helpers/target.js';
+import { shExec, startTarget, type TestTarget } from '../helpers/target.js';
 import { exited, runKeel, spawnKeel } from '../helpers/cli.js';
+import { tempProject, writeInventory, writeRole } from '../helpers/project.js';
+import { until } from '../helpers/wait.js';
 
 let target: TestTarget;
 const dirs: string[] = [];
 
-function project(roleYaml: string, hostExtra = ''): string {
-  const dir = mkdtempSync(join(tmpdir(), 'keel-rel-'));
+function project(roleYaml: string, login = 'user: root'): string {
+  const dir = tempProject('rel');
   dirs.push(dir);
-  mkdirSync(join(dir, 'inventories'));
-  mkdirSync(join(dir, 'roles', 'r'), { recursive: true });
-  writeFileSync(join(dir, 'roles', 'r', 'role.yaml'), roleYaml);
-  writeFileSync(join(dir, 'inventories', 'itest.yaml'), `known_hosts: ${target.knownHostsFile}
-hosts:
-  web1: {address: 127.0.0.1, port: ${target.port}, user: root, key: ${target.keyFile}, roles: [r]${hostExtra}}
-`);
+  writeRole(dir, 'r', roleYaml);
+  writeInventory(dir, target, { roles: ['r'], login });
   return dir;
 }
 
-const sh = async (cmd: string) => (await target.exec(['sh', '-c', cmd])).stdout;
-const until = async (cond: () => Promise<boolean>, ms = 20_000) => {
-  for (const end = Date.now() + ms; Date.now() < end; ) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('timed out waiting');
-};
+/** stdout, whatever the exit code (the tests poll for files that may not be there yet). */
+const sh = async (cmd: string) => (await shExec(target, cmd)).stdout;
+/** Signals are sent the moment a step starts: look often. */
+const often = { every: 100 };
 
 beforeAll(async () => {
   target = await startTarget({ users: true });
@@ -53,7 +45,7 @@ describe('reliability on a real target', () => {
   it('a second run while one is applying fails at once, names the holder and changes nothing', async () => {
     const dir = project(SLOW);
     const first = runKeel(['provision', 'itest', '-e', 'r_value=one', '-e', 'r_tag=c'], { root: dir });
-    await until(async () => (await sh('ls /var/lib/keel/lock 2>/dev/null')).includes('owner'));
+    await until('the first run holds the lock', async () => (await sh('ls /var/lib/keel/lock 2>/dev/null')).includes('owner'), often);
     const started = Date.now();
     const second = await runKeel(['provision', 'itest', '-e', 'r_value=two', '-e', 'r_tag=c'], { root: dir });
     expect(Date.now() - started).toBeLessThan(3000);
@@ -70,15 +62,15 @@ describe('reliability on a real target', () => {
     const dir = project(SLOW);
     const child = await spawnKeel(['provision', 'itest', '-e', 'r_tag=i'], { root: dir });
     const done = exited(child);
-    await until(async () => (await sh('pgrep -x sleep || true')).trim() !== '');
+    await until('the slow command runs', async () => (await sh('pgrep -x sleep || true')).trim() !== '', often);
     child.kill('SIGINT');
     const r = await done;
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/SIGINT: stopping/);
     expect(r.stderr).toMatch(/web1 was in apply and will finish it on its own; run again to see the result\. Its lock is released when it finishes\./);
     // The host finishes the command it was running, then releases the lock itself.
-    await until(async () => (await sh('cat /srv/slow-i.log 2>/dev/null')) === 'first\n');
-    await until(async () => (await sh('test -e /var/lib/keel/lock && echo held || echo free')) === 'free\n');
+    await until('the slow command finishes', async () => (await sh('cat /srv/slow-i.log 2>/dev/null')) === 'first\n', often);
+    await until('the lock is released', async () => (await sh('test -e /var/lib/keel/lock && echo held || echo free')) === 'free\n', often);
     const logs = readdirSync(join(dir, '.keel', 'logs'));
     const log = readFileSync(join(dir, '.keel', 'logs', logs[0]!), 'utf8');
     expect(log).toMatch(/"event":"interrupted","signal":"SIGINT"/);
@@ -90,12 +82,12 @@ describe('reliability on a real target', () => {
     const dir = project(`resources:\n  - command: {run: "true", unless: "sleep 3"}\n`);
     const child = await spawnKeel(['provision', 'itest'], { root: dir });
     const done = exited(child);
-    await until(async () => (await sh('pgrep -x sleep || true')).trim() !== '');
+    await until('the probe runs the guard', async () => (await sh('pgrep -x sleep || true')).trim() !== '', often);
     child.kill('SIGTERM');
     const r = await done;
     expect(r.code).toBe(143);
     expect(r.stderr).toMatch(/web1: stopped between steps \(probe\); nothing more was changed\./);
-    await until(async () => (await sh('test -e /var/lib/keel/lock && echo held || echo free')) === 'free\n');
+    await until('the lock is released', async () => (await sh('test -e /var/lib/keel/lock && echo held || echo free')) === 'free\n', often);
   });
 
   it('a template into a directory that does not exist says which one and what to add', async () => {
@@ -129,7 +121,7 @@ describe('reliability on a real target', () => {
     // pam_faillock as hardened hosts have it (deny=3 locks the account after three failures),
     // around pam_unix in common-auth, as pam_faillock(8) shows.
     await sh(`sed -i 's/^\\(auth\\s*\\[success=1 default=ignore\\]\\s*pam_unix.so.*\\)$/auth required pam_faillock.so preauth deny=3\\n\\1\\nauth [default=die] pam_faillock.so authfail deny=3\\nauth sufficient pam_faillock.so authsucc deny=3/' /etc/pam.d/common-auth && grep -c pam_faillock /etc/pam.d/common-auth && faillock --user deployp --reset`);
-    const dir = project(`resources:\n  - file: {path: /srv/sudo, content: "x"}\n`, ', become: true');
+    const dir = project(`resources:\n  - file: {path: /srv/sudo, content: "x"}\n`, 'user: root, become: true');
     writeFileSync(join(dir, 'inventories', 'itest.yaml'), readFileSync(join(dir, 'inventories', 'itest.yaml'), 'utf8').replace('user: root', 'user: deployp'));
     const wrong = await runKeel(['provision', 'itest', '-e', 'become_password=not-it'], { root: dir });
     expect(wrong.code).toBe(2);

@@ -2,11 +2,11 @@
 // run at the most verbose output. Nothing keel prints or logs, and no command line in the
 // target's process list, may contain it; the file on the host must (so the test can fail).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTarget, type TestTarget } from '../helpers/target.js';
+import { tempProject, writeInventory, writeRole } from '../helpers/project.js';
 import { runKeel } from '../helpers/cli.js';
 import { vaultContext } from '../../src/vault/store.js';
 import { initVault, setSecret } from '../../src/vault/operations.js';
@@ -17,22 +17,14 @@ const canary = `canary-${randomBytes(8).toString('hex')}`;
 
 beforeAll(async () => {
   target = await startTarget();
-  root = mkdtempSync(join(tmpdir(), 'keel-canary-'));
-  mkdirSync(join(root, 'inventories'));
+  root = tempProject('canary');
   mkdirSync(join(root, 'secrets'));
-  mkdirSync(join(root, 'roles', 'canary', 'templates'), { recursive: true });
   writeFileSync(join(root, 'secrets', 'itest.password'), 'a passphrase for the canary test\n', { mode: 0o600 });
   const vc = { ...vaultContext(root, 'itest', { interactive: false, vars: {} }), logN: 10 };
   await initVault(vc, []);
   await setSecret(vc, 'canary', canary);
-  writeFileSync(join(root, 'inventories', 'itest.yaml'), `known_hosts: ${target.knownHostsFile}
-vars: {canary_value: "{{secrets.canary}}"}
-hosts:
-  web1: {address: 127.0.0.1, port: ${target.port}, user: root, key: ${target.keyFile}, groups: [web]}
-groups:
-  web: {roles: [canary]}
-`);
-  writeFileSync(join(root, 'roles', 'canary', 'role.yaml'), `
+  writeInventory(root, target, { group: 'web', roles: ['canary'], vars: { canary_value: '{{secrets.canary}}' } });
+  writeRole(root, 'canary', `
 variables:
   canary_value: {type: string}
 resources:
@@ -40,8 +32,7 @@ resources:
   - command:
       run: "printf 'connecting with %s\\\\n' {{quote canary_value}} >&2; sleep 2; exit 3"
       unless: "grep -q never-there /etc/canary.env"
-`);
-  writeFileSync(join(root, 'roles', 'canary', 'templates', 'app.env.hbs'), 'DATABASE_PASSWORD={{canary_value}}\nOTHER=1\n');
+`, { 'templates/app.env.hbs': 'DATABASE_PASSWORD={{canary_value}}\nOTHER=1\n' });
 });
 afterAll(async () => {
   await target?.stop();
