@@ -12,6 +12,12 @@ export function closest(word: string, candidates: readonly string[]): string | u
   return bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
 }
 
+/** ` (did you mean "x"?)` to end a message about `word`, or '' when no candidate is close. */
+export function didYouMean(word: string, candidates: readonly string[]): string {
+  const guess = closest(word, candidates);
+  return guess ? ` (did you mean "${guess}"?)` : '';
+}
+
 /** Edit distance where swapping two adjacent letters counts as one edit ("ngnix"). */
 function editDistance(a: string, b: string): number {
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);

@@ -4,7 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError, ConfigErrors, KeelError, oneOrMany, throwIfAny, type SourceLocation } from '../errors.js';
-import { closest } from '../suggest.js';
+import { didYouMean } from '../suggest.js';
 import { unique } from '../lists.js';
 import type { Host, RoleInstance, Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
@@ -336,8 +336,7 @@ function validateRoleVariables(host: Host, use: Use, shared: SharedVariables, sh
   const prefix = `${role.name}_`;
   for (const name of new Set([...Object.keys(host.vars), ...Object.keys(inst.vars)])) {
     if (name.startsWith(prefix) && !declared.has(name)) {
-      const close = closest(name, [...declared]);
-      errors.push(new ConfigError(`unknown variable "${name}" for role ${role.name}${close ? ` (did you mean "${close}"?)` : ''}`, where(name)));
+      errors.push(new ConfigError(`unknown variable "${name}" for role ${role.name}${didYouMean(name, [...declared])}`, where(name)));
     }
   }
 }

@@ -10,7 +10,7 @@ import { ConfigError, ConfigErrors, throwIfAny, type SourceLocation } from '../e
 import type { Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
 import { sh } from '../shell/quote.js';
-import { closest } from '../suggest.js';
+import { didYouMean } from '../suggest.js';
 import { referencedNames, whenNames } from './template.js';
 
 /** `when:` as a mapping: conditions on the host, checked by the probe (`exists`, `missing`:
@@ -248,9 +248,8 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
   if (data.uses !== undefined && !Array.isArray(data.uses)) errors.push(new ConfigError('uses must be a list of shared variable names (roles/vars.yaml)', at(root.get('uses', true) as Node)));
   uses.forEach((u, i) => {
     if (u in shared.variables) return;
-    const guess = closest(u, Object.keys(shared.variables));
     errors.push(new ConfigError(
-      `uses: "${u}" is not a shared variable${guess ? ` (did you mean "${guess}"?)` : ''}; shared variables are declared in roles/${SHARED_VARS_FILE} (known: ${Object.keys(shared.variables).join(', ') || 'none'})`,
+      `uses: "${u}" is not a shared variable${didYouMean(u, Object.keys(shared.variables))}; shared variables are declared in roles/${SHARED_VARS_FILE} (known: ${Object.keys(shared.variables).join(', ') || 'none'})`,
       at(doc.getIn(['uses', i], true) as Node),
     ));
   });

@@ -8,7 +8,7 @@
 // Not checked: names starting with `x_` (free variables, on purpose), `ansible_*`, and the
 // sudo password variable (`become_password` or the host's `become_password_var`).
 import { ConfigError } from '../errors.js';
-import { closest } from '../suggest.js';
+import { didYouMean } from '../suggest.js';
 import type { Host, Inventory, VarDefinition } from '../inventory/types.js';
 import { sharedClosure, type RoleLibrary } from './roles.js';
 import { referencedNames } from './template.js';
@@ -103,13 +103,12 @@ export function checkInventoryVariables(inv: Inventory, library: RoleLibrary): V
 }
 
 function message(d: VarDefinition, reach: Host[], candidates: string[], ini: boolean): ConfigError | string {
-  const guess = closest(d.name, candidates);
   const roles = d.instance ? [d.instance.role] : [...new Set(reach.flatMap((h) => h.roles))];
   const prefixed = roles.find((r) => d.name.startsWith(`${r}_`));
   const whom = d.instance
     ? `role ${d.instance.role}${d.instance.name !== undefined ? ` (instance ${d.instance.name})` : ''}`
     : reach.length === 1 ? `any role of host ${reach[0]!.name}` : `any role of the hosts it applies to (${reach.map((h) => h.name).join(', ')})`;
-  const hint = guess ? ` (did you mean "${guess}"?)` : '';
+  const hint = didYouMean(d.name, candidates);
   // Named like a role of these hosts: said as before this check existed.
   const text = prefixed ? `unknown variable "${d.name}" for role ${prefixed}${hint}` : `variable "${d.name}" is not declared or used by ${whom}${hint}`;
   const free = `a variable kept on purpose (read by a tool other than keel) can be named ${FREE_PREFIX}${d.name}: names starting with ${FREE_PREFIX} are not checked`;

@@ -18,7 +18,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, throwIfAny } from '../errors.js';
-import { closest } from '../suggest.js';
+import { didYouMean } from '../suggest.js';
 import { readIniInventory } from './ini.js';
 import { includeAnsibleInventory } from './ansible-include.js';
 import type { RawInventory, RawVars } from './raw.js';
@@ -116,9 +116,8 @@ export function selectHosts(inv: Inventory, limit?: string[]): Host[] {
     else if (groupNames.includes(item)) {
       for (const h of inv.hosts) if (h.groups.includes(item)) selected.add(h.name);
     } else {
-      const guess = closest(item, [...hostNames, ...groupNames]);
       errors.push(new ConfigError(
-        `unknown host or group "${item}" in --limit${guess ? ` (did you mean "${guess}"?)` : ''}; ` +
+        `unknown host or group "${item}" in --limit${didYouMean(item, [...hostNames, ...groupNames])}; ` +
           `hosts: ${hostNames.join(', ') || 'none'}; groups: ${groupNames.join(', ')}`,
         undefined,
         { hint: `the inventory is ${inv.file}` },
