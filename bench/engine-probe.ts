@@ -101,7 +101,7 @@ export async function runProbe(session: HostSession, p: ProbeScript): Promise<Pr
   const out = await session.runScript(timed, { timeoutMs: 300_000 });
   const roundTripMs = performance.now() - t0;
   const m = new RegExp(`\\n${TIME_MARK} (\\d+) (\\d+)\\n`).exec(out.stderr);
-  const hostMs = m ? (Number(BigInt(m[2]!) - BigInt(m[1]!)) / 1e6) : NaN;
+  const hostMs = m ? Number(BigInt(m[2]!) - BigInt(m[1]!)) / 1e6 : NaN;
   const stderr = m ? out.stderr.slice(0, m.index) + out.stderr.slice(m.index + m[0].length) : out.stderr;
   const t1 = performance.now();
   const active = p.plan.resources.filter((r) => !r.skipped);
@@ -118,7 +118,18 @@ export async function runProbe(session: HostSession, p: ProbeScript): Promise<Pr
   if (!probe.complete) notOk.push('the probe output is incomplete');
   const decideMs = performance.now() - t1;
   const lock = parseLockReport(out.stdout, p.nonce)?.kind ?? 'none';
-  return { stdout: out.stdout, stderr, code: out.code, hostMs, roundTripMs, decideMs, notOk, lock, scriptBytes: Buffer.byteLength(timed), outputBytes: Buffer.byteLength(out.stdout) };
+  return {
+    stdout: out.stdout,
+    stderr,
+    code: out.code,
+    hostMs,
+    roundTripMs,
+    decideMs,
+    notOk,
+    lock,
+    scriptBytes: Buffer.byteLength(timed),
+    outputBytes: Buffer.byteLength(out.stdout),
+  };
 }
 
 export async function release(session: HostSession, owner: LockOwner): Promise<number> {

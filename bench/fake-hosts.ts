@@ -142,7 +142,8 @@ function request<T extends { type: string }>(child: ChildProcess, msg: unknown, 
 export function keyPair(): { private: string; public: string } {
   for (;;) {
     const k = ssh2.utils.generateKeyPairSync('ed25519');
-    if (!(ssh2.utils.parseKey(k.public) instanceof Error) && !(ssh2.utils.parseKey(k.private) instanceof Error)) return { private: k.private, public: k.public };
+    if (!(ssh2.utils.parseKey(k.public) instanceof Error) && !(ssh2.utils.parseKey(k.private) instanceof Error))
+      return { private: k.private, public: k.public };
   }
 }
 

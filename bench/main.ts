@@ -8,7 +8,21 @@ import { dirname, join, resolve } from 'node:path';
 import { keelPackageRoot } from '../src/target/docker.js';
 import { dockerExecSh } from '../src/target/docker-cli.js';
 import { parseOptions, type BenchOptions } from './options.js';
-import { markdown, median, newTargets, round, table, targetLines, type BenchResult, type Breakdown, type FakeScale, type Scenario, type ScenarioName, type Target, type VaultPhase } from './report.js';
+import {
+  markdown,
+  median,
+  newTargets,
+  round,
+  table,
+  targetLines,
+  type BenchResult,
+  type Breakdown,
+  type FakeScale,
+  type Scenario,
+  type ScenarioName,
+  type Target,
+  type VaultPhase,
+} from './report.js';
 import { AnsibleProject, KeelProject, type Tool, type ToolRun } from './runners.js';
 import { BENCH_LABEL, TargetPool, destroyNow, type BenchHost } from './targets.js';
 import { LoadSampler, activeFake, breakdownPhase, checkLimits, controllerCpu, cpuOf, fakeScalePhase, recordPhase, vaultPhase, type Ctx } from './phases.js';
@@ -140,7 +154,9 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
 
   for (const [tool, reason] of unavailable) notes.push(`${tool}: null everywhere: ${reason}`);
   if (wantsAnsible && opts.ansibleRepeats < opts.repeats) {
-    notes.push(`Ansible and Ansible+Mitogen ran in the first ${opts.ansibleRepeats} of ${opts.repeats} repeats only (--ansible-repeats, to fit the session's time budget): their figures are medians of ${opts.ansibleRepeats} run(s); keel's of ${opts.repeats}.`);
+    notes.push(
+      `Ansible and Ansible+Mitogen ran in the first ${opts.ansibleRepeats} of ${opts.repeats} repeats only (--ansible-repeats, to fit the session's time budget): their figures are medians of ${opts.ansibleRepeats} run(s); keel's of ${opts.repeats}.`,
+    );
   }
   const result: BenchResult = {
     schema: 'keel-bench/1',
@@ -185,7 +201,10 @@ async function hostCount(ctx: Ctx, n: number, equivalence: BenchResult['equivale
   const env = `h${n}`;
   await ctx.keel.writeInventory(env, hosts, pool.keyFile, pool.knownHostsFile);
   await ctx.ansible?.writeInventory(env, hosts, pool.keyFile);
-  const runs = Object.fromEntries(SCENARIOS.map((s) => [s, { keel: [], ansible: [], mitogen: [] }])) as unknown as Record<ScenarioName, Record<Tool, ToolRun[]>>;
+  const runs = Object.fromEntries(SCENARIOS.map((s) => [s, { keel: [], ansible: [], mitogen: [] }])) as unknown as Record<
+    ScenarioName,
+    Record<Tool, ToolRun[]>
+  >;
   const skippedHere = new Map<Tool, string>();
   for (const t of opts.tools) {
     if (t !== 'keel' && n > opts.ansibleMaxHosts) skippedHere.set(t, `${TOO_SLOW} ${largestBelow(opts.hosts, opts.ansibleMaxHosts)} hosts`);
@@ -241,7 +260,8 @@ async function hostCount(ctx: Ctx, n: number, equivalence: BenchResult['equivale
       log(`${tag}: ${drift.length} files drifted`);
       const change = await runTool(ctx, tool, env, n);
       if (change.error) ctx.errors.push(`${tag}, change5: ${change.error}`);
-      else if (tool === 'keel' && change.changed !== drift.length * n) ctx.errors.push(`${tag}, change5: ${change.changed} changed, expected ${drift.length * n}`);
+      else if (tool === 'keel' && change.changed !== drift.length * n)
+        ctx.errors.push(`${tag}, change5: ${change.changed} changed, expected ${drift.length * n}`);
       else if (change.changed === 0) ctx.errors.push(`${tag}, change5: nothing changed`);
       else runs.change5[tool].push(change);
       if (equivalence && rep === 0 && digests.has(tool)) {
@@ -259,7 +279,12 @@ async function hostCount(ctx: Ctx, n: number, equivalence: BenchResult['equivale
       const other = digests.get(tool);
       if (!k || !other) continue;
       const d = diffLines(k, other);
-      equivalence.push({ compared: `${hosts[0]!.name} converged by keel vs by ${tool} (paths, modes, owners, checksums, accounts, packages, services)`, tool, equal: !d, ...(d ? { diff: d } : {}) });
+      equivalence.push({
+        compared: `${hosts[0]!.name} converged by keel vs by ${tool} (paths, modes, owners, checksums, accounts, packages, services)`,
+        tool,
+        equal: !d,
+        ...(d ? { diff: d } : {}),
+      });
       if (d) ctx.errors.push(`mismatch: a host converged by ${tool} differs from one converged by keel: ${d}`);
     }
   }
@@ -271,9 +296,10 @@ function summarize(ctx: Ctx, name: ScenarioName, n: number, r: Record<Tool, Tool
   const med = (tool: Tool) => {
     const m = median(r[tool].map((x) => x.seconds));
     if (m === null && ctx.opts.tools.includes(tool)) {
-      const noopOnly = tool !== 'keel' && n > ctx.opts.ansibleNoopOnlyAbove && name !== 'noop'
-        ? `skipped: too slow for the session budget; at ${n} hosts only the no-op was measured for Ansible (--ansible-noop-only-above ${ctx.opts.ansibleNoopOnlyAbove})`
-        : undefined;
+      const noopOnly =
+        tool !== 'keel' && n > ctx.opts.ansibleNoopOnlyAbove && name !== 'noop'
+          ? `skipped: too slow for the session budget; at ${n} hosts only the no-op was measured for Ansible (--ansible-noop-only-above ${ctx.opts.ansibleNoopOnlyAbove})`
+          : undefined;
       const why = ctx.unavailable.get(tool) ?? skippedHere.get(tool) ?? noopOnly ?? 'no successful run (see errors)';
       const note = `${name}, ${n} host(s): ${tool} null: ${why}`;
       if (!ctx.unavailable.has(tool)) ctx.notes.push(note);
@@ -327,7 +353,12 @@ function diffLines(a: string, b: string): string | null {
 
 /** No-op time for R and 2R resources on the same hosts (2R converged; R ⊂ 2R, so both are no-ops),
  *  then (opts.breakdown) the same two no-ops taken apart, controller vs host. */
-async function scalingPhase(ctx: Ctx, work: string, keelRoot: string, counts: number[]): Promise<{ scaling: BenchResult['scaling']; breakdown: Breakdown | null }> {
+async function scalingPhase(
+  ctx: Ctx,
+  work: string,
+  keelRoot: string,
+  counts: number[],
+): Promise<{ scaling: BenchResult['scaling']; breakdown: Breakdown | null }> {
   const { opts, pool } = ctx;
   const n = counts.includes(10) ? 10 : counts[counts.length - 1]!;
   const hosts = await pool.grow(n);
@@ -346,7 +377,16 @@ async function scalingPhase(ctx: Ctx, work: string, keelRoot: string, counts: nu
   }
   const runs: [ToolRun[], ToolRun[]] = [[], []];
   for (let rep = 0; rep < opts.repeats; rep++) {
-    const order: [number, KeelProject][] = rep % 2 === 0 ? [[0, small], [1, large]] : [[1, large], [0, small]];
+    const order: [number, KeelProject][] =
+      rep % 2 === 0
+        ? [
+            [0, small],
+            [1, large],
+          ]
+        : [
+            [1, large],
+            [0, small],
+          ];
     for (const [i, project] of order) {
       log(`scaling: no-op ${project.workload.resources} resources, repeat ${rep + 1}/${opts.repeats}`);
       const r = await project.provision(env);
@@ -428,13 +468,23 @@ async function overheadPhase(ctx: Ctx): Promise<BenchResult['overhead']> {
       for (let i = 0; i < 50; i++) {
         const out = (await pool.execAll([host!], `cat ${STARTS_FILE} 2>/dev/null; echo --; cat ${ENDS_FILE} 2>/dev/null; true`))[0]!;
         const [a, b] = out.split('--\n');
-        starts = (a ?? '').trim().split('\n').filter(Boolean).map((x) => BigInt(x));
-        ends = (b ?? '').trim().split('\n').filter(Boolean).map((x) => BigInt(x));
+        starts = (a ?? '')
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((x) => BigInt(x));
+        ends = (b ?? '')
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((x) => BigInt(x));
         if (ends.length >= expected) break;
         await new Promise((res) => setTimeout(res, 100));
       }
       if (starts.length !== ends.length || starts.length !== expected) {
-        ctx.errors.push(`overhead run: ${starts.length} script starts and ${ends.length} ends timed on the host, expected ${expected} (the wrapper missed a frame)`);
+        ctx.errors.push(
+          `overhead run: ${starts.length} script starts and ${ends.length} ends timed on the host, expected ${expected} (the wrapper missed a frame)`,
+        );
         continue;
       }
       const remote = starts.reduce((a, s, i) => a + Number(ends[i]! - s) / 1e9, 0);
@@ -451,9 +501,9 @@ async function overheadPhase(ctx: Ctx): Promise<BenchResult['overhead']> {
     resources: workload.resources,
     method:
       `Remote time = the sum over the run's scripts (${runs[0]?.execs ?? '?'}: lock + probe, apply, lock release) of each script's wall time on the host, from its subshell's start to after its end markers, ` +
-      'as timed there: root\'s login shell is a wrapper that passes the input of keel\'s one `sh -s` through `sed -u`, adding a `date +%s%N` inside each frame and one after it (one spawn each). ' +
-      'CLI = the whole `keel provision` child process (Node start-up, inventory, roles, compile, connect, scripts). Run = the JSON report\'s durationMs (connect + scripts, after compile). ' +
-      'Overhead = CLI (or run) minus remote: all that is keel\'s own, SSH connection set-up and the remote shell\'s start included.',
+      "as timed there: root's login shell is a wrapper that passes the input of keel's one `sh -s` through `sed -u`, adding a `date +%s%N` inside each frame and one after it (one spawn each). " +
+      "CLI = the whole `keel provision` child process (Node start-up, inventory, roles, compile, connect, scripts). Run = the JSON report's durationMs (connect + scripts, after compile). " +
+      "Overhead = CLI (or run) minus remote: all that is keel's own, SSH connection set-up and the remote shell's start included.",
     cli_s: round(cli),
     report_s: round(rep),
     remote_s: round(remote),
@@ -471,20 +521,49 @@ function evaluate(r: BenchResult): Target[] {
   const ratioTarget = (tool: 'ansible' | 'mitogen', goal: number) => {
     const v = tool === 'ansible' ? noop10?.ratio_ansible : noop10?.ratio_mitogen;
     const label = tool === 'ansible' ? 'Ansible (pipelined)' : 'Ansible+Mitogen';
-    if (v === null || v === undefined) return t.push({ name: `no-op, 10 hosts: keel vs ${label}`, goal: `≥${goal}×`, measured: 'not measured', pass: null, note: 'needs 10 hosts and both tools in the run' });
+    if (v === null || v === undefined)
+      return t.push({
+        name: `no-op, 10 hosts: keel vs ${label}`,
+        goal: `≥${goal}×`,
+        measured: 'not measured',
+        pass: null,
+        note: 'needs 10 hosts and both tools in the run',
+      });
     const pass = v >= goal;
-    t.push({ name: `no-op, 10 hosts: keel vs ${label}`, goal: `≥${goal}×`, measured: `${v}× (keel ${noop10!.keel_s} s, ${tool} ${tool === 'ansible' ? noop10!.ansible_s : noop10!.mitogen_s} s)`, pass, ...(pass ? {} : { note: `${round((1 - v / goal) * 100, 0)} % short` }) });
+    t.push({
+      name: `no-op, 10 hosts: keel vs ${label}`,
+      goal: `≥${goal}×`,
+      measured: `${v}× (keel ${noop10!.keel_s} s, ${tool} ${tool === 'ansible' ? noop10!.ansible_s : noop10!.mitogen_s} s)`,
+      pass,
+      ...(pass ? {} : { note: `${round((1 - v / goal) * 100, 0)} % short` }),
+    });
   };
   ratioTarget('ansible', 30);
   ratioTarget('mitogen', 10);
   const sc = r.scaling;
   if (sc) {
     const [a, b] = sc.round_trips_per_host;
-    t.push({ name: `no-op round trips per host independent of resources`, goal: `same at ${sc.resources[0]} and ${sc.resources[1]}`, measured: `${a} → ${b}`, pass: a !== null && a === b });
-    t.push({ name: `no-op time ${sc.resources[0]} → ${sc.resources[1]} resources (${sc.hosts} hosts)`, goal: '<10 % more', measured: `${sc.noop_s[0]} s → ${sc.noop_s[1]} s (${sc.growth_pct} %)`, pass: sc.growth_pct !== null && sc.growth_pct < 10 });
+    t.push({
+      name: `no-op round trips per host independent of resources`,
+      goal: `same at ${sc.resources[0]} and ${sc.resources[1]}`,
+      measured: `${a} → ${b}`,
+      pass: a !== null && a === b,
+    });
+    t.push({
+      name: `no-op time ${sc.resources[0]} → ${sc.resources[1]} resources (${sc.hosts} hosts)`,
+      goal: '<10 % more',
+      measured: `${sc.noop_s[0]} s → ${sc.noop_s[1]} s (${sc.growth_pct} %)`,
+      pass: sc.growth_pct !== null && sc.growth_pct < 10,
+    });
   }
   if (noop100?.keel_s != null) {
-    t.push({ name: 'no-op, 100 hosts, keel', goal: '<5 s', measured: `${noop100.keel_s} s`, pass: noop100.keel_s < 5, ...(noop100.keel_s < 5 ? {} : { note: `${round(noop100.keel_s - 5, 2)} s over` }) });
+    t.push({
+      name: 'no-op, 100 hosts, keel',
+      goal: '<5 s',
+      measured: `${noop100.keel_s} s`,
+      pass: noop100.keel_s < 5,
+      ...(noop100.keel_s < 5 ? {} : { note: `${round(noop100.keel_s - 5, 2)} s over` }),
+    });
     const peak = r.scenarios.filter((s) => s.hosts === 100 && s.name === 'noop').map((s) => s.keel_peak_rss_mb ?? 0)[0] ?? null;
     t.push({ name: 'controller peak memory, no-op, 100 hosts', goal: '<300 MB', measured: `${peak} MB`, pass: peak !== null && peak < 300 });
   } else {
@@ -515,27 +594,36 @@ function ensureAnsible(unavailable: Map<Tool, string>, tools: Tool[]): void {
   const missing = ['ansible-core', 'ansible-mitogen'].filter((p) => !installed(p));
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    for (const t of tools) if (t !== 'keel') unavailable.set(t, `${missing.join(', ')} not installed and the bench is not root (apt-get install -y ansible-core ansible-mitogen)`);
+    for (const t of tools)
+      if (t !== 'keel') unavailable.set(t, `${missing.join(', ')} not installed and the bench is not root (apt-get install -y ansible-core ansible-mitogen)`);
     return;
   }
   log(`installing ${missing.join(' ')} from Debian`);
   try {
-    execFileSync('apt-get', ['install', '-y', '-q', ...missing], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    execFileSync('apt-get', ['install', '-y', '-q', ...missing], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
   } catch {
     execFileSync('apt-get', ['update', '-q'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    execFileSync('apt-get', ['install', '-y', '-q', ...missing], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    execFileSync('apt-get', ['install', '-y', '-q', ...missing], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
   }
 }
 
 function versions(keelRoot: string): Record<string, string | null> {
   const cmd = (file: string, args: string[]) => {
     try {
-      return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0]!;
+      return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+        .trim()
+        .split('\n')[0]!;
     } catch {
       return null;
     }
   };
-  const osRelease = existsSync('/etc/os-release') ? /^PRETTY_NAME="?([^"\n]*)/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? null : null;
+  const osRelease = existsSync('/etc/os-release') ? (/^PRETTY_NAME="?([^"\n]*)/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? null) : null;
   return {
     keel: (JSON.parse(readFileSync(join(keelRoot, 'package.json'), 'utf8')) as { version: string }).version,
     node: process.version,
@@ -551,7 +639,13 @@ function versions(keelRoot: string): Record<string, string | null> {
 function machine(): Record<string, string | number> {
   return {
     load_average_at_start: LOAD_AT_START.map((x) => x.toFixed(2)).join(' '),
-    load_average_at_end: loadavg().map((x) => x.toFixed(2)).join(' '), cpu_model: cpus()[0]?.model ?? 'unknown', cpus: cpus().length, memory_gb: Math.round(totalmem() / 2 ** 30) };
+    load_average_at_end: loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' '),
+    cpu_model: cpus()[0]?.model ?? 'unknown',
+    cpus: cpus().length,
+    memory_gb: Math.round(totalmem() / 2 ** 30),
+  };
 }
 
 function largestBelow(xs: number[], max: number): number {

@@ -89,29 +89,81 @@ export function parseOptions(argv: string[]): BenchOptions {
     };
     given.add(flag);
     switch (flag) {
-      case '--hosts': o.hosts = value().split(',').map((s) => positive(s, flag)); break;
-      case '--repeats': o.repeats = positive(value(), flag); break;
-      case '--resources': o.resources = positive(value(), flag); break;
-      case '--tools': o.tools = value().split(',').map((s) => tool(s.trim())); break;
-      case '--quick': o.quick = true; break;
-      case '--out': o.out = value(); break;
-      case '--ansible-max-hosts': o.ansibleMaxHosts = positive(value(), flag); break;
-      case '--ansible-repeats': o.ansibleRepeats = positive(value(), flag); break;
-      case '--ansible-noop-only-above': o.ansibleNoopOnlyAbove = positive(value(), flag); break;
-      case '--light-above': o.lightAbove = positive(value(), flag); break;
-      case '--no-scaling': o.scaling = false; break;
-      case '--no-overhead': o.overhead = false; break;
-      case '--breakdown': o.breakdown = true; break;
-      case '--no-breakdown': o.breakdown = false; break;
-      case '--vault': o.vault = true; break;
-      case '--no-vault': o.vault = false; break;
-      case '--vault-runs': o.vaultRuns = positive(value(), flag); o.vault = true; break;
-      case '--scale': o.scale = value().split(',').map((x) => positive(x, flag)); break;
-      case '--no-scale': o.scale = []; break;
-      case '--fake-workers': o.fakeWorkers = positive(value(), flag); break;
-      case '--fake-delay-ms': o.fakeDelayMs = nonNegative(value(), flag); break;
-      case '-h': case '--help': throw new Error(USAGE);
-      default: throw new Error(`unknown option ${arg}\n${USAGE}`);
+      case '--hosts':
+        o.hosts = value()
+          .split(',')
+          .map((s) => positive(s, flag));
+        break;
+      case '--repeats':
+        o.repeats = positive(value(), flag);
+        break;
+      case '--resources':
+        o.resources = positive(value(), flag);
+        break;
+      case '--tools':
+        o.tools = value()
+          .split(',')
+          .map((s) => tool(s.trim()));
+        break;
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--out':
+        o.out = value();
+        break;
+      case '--ansible-max-hosts':
+        o.ansibleMaxHosts = positive(value(), flag);
+        break;
+      case '--ansible-repeats':
+        o.ansibleRepeats = positive(value(), flag);
+        break;
+      case '--ansible-noop-only-above':
+        o.ansibleNoopOnlyAbove = positive(value(), flag);
+        break;
+      case '--light-above':
+        o.lightAbove = positive(value(), flag);
+        break;
+      case '--no-scaling':
+        o.scaling = false;
+        break;
+      case '--no-overhead':
+        o.overhead = false;
+        break;
+      case '--breakdown':
+        o.breakdown = true;
+        break;
+      case '--no-breakdown':
+        o.breakdown = false;
+        break;
+      case '--vault':
+        o.vault = true;
+        break;
+      case '--no-vault':
+        o.vault = false;
+        break;
+      case '--vault-runs':
+        o.vaultRuns = positive(value(), flag);
+        o.vault = true;
+        break;
+      case '--scale':
+        o.scale = value()
+          .split(',')
+          .map((x) => positive(x, flag));
+        break;
+      case '--no-scale':
+        o.scale = [];
+        break;
+      case '--fake-workers':
+        o.fakeWorkers = positive(value(), flag);
+        break;
+      case '--fake-delay-ms':
+        o.fakeDelayMs = nonNegative(value(), flag);
+        break;
+      case '-h':
+      case '--help':
+        throw new Error(USAGE);
+      default:
+        throw new Error(`unknown option ${arg}\n${USAGE}`);
     }
   }
   if (o.quick) {

@@ -11,7 +11,18 @@ import type { BenchOptions } from './options.js';
 import type { NoopProfile } from './profile.js';
 import { recordProbe } from './record.js';
 import type { ProbeRecording } from './replay.js';
-import { median, round, type Breakdown, type ControllerCpu, type FakeScale, type FakeScaleRow, type Limits, type LoadSummary, type Scenario, type VaultPhase } from './report.js';
+import {
+  median,
+  round,
+  type Breakdown,
+  type ControllerCpu,
+  type FakeScale,
+  type FakeScaleRow,
+  type Limits,
+  type LoadSummary,
+  type Scenario,
+  type VaultPhase,
+} from './report.js';
 import { KeelProject, type AnsibleProject, type Tool, type ToolRun } from './runners.js';
 import type { BenchHost, TargetPool } from './targets.js';
 import { runVaultBench } from './vault.js';
@@ -41,7 +52,11 @@ const PROFILE_JS = fileURLToPath(new URL('./profile.js', import.meta.url));
 /** One profile in a fresh process (cold, as the CLI is). */
 export function runProfile(root: string, env: string): Promise<NoopProfile> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [PROFILE_JS, '--root', root, '--env', env], { cwd: root, env: { ...process.env, KEEL_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [PROFILE_JS, '--root', root, '--env', env], {
+      cwd: root,
+      env: { ...process.env, KEEL_ROOT: root },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -83,7 +98,16 @@ export async function breakdownPhase(
 ): Promise<Breakdown> {
   const runs: [NoopProfile[], NoopProfile[]] = [[], []];
   for (let rep = 0; rep < ctx.opts.repeats; rep++) {
-    const order: [0 | 1, KeelProject][] = rep % 2 === 0 ? [[0, small], [1, large]] : [[1, large], [0, small]];
+    const order: [0 | 1, KeelProject][] =
+      rep % 2 === 0
+        ? [
+            [0, small],
+            [1, large],
+          ]
+        : [
+            [1, large],
+            [0, small],
+          ];
     for (const [i, p] of order) {
       ctx.log(`breakdown: no-op ${p.workload.resources} resources taken apart, repeat ${rep + 1}/${ctx.opts.repeats}`);
       const prof = await runProfile(p.dir, env);
@@ -93,7 +117,8 @@ export async function breakdownPhase(
   }
   const [a, b] = [medianProfile(runs[0]), medianProfile(runs[1])];
   const d = (f: (p: NoopProfile) => number) => (a && b ? round((f(b) - f(a)) / 1000, 3) : null);
-  const ctl = (p: NoopProfile) => p.controller.inventory_ms + p.controller.roles_ms + p.controller.compile_ms + p.controller.probe_scripts_ms + p.controller.parse_decide_ms;
+  const ctl = (p: NoopProfile) =>
+    p.controller.inventory_ms + p.controller.roles_ms + p.controller.compile_ms + p.controller.probe_scripts_ms + p.controller.parse_decide_ms;
   const cliD = cli.s[0] !== null && cli.s[1] !== null ? round(cli.s[1] - cli.s[0], 3) : null;
   const controllerD = d(ctl);
   const hostD = d((p) => p.host.probe_ms_median);
@@ -104,10 +129,10 @@ export async function breakdownPhase(
     resources: [small.workload.resources, large.workload.resources],
     repeats: ctx.opts.repeats,
     method:
-      'Each profile is a fresh `node dist/bench/profile.js` process calling keel\'s engine functions the way `keel provision` does for a no-op (bench/engine-probe.ts): ' +
+      "Each profile is a fresh `node dist/bench/profile.js` process calling keel's engine functions the way `keel provision` does for a no-op (bench/engine-probe.ts): " +
       'inventory, roles, compileHost per host, buildProbeScript with the lock snippet, connect all hosts at once, the probe on all hosts at once, parse + decide, release. ' +
-      'Host probe = the probe script\'s wall time on the host (`date +%s%N` around it; median over the hosts). Wire = the slowest round trip minus the slowest host time. ' +
-      'Rest = the CLI\'s growth minus controller, host and wire growth (Node start-up and module loading do not grow with resources).',
+      "Host probe = the probe script's wall time on the host (`date +%s%N` around it; median over the hosts). Wire = the slowest round trip minus the slowest host time. " +
+      "Rest = the CLI's growth minus controller, host and wire growth (Node start-up and module loading do not grow with resources).",
     profiles: [a, b],
     cli_s: cli.s,
     cli_cpu_s: cli.cpu,
@@ -213,7 +238,8 @@ export async function fakeScalePhase(ctx: Ctx, work: string, keelRoot: string, r
         if (r.changed || r.failed || r.unreachable) why.push(`changed ${r.changed}, failed ${r.failed}, unreachable ${r.unreachable}`);
         if (delta.probes !== n || delta.releases !== n) why.push(`the endpoints answered ${delta.probes} probes and ${delta.releases} releases for ${n} hosts`);
         if (delta.unknown || delta.authFailures) why.push(`${delta.unknown} unexpected scripts, ${delta.authFailures} failed logins`);
-        if (after.errors.length > before.errors.length) why.push(`endpoint errors: ${after.errors.slice(before.errors.length, before.errors.length + 3).join('; ')}`);
+        if (after.errors.length > before.errors.length)
+          why.push(`endpoint errors: ${after.errors.slice(before.errors.length, before.errors.length + 3).join('; ')}`);
         if (why.length) {
           errors.push(`repeat ${rep + 1}: ${why.join('; ')}`);
           ctx.errors.push(`fake endpoints, ${n} hosts, repeat ${rep + 1}: ${why.join('; ')}`);
@@ -235,7 +261,10 @@ export async function fakeScalePhase(ctx: Ctx, work: string, keelRoot: string, r
         cpu_user_s: round(med((x) => x.r.cpuUserS)),
         cpu_sys_s: round(med((x) => x.r.cpuSysS)),
         cpu_ms_per_host: cpu !== null ? round((cpu * 1000) / n, 2) : null,
-        peak_rss_mb: round(med((x) => x.r.peakRssMb), 1),
+        peak_rss_mb: round(
+          med((x) => x.r.peakRssMb),
+          1,
+        ),
         peak_fds: med((x) => x.r.peakFds),
         round_trips_per_host: median(good.flatMap((x) => x.r.roundTrips ?? [])),
         ok: last.r.changed === 0 && !last.r.error ? n : 0,
@@ -265,8 +294,8 @@ export async function fakeScalePhase(ctx: Ctx, work: string, keelRoot: string, r
         `Median of ${opts.repeats} run(s); started 30 s after the containers of the earlier phases were removed.`,
       not_costed:
         'What the fake endpoints do not cost, and real hosts would (on their side, or on this shared machine if they were local containers): an sshd fork, privilege separation and PAM per login, ' +
-        'a login shell and `sh` running the probe (stat, sha256sum, dpkg-query, systemctl spawns), Docker\'s userland proxy per published port, and the hosts\' own variance. ' +
-        'The controller\'s side is real: every byte keel sends and reads is what it would send to and read from a converged host, and the per-connection crypto is the same.',
+        "a login shell and `sh` running the probe (stat, sha256sum, dpkg-query, systemctl spawns), Docker's userland proxy per published port, and the hosts' own variance. " +
+        "The controller's side is real: every byte keel sends and reads is what it would send to and read from a converged host, and the per-connection crypto is the same.",
       recording: { source: rec.source, resources: rec.resources, host_ms: rec.hostMs, stdout_bytes: Buffer.byteLength(rec.stdout) },
       delay_ms: delay,
       workers: opts.fakeWorkers,
@@ -310,7 +339,15 @@ export function controllerCpu(scenarios: Scenario[], fake: FakeScale | null): Co
       cpu_ms_per_host: round((s.keel_cpu_s! * 1000) / s.hosts, 2),
       peak_rss_mb: s.keel_peak_rss_mb,
     })),
-    ...(fake?.rows ?? []).map((r) => ({ source: 'fake endpoints' as const, hosts: r.hosts, resources: fake!.recording.resources, wall_s: r.wall_s, cpu_s: r.cpu_s, cpu_ms_per_host: r.cpu_ms_per_host, peak_rss_mb: r.peak_rss_mb })),
+    ...(fake?.rows ?? []).map((r) => ({
+      source: 'fake endpoints' as const,
+      hosts: r.hosts,
+      resources: fake!.recording.resources,
+      wall_s: r.wall_s,
+      cpu_s: r.cpu_s,
+      cpu_ms_per_host: r.cpu_ms_per_host,
+      peak_rss_mb: r.peak_rss_mb,
+    })),
   ];
   if (!rows.length) return null;
   const slope = (a?: { hosts: number; cpu_s: number | null }, b?: { hosts: number; cpu_s: number | null }) =>
@@ -320,7 +357,7 @@ export function controllerCpu(scenarios: Scenario[], fake: FakeScale | null): Co
   return {
     method:
       'CPU = user + system seconds of the keel process (GNU time %U + %S, children included: keel spawns none in a provision), no-op at the given resources, median of the repeats. ' +
-      'The targets\' CPU is not in it (they are other processes: containers, or the fake endpoints\' workers). Per host = CPU / hosts (fixed costs such as Node start-up spread over the hosts); ' +
+      "The targets' CPU is not in it (they are other processes: containers, or the fake endpoints' workers). Per host = CPU / hosts (fixed costs such as Node start-up spread over the hosts); " +
       'marginal = the difference in CPU between two host counts divided by the difference in hosts (what one more host costs).',
     rows,
     marginal_ms_per_host_containers: slope(c.find((r) => r.hosts === 10) ?? c[0], c.find((r) => r.hosts === 100) ?? c[c.length - 1]),
@@ -356,7 +393,9 @@ export function checkLimits(inotifyWanted: number | null): Limits {
   if (inotifyWanted !== null && before !== null && before < inotifyWanted) {
     try {
       writeFileSync(INOTIFY, `${inotifyWanted}\n`);
-      notes.push(`fs.inotify.max_user_instances raised from ${before} to ${inotifyWanted} (sysctl -w; machine-wide, left raised for the other tests sharing it)`);
+      notes.push(
+        `fs.inotify.max_user_instances raised from ${before} to ${inotifyWanted} (sysctl -w; machine-wide, left raised for the other tests sharing it)`,
+      );
     } catch (err) {
       notes.push(`could not raise fs.inotify.max_user_instances from ${before}: ${(err as Error).message}`);
     }
@@ -385,7 +424,9 @@ export class LoadSampler {
   private others(): number | null {
     try {
       const all = execFileSync('docker', ['ps', '-q'], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
-      const own = execFileSync('docker', ['ps', '-q', '--filter', `label=${this.ownLabel}`], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
+      const own = execFileSync('docker', ['ps', '-q', '--filter', `label=${this.ownLabel}`], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean).length;
       return all - own;
     } catch {
       return null;

@@ -90,7 +90,11 @@ export function answer(f: Framed, rec: ProbeRecording): Answer {
     case 'release':
       return { stdout: '', stderr: '', code: 0 };
     default:
-      return { stdout: '', stderr: `keel-bench fake endpoint: not a converged host's script (${f.script.length} bytes); only the lock + probe and the release are answered\n`, code: 125 };
+      return {
+        stdout: '',
+        stderr: `keel-bench fake endpoint: not a converged host's script (${f.script.length} bytes); only the lock + probe and the release are answered\n`,
+        code: 125,
+      };
   }
 }
 

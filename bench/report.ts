@@ -106,7 +106,15 @@ export interface Breakdown {
 
 export interface ControllerCpu {
   method: string;
-  rows: { source: 'containers' | 'light containers' | 'fake endpoints'; hosts: number; resources: number; wall_s: number | null; cpu_s: number | null; cpu_ms_per_host: number | null; peak_rss_mb: number | null }[];
+  rows: {
+    source: 'containers' | 'light containers' | 'fake endpoints';
+    hosts: number;
+    resources: number;
+    wall_s: number | null;
+    cpu_s: number | null;
+    cpu_ms_per_host: number | null;
+    peak_rss_mb: number | null;
+  }[];
   /** (CPU at 100 hosts − CPU at 10 hosts) / 90: what one more host costs. */
   marginal_ms_per_host_containers: number | null;
   /** The same slope between the smallest and largest fake endpoint counts. */
@@ -199,7 +207,9 @@ export function newTargets(r: BenchResult): Target[] {
     const biggest = fakeRows[fakeRows.length - 1];
     const parts = [
       cc.marginal_ms_per_host_containers !== null ? `${cc.marginal_ms_per_host_containers} ms per added host between 10 and 100 container hosts` : null,
-      cc.marginal_ms_per_host_fake !== null ? `${cc.marginal_ms_per_host_fake} ms per added host between ${fakeRows[0]?.hosts} and ${biggest?.hosts} fake endpoints` : null,
+      cc.marginal_ms_per_host_fake !== null
+        ? `${cc.marginal_ms_per_host_fake} ms per added host between ${fakeRows[0]?.hosts} and ${biggest?.hosts} fake endpoints`
+        : null,
       biggest?.cpu_ms_per_host != null ? `${biggest.cpu_ms_per_host} ms per host in all at ${biggest.hosts} (${biggest.cpu_s} s)` : null,
     ].filter((x): x is string => x !== null);
     const figures = [cc.marginal_ms_per_host_containers, cc.marginal_ms_per_host_fake, biggest?.cpu_ms_per_host ?? null].filter((x): x is number => x !== null);
@@ -237,7 +247,13 @@ export function newTargets(r: BenchResult): Target[] {
       pass: clean,
     });
   } else if (r.options.scale && (r.options.scale as number[]).includes(1000)) {
-    t.push({ name: 'no-op, 1,000 hosts (fake SSH endpoints), keel', goal: '≤30 s', measured: 'not measured', pass: null, note: 'the phase failed: see errors' });
+    t.push({
+      name: 'no-op, 1,000 hosts (fake SSH endpoints), keel',
+      goal: '≤30 s',
+      measured: 'not measured',
+      pass: null,
+      note: 'the phase failed: see errors',
+    });
   }
   return t;
 }
@@ -273,7 +289,9 @@ export function table(result: BenchResult): string {
 }
 
 export function targetLines(result: BenchResult): string[] {
-  return result.targets.map((t) => `${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${t.measured} (target ${t.goal})${t.note ? ` — ${t.note}` : ''}`);
+  return result.targets.map(
+    (t) => `${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${t.measured} (target ${t.goal})${t.note ? ` — ${t.note}` : ''}`,
+  );
 }
 
 export function markdown(result: BenchResult): string {
@@ -290,10 +308,16 @@ export function markdown(result: BenchResult): string {
     '',
     ...(result.scenarios.some((s) => s.endpoints) ? ['\\* light endpoints: sshd-only containers, role without service resources (see notes).', ''] : []),
     ...(sc
-      ? [`No-op scaling (keel, ${sc.hosts} hosts): ${sc.resources[0]} resources ${fmt(sc.noop_s[0])} s → ${sc.resources[1]} resources ${fmt(sc.noop_s[1])} s (${fmt(sc.growth_pct, 1)} %), round trips/host ${fmt(sc.round_trips_per_host[0], 0)} → ${fmt(sc.round_trips_per_host[1], 0)}.`, '']
+      ? [
+          `No-op scaling (keel, ${sc.hosts} hosts): ${sc.resources[0]} resources ${fmt(sc.noop_s[0])} s → ${sc.resources[1]} resources ${fmt(sc.noop_s[1])} s (${fmt(sc.growth_pct, 1)} %), round trips/host ${fmt(sc.round_trips_per_host[0], 0)} → ${fmt(sc.round_trips_per_host[1], 0)}.`,
+          '',
+        ]
       : []),
     ...(o
-      ? [`keel's own overhead, first converge, ${o.hosts} host, ${o.resources} resources: CLI ${fmt(o.cli_s)} s, run (connect + scripts) ${fmt(o.report_s)} s, remote commands ${fmt(o.remote_s)} s → overhead ${fmt(o.overhead_cli_pct, 1)} % of the CLI time, ${fmt(o.overhead_run_pct, 1)} % of the run time. ${o.method}`, '']
+      ? [
+          `keel's own overhead, first converge, ${o.hosts} host, ${o.resources} resources: CLI ${fmt(o.cli_s)} s, run (connect + scripts) ${fmt(o.report_s)} s, remote commands ${fmt(o.remote_s)} s → overhead ${fmt(o.overhead_cli_pct, 1)} % of the CLI time, ${fmt(o.overhead_run_pct, 1)} % of the run time. ${o.method}`,
+          '',
+        ]
       : []),
     ...breakdownSection(result),
     ...controllerSection(result),
@@ -315,7 +339,8 @@ function breakdownSection(r: BenchResult): string[] {
   const b = r.breakdown;
   if (!b) return [];
   const [p, q] = b.profiles;
-  const row = (label: string, f: (x: NonNullable<typeof p>) => number | null) => `| ${label} | ${p ? ms(f(p)) : '—'} | ${q ? ms(f(q)) : '—'} | ${p && q && f(p) !== null && f(q) !== null ? ms(f(q)! - f(p)!) : '—'} |`;
+  const row = (label: string, f: (x: NonNullable<typeof p>) => number | null) =>
+    `| ${label} | ${p ? ms(f(p)) : '—'} | ${q ? ms(f(q)) : '—'} | ${p && q && f(p) !== null && f(q) !== null ? ms(f(q)! - f(p)!) : '—'} |`;
   return [
     `## Where a no-op's time goes: ${b.resources[0]} → ${b.resources[1]} resources, ${b.hosts} hosts`,
     '',
@@ -351,7 +376,9 @@ function controllerSection(r: BenchResult): string[] {
     '',
     '| hosts | endpoints | resources | wall (s) | keel CPU user+sys (s) | CPU per host (ms) | peak RSS (MB) |',
     '|---:|---|---:|---:|---:|---:|---:|',
-    ...c.rows.map((x) => `| ${x.hosts} | ${x.source} | ${x.resources} | ${fmt(x.wall_s)} | ${fmt(x.cpu_s)} | ${ms(x.cpu_ms_per_host)} | ${fmt(x.peak_rss_mb, 0)} |`),
+    ...c.rows.map(
+      (x) => `| ${x.hosts} | ${x.source} | ${x.resources} | ${fmt(x.wall_s)} | ${fmt(x.cpu_s)} | ${ms(x.cpu_ms_per_host)} | ${fmt(x.peak_rss_mb, 0)} |`,
+    ),
     '',
     `Marginal CPU per added host: ${ms(c.marginal_ms_per_host_containers)} ms (10 → 100 container hosts), ${ms(c.marginal_ms_per_host_fake)} ms (fake endpoints, smallest → largest count). ${c.method}`,
     '',
@@ -366,7 +393,10 @@ function fakeSection(r: BenchResult): string[] {
     '',
     '| hosts | load at start | wall (s) | keel CPU (s) | CPU per host (ms) | peak RSS (MB) | peak open files | round trips/host | probes / releases answered | errors |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
-    ...f.rows.map((x) => `| ${x.hosts} | ${fmt(x.load1_at_start ?? null)} | ${fmt(x.wall_s)} | ${fmt(x.cpu_s)} | ${ms(x.cpu_ms_per_host)} | ${fmt(x.peak_rss_mb, 0)} | ${x.peak_fds ?? '—'} | ${fmt(x.round_trips_per_host, 0)} | ${x.endpoint.probes} / ${x.endpoint.releases} | ${x.errors.length ? x.errors.join('; ') : 'none'} |`),
+    ...f.rows.map(
+      (x) =>
+        `| ${x.hosts} | ${fmt(x.load1_at_start ?? null)} | ${fmt(x.wall_s)} | ${fmt(x.cpu_s)} | ${ms(x.cpu_ms_per_host)} | ${fmt(x.peak_rss_mb, 0)} | ${x.peak_fds ?? '—'} | ${fmt(x.round_trips_per_host, 0)} | ${x.endpoint.probes} / ${x.endpoint.releases} | ${x.errors.length ? x.errors.join('; ') : 'none'} |`,
+    ),
     '',
     `Recording: ${f.recording.resources} resources from ${f.recording.source}, ${f.recording.stdout_bytes} bytes of probe output, ${f.recording.host_ms} ms on that host. Workers' RSS at the end: ${f.workers_rss_mb.join(', ')} MB. ${f.method}`,
     '',
@@ -410,7 +440,9 @@ function machineSection(r: BenchResult): string[] {
     '## The machine while it ran',
     '',
     ...(l?.load1
-      ? [`1-minute load average (2 cores, shared with other people's tests): min ${l.load1.min}, median ${l.load1.median}, max ${l.load1.max} over ${l.load1.samples} samples (every 15 s); at start ${r.machine.load_average_at_start}, at end ${r.machine.load_average_at_end}. Other containers running: ${l.other_containers_at_start ?? '?'} at start, ${l.other_containers_at_end ?? '?'} at end.`]
+      ? [
+          `1-minute load average (2 cores, shared with other people's tests): min ${l.load1.min}, median ${l.load1.median}, max ${l.load1.max} over ${l.load1.samples} samples (every 15 s); at start ${r.machine.load_average_at_start}, at end ${r.machine.load_average_at_end}. Other containers running: ${l.other_containers_at_start ?? '?'} at start, ${l.other_containers_at_end ?? '?'} at end.`,
+        ]
       : []),
     ...(lim
       ? [

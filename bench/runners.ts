@@ -65,7 +65,11 @@ export interface ProvisionOptions {
 
 /** A temp keel project: roles/bench + one inventory per host count. */
 export class KeelProject {
-  constructor(readonly dir: string, readonly workload: Workload, private readonly keelRoot: string) {}
+  constructor(
+    readonly dir: string,
+    readonly workload: Workload,
+    private readonly keelRoot: string,
+  ) {}
 
   static async create(dir: string, workload: Workload, keelRoot: string): Promise<KeelProject> {
     await mkdir(join(dir, 'inventories'), { recursive: true });
@@ -95,7 +99,13 @@ export class KeelProject {
     const r = await run(argv[0]!, argv.slice(1), { cwd: this.dir, env: { KEEL_ROOT: this.dir }, onSpawn: (pid) => sampler?.start(pid) });
     sampler?.stop();
     const rss = new RegExp(`${RSS_MARK}(\\d+) cpu=([\\d.]+),([\\d.]+)`).exec(r.stderr);
-    let report: { changed: number; failed: number; unreachable: number; durationMs: number; hosts: { roundTrips: number; error: string | null; name: string; resources: { id: string; status: string; reason: string }[] }[] };
+    let report: {
+      changed: number;
+      failed: number;
+      unreachable: number;
+      durationMs: number;
+      hosts: { roundTrips: number; error: string | null; name: string; resources: { id: string; status: string; reason: string }[] }[];
+    };
     try {
       report = JSON.parse(r.stdout);
     } catch {
@@ -123,7 +133,10 @@ const MITOGEN_STRATEGIES = '/usr/lib/python3/dist-packages/ansible_mitogen/plugi
 
 /** A temp Ansible project: the playbook, one INI inventory per host count, two configs. */
 export class AnsibleProject {
-  private constructor(readonly dir: string, readonly playbook: string) {}
+  private constructor(
+    readonly dir: string,
+    readonly playbook: string,
+  ) {}
 
   static async create(dir: string, workload: Workload, knownHostsFile: string): Promise<AnsibleProject> {
     await mkdir(dir, { recursive: true });
@@ -149,10 +162,7 @@ export class AnsibleProject {
       'control_path = %(directory)s/%%C',
     ];
     await writeFile(join(dir, 'ansible.cfg'), [...common, '', ...ssh, ''].join('\n'));
-    await writeFile(
-      join(dir, 'mitogen.cfg'),
-      [...common, `strategy_plugins = ${MITOGEN_STRATEGIES}`, 'strategy = mitogen_linear', '', ...ssh, ''].join('\n'),
-    );
+    await writeFile(join(dir, 'mitogen.cfg'), [...common, `strategy_plugins = ${MITOGEN_STRATEGIES}`, 'strategy = mitogen_linear', '', ...ssh, ''].join('\n'));
     return new AnsibleProject(dir, playbook);
   }
 
@@ -178,7 +188,11 @@ export class AnsibleProject {
     const sum = (k: number) => recap.reduce((a, m) => a + Number(m[k]), 0);
     const res: ToolRun = { seconds: r.seconds, changed: sum(3), unreachable: sum(4), failed: sum(5) };
     if (r.code !== 0 || recap.length !== hostCount) {
-      const fatal = r.stdout.split('\n').filter((l) => /fatal:|FAILED|ERROR|UNREACHABLE/.test(l)).slice(0, 3).join(' | ');
+      const fatal = r.stdout
+        .split('\n')
+        .filter((l) => /fatal:|FAILED|ERROR|UNREACHABLE/.test(l))
+        .slice(0, 3)
+        .join(' | ');
       res.error = `ansible-playbook exited ${r.code} (${recap.length}/${hostCount} hosts in the recap): ${tail(fatal || r.stderr || r.stdout)}`;
     }
     return res;

@@ -11,7 +11,8 @@ import { ensureEngineAndImage, keelPackageRoot } from '../src/target/docker.js';
 import { ensureClientKey, knownHostsLine, writeAtomic, type ClientKey } from '../src/target/keys.js';
 import { authorizeKey, prepareTarget, readHostKey, waitForSshBanner } from '../src/target/prepare.js';
 
-const LIGHT_SSHD = 'test -s /etc/ssh/ssh_host_ed25519_key || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key; mkdir -p /run/sshd; exec /usr/sbin/sshd -D -e';
+const LIGHT_SSHD =
+  'test -s /etc/ssh/ssh_host_ed25519_key || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key; mkdir -p /run/sshd; exec /usr/sbin/sshd -D -e';
 import { TARGET_RUN_OPTIONS, dockerRunArgs } from '../src/target/run-options.js';
 
 export const BENCH_LABEL = 'keel.bench';
@@ -28,7 +29,10 @@ export class TargetPool {
   private image!: string;
   private knownHosts: string[] = [];
 
-  constructor(private readonly workDir: string, private readonly log: (s: string) => void) {}
+  constructor(
+    private readonly workDir: string,
+    private readonly log: (s: string) => void,
+  ) {}
 
   get keyFile(): string {
     return this.key.privateKeyFile;
@@ -76,9 +80,23 @@ export class TargetPool {
     const container = `keel-bench-${process.pid}-h${index}`;
     const label = ['--name', container, '--hostname', `h${index}`, '--label', `${BENCH_LABEL}=${process.pid}`];
     if (this.light) {
-      await docker(['run', '-d', ...label, '-p', `${TARGET_RUN_OPTIONS.publishAddress}::${TARGET_RUN_OPTIONS.sshPort}`, '--entrypoint', 'sh', this.image, '-c', LIGHT_SSHD], {
-        context: `starting light bench target h${index}`,
-      });
+      await docker(
+        [
+          'run',
+          '-d',
+          ...label,
+          '-p',
+          `${TARGET_RUN_OPTIONS.publishAddress}::${TARGET_RUN_OPTIONS.sshPort}`,
+          '--entrypoint',
+          'sh',
+          this.image,
+          '-c',
+          LIGHT_SSHD,
+        ],
+        {
+          context: `starting light bench target h${index}`,
+        },
+      );
     } else {
       await docker(['run', '-d', ...label, ...dockerRunArgs(), this.image, ...TARGET_RUN_OPTIONS.command], { context: `starting bench target h${index}` });
     }
@@ -167,7 +185,10 @@ export const BENCH_IMAGE_PACKAGES = ['python3', 'python3-apt', 'cron'];
  * container makes its own). Built once per base image and package list.
  */
 async function ensureBenchImage(baseTag: string, log: (s: string) => void): Promise<string> {
-  const baseId = (await docker(['image', 'inspect', '-f', '{{.Id}}', baseTag])).trim().replace(/^sha256:/, '').slice(0, 12);
+  const baseId = (await docker(['image', 'inspect', '-f', '{{.Id}}', baseTag]))
+    .trim()
+    .replace(/^sha256:/, '')
+    .slice(0, 12);
   const recipe = createHash('sha256').update(BENCH_IMAGE_PACKAGES.join(' ')).digest('hex').slice(0, 8);
   const tag = `keel-bench-target:${baseId}-${recipe}`;
   if ((await runCommand('docker', ['image', 'inspect', tag])).code === 0) return tag;

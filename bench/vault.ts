@@ -103,9 +103,11 @@ export async function runVaultBench(opts: VaultBenchOptions = {}): Promise<Vault
     const samples = new Map<VaultBenchMode, Sample[]>(modes.map((m) => [m, []]));
     const failures = new Map<VaultBenchMode, string[]>(modes.map((m) => [m, []]));
     const args =
-      command === 'inventory' ? ['inventory', 'bench']
-      : command === 'provision' ? ['provision', 'bench', '--output', 'json']
-      : ['secrets', 'get', 'bench', 'db_password'];
+      command === 'inventory'
+        ? ['inventory', 'bench']
+        : command === 'provision'
+          ? ['provision', 'bench', '--output', 'json']
+          : ['secrets', 'get', 'bench', 'db_password'];
     for (let i = 0; i < runs; i++) {
       for (const mode of modes) {
         if (mode === 'none' && command === 'get') continue; // nothing to get without a vault
@@ -123,9 +125,7 @@ export async function runVaultBench(opts: VaultBenchOptions = {}): Promise<Vault
       cpus: cpus().length,
       loadavgAtStart,
       loadavgAtEnd: loadavg(),
-      modes: modes
-        .filter((m) => !(m === 'none' && command === 'get'))
-        .map((mode) => summarize(mode, samples.get(mode)!, failures.get(mode)!)),
+      modes: modes.filter((m) => !(m === 'none' && command === 'get')).map((mode) => summarize(mode, samples.get(mode)!, failures.get(mode)!)),
     };
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -26,11 +26,32 @@ export interface Workload {
 
 /** Installed on every target (base image, plus python3 and cron the bench adds for Ansible and a service). */
 const PRESENT_PACKAGES = [
-  'openssh-server', 'sudo', 'ca-certificates', 'iproute2', 'procps', 'dbus', 'python3', 'cron',
-  'systemd', 'systemd-sysv', 'bash', 'coreutils', 'apt', 'dpkg', 'gzip', 'tar', 'sed', 'grep', 'findutils', 'debianutils',
+  'openssh-server',
+  'sudo',
+  'ca-certificates',
+  'iproute2',
+  'procps',
+  'dbus',
+  'python3',
+  'cron',
+  'systemd',
+  'systemd-sysv',
+  'bash',
+  'coreutils',
+  'apt',
+  'dpkg',
+  'gzip',
+  'tar',
+  'sed',
+  'grep',
+  'findutils',
+  'debianutils',
 ];
 const RUNNING_SERVICES: { name: string; enabled?: boolean }[] = [
-  { name: 'ssh', enabled: true }, { name: 'cron', enabled: true }, { name: 'dbus' }, { name: 'systemd-journald' },
+  { name: 'ssh', enabled: true },
+  { name: 'cron', enabled: true },
+  { name: 'dbus' },
+  { name: 'systemd-journald' },
 ];
 const ROOT = '/srv/bench';
 const LINES_PER_FILE = 8;
@@ -54,7 +75,13 @@ export function makeWorkload(resources: number, like?: Workload, opts: { service
   const nLines = rest - nDirs - nFiles - nTemplates;
 
   const groups = range(nUsers).map((i) => ({ name: `bench${pad(i)}`, gid: 2000 + i }));
-  const users = range(nUsers).map((i) => ({ name: `bench${pad(i)}`, uid: 2000 + i, group: `bench${pad(i)}`, home: `${ROOT}/home${pad(i)}`, shell: '/usr/sbin/nologin' }));
+  const users = range(nUsers).map((i) => ({
+    name: `bench${pad(i)}`,
+    uid: 2000 + i,
+    group: `bench${pad(i)}`,
+    home: `${ROOT}/home${pad(i)}`,
+    shell: '/usr/sbin/nologin',
+  }));
   // The first two directories hold everything else; then d000.. (some owned by the bench users).
   const dirs = [
     { path: ROOT, owner: 'root', group: 'root', mode: '0755' },
@@ -78,7 +105,7 @@ export function makeWorkload(resources: number, like?: Workload, opts: { service
     mode: '0644',
   }));
   const lines = range(nLines).map((i) => ({
-    path: `/etc/bench/lines${pad(i / LINES_PER_FILE | 0)}.conf`,
+    path: `/etc/bench/lines${pad((i / LINES_PER_FILE) | 0)}.conf`,
     regexp: `^opt_${pad(i)} `,
     line: `opt_${pad(i)} value-${i}`,
   }));
@@ -149,7 +176,15 @@ export async function writeAnsiblePlaybook(dir: string, w: Workload): Promise<st
     { name: 'groups', 'ansible.builtin.group': { name: '{{ item.name }}', gid: '{{ item.gid }}', system: true }, loop: w.groups, loop_control: label('name') },
     {
       name: 'users',
-      'ansible.builtin.user': { name: '{{ item.name }}', uid: '{{ item.uid }}', group: '{{ item.group }}', home: '{{ item.home }}', shell: '{{ item.shell }}', system: true, create_home: false },
+      'ansible.builtin.user': {
+        name: '{{ item.name }}',
+        uid: '{{ item.uid }}',
+        group: '{{ item.group }}',
+        home: '{{ item.home }}',
+        shell: '{{ item.shell }}',
+        system: true,
+        create_home: false,
+      },
       loop: w.users,
       loop_control: label('name'),
     },

@@ -134,7 +134,10 @@ process.stdout.write(`
 keel demo: the sample app is live (${((Date.now() - started) / 1000).toFixed(0)} s)
 
   ${url}
-${facts.split('\n').map((l) => `    ${l.trim()}`).join('\n')}
+${facts
+  .split('\n')
+  .map((l) => `    ${l.trim()}`)
+  .join('\n')}
 
   release   ${live}  (on web1 and worker1)
   dump      ${dumps.dumps?.[0] ? `${dumps.host}:${dumps.dumps[0].path}` : '(none)'}  (taken before the deploy, verified)

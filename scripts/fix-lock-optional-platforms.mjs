@@ -18,7 +18,14 @@ for (const [path, meta] of Object.entries(pkgs)) {
     if (pkgs[key] || pkgs[hoisted]) continue;
     const platform = dep.slice('@rollup/rollup-'.length); // e.g. darwin-arm64, linux-x64-musl
     const [os, cpu, abi] = platform.split('-');
-    const entry = { version, cpu: [cpu === 'arm' ? 'arm' : cpu === 'ia32' ? 'ia32' : cpu], dev: meta.dev || undefined, license: 'MIT', optional: true, os: [os === 'win32' ? 'win32' : os] };
+    const entry = {
+      version,
+      cpu: [cpu === 'arm' ? 'arm' : cpu === 'ia32' ? 'ia32' : cpu],
+      dev: meta.dev || undefined,
+      license: 'MIT',
+      optional: true,
+      os: [os === 'win32' ? 'win32' : os],
+    };
     if (abi === 'musl' || abi === 'musleabihf') entry.libc = ['musl'];
     if (abi === 'gnu' || abi === 'gnueabihf') entry.libc = ['glibc'];
     pkgs[hoisted] = entry;

@@ -94,7 +94,9 @@ export function tailLines(text: string, n: number): string[] {
 
 /** The last `n` lines of a command's output, each set off from keel's own words by `indent| `. */
 export function lastLines(text: string, n: number, indent = '  '): string {
-  return tailLines(text, n).map((l) => `${indent}| ${l}`).join('\n');
+  return tailLines(text, n)
+    .map((l) => `${indent}| ${l}`)
+    .join('\n');
 }
 
 /** SIGINT/SIGTERM stopped a run. `lines` say what each host was doing (exit 130 or 143). */

@@ -7,8 +7,6 @@ import { registerSecretsCommands } from './commands/secrets.js';
 import { registerLock } from './commands/lock.js';
 import { registerDeploy } from './commands/deploy.js';
 
-
-
 /** Every subcommand is registered here, from its own module. */
 export function registerCommands(program: Command, ctx: CliContext, run: Runner): void {
   registerProvision(program, ctx, run);

@@ -22,7 +22,8 @@ export async function main(argv: string[], overrides: Partial<CliContext> = {}):
     .exitOverride()
     .configureOutput({ writeOut: (t) => ctx.out.line(t.trimEnd()), writeErr: (t) => ctx.out.warn(t.trimEnd()) })
     .showHelpAfterError('(run keel --help for usage)');
-  const run = (fn: (...args: any[]) => Promise<CommandResult>) =>
+  const run =
+    (fn: (...args: any[]) => Promise<CommandResult>) =>
     async (...args: any[]) => {
       code = (await fn(...args)) ?? 0;
     };

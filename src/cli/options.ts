@@ -20,7 +20,12 @@ export function hostOptions(c: Command): Command {
     .option('--forks <n>', 'hosts to work on at once (default: all)', positiveInt)
     .option('--output <format>', 'text or json (one JSON document on stdout)', 'text')
     .option('-i, --inventory <file>', 'inventory file instead of inventories/<env>.yaml|.ini')
-    .option('-e, --extra-vars <key=value|@file.yaml>', 'a variable, highest precedence, as a literal string; typed values from a YAML file with @ (repeatable)', collect, [])
+    .option(
+      '-e, --extra-vars <key=value|@file.yaml>',
+      'a variable, highest precedence, as a literal string; typed values from a YAML file with @ (repeatable)',
+      collect,
+      [],
+    )
     .option('--accept-new-host-keys', 'trust and record host keys of hosts not yet in known_hosts (prints each)')
     .option('-K, --ask-become-pass', 'ask for the sudo password (else the variable become_password, e.g. from the vault)')
     .option('-v, --verbose', 'also list what was already fine');
@@ -32,7 +37,10 @@ export function checkOutput(o: { output?: string }): boolean {
 }
 
 export function list(v: string): string[] {
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export function collect(v: string, acc: string[]): string[] {

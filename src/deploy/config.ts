@@ -51,9 +51,13 @@ const str = (v: unknown, d = ''): string => (typeof v === 'string' ? v : d);
 export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
   const deployPlans = plans.filter((p) => p.host.roles.includes('deploy'));
   if (!deployPlans.length) {
-    throw new ConfigError(`no host of this deploy has the role "deploy"`, { file: envFile }, {
-      hint: 'give role deploy to every host that runs the app\'s code (web and workers), e.g. groups: {web: {roles: [base, app, nginx, deploy]}}',
-    });
+    throw new ConfigError(
+      `no host of this deploy has the role "deploy"`,
+      { file: envFile },
+      {
+        hint: "give role deploy to every host that runs the app's code (web and workers), e.g. groups: {web: {roles: [base, app, nginx, deploy]}}",
+      },
+    );
   }
   const hosts = deployPlans.map(hostDeploy);
   const first = deployPlans[0]!.vars;
@@ -61,7 +65,12 @@ export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
     const wanted = str(first[name]);
     if (!wanted) return hosts[0]!;
     const h = hosts.find((x) => x.name === wanted);
-    if (!h) throw new ConfigError(`${name}: "${wanted}" is not one of the hosts of this deploy (${hosts.map((x) => x.name).join(', ')})`, { file: envFile }, { hint: `the ${label} must have role deploy and be in --limit` });
+    if (!h)
+      throw new ConfigError(
+        `${name}: "${wanted}" is not one of the hosts of this deploy (${hosts.map((x) => x.name).join(', ')})`,
+        { file: envFile },
+        { hint: `the ${label} must have role deploy and be in --limit` },
+      );
     return h;
   };
   const migrateHost = pick('deploy_migrate_host', 'migrate host');

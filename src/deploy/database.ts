@@ -15,8 +15,14 @@ export interface Database {
 }
 
 const LIBPQ_PARAMS: Record<string, string> = {
-  sslmode: 'PGSSLMODE', sslrootcert: 'PGSSLROOTCERT', sslcert: 'PGSSLCERT', sslkey: 'PGSSLKEY',
-  connect_timeout: 'PGCONNECT_TIMEOUT', application_name: 'PGAPPNAME', host: 'PGHOST', port: 'PGPORT',
+  sslmode: 'PGSSLMODE',
+  sslrootcert: 'PGSSLROOTCERT',
+  sslcert: 'PGSSLCERT',
+  sslkey: 'PGSSLKEY',
+  connect_timeout: 'PGCONNECT_TIMEOUT',
+  application_name: 'PGAPPNAME',
+  host: 'PGHOST',
+  port: 'PGPORT',
 };
 
 /** postgresql://, postgres:// and SQLAlchemy's postgresql+driver:// (seed 001). */
@@ -47,8 +53,14 @@ export function parseDatabaseUrl(url: string): Database {
 /** `export PGHOST=...` lines (quoted) for a script: the connection, password included. */
 export function pgEnv(db: Database): Shell {
   const vars: [string, string][] = [
-    ['PGHOST', db.host], ['PGPORT', db.port], ['PGUSER', db.user], ['PGPASSWORD', db.password], ['PGDATABASE', db.name],
-    ...Object.entries(db.options).filter(([k]) => k !== 'host' && k !== 'port').map(([k, v]): [string, string] => [LIBPQ_PARAMS[k]!, v]),
+    ['PGHOST', db.host],
+    ['PGPORT', db.port],
+    ['PGUSER', db.user],
+    ['PGPASSWORD', db.password],
+    ['PGDATABASE', db.name],
+    ...Object.entries(db.options)
+      .filter(([k]) => k !== 'host' && k !== 'port')
+      .map(([k, v]): [string, string] => [LIBPQ_PARAMS[k]!, v]),
   ];
   return joinShell(vars.filter(([, v]) => v !== '').map(([k, v]) => sh`export ${raw(k)}=${v}`));
 }

@@ -63,12 +63,15 @@ function parseReleases(host: string, out: string, nonce: string): HostReleases {
 export async function listReleases(ctx: OpsContext): Promise<HostReleases[]> {
   const p = pool(ctx);
   try {
-    const outcomes = await p.each(ctx.config.hosts.map((h) => h.plan.host), async (s, host) => {
-      const h = ctx.config.hosts.find((x) => x.name === host.name)!;
-      const nonce = newNonce();
-      const r = await s.runScript(wrap(PRELUDE + releasesScript(h, nonce)), { timeoutMs: 60_000 });
-      return parseReleases(host.name, r.stdout, nonce);
-    });
+    const outcomes = await p.each(
+      ctx.config.hosts.map((h) => h.plan.host),
+      async (s, host) => {
+        const h = ctx.config.hosts.find((x) => x.name === host.name)!;
+        const nonce = newNonce();
+        const r = await s.runScript(wrap(PRELUDE + releasesScript(h, nonce)), { timeoutMs: 60_000 });
+        return parseReleases(host.name, r.stdout, nonce);
+      },
+    );
     return outcomes.map((o) => (o.ok ? o.value : { host: o.host.name, live: '', releases: [], error: o.error }));
   } finally {
     await p.close();
@@ -79,25 +82,40 @@ export async function listReleases(ctx: OpsContext): Promise<HostReleases[]> {
 async function lockAll(ctx: OpsContext, p: HostPool, owner: LockOwner): Promise<Map<string, HostReleases>> {
   const out = new Map<string, HostReleases>();
   const problems: string[] = [];
-  const outcomes = await p.each(ctx.config.hosts.map((h) => h.plan.host), async (s, host) => {
-    const h = ctx.config.hosts.find((x) => x.name === host.name)!;
-    const nonce = newNonce();
-    const r = await s.runScript(wrap(PRELUDE + acquireSnippet(nonce, owner) + releasesScript(h, nonce)), { timeoutMs: 60_000 });
-    return { lock: parseLockReport(r.stdout, nonce), rel: parseReleases(host.name, r.stdout, nonce) };
-  });
+  const outcomes = await p.each(
+    ctx.config.hosts.map((h) => h.plan.host),
+    async (s, host) => {
+      const h = ctx.config.hosts.find((x) => x.name === host.name)!;
+      const nonce = newNonce();
+      const r = await s.runScript(wrap(PRELUDE + acquireSnippet(nonce, owner) + releasesScript(h, nonce)), { timeoutMs: 60_000 });
+      return { lock: parseLockReport(r.stdout, nonce), rel: parseReleases(host.name, r.stdout, nonce) };
+    },
+  );
   for (const o of outcomes) {
     if (!o.ok) problems.push(`${o.host.name}: ${o.error}`);
-    else if (o.value.lock?.kind === 'held') problems.push(`${o.host.name} is locked by ${o.value.lock.holder.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}${describeHolder(o.value.lock.holder)}`);
+    else if (o.value.lock?.kind === 'held')
+      problems.push(
+        `${o.host.name} is locked by ${o.value.lock.holder.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}${describeHolder(o.value.lock.holder)}`,
+      );
     else if (o.value.lock?.kind !== 'acquired') problems.push(`${o.host.name}: could not take the lock`);
     else out.set(o.host.name, o.value.rel);
   }
-  if (problems.length) throw new LockedError(`${problems.join('\n')}\nnothing was changed on any host`, { hint: '`keel lock status <env>` shows who holds what' });
+  if (problems.length)
+    throw new LockedError(`${problems.join('\n')}\nnothing was changed on any host`, { hint: '`keel lock status <env>` shows who holds what' });
   return out;
 }
 
-async function phase(ctx: OpsContext, p: HostPool, owner: LockOwner, hosts: HostDeploy[], steps: (h: HostDeploy) => Step[]): Promise<{ ok: boolean; lines: string[] }> {
-  const outcomes = await p.each(hosts.map((h) => h.plan.host), (s, host) =>
-    runSteps(s, steps(hosts.find((h) => h.name === host.name)!), { captureAll: true, timed: true, prefix: assertHeldSnippet(owner.run_id), mask: ctx.mask }),
+async function phase(
+  ctx: OpsContext,
+  p: HostPool,
+  owner: LockOwner,
+  hosts: HostDeploy[],
+  steps: (h: HostDeploy) => Step[],
+): Promise<{ ok: boolean; lines: string[] }> {
+  const outcomes = await p.each(
+    hosts.map((h) => h.plan.host),
+    (s, host) =>
+      runSteps(s, steps(hosts.find((h) => h.name === host.name)!), { captureAll: true, timed: true, prefix: assertHeldSnippet(owner.run_id), mask: ctx.mask }),
   );
   const lines: string[] = [];
   let ok = true;
@@ -143,13 +161,21 @@ export async function rollback(ctx: OpsContext, owner: LockOwner, to?: string): 
     const target = to ?? previousRelease([...rel.values()]);
     if (!target) throw new KeelError('no earlier release to go back to on every host (keel releases shows what each host has)');
     const missing = hosts.filter((h) => !rel.get(h.name)!.releases.some((r) => r.id === target));
-    if (missing.length) throw new KeelError(`release ${target} is not on ${missing.map((h) => h.name).join(', ')}; nothing was changed`, { hint: 'keel releases shows what each host has' });
+    if (missing.length)
+      throw new KeelError(`release ${target} is not on ${missing.map((h) => h.name).join(', ')}; nothing was changed`, {
+        hint: 'keel releases shows what each host has',
+      });
     const res = await phase(ctx, p, owner, hosts, (h) => [...switchSteps(h, target), ...reloadSteps(h, 'auto')]);
     const health = res.ok ? await phase(ctx, p, owner, hosts, (h) => healthSteps(h)) : { ok: false, lines: [] };
     if (res.ok && health.ok) return { to: target, from: Object.fromEntries(live), ok: true, lines: [...res.lines, ...health.lines] };
     const back = hosts.filter((h) => live.get(h.name));
     const undo = await phase(ctx, p, owner, back, (h) => [...switchSteps(h, live.get(h.name)!), ...reloadSteps(h, 'auto')]);
-    return { to: target, from: Object.fromEntries(live), ok: false, lines: [...res.lines, ...health.lines, 'the rollback did not pass: every host went back to the release it had', ...undo.lines] };
+    return {
+      to: target,
+      from: Object.fromEntries(live),
+      ok: false,
+      lines: [...res.lines, ...health.lines, 'the rollback did not pass: every host went back to the release it had', ...undo.lines],
+    };
   } finally {
     await p.close(() => releaseScript(owner.run_id));
   }
@@ -209,14 +235,23 @@ export async function listBackups(ctx: OpsContext): Promise<{ host: string; dir:
   const p = pool(c);
   try {
     const [o] = await p.each([h.plan.host], async (s) => {
-      const r = await s.runScript(wrap(PRELUDE + sh`ls -1t -- ${h.backupDir}/*.dump 2>/dev/null | while IFS= read -r keel_f; do printf '%s\\t%s\\t%s\\n' "$keel_f" "$(stat -c %s -- "$keel_f")" "$(date -u -d "@$(stat -c %Y -- "$keel_f")" +%Y-%m-%dT%H:%M:%SZ)"; done\n`), { timeoutMs: 60_000 });
+      const r = await s.runScript(
+        wrap(
+          PRELUDE +
+            sh`ls -1t -- ${h.backupDir}/*.dump 2>/dev/null | while IFS= read -r keel_f; do printf '%s\\t%s\\t%s\\n' "$keel_f" "$(stat -c %s -- "$keel_f")" "$(date -u -d "@$(stat -c %Y -- "$keel_f")" +%Y-%m-%dT%H:%M:%SZ)"; done\n`,
+        ),
+        { timeoutMs: 60_000 },
+      );
       return r.stdout;
     });
     if (!o!.ok) throw new KeelError(o!.error);
-    const dumps = o!.value.split('\n').filter(Boolean).map((l) => {
-      const [path = '', bytes = '0', time = ''] = l.split('\t');
-      return { path, bytes: Number(bytes), time };
-    });
+    const dumps = o!.value
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [path = '', bytes = '0', time = ''] = l.split('\t');
+        return { path, bytes: Number(bytes), time };
+      });
     return { host: h.name, dir: h.backupDir, dumps };
   } finally {
     await p.close();

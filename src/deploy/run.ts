@@ -20,8 +20,18 @@ import { interruptLines, untilAborted } from '../engine/run.js';
 import type { DeployConfig, HostDeploy } from './config.js';
 import { parseDatabaseUrl } from './database.js';
 import {
-  buildSteps, dumpSteps, healthSteps, liveStateSnippet, maintenanceSteps, markFailedSteps, migrateSteps, parseLiveState,
-  pruneSteps, reloadSteps, switchSteps, unlinkSteps,
+  buildSteps,
+  dumpSteps,
+  healthSteps,
+  liveStateSnippet,
+  maintenanceSteps,
+  markFailedSteps,
+  migrateSteps,
+  parseLiveState,
+  pruneSteps,
+  reloadSteps,
+  switchSteps,
+  unlinkSteps,
 } from './scripts.js';
 import type { Source } from './source.js';
 
@@ -119,10 +129,17 @@ class Deploy {
       this.dump = { host: c.backupHost.name, path: `${c.backupHost.backupDir}/${name}.dump` };
     }
     this.checkStop();
-    const built = await this.phase('build', all, (h) => buildSteps(h, {
-      id: this.req.release, src: this.req.source, archive: this.req.archive, venvKey: this.req.venvKey(h),
-      deployKey: c.deployKey, knownHosts: c.knownHosts, by: `${this.req.owner.user}@${this.req.owner.controller}`,
-    }));
+    const built = await this.phase('build', all, (h) =>
+      buildSteps(h, {
+        id: this.req.release,
+        src: this.req.source,
+        archive: this.req.archive,
+        venvKey: this.req.venvKey(h),
+        deployKey: c.deployKey,
+        knownHosts: c.knownHosts,
+        by: `${this.req.owner.user}@${this.req.owner.controller}`,
+      }),
+    );
     if (!built) return this.abandon(this.failure('build', 'the old release keeps serving'));
     this.checkStop();
     const web = all.filter((h) => h.web);
@@ -142,7 +159,11 @@ class Deploy {
       const why = ok ? 'interrupted' : this.failure(this.lastFailedPhase(), '');
       await this.rollback(why);
       if (this.req.maintenance) await this.phase('maintenance', web, (h) => maintenanceSteps(h, false));
-      if (!ok) return this.end('rolled back', `${why}\nevery host is back on the release it had before (a host that had none runs nothing); ${this.req.release} is marked failed${this.dumpHint()}`);
+      if (!ok)
+        return this.end(
+          'rolled back',
+          `${why}\nevery host is back on the release it had before (a host that had none runs nothing); ${this.req.release} is marked failed${this.dumpHint()}`,
+        );
       throw new InterruptedError(signalName(this.req.signal), ['every host was switched back to its previous release; nothing is left half-released']);
     }
     this.switching = false;
@@ -155,17 +176,25 @@ class Deploy {
   /** The run's first script on every host: take the lock and read what is live. */
   private async lockAndRead(all: HostDeploy[]): Promise<void> {
     this.req.onPhase?.('lock');
-    const outcomes = await this.pool.each(all.map((h) => h.plan.host), async (s) => {
-      const nonce = newNonce();
-      const r = await s.runScript(wrap(PRELUDE + acquireSnippet(nonce, this.req.owner) + liveStateSnippet(this.byName.get(s.host)!, nonce)), { timeoutMs: 60_000 });
-      return { lock: parseLockReport(r.stdout, nonce), live: parseLiveState(r.stdout, nonce), r };
-    });
+    const outcomes = await this.pool.each(
+      all.map((h) => h.plan.host),
+      async (s) => {
+        const nonce = newNonce();
+        const r = await s.runScript(wrap(PRELUDE + acquireSnippet(nonce, this.req.owner) + liveStateSnippet(this.byName.get(s.host)!, nonce)), {
+          timeoutMs: 60_000,
+        });
+        return { lock: parseLockReport(r.stdout, nonce), live: parseLiveState(r.stdout, nonce), r };
+      },
+    );
     const problems: string[] = [];
     for (const o of outcomes) {
       if (!o.ok) problems.push(`${o.host.name}: ${o.error}`);
       else if (o.value.lock?.kind === 'held') {
-        problems.push(`${o.host.name} is locked by ${o.value.lock.holder.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}${describeHolder(o.value.lock.holder)}`);
-      } else if (o.value.lock?.kind !== 'acquired') problems.push(`${o.host.name}: could not take the lock (exit ${o.value.r.code}): ${o.value.r.stderr.trim()}`);
+        problems.push(
+          `${o.host.name} is locked by ${o.value.lock.holder.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}${describeHolder(o.value.lock.holder)}`,
+        );
+      } else if (o.value.lock?.kind !== 'acquired')
+        problems.push(`${o.host.name}: could not take the lock (exit ${o.value.r.code}): ${o.value.r.stderr.trim()}`);
       else {
         const rep = this.hosts.get(o.host.name)!;
         rep.previous = rep.live = o.value.live.live;
@@ -191,10 +220,13 @@ class Deploy {
     if (!hosts.length) return true;
     this.req.onPhase?.(name);
     for (const h of hosts) this.pool.setPhase(h.name, name);
-    const outcomes = await this.pool.each(hosts.map((h) => h.plan.host), (s, host) => {
-      const list = steps(this.byName.get(host.name)!);
-      return runSteps(s, list, { captureAll: true, timed: true, prefix: assertHeldSnippet(this.req.owner.run_id), mask: this.req.mask });
-    });
+    const outcomes = await this.pool.each(
+      hosts.map((h) => h.plan.host),
+      (s, host) => {
+        const list = steps(this.byName.get(host.name)!);
+        return runSteps(s, list, { captureAll: true, timed: true, prefix: assertHeldSnippet(this.req.owner.run_id), mask: this.req.mask });
+      },
+    );
     let ok = true;
     for (const o of outcomes) {
       const rep = this.hosts.get(o.host.name)!;
@@ -233,7 +265,9 @@ class Deploy {
         // Django and alembic say which migration they were applying: name it.
         const applying = [...(st.output ?? '').matchAll(/Applying ([\w.]+)\.\.\.|Running upgrade \S* ?-> (\w+)/g)].pop();
         const which = applying ? ` while applying ${applying[1] ?? applying[2]}` : '';
-        lines.push(`${phase} failed on ${rep.name} at ${st.name}${st.code !== undefined ? ` (exit ${st.code})` : ''}${which}:\n${lastLines(st.output ?? '', 12)}`);
+        lines.push(
+          `${phase} failed on ${rep.name} at ${st.name}${st.code !== undefined ? ` (exit ${st.code})` : ''}${which}:\n${lastLines(st.output ?? '', 12)}`,
+        );
       }
     }
     return [...lines, then].filter(Boolean).join('\n');
@@ -254,7 +288,12 @@ class Deploy {
   /** Before the switch: nothing live changed; the new release is marked failed. */
   private async abandon(error: string): Promise<DeployReport> {
     await this.phase('mark-failed', this.req.config.hosts, (h) => markFailedSteps(h, this.req.release, firstLine(error)));
-    if (this.req.maintenance) await this.phase('maintenance', this.req.config.hosts.filter((h) => h.web), (h) => maintenanceSteps(h, false));
+    if (this.req.maintenance)
+      await this.phase(
+        'maintenance',
+        this.req.config.hosts.filter((h) => h.web),
+        (h) => maintenanceSteps(h, false),
+      );
     return this.end('failed', error);
   }
 
@@ -273,7 +312,8 @@ class Deploy {
   }
 
   private checkStop(): void {
-    if (this.req.signal?.aborted && !this.switching) throw new InterruptedError(signalName(this.req.signal), ['stopped between phases: nothing live was changed; the new release is not switched to']);
+    if (this.req.signal?.aborted && !this.switching)
+      throw new InterruptedError(signalName(this.req.signal), ['stopped between phases: nothing live was changed; the new release is not switched to']);
   }
 
   /** SIGINT/SIGTERM: before the switch let go at once; during it finish and switch back. */
@@ -282,16 +322,26 @@ class Deploy {
       // run() sees the abort after the phase in flight and switches every host back.
       return new Promise<Error>(() => undefined);
     }
-    const states = await this.pool.abandon(this.req.config.hosts.map((h) => h.name), () => releaseScript(this.req.owner.run_id));
+    const states = await this.pool.abandon(
+      this.req.config.hosts.map((h) => h.name),
+      () => releaseScript(this.req.owner.run_id),
+    );
     return new InterruptedError(signal, [...interruptLines(states, true), `${this.req.release} was not switched to: the old release keeps serving`]);
   }
 
   private end(status: DeployStatus, error: string | null): DeployReport {
     const r = this.req;
     return {
-      env: r.env, release: r.release, sha: r.source.sha, branch: r.source.branch, status, error,
-      dump: this.dump, rolledBack: status === 'rolled back',
-      hosts: [...this.hosts.values()], durationMs: Date.now() - this.started,
+      env: r.env,
+      release: r.release,
+      sha: r.source.sha,
+      branch: r.source.branch,
+      status,
+      error,
+      dump: this.dump,
+      rolledBack: status === 'rolled back',
+      hosts: [...this.hosts.values()],
+      durationMs: Date.now() - this.started,
     };
   }
 }

@@ -35,7 +35,10 @@ export function parseLiveState(stdout: string, nonce: string): { live: string; s
 }
 
 /** Build the release: code, REVISION, the virtualenv (reused by key), build commands, hooks. */
-export function buildSteps(h: HostDeploy, o: { id: string; src: Source; archive?: Buffer; venvKey: string; deployKey: string; knownHosts: string; by: string }): Step[] {
+export function buildSteps(
+  h: HostDeploy,
+  o: { id: string; src: Source; archive?: Buffer; venvKey: string; deployKey: string; knownHosts: string; by: string },
+): Step[] {
   const dir = releaseDir(h, o.id);
   const venv = `${h.appRoot}/venvs/${o.venvKey}`;
   const steps: Step[] = [
@@ -50,7 +53,11 @@ export function buildSteps(h: HostDeploy, o: { id: string; src: Source; archive?
     {
       key: 'revision',
       commands: [
-        asApp(h, dir, sh`printf '%s\n' ${o.src.sha} > REVISION; printf 'branch=%s\nsha=%s\ndeployed_by=%s\nvenv=%s\n' ${o.src.branch} ${o.src.sha} ${o.by} ${o.venvKey} > .keel-release`),
+        asApp(
+          h,
+          dir,
+          sh`printf '%s\n' ${o.src.sha} > REVISION; printf 'branch=%s\nsha=%s\ndeployed_by=%s\nvenv=%s\n' ${o.src.branch} ${o.src.sha} ${o.by} ${o.venvKey} > .keel-release`,
+        ),
       ],
     },
     {
@@ -75,14 +82,13 @@ function venvScript(h: HostDeploy, venv: string): Shell {
   // No requirement at all (an app on Debian's packages, seen through --system-site-packages):
   // no pip in the virtualenv either, which saves most of the time making one takes.
   const hasReqs = h.requirements ? sh`[ -f ${h.requirements} ] && grep -qvE '^[[:space:]]*(#|$)' ${h.requirements}` : raw('false');
-  const s: Shell[] = [
-    sh`if ${hasReqs}; then keel_pip=; else keel_pip=--without-pip; fi`,
-    sh`"$PYTHON" -m venv --system-site-packages $keel_pip ${venv}`,
-  ];
+  const s: Shell[] = [sh`if ${hasReqs}; then keel_pip=; else keel_pip=--without-pip; fi`, sh`"$PYTHON" -m venv --system-site-packages $keel_pip ${venv}`];
   if (h.pipIndexUrl) s.push(sh`export PIP_INDEX_URL=${h.pipIndexUrl}`);
   if (h.wheelhouse) s.push(sh`export PIP_NO_INDEX=1 PIP_FIND_LINKS=${h.wheelhouse}`);
   if (h.requirements) {
-    s.push(sh`if [ -z "$keel_pip" ]; then ${venv + '/bin/pip'} install --disable-pip-version-check --no-input -r ${h.requirements}; else echo ${'no requirement in ' + h.requirements + ': a virtualenv without pip'}; fi`);
+    s.push(
+      sh`if [ -z "$keel_pip" ]; then ${venv + '/bin/pip'} install --disable-pip-version-check --no-input -r ${h.requirements}; else echo ${'no requirement in ' + h.requirements + ': a virtualenv without pip'}; fi`,
+    );
   }
   s.push(sh`touch ${venv + '/.keel-complete'}`);
   return joinShell(s);
@@ -91,7 +97,10 @@ function venvScript(h: HostDeploy, venv: string): Shell {
 function unpack(h: HostDeploy, dir: string, archive: Buffer): Shell[] {
   // A quoted here-document of base64 (no quote or $ can occur in it).
   const b64 = archive.toString('base64').replace(/(.{76})/g, '$1\n');
-  return [sh`base64 -d <<'KEEL_EOF' | runuser -u ${h.appUser} -- tar -xzf - -C ${dir}\n${raw(b64)}\nKEEL_EOF`, sh`echo ${'unpacked ' + archive.length + ' bytes (gzip)'}`];
+  return [
+    sh`base64 -d <<'KEEL_EOF' | runuser -u ${h.appUser} -- tar -xzf - -C ${dir}\n${raw(b64)}\nKEEL_EOF`,
+    sh`echo ${'unpacked ' + archive.length + ' bytes (gzip)'}`,
+  ];
 }
 
 /** A git URL: cloned on the host with the deploy key (a 0600 file in a private temp dir, gone
@@ -99,11 +108,15 @@ function unpack(h: HostDeploy, dir: string, archive: Buffer): Shell[] {
 function clone(h: HostDeploy, dir: string, src: Source, key: string, knownHosts: string): Shell[] {
   const tree = src.subdir ? `${src.sha}:${src.subdir}` : src.sha;
   return [
-    asApp(h, dir, joinShell([
-      gitAccess(key, knownHosts),
-      sh`git clone --quiet --no-checkout --branch ${src.branch} -- ${src.repo} "$keel_g/src"`,
-      sh`git -C "$keel_g/src" archive --format=tar ${tree} | tar -xf - -C ${dir}`,
-    ])),
+    asApp(
+      h,
+      dir,
+      joinShell([
+        gitAccess(key, knownHosts),
+        sh`git clone --quiet --no-checkout --branch ${src.branch} -- ${src.repo} "$keel_g/src"`,
+        sh`git -C "$keel_g/src" archive --format=tar ${tree} | tar -xf - -C ${dir}`,
+      ]),
+    ),
   ];
 }
 
@@ -118,7 +131,9 @@ function gitAccess(key: string, knownHosts: string): Shell {
     raw(`keel_g=$(mktemp -d); trap 'rm -rf -- "$keel_g"' EXIT; chmod 700 "$keel_g"`),
     ...(key ? [sh`printf '%s\n' ${key.trim()} > "$keel_g/key"; chmod 600 "$keel_g/key"`] : []),
     sh`printf '%s\n' ${knownHosts.trim()} > "$keel_g/known_hosts"`,
-    raw(`export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile=$keel_g/known_hosts -o StrictHostKeyChecking=yes${key ? ' -i $keel_g/key' : ''}"`),
+    raw(
+      `export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile=$keel_g/known_hosts -o StrictHostKeyChecking=yes${key ? ' -i $keel_g/key' : ''}"`,
+    ),
   ]);
 }
 
@@ -131,16 +146,18 @@ export function migrateSteps(h: HostDeploy, id: string, command: string): Step[]
   return [
     ...hookSteps(h, dir, 'before_migrate'),
     ...(command
-      ? [{
-          key: 'migrate',
-          commands: [
-            sh`echo ${'$ ' + command}`,
-            // Only the end of a step's output comes back, and a traceback can push out the line
-            // that says which migration it was: repeat that line last.
-            sh`${asApp(h, dir, command)} > "$KEEL_RUN_DIR/migrate.log" 2>&1 || { keel_rc=$?; cat "$KEEL_RUN_DIR/migrate.log"; grep -E 'Applying [A-Za-z0-9_.]+\\.\\.\\.|Running upgrade' "$KEEL_RUN_DIR/migrate.log" | tail -n 1; exit "$keel_rc"; }`,
-            raw('cat "$KEEL_RUN_DIR/migrate.log"'),
-          ],
-        }]
+      ? [
+          {
+            key: 'migrate',
+            commands: [
+              sh`echo ${'$ ' + command}`,
+              // Only the end of a step's output comes back, and a traceback can push out the line
+              // that says which migration it was: repeat that line last.
+              sh`${asApp(h, dir, command)} > "$KEEL_RUN_DIR/migrate.log" 2>&1 || { keel_rc=$?; cat "$KEEL_RUN_DIR/migrate.log"; grep -E 'Applying [A-Za-z0-9_.]+\\.\\.\\.|Running upgrade' "$KEEL_RUN_DIR/migrate.log" | tail -n 1; exit "$keel_rc"; }`,
+              raw('cat "$KEEL_RUN_DIR/migrate.log"'),
+            ],
+          },
+        ]
       : []),
     ...hookSteps(h, dir, 'after_migrate'),
   ];
@@ -305,7 +322,9 @@ export function dumpSteps(h: HostDeploy, d: DumpPlan): Step[] {
     },
     {
       key: 'keep',
-      commands: [sh`ls -1t -- ${d.dir}/*.dump 2>/dev/null | tail -n +${d.keep + 1} | while IFS= read -r keel_f; do rm -f -- "$keel_f"; echo "removed old dump $keel_f"; done`],
+      commands: [
+        sh`ls -1t -- ${d.dir}/*.dump 2>/dev/null | tail -n +${d.keep + 1} | while IFS= read -r keel_f; do rm -f -- "$keel_f"; echo "removed old dump $keel_f"; done`,
+      ],
     },
   ];
 }

@@ -43,7 +43,7 @@ export async function localRepo(root: string, repo: string): Promise<string> {
     return String(await git(dir, ['rev-parse', '--show-toplevel'])).trim();
   } catch (err) {
     throw new ConfigError(`deploy_repo: ${dir} is not a git checkout (${(err as Error).message})`, undefined, {
-      hint: 'set deploy_repo to the path of the app\'s git checkout (relative to the project) or to a git URL',
+      hint: "set deploy_repo to the path of the app's git checkout (relative to the project) or to a git URL",
     });
   }
 }
@@ -56,14 +56,21 @@ export async function resolveLocal(root: string, repo: string, branch: string, r
   try {
     sha = String(await git(dir, ['rev-parse', '--verify', '--quiet', `${wanted}^{commit}`])).trim();
   } catch {
-    const branches = String(await git(dir, ['for-each-ref', '--format=%(refname:short)', 'refs/heads', 'refs/remotes']).catch(() => '')).split('\n').filter(Boolean);
+    const branches = String(await git(dir, ['for-each-ref', '--format=%(refname:short)', 'refs/heads', 'refs/remotes']).catch(() => ''))
+      .split('\n')
+      .filter(Boolean);
     throw new ConfigError(`${ref ? `--ref ${ref}` : `--branch ${branch}`}: no such commit in ${dir}`, undefined, {
-      hint: branches.length ? `branches here: ${branches.slice(0, 15).join(', ')}${branches.length > 15 ? ', ...' : ''} (git fetch first if it is new)` : 'git fetch first',
+      hint: branches.length
+        ? `branches here: ${branches.slice(0, 15).join(', ')}${branches.length > 15 ? ', ...' : ''} (git fetch first if it is new)`
+        : 'git fetch first',
     });
   }
   if (ref) {
     // --ref must be on --branch: a deploy records the branch it came from.
-    const on = await git(dir, ['merge-base', '--is-ancestor', sha, `${branch}^{commit}`]).then(() => true, () => false);
+    const on = await git(dir, ['merge-base', '--is-ancestor', sha, `${branch}^{commit}`]).then(
+      () => true,
+      () => false,
+    );
     if (!on) throw new ConfigError(`--ref ${ref} (${sha.slice(0, 12)}) is not on --branch ${branch}`);
   }
   if (subdir) {
@@ -93,24 +100,43 @@ export async function archive(src: Source): Promise<Buffer> {
 /** A file of the commit (requirements.txt), or null if it does not exist. */
 export async function fileAt(src: Source, path: string): Promise<string | null> {
   const full = src.subdir ? `${src.subdir}/${path}` : path;
-  return git(src.repo, ['show', `${src.sha}:${full}`]).then((s) => String(s), () => null);
+  return git(src.repo, ['show', `${src.sha}:${full}`]).then(
+    (s) => String(s),
+    () => null,
+  );
 }
 
 /** Files changed between two commits (under the subdir), or null if `from` is unknown here. */
 export async function changedFiles(src: Source, from: string): Promise<string[] | null> {
-  if (!(await git(src.repo, ['cat-file', '-e', `${from}^{commit}`]).then(() => true, () => false))) return null;
+  if (
+    !(await git(src.repo, ['cat-file', '-e', `${from}^{commit}`]).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return null;
   const out = String(await git(src.repo, ['diff', '--name-only', from, src.sha, '--', ...(src.subdir ? [src.subdir] : [])]));
-  return out.split('\n').filter(Boolean).map((f) => (src.subdir && f.startsWith(src.subdir + '/') ? f.slice(src.subdir.length + 1) : f));
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((f) => (src.subdir && f.startsWith(src.subdir + '/') ? f.slice(src.subdir.length + 1) : f));
 }
 
 /** The virtualenv a release uses is keyed by what makes it: the requirements, the python,
  *  and where packages come from. Same key: the previous release's environment is reused. */
 export function venvKey(requirements: string | null, python: string, indexUrl: string, wheelhouse: string): string {
-  return createHash('sha256').update(JSON.stringify([requirements ?? '', python, indexUrl, wheelhouse])).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify([requirements ?? '', python, indexUrl, wheelhouse]))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** releases/<time>-<sha>: sortable by time, says what it holds. */
 export function releaseId(sha: string, now = new Date()): string {
-  const t = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
+  const t = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')
+    .replace('T', '-');
   return `${t}-${sha.slice(0, 12)}`;
 }

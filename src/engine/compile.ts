@@ -47,7 +47,10 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   throwIfAny(errors);
   const roles = [...new Map(uses.map((u) => [u.role.name, u.role])).values()];
 
-  const sharedNames = sharedClosure(roles.flatMap((r) => [...r.uses, ...Object.keys(r.variables)]), shared);
+  const sharedNames = sharedClosure(
+    roles.flatMap((r) => [...r.uses, ...Object.keys(r.variables)]),
+    shared,
+  );
   const { defaults, defaultLocations } = roleDefaults(roles, shared, sharedNames);
   const declared = new Set([...roles.flatMap((r) => Object.keys(r.variables)), ...sharedNames]);
 
@@ -137,7 +140,13 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
     if (expr !== undefined && !evaluateWhen(expr, context, where)) {
       const type = resourceTypes.get(typeName === 'template' ? 'file' : typeName)!;
       return {
-        index, role: role.name, typeName, type, params: entry.params, notify, location: where,
+        index,
+        role: role.name,
+        typeName,
+        type,
+        params: entry.params,
+        notify,
+        location: where,
         id: `${label}/${typeName}:${entry.name ?? index}`,
         skipped: `when: ${String(expr)} is false`,
       };
@@ -151,7 +160,14 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
     const normalized = type.normalize ? type.normalize(params as never) : params;
     const id = `${label}/${typeName}:${type.identity(normalized)}`;
     return {
-      index, id, role: role.name, typeName, type, params: normalized, notify, location: where,
+      index,
+      id,
+      role: role.name,
+      typeName,
+      type,
+      params: normalized,
+      notify,
+      location: where,
       ...(hostWhen && { hostWhen }),
       ...(covers.length && { covers }),
       ...(entry.flushHandlers === true && { flushHandlers: true as const }),
@@ -162,7 +178,7 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   function renderTemplate(role: Role, p: Record<string, unknown>, context: Vars, where: SourceLocation): Record<string, unknown> {
     const { src, dest, vars: local, ...rest } = p as { src?: unknown; dest?: unknown; vars?: unknown } & Record<string, unknown>;
     if (typeof src !== 'string' || typeof dest !== 'string') {
-      throw new ConfigError('template needs src (a file in the role\'s templates/) and dest (an absolute path)', where);
+      throw new ConfigError("template needs src (a file in the role's templates/) and dest (an absolute path)", where);
     }
     if (local !== undefined && (!local || typeof local !== 'object' || Array.isArray(local))) {
       throw new ConfigError('template: vars must be a mapping of variables for this rendering only', where);
@@ -222,7 +238,13 @@ function roleDefaults(roles: Role[], shared: SharedVariables, sharedNames: Set<s
 
 /** Every handler a resource or handler names must exist on the host; `covers` is made
  *  transitive (a start covers the restart, which covers the reload). */
-function linkHandlers(host: Host, resources: PlannedResource[], handlers: Map<string, PlannedHandler>, labelsOf: Map<string, string[]>, errors: ConfigError[]): void {
+function linkHandlers(
+  host: Host,
+  resources: PlannedResource[],
+  handlers: Map<string, PlannedHandler>,
+  labelsOf: Map<string, string[]>,
+  errors: ConfigError[],
+): void {
   const closure = (ids: string[]): string[] => {
     const out = new Set<string>();
     const visit = (id: string) => {
@@ -239,9 +261,12 @@ function linkHandlers(host: Host, resources: PlannedResource[], handlers: Map<st
     if (handlers.has(n)) return;
     const [roleName] = n.split(':');
     const labels = labelsOf.get(roleName!);
-    const hint = labels && !labels.includes(roleName!)
-      ? ` (role ${roleName} is used here as ${labels.join(', ')}: name the instance, e.g. "${labels[0]}${n.slice(roleName!.length)}")`
-      : !labels && roleName !== n ? ` (role ${roleName} is not applied to host ${host.name})` : '';
+    const hint =
+      labels && !labels.includes(roleName!)
+        ? ` (role ${roleName} is used here as ${labels.join(', ')}: name the instance, e.g. "${labels[0]}${n.slice(roleName!.length)}")`
+        : !labels && roleName !== n
+          ? ` (role ${roleName} is not applied to host ${host.name})`
+          : '';
     errors.push(new ConfigError(`${what} unknown handler "${n}"${hint}`, where));
   };
   for (const r of resources) {
@@ -313,7 +338,15 @@ export function describeAjvError(e: ErrorObject): string {
 /** Role variables are validated against the role's JSON Schema (and a shared variable against
  *  roles/vars.yaml's); variables named like a role (`nginx_*`) but unknown to it are refused,
  *  since they are almost always typos. */
-function validateRoleVariables(host: Host, use: Use, shared: SharedVariables, sharedNames: Set<string>, vars: Vars, declared: Set<string>, errors: ConfigError[]): void {
+function validateRoleVariables(
+  host: Host,
+  use: Use,
+  shared: SharedVariables,
+  sharedNames: Set<string>,
+  vars: Vars,
+  declared: Set<string>,
+  errors: ConfigError[],
+): void {
   const { role, inst } = use;
   const where = (v: string): SourceLocation => inst.varLocations[v] ?? host.varLocations?.[v] ?? host.location;
   const check = (name: string, schema: Record<string, unknown>, key: string, owner: string): void => {
@@ -328,7 +361,13 @@ function validateRoleVariables(host: Host, use: Use, shared: SharedVariables, sh
       const e = validate.errors?.[0];
       const detail = e ? describeAjvError(e).replace(/^params /, '') : 'is invalid';
       const fromE = host.literalVars?.includes(name) && where(name).file.startsWith('-e ');
-      errors.push(new ConfigError(`variable "${name}" (${owner}) ${detail}, got ${JSON.stringify(vars[name])}`, where(name), fromE ? { hint: EXTRA_VARS_HINT } : undefined));
+      errors.push(
+        new ConfigError(
+          `variable "${name}" (${owner}) ${detail}, got ${JSON.stringify(vars[name])}`,
+          where(name),
+          fromE ? { hint: EXTRA_VARS_HINT } : undefined,
+        ),
+      );
     }
   };
   for (const [name, schema] of Object.entries(role.variables)) check(name, schema, `${role.dir}.${name}`, `role ${role.name}`);

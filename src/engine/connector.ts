@@ -26,14 +26,16 @@ export function sshConnector(prepared: PreparedRun, o: ConnectorOptions): (plan:
   const knownHostsFile = prepared.inventory.knownHostsFile ?? defaultKnownHostsFile();
   const gate = pLimit(CONNECTS_AT_ONCE);
   return (plan) =>
-    gate(() => connect({
-      hostName: plan.host.name,
-      connection: plan.host.connection,
-      knownHostsFile,
-      acceptNewHostKeys: !!o.acceptNewHostKeys,
-      becomePassword: o.askedPassword ?? becomePassword(plan, prepared.secrets),
-      onNewHostKey: o.onNewHostKey,
-    }));
+    gate(() =>
+      connect({
+        hostName: plan.host.name,
+        connection: plan.host.connection,
+        knownHostsFile,
+        acceptNewHostKeys: !!o.acceptNewHostKeys,
+        becomePassword: o.askedPassword ?? becomePassword(plan, prepared.secrets),
+        onNewHostKey: o.onNewHostKey,
+      }),
+    );
 }
 
 function becomePassword(plan: HostPlan, secrets: Vars): string | undefined {

@@ -130,8 +130,13 @@ class HostApply {
     this.opts.onPhase?.(this.record.host, pass.number === 1 ? 'apply' : `apply (pass ${pass.number})`);
     const nonce = newNonce();
     const script = buildApplyScript({
-      nonce, steps: pass.steps, handlers: pass.handlers, forget: pass.number === 1 ? this.handlers.forget : [],
-      verify: this.record.active, ctx: this.ctx, prefix: this.runId ? assertHeldSnippet(this.runId) : undefined,
+      nonce,
+      steps: pass.steps,
+      handlers: pass.handlers,
+      forget: pass.number === 1 ? this.handlers.forget : [],
+      verify: this.record.active,
+      ctx: this.ctx,
+      prefix: this.runId ? assertHeldSnippet(this.runId) : undefined,
     });
     const out = await this.session.runScript(script, { timeoutMs: this.opts.applyTimeoutMs ?? 3_600_000 });
     return { out, applied: parseApply(out.stdout, nonce), nonce };

@@ -20,13 +20,20 @@ export function checkHost(plan: HostPlan, session: HostSession, probed: Probed, 
       record.report(r, { id: r.id, status: 'skipped', reason: earlierChange ? `${d.reason} (may change after ${earlierChange})` : d.reason });
     } else if (d.kind === 'ok') record.report(r, { id: r.id, status: 'ok', reason: d.reason });
     else {
-      record.report(r, earlierChange
-        ? { id: r.id, status: 'changed', reason: `may change: ${d.reason} (after ${earlierChange})`, diff: d.diff, uncertain: true }
-        : { id: r.id, status: 'changed', reason: d.reason, diff: d.diff });
+      record.report(
+        r,
+        earlierChange
+          ? { id: r.id, status: 'changed', reason: `may change: ${d.reason} (after ${earlierChange})`, diff: d.diff, uncertain: true }
+          : { id: r.id, status: 'changed', reason: d.reason, diff: d.diff },
+      );
       earlierChange ??= r.id;
     }
   }
   const pending = probed.probe.pendingHandlers.filter((h) => plan.handlers.has(h));
-  const extra: ResourceResult[] = pending.map((h) => ({ id: `handler/${h}`, status: 'changed', reason: 'would run: pending from an earlier run that did not finish' }));
+  const extra: ResourceResult[] = pending.map((h) => ({
+    id: `handler/${h}`,
+    status: 'changed',
+    reason: 'would run: pending from an earlier run that did not finish',
+  }));
   return record.finish(undefined, extra);
 }

@@ -37,9 +37,16 @@ export class HostRecord {
   }
 
   handlerResult(h: ApplyHandler, step: { status: string; code?: number; output?: string }): void {
-    const res: ResourceResult = step.status === 'changed'
-      ? { id: `handler/${h.id}`, status: 'changed', reason: `ran: ${h.run}` }
-      : { id: `handler/${h.id}`, status: 'failed', reason: `handler failed with exit code ${step.code}; it stays pending and runs on the next run`, output: step.output, code: step.code };
+    const res: ResourceResult =
+      step.status === 'changed'
+        ? { id: `handler/${h.id}`, status: 'changed', reason: `ran: ${h.run}` }
+        : {
+            id: `handler/${h.id}`,
+            status: 'failed',
+            reason: `handler failed with exit code ${step.code}; it stays pending and runs on the next run`,
+            output: step.output,
+            code: step.code,
+          };
     this.handlersRun = [...this.handlersRun.filter((x) => x.id !== res.id), res];
     this.onResult?.(this.host, res);
   }
@@ -57,7 +64,8 @@ export class HostRecord {
     this.report(r, { id: r.id, status: 'failed', reason: (decisions.get(r.index) as Error).message });
     this.reportChanged(ran);
     for (const x of this.active) {
-      if (!this.results.has(x.index) && isChange(decisions.get(x.index))) this.report(x, { id: x.id, status: 'skipped', reason: 'not run: an earlier resource failed' });
+      if (!this.results.has(x.index) && isChange(decisions.get(x.index)))
+        this.report(x, { id: x.id, status: 'skipped', reason: 'not run: an earlier resource failed' });
     }
     return this.finish();
   }
@@ -72,11 +80,7 @@ export class HostRecord {
     return tally({
       name: this.host,
       unreachable: 0,
-      resources: [
-        ...this.plan.resources.map((r) => this.results.get(r.index)).filter((x): x is ResourceResult => !!x),
-        ...this.handlersRun,
-        ...extra,
-      ],
+      resources: [...this.plan.resources.map((r) => this.results.get(r.index)).filter((x): x is ResourceResult => !!x), ...this.handlersRun, ...extra],
       error,
       roundTrips: this.session.roundTrips,
       durationMs: Date.now() - this.started,

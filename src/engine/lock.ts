@@ -99,10 +99,7 @@ fi
 `;
 }
 
-export type LockReport =
-  | { kind: 'acquired' }
-  | { kind: 'free' }
-  | { kind: 'held'; holder: LockHolder; removed: boolean };
+export type LockReport = { kind: 'acquired' } | { kind: 'free' } | { kind: 'held'; holder: LockHolder; removed: boolean };
 
 /** Read what a lock snippet printed (its lines start with the nonce). */
 export function parseLockReport(stdout: string, nonce: string): LockReport | undefined {

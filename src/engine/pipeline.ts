@@ -59,9 +59,7 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   for (const w of varCheck.warnings) req.notice?.(w);
   const hosts = selectHosts(inventory, req.limit);
   checkKeyFiles(hosts);
-  const secrets = needsSecrets(hosts, library)
-    ? ((await loadSecrets(req.root, req.env, { interactive: req.interactive, notice: req.notice })) ?? {})
-    : {};
+  const secrets = needsSecrets(hosts, library) ? ((await loadSecrets(req.root, req.env, { interactive: req.interactive, notice: req.notice })) ?? {}) : {};
   req.redactor.add([secrets]);
   const errors: ConfigError[] = [];
   const plans: HostPlan[] = [];
@@ -103,9 +101,11 @@ function checkKeyFiles(hosts: Host[]): void {
     for (const file of hops.flatMap((c) => c.keyFiles)) {
       if (seen.has(file) || existsSync(file)) continue;
       seen.add(file);
-      errors.push(new ConfigError(`host ${host.name}: key file ${file} does not exist`, host.location, {
-        hint: 'fix the path in the inventory (relative paths are relative to the inventory file), or create the key with ssh-keygen',
-      }));
+      errors.push(
+        new ConfigError(`host ${host.name}: key file ${file} does not exist`, host.location, {
+          hint: 'fix the path in the inventory (relative paths are relative to the inventory file), or create the key with ssh-keygen',
+        }),
+      );
     }
   }
   throwIfAny(errors);

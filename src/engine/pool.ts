@@ -13,9 +13,7 @@ import type { HostSession } from '../ssh/types.js';
 
 export type Connector = (host: Host) => Promise<HostSession>;
 
-export type Outcome<T> =
-  | { host: Host; ok: true; value: T }
-  | { host: Host; ok: false; error: string; roundTrips: number };
+export type Outcome<T> = { host: Host; ok: true; value: T } | { host: Host; ok: false; error: string; roundTrips: number };
 
 /** What a host was doing when the run was interrupted. */
 export interface HostInterruptState {

@@ -187,10 +187,12 @@ function readYaml(file: string) {
     return { file, line: p.line, column: p.col };
   };
   if (doc.errors.length) {
-    throw new ConfigErrors(doc.errors.map((e) => {
-      const p = e.linePos?.[0];
-      return new ConfigError(e.message.split('\n')[0]!, { file, line: p?.line, column: p?.col });
-    }));
+    throw new ConfigErrors(
+      doc.errors.map((e) => {
+        const p = e.linePos?.[0];
+        return new ConfigError(e.message.split('\n')[0]!, { file, line: p?.line, column: p?.col });
+      }),
+    );
   }
   return { doc, at };
 }
@@ -245,13 +247,16 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
 
   // `uses: [app_user, app_root]`: shared declarations (roles/vars.yaml) this role reads.
   const uses = toList(data.uses);
-  if (data.uses !== undefined && !Array.isArray(data.uses)) errors.push(new ConfigError('uses must be a list of shared variable names (roles/vars.yaml)', at(root.get('uses', true) as Node)));
+  if (data.uses !== undefined && !Array.isArray(data.uses))
+    errors.push(new ConfigError('uses must be a list of shared variable names (roles/vars.yaml)', at(root.get('uses', true) as Node)));
   uses.forEach((u, i) => {
     if (u in shared.variables) return;
-    errors.push(new ConfigError(
-      `uses: "${u}" is not a shared variable${didYouMean(u, Object.keys(shared.variables))}; shared variables are declared in roles/${SHARED_VARS_FILE} (known: ${Object.keys(shared.variables).join(', ') || 'none'})`,
-      at(doc.getIn(['uses', i], true) as Node),
-    ));
+    errors.push(
+      new ConfigError(
+        `uses: "${u}" is not a shared variable${didYouMean(u, Object.keys(shared.variables))}; shared variables are declared in roles/${SHARED_VARS_FILE} (known: ${Object.keys(shared.variables).join(', ') || 'none'})`,
+        at(doc.getIn(['uses', i], true) as Node),
+      ),
+    );
   });
 
   const resources: RoleResource[] = [];
@@ -269,12 +274,16 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
     const known = typeKeys.filter((k) => resourceTypes.has(k) || k === 'template');
     if (known.length !== 1) {
       const unknown = typeKeys.filter((k) => !known.includes(k));
-      errors.push(new ConfigError(
-        unknown.length
-          ? `unknown resource type or key "${unknown[0]}" (types: ${[...resourceTypes.keys(), 'template'].sort().join(', ')}; keys: ${[...COMMON_KEYS].join(', ')})`
-          : known.length === 0 ? 'resource has no type' : `one resource per entry, found ${known.join(' and ')}`,
-        where,
-      ));
+      errors.push(
+        new ConfigError(
+          unknown.length
+            ? `unknown resource type or key "${unknown[0]}" (types: ${[...resourceTypes.keys(), 'template'].sort().join(', ')}; keys: ${[...COMMON_KEYS].join(', ')})`
+            : known.length === 0
+              ? 'resource has no type'
+              : `one resource per entry, found ${known.join(' and ')}`,
+          where,
+        ),
+      );
       return;
     }
     const type = known[0]!;
@@ -304,7 +313,8 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
 
   const handlers = new Map<string, RoleHandler>();
   const hNode = root.get('handlers', true);
-  if (hNode !== undefined && !isMap(hNode)) errors.push(new ConfigError('handlers must be a mapping of name -> {run: ...} or {service: {name, action}}', at(hNode as Node)));
+  if (hNode !== undefined && !isMap(hNode))
+    errors.push(new ConfigError('handlers must be a mapping of name -> {run: ...} or {service: {name, action}}', at(hNode as Node)));
   for (const [hname, spec] of Object.entries((data.handlers ?? {}) as Record<string, Record<string, unknown>>)) {
     const where = at(doc.getIn(['handlers', hname], true) as Node);
     const run = handlerCommand(spec);
@@ -318,7 +328,8 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
   }
   errors.push(...shellFieldErrors(dir, doc, at, resources, data, (v) => variables[v] ?? (uses.includes(v) ? shared.variables[v] : undefined)));
   const local = (n: string, what: string, where: SourceLocation) => {
-    if (!n.includes(':') && !handlers.has(n)) errors.push(new ConfigError(`${what} unknown handler "${n}" (handlers of role ${name}: ${[...handlers.keys()].join(', ') || 'none'})`, where));
+    if (!n.includes(':') && !handlers.has(n))
+      errors.push(new ConfigError(`${what} unknown handler "${n}" (handlers of role ${name}: ${[...handlers.keys()].join(', ') || 'none'})`, where));
   };
   for (const r of resources) {
     for (const n of r.notify) local(n, 'notifies', r.location);
@@ -349,14 +360,14 @@ function parseWhen(value: unknown, where: SourceLocation): RoleResource['when'] 
     return list as string[];
   };
   const out: HostWhen = { exists: paths('exists'), missing: paths('missing') };
-  if (!out.exists.length && !out.missing.length) throw new ConfigError('when: a mapping needs exists: or missing: (a plain expression goes without a mapping)', where);
+  if (!out.exists.length && !out.missing.length)
+    throw new ConfigError('when: a mapping needs exists: or missing: (a plain expression goes without a mapping)', where);
   if (w.if !== undefined) {
     if (typeof w.if !== 'string' && typeof w.if !== 'boolean') throw new ConfigError('when: if must be an expression', where);
     out.if = w.if;
   }
   return out;
 }
-
 
 /** The shared variables `names` reads, with those their defaults refer to (app_root's
  *  default names app_user: a role that uses app_root gets app_user's default too). */
@@ -374,9 +385,7 @@ export function sharedClosure(names: string[], shared: SharedVariables): Set<str
 
 function listFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? listFiles(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : [],
-  );
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : []));
 }
 
 function handlerCommand(spec: Record<string, unknown> | undefined): string | undefined {
@@ -435,7 +444,8 @@ function shellFieldErrors(
   };
   for (const f of listFiles(join(dir, 'templates'))) {
     const text = readFileSync(f, 'utf8');
-    if (/^#!\S*\b(ba|da)?sh\b/.test(text)) errors.push(...checkShellField({ what: `template ${basename(f)}`, text, location: { file: f, line: 1 }, file: true }, templateScope));
+    if (/^#!\S*\b(ba|da)?sh\b/.test(text))
+      errors.push(...checkShellField({ what: `template ${basename(f)}`, text, location: { file: f, line: 1 }, file: true }, templateScope));
   }
   return [...errors, ...fields.flatMap((f) => checkShellField(f, schemaOf))];
 }

@@ -52,7 +52,10 @@ export async function runPlans(plans: HostPlan[], opts: RunOptions): Promise<Hos
   work.catch(() => undefined); // after an interrupt nobody awaits it
   try {
     return await untilAborted(work, opts.signal, async (signal) => {
-      const states = await pool.abandon(plans.map((p) => p.host.name), () => release);
+      const states = await pool.abandon(
+        plans.map((p) => p.host.name),
+        () => release,
+      );
       return new InterruptedError(signal, interruptLines(states, !!release));
     });
   } finally {
@@ -67,13 +70,19 @@ async function provisionAll(plans: HostPlan[], pool: HostPool, opts: RunOptions)
     opts.onHostDone?.(r);
   };
   const lock = opts.lock ? { take: opts.lock } : { peek: true as const };
-  const probes = await pool.each(plans.map((p) => p.host), (s, host) => probeHost(byHost(plans, host.name), s, opts, lock));
+  const probes = await pool.each(
+    plans.map((p) => p.host),
+    (s, host) => probeHost(byHost(plans, host.name), s, opts, lock),
+  );
   const probed = new Map<string, Probed>();
   const locked: string[] = [];
   for (const o of probes) {
     const plan = byHost(plans, o.host.name);
     if (!o.ok) finish(unreachable(plan, o.error, o.roundTrips));
-    else if (o.value.kind === 'locked') locked.push(`${o.host.name} is locked by ${o.value.lock.holder.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}${describeHolder(o.value.lock.holder)}`);
+    else if (o.value.kind === 'locked')
+      locked.push(
+        `${o.host.name} is locked by ${o.value.lock.holder.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}${describeHolder(o.value.lock.holder)}`,
+      );
     else if (o.value.kind === 'failed') finish(failedHost(plan, o.value.error, o.value.startedAt));
     else probed.set(o.host.name, o.value);
   }
@@ -93,11 +102,14 @@ async function provisionAll(plans: HostPlan[], pool: HostPool, opts: RunOptions)
       for (const p of batch) finish(notRun(p, 'not run: an earlier batch failed past max_fail_percentage'));
       continue;
     }
-    const outcomes = await pool.each(batch.map((p) => p.host), async (s, host) => {
-      const plan = byHost(plans, host.name);
-      const p = probed.get(host.name)!;
-      return opts.check ? checkHost(plan, s, p, opts) : applyHost(plan, s, p, opts, opts.lock?.run_id);
-    });
+    const outcomes = await pool.each(
+      batch.map((p) => p.host),
+      async (s, host) => {
+        const plan = byHost(plans, host.name);
+        const p = probed.get(host.name)!;
+        return opts.check ? checkHost(plan, s, p, opts) : applyHost(plan, s, p, opts, opts.lock?.run_id);
+      },
+    );
     for (const o of outcomes) {
       const plan = byHost(plans, o.host.name);
       const p = probed.get(o.host.name)!;
@@ -141,7 +153,8 @@ export function interruptLines(states: HostInterruptState[], locks: boolean): st
   const lock = (when: string) => (locks ? ` Its lock is released ${when}.` : '');
   return states.map((s) => {
     if (s.phase === 'done') return `${s.host}: had finished.`;
-    if (s.phase === 'not started' || s.phase === 'connect') return `${s.host}: nothing was run on it.${s.phase === 'connect' ? lock('if the connection opens') : ''}`;
+    if (s.phase === 'not started' || s.phase === 'connect')
+      return `${s.host}: nothing was run on it.${s.phase === 'connect' ? lock('if the connection opens') : ''}`;
     if (s.busy && !/^probe/.test(s.phase)) {
       return `${s.host} was in ${s.phase} and will finish it on its own; run again to see the result.${lock('when it finishes')}`;
     }
@@ -170,9 +183,8 @@ function batching(plans: HostPlan[], groups: Group[]): { size: number; maxFail?:
   for (const g of groups) {
     if (!names.has(g.name)) continue;
     if (g.serial !== undefined) {
-      const n = typeof g.serial === 'string' && g.serial.endsWith('%')
-        ? Math.max(1, Math.floor((plans.length * parseFloat(g.serial)) / 100))
-        : Number(g.serial);
+      const n =
+        typeof g.serial === 'string' && g.serial.endsWith('%') ? Math.max(1, Math.floor((plans.length * parseFloat(g.serial)) / 100)) : Number(g.serial);
       if (n > 0) size = Math.min(size, n);
     }
     if (g.maxFailPercentage !== undefined) maxFail = Math.min(maxFail ?? 100, g.maxFailPercentage);

@@ -25,4 +25,3 @@ trap 'rm -rf -- "$KEEL_RUN_DIR"' EXIT
 export function wrap(body: string): string {
   return `keel_main() {\n${body}\n}\nkeel_main </dev/null\n`;
 }
-

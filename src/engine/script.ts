@@ -23,7 +23,11 @@ function probeBody(resources: PlannedResource[], nonce: string, ctx: DecideConte
   let s = '';
   for (const [type, items] of byType) {
     s += `printf '\\n%s S %s\\n' ${sh`${nonce} ${type.name}`}\n`;
-    s += type.probe(items.map((r) => ({ key: String(r.index), params: r.params })), ctx) + '\n';
+    s +=
+      type.probe(
+        items.map((r) => ({ key: String(r.index), params: r.params })),
+        ctx,
+      ) + '\n';
   }
   s += hostPathsProbe(resources, nonce);
   s += `printf '\\n%s P\\n' ${sh`${nonce}`}\nif [ -s "$KEEL_STATE/pending-handlers" ]; then cat -- "$KEEL_STATE/pending-handlers" 2>/dev/null; fi\n`;
@@ -35,8 +39,10 @@ function probeBody(resources: PlannedResource[], nonce: string, ctx: DecideConte
 function hostPathsProbe(resources: PlannedResource[], nonce: string): string {
   const paths = [...new Set(resources.flatMap((r) => (r.hostWhen ? [...r.hostWhen.exists, ...r.hostWhen.missing] : [])))];
   if (!paths.length) return '';
-  return `printf '\\n%s W\\n' ${sh`${nonce}`}\n` +
-    sh`for keel_p in ${paths}; do if [ -e "$keel_p" ]; then printf '1\\t%s\\n' "$keel_p"; else printf '0\\t%s\\n' "$keel_p"; fi; done\n`;
+  return (
+    `printf '\\n%s W\\n' ${sh`${nonce}`}\n` +
+    sh`for keel_p in ${paths}; do if [ -e "$keel_p" ]; then printf '1\\t%s\\n' "$keel_p"; else printf '0\\t%s\\n' "$keel_p"; fi; done\n`
+  );
 }
 
 /** `prefix` runs first (the lock: taken with the probe, in the same round trip). */
@@ -58,7 +64,9 @@ export interface ApplyHandler {
 export function handlerStep(h: ApplyHandler): Step {
   return {
     // The role author's shell, rendered (compile refuses a bare {{var}} in it).
-    key: h.key, commands: [raw(h.run)], handler: h.id,
+    key: h.key,
+    commands: [raw(h.run)],
+    handler: h.id,
     ...(h.covers?.length && { forget: h.covers }),
     ...(h.coveredBy?.length && { unlessPending: h.coveredBy }),
   };
@@ -110,7 +118,10 @@ export function parseProbe(output: string, nonce: string, resources: PlannedReso
     const parsed = type.parse ? type.parse(text, probeItems) : parseFacts(text);
     for (const r of items) facts.set(r.index, parsed.get(String(r.index)) ?? {});
   }
-  const pending = (sections.get('P') ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
+  const pending = (sections.get('P') ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const paths = new Map<string, boolean>();
   for (const line of (sections.get('W') ?? '').split('\n')) {
     if (line[1] === '\t') paths.set(line.slice(2), line[0] === '1');
@@ -140,7 +151,6 @@ export function splitSections(output: string, nonce: string): Map<string, string
   }
   return out;
 }
-
 
 function groupByType(resources: PlannedResource[]): Map<ResourceType<unknown>, PlannedResource[]> {
   const m = new Map<ResourceType<unknown>, PlannedResource[]>();

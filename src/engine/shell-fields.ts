@@ -37,10 +37,12 @@ export function checkShellField(field: ShellField, schemaOf: Scope): ConfigError
   const errors: ConfigError[] = [];
   let at = field.location;
   const refuse = (expr: string, why: string) =>
-    errors.push(new ConfigError(
-      `${field.what}: ${expr} is rendered into shell unquoted (${why}); write {{quote ${expr.slice(2, -2).trim()}}} so a value like $(...) or a quote stays one word`,
-      at,
-    ));
+    errors.push(
+      new ConfigError(
+        `${field.what}: ${expr} is rendered into shell unquoted (${why}); write {{quote ${expr.slice(2, -2).trim()}}} so a value like $(...) or a quote stays one word`,
+        at,
+      ),
+    );
   const lines = field.text.split('\n');
   walk(ast, schemaOf, (node, scope) => {
     if (field.file) at = { file: field.location.file, line: node.loc.start.line, column: node.loc.start.column + 1 };

@@ -130,7 +130,9 @@ export async function runSteps(
   opts: StepsOptions & { prefix?: string; mask?: (s: string) => string; timeoutMs?: number } = {},
 ): Promise<StepsRun> {
   const nonce = newNonce();
-  const script = wrap(PRELUDE + (opts.prefix ?? '') + RUN_DIR + `mkdir -p -- "$KEEL_STATE" && chmod 700 -- "$KEEL_STATE" || exit 98\n` + stepsBody(nonce, steps, opts));
+  const script = wrap(
+    PRELUDE + (opts.prefix ?? '') + RUN_DIR + `mkdir -p -- "$KEEL_STATE" && chmod 700 -- "$KEEL_STATE" || exit 98\n` + stepsBody(nonce, steps, opts),
+  );
   const r = await session.runScript(script, { timeoutMs: opts.timeoutMs ?? 3_600_000 });
   const parsed = parseSteps(r.stdout, nonce);
   const mask = opts.mask ?? ((s: string) => s);

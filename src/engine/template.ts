@@ -125,7 +125,8 @@ function checkNames(ast: hbs.AST.Program, context: Vars, where: SourceLocation):
   };
   const call = (node: { path: hbs.AST.PathExpression | hbs.AST.Literal; params: hbs.AST.Expression[]; hash?: hbs.AST.Hash }, scoped: boolean): void => {
     const path = node.path as hbs.AST.PathExpression;
-    const isHelper = node.params.length > 0 || (node.hash?.pairs.length ?? 0) > 0 || BUILTIN_HELPERS.has(path.original) || hb.helpers[path.original] !== undefined;
+    const isHelper =
+      node.params.length > 0 || (node.hash?.pairs.length ?? 0) > 0 || BUILTIN_HELPERS.has(path.original) || hb.helpers[path.original] !== undefined;
     if (!isHelper && path.type === 'PathExpression') check(path, scoped);
     node.params.forEach((e) => expr(e, scoped));
     node.hash?.pairs.forEach((pair) => expr(pair.value, scoped));
@@ -244,8 +245,7 @@ export function resolveVars(vars: Vars, extra: Vars, locations: Record<string, S
         return resolveOne(k);
       },
       ownKeys: () => [...new Set([...Object.keys(vars), ...Object.keys(extra)])],
-      getOwnPropertyDescriptor: (_t, k) =>
-        typeof k === 'string' && (k in vars || k in extra) ? { enumerable: true, configurable: true } : undefined,
+      getOwnPropertyDescriptor: (_t, k) => (typeof k === 'string' && (k in vars || k in extra) ? { enumerable: true, configurable: true } : undefined),
     },
   );
   function resolveOne(name: string): unknown {

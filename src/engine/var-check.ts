@@ -107,7 +107,9 @@ function message(d: VarDefinition, reach: Host[], candidates: string[], ini: boo
   const prefixed = roles.find((r) => d.name.startsWith(`${r}_`));
   const whom = d.instance
     ? `role ${d.instance.role}${d.instance.name !== undefined ? ` (instance ${d.instance.name})` : ''}`
-    : reach.length === 1 ? `any role of host ${reach[0]!.name}` : `any role of the hosts it applies to (${reach.map((h) => h.name).join(', ')})`;
+    : reach.length === 1
+      ? `any role of host ${reach[0]!.name}`
+      : `any role of the hosts it applies to (${reach.map((h) => h.name).join(', ')})`;
   const hint = didYouMean(d.name, candidates);
   // Named like a role of these hosts: said as before this check existed.
   const text = prefixed ? `unknown variable "${d.name}" for role ${prefixed}${hint}` : `variable "${d.name}" is not declared or used by ${whom}${hint}`;

@@ -63,7 +63,9 @@ function readVarsFile(path: string, root: string): RawVars {
     return { file: path, line: p.line, column: p.col };
   };
   if (doc.errors.length) {
-    throw new ConfigErrors(doc.errors.map((e) => new ConfigError(e.message.split('\n')[0]!, { file: path, line: e.linePos?.[0]?.line, column: e.linePos?.[0]?.col })));
+    throw new ConfigErrors(
+      doc.errors.map((e) => new ConfigError(e.message.split('\n')[0]!, { file: path, line: e.linePos?.[0]?.line, column: e.linePos?.[0]?.col })),
+    );
   }
   if (!isMap(doc.contents)) throw new ConfigError(`${shown}: expected a mapping of variable names to values`, { file: path, line: 1 });
   const out: RawVars = { values: {}, locations: {} };

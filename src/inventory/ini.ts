@@ -208,7 +208,11 @@ export function proxyJumpOf(args: string): string[] {
       if (m) spec = m[1];
       else if (/^ProxyJump$/i.test(opt ?? '')) spec = words[++i];
     }
-    if (spec) return spec.split(',').map((s) => s.trim()).filter(Boolean);
+    if (spec)
+      return spec
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
   }
   return [];
 }
@@ -270,4 +274,3 @@ function expandRanges(pattern: string, location: SourceLocation): string[] {
   if (values.length === 0) throw new ConfigError(`invalid host range "[${m[2]}:${m[3]}]" in "${pattern}"`, location);
   return values.flatMap((v) => expandRanges(`${prefix}${v}${rest}`, location));
 }
-

@@ -54,8 +54,7 @@ export async function loadInventory(opts: LoadOptions): Promise<Inventory> {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     throw new ConfigError(`cannot read inventory: ${reason}`, { file });
   }
-  let raw: RawInventory =
-    detectFormat(absPath, text) === 'ini' ? readIniInventory(text, file, absPath) : readYamlInventory(text, file, absPath);
+  let raw: RawInventory = detectFormat(absPath, text) === 'ini' ? readIniInventory(text, file, absPath) : readYamlInventory(text, file, absPath);
   if (raw.ansibleInventory) raw = await includeAnsibleInventory(raw, raw.ansibleInventory, (abs) => displayPath(opts.root, abs));
   const sshConfigPath = userSshConfigPath();
   return resolveInventory(raw, {
@@ -83,8 +82,7 @@ async function findEnvFile(root: string, env: string): Promise<string> {
   if (candidates[0]) return path.join(dir, candidates[0]);
   const available = [...new Set(entries.filter((f) => /\.(ya?ml|ini)$/.test(f)).map((f) => f.replace(/\.(ya?ml|ini)$/, '')))].sort();
   throw new ConfigError(
-    `no inventory for environment "${env}": expected inventories/${env}.yaml or inventories/${env}.ini ` +
-      `(available: ${available.join(', ') || 'none'})`,
+    `no inventory for environment "${env}": expected inventories/${env}.yaml or inventories/${env}.ini ` + `(available: ${available.join(', ') || 'none'})`,
   );
 }
 
@@ -93,7 +91,10 @@ export function detectFormat(file: string, text: string): 'yaml' | 'ini' {
   const ext = path.extname(file).toLowerCase();
   if (ext === '.ini' || ext === '.cfg') return 'ini';
   if ([...YAML_EXTENSIONS, '.json'].includes(ext)) return 'yaml';
-  const first = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
+  const first = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .find((l) => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
   if (first === undefined) return 'yaml';
   if (/^\[[^\]]+\]$/.test(first)) return 'ini';
   return first.startsWith('---') || /^[^\s=]+:(\s|$)/.test(first) || first.startsWith('{') ? 'yaml' : 'ini';
@@ -116,12 +117,14 @@ export function selectHosts(inv: Inventory, limit?: string[]): Host[] {
     else if (groupNames.includes(item)) {
       for (const h of inv.hosts) if (h.groups.includes(item)) selected.add(h.name);
     } else {
-      errors.push(new ConfigError(
-        `unknown host or group "${item}" in --limit${didYouMean(item, [...hostNames, ...groupNames])}; ` +
-          `hosts: ${hostNames.join(', ') || 'none'}; groups: ${groupNames.join(', ')}`,
-        undefined,
-        { hint: `the inventory is ${inv.file}` },
-      ));
+      errors.push(
+        new ConfigError(
+          `unknown host or group "${item}" in --limit${didYouMean(item, [...hostNames, ...groupNames])}; ` +
+            `hosts: ${hostNames.join(', ') || 'none'}; groups: ${groupNames.join(', ')}`,
+          undefined,
+          { hint: `the inventory is ${inv.file}` },
+        ),
+      );
     }
   }
   throwIfAny(errors);
@@ -154,7 +157,11 @@ export function inventoryToJSON(inv: Inventory, mask: (value: unknown) => unknow
         // Named instances (and instance variables) are shown as written: {role, name, vars}.
         const instances = (h.roleInstances ?? []).filter((i) => i.name !== undefined || Object.keys(i.vars).length);
         const roles = instances.length
-          ? h.roleInstances!.map((i) => (i.name === undefined && !Object.keys(i.vars).length ? i.role : { role: i.role, ...(i.name !== undefined && { name: i.name }), vars: masked(i.vars) }))
+          ? h.roleInstances!.map((i) =>
+              i.name === undefined && !Object.keys(i.vars).length
+                ? i.role
+                : { role: i.role, ...(i.name !== undefined && { name: i.name }), vars: masked(i.vars) },
+            )
           : h.roles;
         return [h.name, { groups: h.groups, roles, connection: connectionJSON(h.connection), vars: masked(h.vars) }];
       }),

@@ -90,10 +90,18 @@ export async function resolveInventory(raw: RawInventory, opts: ResolveOptions):
 function groupTable(raw: RawInventory): Map<string, RawGroup> {
   const table = new Map<string, RawGroup>();
   const defined = raw.groups.find((g) => g.name === 'all');
-  table.set('all', defined ?? {
-    name: 'all', location: { file: raw.file }, roles: [], vars: { values: {}, locations: {} },
-    children: [], hosts: [], connection: {},
-  });
+  table.set(
+    'all',
+    defined ?? {
+      name: 'all',
+      location: { file: raw.file },
+      roles: [],
+      vars: { values: {}, locations: {} },
+      children: [],
+      hosts: [],
+      connection: {},
+    },
+  );
   for (const g of raw.groups) table.set(g.name, g);
   return table;
 }
@@ -106,15 +114,25 @@ function checkGroupRefs(raw: RawInventory, groups: Map<string, RawGroup>): Confi
       errors.push(new ConfigError(`group "all" cannot be listed in ${where}: it already contains every host`, ref.location));
     } else if (!groups.has(ref.name)) {
       if (raw.implicitGroups) {
-        groups.set(ref.name, { name: ref.name, location: ref.location, roles: [], vars: { values: {}, locations: {} }, children: [], hosts: [], connection: {} });
+        groups.set(ref.name, {
+          name: ref.name,
+          location: ref.location,
+          roles: [],
+          vars: { values: {}, locations: {} },
+          children: [],
+          hosts: [],
+          connection: {},
+        });
         return;
       }
       const guess = closest(ref.name, known);
       const listed = known.filter((k) => k !== 'all');
-      errors.push(new ConfigError(
-        `unknown group "${ref.name}" in ${where} (${guess ? `did you mean "${guess}"? ` : ''}known groups: ${listed.join(', ') || 'none'})`,
-        ref.location,
-      ));
+      errors.push(
+        new ConfigError(
+          `unknown group "${ref.name}" in ${where} (${guess ? `did you mean "${guess}"? ` : ''}known groups: ${listed.join(', ') || 'none'})`,
+          ref.location,
+        ),
+      );
     }
   };
   for (const h of raw.hosts) for (const ref of h.groups) check(ref, `the groups of host "${h.name}"`);
@@ -229,12 +247,14 @@ function checkInstanceNames(raw: RawInventory): ConfigError[] {
     for (const ref of refs) {
       const key = ref.instance === undefined ? ref.name : `${ref.name}[${ref.instance}]`;
       if (seen.has(key)) {
-        errors.push(new ConfigError(
-          ref.instance === undefined
-            ? `role "${ref.name}" is listed twice in the roles of ${where}: to use it twice, give each use a name ({role: ${ref.name}, name: ..., vars: {...}})`
-            : `instance "${key}" is listed twice in the roles of ${where}: instance names must differ`,
-          ref.location,
-        ));
+        errors.push(
+          new ConfigError(
+            ref.instance === undefined
+              ? `role "${ref.name}" is listed twice in the roles of ${where}: to use it twice, give each use a name ({role: ${ref.name}, name: ..., vars: {...}})`
+              : `instance "${key}" is listed twice in the roles of ${where}: instance names must differ`,
+            ref.location,
+          ),
+        );
       }
       seen.add(key);
     }
@@ -263,7 +283,12 @@ function varDefinitions(raw: RawInventory, hosts: Host[], groupsByHost: Map<stri
   ];
   for (const [ref, reach] of instanceRefs) {
     for (const k of Object.keys(ref.vars?.values ?? {})) {
-      defs.push({ name: k, location: ref.vars!.locations[k]!, hosts: reach, instance: { role: ref.name, ...(ref.instance !== undefined && { name: ref.instance }) } });
+      defs.push({
+        name: k,
+        location: ref.vars!.locations[k]!,
+        hosts: reach,
+        instance: { role: ref.name, ...(ref.instance !== undefined && { name: ref.instance }) },
+      });
     }
   }
   return defs;
@@ -352,9 +377,7 @@ class ConnectionResolver {
       ssh = found?.matched ? found : undefined;
     }
     const pick = <T>(key: keyof RawConnection, fromSsh: T | undefined): T | undefined =>
-      strong
-        ? ((own[key] as T | undefined) ?? fromSsh ?? (merged[key] as T | undefined))
-        : ((merged[key] as T | undefined) ?? fromSsh);
+      strong ? ((own[key] as T | undefined) ?? fromSsh ?? (merged[key] as T | undefined)) : ((merged[key] as T | undefined) ?? fromSsh);
 
     const sshJump = ssh?.proxyJump?.map((n) => ({ name: n, location: ssh!.locations['proxyjump']! }));
     const invKeys = (strong ? own.keys : merged.keys)?.map((k) => this.keyPath(k));

@@ -13,7 +13,10 @@ const nameList = (description: string): SchemaObject => ({
   description,
 });
 const oneOrMany = (description: string): SchemaObject => ({
-  anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', items: { type: 'string', minLength: 1 } }],
+  anyOf: [
+    { type: 'string', minLength: 1 },
+    { type: 'array', items: { type: 'string', minLength: 1 } },
+  ],
   description,
 });
 const vars: SchemaObject = { type: ['object', 'null'], description: 'a mapping of variable names to values' };
@@ -89,7 +92,10 @@ const group: SchemaObject = {
     children: nameList('a list of group names'),
     connection,
     serial: {
-      anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string', pattern: '^[1-9][0-9]*%$' }],
+      anyOf: [
+        { type: 'integer', minimum: 1 },
+        { type: 'string', pattern: '^[1-9][0-9]*%$' },
+      ],
       description: 'a number of hosts (at least 1) or a percentage like "30%"',
     },
     max_fail_percentage: { type: 'number', minimum: 0, maximum: 100, description: 'a percentage between 0 and 100' },
@@ -102,7 +108,11 @@ export const inventorySchema: SchemaObject = {
   additionalProperties: false,
   properties: {
     known_hosts: { type: 'string', minLength: 1, description: 'the known_hosts file to check host keys against (relative to this file)' },
-    ansible_inventory: { type: 'string', minLength: 1, description: 'an Ansible INI inventory whose hosts, groups and variables this file takes (relative to this file)' },
+    ansible_inventory: {
+      type: 'string',
+      minLength: 1,
+      description: 'an Ansible INI inventory whose hosts, groups and variables this file takes (relative to this file)',
+    },
     vars,
     connection,
     hosts: { type: 'object', additionalProperties: host, description: 'a mapping of host names to host settings' },
@@ -128,8 +138,7 @@ export function validateInventoryData(data: unknown, locator: NodeLocator): Conf
   // An anyOf error stands for its branches' errors: report it alone, in its own words; unless
   // the value has the type of one branch and only that branch's details are wrong (an unknown
   // key in a `{role: ...}` entry): those details say more.
-  const inside = (e: ErrorObject, a: ErrorObject) =>
-    e.schemaPath.startsWith(a.schemaPath + '/') && (e.instancePath + '/').startsWith(a.instancePath + '/');
+  const inside = (e: ErrorObject, a: ErrorObject) => e.schemaPath.startsWith(a.schemaPath + '/') && (e.instancePath + '/').startsWith(a.instancePath + '/');
   const alternatives = errors.filter((e) => e.keyword === 'anyOf');
   const isMapping = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
   const detailed = new Set(alternatives.filter((a) => isMapping(a.data) && errors.some((e) => inside(e, a) && e.keyword !== 'type')));
@@ -142,7 +151,10 @@ export function validateInventoryData(data: unknown, locator: NodeLocator): Conf
 }
 
 function toConfigError(e: ErrorObject, locator: NodeLocator): ConfigError {
-  const path = e.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const path = e.instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (e.keyword === 'additionalProperties') {
     const key = String(e.params['additionalProperty']);
     const known = Object.keys((e.parentSchema?.['properties'] as object | undefined) ?? {});
@@ -177,10 +189,18 @@ function label(path: string[]): string {
 function fallbackExpectation(e: ErrorObject): string {
   if (e.keyword === 'type') {
     const words: Record<string, string> = {
-      object: 'a mapping', array: 'a list', string: 'a string', integer: 'an integer',
-      number: 'a number', boolean: 'true or false', null: 'empty',
+      object: 'a mapping',
+      array: 'a list',
+      string: 'a string',
+      integer: 'an integer',
+      number: 'a number',
+      boolean: 'true or false',
+      null: 'empty',
     };
-    return String(e.params['type']).split(',').map((t) => words[t] ?? t).join(' or ');
+    return String(e.params['type'])
+      .split(',')
+      .map((t) => words[t] ?? t)
+      .join(' or ');
   }
   if (e.keyword === 'minLength') return 'a non-empty string';
   return e.message ?? 'valid';

@@ -122,7 +122,13 @@ function applyOption(result: SshHostOptions, opt: Option, alias: string): void {
       result.user = opt.value;
       break;
     case 'proxyjump':
-      result.proxyJump = opt.value.toLowerCase() === 'none' ? [] : opt.value.split(',').map((s) => s.trim()).filter(Boolean);
+      result.proxyJump =
+        opt.value.toLowerCase() === 'none'
+          ? []
+          : opt.value
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean);
       break;
     default:
       return;
@@ -143,7 +149,10 @@ export function hostMatches(patterns: string[], alias: string): boolean {
 }
 
 function globMatch(pattern: string, text: string): boolean {
-  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${re}$`, 'i').test(text);
 }
 
@@ -151,9 +160,7 @@ function globMatch(pattern: string, text: string): boolean {
  *  relative (ssh resolves them against its working directory too). */
 function expandIdentityFile(value: string, alias: string): string {
   const home = os.homedir();
-  const expanded = value.replace(/%([%dhu])/g, (_, t: string) =>
-    t === 'd' ? home : t === 'h' ? alias : t === 'u' ? os.userInfo().username : '%',
-  );
+  const expanded = value.replace(/%([%dhu])/g, (_, t: string) => (t === 'd' ? home : t === 'h' ? alias : t === 'u' ? os.userInfo().username : '%'));
   if (expanded === '~') return home;
   if (expanded.startsWith('~/')) return path.join(home, expanded.slice(2));
   return expanded;

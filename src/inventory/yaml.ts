@@ -1,9 +1,6 @@
 // Reads keel's YAML inventory format into a RawInventory, keeping the line and column of
 // every node so that schema and resolution errors point into the file.
-import {
-  LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument,
-  type Document, type Node, type Pair,
-} from 'yaml';
+import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { ConfigError, throwIfAny, type SourceLocation } from '../errors.js';
 import { emptyVars, type RawConnection, type RawInventory, type RawVars, type Ref, type RoleRef } from './raw.js';
 import { validateInventoryData, type NodeLocator } from './schema.js';
@@ -96,11 +93,13 @@ export function readYamlInventory(text: string, file: string, absPath: string): 
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: true });
   if (doc.errors.length > 0) {
-    throwAll(doc.errors.map((e) => {
-      const pos = e.linePos?.[0];
-      const message = e.message.replace(/ at line \d+, column \d+[\s\S]*$/, '');
-      return new ConfigError(`YAML syntax error: ${message}`, { file, line: pos?.line, column: pos?.col });
-    }));
+    throwAll(
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        const message = e.message.replace(/ at line \d+, column \d+[\s\S]*$/, '');
+        return new ConfigError(`YAML syntax error: ${message}`, { file, line: pos?.line, column: pos?.col });
+      }),
+    );
   }
   const locator = new YamlLocator(doc, lines, file);
   const data: unknown = doc.toJS({ maxAliasCount: 1000 });

@@ -16,5 +16,9 @@ export function formatDiff(d: ContentDiff): string {
     d.after === null ? '(removed)' : 'after',
     { context: 3 },
   );
-  return patch.split('\n').filter((l) => !/^(Index: |={10,})/.test(l)).join('\n').replace(/\n$/, '');
+  return patch
+    .split('\n')
+    .filter((l) => !/^(Index: |={10,})/.test(l))
+    .join('\n')
+    .replace(/\n$/, '');
 }

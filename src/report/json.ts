@@ -99,11 +99,27 @@ export interface DeployStepJson {
 
 export function deployJson(r: DeployReport): DeployJson {
   return {
-    env: r.env, release: r.release, sha: r.sha, branch: r.branch, status: r.status, error: r.error,
-    dump: r.dump, rolledBack: r.rolledBack, durationMs: r.durationMs,
+    env: r.env,
+    release: r.release,
+    sha: r.sha,
+    branch: r.branch,
+    status: r.status,
+    error: r.error,
+    dump: r.dump,
+    rolledBack: r.rolledBack,
+    durationMs: r.durationMs,
     hosts: r.hosts.map((h) => ({
-      name: h.name, previous: h.previous || null, live: h.live || null,
-      steps: h.steps.map((s) => ({ phase: s.phase, name: s.name, status: s.status, durationMs: s.durationMs ?? null, ...(s.code !== undefined ? { code: s.code } : {}), ...(s.output ? { output: s.output } : {}) })),
+      name: h.name,
+      previous: h.previous || null,
+      live: h.live || null,
+      steps: h.steps.map((s) => ({
+        phase: s.phase,
+        name: s.name,
+        status: s.status,
+        durationMs: s.durationMs ?? null,
+        ...(s.code !== undefined ? { code: s.code } : {}),
+        ...(s.output ? { output: s.output } : {}),
+      })),
     })),
   };
 }

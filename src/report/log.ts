@@ -11,7 +11,12 @@ export class RunLog {
   private pendingBytes = 0;
   readonly file: string;
 
-  constructor(root: string, command: string, env: string, private readonly redactor: Redactor) {
+  constructor(
+    root: string,
+    command: string,
+    env: string,
+    private readonly redactor: Redactor,
+  ) {
     const dir = join(root, '.keel', 'logs');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');

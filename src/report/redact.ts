@@ -10,14 +10,13 @@ export class Redactor {
   /** Register secret values (strings; other scalars are stringified). Short ones are ignored
    *  only below 3 characters, which would mask too much text to be useful. */
   add(values: Iterable<unknown>): this {
-    for (const v of values) collectStrings(v, (s) => {
-      if (s.length >= 3 && !this.secrets.includes(s)) this.secrets.push(s);
-    });
+    for (const v of values)
+      collectStrings(v, (s) => {
+        if (s.length >= 3 && !this.secrets.includes(s)) this.secrets.push(s);
+      });
     // Longest first so a secret that contains another is masked whole.
     this.secrets.sort((a, b) => b.length - a.length);
-    this.pattern = this.secrets.length
-      ? new RegExp(this.secrets.map(escapeRegExp).join('|'), 'g')
-      : null;
+    this.pattern = this.secrets.length ? new RegExp(this.secrets.map(escapeRegExp).join('|'), 'g') : null;
     return this;
   }
 

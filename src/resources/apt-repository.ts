@@ -35,8 +35,9 @@ const ONE_LINE = /^[^\n\r]+$/;
 export const aptRepositoryType: ResourceType<AptRepositoryParams> = {
   name: 'apt_repository',
   doc: {
-    summary: "An apt source (deb822 `.sources` file) with its signing key.",
-    example: "- apt_repository: {name: elastic-8.x, uri: \"https://artifacts.elastic.co/packages/8.x/apt\", suite: stable, components: [main], key_url: \"https://artifacts.elastic.co/GPG-KEY-elasticsearch\"}",
+    summary: 'An apt source (deb822 `.sources` file) with its signing key.',
+    example:
+      '- apt_repository: {name: elastic-8.x, uri: "https://artifacts.elastic.co/packages/8.x/apt", suite: stable, components: [main], key_url: "https://artifacts.elastic.co/GPG-KEY-elasticsearch"}',
   },
   schema: {
     type: 'object',
@@ -44,16 +45,22 @@ export const aptRepositoryType: ResourceType<AptRepositoryParams> = {
     additionalProperties: false,
     properties: {
       // apt ignores files in sources.list.d whose names use other characters.
-      name: { description: "file name under /etc/apt/sources.list.d/", type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
-      state: { description: "present (default) or absent", type: 'string', enum: ['present', 'absent'] },
-      uri: { description: "the repository URL", type: 'string', minLength: 1 },
-      suite: { description: "the suite (bookworm, stable...)", type: 'string', minLength: 1 },
-      components: { description: "components (main...)", type: 'array', items: { type: 'string', pattern: '^\\S+$' } },
-      key: { description: "the ASCII-armored signing key", type: 'string', minLength: 1 },
-      key_url: { description: "where to fetch the signing key (https)", type: 'string', pattern: '^https?://' },
-      arch: { description: "architectures", oneOf: [{ type: 'string', pattern: '^[a-z0-9-]+$' }, { type: 'array', items: { type: 'string', pattern: '^[a-z0-9-]+$' } }] },
-      signed_by: { description: "a keyring path already on the host", type: 'string', minLength: 1 },
-      types: { description: "deb and/or deb-src", type: 'array', items: { type: 'string', enum: ['deb', 'deb-src'] }, minItems: 1 },
+      name: { description: 'file name under /etc/apt/sources.list.d/', type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
+      state: { description: 'present (default) or absent', type: 'string', enum: ['present', 'absent'] },
+      uri: { description: 'the repository URL', type: 'string', minLength: 1 },
+      suite: { description: 'the suite (bookworm, stable...)', type: 'string', minLength: 1 },
+      components: { description: 'components (main...)', type: 'array', items: { type: 'string', pattern: '^\\S+$' } },
+      key: { description: 'the ASCII-armored signing key', type: 'string', minLength: 1 },
+      key_url: { description: 'where to fetch the signing key (https)', type: 'string', pattern: '^https?://' },
+      arch: {
+        description: 'architectures',
+        oneOf: [
+          { type: 'string', pattern: '^[a-z0-9-]+$' },
+          { type: 'array', items: { type: 'string', pattern: '^[a-z0-9-]+$' } },
+        ],
+      },
+      signed_by: { description: 'a keyring path already on the host', type: 'string', minLength: 1 },
+      types: { description: 'deb and/or deb-src', type: 'array', items: { type: 'string', enum: ['deb', 'deb-src'] }, minItems: 1 },
     },
   },
 
@@ -63,7 +70,10 @@ export const aptRepositoryType: ResourceType<AptRepositoryParams> = {
     const signed_by = requireAbsolute(p.signed_by ?? `/etc/apt/keyrings/${p.name}.asc`, `apt_repository ${p.name}: signed_by`);
     if ((p.state ?? 'present') === 'present') {
       if (p.uri === undefined || p.suite === undefined) throw new ConfigError(`apt_repository ${p.name}: uri and suite are required`);
-      for (const [k, v] of [['uri', p.uri], ['suite', p.suite]] as const) {
+      for (const [k, v] of [
+        ['uri', p.uri],
+        ['suite', p.suite],
+      ] as const) {
         if (!ONE_LINE.test(v) || /\s/.test(v)) throw new ConfigError(`apt_repository ${p.name}: ${k} cannot contain spaces or newlines`);
       }
       if (p.key !== undefined && p.key_url !== undefined) throw new ConfigError(`apt_repository ${p.name}: give key or key_url, not both`);
@@ -71,8 +81,10 @@ export const aptRepositoryType: ResourceType<AptRepositoryParams> = {
       if (p.key !== undefined && !p.key.trimStart().startsWith('-----BEGIN PGP PUBLIC KEY BLOCK-----')) {
         throw new ConfigError(`apt_repository ${p.name}: key must be an ASCII-armored public key (for a binary key use key_url)`);
       }
-      if (p.key !== undefined && !signed_by.endsWith('.asc')) throw new ConfigError(`apt_repository ${p.name}: an armored key needs a signed_by path ending in .asc`);
-      if (p.suite.endsWith('/') && p.components?.length) throw new ConfigError(`apt_repository ${p.name}: a flat repository (suite ending in /) takes no components`);
+      if (p.key !== undefined && !signed_by.endsWith('.asc'))
+        throw new ConfigError(`apt_repository ${p.name}: an armored key needs a signed_by path ending in .asc`);
+      if (p.suite.endsWith('/') && p.components?.length)
+        throw new ConfigError(`apt_repository ${p.name}: a flat repository (suite ending in /) takes no components`);
       if (!p.suite.endsWith('/') && !p.components?.length) throw new ConfigError(`apt_repository ${p.name}: components are required (e.g. [main])`);
     }
     return { ...p, signed_by };
@@ -118,7 +130,10 @@ export const aptRepositoryType: ResourceType<AptRepositoryParams> = {
     const cmds: Shell[] = [];
     if (p.key !== undefined && f.key_sha256 !== sha256(p.key)) {
       reasons.push(f.key_exists ? 'key changed' : 'add key');
-      cmds.push(sh`mkdir -p -m 0755 -- ${dirname(key)}`, ...writeCommands({ path: key, content: p.key, mode: '0644', owner: 'root', group: 'root' }, !!f.key_exists));
+      cmds.push(
+        sh`mkdir -p -m 0755 -- ${dirname(key)}`,
+        ...writeCommands({ path: key, content: p.key, mode: '0644', owner: 'root', group: 'root' }, !!f.key_exists),
+      );
     } else if (p.key_url !== undefined && !f.key_exists) {
       reasons.push(`download key ${p.key_url}`);
       cmds.push(sh`mkdir -p -m 0755 -- ${dirname(key)}`, ...downloadKeyCommands(p.key_url, key));

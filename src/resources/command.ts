@@ -32,22 +32,27 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const commandType: ResourceType<CommandParams> = {
   name: 'command',
   doc: {
-    summary: "Your own shell, as written (evaluated by `sh`, never passed in argv). Idempotent only through its guards, which the probe evaluates: a command runs at most once per run, and one whose guard is still unmet after it ran fails the host. Without a guard it is reported as not idempotent.",
-    example: "- command:\n    run: \"{{quote app_python}} -m venv {{quote app_venv}}\"\n    creates: \"{{app_venv}}/bin/python\"\n    user: \"{{app_user}}\"",
+    summary:
+      'Your own shell, as written (evaluated by `sh`, never passed in argv). Idempotent only through its guards, which the probe evaluates: a command runs at most once per run, and one whose guard is still unmet after it ran fails the host. Without a guard it is reported as not idempotent.',
+    example: '- command:\n    run: "{{quote app_python}} -m venv {{quote app_venv}}"\n    creates: "{{app_venv}}/bin/python"\n    user: "{{app_user}}"',
   },
   schema: {
     type: 'object',
     required: ['run'],
     additionalProperties: false,
     properties: {
-      run: { description: "the shell to run", type: 'string', minLength: 1 },
-      creates: { description: "skip when this path exists", type: 'string', minLength: 1 },
-      removes: { description: "run only when this path exists", type: 'string', minLength: 1 },
-      unless: { description: "skip when this shell exits 0", type: 'string', minLength: 1 },
-      only_if: { description: "run only when this shell exits 0", type: 'string', minLength: 1 },
-      cwd: { description: "the directory to run in", type: 'string', minLength: 1 },
-      user: { description: "run as this user (runuser), guards included", type: 'string', pattern: ACCOUNT_NAME },
-      env: { description: "environment variables (exported inside the script, never on a command line)", type: 'object', additionalProperties: { type: 'string' } },
+      run: { description: 'the shell to run', type: 'string', minLength: 1 },
+      creates: { description: 'skip when this path exists', type: 'string', minLength: 1 },
+      removes: { description: 'run only when this path exists', type: 'string', minLength: 1 },
+      unless: { description: 'skip when this shell exits 0', type: 'string', minLength: 1 },
+      only_if: { description: 'run only when this shell exits 0', type: 'string', minLength: 1 },
+      cwd: { description: 'the directory to run in', type: 'string', minLength: 1 },
+      user: { description: 'run as this user (runuser), guards included', type: 'string', pattern: ACCOUNT_NAME },
+      env: {
+        description: 'environment variables (exported inside the script, never on a command line)',
+        type: 'object',
+        additionalProperties: { type: 'string' },
+      },
     },
   },
 
@@ -76,10 +81,17 @@ export const commandType: ResourceType<CommandParams> = {
       if (!hasGuard(p)) continue;
       const lines = [...envExports(p)];
       if (p.cwd !== undefined) lines.push(sh`cd -- ${p.cwd} 2>/dev/null || { printf '%s\\tcwd\\tmissing\\n' ${key}; exit 0; }`);
-      for (const [field, path] of [['creates', p.creates], ['removes', p.removes]] as const) {
-        if (path !== undefined) lines.push(sh`if [ -e ${path} ]; then printf '%s\\t%s\\t1\\n' ${key} ${field}; else printf '%s\\t%s\\t0\\n' ${key} ${field}; fi`);
+      for (const [field, path] of [
+        ['creates', p.creates],
+        ['removes', p.removes],
+      ] as const) {
+        if (path !== undefined)
+          lines.push(sh`if [ -e ${path} ]; then printf '%s\\t%s\\t1\\n' ${key} ${field}; else printf '%s\\t%s\\t0\\n' ${key} ${field}; fi`);
       }
-      for (const [field, code] of [['unless', p.unless], ['only_if', p.only_if]] as const) {
+      for (const [field, code] of [
+        ['unless', p.unless],
+        ['only_if', p.only_if],
+      ] as const) {
         if (code !== undefined) lines.push(sh`${runAs(p, code)} >/dev/null 2>&1; printf '%s\\t%s\\t%s\\n' ${key} ${field} "$?"`);
       }
       s.push(sh`(\n${joinShell(lines)}\n)\n`);
@@ -132,9 +144,7 @@ function envExports(p: CommandParams): Shell[] {
 
 /** The author's shell text, run as `user` if given, never as a process argument. */
 function runAs(p: CommandParams, code: string): Shell {
-  return p.user !== undefined
-    ? sh`printf '%s\\n' ${code} | runuser -u ${p.user} -- sh -c 'eval "$(cat)"'`
-    : sh`(set +e; eval ${code}) </dev/null`;
+  return p.user !== undefined ? sh`printf '%s\\n' ${code} | runuser -u ${p.user} -- sh -c 'eval "$(cat)"'` : sh`(set +e; eval ${code}) </dev/null`;
 }
 
 function firstLine(s: string): string {

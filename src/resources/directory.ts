@@ -18,19 +18,19 @@ export interface DirectoryParams {
 export const directoryType: ResourceType<DirectoryParams> = {
   name: 'directory',
   doc: {
-    summary: "A directory with owner, group and mode (parents are created).",
-    example: "- directory: {path: /srv/app/logs, owner: app, group: app, mode: \"0750\"}",
+    summary: 'A directory with owner, group and mode (parents are created).',
+    example: '- directory: {path: /srv/app/logs, owner: app, group: app, mode: "0750"}',
   },
   schema: {
     type: 'object',
     required: ['path'],
     additionalProperties: false,
     properties: {
-      path: { description: "absolute path", type: 'string', minLength: 1 },
-      state: { description: "present (default) or absent (removed with its content)", type: 'string', enum: ['present', 'absent'] },
-      owner: { description: "user name or uid", type: ['string', 'integer'] },
-      group: { description: "group name or gid", type: ['string', 'integer'] },
-      mode: { description: "octal mode, e.g. \"0750\" or \"2750\"", type: ['string', 'integer'] },
+      path: { description: 'absolute path', type: 'string', minLength: 1 },
+      state: { description: 'present (default) or absent (removed with its content)', type: 'string', enum: ['present', 'absent'] },
+      owner: { description: 'user name or uid', type: ['string', 'integer'] },
+      group: { description: 'group name or gid', type: ['string', 'integer'] },
+      mode: { description: 'octal mode, e.g. "0750" or "2750"', type: ['string', 'integer'] },
     },
   },
 
@@ -77,7 +77,6 @@ export const directoryType: ResourceType<DirectoryParams> = {
     return change(`${p.path}: ${reasons.join(', ')}`, cmds);
   },
 };
-
 
 function attrs(p: DirectoryParams): string {
   const a = [p.owner !== undefined && `owner ${p.owner}`, p.group !== undefined && `group ${p.group}`, p.mode && `mode ${p.mode}`].filter(Boolean);

@@ -29,21 +29,27 @@ const DIFF_LIMIT = 256 * 1024;
 export const fileType: ResourceType<FileParams> = {
   name: 'file',
   doc: {
-    summary: "A regular file: content, owner, group, mode; written atomically (temp file, validate, fsync, rename). `source:` reads the content from the role's `files/`.",
-    example: "- file: {path: /etc/app/settings.ini, content: \"debug = false\\n\", owner: root, group: app, mode: \"0640\"}\n- file: {path: /etc/app/logo.png, source: logo.png}   # roles/<role>/files/logo.png",
+    summary:
+      "A regular file: content, owner, group, mode; written atomically (temp file, validate, fsync, rename). `source:` reads the content from the role's `files/`.",
+    example:
+      '- file: {path: /etc/app/settings.ini, content: "debug = false\\n", owner: root, group: app, mode: "0640"}\n- file: {path: /etc/app/logo.png, source: logo.png}   # roles/<role>/files/logo.png',
   },
   schema: {
     type: 'object',
     required: ['path'],
     additionalProperties: false,
     properties: {
-      path: { description: "absolute path of the file", type: 'string', minLength: 1 },
-      state: { description: "present (default) or absent", type: 'string', enum: ['present', 'absent'] },
-      content: { description: "the wanted content; without it the file is only created (empty) and its attributes managed", type: 'string' },
-      owner: { description: "user name or uid", type: ['string', 'integer'] },
-      group: { description: "group name or gid", type: ['string', 'integer'] },
-      mode: { description: "octal mode, e.g. \"0640\"", type: ['string', 'integer'] },
-      validate: { description: "a command checking the new file before it replaces the old one: `%s` is the temp file (`nginx -t -c %s`); without `%s` it runs after the rename and a failure puts the old file back", type: 'string' },
+      path: { description: 'absolute path of the file', type: 'string', minLength: 1 },
+      state: { description: 'present (default) or absent', type: 'string', enum: ['present', 'absent'] },
+      content: { description: 'the wanted content; without it the file is only created (empty) and its attributes managed', type: 'string' },
+      owner: { description: 'user name or uid', type: ['string', 'integer'] },
+      group: { description: 'group name or gid', type: ['string', 'integer'] },
+      mode: { description: 'octal mode, e.g. "0640"', type: ['string', 'integer'] },
+      validate: {
+        description:
+          'a command checking the new file before it replaces the old one: `%s` is the temp file (`nginx -t -c %s`); without `%s` it runs after the rename and a failure puts the old file back',
+        type: 'string',
+      },
       sensitive: { description: "never show this file's content in diffs (vault values are masked anyway)", type: 'boolean' },
     },
   },
@@ -65,7 +71,9 @@ export const fileType: ResourceType<FileParams> = {
       for (const i of items) {
         if (i.params.content === undefined || i.params.sensitive) continue;
         const want = sha256(i.params.content);
-        s.push(sh`if [ -f ${i.params.path} ] && [ "$(wc -c < ${i.params.path})" -le ${DIFF_LIMIT} ]; then case "$(sha256sum < ${i.params.path})" in ${want}*) ;; *) printf '%s\\t' ${i.params.path}; base64 -w0 < ${i.params.path}; echo;; esac; fi\n`);
+        s.push(
+          sh`if [ -f ${i.params.path} ] && [ "$(wc -c < ${i.params.path})" -le ${DIFF_LIMIT} ]; then case "$(sha256sum < ${i.params.path})" in ${want}*) ;; *) printf '%s\\t' ${i.params.path}; base64 -w0 < ${i.params.path}; echo;; esac; fi\n`,
+        );
       }
     }
     return joinShell(s, '');
@@ -75,7 +83,10 @@ export const fileType: ResourceType<FileParams> = {
     const byPath = new Map<string, Facts>();
     let section = 'stat';
     for (const line of output.split('\n')) {
-      if (line === '--sha' || line === '--diff') { section = line.slice(2); continue; }
+      if (line === '--sha' || line === '--diff') {
+        section = line.slice(2);
+        continue;
+      }
       if (!line) continue;
       if (section === 'stat') {
         const parsed = parseStatLine(line);
@@ -135,7 +146,9 @@ export function writeCommands(p: FileParams, exists: boolean): Shell[] {
     sh`keel_tmp=$(mktemp -- ${dir + '/.keel-tmp.XXXXXX'})`,
     raw(`trap 'rm -f -- "$keel_tmp"' EXIT`),
   ];
-  const body = Buffer.from(p.content ?? '', 'utf8').toString('base64').replace(/(.{76})/g, '$1\n');
+  const body = Buffer.from(p.content ?? '', 'utf8')
+    .toString('base64')
+    .replace(/(.{76})/g, '$1\n');
   // A quoted here-document: the content travels inside the script on stdin, never in argv.
   cmds.push(raw(`base64 -d > "$keel_tmp" <<'KEEL_EOF'\n${body}\nKEEL_EOF`));
   if (exists) cmds.push(sh`chown --reference=${p.path} -- "$keel_tmp"`, sh`chmod --reference=${p.path} -- "$keel_tmp"`);
@@ -150,9 +163,7 @@ export function writeCommands(p: FileParams, exists: boolean): Shell[] {
   if (p.validate && !validateBefore) {
     // Validate in place; put the old file back (or remove the new one) if it fails.
     cmds.push(
-      exists
-        ? sh`keel_bak=${dir + '/.keel-bak.'}$$; ln -f -- ${p.path} "$keel_bak"`
-        : raw('keel_bak='),
+      exists ? sh`keel_bak=${dir + '/.keel-bak.'}$$; ln -f -- ${p.path} "$keel_bak"` : raw('keel_bak='),
       sh`mv -f -- "$keel_tmp" ${p.path}`,
       sh`if ! { ${raw(p.validate)} ; } >&2; then if [ -n "$keel_bak" ]; then mv -f -- "$keel_bak" ${p.path}; else rm -f -- ${p.path}; fi; echo ${'validation failed: ' + p.validate + ' (the previous file was kept)'} >&2; exit 1; fi`,
       raw('[ -z "$keel_bak" ] || rm -f -- "$keel_bak"'),
@@ -162,8 +173,6 @@ export function writeCommands(p: FileParams, exists: boolean): Shell[] {
   }
   return cmds;
 }
-
-
 
 function attrs(p: FileParams): string {
   const a = [p.owner !== undefined && `owner ${p.owner}`, p.group !== undefined && `group ${p.group}`, p.mode && `mode ${p.mode}`].filter(Boolean);
@@ -186,7 +195,6 @@ export function parseShaLine(line: string): { sha: string; path: string } | unde
 export function sha256(content: string): string {
   return createHash('sha256').update(content, 'utf8').digest('hex');
 }
-
 
 function setDefault(m: Map<string, Facts>, k: string): Facts {
   const f: Facts = {};

@@ -27,20 +27,20 @@ const LS_REMOTE_TIMEOUT = 60;
 export const gitType: ResourceType<GitParams> = {
   name: 'git',
   doc: {
-    summary: "A git checkout at a branch, tag or commit (for code that is not deployed with keel deploy).",
-    example: "- git: {repo: \"https://example.org/tools.git\", dest: /opt/tools, version: v1.2}",
+    summary: 'A git checkout at a branch, tag or commit (for code that is not deployed with keel deploy).',
+    example: '- git: {repo: "https://example.org/tools.git", dest: /opt/tools, version: v1.2}',
   },
   schema: {
     type: 'object',
     required: ['repo', 'dest'],
     additionalProperties: false,
     properties: {
-      repo: { description: "the repository URL", type: 'string', minLength: 1 },
-      dest: { description: "absolute path of the checkout", type: 'string', minLength: 1 },
+      repo: { description: 'the repository URL', type: 'string', minLength: 1 },
+      dest: { description: 'absolute path of the checkout', type: 'string', minLength: 1 },
       version: { description: "branch, tag or commit (default: the remote's HEAD)", type: 'string', minLength: 1 },
-      depth: { description: "shallow clone depth", type: 'integer', minimum: 1 },
-      owner: { description: "clone and update as this user", type: 'string', pattern: ACCOUNT_NAME },
-      force: { description: "discard local changes in the checkout", type: 'boolean' },
+      depth: { description: 'shallow clone depth', type: 'integer', minimum: 1 },
+      owner: { description: 'clone and update as this user', type: 'string', pattern: ACCOUNT_NAME },
+      force: { description: 'discard local changes in the checkout', type: 'boolean' },
     },
   },
 
@@ -61,12 +61,15 @@ export const gitType: ResourceType<GitParams> = {
       // Reading as root a checkout owned by someone else needs safe.directory (git >= 2.35.2).
       const rd = sh`git -c safe.directory='*' -C ${p.dest}`;
       const dirty = p.force ? sh`; printf '%s\\tdirty\\t%s\\n' ${key} "$(${rd} status --porcelain --untracked-files=no 2>/dev/null | head -n 1)"` : raw('');
-      s.push(sh`if [ -e ${p.dest + '/.git'} ]; then printf '%s\\thead\\t%s\\n' ${key} "$(${rd} rev-parse -q --verify HEAD 2>/dev/null)"; printf '%s\\torigin\\t%s\\n' ${key} "$(${rd} config --get remote.origin.url 2>/dev/null)"${dirty}; fi\n`);
-      const ls = p.version === undefined
-        ? sh`ls-remote --symref -- ${p.repo} HEAD`
-        : !SHA.test(p.version)
-          ? sh`ls-remote -- ${p.repo} ${[`refs/heads/${p.version}`, `refs/tags/${p.version}`, `refs/tags/${p.version}^{}`]}`
-          : undefined;
+      s.push(
+        sh`if [ -e ${p.dest + '/.git'} ]; then printf '%s\\thead\\t%s\\n' ${key} "$(${rd} rev-parse -q --verify HEAD 2>/dev/null)"; printf '%s\\torigin\\t%s\\n' ${key} "$(${rd} config --get remote.origin.url 2>/dev/null)"${dirty}; fi\n`,
+      );
+      const ls =
+        p.version === undefined
+          ? sh`ls-remote --symref -- ${p.repo} HEAD`
+          : !SHA.test(p.version)
+            ? sh`ls-remote -- ${p.repo} ${[`refs/heads/${p.version}`, `refs/tags/${p.version}`, `refs/tags/${p.version}^{}`]}`
+            : undefined;
       if (ls) s.push(sh`${remote(p, ls, { timeout: true })} 2>/dev/null | while IFS= read -r l; do printf '%s\\tref\\t%s\\n' ${key} "$l"; done\n`);
     }
     return joinShell(s, '');

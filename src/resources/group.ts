@@ -16,18 +16,18 @@ export const ACCOUNT_NAME = '^[a-z_][a-z0-9_.-]{0,31}\\$?$';
 export const groupType: ResourceType<GroupParams> = {
   name: 'group',
   doc: {
-    summary: "A local group (members are managed by `user`).",
-    example: "- group: {name: app}",
+    summary: 'A local group (members are managed by `user`).',
+    example: '- group: {name: app}',
   },
   schema: {
     type: 'object',
     required: ['name'],
     additionalProperties: false,
     properties: {
-      name: { description: "group name", type: 'string', pattern: ACCOUNT_NAME },
-      state: { description: "present (default) or absent", type: 'string', enum: ['present', 'absent'] },
-      gid: { description: "numeric gid", type: 'integer', minimum: 0 },
-      system: { description: "a system group (on creation)", type: 'boolean' },
+      name: { description: 'group name', type: 'string', pattern: ACCOUNT_NAME },
+      state: { description: 'present (default) or absent', type: 'string', enum: ['present', 'absent'] },
+      gid: { description: 'numeric gid', type: 'integer', minimum: 0 },
+      system: { description: 'a system group (on creation)', type: 'boolean' },
     },
   },
 

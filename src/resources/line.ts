@@ -40,19 +40,23 @@ const ABSENT_AWK = `BEGIN { l = ENVIRON["KEEL_LINE"] ""; r = ENVIRON["KEEL_RE"];
 export const lineType: ResourceType<LineParams> = {
   name: 'line',
   doc: {
-    summary: "One line in a file: added, replaced (the last line matching `regexp`), or removed.",
-    example: "- line: {path: /etc/nginx/nginx.conf, regexp: \"^[[:space:]]*#?[[:space:]]*server_tokens \", line: \"\\tserver_tokens off;\"}",
+    summary: 'One line in a file: added, replaced (the last line matching `regexp`), or removed.',
+    example: '- line: {path: /etc/nginx/nginx.conf, regexp: "^[[:space:]]*#?[[:space:]]*server_tokens ", line: "\\tserver_tokens off;"}',
   },
   schema: {
     type: 'object',
     required: ['path'],
     additionalProperties: false,
     properties: {
-      path: { description: "absolute path of the file", type: 'string', minLength: 1 },
-      line: { description: "the wanted line (required when present)", type: 'string' },
-      regexp: { description: "a POSIX extended regular expression: the last matching line is replaced (or removed with state absent)", type: 'string', minLength: 1 },
-      state: { description: "present (default) or absent", type: 'string', enum: ['present', 'absent'] },
-      create: { description: "create the file if it does not exist", type: 'boolean' },
+      path: { description: 'absolute path of the file', type: 'string', minLength: 1 },
+      line: { description: 'the wanted line (required when present)', type: 'string' },
+      regexp: {
+        description: 'a POSIX extended regular expression: the last matching line is replaced (or removed with state absent)',
+        type: 'string',
+        minLength: 1,
+      },
+      state: { description: 'present (default) or absent', type: 'string', enum: ['present', 'absent'] },
+      create: { description: 'create the file if it does not exist', type: 'boolean' },
     },
   },
 
@@ -115,11 +119,12 @@ function editCommands(p: LineParams, program: string): Shell[] {
   const present = p.state !== 'absent';
   // The file is missing (at the probe, or it vanished since): create it in its directory,
   // which must exist; fail saying how to create it; or, to remove a line, nothing to do.
-  const missing = present && p.create
-    ? sh`${requireDirectory(raw('"$keel_dir"'), raw('"$keel_dst"'), 'file')}; keel_src=/dev/null`
-    : present
-      ? sh`printf '%s\\n' ${p.path + ' does not exist (set create: true to create it)'} >&2; exit 1`
-      : raw('keel_src=');
+  const missing =
+    present && p.create
+      ? sh`${requireDirectory(raw('"$keel_dir"'), raw('"$keel_dst"'), 'file')}; keel_src=/dev/null`
+      : present
+        ? sh`printf '%s\\n' ${p.path + ' does not exist (set create: true to create it)'} >&2; exit 1`
+        : raw('keel_src=');
   return [
     // Edit the target of a symlink, not the link (e.g. /etc/resolv.conf). -m: resolve it even
     // when its directory is missing, so that case gets its own message below.

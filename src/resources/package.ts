@@ -18,8 +18,9 @@ const NAME = '^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+)?$';
 export const packageType: ResourceType<PackageParams> = {
   name: 'package',
   doc: {
-    summary: "Debian packages with apt: present, absent or latest. One `dpkg-query` answers for every package of the run; the apt cache is refreshed at most once per run. A barrier: what follows is decided again after an install.",
-    example: "- package: {name: [nginx, curl]}\n- package: {name: unattended-upgrades, state: absent}",
+    summary:
+      'Debian packages with apt: present, absent or latest. One `dpkg-query` answers for every package of the run; the apt cache is refreshed at most once per run. A barrier: what follows is decided again after an install.',
+    example: '- package: {name: [nginx, curl]}\n- package: {name: unattended-upgrades, state: absent}',
   },
   barrier: true,
   schema: {
@@ -27,15 +28,16 @@ export const packageType: ResourceType<PackageParams> = {
     required: ['name'],
     additionalProperties: false,
     properties: {
-      name: { description: "a package name or a list of them",
+      name: {
+        description: 'a package name or a list of them',
         oneOf: [
           { type: 'string', pattern: NAME },
           { type: 'array', items: { type: 'string', pattern: NAME }, minItems: 1 },
         ],
       },
-      state: { description: "present (default), absent or latest", type: 'string', enum: ['present', 'absent', 'latest'] },
-      cache_valid_time: { description: "refresh the apt cache if it is older than this many seconds before installing", type: 'integer', minimum: 0 },
-      install_recommends: { description: "install recommended packages too (default: no)", type: 'boolean' },
+      state: { description: 'present (default), absent or latest', type: 'string', enum: ['present', 'absent', 'latest'] },
+      cache_valid_time: { description: 'refresh the apt cache if it is older than this many seconds before installing', type: 'integer', minimum: 0 },
+      install_recommends: { description: 'install recommended packages too (default: no)', type: 'boolean' },
     },
   },
 
@@ -55,7 +57,10 @@ export const packageType: ResourceType<PackageParams> = {
     let section = 'dpkg';
     let current = '';
     for (const line of output.split('\n')) {
-      if (line === '--candidates') { section = 'policy'; continue; }
+      if (line === '--candidates') {
+        section = 'policy';
+        continue;
+      }
       if (section === 'dpkg') {
         // `name:arch`; the second letter of the status is the state: `ii` installed, `hi` held
         // but installed too (checking `ii` only made held packages install again every run).

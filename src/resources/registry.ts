@@ -13,7 +13,8 @@ import { gitType } from './git.js';
 import { aptRepositoryType } from './apt-repository.js';
 
 export const resourceTypes: ReadonlyMap<string, ResourceType<any>> = new Map(
-  [fileType, packageType, directoryType, symlinkType, lineType, userType, groupType, serviceType, commandType, gitType, aptRepositoryType].map(
-    (t) => [t.name, t],
-  ),
+  [fileType, packageType, directoryType, symlinkType, lineType, userType, groupType, serviceType, commandType, gitType, aptRepositoryType].map((t) => [
+    t.name,
+    t,
+  ]),
 );

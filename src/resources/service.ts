@@ -23,8 +23,8 @@ const RUNNING = new Set(['active', 'reloading']);
 export const serviceType: ResourceType<ServiceParams> = {
   name: 'service',
   doc: {
-    summary: "A systemd unit: running or stopped, enabled or not. One `systemctl show` answers for every unit of the run.",
-    example: "- service: {name: nginx, state: started, enabled: true}",
+    summary: 'A systemd unit: running or stopped, enabled or not. One `systemctl show` answers for every unit of the run.',
+    example: '- service: {name: nginx, state: started, enabled: true}',
   },
   schema: {
     type: 'object',
@@ -32,10 +32,14 @@ export const serviceType: ResourceType<ServiceParams> = {
     additionalProperties: false,
     properties: {
       // systemd unit names: letters, digits, ":-_.\@", optionally a template instance.
-      name: { description: "unit name (`nginx`, `app@1`)", type: 'string', pattern: '^[A-Za-z0-9:_.\\\\@-]+$', maxLength: 255 },
-      state: { description: "started, stopped, restarted or reloaded (the last two always act: prefer a handler)", type: 'string', enum: ['started', 'stopped', 'restarted', 'reloaded'] },
-      enabled: { description: "started at boot", type: 'boolean' },
-      daemon_reload: { description: "run `systemctl daemon-reload` first when the unit file changed", type: 'boolean' },
+      name: { description: 'unit name (`nginx`, `app@1`)', type: 'string', pattern: '^[A-Za-z0-9:_.\\\\@-]+$', maxLength: 255 },
+      state: {
+        description: 'started, stopped, restarted or reloaded (the last two always act: prefer a handler)',
+        type: 'string',
+        enum: ['started', 'stopped', 'restarted', 'reloaded'],
+      },
+      enabled: { description: 'started at boot', type: 'boolean' },
+      daemon_reload: { description: 'run `systemctl daemon-reload` first when the unit file changed', type: 'boolean' },
     },
   },
 
@@ -50,7 +54,10 @@ export const serviceType: ResourceType<ServiceParams> = {
 
   parse(output, items) {
     const units = unique(items.map((i) => i.params.name));
-    const blocks = output.replace(/\n+$/, '').split(/\n\s*\n/).filter((b) => b.trim() !== '');
+    const blocks = output
+      .replace(/\n+$/, '')
+      .split(/\n\s*\n/)
+      .filter((b) => b.trim() !== '');
     const byUnit = new Map<string, Facts>();
     // Blocks come in argument order; with a count mismatch (a failed call) trust nothing.
     if (blocks.length === units.length) {

@@ -18,18 +18,18 @@ export interface SymlinkParams {
 export const symlinkType: ResourceType<SymlinkParams> = {
   name: 'symlink',
   doc: {
-    summary: "A symbolic link to a target.",
-    example: "- symlink: {path: /etc/nginx/sites-enabled/app, target: /etc/nginx/sites-available/app}",
+    summary: 'A symbolic link to a target.',
+    example: '- symlink: {path: /etc/nginx/sites-enabled/app, target: /etc/nginx/sites-available/app}',
   },
   schema: {
     type: 'object',
     required: ['path'],
     additionalProperties: false,
     properties: {
-      path: { description: "absolute path of the link", type: 'string', minLength: 1 },
-      target: { description: "what it points to (required when present)", type: 'string', minLength: 1 },
-      state: { description: "present (default) or absent", type: 'string', enum: ['present', 'absent'] },
-      force: { description: "replace a file or an empty directory in the way", type: 'boolean' },
+      path: { description: 'absolute path of the link', type: 'string', minLength: 1 },
+      target: { description: 'what it points to (required when present)', type: 'string', minLength: 1 },
+      state: { description: 'present (default) or absent', type: 'string', enum: ['present', 'absent'] },
+      force: { description: 'replace a file or an empty directory in the way', type: 'boolean' },
     },
   },
 
@@ -74,7 +74,11 @@ export const symlinkType: ResourceType<SymlinkParams> = {
     if (exists && !isLink && !p.force) {
       throw new ConfigError(`symlink ${p.path}: a ${f.type} is in the way`, undefined, { hint: 'set force: true to replace it' });
     }
-    const reason = !exists ? `create ${p.path} -> ${target}` : isLink ? `${p.path} -> ${f.target}, want ${target}` : `replace ${f.type} ${p.path} with a link to ${target}`;
+    const reason = !exists
+      ? `create ${p.path} -> ${target}`
+      : isLink
+        ? `${p.path} -> ${f.target}, want ${target}`
+        : `replace ${f.type} ${p.path} with a link to ${target}`;
     // Re-checked at apply time: the state may have changed since the probe. An empty directory
     // is replaced under force; a non-empty one makes rmdir fail rather than losing its files.
     const inTheWay = p.force

@@ -27,23 +27,29 @@ export interface UserParams {
 export const userType: ResourceType<UserParams> = {
   name: 'user',
   doc: {
-    summary: "A local user account.",
-    example: "- user: {name: app, group: app, home: /home/app, shell: /bin/bash, create_home: true}",
+    summary: 'A local user account.',
+    example: '- user: {name: app, group: app, home: /home/app, shell: /bin/bash, create_home: true}',
   },
   schema: {
     type: 'object',
     required: ['name'],
     additionalProperties: false,
     properties: {
-      name: { description: "user name", type: 'string', pattern: ACCOUNT_NAME },
-      state: { description: "present (default) or absent", type: 'string', enum: ['present', 'absent'] },
-      uid: { description: "numeric uid", type: 'integer', minimum: 0 },
-      group: { description: "primary group (name or gid)", oneOf: [{ type: 'string', pattern: ACCOUNT_NAME }, { type: 'integer', minimum: 0 }] },
-      groups: { description: "supplementary groups (exactly these)", type: 'array', items: { type: 'string', pattern: ACCOUNT_NAME } },
-      home: { description: "home directory", type: 'string', minLength: 1 },
-      shell: { description: "login shell", type: 'string', minLength: 1 },
-      system: { description: "a system account (on creation)", type: 'boolean' },
-      create_home: { description: "create the home directory (on creation)", type: 'boolean' },
+      name: { description: 'user name', type: 'string', pattern: ACCOUNT_NAME },
+      state: { description: 'present (default) or absent', type: 'string', enum: ['present', 'absent'] },
+      uid: { description: 'numeric uid', type: 'integer', minimum: 0 },
+      group: {
+        description: 'primary group (name or gid)',
+        oneOf: [
+          { type: 'string', pattern: ACCOUNT_NAME },
+          { type: 'integer', minimum: 0 },
+        ],
+      },
+      groups: { description: 'supplementary groups (exactly these)', type: 'array', items: { type: 'string', pattern: ACCOUNT_NAME } },
+      home: { description: 'home directory', type: 'string', minLength: 1 },
+      shell: { description: 'login shell', type: 'string', minLength: 1 },
+      system: { description: 'a system account (on creation)', type: 'boolean' },
+      create_home: { description: 'create the home directory (on creation)', type: 'boolean' },
     },
   },
 
@@ -51,7 +57,8 @@ export const userType: ResourceType<UserParams> = {
 
   normalize(p) {
     const home = p.home === undefined ? undefined : requireAbsolute(p.home, `user ${p.name}: home`);
-    if (p.shell !== undefined && (!p.shell.startsWith('/') || /[\n:]/.test(p.shell))) throw new ConfigError(`user ${p.name}: shell must be an absolute path, got "${p.shell}"`);
+    if (p.shell !== undefined && (!p.shell.startsWith('/') || /[\n:]/.test(p.shell)))
+      throw new ConfigError(`user ${p.name}: shell must be an absolute path, got "${p.shell}"`);
     if (home?.includes(':')) throw new ConfigError(`user ${p.name}: home cannot contain ":"`);
     return { ...p, home, groups: p.groups ? unique(p.groups) : undefined };
   },

@@ -36,10 +36,7 @@ export function defaultKeyFiles(): string[] {
   return ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f));
 }
 
-export async function planAuth(
-  conn: Connection,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<AuthPlan> {
+export async function planAuth(conn: Connection, env: NodeJS.ProcessEnv = process.env): Promise<AuthPlan> {
   const agentSocket = conn.agent ? env.SSH_AUTH_SOCK : undefined;
   const passphrase = env[PASSPHRASE_ENV] || undefined;
   const explicit = conn.keyFiles.length > 0;
@@ -127,8 +124,7 @@ export function authHandler(plan: AuthPlan, state: AuthState): AuthHandlerMiddle
   return (authsLeft, _partial, callback) => {
     if (authsLeft) state.serverMethods = authsLeft;
     // authsLeft is null on the first call (ssh2 has not asked the server yet).
-    const allowed = (type: string) =>
-      !authsLeft || authsLeft.includes(type === 'agent' ? 'publickey' : (type as never));
+    const allowed = (type: string) => !authsLeft || authsLeft.includes(type === 'agent' ? 'publickey' : (type as never));
     while (next < plan.methods.length) {
       const m = plan.methods[next++]!;
       if (!allowed(m.method.type)) continue;
@@ -152,7 +148,15 @@ export function passingAuthProblem(err: Ssh2Error): string | undefined {
 }
 
 /** Every method was refused: what was tried, skipped or unusable (`problems`), and what the host accepts. */
-export function authFailedError(hop: Connection, who: string, hostName: string, plan: AuthPlan, state: AuthState, problems: string[], cause: Error): HostUnreachableError {
+export function authFailedError(
+  hop: Connection,
+  who: string,
+  hostName: string,
+  plan: AuthPlan,
+  state: AuthState,
+  problems: string[],
+  cause: Error,
+): HostUnreachableError {
   const tried = [...state.tried, ...plan.skipped.map((s) => `${s}, skipped`), ...problems];
   const offered = state.serverMethods?.length ? `; the host accepts: ${state.serverMethods.join(', ')}` : '';
   return new HostUnreachableError(hostName, `authentication failed for ${who} (tried: ${tried.join('; ') || 'nothing'}${offered})`, {

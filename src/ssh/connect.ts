@@ -108,9 +108,7 @@ async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock
     hostVerifier: hostKeyVerifier(check, (e) => (refusal = e)),
     authHandler: authHandler(plan, auth),
     ...(sock ? { sock } : {}),
-    ...(known.algorithms
-      ? { algorithms: { serverHostKey: known.algorithms as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } }
-      : {}),
+    ...(known.algorithms ? { algorithms: { serverHostKey: known.algorithms as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } } : {}),
   };
   return handshake(config, hop, who, opts.hostName, {
     refusal: () => refusal,
@@ -173,7 +171,13 @@ function handshake(
   });
 }
 
-function connectFailed(err: Error & { level?: string; code?: string }, hop: Connection, who: string, hostName: string, stage: ConnectStage): HostUnreachableError {
+function connectFailed(
+  err: Error & { level?: string; code?: string },
+  hop: Connection,
+  who: string,
+  hostName: string,
+  stage: ConnectStage,
+): HostUnreachableError {
   const { why, hint } = describeConnectError(err, hop, stage);
   const down = hop.localTarget && (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' || err.message === 'Connection lost before handshake');
   return new HostUnreachableError(hostName, `cannot connect to ${who}: ${why}`, {
@@ -185,11 +189,7 @@ function connectFailed(err: Error & { level?: string; code?: string }, hop: Conn
 type ConnectStage = 'connecting' | 'handshake' | 'authenticating';
 
 /** What went wrong, in words, and what to check: the daemon, the port, a firewall, the address. */
-export function describeConnectError(
-  err: Error & { level?: string; code?: string },
-  hop: Connection,
-  stage: ConnectStage,
-): { why: string; hint?: string } {
+export function describeConnectError(err: Error & { level?: string; code?: string }, hop: Connection, stage: ConnectStage): { why: string; hint?: string } {
   const { address, port } = hop;
   const resolveHint = `check the address ${address} in the inventory (or the HostName of its ~/.ssh/config alias): a typo? An IP address needs no DNS`;
   switch (err.code) {
@@ -201,11 +201,17 @@ export function describeConnectError(
     case 'EHOSTUNREACH':
       return { why: 'host unreachable', hint: `no route to ${address}: is the machine up, and is the address right? A firewall on the way may also reject it` };
     case 'ENETUNREACH':
-      return { why: 'network unreachable', hint: `this machine has no route to ${address}'s network: is the address right? Check your network connection or VPN` };
+      return {
+        why: 'network unreachable',
+        hint: `this machine has no route to ${address}'s network: is the address right? Check your network connection or VPN`,
+      };
     case 'ENOTFOUND':
       return { why: `cannot resolve ${address}`, hint: resolveHint };
     case 'EAI_AGAIN':
-      return { why: `cannot resolve ${address} (no answer from DNS)`, hint: `check your network and DNS, then run again; or put the IP address in the inventory` };
+      return {
+        why: `cannot resolve ${address} (no answer from DNS)`,
+        hint: `check your network and DNS, then run again; or put the IP address in the inventory`,
+      };
     case 'ETIMEDOUT':
       return { why: 'timed out', hint: timeoutHint(hop, 'connecting') };
     case 'ECONNRESET':

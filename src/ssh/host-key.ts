@@ -105,7 +105,8 @@ function refusal(verdict: Exclude<HostKeyVerdict, { kind: 'known' }>, key: Buffe
           `the host presents ${presented(key)}, but ${old.file}:${old.line} has ${old.keyType} ${fingerprint(old.key)}; ` +
           'refusing to connect',
         {
-          hint: recreated ??
+          hint:
+            recreated ??
             'if the host was reinstalled, remove the old key with ' +
               `\`${removeKeyCommand(hop.address, hop.port, file)}\` and rerun with --accept-new-host-keys`,
         },
@@ -113,9 +114,9 @@ function refusal(verdict: Exclude<HostKeyVerdict, { kind: 'known' }>, key: Buffe
     }
     case 'unknown':
       return new HostKeyError(hostName, `${who} is not in ${file} (its key is ${presented(key)}); refusing to connect`, {
-        hint: recreated ??
-          'rerun with --accept-new-host-keys to trust it on first use, or add it yourself: ' +
-            `\`${keyscanCommand(hop.address, hop.port, file)}\``,
+        hint:
+          recreated ??
+          'rerun with --accept-new-host-keys to trust it on first use, or add it yourself: ' + `\`${keyscanCommand(hop.address, hop.port, file)}\``,
       });
   }
 }

@@ -205,8 +205,7 @@ export class RemoteShell {
   private lostError(): Error {
     return new HostUnreachableError(
       this.hooks.host,
-      `connection lost while running a script on ${this.hooks.target} (${this.hooks.lostReason() ?? 'closed'}); ` +
-        'the script may have partly run',
+      `connection lost while running a script on ${this.hooks.target} (${this.hooks.lostReason() ?? 'closed'}); ` + 'the script may have partly run',
     );
   }
 }

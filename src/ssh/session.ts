@@ -102,7 +102,11 @@ export class SshHostSession implements HostSession {
     return new Promise((resolve, reject) => {
       this.init.client.exec(command, (err, ch) => {
         if (!err) return resolve(ch);
-        reject(this.lostReason !== undefined ? this.lostError('while opening a channel') : new HostUnreachableError(this.host, `cannot open a channel on ${this.target}: ${err.message}`));
+        reject(
+          this.lostReason !== undefined
+            ? this.lostError('while opening a channel')
+            : new HostUnreachableError(this.host, `cannot open a channel on ${this.target}: ${err.message}`),
+        );
       });
     });
   }

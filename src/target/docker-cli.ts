@@ -19,19 +19,14 @@ export interface RunOptions {
 /** Run a command; resolves with its exit code whatever it is. Rejects only if it cannot start. */
 export function runCommand(file: string, args: string[], opts: RunOptions = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(
-      file,
-      args,
-      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: opts.timeoutMs ?? 0 },
-      (err, stdout, stderr) => {
-        if (err?.code === 'ENOENT') {
-          reject(new DockerMissingError([file, ...args], { cause: err }));
-          return;
-        }
-        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
+    const child = execFile(file, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: opts.timeoutMs ?? 0 }, (err, stdout, stderr) => {
+      if (err?.code === 'ENOENT') {
+        reject(new DockerMissingError([file, ...args], { cause: err }));
+        return;
+      }
+      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+      resolve({ code, stdout, stderr });
+    });
     if (opts.onStderr) child.stderr?.on('data', (chunk: string) => opts.onStderr?.(chunk));
     // A command that exits without reading its stdin must not crash us with EPIPE.
     child.stdin?.on('error', () => {});
@@ -50,11 +45,7 @@ export async function docker(args: string[], opts: RunOptions & { context?: stri
 }
 
 /** `docker exec -i CONTAINER sh -c SCRIPT sh ARGS...` with input on stdin; resolves whatever the exit code. */
-export async function dockerExecSh(
-  container: string,
-  script: string,
-  opts: { stdin?: string; args?: string[]; user?: string } = {},
-): Promise<CommandResult> {
+export async function dockerExecSh(container: string, script: string, opts: { stdin?: string; args?: string[]; user?: string } = {}): Promise<CommandResult> {
   const user = opts.user ? ['--user', opts.user] : [];
   const args = ['exec', '-i', ...user, container, 'sh', '-c', script, 'sh', ...(opts.args ?? [])];
   const r = await runCommand('docker', args, { stdin: opts.stdin ?? '' });

@@ -13,8 +13,18 @@ import { ensureClientKey, knownHostsLine, writeAtomic } from './keys.js';
 import { isPortFree, pickFreePort, portInUseError } from './ports.js';
 import { prepareTarget } from './prepare.js';
 import {
-  CONTAINER_PORTS, PORT_KINDS, TARGET_ADDRESS, checkTargetName, compareNames, readRegistry, targetPaths, targetUrls,
-  writeRegistry, type PortKind, type Registry, type TargetPorts,
+  CONTAINER_PORTS,
+  PORT_KINDS,
+  TARGET_ADDRESS,
+  checkTargetName,
+  compareNames,
+  readRegistry,
+  targetPaths,
+  targetUrls,
+  writeRegistry,
+  type PortKind,
+  type Registry,
+  type TargetPorts,
 } from './registry.js';
 import { TARGET_RUN_OPTIONS, dockerRunArgs } from './run-options.js';
 
@@ -59,10 +69,7 @@ export function keelPackageRoot(): string {
  * Make sure a Docker engine answers and the target image exists (building it from Debian's
  * packages the first time, about a minute). Returns the image tag, e.g. keel-target:1a2b3c4d5e6f.
  */
-export async function ensureEngineAndImage(
-  root: string,
-  opts: { onProgress?: (chunk: string) => void } = {},
-): Promise<string> {
+export async function ensureEngineAndImage(root: string, opts: { onProgress?: (chunk: string) => void } = {}): Promise<string> {
   const ensure = join(root, 'scripts', 'ensure-docker.sh');
   const r1 = await runCommand('sh', [ensure], { onStderr: opts.onProgress });
   if (r1.code !== 0) {
@@ -100,9 +107,7 @@ export interface Inspected {
 
 /** Containers labelled for this project, whatever their state, by name. */
 export async function listTargets(root: string): Promise<Map<string, Inspected>> {
-  const ids = (await docker(['ps', '-a', '-q', '--filter', `label=${LABEL_ROOT}=${rootHash(root)}`]))
-    .split('\n')
-    .filter(Boolean);
+  const ids = (await docker(['ps', '-a', '-q', '--filter', `label=${LABEL_ROOT}=${rootHash(root)}`])).split('\n').filter(Boolean);
   const found = ids.length ? await inspect(ids) : [];
   return new Map(found.sort((a, b) => compareNames(a.name, b.name)).map((c) => [c.name, c]));
 }
@@ -154,17 +159,25 @@ async function runTarget(root: string, name: string, image: string, ports: Targe
   const publish = Object.fromEntries(PORT_KINDS.map((k) => [CONTAINER_PORTS[k], ports[k]]));
   await docker(
     [
-      'run', '-d',
-      '--name', containerName(root, name),
-      '--hostname', name,
-      '--label', `${LABEL_ROOT}=${rootHash(root)}`,
-      '--label', `${LABEL_NAME}=${name}`,
-      '--label', `${LABEL_ROOT_PATH}=${resolve(root)}`,
+      'run',
+      '-d',
+      '--name',
+      containerName(root, name),
+      '--hostname',
+      name,
+      '--label',
+      `${LABEL_ROOT}=${rootHash(root)}`,
+      '--label',
+      `${LABEL_NAME}=${name}`,
+      '--label',
+      `${LABEL_ROOT_PATH}=${resolve(root)}`,
       ...dockerRunArgs(TARGET_RUN_OPTIONS, publish),
       // One network per project: targets reach each other by name (db1:5432), as a
       // private network between servers would let them.
-      '--network', networkName(root),
-      '--network-alias', name,
+      '--network',
+      networkName(root),
+      '--network-alias',
+      name,
       image,
       ...TARGET_RUN_OPTIONS.command,
     ],

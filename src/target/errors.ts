@@ -10,20 +10,19 @@ export class DockerCommandError extends KeelError {
     readonly stderr: string,
     context?: string,
   ) {
-    super(
-      `${context ? context + ': ' : ''}\`${command.join(' ')}\` exited with ${code ?? 'no status'}` +
-        (stderr.trim() ? `\n${lastLines(stderr, 10)}` : ''),
-    );
+    super(`${context ? context + ': ' : ''}\`${command.join(' ')}\` exited with ${code ?? 'no status'}` + (stderr.trim() ? `\n${lastLines(stderr, 10)}` : ''));
   }
 }
 
 /** The docker CLI is not installed (or not on PATH). */
 export class DockerMissingError extends KeelError {
   override readonly hint = 'install Docker (as root: sh scripts/ensure-docker.sh installs docker.io)';
-  constructor(readonly command: string[], options?: { cause?: unknown; stderr?: string }) {
+  constructor(
+    readonly command: string[],
+    options?: { cause?: unknown; stderr?: string },
+  ) {
     super(
-      `\`${command[0]}\` was not found on PATH: the docker CLI is not installed` +
-        (options?.stderr?.trim() ? `\n${lastLines(options.stderr, 10)}` : ''),
+      `\`${command[0]}\` was not found on PATH: the docker CLI is not installed` + (options?.stderr?.trim() ? `\n${lastLines(options.stderr, 10)}` : ''),
       options,
     );
   }

@@ -11,9 +11,7 @@ export interface LocalInventoryInput {
 
 /** A YAML scalar: plain when unambiguous, else a JSON string (valid YAML). */
 function scalar(s: string): string {
-  return /^[A-Za-z0-9_.][A-Za-z0-9_./-]*$/.test(s) && !/^(true|false|null|yes|no|on|off|~)$/i.test(s)
-    ? s
-    : JSON.stringify(s);
+  return /^[A-Za-z0-9_.][A-Za-z0-9_./-]*$/.test(s) && !/^(true|false|null|yes|no|on|off|~)$/i.test(s) ? s : JSON.stringify(s);
 }
 
 /** The first line of the inventory keel writes; a file without it is the user's, left alone. */
@@ -29,10 +27,7 @@ export function renderLocalInventory(input: LocalInventoryInput): string {
     'vars: {}',
     `known_hosts: ${scalar(rel(input.knownHostsFile))}`,
     'hosts:',
-    ...input.hosts.map(
-      (h) =>
-        `  ${scalar(h.name)}: {address: ${h.address}, port: ${h.port}, user: root, key: ${key}, groups: [web]}`,
-    ),
+    ...input.hosts.map((h) => `  ${scalar(h.name)}: {address: ${h.address}, port: ${h.port}, user: root, key: ${key}, groups: [web]}`),
     'groups:',
     '  web: {roles: [demo]}',
     '',

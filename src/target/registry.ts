@@ -51,9 +51,7 @@ export const TARGET_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
 export function checkTargetName(name: string): void {
   if (!TARGET_NAME.test(name)) {
-    throw new ConfigError(
-      `"${name}" is not a usable target name: lower-case letters, digits and "-", starting with a letter, at most 31 characters`,
-    );
+    throw new ConfigError(`"${name}" is not a usable target name: lower-case letters, digits and "-", starting with a letter, at most 31 characters`);
   }
 }
 
@@ -71,22 +69,31 @@ export async function readRegistry(root: string): Promise<Registry> {
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`not valid JSON: ${(err as Error).message}`, { file: shown }, {
-      hint: `remove it to start over (the targets get new ports on the next keel target up)`,
-    });
+    throw new ConfigError(
+      `not valid JSON: ${(err as Error).message}`,
+      { file: shown },
+      {
+        hint: `remove it to start over (the targets get new ports on the next keel target up)`,
+      },
+    );
   }
   return validate(data, shown);
 }
 
 function validate(data: unknown, shown: string): Registry {
   const bad = (why: string) =>
-    new ConfigError(`not a keel target record: ${why}`, { file: shown }, { hint: 'remove it to start over (the targets get new ports on the next keel target up)' });
+    new ConfigError(
+      `not a keel target record: ${why}`,
+      { file: shown },
+      { hint: 'remove it to start over (the targets get new ports on the next keel target up)' },
+    );
   const o = data as { version?: unknown; targets?: unknown };
   if (typeof o !== 'object' || o === null || o.version !== 1) throw bad('expected {"version": 1, "targets": {...}}');
   if (typeof o.targets !== 'object' || o.targets === null) throw bad('"targets" must be a mapping');
   for (const [name, rec] of Object.entries(o.targets as Record<string, unknown>)) {
     const ports = (rec as { ports?: Record<string, unknown> } | null)?.ports;
-    const ok = TARGET_NAME.test(name) && ports && PORT_KINDS.every((k) => Number.isInteger(ports[k]) && (ports[k] as number) > 0 && (ports[k] as number) < 65536);
+    const ok =
+      TARGET_NAME.test(name) && ports && PORT_KINDS.every((k) => Number.isInteger(ports[k]) && (ports[k] as number) > 0 && (ports[k] as number) < 65536);
     if (!ok) throw bad(`target "${name}" needs ports {ssh, http, https}, each a port number`);
   }
   return o as Registry;
@@ -125,11 +132,9 @@ export async function targetConnection(root: string, name: string, location: Sou
   const record = registry.targets[name];
   if (!record) {
     const known = Object.keys(registry.targets);
-    throw new ConfigError(
-      `unknown local target "${name}" (${known.length ? `known targets: ${known.join(', ')}` : 'no local targets yet'})`,
-      location,
-      { hint: TARGET_NAME.test(name) ? `start it: keel target up ${name}` : 'a target name uses lower-case letters, digits and "-"' },
-    );
+    throw new ConfigError(`unknown local target "${name}" (${known.length ? `known targets: ${known.join(', ')}` : 'no local targets yet'})`, location, {
+      hint: TARGET_NAME.test(name) ? `start it: keel target up ${name}` : 'a target name uses lower-case letters, digits and "-"',
+    });
   }
   const paths = targetPaths(root);
   return { address: TARGET_ADDRESS, port: record.ports.ssh, user: TARGET_USER, keyFile: paths.keyFile, knownHostsFile: paths.knownHostsFile };

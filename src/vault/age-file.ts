@@ -34,9 +34,7 @@ export function unarmor(bytes: Uint8Array, display: string): Uint8Array {
 export function inspectHeader(bytes: Uint8Array, display: string): HeaderInfo {
   const text = Buffer.from(bytes.subarray(0, Math.min(bytes.length, 64 * 1024))).toString('latin1');
   if (!text.startsWith(MAGIC + '\n')) {
-    const hint = text.startsWith('$ANSIBLE_VAULT')
-      ? `it is an Ansible Vault file: run keel secrets import-ansible <env> ${display}`
-      : undefined;
+    const hint = text.startsWith('$ANSIBLE_VAULT') ? `it is an Ansible Vault file: run keel secrets import-ansible <env> ${display}` : undefined;
     throw new ConfigError(`${display} is not a keel vault (not an age-encrypted file)`, undefined, { hint });
   }
   const info: HeaderInfo = { x25519: 0, scrypt: 0, other: [], length: 0 };

@@ -6,18 +6,11 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { KeelError } from '../errors.js';
 
-export type AtomicFs = Pick<
-  typeof nodeFs,
-  'openSync' | 'writeSync' | 'fsyncSync' | 'closeSync' | 'renameSync' | 'unlinkSync' | 'statSync'
->;
+export type AtomicFs = Pick<typeof nodeFs, 'openSync' | 'writeSync' | 'fsyncSync' | 'closeSync' | 'renameSync' | 'unlinkSync' | 'statSync'>;
 
 export const realFs: AtomicFs = nodeFs;
 
-export function writeFileAtomic(
-  path: string,
-  data: Uint8Array | string,
-  opts: { mode?: number; display?: string; fs?: AtomicFs } = {},
-): void {
+export function writeFileAtomic(path: string, data: Uint8Array | string, opts: { mode?: number; display?: string; fs?: AtomicFs } = {}): void {
   const fs = opts.fs ?? realFs;
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   let mode = opts.mode ?? 0o644;

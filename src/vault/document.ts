@@ -56,10 +56,7 @@ export function parseSecrets(text: string, file: string): SecretsDoc {
       const key = isScalar(pair.key) ? pair.key.value : undefined;
       if (typeof key !== 'string' || !KEY_SEGMENT.test(key)) {
         const pos = isScalar(pair.key) ? pair.key.range?.[0] : undefined;
-        throw new ConfigError(
-          'invalid key name: use letters, digits and _ (not starting with a digit), so templates can use it as secrets.<key>',
-          at(pos),
-        );
+        throw new ConfigError('invalid key name: use letters, digits and _ (not starting with a digit), so templates can use it as secrets.<key>', at(pos));
       }
     }
   }
@@ -77,9 +74,7 @@ export function parsePath(key: string): string[] {
   const parts = key.split('.');
   for (const p of parts) {
     if (!KEY_SEGMENT.test(p)) {
-      throw new ConfigError(
-        `invalid key '${key}': each dot-separated part must match ${KEY_SEGMENT.source} (letters, digits, _; not starting with a digit)`,
-      );
+      throw new ConfigError(`invalid key '${key}': each dot-separated part must match ${KEY_SEGMENT.source} (letters, digits, _; not starting with a digit)`);
     }
   }
   return parts;

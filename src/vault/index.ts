@@ -5,11 +5,7 @@ import { vaultPaths } from './paths.js';
 
 /** The decrypted secrets of an environment, or null when secrets/<env>.age does not exist.
  *  Keys come from the environment, key files or (when interactive) a passphrase prompt. */
-export async function loadSecrets(
-  root: string,
-  env: string,
-  opts: LoadSecretsOptions,
-): Promise<Record<string, unknown> | null> {
+export async function loadSecrets(root: string, env: string, opts: LoadSecretsOptions): Promise<Record<string, unknown> | null> {
   // Most runs without a vault never load age-encryption and the vault code.
   if (!existsSync(vaultPaths(root, env).vault)) return null;
   const [{ parseSecrets }, { ttyPrompt }, { openVault, vaultContext }] = await Promise.all([

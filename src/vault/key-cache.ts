@@ -79,9 +79,7 @@ function entryFile(dir: string, vault: string): string {
   return join(dir, `${createHash('sha256').update(vault).digest('hex').slice(0, 32)}.filekey`);
 }
 
-export type ReadResult =
-  | { entry: KeyEntry }
-  | { entry?: undefined; dropped?: 'expired' | 'invalid'; expires?: number };
+export type ReadResult = { entry: KeyEntry } | { entry?: undefined; dropped?: 'expired' | 'invalid'; expires?: number };
 
 /** The entry for a vault, if there is a valid, unexpired one. Expired and malformed entries
  *  (this vault's, and other vaults' expired ones) are wiped on the way. */

@@ -8,19 +8,9 @@ import { type Credential } from './age-file.js';
 import { ansiblePasswordFromFile, decryptAnsibleVault } from './ansible.js';
 import { flattenPaths, getPath, parsePath, parseSecrets, setPath } from './document.js';
 import { checkRecipient, identitiesFromConfig, newPassphrase, parseRecipients } from './keys.js';
-import {
-  type VaultContext,
-  type VaultOptions,
-  describeTarget,
-  encryptionTarget,
-  openBytes,
-  requireVault,
-  saveVault,
-  vaultContext,
-} from './store.js';
+import { type VaultContext, type VaultOptions, describeTarget, encryptionTarget, openBytes, requireVault, saveVault, vaultContext } from './store.js';
 
-export const EMPTY_VAULT = (env: string) =>
-  `# keel secrets for ${env}: a YAML mapping, used in templates as secrets.<key>\n# db_password: ...\n`;
+export const EMPTY_VAULT = (env: string) => `# keel secrets for ${env}: a YAML mapping, used in templates as secrets.<key>\n# db_password: ...\n`;
 
 export async function initVault(vc: VaultContext, recipients: string[]): Promise<string> {
   if (existsSync(vc.paths.vault)) {
@@ -56,11 +46,7 @@ export async function getSecret(vc: VaultContext, key: string): Promise<unknown>
 
 /** Sets a string value. Returns the decrypted secrets (for the redactor) and whether the
  *  file changed. */
-export async function setSecret(
-  vc: VaultContext,
-  key: string,
-  value: string,
-): Promise<{ changed: boolean; data: Record<string, unknown> }> {
+export async function setSecret(vc: VaultContext, key: string, value: string): Promise<{ changed: boolean; data: Record<string, unknown> }> {
   const path = parsePath(key);
   const opened = await requireVault(vc);
   const sd = parseSecrets(opened.text, vc.paths.display);
@@ -190,7 +176,10 @@ export async function diffText(root: string, file: string, opts: VaultOptions & 
   const { data } = parseSecrets(opened.text, file);
   const key = tagKey(opened.credential);
   const lines = flattenPaths(data).map(([path, value]) => {
-    const tag = createHmac('sha256', key).update(`${path}\0${canonical(value)}`).digest('hex').slice(0, 8);
+    const tag = createHmac('sha256', key)
+      .update(`${path}\0${canonical(value)}`)
+      .digest('hex')
+      .slice(0, 8);
     return `${path}: ****** #${tag}`;
   });
   return { text: ['# keel secrets: values masked, #tag changes when a value does', ...lines].join('\n'), data };

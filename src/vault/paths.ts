@@ -19,9 +19,7 @@ const ENV_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 export function vaultPaths(root: string, env: string): VaultPaths {
   if (!ENV_NAME.test(env) || env.includes('..')) {
-    throw new ConfigError(
-      `invalid environment name '${env}': use letters, digits, '_', '-' and '.' (not starting with one of the last three)`,
-    );
+    throw new ConfigError(`invalid environment name '${env}': use letters, digits, '_', '-' and '.' (not starting with one of the last three)`);
   }
   const dir = join(root, 'secrets');
   return {

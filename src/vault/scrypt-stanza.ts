@@ -26,9 +26,7 @@ export const nativeScrypt: ScryptKdf = (passphrase, salt, logN) =>
     const N = 2 ** logN;
     // OpenSSL needs 128·r·(N+2) bytes for V plus 128·r·p for B; the default cap is 32 MiB.
     const maxmem = 128 * R * (N + 3) + (1 << 20);
-    scrypt(passphrase, Buffer.concat([LABEL, salt]), 32, { N, r: R, p: 1, maxmem }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    );
+    scrypt(passphrase, Buffer.concat([LABEL, salt]), 32, { N, r: R, p: 1, maxmem }, (err, key) => (err ? reject(err) : resolve(key)));
   });
 
 const ZERO_NONCE = Buffer.alloc(12);

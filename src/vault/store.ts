@@ -4,16 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { BugError, ConfigError } from '../errors.js';
 import { type AtomicFs, writeFileAtomic } from './atomic.js';
-import {
-  type Credential,
-  type EncryptTarget,
-  type HeaderInfo,
-  decryptWith,
-  describeHeader,
-  encryptText,
-  inspectHeader,
-  unarmor,
-} from './age-file.js';
+import { type Credential, type EncryptTarget, type HeaderInfo, decryptWith, describeHeader, encryptText, inspectHeader, unarmor } from './age-file.js';
 import { keyCacheDir } from './key-cache.js';
 import { afterSave, isUnlocked, tryUnlockedKey } from './unlocked-key.js';
 import {
@@ -177,11 +168,9 @@ export function wrongKey(vc: VaultContext, display: string, header: HeaderInfo, 
   } catch {
     // an unreadable recipients file must not hide the real error
   }
-  return new ConfigError(
-    `cannot decrypt ${display}: it is ${what}, and none of your identities is one of them (tried ${sources})${listed}`,
-    undefined,
-    { hint: `ask someone who can decrypt it to run: keel secrets recipients add ${vc.env} <your age1... public key>` },
-  );
+  return new ConfigError(`cannot decrypt ${display}: it is ${what}, and none of your identities is one of them (tried ${sources})${listed}`, undefined, {
+    hint: `ask someone who can decrypt it to run: keel secrets recipients add ${vc.env} <your age1... public key>`,
+  });
 }
 
 /** What a save encrypts to: the recipients file if there is one, else a passphrase (the one

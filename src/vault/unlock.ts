@@ -41,9 +41,7 @@ export async function unlockVault(vc: VaultContext, forMs: number, now = Date.no
   }
   const { bytes, header } = readVault(vc);
   if (!header.scrypt) {
-    throw new ConfigError(
-      `${vc.paths.display} is ${describeHeader(header)}: your age identity opens it in milliseconds, there is nothing to unlock`,
-    );
+    throw new ConfigError(`${vc.paths.display} is ${describeHeader(header)}: your age identity opens it in milliseconds, there is nothing to unlock`);
   }
   ensurePrivateDir(dir); // before the passphrase is asked for, not after
   const credentials = await credentialsFor(vc, header, vc.paths.display);
@@ -65,9 +63,7 @@ export async function unlockVault(vc: VaultContext, forMs: number, now = Date.no
 }
 
 export function lockVault(vc: VaultContext): string {
-  return removeKey(vc.keyCacheDir, vaultKeyId(vc))
-    ? `locked ${vc.paths.display}: the unlocked key is forgotten`
-    : `${vc.paths.display} was not unlocked`;
+  return removeKey(vc.keyCacheDir, vaultKeyId(vc)) ? `locked ${vc.paths.display}: the unlocked key is forgotten` : `${vc.paths.display} was not unlocked`;
 }
 
 export function lockAll(keyCacheDir: string | null): string {

@@ -11,9 +11,7 @@ export function formatUntil(epochMs: number, now = Date.now()): string {
   const d = new Date(epochMs);
   const pad = (n: number) => String(n).padStart(2, '0');
   const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-  return d.toDateString() === new Date(now).toDateString()
-    ? hm
-    : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`;
+  return d.toDateString() === new Date(now).toDateString() ? hm : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`;
 }
 
 export function vaultKeyId(vc: VaultContext): string {
@@ -46,9 +44,7 @@ export async function tryUnlockedKey(vc: VaultContext, bytes: Uint8Array, header
   try {
     if (entry.header !== headerDigest(bytes, header)) {
       removeKey(vc.keyCacheDir, id);
-      vc.notice(
-        `vault ${vc.env}: ${vc.paths.display} changed since it was unlocked (rekeyed, or saved by someone else); the unlocked key was forgotten`,
-      );
+      vc.notice(`vault ${vc.env}: ${vc.paths.display} changed since it was unlocked (rekeyed, or saved by someone else); the unlocked key was forgotten`);
       return null;
     }
     const credential = { kind: 'filekey' as const, secret: entry.fileKey, source: 'the unlocked key' };

@@ -81,15 +81,20 @@ export function exited(child: ChildProcessWithoutNullStreams): Promise<{ code: n
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? 128 + (signal ? osConstants.signals[signal] : 0), stdout, stderr })));
+  return new Promise((resolve) =>
+    child.on('close', (code, signal) => resolve({ code: code ?? 128 + (signal ? osConstants.signals[signal] : 0), stdout, stderr })),
+  );
 }
 
 const packageRoot = resolve(import.meta.dirname, '..', '..');
 let building: Promise<void> | undefined;
 function built(): Promise<void> {
   building ??= new Promise<void>((res, rej) =>
-    execFile(process.execPath, [join(packageRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: packageRoot }, (err, out) =>
-      err ? rej(new Error(`tsc failed: ${out}`)) : res(),
+    execFile(
+      process.execPath,
+      [join(packageRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+      { cwd: packageRoot },
+      (err, out) => (err ? rej(new Error(`tsc failed: ${out}`)) : res()),
     ),
   );
   return building;

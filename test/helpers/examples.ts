@@ -123,7 +123,10 @@ export async function provision(ex: Example, label: string, ...more: string[]): 
   } catch {
     throw new Error(`${ex.name} ${label}: keel exited ${r.code} without JSON:\n${r.stdout}\n${r.stderr}`);
   }
-  const bad = j.hosts.flatMap((h: any) => [...(h.error ? [{ host: h.name, error: h.error }] : []), ...h.resources.filter((x: any) => x.status === 'failed').map((x: any) => ({ host: h.name, ...x }))]);
+  const bad = j.hosts.flatMap((h: any) => [
+    ...(h.error ? [{ host: h.name, error: h.error }] : []),
+    ...h.resources.filter((x: any) => x.status === 'failed').map((x: any) => ({ host: h.name, ...x })),
+  ]);
   expect(r.code, `${ex.name} ${label}: ${JSON.stringify(bad, null, 1)}\n${r.stderr}`).toBe(0);
   console.log(`${ex.name} ${label}: ${j.changed} changed, ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return j;
@@ -171,7 +174,11 @@ export function probe(host: string, port: number, ms = 2000): Promise<'open' | '
 
 /** GET http://127.0.0.1:<port><path> from this machine (a target's published HTTP port), with
  *  node:http rather than fetch: fetch does not let a caller name the Host header. */
-export function httpGet(port: number, path = '/', headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
+export function httpGet(
+  port: number,
+  path = '/',
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((done, fail) => {
     const req = request({ host: '127.0.0.1', port, path, headers, timeout: 10_000 }, (res) => {
       let body = '';

@@ -8,7 +8,10 @@ export class LocalSession implements HostSession {
   roundTrips = 0;
   busy = false;
   scripts: string[] = [];
-  constructor(readonly host = 'local', private readonly env: Record<string, string> = {}) {}
+  constructor(
+    readonly host = 'local',
+    private readonly env: Record<string, string> = {},
+  ) {}
 
   async runScript(script: string): Promise<ExecResult> {
     this.roundTrips++;

@@ -118,20 +118,14 @@ function pidAlive(pid: number): boolean {
  * `keel target up` containers whose project directory no longer exists (temp roots of tests).
  */
 export async function sweepTargets(): Promise<void> {
-  const rows = await docker([
-    'ps', '-a', '--filter', `label=${TEST_LABEL}`,
-    '--format', `{{.ID}} {{.Label "${OWNER_LABEL}"}}`,
-  ]);
+  const rows = await docker(['ps', '-a', '--filter', `label=${TEST_LABEL}`, '--format', `{{.ID}} {{.Label "${OWNER_LABEL}"}}`]);
   const dead = rows
     .split('\n')
     .filter(Boolean)
     .map((l) => l.split(' '))
     .filter(([, owner]) => !owner || (Number(owner) !== process.pid && !pidAlive(Number(owner))))
     .map(([id]) => id!);
-  const projects = await docker([
-    'ps', '-a', '--filter', `label=${LABEL_ROOT}`,
-    '--format', `{{.ID}}\t{{.Label "${LABEL_ROOT_PATH}"}}`,
-  ]);
+  const projects = await docker(['ps', '-a', '--filter', `label=${LABEL_ROOT}`, '--format', `{{.ID}}\t{{.Label "${LABEL_ROOT_PATH}"}}`]);
   const orphans = projects
     .split('\n')
     .filter(Boolean)

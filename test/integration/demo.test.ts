@@ -57,9 +57,17 @@ describe('npm run demo', () => {
     const rel = await runKeel(['releases', 'local', '--output', 'json'], { root });
     const hosts = rel.json().hosts;
     expect(new Set(hosts.map((h: any) => h.live)).size).toBe(1);
-    const web = (await run('docker', ['ps', '--filter', 'label=keel.target.name=web1', '--filter', `label=keel.target.root=${root}`, '--format', '{{.Names}}'])).stdout.trim();
+    const web = (
+      await run('docker', ['ps', '--filter', 'label=keel.target.name=web1', '--filter', `label=keel.target.root=${root}`, '--format', '{{.Names}}'])
+    ).stdout.trim();
     const manage = (cmd: string) =>
-      run('docker', ['exec', web, 'sh', '-c', `cd /home/sample/webapp/current && runuser -u sample -- sh -c 'set -a; . /home/sample/webapp/config/app.env; set +a; .venv/bin/python manage.py ${cmd}'`]);
+      run('docker', [
+        'exec',
+        web,
+        'sh',
+        '-c',
+        `cd /home/sample/webapp/current && runuser -u sample -- sh -c 'set -a; . /home/sample/webapp/config/app.env; set +a; .venv/bin/python manage.py ${cmd}'`,
+      ]);
     await manage('enqueue demo-test');
     let count = '0';
     for (let i = 0; i < 60 && count === '0'; i++) {

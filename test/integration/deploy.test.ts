@@ -54,7 +54,9 @@ const deploy = (branch: string, ...more: string[]) => runKeel(['deploy', 'itest'
 /** Where the worker process started last (it writes its working directory when it starts). */
 const workerCwd = async () => (await sh(worker, 'tail -n 1 /tmp/worker-started')).trim();
 const workerStarts = async () => (await sh(worker, 'cat /tmp/worker-started 2>/dev/null')).split('\n').filter(Boolean).length;
-const lockFree = async () => (await sh(web, 'test -e /var/lib/keel/lock && echo held || echo free')).trim() === 'free' && (await sh(worker, 'test -e /var/lib/keel/lock && echo held || echo free')).trim() === 'free';
+const lockFree = async () =>
+  (await sh(web, 'test -e /var/lib/keel/lock && echo held || echo free')).trim() === 'free' &&
+  (await sh(worker, 'test -e /var/lib/keel/lock && echo held || echo free')).trim() === 'free';
 
 beforeAll(async () => {
   // Warm targets (the stack's Debian packages preinstalled): this file tests deploys, not installs.
@@ -65,7 +67,9 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'roles', 'itworker'), { recursive: true });
   writeFileSync(join(dir, 'roles', 'itworker', 'role.yaml'), ITWORKER_ROLE);
   writeFileSync(join(dir, 'known_hosts'), readFileSync(web.knownHostsFile, 'utf8') + readFileSync(worker.knownHostsFile, 'utf8'));
-  writeFileSync(join(dir, 'inventories', 'itest.yaml'), `known_hosts: ../known_hosts
+  writeFileSync(
+    join(dir, 'inventories', 'itest.yaml'),
+    `known_hosts: ../known_hosts
 vars:
   app_user: sample
   app_module: sample.wsgi:application
@@ -84,7 +88,8 @@ groups:
   workers:
     roles: [base, app, itworker, deploy]
     vars: {app_server: none, deploy_build_commands: ["$PYTHON manage.py compilemessages"]}
-`);
+`,
+  );
   process.env.KEEL_VAULT_PASSWORD = VAULT_PASSWORD;
   const vc = vaultContext(dir, 'itest', { interactive: false, vars: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD }, logN: 10 });
   await initVault(vc, []);
@@ -113,7 +118,9 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(j.status).toBe('deployed');
     v1 = j.release;
-    console.log(`first deploy: ${((Date.now() - started) / 1000).toFixed(1)} s; steps: ${j.hosts[0].steps.map((s: any) => `${s.phase}/${s.name} ${s.durationMs}ms`).join(', ')}`);
+    console.log(
+      `first deploy: ${((Date.now() - started) / 1000).toFixed(1)} s; steps: ${j.hosts[0].steps.map((s: any) => `${s.phase}/${s.name} ${s.durationMs}ms`).join(', ')}`,
+    );
     expect(await page()).toMatch(/^version: v1$/m);
     expect(await page()).toMatch(new RegExp(`^revision: ${j.sha}$`, 'm'));
     expect((await sh(web, `cat ${ROOT}/releases/${v1}/REVISION`)).trim()).toBe(j.sha);
@@ -168,7 +175,10 @@ describe('keel deploy on a web host and a worker host', () => {
     const loop = web.exec(['sh', '-c', `for i in $(seq 1 500); do curl -s -o /dev/null -w '%{http_code} %{time_total}\\n' http://127.0.0.1/; done`]);
     await new Promise((r) => setTimeout(r, 300));
     const r = await deploy('v4');
-    const results = (await loop).stdout.trim().split('\n').map((l) => l.split(' '));
+    const results = (await loop).stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '));
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const failed = results.filter(([code]) => code !== '200');
     const slowest = Math.max(...results.map(([, t]) => Number(t)));
@@ -177,7 +187,12 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(failed).toEqual([]);
     expect(await page()).toMatch(/^version: v4$/m);
     // Still answering v4 requests with the new column: the migration ran.
-    expect(await sh(web, `runuser -u postgres -- psql -XAtc "select count(*) from information_schema.columns where table_name='counter_hit' and column_name='user_agent'" sample`)).toBe('1\n');
+    expect(
+      await sh(
+        web,
+        `runuser -u postgres -- psql -XAtc "select count(*) from information_schema.columns where table_name='counter_hit' and column_name='user_agent'" sample`,
+      ),
+    ).toBe('1\n');
   });
 
   it('a code-only deploy reuses the virtualenv and is fast', async () => {
@@ -200,7 +215,9 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(j).toMatchObject({ check: true, branch: 'v5-requirements', requirementsChanged: true });
     const liveSha = j.hosts[0].liveSha;
-    const diff = execFileSync('git', ['-C', join(dir, 'app-repo'), 'diff', '--name-only', liveSha, j.sha], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const diff = execFileSync('git', ['-C', join(dir, 'app-repo'), 'diff', '--name-only', liveSha, j.sha], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean);
     expect(j.changedFiles).toBe(diff.length);
     expect(j.migrations).toEqual(diff.filter((f) => /(^|\/)migrations\//.test(f)));
     expect(j.migrationsChanged).toBe(j.migrations.length > 0);
@@ -227,9 +244,13 @@ describe('keel deploy on a web host and a worker host', () => {
   it('a second deploy while one runs fails at once naming the holder; SIGINT mid-deploy leaves the lock free and one release everywhere', async () => {
     // A build hook that takes 3 s gives the interrupt a build to land in.
     writeFileSync(join(dir, 'slow-build.yaml'), 'deploy_hooks: {before_build: ["sleep 3"]}\n');
-    const first = await spawnKeel(['deploy', 'itest', '--branch', 'main', '--yes', '-e', '@slow-build.yaml'], { root: dir, env: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD } });
+    const first = await spawnKeel(['deploy', 'itest', '--branch', 'main', '--yes', '-e', '@slow-build.yaml'], {
+      root: dir,
+      env: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD },
+    });
     const done = exited(first);
-    for (let i = 0; i < 200 && (await sh(web, 'test -e /var/lib/keel/lock/owner && echo y')).trim() !== 'y'; i++) await new Promise((res) => setTimeout(res, 50));
+    for (let i = 0; i < 200 && (await sh(web, 'test -e /var/lib/keel/lock/owner && echo y')).trim() !== 'y'; i++)
+      await new Promise((res) => setTimeout(res, 50));
     const second = await runKeel(['deploy', 'itest', '--branch', 'v4', '--output', 'json'], { root: dir });
     expect(second.code).toBe(2);
     expect(second.stderr).toMatch(/is locked by .*`keel deploy itest --branch main \(1 -e\)` \(branch main, release \d{8}-\d{6}Z-[0-9a-f]{12}\)/);
@@ -277,14 +298,23 @@ describe('keel deploy on a web host and a worker host', () => {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'deploy-key', '-f', join(dir, 'deploy_key')]);
     await web.container.copyDirectoriesToContainer([{ source: bare, target: '/srv/git/app.git' }]);
     const pub = readFileSync(join(dir, 'deploy_key.pub'), 'utf8').trim();
-    await sh(web, `id git >/dev/null 2>&1 || useradd -m -s /bin/sh git; install -d -o git -m 700 ~git/.ssh; printf '%s\\n' '${pub}' > ~git/.ssh/authorized_keys; chown -R git /srv/git ~git/.ssh`);
+    await sh(
+      web,
+      `id git >/dev/null 2>&1 || useradd -m -s /bin/sh git; install -d -o git -m 700 ~git/.ssh; printf '%s\\n' '${pub}' > ~git/.ssh/authorized_keys; chown -R git /srv/git ~git/.ssh`,
+    );
     const hostKey = (await sh(web, 'cut -d" " -f1,2 /etc/ssh/ssh_host_ed25519_key.pub')).trim();
     const vc = vaultContext(dir, 'itest', { interactive: false, vars: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD }, logN: 10 });
     const key = readFileSync(join(dir, 'deploy_key'), 'utf8');
     await setSecret(vc, 'deploy_key', key);
     const inv = join(dir, 'inventories', 'itest.yaml');
     const saved = readFileSync(inv, 'utf8');
-    writeFileSync(inv, saved.replace('  deploy_repo: app-repo\n', `  deploy_repo: "git@localhost:/srv/git/app.git"\n  deploy_key: "{{secrets.deploy_key}}"\n  deploy_known_hosts: "localhost ${hostKey}"\n`));
+    writeFileSync(
+      inv,
+      saved.replace(
+        '  deploy_repo: app-repo\n',
+        `  deploy_repo: "git@localhost:/srv/git/app.git"\n  deploy_key: "{{secrets.deploy_key}}"\n  deploy_known_hosts: "localhost ${hostKey}"\n`,
+      ),
+    );
     try {
       const r = await runKeel(['deploy', 'itest', '--branch', 'v4', '--limit', 'web1', '--output', 'json'], { root: dir });
       const j = r.json();

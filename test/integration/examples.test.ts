@@ -16,7 +16,23 @@ import { initVault, setSecret } from '../../src/vault/operations.js';
 import { containerName } from '../../src/target/docker.js';
 import { docker } from '../../src/target/docker-cli.js';
 import {
-  changed, codeOn, copyExample, deploy, finish, httpGet, keel, onTarget, privateAddress, probe, provision, provisionTwice, recordedPorts, repoRoot, setLine, until, upTargets,
+  changed,
+  codeOn,
+  copyExample,
+  deploy,
+  finish,
+  httpGet,
+  keel,
+  onTarget,
+  privateAddress,
+  probe,
+  provision,
+  provisionTwice,
+  recordedPorts,
+  repoRoot,
+  setLine,
+  until,
+  upTargets,
   type Example,
 } from '../helpers/examples.js';
 
@@ -26,7 +42,10 @@ afterAll(() => console.log(`examples: ${((Date.now() - fileStarted) / 1000).toFi
 const VAULT_PASSWORD = 'examples-vault-passphrase';
 const saved = { pw: process.env.KEEL_VAULT_PASSWORD, id: process.env.KEEL_AGE_IDENTITY };
 afterAll(() => {
-  for (const [k, v] of [['KEEL_VAULT_PASSWORD', saved.pw], ['KEEL_AGE_IDENTITY', saved.id]] as const) {
+  for (const [k, v] of [
+    ['KEEL_VAULT_PASSWORD', saved.pw],
+    ['KEEL_AGE_IDENTITY', saved.id],
+  ] as const) {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
   }
@@ -63,8 +82,16 @@ describe('seed 001 (catalogage): its Ansible INI inventory through ansible_inven
     const ini = join(ex.root, 'ops', 'ansible', 'hosts_test');
     const before = readFileSync(ini, 'utf8');
     const after = before.replace(/^(web1-test .*)$/m, (line) =>
-      line.replace(/ansible_port=\S+/, `ansible_port=${ports.ssh}`).replace(/ansible_ssh_private_key_file=\S+/, `ansible_ssh_private_key_file=${join(ex.root, '.keel', 'target', 'id_ed25519')}`));
-    expect(after).toMatch(new RegExp(`^web1-test ansible_host=127\\.0\\.0\\.1 ansible_port=${ports.ssh} ansible_user=root ansible_ssh_private_key_file=\\S+ env_branch=master$`, 'm'));
+      line
+        .replace(/ansible_port=\S+/, `ansible_port=${ports.ssh}`)
+        .replace(/ansible_ssh_private_key_file=\S+/, `ansible_ssh_private_key_file=${join(ex.root, '.keel', 'target', 'id_ed25519')}`),
+    );
+    expect(after).toMatch(
+      new RegExp(
+        `^web1-test ansible_host=127\\.0\\.0\\.1 ansible_port=${ports.ssh} ansible_user=root ansible_ssh_private_key_file=\\S+ env_branch=master$`,
+        'm',
+      ),
+    );
     writeFileSync(ini, after);
     // known_hosts named by inventories/test.yaml: the target's key (a user would pass
     // --accept-new-host-keys once).
@@ -85,8 +112,17 @@ describe('seed 001 (catalogage): its Ansible INI inventory through ansible_inven
       const dir = join(ex.root, 'ops', 'ansible', 'secrets');
       mkdirSync(dir);
       writeFileSync(join(dir, 'staging.vault-password'), 'ansible-vault-password\n');
-      writeFileSync(join(dir, 'plain.yaml'), Object.entries(secrets).map(([k, v]) => `${k}: "${v}"\n`).join(''));
-      execFileSync('ansible-vault', ['encrypt', '--vault-password-file', join(dir, 'staging.vault-password'), '--output', join(dir, 'staging.enc'), join(dir, 'plain.yaml')], { stdio: 'ignore' });
+      writeFileSync(
+        join(dir, 'plain.yaml'),
+        Object.entries(secrets)
+          .map(([k, v]) => `${k}: "${v}"\n`)
+          .join(''),
+      );
+      execFileSync(
+        'ansible-vault',
+        ['encrypt', '--vault-password-file', join(dir, 'staging.vault-password'), '--output', join(dir, 'staging.enc'), join(dir, 'plain.yaml')],
+        { stdio: 'ignore' },
+      );
       rmSync(join(dir, 'plain.yaml'));
       // (Paths from this process's directory, as a shell's from yours: absolute here.)
       const r = await keel(ex, 'secrets', 'import-ansible', 'test', join(dir, 'staging.enc'), '--ansible-password-file', join(dir, 'staging.vault-password'));
@@ -116,15 +152,16 @@ describe('seed 001 (catalogage): its Ansible INI inventory through ansible_inven
     expect((await httpGet(ports.http, '/ping')).body).toBe('pong');
     expect(await onTarget(ex, 'web1-test', "ss -Hltn 'sport = :3579'")).toMatch(/127\.0\.0\.1:3579\b/);
     // The process supervisor runs as `server` is uvicorn on that port, from the release's venv.
-    expect(await onTarget(ex, 'web1-test', 'tr "\\0" " " < /proc/$(supervisorctl pid server)/cmdline'))
-      .toMatch(/^\/home\/catalogage\/webapp\/current\/\.venv\/bin\/python -m uvicorn --host 127\.0\.0\.1 --port 3579 .*sample\.asgi:application/);
+    expect(await onTarget(ex, 'web1-test', 'tr "\\0" " " < /proc/$(supervisorctl pid server)/cmdline')).toMatch(
+      /^\/home\/catalogage\/webapp\/current\/\.venv\/bin\/python -m uvicorn --host 127\.0\.0\.1 --port 3579 .*sample\.asgi:application/,
+    );
     expect(await onTarget(ex, 'web1-test', 'curl -s http://127.0.0.1:3579/ping')).toBe('pong');
     expect(await onTarget(ex, 'web1-test', 'supervisorctl status server')).toMatch(/^server\s+RUNNING/);
     expect(await onTarget(ex, 'web1-test', 'readlink /home/catalogage/webapp/current')).toBe(`releases/${d.j.release}\n`);
   });
 });
 
-describe('seed 002 (series de tiempo): the /home/devartis/webapp layout, gunicorn on its socket, firewall 22/80/443, Elasticsearch (stand-in for Elastic\'s repository) open to the private network only, logrotate', () => {
+describe("seed 002 (series de tiempo): the /home/devartis/webapp layout, gunicorn on its socket, firewall 22/80/443, Elasticsearch (stand-in for Elastic's repository) open to the private network only, logrotate", () => {
   let ex: Example;
   let web1Ip = '';
   let es1Ip = '';
@@ -144,15 +181,22 @@ describe('seed 002 (series de tiempo): the /home/devartis/webapp layout, gunicor
     // repository variables point at it (-e, as an operator would point them at a mirror).
     const t0 = Date.now();
     await docker(['cp', join(repoRoot, 'test', 'fixtures', 'elasticsearch'), `${containerName(ex.root, 'es1')}:/root/standin`]);
-    await onTarget(ex, 'es1', `apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gpg gpg-agent apt-utils python3 >/dev/null 2>&1 && sh /root/standin/build-repo.sh /root/standin /srv/elastic ${REPO_PORT} 8.19.21`);
+    await onTarget(
+      ex,
+      'es1',
+      `apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gpg gpg-agent apt-utils python3 >/dev/null 2>&1 && sh /root/standin/build-repo.sh /root/standin /srv/elastic ${REPO_PORT} 8.19.21`,
+    );
     console.log(`seed-002: stand-in Elastic repository on es1 in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    writeFileSync(join(ex.root, 'standin-elastic.yaml'), `elasticsearch_repo_url: http://127.0.0.1:${REPO_PORT}/packages/8.x/apt\nelasticsearch_repo_key_url: http://127.0.0.1:${REPO_PORT}/GPG-KEY-elasticsearch\n`);
+    writeFileSync(
+      join(ex.root, 'standin-elastic.yaml'),
+      `elasticsearch_repo_url: http://127.0.0.1:${REPO_PORT}/packages/8.x/apt\nelasticsearch_repo_key_url: http://127.0.0.1:${REPO_PORT}/GPG-KEY-elasticsearch\n`,
+    );
     await passphraseVault(ex, { db_password: 'Series-s3cret', secret_key: 'django-insecure-example-002' });
     await provisionTwice(ex, '-e', `@${join(ex.root, 'standin-elastic.yaml')}`);
   }, 900_000);
   afterAll(() => finish(ex));
 
-  it('keel deploy staging --branch main: the app answers through nginx from the seed\'s layout, gunicorn on sockets/gunicorn/gunicorn.sock', async () => {
+  it("keel deploy staging --branch main: the app answers through nginx from the seed's layout, gunicorn on sockets/gunicorn/gunicorn.sock", async () => {
     const d = await deploy(ex, 'main');
     expect(d.code, d.out).toBe(0);
     const ports = await recordedPorts(ex, 'web1');
@@ -160,9 +204,16 @@ describe('seed 002 (series de tiempo): the /home/devartis/webapp layout, gunicor
     expect(page.body).toMatch(/^version: v1$/m);
     expect((await httpGet(ports.http, '/static/counter/style.css')).status).toBe(200);
     // The seed's directories, with releases/<id> and `current` where the git clone in app/ was.
-    expect(await onTarget(ex, 'web1', `cd ${ROOT} && for d in sockets logs config bin media static releases; do test -d $d && echo $d; done; readlink current`))
-      .toBe(`sockets\nlogs\nconfig\nbin\nmedia\nstatic\nreleases\nreleases/${d.j.release}\n`);
-    expect(await onTarget(ex, 'web1', `test -S ${ROOT}/sockets/gunicorn/gunicorn.sock && grep -c "unix:${ROOT}/sockets/gunicorn/gunicorn.sock" /etc/nginx/sites-enabled/series-tiempo`)).toBe('1\n');
+    expect(
+      await onTarget(ex, 'web1', `cd ${ROOT} && for d in sockets logs config bin media static releases; do test -d $d && echo $d; done; readlink current`),
+    ).toBe(`sockets\nlogs\nconfig\nbin\nmedia\nstatic\nreleases\nreleases/${d.j.release}\n`);
+    expect(
+      await onTarget(
+        ex,
+        'web1',
+        `test -S ${ROOT}/sockets/gunicorn/gunicorn.sock && grep -c "unix:${ROOT}/sockets/gunicorn/gunicorn.sock" /etc/nginx/sites-enabled/series-tiempo`,
+      ),
+    ).toBe('1\n');
     expect(await onTarget(ex, 'web1', `ls ${ROOT}/logs`)).toMatch(/gunicorn[\s\S]*nginx/);
   });
 
@@ -211,7 +262,7 @@ describe('seed 003 (aquamark): /ping gates the deploy; the recalculation and not
   }, 900_000);
   afterAll(() => finish(ex));
 
-  it('before any release the daemons wait; keel deploy production --branch main starts both on main\'s code, /ping through nginx', async () => {
+  it("before any release the daemons wait; keel deploy production --branch main starts both on main's code, /ping through nginx", async () => {
     for (const d of daemons) {
       expect(await onTarget(ex, 'backup1', `systemctl is-enabled aquamark-${d}`), d).toBe('enabled\n');
       expect(await codeOn(ex, 'backup1', `systemctl is-active -q aquamark-${d}`), d).not.toBe(0);
@@ -285,18 +336,22 @@ describe('seed 000 (iaso): gunicorn as the systemd unit `web` on a web host, a w
     expect((await httpGet((await recordedPorts(ex, 'web1')).http, '/')).body).toMatch(new RegExp(`^revision: ${d.j.sha}$`, 'm'));
   });
 
-  it('systemctl list-timers shows both jobs; a job runs the release\'s code against the database', async () => {
+  it("systemctl list-timers shows both jobs; a job runs the release's code against the database", async () => {
     const timers = await onTarget(ex, 'worker1', 'systemctl list-timers --all --no-pager');
     expect(timers).toMatch(/iaso-nightly\.timer\s+iaso-nightly\.service/);
     expect(timers).toMatch(/iaso-sync\.timer\s+iaso-sync\.service/);
     await onTarget(ex, 'worker1', 'systemctl start iaso-sync.service');
     expect(await onTarget(ex, 'worker1', 'systemctl show -p Result --value iaso-sync.service')).toBe('success\n');
-    const count = await onTarget(ex, 'web1', `cd ${ROOT}/current && runuser -u web -- sh -c 'set -a; . ${ROOT}/config/app.env; set +a; .venv/bin/python manage.py jobcount sync'`);
+    const count = await onTarget(
+      ex,
+      'web1',
+      `cd ${ROOT}/current && runuser -u web -- sh -c 'set -a; . ${ROOT}/config/app.env; set +a; .venv/bin/python manage.py jobcount sync'`,
+    );
     expect(count.trim()).toBe('1');
   });
 });
 
-describe('seed 004 (amy): /webapps/<domain>, TLS from certbot (pebble standing in for Let\'s Encrypt), maintenance page, gunicorn 3 workers, Redis and PostgreSQL on their own hosts, rq worker and scheduler, dumps in DB_backups', () => {
+describe("seed 004 (amy): /webapps/<domain>, TLS from certbot (pebble standing in for Let's Encrypt), maintenance page, gunicorn 3 workers, Redis and PostgreSQL on their own hosts, rq worker and scheduler, dumps in DB_backups", () => {
   let ex: Example;
   const DOMAIN = 'amy.keel.test';
   const ROOT = `/webapps/${DOMAIN}`;
@@ -326,7 +381,13 @@ describe('seed 004 (amy): /webapps/<domain>, TLS from certbot (pebble standing i
     expect(await onTarget(ex, 'web1', `pg_restore --list ${dump} >/dev/null && stat -c '%U %a' ${dump}`)).toBe('amy 600\n');
     await onTarget(ex, 'web1', 'curl -sSk https://127.0.0.1:15000/roots/0 > /tmp/pebble-root.pem');
     expect(await onTarget(ex, 'web1', `curl -sS --cacert /tmp/pebble-root.pem https://${DOMAIN}/`)).toMatch(/^version: v1$/m);
-    expect(await onTarget(ex, 'web1', `echo | openssl s_client -connect 127.0.0.1:443 -servername ${DOMAIN} 2>/dev/null | openssl x509 -noout -issuer -ext subjectAltName`)).toMatch(new RegExp(`issuer=CN = Pebble Intermediate CA[\\s\\S]*DNS:${DOMAIN.replace(/\./g, '\\.')}`));
+    expect(
+      await onTarget(
+        ex,
+        'web1',
+        `echo | openssl s_client -connect 127.0.0.1:443 -servername ${DOMAIN} 2>/dev/null | openssl x509 -noout -issuer -ext subjectAltName`,
+      ),
+    ).toMatch(new RegExp(`issuer=CN = Pebble Intermediate CA[\\s\\S]*DNS:${DOMAIN.replace(/\./g, '\\.')}`));
     // From this machine: plain HTTP redirects to HTTPS, except the health path.
     const ports = await recordedPorts(ex, 'web1');
     const r = await httpGet(ports.http, '/', { Host: DOMAIN });
@@ -344,7 +405,13 @@ describe('seed 004 (amy): /webapps/<domain>, TLS from certbot (pebble standing i
     expect((await onTarget(ex, 'web1', `ps --no-headers --ppid ${master} -o pid | wc -l`)).trim()).toBe('3');
     // A job now, and one in 2 s: the scheduler moves it to the queue when it is due.
     expect(await onTarget(ex, 'web1', asApp('.venv/bin/python manage.py enqueue example-004'))).toMatch(/^enqueued \S+ on default/);
-    await onTarget(ex, 'web1', asApp(`.venv/bin/python -c "from datetime import timedelta; import os; from redis import Redis; from rq import Queue; Queue(\\"default\\", connection=Redis.from_url(os.environ[\\"REDIS_URL\\"])).enqueue_in(timedelta(seconds=2), \\"counter.jobs.record_job\\", \\"scheduled-004\\")"`));
+    await onTarget(
+      ex,
+      'web1',
+      asApp(
+        `.venv/bin/python -c "from datetime import timedelta; import os; from redis import Redis; from rq import Queue; Queue(\\"default\\", connection=Redis.from_url(os.environ[\\"REDIS_URL\\"])).enqueue_in(timedelta(seconds=2), \\"counter.jobs.record_job\\", \\"scheduled-004\\")"`,
+      ),
+    );
     const count = (tag: string) => async () => (await onTarget(ex, 'web1', asApp(`.venv/bin/python manage.py jobcount ${tag}`))).trim() === '1';
     await until('the job ran', count('example-004'));
     await until('the scheduled job ran', count('scheduled-004'), 60_000);

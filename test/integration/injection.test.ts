@@ -41,8 +41,11 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'known_hosts'), readFileSync(t.knownHostsFile, 'utf8'));
   const env = { ...NASTY, SECRET_KEY: '{{secrets.secret_key}}', ALLOWED_HOSTS: '*' };
   // The daemon and the timer write what they got in N1..N5 (python, from the environment).
-  const dump = (file: string) => `python -c 'import os, json; open("${file}", "w").write(json.dumps({k: os.environ[k] for k in ${JSON.stringify(Object.keys(NASTY))}}))'`;
-  writeFileSync(join(dir, 'inventories', 'itest.yaml'), `known_hosts: ../known_hosts
+  const dump = (file: string) =>
+    `python -c 'import os, json; open("${file}", "w").write(json.dumps({k: os.environ[k] for k in ${JSON.stringify(Object.keys(NASTY))}}))'`;
+  writeFileSync(
+    join(dir, 'inventories', 'itest.yaml'),
+    `known_hosts: ../known_hosts
 vars:
   app_user: sample
   app_name: sample
@@ -69,7 +72,8 @@ hosts:
       - {role: daemon, name: envd, vars: {daemon_command: ${JSON.stringify(`${dump('/tmp/daemon-env.json')}; sleep 100000`)}}}
       - {role: timer, name: envt, vars: {timer_command: ${JSON.stringify(dump('/tmp/timer-env.json'))}, timer_on_calendar: "", timer_every: 1h}}
       - deploy
-`);
+`,
+  );
   process.env.KEEL_VAULT_PASSWORD = VAULT_PASSWORD;
   const vc = vaultContext(dir, 'itest', { interactive: false, vars: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD }, logN: 10 });
   await initVault(vc, []);
@@ -102,12 +106,16 @@ describe('built-in roles fed shell metacharacters through their free string vari
     expect(JSON.parse(await sh('cat /tmp/daemon-env.json'))).toEqual(NASTY);
     expect(JSON.parse(await sh('cat /tmp/timer-env.json'))).toEqual(NASTY);
     // The env file, sourced by a shell as run-app and keel deploy do, gives the same values.
-    const sourced = await sh(`set -a; . ${ROOT}/config/app.env; set +a; python3 -c 'import os, json; print(json.dumps({k: os.environ[k] for k in ${JSON.stringify(Object.keys(NASTY))}}))'`);
+    const sourced = await sh(
+      `set -a; . ${ROOT}/config/app.env; set +a; python3 -c 'import os, json; print(json.dumps({k: os.environ[k] for k in ${JSON.stringify(Object.keys(NASTY))}}))'`,
+    );
     expect(JSON.parse(sourced)).toEqual(NASTY);
     // And gunicorn's workers have them too.
     const pid = (await sh(`pgrep -u sample -f gunicorn | tail -n 1`)).trim();
     expect(pid).toMatch(/^\d+$/);
-    const got = await sh(`python3 -c 'import json; e = dict(x.split("=", 1) for x in open("/proc/${pid}/environ").read().split("\\0") if "=" in x); print(json.dumps({k: e[k] for k in ${JSON.stringify(Object.keys(NASTY))}}))'`);
+    const got = await sh(
+      `python3 -c 'import json; e = dict(x.split("=", 1) for x in open("/proc/${pid}/environ").read().split("\\0") if "=" in x); print(json.dumps({k: e[k] for k in ${JSON.stringify(Object.keys(NASTY))}}))'`,
+    );
     expect(JSON.parse(got)).toEqual(NASTY);
   });
 });

@@ -20,14 +20,20 @@ beforeAll(async () => {
   writeFileSync(join(root, 'known_hosts'), readFileSync(bastion.knownHostsFile, 'utf8') + `${webIp} ${web.hostKey}\n`);
   mkdirSync(join(root, 'inventories'));
   mkdirSync(join(root, 'roles', 'mark'), { recursive: true });
-  writeFileSync(join(root, 'roles', 'mark', 'role.yaml'), 'resources:\n  - file: {path: /root/reached-through-bastion, content: "{{inventory_hostname}}\\n"}\n');
-  writeFileSync(join(root, 'inventories', 'itest.yaml'), `known_hosts: ${join(root, 'known_hosts')}
+  writeFileSync(
+    join(root, 'roles', 'mark', 'role.yaml'),
+    'resources:\n  - file: {path: /root/reached-through-bastion, content: "{{inventory_hostname}}\\n"}\n',
+  );
+  writeFileSync(
+    join(root, 'inventories', 'itest.yaml'),
+    `known_hosts: ${join(root, 'known_hosts')}
 hosts:
   bastion: {address: 127.0.0.1, port: ${bastion.port}, user: root, key: ${bastion.keyFile}}
   web: {address: ${webIp}, port: 22, user: root, key: ${web.keyFile}, jump: bastion, groups: [web]}
 groups:
   web: {roles: [mark]}
-`);
+`,
+  );
 });
 afterAll(async () => {
   await Promise.all([bastion?.stop(), web?.stop()]);

@@ -160,7 +160,7 @@ describe('keel provision on a real target', () => {
     }
   });
 
-  it('a failing command\'s output is shown once, not in the live line and again in the summary', async () => {
+  it("a failing command's output is shown once, not in the live line and again in the summary", async () => {
     // The marker is printed by the command but is not in its text (the resource id shows that).
     const dir = project(inv(target, '', '', '[broken]'), {
       broken: `resources:\n  - command: {run: "printf 'keel-%s-marker\\\\n' once >&2; exit 3", unless: "false"}\n`,
@@ -175,7 +175,7 @@ describe('keel provision on a real target', () => {
     }
   });
 
-  it('--diff on several hosts heads each host\'s diffs with its name', async () => {
+  it("--diff on several hosts heads each host's diffs with its name", async () => {
     // The same target under two names: plan (check mode) takes no lock, so both run at once.
     const web2 = `  web2: {address: 127.0.0.1, port: ${target.port}, user: root, key: ${target.keyFile}, groups: [web]}`;
     const dir = project(inv(target, web2, '', '[named]'), {

@@ -100,7 +100,10 @@ describe('reliability on a real target', () => {
     expect(r.stdout).toContain('    | keel: /srv/keel-nodir does not exist: add a directory resource for it before this file\n');
     expect(r.stdout).not.toContain('mktemp');
     // The fix it names works.
-    writeFileSync(join(dir, 'roles', 'r', 'role.yaml'), `resources:\n  - directory: {path: /srv/keel-nodir}\n  - template: {src: app.conf.hbs, dest: /srv/keel-nodir/app.conf}\n`);
+    writeFileSync(
+      join(dir, 'roles', 'r', 'role.yaml'),
+      `resources:\n  - directory: {path: /srv/keel-nodir}\n  - template: {src: app.conf.hbs, dest: /srv/keel-nodir/app.conf}\n`,
+    );
     const fixed = await runKeel(['provision', 'itest'], { root: dir });
     expect(fixed.code, fixed.stdout + fixed.stderr).toBe(0);
     expect(await sh('cat /srv/keel-nodir/app.conf')).toBe('x = 1\n');
@@ -120,7 +123,9 @@ describe('reliability on a real target', () => {
   it('a wrong sudo password costs exactly one attempt (pam_faillock, the journal), and says so', async () => {
     // pam_faillock as hardened hosts have it (deny=3 locks the account after three failures),
     // around pam_unix in common-auth, as pam_faillock(8) shows.
-    await sh(`sed -i 's/^\\(auth\\s*\\[success=1 default=ignore\\]\\s*pam_unix.so.*\\)$/auth required pam_faillock.so preauth deny=3\\n\\1\\nauth [default=die] pam_faillock.so authfail deny=3\\nauth sufficient pam_faillock.so authsucc deny=3/' /etc/pam.d/common-auth && grep -c pam_faillock /etc/pam.d/common-auth && faillock --user deployp --reset`);
+    await sh(
+      `sed -i 's/^\\(auth\\s*\\[success=1 default=ignore\\]\\s*pam_unix.so.*\\)$/auth required pam_faillock.so preauth deny=3\\n\\1\\nauth [default=die] pam_faillock.so authfail deny=3\\nauth sufficient pam_faillock.so authsucc deny=3/' /etc/pam.d/common-auth && grep -c pam_faillock /etc/pam.d/common-auth && faillock --user deployp --reset`,
+    );
     const dir = project(`resources:\n  - file: {path: /srv/sudo, content: "x"}\n`, 'user: root, become: true');
     writeFileSync(join(dir, 'inventories', 'itest.yaml'), readFileSync(join(dir, 'inventories', 'itest.yaml'), 'utf8').replace('user: root', 'user: deployp'));
     const wrong = await runKeel(['provision', 'itest', '-e', 'become_password=not-it'], { root: dir });

@@ -37,9 +37,8 @@ afterAll(async () => {
 });
 
 async function masterPid(manager: 'supervisor' | 'systemd'): Promise<string> {
-  const pid = manager === 'supervisor'
-    ? (await sh(target, 'supervisorctl pid acme')).trim()
-    : (await sh(target, 'systemctl show -p MainPID --value acme')).trim();
+  const pid =
+    manager === 'supervisor' ? (await sh(target, 'supervisorctl pid acme')).trim() : (await sh(target, 'systemctl show -p MainPID --value acme')).trim();
   expect(pid).toMatch(/^[1-9][0-9]*$/);
   return pid;
 }
@@ -58,7 +57,9 @@ describe('role app on a real target', () => {
     expect(await sh(target, 'curl -s http://127.0.0.1/hello')).toBe('wsgi ok greeting=hello-1 path=/hello\n');
     expect(await sh(target, 'supervisorctl status acme')).toMatch(/^acme\s+RUNNING/);
     const pid = await masterPid('supervisor');
-    expect(await sh(target, `tr '\\0' ' ' < /proc/${pid}/cmdline`)).toContain('-m gunicorn --config /home/acme/webapp/config/gunicorn/gunicorn.conf.py wsgi:application');
+    expect(await sh(target, `tr '\\0' ' ' < /proc/${pid}/cmdline`)).toContain(
+      '-m gunicorn --config /home/acme/webapp/config/gunicorn/gunicorn.conf.py wsgi:application',
+    );
     expect(await sh(target, `stat -c '%U %a' /proc/${pid}`)).toBe('acme 555\n');
     expect(await sh(target, `stat -c '%F %G %a' ${ROOT}/sockets/gunicorn/gunicorn.sock`)).toBe('socket www-data 770\n');
 
@@ -103,7 +104,14 @@ describe('role app on a real target', () => {
   });
 
   it('uvicorn under systemd on tcp/3579 (seed 001): nginx proxies to the port', async () => {
-    writeWebInventory(root, target, { ...base, app_server: 'uvicorn', app_process_manager: 'systemd', app_module: 'asgi:app', app_bind_port: 3579, app_workers: 0 });
+    writeWebInventory(root, target, {
+      ...base,
+      app_server: 'uvicorn',
+      app_process_manager: 'systemd',
+      app_module: 'asgi:app',
+      app_bind_port: 3579,
+      app_workers: 0,
+    });
     await converge(root, 'uvicorn/systemd port 3579');
     expect(await sh(target, 'curl -s http://127.0.0.1/x')).toBe('asgi ok greeting=hello-1 path=/x\n');
     expect(await sh(target, 'curl -s http://127.0.0.1:3579/direct')).toBe('asgi ok greeting=hello-1 path=/direct\n');
@@ -125,7 +133,13 @@ describe('role app on a real target', () => {
     expect((await target.exec(['sh', '-c', 'curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:3579/'])).stdout).toBe('000');
 
     // uvicorn has no graceful reload: a changed env restarts it (a new master).
-    writeWebInventory(root, target, { ...base, app_server: 'uvicorn', app_process_manager: 'supervisor', app_module: 'asgi:app', app_env: { ...base.app_env, GREETING: 'hello-3' } });
+    writeWebInventory(root, target, {
+      ...base,
+      app_server: 'uvicorn',
+      app_process_manager: 'supervisor',
+      app_module: 'asgi:app',
+      app_env: { ...base.app_env, GREETING: 'hello-3' },
+    });
     await provision(root, 'uvicorn/supervisor env change');
     expect(await masterPid('supervisor')).not.toBe(pid);
     expect(await sh(target, 'curl -s http://127.0.0.1/')).toBe('asgi ok greeting=hello-3 path=/\n');

@@ -45,7 +45,8 @@ resources:
 let target: TestTarget;
 let root: string;
 
-const fingerprint = () => sh(target, `echo | openssl s_client -connect 127.0.0.1:443 -servername ${DOMAIN} 2>/dev/null | openssl x509 -noout -fingerprint -sha256`);
+const fingerprint = () =>
+  sh(target, `echo | openssl s_client -connect 127.0.0.1:443 -servername ${DOMAIN} 2>/dev/null | openssl x509 -noout -fingerprint -sha256`);
 
 beforeAll(async () => {
   target = await startTarget({ name: 'certbot' });
@@ -55,7 +56,11 @@ beforeAll(async () => {
   writeInventory(root, target, {
     roles: ['base', 'itpebble', 'itapp', 'app', 'nginx', 'certbot'],
     vars: {
-      app_user: 'acme', app_name: 'acme', app_module: 'wsgi:application', app_workers: 1, nginx_health_path: '/ping',
+      app_user: 'acme',
+      app_name: 'acme',
+      app_module: 'wsgi:application',
+      app_workers: 1,
+      nginx_health_path: '/ping',
       acme_domains: [DOMAIN],
       certbot_email: 'ops@keel.test',
       certbot_server: 'https://127.0.0.1:14000/dir',
@@ -68,7 +73,7 @@ afterAll(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-describe('role certbot with nginx, against pebble standing in for Let\'s Encrypt', () => {
+describe("role certbot with nginx, against pebble standing in for Let's Encrypt", () => {
   it('one run gets the certificate through nginx and switches nginx to HTTPS; a second run requests nothing', async () => {
     const first = await provision(root, 'certbot (1st run)');
     const changed = changedIds(first);
@@ -85,10 +90,12 @@ describe('role certbot with nginx, against pebble standing in for Let\'s Encrypt
     // Renewals are answered over plain HTTP.
     await sh(target, 'mkdir -p /var/www/acme/.well-known/acme-challenge && echo token > /var/www/acme/.well-known/acme-challenge/t');
     expect(await sh(target, `curl -s http://${DOMAIN}/.well-known/acme-challenge/t`)).toBe('token\n');
-    expect(await sh(target, 'systemctl is-enabled certbot.timer; systemctl cat certbot.service | grep REQUESTS_CA_BUNDLE')).toBe('enabled\nEnvironment=REQUESTS_CA_BUNDLE=/etc/pebble/cert.pem\n');
+    expect(await sh(target, 'systemctl is-enabled certbot.timer; systemctl cat certbot.service | grep REQUESTS_CA_BUNDLE')).toBe(
+      'enabled\nEnvironment=REQUESTS_CA_BUNDLE=/etc/pebble/cert.pem\n',
+    );
   }, 900_000); // a first converge installs nginx, supervisor, certbot and pebble
 
-  it('a renewal (the timer\'s certbot renew) goes through the webroot and the deploy hook makes nginx serve the new certificate', async () => {
+  it("a renewal (the timer's certbot renew) goes through the webroot and the deploy hook makes nginx serve the new certificate", async () => {
     const before = await fingerprint();
     await sh(target, 'REQUESTS_CA_BUNDLE=/etc/pebble/cert.pem certbot renew --force-renewal --no-random-sleep-on-renew');
     expect(await fingerprint()).not.toBe(before);

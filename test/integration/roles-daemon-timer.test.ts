@@ -43,12 +43,20 @@ function writeInventory(instances: unknown[]): void {
 }
 
 const recalc = (command = 'python -u daemon.py recalc') => ({ role: 'daemon', name: 'recalc', vars: { daemon_command: command } });
-const notify = (extra: Record<string, unknown> = {}) => ({ role: 'daemon', name: 'notify', vars: { daemon_command: 'python -u daemon.py notify', daemon_process_manager: 'supervisor', ...extra } });
-const tick = { role: 'timer', name: 'tick', vars: { timer_command: 'python -c "import os; print(\'tick\', os.environ[\'GREETING\'])"', timer_on_calendar: '', timer_every: '2s' } };
+const notify = (extra: Record<string, unknown> = {}) => ({
+  role: 'daemon',
+  name: 'notify',
+  vars: { daemon_command: 'python -u daemon.py notify', daemon_process_manager: 'supervisor', ...extra },
+});
+const tick = {
+  role: 'timer',
+  name: 'tick',
+  vars: { timer_command: "python -c \"import os; print('tick', os.environ['GREETING'])\"", timer_on_calendar: '', timer_every: '2s' },
+};
 
 const code = async (script: string) => (await shExec(target, script)).code;
 const systemdPid = async () => (await sh(target, 'systemctl show -p MainPID --value aq-recalc.service')).trim();
-const supervisorPid = async () => (await sh(target, "supervisorctl pid aq-notify")).trim();
+const supervisorPid = async () => (await sh(target, 'supervisorctl pid aq-notify')).trim();
 
 beforeAll(async () => {
   target = await startTarget({ name: 'daemons' });
@@ -73,25 +81,40 @@ describe('roles daemon and timer on a real target', () => {
     expect(await sh(target, 'systemctl is-active aq-recalc.service')).toBe('active\n');
     expect(await sh(target, 'supervisorctl status aq-notify')).toMatch(/RUNNING/);
     // The app's code from app_dir, app_venv's python, the env file; output in logs/<name>/.
-    await until('both daemons log', async () => (await code(`grep -q 'recalc tick' ${ROOT}/logs/recalc/recalc.log && grep -q 'notify tick' ${ROOT}/logs/notify/notify.log`)) === 0);
-    expect(await sh(target, `head -n 1 ${ROOT}/logs/recalc/recalc.log`)).toMatch(new RegExp(`^recalc started pid=\\d+ greeting=hello from env python=${ROOT}/current/.venv/bin/python`));
+    await until(
+      'both daemons log',
+      async () => (await code(`grep -q 'recalc tick' ${ROOT}/logs/recalc/recalc.log && grep -q 'notify tick' ${ROOT}/logs/notify/notify.log`)) === 0,
+    );
+    expect(await sh(target, `head -n 1 ${ROOT}/logs/recalc/recalc.log`)).toMatch(
+      new RegExp(`^recalc started pid=\\d+ greeting=hello from env python=${ROOT}/current/.venv/bin/python`),
+    );
     expect(await sh(target, `head -n 1 ${ROOT}/logs/notify/notify.log`)).toMatch(/^notify started .*greeting=hello from env/);
     expect(await sh(target, `ps -o user= -p "$(systemctl show -p MainPID --value aq-recalc.service)"`)).toBe('acme\n');
     // Deploy hooks (docs/layout.md), root-owned.
-    expect(await sh(target, 'cd /etc/keel/apps/aq && stat -c "%n %U %a" reload.d/daemon-recalc check.d/daemon-recalc reload.d/daemon-notify check.d/daemon-notify')).toBe(
-      'reload.d/daemon-recalc root 755\ncheck.d/daemon-recalc root 755\nreload.d/daemon-notify root 755\ncheck.d/daemon-notify root 755\n');
+    expect(
+      await sh(target, 'cd /etc/keel/apps/aq && stat -c "%n %U %a" reload.d/daemon-recalc check.d/daemon-recalc reload.d/daemon-notify check.d/daemon-notify'),
+    ).toBe('reload.d/daemon-recalc root 755\ncheck.d/daemon-recalc root 755\nreload.d/daemon-notify root 755\ncheck.d/daemon-notify root 755\n');
     expect(await code('/etc/keel/apps/aq/check.d/daemon-recalc && /etc/keel/apps/aq/check.d/daemon-notify')).toBe(0);
   });
 
   it('a killed daemon comes back; the reload hook restarts it; the check hook sees it stopped', async () => {
     const pid = await systemdPid();
     await sh(target, `kill -9 ${pid}`);
-    await until('systemd restarts recalc', async () => { const p = await systemdPid(); return p !== '0' && p !== pid && (await code('systemctl is-active --quiet aq-recalc.service')) === 0; });
+    await until('systemd restarts recalc', async () => {
+      const p = await systemdPid();
+      return p !== '0' && p !== pid && (await code('systemctl is-active --quiet aq-recalc.service')) === 0;
+    });
     const spid = await supervisorPid();
     await sh(target, `kill -9 ${spid}`);
-    await until('supervisor restarts notify', async () => { const p = await supervisorPid(); return /^\d+$/.test(p) && p !== '0' && p !== spid; });
+    await until('supervisor restarts notify', async () => {
+      const p = await supervisorPid();
+      return /^\d+$/.test(p) && p !== '0' && p !== spid;
+    });
 
-    for (const [hook, pidOf] of [['daemon-recalc', systemdPid], ['daemon-notify', supervisorPid]] as const) {
+    for (const [hook, pidOf] of [
+      ['daemon-recalc', systemdPid],
+      ['daemon-notify', supervisorPid],
+    ] as const) {
       const before = await pidOf();
       await sh(target, `/etc/keel/apps/aq/reload.d/${hook}`);
       expect(await pidOf()).not.toBe(before);
@@ -115,15 +138,27 @@ describe('roles daemon and timer on a real target', () => {
 
   it('the timer is listed and fires, running the app code with its env', async () => {
     expect(await sh(target, 'systemctl list-timers --all --no-pager aq-tick.timer')).toMatch(/aq-tick\.timer\s+aq-tick\.service/);
-    await until('the timer ran the job twice', async () => Number((await sh(target, `grep -c '^tick hello from env$' ${ROOT}/logs/tick/tick.log || true`)).trim()) >= 2, { ms: 30_000 });
+    await until(
+      'the timer ran the job twice',
+      async () => Number((await sh(target, `grep -c '^tick hello from env$' ${ROOT}/logs/tick/tick.log || true`)).trim()) >= 2,
+      { ms: 30_000 },
+    );
     await sh(target, 'systemctl start aq-tick.service');
     expect(await sh(target, 'systemctl show -p Result --value aq-tick.service')).toBe('success\n');
   });
 
   it('daemon_state: absent stops it and removes what the role installed; the other stays', async () => {
-    writeInventory([recalc('python -u daemon.py recalc --fast'), notify({ daemon_state: 'absent' }), { ...tick, vars: { ...tick.vars, timer_state: 'absent' } }]);
+    writeInventory([
+      recalc('python -u daemon.py recalc --fast'),
+      notify({ daemon_state: 'absent' }),
+      { ...tick, vars: { ...tick.vars, timer_state: 'absent' } },
+    ]);
     await provision(root, 'notify and tick absent');
-    expect(await code('test -e /etc/supervisor/conf.d/aq-notify.conf || test -e /etc/keel/apps/aq/reload.d/daemon-notify || test -e /etc/systemd/system/aq-tick.timer || test -e /etc/logrotate.d/keel-aq-notify')).not.toBe(0);
+    expect(
+      await code(
+        'test -e /etc/supervisor/conf.d/aq-notify.conf || test -e /etc/keel/apps/aq/reload.d/daemon-notify || test -e /etc/systemd/system/aq-tick.timer || test -e /etc/logrotate.d/keel-aq-notify',
+      ),
+    ).not.toBe(0);
     expect(await sh(target, 'supervisorctl status aq-notify 2>&1 || true')).toMatch(/no such process/i);
     expect(await code('pgrep -f "daemon[.]py notify"')).not.toBe(0);
     expect(await sh(target, 'systemctl list-timers --all --no-pager')).not.toMatch(/aq-tick/);

@@ -50,7 +50,10 @@ beforeAll(async () => {
   es = await startTarget({ name: 'es1' });
   const t0 = Date.now();
   // Tools to build and sign the stand-in repository (Debian's), on the target itself.
-  await sh(es, 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gpg gpg-agent apt-utils python3 >/dev/null');
+  await sh(
+    es,
+    'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gpg gpg-agent apt-utils python3 >/dev/null',
+  );
   await es.container.copyDirectoriesToContainer([{ source: FIXTURE, target: '/root/standin' }]);
   await sh(es, `sh /root/standin/build-repo.sh /root/standin /srv/elastic ${REPO_PORT} ${PINNED} ${NEWER}`);
   console.log(`stand-in repository built and served in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -65,7 +68,7 @@ afterAll(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-describe('role elasticsearch (stand-in for Elastic\'s repository and package)', () => {
+describe("role elasticsearch (stand-in for Elastic's repository and package)", () => {
   it('adds the signed repository, pins and installs the version, configures, starts, is healthy from the private network, converges', async () => {
     const first = await provisionItest(root, 'elasticsearch first run');
     expect(first.changed).toBeGreaterThan(8);
@@ -103,8 +106,9 @@ describe('role elasticsearch (stand-in for Elastic\'s repository and package)', 
     const yml = await sh(es, 'cat /etc/elasticsearch/elasticsearch.yml');
     expect(yml).toContain('xpack.security.enabled: false');
     expect(yml).not.toContain('AUTO CONFIGURATION');
-    expect(await sh(es, "stat -c '%U %G %a' /etc/elasticsearch/elasticsearch.yml /etc/elasticsearch/jvm.options.d/heap.options /var/lib/elasticsearch"))
-      .toBe('root elasticsearch 640\nroot elasticsearch 640\nelasticsearch elasticsearch 2750\n');
+    expect(await sh(es, "stat -c '%U %G %a' /etc/elasticsearch/elasticsearch.yml /etc/elasticsearch/jvm.options.d/heap.options /var/lib/elasticsearch")).toBe(
+      'root elasticsearch 640\nroot elasticsearch 640\nelasticsearch elasticsearch 2750\n',
+    );
   });
 
   it('a new pinned version upgrades and restarts; a firewall rule for another network drops this machine', async () => {

@@ -43,10 +43,13 @@ describe('role firewall', () => {
 
     // firewall_ssh_port is NOT the port keel connects to (22 in the container): only the
     // session-port detection keeps 22 open for the next run.
-    const root = project(target, `  firewall_ssh_port: 2200
+    const root = project(
+      target,
+      `  firewall_ssh_port: 2200
   firewall_rules:
     - {port: 9200, to_port: 9400, proto: tcp, from: 10.0.0.0/8, comment: "elasticsearch: private network only"}
-    - {port: 8080, from: [${gateway}/32, 192.168.0.0/16]}`);
+    - {port: 8080, from: [${gateway}/32, 192.168.0.0/16]}`,
+    );
     let t0 = Date.now();
     const first = await runKeel(['provision', 'itest', '--output', 'json'], { root });
     const firstMs = Date.now() - t0;
@@ -90,8 +93,11 @@ describe('role firewall', () => {
 
   it('rules nft refuses are not installed: the old file and the running rules stay (exit 2)', async () => {
     const before = await sh(target, 'cat /etc/nftables.conf');
-    const root = project(target, `  firewall_rules:
-    - {port: 9400, to_port: 9200}`);
+    const root = project(
+      target,
+      `  firewall_rules:
+    - {port: 9400, to_port: 9200}`,
+    );
     const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
     expect(r.code).toBe(2);
     const failed = r.json().hosts[0].resources.find((x: any) => x.status === 'failed');
@@ -103,10 +109,14 @@ describe('role firewall', () => {
   });
 
   it('through sudo (which clears $SSH_CONNECTION) the session port is still found: nothing changes, 22 stays open', async () => {
-    const root = project(target, `  firewall_ssh_port: 2200
+    const root = project(
+      target,
+      `  firewall_ssh_port: 2200
   firewall_rules:
     - {port: 9200, to_port: 9400, proto: tcp, from: 10.0.0.0/8, comment: "elasticsearch: private network only"}
-    - {port: 8080, from: [${gateway}/32, 192.168.0.0/16]}`, 'user: deploy, become: true');
+    - {port: 8080, from: [${gateway}/32, 192.168.0.0/16]}`,
+      'user: deploy, become: true',
+    );
     const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
     expect(r.code, r.stdout).toBe(0);
     // Had the port fallen back to firewall_ssh_port (2200), the session file would change.

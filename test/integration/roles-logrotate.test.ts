@@ -40,7 +40,9 @@ describe('role logrotate', () => {
 
     // Logs as the components would write them, then a forced rotation.
     const L = '/home/webapp/webapp/logs';
-    const setup = await shExec(target, `set -e
+    const setup = await shExec(
+      target,
+      `set -e
       install -d -o webapp -g webapp -m 0750 ${L}/app ${L}/gunicorn ${L}/uvicorn
       install -d -o root -g root -m 0755 ${L}/nginx
       install -d -o root -g webapp -m 0750 ${L}/rq
@@ -48,7 +50,8 @@ describe('role logrotate', () => {
       echo GET > ${L}/nginx/access.log
       echo job > ${L}/rq/default-1.log
       logrotate -f -s /tmp/logrotate.state /etc/logrotate.d/webapp
-      cd ${L}; find . -type f | sort; stat -c '%n %s %U' app/django.log app/django.log.1`);
+      cd ${L}; find . -type f | sort; stat -c '%n %s %U' app/django.log app/django.log.1`,
+    );
     expect(setup.code, setup.stderr).toBe(0);
     const out = setup.stdout.trim().split('\n');
     expect(out).toEqual([

@@ -66,7 +66,9 @@ describe('role nginx on a real target', () => {
     writeWebInventory(root, target, { ...vars, nginx_tls_certificate: '/etc/ssl/bad/cert.pem', nginx_tls_certificate_key: '/etc/ssl/bad/key.pem' });
     const waiting = await provision(root, 'nginx, certificate not there yet');
     expect(waiting.changed).toBe(0);
-    expect(waiting.hosts[0].resources.find((x: any) => x.status === 'skipped' && /sites-enabled\/acme#2$/.test(x.id)).reason).toBe('when: /etc/ssl/bad/cert.pem does not exist on the host');
+    expect(waiting.hosts[0].resources.find((x: any) => x.status === 'skipped' && /sites-enabled\/acme#2$/.test(x.id)).reason).toBe(
+      'when: /etc/ssl/bad/cert.pem does not exist on the host',
+    );
     // Files that are not a certificate: the HTTPS site fails nginx -t and is not kept.
     await sh(target, 'mkdir -p /etc/ssl/bad && echo junk > /etc/ssl/bad/cert.pem && echo junk > /etc/ssl/bad/key.pem');
     const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
@@ -80,7 +82,10 @@ describe('role nginx on a real target', () => {
   });
 
   it('TLS when certificate paths are set: 443 answers, 80 redirects except the health path, body size limit applies', async () => {
-    await sh(target, 'mkdir -p /etc/ssl/keel-test && cd /etc/ssl/keel-test && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout key.pem -out cert.pem 2>/dev/null && chmod 600 key.pem');
+    await sh(
+      target,
+      'mkdir -p /etc/ssl/keel-test && cd /etc/ssl/keel-test && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout key.pem -out cert.pem 2>/dev/null && chmod 600 key.pem',
+    );
     writeWebInventory(root, target, {
       ...vars,
       nginx_server_name: 'localhost',
@@ -92,8 +97,8 @@ describe('role nginx on a real target', () => {
     expect(await get('https://localhost/s')).toBe('wsgi ok greeting=- path=/s\n 200');
     expect(await sh(target, "curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://localhost/x?y=1")).toBe('301 https://localhost/x?y=1');
     expect(await get('http://localhost/ping')).toBe('wsgi ok greeting=- path=/ping\n 200');
-    expect(await get('https://localhost/upload', "-o /dev/null --data-binary @/etc/ssl/keel-test/cert.pem")).toBe(' 413');
-    expect(await get('https://localhost/upload', "-o /dev/null --data-binary small")).toBe(' 200');
+    expect(await get('https://localhost/upload', '-o /dev/null --data-binary @/etc/ssl/keel-test/cert.pem')).toBe(' 413');
+    expect(await get('https://localhost/upload', '-o /dev/null --data-binary small')).toBe(' 200');
     await sh(target, `touch ${ROOT}/maintenance_on.html`);
     expect(await get('https://localhost/', '-o /dev/null')).toBe(' 503');
     await sh(target, `rm ${ROOT}/maintenance_on.html`);

@@ -65,7 +65,10 @@ describe('role postgres', () => {
     console.log(`postgres: first run ${firstMs} ms (${a.changed} changed), second run ${secondMs} ms (0 changed)`);
 
     // The app role logs in over TCP with the vault's password; a wrong one is refused.
-    const ok = await psql(DB_PASSWORD, "select current_user || ' ' || current_database() || ' ' || pg_encoding_to_char(encoding) from pg_database where datname = current_database()");
+    const ok = await psql(
+      DB_PASSWORD,
+      "select current_user || ' ' || current_database() || ' ' || pg_encoding_to_char(encoding) from pg_database where datname = current_database()",
+    );
     expect(ok.stderr).toBe('');
     expect(ok.stdout.trim()).toBe('shop shop UTF8');
     const wrong = await psql('not-the-password', 'select 1');
@@ -77,10 +80,14 @@ describe('role postgres', () => {
     const owner = await psql(DB_PASSWORD, "select pg_get_userbyid(datdba) from pg_database where datname = 'shop'");
     expect(owner.stdout.trim()).toBe('shop');
 
-    const files = await target.exec(['sh', '-c', `
+    const files = await target.exec([
+      'sh',
+      '-c',
+      `
       stat -c '%U %G %a' /etc/postgresql/keel/shop.password
       ss -Hltn 'sport = :5432' | awk '{print $4}' | sort | tr '\\n' ' '; echo
-      grep -P '^host\\tshop\\tshop\\t10.0.0.0/8\\tscram-sha-256$' /etc/postgresql/15/main/pg_hba.conf`]);
+      grep -P '^host\\tshop\\tshop\\t10.0.0.0/8\\tscram-sha-256$' /etc/postgresql/15/main/pg_hba.conf`,
+    ]);
     const lines = files.stdout.split('\n');
     expect(lines[0]).toBe('postgres postgres 600');
     expect(lines[1]).toMatch(/0\.0\.0\.0:5432/); // listen_addresses '*' took effect (restart handler)
@@ -91,7 +98,10 @@ describe('role postgres', () => {
     await writeSecrets(root, VAULT_PASSWORD, { db_password: NEW_PASSWORD });
     const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
     expect(r.code, r.stdout).toBe(0);
-    const ids = r.json().hosts[0].resources.filter((x: any) => x.status === 'changed').map((x: any) => x.id);
+    const ids = r
+      .json()
+      .hosts[0].resources.filter((x: any) => x.status === 'changed')
+      .map((x: any) => x.id);
     expect(ids).toEqual(['postgres/file:/etc/postgresql/keel/shop.password', 'handler/postgres:set password']);
     expect(r.stdout).not.toContain(NEW_PASSWORD);
     expect((await psql(NEW_PASSWORD, 'select 1')).stdout.trim()).toBe('1');

@@ -43,14 +43,17 @@ function definitionSha(version: string, file: string): string {
 /** The stand-in for python.org: upstream tarballs from Debian's source packages, in a
  *  python-build mirror (files named by their sha256), checked against pyenv's definitions. */
 async function fillMirror(t: TestTarget): Promise<void> {
-  await sh(t, `set -e
+  await sh(
+    t,
+    `set -e
     printf '%s\\n' 'deb-src http://deb.debian.org/debian bookworm main' 'deb-src http://deb.debian.org/debian trixie main' > /etc/apt/sources.list.d/keel-test-sources.list
     apt-get update -qq
     mkdir -p /srv/debian-src ${MIRROR}
     cd /srv/debian-src
     apt-get source --download-only -qq python3.11 python3.13 >/dev/null 2>&1
     rm /etc/apt/sources.list.d/keel-test-sources.list
-    apt-get update -qq`);
+    apt-get update -qq`,
+  );
   const tarballs = [
     { orig: 'python3.11_3.11.2.orig.tar.gz', version: '3.11.2', upstream: 'Python-3.11.2.tgz' },
     { orig: 'python3.13_3.13.5.orig.tar.xz', version: '3.13.5', upstream: 'Python-3.13.5.tar.xz' },
@@ -128,43 +131,55 @@ describe.skipIf(!HAVE_PYENV)(
       for (const d of [root, work]) if (d) rmSync(d, { recursive: true, force: true });
     });
 
-    it('3.11.2: builds from the mirror, converges (2nd run 0 changed), the pinned Python runs for the app user', async () => {
-      writeInventory(root, target, { pyenv_python_version: '3.11.2', pyenv_python_build_env: { _PYTHON_BUILD_FORCE_SKIP_XZ: '1' } });
-      const started = Date.now();
-      const first = await provision(root, '3.11.2 (1st run)');
-      expect(changedIds(first)).toContain('pyenv/command:# pyenv install 3.11.2');
-      console.log(`3.11.2 build: ${await buildSeconds(target, '3.11.2', started)}`);
-      const second = await provision(root, '3.11.2 (2nd run)');
-      expect(second.changed, JSON.stringify(notOk(second), null, 1)).toBe(0);
+    it(
+      '3.11.2: builds from the mirror, converges (2nd run 0 changed), the pinned Python runs for the app user',
+      async () => {
+        writeInventory(root, target, { pyenv_python_version: '3.11.2', pyenv_python_build_env: { _PYTHON_BUILD_FORCE_SKIP_XZ: '1' } });
+        const started = Date.now();
+        const first = await provision(root, '3.11.2 (1st run)');
+        expect(changedIds(first)).toContain('pyenv/command:# pyenv install 3.11.2');
+        console.log(`3.11.2 build: ${await buildSeconds(target, '3.11.2', started)}`);
+        const second = await provision(root, '3.11.2 (2nd run)');
+        expect(second.changed, JSON.stringify(notOk(second), null, 1)).toBe(0);
 
-      // pyenv is the stand-in's commit, owned by the app user.
-      expect(await sh(target, `git -c safe.directory='*' -C ${PYENV_ROOT} rev-parse HEAD; stat -c %U ${PYENV_ROOT} ${PYENV_ROOT}/versions/3.11.2`))
-        .toBe(`${pyenvCommit}\napp\napp\n`);
-      const v = await sh(target, `runuser -u app -- ${PYENV_ROOT}/versions/3.11.2/bin/python -c 'import sys, ssl, sqlite3, ctypes, lzma, bz2, readline, uuid; print(sys.version); print(ssl.OPENSSL_VERSION)'`);
-      expect(v).toMatch(/^3\.11\.2 /);
-      expect(v).toMatch(/OpenSSL 3\./);
-      // The global version, and pyenv in the app user's login shell (seed 001's check).
-      expect(await sh(target, `cat ${PYENV_ROOT}/version`)).toBe('3.11.2\n');
-      expect(await asApp(target, 'pyenv version-name; python -V; command -v python')).toBe(`3.11.2\nPython 3.11.2\n${PYENV_ROOT}/shims/python\n`);
-    }, BUILD_TIMEOUT);
+        // pyenv is the stand-in's commit, owned by the app user.
+        expect(await sh(target, `git -c safe.directory='*' -C ${PYENV_ROOT} rev-parse HEAD; stat -c %U ${PYENV_ROOT} ${PYENV_ROOT}/versions/3.11.2`)).toBe(
+          `${pyenvCommit}\napp\napp\n`,
+        );
+        const v = await sh(
+          target,
+          `runuser -u app -- ${PYENV_ROOT}/versions/3.11.2/bin/python -c 'import sys, ssl, sqlite3, ctypes, lzma, bz2, readline, uuid; print(sys.version); print(ssl.OPENSSL_VERSION)'`,
+        );
+        expect(v).toMatch(/^3\.11\.2 /);
+        expect(v).toMatch(/OpenSSL 3\./);
+        // The global version, and pyenv in the app user's login shell (seed 001's check).
+        expect(await sh(target, `cat ${PYENV_ROOT}/version`)).toBe('3.11.2\n');
+        expect(await asApp(target, 'pyenv version-name; python -V; command -v python')).toBe(`3.11.2\nPython 3.11.2\n${PYENV_ROOT}/shims/python\n`);
+      },
+      BUILD_TIMEOUT,
+    );
 
-    it('switch to 3.13.5 removing 3.11.2: converges, 3.13.5 runs, 3.11.2 is gone', async () => {
-      writeInventory(root, target, { pyenv_python_version: '3.13.5', pyenv_remove_versions: ['3.11.2'] });
-      const started = Date.now();
-      const first = await provision(root, '3.13.5 (1st run)');
-      const ids = changedIds(first);
-      expect(ids).toContain('pyenv/command:# pyenv install 3.13.5');
-      expect(ids).toContain(`pyenv/file:${PYENV_ROOT}/version`);
-      expect(ids).toContain(`pyenv/command:"$PYENV_ROOT/bin/pyenv" uninstall --force '3.11.2'`);
-      console.log(`3.13.5 build: ${await buildSeconds(target, '3.13.5', started)}`);
-      const second = await provision(root, '3.13.5 (2nd run)');
-      expect(second.changed, JSON.stringify(notOk(second), null, 1)).toBe(0);
+    it(
+      'switch to 3.13.5 removing 3.11.2: converges, 3.13.5 runs, 3.11.2 is gone',
+      async () => {
+        writeInventory(root, target, { pyenv_python_version: '3.13.5', pyenv_remove_versions: ['3.11.2'] });
+        const started = Date.now();
+        const first = await provision(root, '3.13.5 (1st run)');
+        const ids = changedIds(first);
+        expect(ids).toContain('pyenv/command:# pyenv install 3.13.5');
+        expect(ids).toContain(`pyenv/file:${PYENV_ROOT}/version`);
+        expect(ids).toContain(`pyenv/command:"$PYENV_ROOT/bin/pyenv" uninstall --force '3.11.2'`);
+        console.log(`3.13.5 build: ${await buildSeconds(target, '3.13.5', started)}`);
+        const second = await provision(root, '3.13.5 (2nd run)');
+        expect(second.changed, JSON.stringify(notOk(second), null, 1)).toBe(0);
 
-      const v = await sh(target, `runuser -u app -- ${PYENV_ROOT}/versions/3.13.5/bin/python -c 'import sys, ssl, sqlite3; print(sys.version)'`);
-      expect(v).toMatch(/^3\.13\.5 /);
-      expect(await sh(target, `ls ${PYENV_ROOT}/versions`)).toBe('3.13.5\n');
-      expect(await asApp(target, 'pyenv version-name; python -V; pyenv versions --bare')).toBe('3.13.5\nPython 3.13.5\n3.13.5\n');
-    }, BUILD_TIMEOUT);
+        const v = await sh(target, `runuser -u app -- ${PYENV_ROOT}/versions/3.13.5/bin/python -c 'import sys, ssl, sqlite3; print(sys.version)'`);
+        expect(v).toMatch(/^3\.13\.5 /);
+        expect(await sh(target, `ls ${PYENV_ROOT}/versions`)).toBe('3.13.5\n');
+        expect(await asApp(target, 'pyenv version-name; python -V; pyenv versions --bare')).toBe('3.13.5\nPython 3.13.5\n3.13.5\n');
+      },
+      BUILD_TIMEOUT,
+    );
 
     it('pyenv_keep_only removes every other version (here a stray one), then changes nothing', async () => {
       await sh(target, `runuser -u app -- cp -a ${PYENV_ROOT}/versions/3.13.5 ${PYENV_ROOT}/versions/3.12.0-stray`);

@@ -30,9 +30,7 @@ async function cli(args: string[], password?: string): Promise<string> {
 
 /** RESP commands from the app host to Redis over the network, then QUIT; Redis's replies. */
 async function fromApp(commands: string[][]): Promise<string> {
-  const resp = [...commands, ['QUIT']]
-    .map((c) => `*${c.length}\r\n` + c.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join(''))
-    .join('');
+  const resp = [...commands, ['QUIT']].map((c) => `*${c.length}\r\n` + c.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')).join('');
   const b64 = Buffer.from(resp).toString('base64');
   const r = await app.exec(['bash', '-c', 'exec 3<>"/dev/tcp/$0/6379" && base64 -d <<<"$1" >&3 && timeout 5 cat <&3', redisIp, b64]);
   return r.stdout;
@@ -89,7 +87,10 @@ describe('role redis (own host, firewall open to the app host only)', () => {
     expect(listen.trim()).toBe([`127.0.0.1:6379`, `${redisIp}:6379`].sort().join(' '));
 
     // The password file: root:redis 0640, never printed; the config dir is root's.
-    const files = await sh(redis, "stat -c '%n %U %G %a' /etc/redis /etc/redis/redis.conf /etc/redis/keel-auth.conf; dpkg-statoverride --list /etc/redis/redis.conf");
+    const files = await sh(
+      redis,
+      "stat -c '%n %U %G %a' /etc/redis /etc/redis/redis.conf /etc/redis/keel-auth.conf; dpkg-statoverride --list /etc/redis/redis.conf",
+    );
     expect(files).toBe(
       '/etc/redis root redis 2750\n/etc/redis/redis.conf root redis 640\n/etc/redis/keel-auth.conf root redis 640\nroot redis 640 /etc/redis/redis.conf\n',
     );

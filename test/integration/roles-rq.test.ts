@@ -51,7 +51,8 @@ const code = async (script: string) => (await shExec(target, script)).code;
 /** Waits for the workers: up to 30 s, then fails with their logs and status. */
 const rqWait = {
   ms: 30_000,
-  explain: () => sh(target, `tail -n 20 ${ROOT}/logs/rq/*.log 2>&1; supervisorctl status 2>&1; systemctl status --no-pager 'aq-rq-mail@*' 2>&1 | tail -20; true`),
+  explain: () =>
+    sh(target, `tail -n 20 ${ROOT}/logs/rq/*.log 2>&1; supervisorctl status 2>&1; systemctl status --no-pager 'aq-rq-mail@*' 2>&1 | tail -20; true`),
 };
 
 /** Enqueue jobs.record(tag) from the app's venv, as the app user: `in` seconds later if given. */
@@ -82,7 +83,9 @@ describe('role rq on a real target', () => {
     const second = await provision(root, 'rq (2nd run)');
     expect(second.changed, JSON.stringify(changedIds(second))).toBe(0);
 
-    expect(await sh(target, 'supervisorctl status')).toMatch(/aq-rq-default:aq-rq-default-1\s+RUNNING[\s\S]*aq-rq-default:aq-rq-default-2\s+RUNNING[\s\S]*aq-rq-default-scheduler\s+RUNNING/);
+    expect(await sh(target, 'supervisorctl status')).toMatch(
+      /aq-rq-default:aq-rq-default-1\s+RUNNING[\s\S]*aq-rq-default:aq-rq-default-2\s+RUNNING[\s\S]*aq-rq-default-scheduler\s+RUNNING/,
+    );
     expect(await sh(target, 'systemctl is-active aq-rq-mail@1.service')).toBe('active\n');
     for (const hook of ['rq-default', 'rq-default-scheduler', 'rq-mail']) expect(await code(`/etc/keel/apps/aq/check.d/${hook}`), hook).toBe(0);
     expect(await sh(target, `cd ${ROOT}/logs/rq && ls`)).toBe('default-1.log\ndefault-2.log\ndefault-scheduler.log\nmail-1.log\n');
@@ -104,10 +107,24 @@ describe('role rq on a real target', () => {
   it('a killed worker comes back; the reload hook restarts the workers, the check hook passes', async () => {
     const [p1] = await supervisorPids();
     await sh(target, `kill -9 ${p1}`);
-    await until('supervisor restarts worker 1', async () => { const [n] = await supervisorPids(); return /^\d+$/.test(n!) && n !== '0' && n !== p1; }, rqWait);
+    await until(
+      'supervisor restarts worker 1',
+      async () => {
+        const [n] = await supervisorPids();
+        return /^\d+$/.test(n!) && n !== '0' && n !== p1;
+      },
+      rqWait,
+    );
     const m1 = await systemdPid();
     await sh(target, `kill -9 ${m1}`);
-    await until('systemd restarts the mail worker', async () => { const n = await systemdPid(); return n !== '0' && n !== m1 && (await code('systemctl is-active --quiet aq-rq-mail@1.service')) === 0; }, rqWait);
+    await until(
+      'systemd restarts the mail worker',
+      async () => {
+        const n = await systemdPid();
+        return n !== '0' && n !== m1 && (await code('systemctl is-active --quiet aq-rq-mail@1.service')) === 0;
+      },
+      rqWait,
+    );
 
     const before = await supervisorPids();
     await sh(target, '/etc/keel/apps/aq/reload.d/rq-default');

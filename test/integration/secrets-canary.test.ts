@@ -24,7 +24,10 @@ beforeAll(async () => {
   await initVault(vc, []);
   await setSecret(vc, 'canary', canary);
   writeInventory(root, target, { group: 'web', roles: ['canary'], vars: { canary_value: '{{secrets.canary}}' } });
-  writeRole(root, 'canary', `
+  writeRole(
+    root,
+    'canary',
+    `
 variables:
   canary_value: {type: string}
 resources:
@@ -32,7 +35,9 @@ resources:
   - command:
       run: "printf 'connecting with %s\\\\n' {{quote canary_value}} >&2; sleep 2; exit 3"
       unless: "grep -q never-there /etc/canary.env"
-`, { 'templates/app.env.hbs': 'DATABASE_PASSWORD={{canary_value}}\nOTHER=1\n' });
+`,
+    { 'templates/app.env.hbs': 'DATABASE_PASSWORD={{canary_value}}\nOTHER=1\n' },
+  );
 });
 afterAll(async () => {
   await target?.stop();

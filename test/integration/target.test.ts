@@ -27,14 +27,7 @@ interface Run {
 }
 
 /** Connect with ssh2, accepting only the host key listed for [host]:port in knownHostsFile. */
-async function sshRun(opts: {
-  port: number;
-  user: string;
-  keyFile: string;
-  knownHostsFile: string;
-  command: string;
-  stdin?: string;
-}): Promise<Run> {
+async function sshRun(opts: { port: number; user: string; keyFile: string; knownHostsFile: string; command: string; stdin?: string }): Promise<Run> {
   const known = (await readFile(opts.knownHostsFile, 'utf8'))
     .split('\n')
     .filter((l) => l.startsWith(`[127.0.0.1]:${opts.port} `))
@@ -185,7 +178,13 @@ describe('keel target up / status / down', () => {
       expect((await docker(['port', h.container, '22/tcp'])).trim()).toBe(`127.0.0.1:${h.port}`);
     }
     // Targets reach each other by name on the project's network (a private network).
-    const peer = await sshRun({ port: up.hosts[0]!.port, user: 'root', keyFile: up.keyFile, knownHostsFile: up.knownHostsFile, command: 'getent hosts target2 && timeout 5 sh -c "echo > /dev/tcp/target2/22" 2>/dev/null; echo done' });
+    const peer = await sshRun({
+      port: up.hosts[0]!.port,
+      user: 'root',
+      keyFile: up.keyFile,
+      knownHostsFile: up.knownHostsFile,
+      command: 'getent hosts target2 && timeout 5 sh -c "echo > /dev/tcp/target2/22" 2>/dev/null; echo done',
+    });
     expect(peer.stdout).toMatch(/^\d+\.\d+\.\d+\.\d+\s+target2\b/);
     const status = await targetStatus({ root });
     expect(status.hosts.map((h) => [h.name, h.port, h.state])).toEqual(up.hosts.map((h) => [h.name, h.port, 'running']));
@@ -303,7 +302,9 @@ describe('named targets on ports that stay (keel target up web1; target: web1 in
   it('starts a stopped target again on its ports (docker start)', async () => {
     await docker(['stop', '--time', '1', first.container]);
     const status = await runKeel(['target', 'status'], { root });
-    expect(status.stdout).toMatch(new RegExp(`^web1\\s+exited\\s+ssh root@127\\.0\\.0\\.1 -p ${first.ports.ssh}\\s+http://127\\.0\\.0\\.1:${first.ports.http}/`, 'm'));
+    expect(status.stdout).toMatch(
+      new RegExp(`^web1\\s+exited\\s+ssh root@127\\.0\\.0\\.1 -p ${first.ports.ssh}\\s+http://127\\.0\\.0\\.1:${first.ports.http}/`, 'm'),
+    );
     // What a run says while it is down: the command that brings it back.
     const down = await runKeel(['provision', 'dev', '--yes'], { root });
     expect(down.code).toBe(2);
@@ -386,7 +387,9 @@ describe.skipIf(!haveVagrant)(
       const started = Date.now();
       return new Promise((resolve, reject) =>
         execFile('vagrant', args, { env, cwd: root, timeout: 600_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
-          err ? reject(new Error(`vagrant ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`)) : resolve({ stdout, stderr, seconds: (Date.now() - started) / 1000 }),
+          err
+            ? reject(new Error(`vagrant ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`))
+            : resolve({ stdout, stderr, seconds: (Date.now() - started) / 1000 }),
         ),
       );
     }

@@ -125,9 +125,7 @@ describe('keel secrets unlock', () => {
     ]);
     expect(got.n).toBe(0);
     expect((await counted(() => keel(['view', 'stage'], { vars: {} }))).n).toBe(0);
-    expect((await keel(['status', 'stage'])).out.stdout[0]).toMatch(
-      /^secrets\/stage\.age: encrypted with a passphrase \(scrypt\); unlocked until \d\d:\d\d/,
-    );
+    expect((await keel(['status', 'stage'])).out.stdout[0]).toMatch(/^secrets\/stage\.age: encrypted with a passphrase \(scrypt\); unlocked until \d\d:\d\d/);
 
     // loadSecrets (provision, inventory) too, through the per-user directory it finds itself
     const notices: string[] = [];

@@ -171,13 +171,7 @@ describe('round trips', () => {
 });
 
 describe('bad input: exit 1, a clear message, the vault byte-identical, no plaintext anywhere', () => {
-  async function expectRefused(
-    p: Project,
-    vault: string,
-    args: string[],
-    message: RegExp,
-    io: Parameters<Project['keel']>[1] = {},
-  ) {
+  async function expectRefused(p: Project, vault: string, args: string[], message: RegExp, io: Parameters<Project['keel']>[1] = {}) {
     const before = readFileSync(vault);
     const r = await p.keel(args, io);
     expect(r.code).toBe(1);
@@ -250,7 +244,10 @@ describe('bad input: exit 1, a clear message, the vault byte-identical, no plain
       interactive: true,
       prompt: async () => 'n',
     });
-    for (const f of readFileSync(join(p.root, '..', 'edited-paths'), 'utf8').trim().split('\n')) expect(existsSync(f)).toBe(false);
+    for (const f of readFileSync(join(p.root, '..', 'edited-paths'), 'utf8')
+      .trim()
+      .split('\n'))
+      expect(existsSync(f)).toBe(false);
   });
 
   it('set: bad key names are refused before anything is read', async () => {
@@ -469,9 +466,7 @@ describe('as a process', () => {
       const env = { ...process.env, KEEL_ROOT: p.root, HOME: p.home, KEEL_AGE_IDENTITY: me.identity, KEEL_TEST_TEMP_BASE: p.temp };
       const next = spawnSync('node', [cli, 'secrets', 'status', 'prod'], { env, encoding: 'utf8' });
       expect(next.status).toBe(0);
-      expect(next.stderr).toBe(
-        `removed leftover plaintext of a killed \`keel secrets edit\` (pid ${child.pid}): ${dirname(plaintext)}\n`,
-      );
+      expect(next.stderr).toBe(`removed leftover plaintext of a killed \`keel secrets edit\` (pid ${child.pid}): ${dirname(plaintext)}\n`);
       expect(existsSync(dirname(plaintext))).toBe(false);
       expect(p.leftovers()).toEqual([]);
       expect(readFileSync(vault).equals(before)).toBe(true);

@@ -54,14 +54,18 @@ describe('bench replay: frames', () => {
         buf = r.rest;
       }
       expect(buf).toBe('');
-      expect(got.map((f) => [f.frameNonce, f.kind])).toEqual([[f1, 'probe'], [f2, 'release'], [f3, 'unknown']]);
+      expect(got.map((f) => [f.frameNonce, f.kind])).toEqual([
+        [f1, 'probe'],
+        [f2, 'release'],
+        [f3, 'unknown'],
+      ]);
       expect(got[0]!.scriptNonce).toBe(p.nonce);
       expect(got[0]!.script).toBe(p.script);
       expect(got[2]!.script).toBe('echo apply\n');
     }
   });
 
-  it('answers a probe with the recording under the script\'s own nonce, and ends the frame like sh would', () => {
+  it("answers a probe with the recording under the script's own nonce, and ends the frame like sh would", () => {
     const p = probe();
     const [f] = takeFrames(frame(p.script, '@@keel-dddddddddddd')).frames;
     const a = answer(f!, recording);
@@ -76,7 +80,7 @@ describe('bench replay: frames', () => {
   });
 });
 
-describe('bench fake endpoint over keel\'s own session', () => {
+describe("bench fake endpoint over keel's own session", () => {
   let eps: FakeEndpoints | undefined;
   afterEach(async () => {
     await eps?.close();
@@ -156,7 +160,17 @@ describe('bench options and targets', () => {
       },
       fake_scale: {
         rows: [
-          { hosts: 1000, wall_s: 31, cpu_s: 16, peak_rss_mb: 500, peak_fds: 1020, errors: [], unreachable: 0, failed: 0, endpoint: { probes: 1000, releases: 1000, peak_channels: 1000 } },
+          {
+            hosts: 1000,
+            wall_s: 31,
+            cpu_s: 16,
+            peak_rss_mb: 500,
+            peak_fds: 1020,
+            errors: [],
+            unreachable: 0,
+            failed: 0,
+            endpoint: { probes: 1000, releases: 1000, peak_channels: 1000 },
+          },
         ],
       },
     } as unknown as BenchResult;

@@ -54,7 +54,8 @@ describe('keel CLI, bad input', () => {
 
   it('a bad role variable is refused before connecting, at its line in the inventory', async () => {
     const root = project({
-      'inventories/staging.yaml': 'hosts:\n  web1:\n    address: 10.0.0.1\n    groups: [web]\n    vars:\n      demo_port: 99999\ngroups:\n  web: {roles: [demo]}\n',
+      'inventories/staging.yaml':
+        'hosts:\n  web1:\n    address: 10.0.0.1\n    groups: [web]\n    vars:\n      demo_port: 99999\ngroups:\n  web: {roles: [demo]}\n',
     });
     const r = await runKeel(['provision', 'staging'], { root });
     expect(r.code).toBe(1);
@@ -69,29 +70,36 @@ describe('keel CLI, bad input', () => {
       '  - file: {path: "/tmp/{{site}}", content: "{{database_url}} {{#if tuning}}t{{/if}}"}',
       '    when: eq flavour "plain"',
     ].join('\n');
-    const inventory = (vars: string, groupVars = '{}') => [
-      'vars:',
-      '  site: a',              // read by a template
-      '  flavour: plain',       // read by when:
-      '  tuning: 1',            // read by {{#if}}
-      '  db_host: h',           // read by another inventory variable
-      '  database_url: "postgres://{{db_host}}/x"',
-      vars,
-      'hosts:',
-      '  web1: {address: 10.0.0.1, groups: [web]}',
-      '  db1: {address: 10.0.0.2, groups: [db]}',
-      'groups:',
-      '  web: {roles: [myapp]}',
-      `  db: {roles: [other], vars: ${groupVars}}`,
-    ].join('\n');
+    const inventory = (vars: string, groupVars = '{}') =>
+      [
+        'vars:',
+        '  site: a', // read by a template
+        '  flavour: plain', // read by when:
+        '  tuning: 1', // read by {{#if}}
+        '  db_host: h', // read by another inventory variable
+        '  database_url: "postgres://{{db_host}}/x"',
+        vars,
+        'hosts:',
+        '  web1: {address: 10.0.0.1, groups: [web]}',
+        '  db1: {address: 10.0.0.2, groups: [db]}',
+        'groups:',
+        '  web: {roles: [myapp]}',
+        `  db: {roles: [other], vars: ${groupVars}}`,
+      ].join('\n');
     const other = 'resources: []\n';
     const ok = project({ 'roles/myapp/role.yaml': role, 'roles/other/role.yaml': other, 'inventories/staging.yaml': inventory('  x_monitoring_tag: blue') });
     expect((await runKeel(['inventory', 'staging'], { root: ok })).code).toBe(0);
 
-    const typo = project({ 'roles/myapp/role.yaml': role, 'roles/other/role.yaml': other, 'inventories/staging.yaml': inventory('  databse_url: oops', '{site: b}') });
+    const typo = project({
+      'roles/myapp/role.yaml': role,
+      'roles/other/role.yaml': other,
+      'inventories/staging.yaml': inventory('  databse_url: oops', '{site: b}'),
+    });
     const r = await runKeel(['provision', 'staging'], { root: typo });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('inventories/staging.yaml:7:3: variable "databse_url" is not declared or used by any role of the hosts it applies to (web1, db1) (did you mean "database_url"?)');
+    expect(r.stderr).toContain(
+      'inventories/staging.yaml:7:3: variable "databse_url" is not declared or used by any role of the hosts it applies to (web1, db1) (did you mean "database_url"?)',
+    );
     // A group variable is checked against the roles of that group's hosts only.
     expect(r.stderr).toContain('inventories/staging.yaml:13:31: variable "site" is not declared or used by any role of host db1');
     expect(r.stderr).toMatch(/x_databse_url/);
@@ -115,15 +123,18 @@ describe('keel CLI, bad input', () => {
 
   it('seed 001 INI inventory loads as it is (keel inventory -i)', async () => {
     const root = project({
-      'ops/ansible/hosts_test': '[web]\nweb1-test ansible_host=192.168.56.10 ansible_user=vagrant env_branch=master database_url=postgresql+asyncpg://user:pass@localhost:5432/catalogage\n',
+      'ops/ansible/hosts_test':
+        '[web]\nweb1-test ansible_host=192.168.56.10 ansible_user=vagrant env_branch=master database_url=postgresql+asyncpg://user:pass@localhost:5432/catalogage\n',
     });
     const r = await runKeel(['inventory', 'test', '-i', 'ops/ansible/hosts_test', '--output', 'json'], { root });
     // Variables no role reads only warn in an INI inventory (they may be Ansible's own);
     // database_url is role app's (a role this host does not have): not a typo.
-    expect(r.stderr).toBe([
-      'ops/ansible/hosts_test:2:59: warning: variable "env_branch" is not declared or used by any role of host web1-test (an Ansible variable? ignored)',
-      '',
-    ].join('\n'));
+    expect(r.stderr).toBe(
+      [
+        'ops/ansible/hosts_test:2:59: warning: variable "env_branch" is not declared or used by any role of host web1-test (an Ansible variable? ignored)',
+        '',
+      ].join('\n'),
+    );
     expect(r.code).toBe(0);
     const doc = r.json();
     expect(doc.hosts['web1-test'].connection).toMatchObject({ address: '192.168.56.10', user: 'vagrant', port: 22 });
@@ -136,7 +147,9 @@ describe('keel CLI, bad input', () => {
     });
     const r = await runKeel(['provision', 'staging'], { root });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`error: inventories/staging.yaml:2:3: host web1: key file ${join(root, 'inventories', 'keys', 'deploy_ed25519')} does not exist\n`);
+    expect(r.stderr).toContain(
+      `error: inventories/staging.yaml:2:3: host web1: key file ${join(root, 'inventories', 'keys', 'deploy_ed25519')} does not exist\n`,
+    );
     expect(r.stderr).toMatch(/hint: fix the path in the inventory \(relative paths are relative to the inventory file\)/);
     expect(r.stdout).not.toMatch(/UNREACHABLE|refused/);
     expect(existsSync(join(root, '.keel', 'logs'))).toBe(false);

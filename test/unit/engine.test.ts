@@ -36,7 +36,17 @@ function host(roles: string[], vars: Record<string, unknown> = {}): Host {
     roles,
     vars: { base: dir, ...vars },
     location: { file: 'inventories/test.yaml', line: 3 },
-    connection: { address: '127.0.0.1', port: 22, user: 'root', keyFiles: [], agent: false, jump: [], connectTimeoutMs: 1000, become: false, becomeUser: 'root' },
+    connection: {
+      address: '127.0.0.1',
+      port: 22,
+      user: 'root',
+      keyFiles: [],
+      agent: false,
+      jump: [],
+      connectTimeoutMs: 1000,
+      become: false,
+      becomeUser: 'root',
+    },
   };
 }
 
@@ -52,12 +62,15 @@ async function apply(roles: string[], vars: Record<string, unknown> = {}, check 
 
 describe('engine on a real shell', () => {
   it('converges a file, then reports 0 changed in one round trip', async () => {
-    role('web', `
+    role(
+      'web',
+      `
 variables:
   web_greeting: {type: string, default: hello}
 resources:
   - file: {path: "{{base}}/greeting.txt", content: "{{web_greeting}}\\n", mode: "0640"}
-`);
+`,
+    );
     const first = await apply(['web']);
     expect(first.error).toBeUndefined();
     expect(first.changed).toBe(1);
@@ -88,7 +101,9 @@ resources:
   });
 
   it('a failing command reports its exit code and stderr, skips the rest, keeps notified handlers pending', async () => {
-    role('app', `
+    role(
+      'app',
+      `
 resources:
   - file: {path: "{{base}}/conf", content: "v1"}
     notify: restart
@@ -96,7 +111,8 @@ resources:
   - file: {path: "{{base}}/after", content: "never"}
 handlers:
   restart: {run: "echo restarted >> {{quote base}}/restarts"}
-`);
+`,
+    );
     const r = await apply(['app']);
     const failed = r.resources.find((x) => x.status === 'failed')!;
     expect(failed.id).toMatch(/command/);
@@ -108,13 +124,16 @@ handlers:
     expect(readFileSync(join(state, 'pending-handlers'), 'utf8')).toBe('app:restart\n');
 
     // Fix the role: the next run runs the handler remembered from the failed run, once.
-    role('app', `
+    role(
+      'app',
+      `
 resources:
   - file: {path: "{{base}}/conf", content: "v1"}
     notify: restart
 handlers:
   restart: {run: "echo restarted >> {{quote base}}/restarts"}
-`);
+`,
+    );
     const next = await apply(['app']);
     expect(next.failed).toBe(0);
     expect(next.resources.find((x) => x.id === 'handler/app:restart')!.status).toBe('changed');
@@ -125,7 +144,9 @@ handlers:
   });
 
   it('runs a notified handler once, at the end, only when something changed', async () => {
-    role('app', `
+    role(
+      'app',
+      `
 resources:
   - file: {path: "{{base}}/one", content: "1"}
     notify: restart
@@ -133,7 +154,8 @@ resources:
     notify: restart
 handlers:
   restart: {run: "echo restarted >> {{quote base}}/restarts"}
-`);
+`,
+    );
     await apply(['app']);
     expect(readFileSync(join(dir, 'restarts'), 'utf8')).toBe('restarted\n');
     const again = await apply(['app']);
@@ -142,12 +164,15 @@ handlers:
   });
 
   it('a guarded command runs at most once per run: still unmet after it ran, the host fails saying so', async () => {
-    role('app', `
+    role(
+      'app',
+      `
 resources:
   - command: {run: "echo ran >> {{quote base}}/c", creates: "{{base}}/never"}
   - command: {run: "echo ran >> {{quote base}}/u", unless: "test -e {{quote base}}/never2"}
   - file: {path: "{{base}}/after", content: "x"}
-`);
+`,
+    );
     const r = await apply(['app']);
     expect(readFileSync(join(dir, 'c'), 'utf8')).toBe('ran\n');
     const failed = r.resources.find((x) => x.status === 'failed')!;
@@ -157,10 +182,13 @@ resources:
     expect(existsSync(join(dir, 'u')) ? readFileSync(join(dir, 'u'), 'utf8') : '').not.toBe('ran\nran\n');
     expect(r.session.roundTrips).toBe(2);
 
-    role('app', `
+    role(
+      'app',
+      `
 resources:
   - command: {run: "echo ran >> {{quote base}}/u2", unless: "test -e {{quote base}}/never2"}
-`);
+`,
+    );
     const u = await apply(['app']);
     expect(readFileSync(join(dir, 'u2'), 'utf8')).toBe('ran\n');
     expect(u.resources[0]).toMatchObject({ status: 'failed' });
@@ -168,11 +196,14 @@ resources:
   });
 
   it('a file a later resource rewrote in the same run is written once more, then converges', async () => {
-    role('app', `
+    role(
+      'app',
+      `
 resources:
   - file: {path: "{{base}}/conf", content: "mine\\n"}
   - command: {run: "echo theirs > {{quote base}}/conf; touch {{quote base}}/pkg", creates: "{{base}}/pkg"}
-`);
+`,
+    );
     const r = await apply(['app']);
     expect(r.failed).toBe(0);
     expect(readFileSync(join(dir, 'conf'), 'utf8')).toBe('mine\n');
@@ -218,12 +249,15 @@ resources:
   });
 
   it('an error a resource type finds in its params (a newline in a path) names the role file and line', () => {
-    role('web', `resources:
+    role(
+      'web',
+      `resources:
   - file: {path: "{{base}}/ok", content: ""}
   - file: {path: "{{base}}/a\\nb", content: ""}
   - directory: {path: relative/dir}
   - line: {path: "{{base}}/x", line: "one\\ntwo"}
-`);
+`,
+    );
     let err: unknown;
     try {
       plan(['web']);
@@ -239,14 +273,20 @@ resources:
   });
 
   it('refuses bad role variables before anything runs, with the inventory location', () => {
-    role('web', `
+    role(
+      'web',
+      `
 variables:
   web_port: {type: integer, minimum: 1, maximum: 65535, default: 80}
 resources:
   - file: {path: "{{base}}/p", content: "{{web_port}}"}
-`);
+`,
+    );
     const h = host(['web'], { web_port: 70000, web_prot: 1 });
-    h.varLocations = { web_port: { file: 'inventories/staging.yaml', line: 9, column: 15 }, web_prot: { file: 'inventories/staging.yaml', line: 10, column: 5 } };
+    h.varLocations = {
+      web_port: { file: 'inventories/staging.yaml', line: 9, column: 15 },
+      web_prot: { file: 'inventories/staging.yaml', line: 10, column: 5 },
+    };
     let err: unknown;
     try {
       compileHost(h, new RoleLibrary([join(dir, 'roles')]), { env: 'test', root: dir });
@@ -256,11 +296,15 @@ resources:
     expect(err).toBeInstanceOf(ConfigErrors);
     const msgs = (err as ConfigErrors).errors.map((e) => e.message);
     expect(msgs).toContainEqual(expect.stringMatching(/^inventories\/staging\.yaml:9:15: variable "web_port" \(role web\) must be <= 65535/));
-    expect(msgs).toContainEqual(expect.stringMatching(/^inventories\/staging\.yaml:10:5: unknown variable "web_prot" for role web \(did you mean "web_port"\?\)/));
+    expect(msgs).toContainEqual(
+      expect.stringMatching(/^inventories\/staging\.yaml:10:5: unknown variable "web_prot" for role web \(did you mean "web_port"\?\)/),
+    );
   });
 
   it('skips a resource whose when: is false, and loops', async () => {
-    role('web', `
+    role(
+      'web',
+      `
 variables:
   web_tls: {type: boolean, default: true}
 resources:
@@ -268,7 +312,8 @@ resources:
     loop: [a, b, c]
   - file: {path: "{{base}}/tls", content: "x"}
     when: web_tls
-`);
+`,
+    );
     const r = await apply(['web'], { web_tls: false });
     expect(r.changed).toBe(3);
     expect(r.resources.filter((x) => x.status === 'skipped')).toHaveLength(1);
@@ -276,49 +321,65 @@ resources:
   });
 
   it('--tags keeps only tagged resources (a role name is a tag)', () => {
-    role('web', `
+    role(
+      'web',
+      `
 resources:
   - file: {path: "{{base}}/a", content: "x"}
     tags: [config]
   - file: {path: "{{base}}/b", content: "y"}
-`);
+`,
+    );
     role('db', `resources:\n  - file: {path: "{{base}}/c", content: "z"}\n`);
     const lib = new RoleLibrary([join(dir, 'roles')]);
-    const ids = (tags: string[]) => compileHost(host(['web', 'db']), lib, { env: 'test', root: dir, tags }).resources.map((r) => r.id.slice(r.id.indexOf('/') + 1));
+    const ids = (tags: string[]) =>
+      compileHost(host(['web', 'db']), lib, { env: 'test', root: dir, tags }).resources.map((r) => r.id.slice(r.id.indexOf('/') + 1));
     expect(ids(['config'])).toEqual([`file:${join(dir, 'a')}`]);
     expect(ids(['db'])).toEqual([`file:${join(dir, 'c')}`]);
     expect(ids([])).toHaveLength(3);
   });
 
   it('a misspelled variable in when: or {{#if}} is an error, not a silent false; declared-but-unset is fine', () => {
-    role('web', `
+    role(
+      'web',
+      `
 variables:
   web_tls: {type: boolean}
 resources:
   - file: {path: "{{base}}/a", content: "x"}
     when: web_tsl
-`);
+`,
+    );
     expect(() => plan(['web'])).toThrow(/role\.yaml:5:\d+: variable "web_tsl" is not defined/);
-    role('web', `
+    role(
+      'web',
+      `
 variables:
   web_tls: {type: boolean}
 resources:
   - file: {path: "{{base}}/a", content: "{{#if web_tls}}tls{{else}}plain{{/if}} {{#if (eq host.name \\"local\\")}}here{{/if}}"}
     when: not web_tls
-`);
+`,
+    );
     expect(plan(['web']).resources[0]!.params.content).toBe('plain here');
-    role('web', `resources:\n  - file: {path: "{{base}}/a", content: "{{#each (json base)}}{{nothing_checked_here}}{{/each}}{{#if (eq secrets.typo 1)}}x{{/if}}"}\n`);
+    role(
+      'web',
+      `resources:\n  - file: {path: "{{base}}/a", content: "{{#each (json base)}}{{nothing_checked_here}}{{/each}}{{#if (eq secrets.typo 1)}}x{{/if}}"}\n`,
+    );
     expect(() => plan(['web'])).toThrow(/variable "secrets.typo" is not defined/);
   });
 
   it('reports every unresolvable variable at once, where each was defined', () => {
-    role('web', `
+    role(
+      'web',
+      `
 variables:
   web_a: {type: string, default: "{{secrets.a}}"}
   web_b: {type: string, default: "{{missing_b}}"}
 resources:
   - file: {path: "{{base}}/a", content: "{{web_a}}{{web_b}}"}
-`);
+`,
+    );
     let err: unknown;
     try {
       plan(['web']);
@@ -338,7 +399,13 @@ resources:
 describe('role instances, host conditions, handler coverage, shared variables', () => {
   function instances(list: { role: string; name?: string; vars?: Record<string, unknown> }[], vars: Record<string, unknown> = {}): Host {
     const h = host([...new Set(list.map((i) => i.role))], vars);
-    h.roleInstances = list.map((i) => ({ role: i.role, ...(i.name !== undefined && { name: i.name }), vars: i.vars ?? {}, varLocations: {}, location: h.location }));
+    h.roleInstances = list.map((i) => ({
+      role: i.role,
+      ...(i.name !== undefined && { name: i.name }),
+      vars: i.vars ?? {},
+      varLocations: {},
+      location: h.location,
+    }));
     return h;
   }
   const lib = () => new RoleLibrary([join(dir, 'roles')]);
@@ -363,10 +430,11 @@ handlers:
 
   it('one role used twice with different variables: ids and handlers per instance, only the changed one restarts', async () => {
     role('daemon', DAEMON);
-    const both = (recalc: string) => instances([
-      { role: 'daemon', name: 'recalc', vars: { daemon_command: recalc } },
-      { role: 'daemon', name: 'notify', vars: { daemon_command: 'notify.py' } },
-    ]);
+    const both = (recalc: string) =>
+      instances([
+        { role: 'daemon', name: 'recalc', vars: { daemon_command: recalc } },
+        { role: 'daemon', name: 'notify', vars: { daemon_command: 'notify.py' } },
+      ]);
     const p = compileHost(both('recalc.py'), lib(), { env: 'test', root: dir });
     expect(p.resources.map((r) => r.id)).toEqual([`daemon[recalc]/file:${join(dir, 'recalc.unit')}`, `daemon[notify]/file:${join(dir, 'notify.unit')}`]);
     expect([...p.handlers.keys()]).toEqual(['daemon[recalc]:restart', 'daemon[notify]:restart']);
@@ -377,18 +445,24 @@ handlers:
     expect(lines('restarts').sort()).toEqual(['notify', 'recalc']);
     expect((await applyHost(both('recalc.py'))).changed).toBe(0);
     const third = await applyHost(both('recalc.py --fast'));
-    expect(third.resources.filter((r) => r.status === 'changed').map((r) => r.id)).toEqual([`daemon[recalc]/file:${join(dir, 'recalc.unit')}`, 'handler/daemon[recalc]:restart']);
+    expect(third.resources.filter((r) => r.status === 'changed').map((r) => r.id)).toEqual([
+      `daemon[recalc]/file:${join(dir, 'recalc.unit')}`,
+      'handler/daemon[recalc]:restart',
+    ]);
     expect(lines('restarts')).toEqual([...lines('restarts').slice(0, 2), 'recalc']);
   });
 
   it('notify: is rendered per looped item: a resource notifies the instance its item names', async () => {
     role('daemon', DAEMON);
-    role('settings', `
+    role(
+      'settings',
+      `
 resources:
   - file: {path: "{{base}}/{{item}}.settings", content: "s"}
     loop: [recalc]
     notify: "daemon[{{item}}]:restart"
-`);
+`,
+    );
     const h = instances([
       { role: 'daemon', name: 'recalc', vars: { daemon_command: 'r' } },
       { role: 'daemon', name: 'notify', vars: { daemon_command: 'n' } },
@@ -402,9 +476,11 @@ resources:
     expect(lines('restarts')).toEqual(['recalc']);
   });
 
-  it('instance variables sit above the host\'s, below -e; their errors name the instance\'s role', () => {
+  it("instance variables sit above the host's, below -e; their errors name the instance's role", () => {
     role('daemon', DAEMON);
-    const h = instances([{ role: 'daemon', name: 'recalc', vars: { daemon_command: 'mine', daemon_log: '/x/{{daemon_command}}' } }], { daemon_command: 'host-wide' });
+    const h = instances([{ role: 'daemon', name: 'recalc', vars: { daemon_command: 'mine', daemon_log: '/x/{{daemon_command}}' } }], {
+      daemon_command: 'host-wide',
+    });
     expect(compileHost(h, lib(), { env: 'test', root: dir }).resources[0]!.params.content).toBe('ExecStart=mine >> /x/mine\n');
     h.literalVars = ['daemon_command'];
     h.vars.daemon_command = 'from -e';
@@ -413,19 +489,25 @@ resources:
     expect(() => compileHost(bad, lib(), { env: 'test', root: dir })).toThrow(/variable "daemon_name" \(role daemon\) must match pattern/);
   });
 
-  it('a role notifies another role\'s handler by role:handler; an unknown one, or an ambiguous instance, is an error', async () => {
-    role('app', `
+  it("a role notifies another role's handler by role:handler; an unknown one, or an ambiguous instance, is an error", async () => {
+    role(
+      'app',
+      `
 resources:
   - file: {path: "{{base}}/app.conf", content: "a"}
     notify: restart app
 handlers:
   restart app: {run: "echo restart >> {{quote base}}/app-events"}
-`);
-    role('worker', `
+`,
+    );
+    role(
+      'worker',
+      `
 resources:
   - file: {path: "{{base}}/worker.conf", content: "w"}
     notify: "app:restart app"
-`);
+`,
+    );
     const r = await apply(['app', 'worker']);
     expect(r.failed).toBe(0);
     expect(lines('app-events')).toEqual(['restart']);
@@ -435,11 +517,15 @@ resources:
     role('daemon', DAEMON);
     role('worker', `resources:\n  - file: {path: "{{base}}/w", content: "w"}\n    notify: "daemon:restart"\n`);
     const h = instances([{ role: 'daemon', name: 'recalc', vars: { daemon_command: 'x' } }, { role: 'worker' }]);
-    expect(() => compileHost(h, lib(), { env: 'test', root: dir })).toThrow(/role daemon is used here as daemon\[recalc\]: name the instance, e\.g\. "daemon\[recalc\]:restart"/);
+    expect(() => compileHost(h, lib(), { env: 'test', root: dir })).toThrow(
+      /role daemon is used here as daemon\[recalc\]: name the instance, e\.g\. "daemon\[recalc\]:restart"/,
+    );
   });
 
   it('a restart covers a reload: when both are due only the restart runs, whatever their order; a resource can cover a handler', async () => {
-    role('app', `
+    role(
+      'app',
+      `
 resources:
   - file: {path: "{{base}}/env", content: "e"}
     notify: reload app
@@ -450,7 +536,8 @@ resources:
 handlers:
   reload app: {run: "echo reload >> {{quote base}}/app-events"}
   restart app: {run: "echo restart >> {{quote base}}/app-events", covers: [reload app]}
-`);
+`,
+    );
     // First converge: the start covers the restart, the restart the reload: started once.
     expect((await apply(['app'])).failed).toBe(0);
     expect(lines('app-events')).toEqual(['start']);
@@ -468,7 +555,9 @@ handlers:
   });
 
   it('a failed covering handler stays pending with what it covers; the next run restarts once', async () => {
-    role('app', `
+    role(
+      'app',
+      `
 resources:
   - file: {path: "{{base}}/env", content: "e"}
     notify: reload app
@@ -477,7 +566,8 @@ resources:
 handlers:
   reload app: {run: "echo reload >> {{quote base}}/app-events"}
   restart app: {run: "test -e {{quote base}}/can-start && echo restart >> {{quote base}}/app-events", covers: [reload app]}
-`);
+`,
+    );
     const r = await apply(['app']);
     expect(r.resources.find((x) => x.id === 'handler/app:restart app')!.status).toBe('failed');
     expect(lines('app-events')).toEqual([]);
@@ -488,7 +578,9 @@ handlers:
   });
 
   it('when: {exists} is decided on the host at each probe: a path created during the run turns the resource on in the same run', async () => {
-    role('web', `
+    role(
+      'web',
+      `
 variables:
   web_tls: {type: boolean}
 resources:
@@ -502,7 +594,8 @@ resources:
     notify: reload
 handlers:
   reload: {run: "echo \\"reload $(cat {{quote base}}/site.conf)\\" >> {{quote base}}/events"}
-`);
+`,
+    );
     const r = await apply(['web'], { web_tls: true });
     expect(r.failed).toBe(0);
     expect(readFileSync(join(dir, 'site.conf'), 'utf8')).toBe('tls\n');
@@ -523,7 +616,9 @@ handlers:
   });
 
   it('a template rendered two ways with vars:, and flush_handlers: true runs every handler due', async () => {
-    role('web', `
+    role(
+      'web',
+      `
 resources:
   - template: {src: site.hbs, dest: "{{base}}/plain", vars: {tls: false, port: "{{port_http}}"}}
     notify: [a, b]
@@ -532,8 +627,10 @@ resources:
 handlers:
   a: {run: "echo a >> {{quote base}}/events"}
   b: {run: "test -e {{quote base}}/plain && echo b >> {{quote base}}/events"}
-`, { 'site.hbs': '{{#if tls}}ssl {{/if}}listen {{port}}\n' });
-    const r = await apply(["web"], { port_http: 8080 });
+`,
+      { 'site.hbs': '{{#if tls}}ssl {{/if}}listen {{port}}\n' },
+    );
+    const r = await apply(['web'], { port_http: 8080 });
     expect(r.failed).toBe(0);
     expect(readFileSync(join(dir, 'plain'), 'utf8')).toBe('listen 8080\n');
     expect(readFileSync(join(dir, 'tls'), 'utf8')).toBe('ssl listen 443\n');
@@ -549,7 +646,10 @@ handlers:
 
   it('shared variables: declared once in roles/vars.yaml, read by roles through uses:, one default; old re-declarations still work', () => {
     mkdirSync(join(dir, 'roles'), { recursive: true });
-    writeFileSync(join(dir, 'roles', 'vars.yaml'), 'variables:\n  app_user: {type: string, pattern: "^[a-z]+$", default: app}\n  app_root: {type: string, default: "/home/{{app_user}}/webapp"}\n');
+    writeFileSync(
+      join(dir, 'roles', 'vars.yaml'),
+      'variables:\n  app_user: {type: string, pattern: "^[a-z]+$", default: app}\n  app_root: {type: string, default: "/home/{{app_user}}/webapp"}\n',
+    );
     role('one', `uses: [app_user, app_root]\nresources:\n  - file: {path: "{{base}}/one", content: "{{app_root}}"}\n`);
     role('two', `uses: [app_root]\nresources:\n  - file: {path: "{{base}}/two", content: "{{app_root}}"}\n`);
     // An older role: declares it again without a default (fine), or with one (it wins, as before).

@@ -38,9 +38,7 @@ describe('Ansible INI inventory', () => {
 
   it('reads groups, children, vars sections, ranges, ports and connection variables', async () => {
     const inv = await loadInventory({ root: fixtures, env: 'prod', inventoryFile: 'ansible/production.ini' });
-    expect(inv.hosts.map((h) => h.name)).toEqual([
-      'ungrouped-box', 'web01.example.org', 'web02.example.org', 'web03.example.org', 'edge.example.org', 'db1',
-    ]);
+    expect(inv.hosts.map((h) => h.name)).toEqual(['ungrouped-box', 'web01.example.org', 'web02.example.org', 'web03.example.org', 'edge.example.org', 'db1']);
     expect(host(inv, 'ungrouped-box').groups).toEqual(['all', 'ungrouped']);
     expect(host(inv, 'web02.example.org').groups).toEqual(['all', 'prod', 'web']);
     expect(host(inv, 'web02.example.org').connection).toMatchObject({ address: 'web02.example.org', user: 'deploy' });
@@ -48,7 +46,10 @@ describe('Ansible INI inventory', () => {
     const edge = host(inv, 'edge.example.org');
     expect(edge.connection).toMatchObject({ port: 2222, user: 'admin' }); // [all:vars] ansible_user
     expect(edge.vars).toEqual({
-      app_name: 'catalogage', ntp_server: 'ntp.example.org', max_conns: 100, quoted: '01',
+      app_name: 'catalogage',
+      ntp_server: 'ntp.example.org',
+      max_conns: 100,
+      quoted: '01',
       http_port: 8080, // host beats [web:vars]
       motd: 'hello world',
       enabled: true,
@@ -58,7 +59,11 @@ describe('Ansible INI inventory', () => {
     const db1 = host(inv, 'db1');
     expect(db1.groups).toEqual(['all', 'prod', 'db']);
     expect(db1.connection).toMatchObject({
-      address: '10.0.0.5', port: 5522, user: 'admin', become: true, becomeUser: 'postgres',
+      address: '10.0.0.5',
+      port: 5522,
+      user: 'admin',
+      become: true,
+      becomeUser: 'postgres',
       keyFiles: [path.join(home, '.ssh/db_key')],
     });
     expect(db1.connection.jump).toMatchObject([{ user: 'ops', address: 'bastion.example.org', port: 22 }]);

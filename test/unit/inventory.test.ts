@@ -26,7 +26,11 @@ const host = (inv: Inventory, name: string): Host => {
 
 describe('keel YAML inventory', () => {
   const load = (extraVars?: Record<string, unknown>) =>
-    loadInventory({ root: project, env: 'staging', extraVars: extraVars && { values: extraVars, locations: Object.fromEntries(Object.keys(extraVars).map((k) => [k, { file: `-e ${k}=...` }])) } });
+    loadInventory({
+      root: project,
+      env: 'staging',
+      extraVars: extraVars && { values: extraVars, locations: Object.fromEntries(Object.keys(extraVars).map((k) => [k, { file: `-e ${k}=...` }])) },
+    });
 
   it('orders groups ancestors first, then by appearance, with the implicit all', async () => {
     const inv = await load();
@@ -73,8 +77,16 @@ describe('keel YAML inventory', () => {
   it('resolves connections: defaults < env < group < host, with jump chains', async () => {
     const inv = await load();
     const bastion = {
-      address: '198.51.100.1', port: 2222, user: 'jump', keyFiles: [path.join(home, '.ssh/id_ed25519')],
-      agent: false, jump: [], connectTimeoutMs: 5000, become: true, becomeUser: 'root', becomePasswordVar: 'become_password',
+      address: '198.51.100.1',
+      port: 2222,
+      user: 'jump',
+      keyFiles: [path.join(home, '.ssh/id_ed25519')],
+      agent: false,
+      jump: [],
+      connectTimeoutMs: 5000,
+      become: true,
+      becomeUser: 'root',
+      becomePasswordVar: 'become_password',
     };
     expect(host(inv, 'bastion').connection).toEqual(bastion);
     expect(host(inv, 'web1').connection).toEqual({ ...bastion, address: '203.0.113.10', port: 22, user: 'webadmin', jump: [bastion] });
@@ -90,8 +102,16 @@ describe('keel YAML inventory', () => {
     const dir = await tempProject({ 'inventories/dev.yaml': 'hosts:\n  box:\n' });
     const inv = await loadInventory({ root: dir, env: 'dev' });
     expect(inv.hosts[0]!.connection).toEqual({
-      address: 'box', port: 22, user: os.userInfo().username, keyFiles: [], agent: true, jump: [],
-      connectTimeoutMs: 10_000, become: false, becomeUser: 'root', becomePasswordVar: 'become_password',
+      address: 'box',
+      port: 22,
+      user: os.userInfo().username,
+      keyFiles: [],
+      agent: true,
+      jump: [],
+      connectTimeoutMs: 10_000,
+      become: false,
+      becomeUser: 'root',
+      becomePasswordVar: 'become_password',
     });
   });
 
@@ -99,12 +119,18 @@ describe('keel YAML inventory', () => {
     vi.stubEnv('KEEL_SSH_CONFIG', path.join(fixtures, 'ssh_config'));
     const inv = await loadInventory({ root: project, env: 'local' });
     expect(host(inv, 'vagrant').connection).toMatchObject({
-      address: '127.0.0.1', port: 2222, user: 'vagrant', become: true, sshConfigHost: 'default',
+      address: '127.0.0.1',
+      port: 2222,
+      user: 'vagrant',
+      become: true,
+      sshConfigHost: 'default',
       keyFiles: ['/home/alice/projects/catalogage/.vagrant/machines/default/virtualbox/private_key'],
     });
     // ~/.ssh/config fills only what the inventory leaves unset (port 2200 comes from the inventory).
     expect(host(inv, 'alias1').connection).toMatchObject({
-      address: 'alias1.internal.example.net', port: 2200, user: 'fallback',
+      address: 'alias1.internal.example.net',
+      port: 2200,
+      user: 'fallback',
       keyFiles: [path.join(home, '.ssh/key with space'), path.join(home, '.ssh/id_default')],
     });
     const aliased = host(inv, 'aliased').connection;
@@ -148,7 +174,11 @@ describe('selectHosts', () => {
 
 describe('inventoryToJSON', () => {
   it('passes every variable value through mask', async () => {
-    const inv = await loadInventory({ root: project, env: 'staging', extraVars: { values: { db_password: 's3cret' }, locations: { db_password: { file: '-e db_password=...' } } } });
+    const inv = await loadInventory({
+      root: project,
+      env: 'staging',
+      extraVars: { values: { db_password: 's3cret' }, locations: { db_password: { file: '-e db_password=...' } } },
+    });
     const json = inventoryToJSON(inv, (v) => (v === 's3cret' ? '******' : v)) as any;
     expect(json.hosts.web1.vars.db_password).toBe('******');
     expect(json.hosts.web1.connection.jump).toEqual(['jump@198.51.100.1:2222']);
@@ -166,7 +196,10 @@ describe('inventory errors', () => {
 
   async function errorsFor(yaml: string, opts: { knownRoles?: string[] } = {}): Promise<string[]> {
     const dir = await tempProject({ [FILE]: yaml });
-    const err = await loadInventory({ root: dir, env: 'staging', ...opts }).then(() => undefined, (e: unknown) => e);
+    const err = await loadInventory({ root: dir, env: 'staging', ...opts }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     if (err instanceof ConfigErrors) return err.errors.map((e) => e.message);
     if (err instanceof ConfigError) return [err.message];
     throw new Error(`expected a ConfigError, got ${String(err)}`);
@@ -203,28 +236,24 @@ describe('inventory errors', () => {
       `${FILE}:8:17: "serial" must be a number of hosts (at least 1) or a percentage like "30%", got 0`,
       `${FILE}:8:27: "roles" must be a list of role names, got "base"`,
     ]);
-    expect(await errorsFor('hosts:\n  web1:\n    groups: [web, 3]\n')).toEqual([
-      `${FILE}:3:19: "groups[1]" must be a string, got 3`,
-    ]);
+    expect(await errorsFor('hosts:\n  web1:\n    groups: [web, 3]\n')).toEqual([`${FILE}:3:19: "groups[1]" must be a string, got 3`]);
   });
 
   it('requires hosts', async () => {
-    expect(await errorsFor('vars: {a: 1}\n')).toEqual([`${FILE}:1:1: missing key "hosts" in the inventory (or "ansible_inventory": an Ansible INI file to take them from)`]);
+    expect(await errorsFor('vars: {a: 1}\n')).toEqual([
+      `${FILE}:1:1: missing key "hosts" in the inventory (or "ansible_inventory": an Ansible INI file to take them from)`,
+    ]);
   });
 
   it('reports YAML syntax errors with the parser position', async () => {
     expect(await errorsFor('hosts:\n  web1: {address: 1.2.3.4\n  web2: {}\n')).toEqual([
       `${FILE}:3:3: YAML syntax error: Flow map in block collection must be sufficiently indented and end with a }`,
     ]);
-    expect(await errorsFor('hosts:\n  web1:\n    address: "203.0.113.10\n')).toEqual([
-      `${FILE}:4:1: YAML syntax error: Missing closing "quote`,
-    ]);
+    expect(await errorsFor('hosts:\n  web1:\n    address: "203.0.113.10\n')).toEqual([`${FILE}:4:1: YAML syntax error: Missing closing "quote`]);
   });
 
   it('reports duplicate hosts at the second definition', async () => {
-    expect(await errorsFor('hosts:\n  web1: {}\n  web2: {}\n  web1: {address: x}\n')).toEqual([
-      `${FILE}:4:3: duplicate host "web1" (first defined at line 2)`,
-    ]);
+    expect(await errorsFor('hosts:\n  web1: {}\n  web2: {}\n  web1: {address: x}\n')).toEqual([`${FILE}:4:3: duplicate host "web1" (first defined at line 2)`]);
   });
 
   it('reports unknown groups with the known ones', async () => {
@@ -263,9 +292,7 @@ describe('inventory errors', () => {
       [FILE]: 'hosts:\n  vm:\n    ssh_config: vagrant.ssh-config\n    ssh_host: web\n',
       'inventories/vagrant.ssh-config': 'Host default\n  HostName 127.0.0.1\n',
     });
-    await expect(loadInventory({ root: dir, env: 'staging' })).rejects.toThrow(
-      `${FILE}:3:17: no "Host" entry for "web" in vagrant.ssh-config`,
-    );
+    await expect(loadInventory({ root: dir, env: 'staging' })).rejects.toThrow(`${FILE}:3:17: no "Host" entry for "web" in vagrant.ssh-config`);
   });
 
   it('uses isKnownRole when given', async () => {
@@ -276,9 +303,7 @@ describe('inventory errors', () => {
   });
 
   it('reports an --inventory file that does not exist', async () => {
-    await expect(loadInventory({ root: project, env: 'x', inventoryFile: 'nope/hosts' })).rejects.toThrow(
-      'nope/hosts: cannot read inventory: file not found',
-    );
+    await expect(loadInventory({ root: project, env: 'x', inventoryFile: 'nope/hosts' })).rejects.toThrow('nope/hosts: cannot read inventory: file not found');
   });
 
   it('names the environments that exist', async () => {
@@ -315,26 +340,31 @@ describe('role instances in the inventory', () => {
   const FILE = 'inventories/staging.yaml';
   const load = async (yaml: string) => loadInventory({ root: await tempProject({ [FILE]: yaml }), env: 'staging' });
   const errorsOf = async (yaml: string): Promise<string[]> => {
-    const err = await load(yaml).then(() => undefined, (e: unknown) => e);
+    const err = await load(yaml).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     if (err instanceof ConfigErrors) return err.errors.map((e) => e.message);
     if (err instanceof ConfigError) return [err.message];
     throw new Error(`expected a ConfigError, got ${String(err)}`);
   };
 
   it('reads {role, name, vars} entries: one instance each, a group and its host merged key by key', async () => {
-    const inv = await load([
-      'hosts:',
-      '  w1:',
-      '    groups: [workers]',
-      '    roles:',
-      '      - {role: daemon, name: recalc, vars: {daemon_command: "python3 recalc.py --fast"}}',
-      'groups:',
-      '  workers:',
-      '    roles:',
-      '      - base',
-      '      - {role: daemon, name: recalc, vars: {daemon_command: "python3 recalc.py", daemon_user: app}}',
-      '      - {role: daemon, name: notify, vars: {daemon_command: "python3 notify.py"}}',
-    ].join('\n'));
+    const inv = await load(
+      [
+        'hosts:',
+        '  w1:',
+        '    groups: [workers]',
+        '    roles:',
+        '      - {role: daemon, name: recalc, vars: {daemon_command: "python3 recalc.py --fast"}}',
+        'groups:',
+        '  workers:',
+        '    roles:',
+        '      - base',
+        '      - {role: daemon, name: recalc, vars: {daemon_command: "python3 recalc.py", daemon_user: app}}',
+        '      - {role: daemon, name: notify, vars: {daemon_command: "python3 notify.py"}}',
+      ].join('\n'),
+    );
     const h = host(inv, 'w1');
     expect(h.roles).toEqual(['base', 'daemon']);
     expect(h.roleInstances!.map((i) => [i.role, i.name, i.vars])).toEqual([
@@ -362,9 +392,7 @@ describe('role instances in the inventory', () => {
     expect(await errorsOf('hosts:\n  w1:\n    roles: [{role: t, nmae: a}]\n')).toEqual([
       `${FILE}:3:23: unknown key "nmae" in roles[0] of host "w1" (did you mean "name"?)`,
     ]);
-    expect(await errorsOf('hosts:\n  w1:\n    roles: [{name: a}]\n')).toEqual([
-      `${FILE}:3:13: missing key "role" in roles[0] of host "w1"`,
-    ]);
+    expect(await errorsOf('hosts:\n  w1:\n    roles: [{name: a}]\n')).toEqual([`${FILE}:3:13: missing key "role" in roles[0] of host "w1"`]);
     expect(await errorsOf('hosts:\n  w1:\n    roles: [{role: t, name: "a b"}]\n')).toEqual([
       `${FILE}:3:29: "name" must be an instance name (letters, digits, _ . -), got "a b"`,
     ]);
@@ -378,26 +406,39 @@ describe('a YAML inventory that takes an Ansible INI inventory (ansible_inventor
       mkdirSync(path.join(dir, 'inventories'));
       mkdirSync(path.join(dir, 'ops', 'ansible'), { recursive: true });
       // Seed 001's hosts_test, as the team has it for Ansible.
-      writeFileSync(path.join(dir, 'ops', 'ansible', 'hosts_test'), '[web]\nweb1-test ansible_host=192.168.56.10 ansible_user=vagrant env_branch=master database_url=postgresql+asyncpg://user:pass@localhost:5432/catalogage\n');
-      writeFileSync(path.join(dir, 'inventories', 'test.yaml'), [
-        'ansible_inventory: ../ops/ansible/hosts_test',
-        'known_hosts: ../known_hosts',
-        'vars: {app_name: catalogage}',
-        'groups:',
-        '  web: {roles: [base, app], vars: {app_server: uvicorn}}',
-        '',
-      ].join('\n'));
+      writeFileSync(
+        path.join(dir, 'ops', 'ansible', 'hosts_test'),
+        '[web]\nweb1-test ansible_host=192.168.56.10 ansible_user=vagrant env_branch=master database_url=postgresql+asyncpg://user:pass@localhost:5432/catalogage\n',
+      );
+      writeFileSync(
+        path.join(dir, 'inventories', 'test.yaml'),
+        [
+          'ansible_inventory: ../ops/ansible/hosts_test',
+          'known_hosts: ../known_hosts',
+          'vars: {app_name: catalogage}',
+          'groups:',
+          '  web: {roles: [base, app], vars: {app_server: uvicorn}}',
+          '',
+        ].join('\n'),
+      );
       const inv = await loadInventory({ root: dir, env: 'test' });
       const h = inv.hosts[0]!;
       expect(inv.hosts.map((x) => x.name)).toEqual(['web1-test']);
       expect(h.roles).toEqual(['base', 'app']);
       expect(h.connection).toMatchObject({ address: '192.168.56.10', user: 'vagrant' });
-      expect(h.vars).toMatchObject({ app_name: 'catalogage', app_server: 'uvicorn', database_url: 'postgresql+asyncpg://user:pass@localhost:5432/catalogage', env_branch: 'master' });
+      expect(h.vars).toMatchObject({
+        app_name: 'catalogage',
+        app_server: 'uvicorn',
+        database_url: 'postgresql+asyncpg://user:pass@localhost:5432/catalogage',
+        env_branch: 'master',
+      });
       expect(inv.knownHostsFile).toBe(path.join(dir, 'known_hosts'));
       const env = inv.varDefinitions!.find((d) => d.name === 'env_branch')!;
       expect(env).toMatchObject({ fromAnsible: true, location: { file: 'ops/ansible/hosts_test', line: 2 } });
       writeFileSync(path.join(dir, 'inventories', 'test.yaml'), 'ansible_inventory: ../ops/ansible/nope\n');
-      await expect(loadInventory({ root: dir, env: 'test' })).rejects.toThrow(/inventories\/test\.yaml:1:\d+: ansible_inventory: cannot read \.\.\/ops\/ansible\/nope \(file not found/);
+      await expect(loadInventory({ root: dir, env: 'test' })).rejects.toThrow(
+        /inventories\/test\.yaml:1:\d+: ansible_inventory: cannot read \.\.\/ops\/ansible\/nope \(file not found/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -5,7 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { acquireSnippet, assertHeldSnippet, breakSnippet, describeHolder, newLockOwner, parseLockReport, peekSnippet, releaseScript } from '../../src/engine/lock.js';
+import {
+  acquireSnippet,
+  assertHeldSnippet,
+  breakSnippet,
+  describeHolder,
+  newLockOwner,
+  parseLockReport,
+  peekSnippet,
+  releaseScript,
+} from '../../src/engine/lock.js';
 import { PRELUDE, newNonce, wrap } from '../../src/engine/script-parts.js';
 import { LocalSession } from '../helpers/local-session.js';
 

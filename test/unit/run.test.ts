@@ -14,14 +14,17 @@ let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'keel-run-'));
   mkdirSync(join(dir, 'roles', 'r'), { recursive: true });
-  writeFileSync(join(dir, 'roles', 'r', 'role.yaml'), `
+  writeFileSync(
+    join(dir, 'roles', 'r', 'role.yaml'),
+    `
 variables:
   r_fail: {type: boolean, default: false}
 resources:
   - command: {run: "exit 1", unless: "false"}
     when: r_fail
   - file: {path: "{{base}}/{{inventory_hostname}}", content: "done"}
-`);
+`,
+  );
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -29,8 +32,22 @@ function plans(names: string[], failing: string[]) {
   const lib = new RoleLibrary([join(dir, 'roles')]);
   return names.map((name) => {
     const host: Host = {
-      name, groups: ['all', 'web'], roles: ['r'], vars: { base: dir, r_fail: failing.includes(name) }, location: { file: 'inv.yaml' },
-      connection: { address: '127.0.0.1', port: 22, user: 'root', keyFiles: [], agent: false, jump: [], connectTimeoutMs: 1000, become: false, becomeUser: 'root' },
+      name,
+      groups: ['all', 'web'],
+      roles: ['r'],
+      vars: { base: dir, r_fail: failing.includes(name) },
+      location: { file: 'inv.yaml' },
+      connection: {
+        address: '127.0.0.1',
+        port: 22,
+        user: 'root',
+        keyFiles: [],
+        agent: false,
+        jump: [],
+        connectTimeoutMs: 1000,
+        become: false,
+        becomeUser: 'root',
+      },
     };
     return compileHost(host, lib, { env: 't', root: dir });
   });
@@ -58,7 +75,10 @@ describe('runPlans', () => {
 
   it('an unreachable host is reported and the others finish', async () => {
     const results = await runPlans(plans(['a', 'b'], []), {
-      check: false, diff: false, groups: [], forks: 1,
+      check: false,
+      diff: false,
+      groups: [],
+      forks: 1,
       connect: async (p) => {
         if (p.host.name === 'a') throw new HostUnreachableError('a', 'cannot connect to root@127.0.0.1:22: connection refused');
         return connect(p);

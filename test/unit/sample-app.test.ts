@@ -54,11 +54,19 @@ describe('make-repo.sh', () => {
     expect(git('status', '--porcelain', '--ignored')).toBe('');
     expect(git('rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe('main');
     const files = git('ls-files').trim().split('\n');
-    expect(files).toEqual(expect.arrayContaining([
-      'manage.py', 'VERSION', 'requirements.txt', 'sample/settings.py', 'sample/wsgi.py',
-      'counter/jobs.py', 'counter/migrations/0001_initial.py', 'counter/static/counter/style.css',
-      'locale/fr/LC_MESSAGES/django.po',
-    ]));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'manage.py',
+        'VERSION',
+        'requirements.txt',
+        'sample/settings.py',
+        'sample/wsgi.py',
+        'counter/jobs.py',
+        'counter/migrations/0001_initial.py',
+        'counter/static/counter/style.css',
+        'locale/fr/LC_MESSAGES/django.po',
+      ]),
+    );
     expect(files.filter((f) => /__pycache__|\.pyc$|\.mo$|REVISION|sqlite3/.test(f))).toEqual([]);
     expect(git('ls-files', '-s', 'manage.py')).toMatch(/^100755 /);
   });
@@ -66,7 +74,12 @@ describe('make-repo.sh', () => {
   it('writes the version each branch is known by', () => {
     const versions = Object.fromEntries(branches.map((b) => [b, git('show', `${b}:VERSION`).trim()]));
     expect(versions).toEqual({
-      main: 'v1', 'v2-bad-migration': 'v2', 'v3-bad-health': 'v3', v4: 'v4', 'v4-code-only': 'v4-code-only', 'v5-requirements': 'v5',
+      main: 'v1',
+      'v2-bad-migration': 'v2',
+      'v3-bad-health': 'v3',
+      v4: 'v4',
+      'v4-code-only': 'v4-code-only',
+      'v5-requirements': 'v5',
     });
   });
 
@@ -82,7 +95,9 @@ describe('make-repo.sh', () => {
 
   it('keeps requirements.txt free of packages on every branch (installs offline)', () => {
     for (const b of branches) {
-      const reqs = git('show', `${b}:requirements.txt`).split('\n').filter((l) => l.trim() && !l.trim().startsWith('#'));
+      const reqs = git('show', `${b}:requirements.txt`)
+        .split('\n')
+        .filter((l) => l.trim() && !l.trim().startsWith('#'));
       expect(reqs, b).toEqual([]);
     }
     expect(git('show', 'v4:requirements.txt')).not.toBe(git('show', 'v5-requirements:requirements.txt'));
@@ -119,8 +134,13 @@ describe.runIf(hasDjango)('the sample app on Debian python3-django (SQLite)', ()
   const run = (branch: string, script: string, extraEnv: Record<string, string> = {}) => {
     const work = checkout(branch);
     const env = {
-      ...process.env, PYTHONDONTWRITEBYTECODE: '1', DJANGO_SETTINGS_MODULE: 'sample.settings', SECRET_KEY: 'test',
-      DATABASE_URL: `sqlite:///${join(work, 'db.sqlite3')}`, STATIC_ROOT: join(work, 'static-out'), ...extraEnv,
+      ...process.env,
+      PYTHONDONTWRITEBYTECODE: '1',
+      DJANGO_SETTINGS_MODULE: 'sample.settings',
+      SECRET_KEY: 'test',
+      DATABASE_URL: `sqlite:///${join(work, 'db.sqlite3')}`,
+      STATIC_ROOT: join(work, 'static-out'),
+      ...extraEnv,
     };
     return spawnSync(python, ['-'], { cwd: work, env, input: script, encoding: 'utf8' });
   };
@@ -134,14 +154,18 @@ describe.runIf(hasDjango)('the sample app on Debian python3-django (SQLite)', ()
     expect(noKey.status).not.toBe(0);
     expect(noKey.stderr).toContain('SECRET_KEY must be set');
     const collect = spawnSync(python, ['manage.py', 'collectstatic', '--noinput'], {
-      cwd: work, env: { ...base, SECRET_KEY: 'x', STATIC_ROOT: join(work, 'static-out') }, encoding: 'utf8',
+      cwd: work,
+      env: { ...base, SECRET_KEY: 'x', STATIC_ROOT: join(work, 'static-out') },
+      encoding: 'utf8',
     });
     expect(collect.status, collect.stderr).toBe(0);
     expect(existsSync(join(work, 'static-out', 'counter', 'style.css'))).toBe(true);
   });
 
   it('parses DATABASE_URL for PostgreSQL (TCP, socket, escapes) and SQLite', () => {
-    const r = run('main', String.raw`
+    const r = run(
+      'main',
+      String.raw`
 import json
 from sample.settings import parse_database_url as p
 print(json.dumps([
@@ -150,12 +174,18 @@ print(json.dumps([
   p("sqlite:///tmp/x.sqlite3"),
   p("sqlite:////tmp/x.sqlite3"),
 ]))
-`);
+`,
+    );
     expect(r.status, r.stderr).toBe(0);
     const [tcp, sock, lite3, lite4] = JSON.parse(r.stdout);
     expect(tcp).toEqual({
-      ENGINE: 'django.db.backends.postgresql', NAME: 'appdb', USER: 'app', PASSWORD: 'p@ss:w',
-      HOST: 'db.example', PORT: '6543', OPTIONS: { sslmode: 'require' },
+      ENGINE: 'django.db.backends.postgresql',
+      NAME: 'appdb',
+      USER: 'app',
+      PASSWORD: 'p@ss:w',
+      HOST: 'db.example',
+      PORT: '6543',
+      OPTIONS: { sslmode: 'require' },
     });
     expect(sock).toMatchObject({ NAME: 'appdb', USER: 'app', PASSWORD: '', HOST: '/var/run/postgresql', PORT: '' });
     expect(lite3).toEqual({ ENGINE: 'django.db.backends.sqlite3', NAME: '/tmp/x.sqlite3' });

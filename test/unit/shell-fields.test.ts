@@ -12,7 +12,20 @@ describe('which schemas are safe bare in shell', () => {
   it('anchored patterns of plain characters are; anything that admits a shell character is not', () => {
     for (const p of ['^[A-Za-z0-9_.-]+$', '^[a-z_][a-z0-9_-]{0,31}$', '^[0-9]+(\\.[0-9]+)*$', '^(?:dev|prod)$', '^\\d+[kMG]?$', '^[\\w.]+$'])
       expect(safePattern(p), p).toBe(true);
-    for (const p of ['^/[^\\n]*$', '[a-z]+', '^[a-z]+', '^.*$', '^[a-z ]+$', '^[A-Za-z0-9*]+$', '^\\S+$', '^[a-z]+\\$', '^(?=x)[a-z]$', '^[!-~]+$', "^[a-z']+$", '^[a-z]+|[a-z]+$'])
+    for (const p of [
+      '^/[^\\n]*$',
+      '[a-z]+',
+      '^[a-z]+',
+      '^.*$',
+      '^[a-z ]+$',
+      '^[A-Za-z0-9*]+$',
+      '^\\S+$',
+      '^[a-z]+\\$',
+      '^(?=x)[a-z]$',
+      '^[!-~]+$',
+      "^[a-z']+$",
+      '^[a-z]+|[a-z]+$',
+    ])
       expect(safePattern(p), p).toBe(false);
   });
   it('integers, booleans and enums of plain words are safe; free strings are not', () => {
@@ -73,21 +86,33 @@ describe('a role with a bare value in a shell field', () => {
   });
 
   it('takes a loop item and an each block from the list schema', () => {
-    expect(messages(role([
-      'variables:',
-      '  exts: {type: array, items: {type: string, pattern: "^[a-z_]+$"}, default: []}',
-      '  env: {type: object, propertyNames: {pattern: "^[A-Z_]+$"}, additionalProperties: {type: string}, default: {}}',
-      'resources:',
-      '  - command: {run: "make {{item}}", creates: "/x/{{item}}"}',
-      '    loop: "{{exts}}"',
-      '  - command: {run: "{{#each env}}export {{@key}}={{quote this}}\\n{{/each}}true", creates: /y}',
-    ].join('\n')))).toEqual([]);
-    expect(messages(role([
-      'variables:',
-      '  env: {type: object, additionalProperties: {type: string}, default: {}}',
-      'resources:',
-      '  - command: {run: "{{#each env}}export {{@key}}={{this}}\\n{{/each}}true", creates: /y}',
-    ].join('\n')))).toHaveLength(2);
+    expect(
+      messages(
+        role(
+          [
+            'variables:',
+            '  exts: {type: array, items: {type: string, pattern: "^[a-z_]+$"}, default: []}',
+            '  env: {type: object, propertyNames: {pattern: "^[A-Z_]+$"}, additionalProperties: {type: string}, default: {}}',
+            'resources:',
+            '  - command: {run: "make {{item}}", creates: "/x/{{item}}"}',
+            '    loop: "{{exts}}"',
+            '  - command: {run: "{{#each env}}export {{@key}}={{quote this}}\\n{{/each}}true", creates: /y}',
+          ].join('\n'),
+        ),
+      ),
+    ).toEqual([]);
+    expect(
+      messages(
+        role(
+          [
+            'variables:',
+            '  env: {type: object, additionalProperties: {type: string}, default: {}}',
+            'resources:',
+            '  - command: {run: "{{#each env}}export {{@key}}={{this}}\\n{{/each}}true", creates: /y}',
+          ].join('\n'),
+        ),
+      ),
+    ).toHaveLength(2);
   });
 
   it('every built-in role passes', () => {

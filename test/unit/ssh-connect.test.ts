@@ -11,16 +11,7 @@ import { BecomeError, CommandTimeoutError, HostKeyError } from '../../src/ssh/er
 import { fingerprint } from '../../src/ssh/known-hosts.js';
 import type { HostSession } from '../../src/ssh/types.js';
 import type { Connection } from '../../src/inventory/types.js';
-import {
-  fakeSudoBin,
-  keyPair,
-  publicLine,
-  startServer,
-  tempDir,
-  testConnection,
-  type TestServer,
-  type TestServerOptions,
-} from '../fixtures/ssh/server.js';
+import { fakeSudoBin, keyPair, publicLine, startServer, tempDir, testConnection, type TestServer, type TestServerOptions } from '../fixtures/ssh/server.js';
 
 let dir: string;
 let userKeyFile: string;
@@ -220,12 +211,20 @@ describe('connection failures', () => {
       hint: 'no route to 203.0.113.9: is the machine up, and is the address right? A firewall on the way may also reject it',
     });
     expect(describeConnectError(code('ENETUNREACH'), hop, 'connecting').hint).toMatch(/no route to 203\.0\.113\.9's network: is the address right\?/);
-    expect(describeConnectError(code('ETIMEDOUT'), hop, 'connecting').hint).toMatch(/is the address right and the machine up\? A firewall may be dropping connections to port 2222/);
+    expect(describeConnectError(code('ETIMEDOUT'), hop, 'connecting').hint).toMatch(
+      /is the address right and the machine up\? A firewall may be dropping connections to port 2222/,
+    );
     expect(describeConnectError(code('EAI_AGAIN'), hop, 'connecting').why).toBe('cannot resolve 203.0.113.9 (no answer from DNS)');
     expect(describeConnectError(code('ECONNRESET'), hop, 'handshake').hint).toMatch(/^is sshd the service on port 2222 of 203\.0\.113\.9\?/);
     // A timeout says how far the connection got: no answer at all, or not SSH on that port.
-    expect(describeConnectError(timeout, hop, 'connecting')).toMatchObject({ why: 'timed out after 10 s (no answer)', hint: expect.stringMatching(/firewall.*port 2222.*connect_timeout/) });
-    expect(describeConnectError(timeout, hop, 'handshake')).toMatchObject({ why: 'timed out after 10 s waiting for the SSH handshake', hint: expect.stringMatching(/^port 2222 of 203\.0\.113\.9 accepted the connection, but no SSH handshake followed: is sshd the service on port 2222\?/) });
+    expect(describeConnectError(timeout, hop, 'connecting')).toMatchObject({
+      why: 'timed out after 10 s (no answer)',
+      hint: expect.stringMatching(/firewall.*port 2222.*connect_timeout/),
+    });
+    expect(describeConnectError(timeout, hop, 'handshake')).toMatchObject({
+      why: 'timed out after 10 s waiting for the SSH handshake',
+      hint: expect.stringMatching(/^port 2222 of 203\.0\.113\.9 accepted the connection, but no SSH handshake followed: is sshd the service on port 2222\?/),
+    });
     expect(describeConnectError(timeout, hop, 'authenticating').why).toBe('timed out after 10 s while authenticating');
   });
 
@@ -276,7 +275,7 @@ describe('become', () => {
   }
   const becomeConn = (port: number) => testConnection(port, userKeyFile, { become: true, becomeUser: 'root' });
 
-  it('answers sudo\'s prompt with the password once, never on the command line, then runs every script in that shell', async () => {
+  it("answers sudo's prompt with the password once, never on the command line, then runs every script in that shell", async () => {
     const s = await sudoServer('password');
     const session = await open(becomeConn(s.port), await knownHosts(hostEntry(s)), { becomePassword: 'c0rrect horse' });
     const r = await session.runScript('echo "as root"\n');
@@ -353,8 +352,7 @@ describe('ProxyJump', () => {
     const err = await catching(open(conn, await knownHosts(hostEntry(jump))));
     expect(err).toBeInstanceOf(HostUnreachableError);
     expect(err.message).toBe(
-      `web1: cannot connect to deploy@127.0.0.1:1 through jump host hop@127.0.0.1:${jump.port}: ` +
-        'the jump host could not open a connection to it',
+      `web1: cannot connect to deploy@127.0.0.1:1 through jump host hop@127.0.0.1:${jump.port}: ` + 'the jump host could not open a connection to it',
     );
     expect((err as HostUnreachableError).hint).toMatch(/is sshd running there on port 1, .*AllowTcpForwarding/);
   });

@@ -6,14 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { planAuth } from '../../src/ssh/auth.js';
 import { becomeFailure, remoteInvocation, SUDO_PROMPT } from '../../src/ssh/become.js';
 import { BecomeError } from '../../src/ssh/errors.js';
-import {
-  fingerprint,
-  hostFieldMatches,
-  judgeHostKey,
-  knownHostName,
-  parseKnownHosts,
-  preferredHostKeyAlgorithms,
-} from '../../src/ssh/known-hosts.js';
+import { fingerprint, hostFieldMatches, judgeHostKey, knownHostName, parseKnownHosts, preferredHostKeyAlgorithms } from '../../src/ssh/known-hosts.js';
 import { keyPair, publicLine, tempDir, testConnection } from '../fixtures/ssh/server.js';
 
 const ed = publicLine(keyPair().private);

@@ -25,7 +25,9 @@ afterEach(async () => {
 
 const web1: Registry = {
   version: 1,
-  targets: { web1: { ports: { ssh: 24022, http: 24080, https: 24443 }, hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBdJ05YvVI6EV29/HVLsv/QTd3FTE0z3EIX439kehfAv' } },
+  targets: {
+    web1: { ports: { ssh: 24022, http: 24080, https: 24443 }, hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBdJ05YvVI6EV29/HVLsv/QTd3FTE0z3EIX439kehfAv' },
+  },
 };
 
 async function inventory(yaml: string): Promise<void> {
@@ -34,7 +36,10 @@ async function inventory(yaml: string): Promise<void> {
 }
 
 async function errorOf(p: Promise<unknown>): Promise<ConfigError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (err instanceof ConfigError) return err;
   if (err instanceof ConfigErrors) return err.errors[0]!;
   throw new Error(`expected a ConfigError, got ${String(err)}`);

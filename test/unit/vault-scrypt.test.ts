@@ -7,14 +7,7 @@ import { Decrypter, Encrypter, Stanza } from 'age-encryption';
 import { scrypt as nobleScrypt } from '@noble/hashes/scrypt.js';
 import { ConfigError } from '../../src/errors.js';
 import { decryptWith, encryptText, inspectHeader, unarmor, unwrapFileKey } from '../../src/vault/age-file.js';
-import {
-  ScryptStanzaIdentity,
-  ScryptStanzaRecipient,
-  nativeScrypt,
-  openFileKey,
-  parseScryptArgs,
-  sealFileKey,
-} from '../../src/vault/scrypt-stanza.js';
+import { ScryptStanzaIdentity, ScryptStanzaRecipient, nativeScrypt, openFileKey, parseScryptArgs, sealFileKey } from '../../src/vault/scrypt-stanza.js';
 
 const fixture = (name: string) => readFileSync(join(__dirname, '..', 'fixtures', 'vault', name));
 const counting = () => {
@@ -26,7 +19,10 @@ describe('native scrypt stanza', () => {
   it('derives the same key as @noble/hashes (what age-encryption uses)', async () => {
     const salt = Buffer.from('0123456789abcdef');
     const label = Buffer.from('age-encryption.org/v1/scrypt');
-    for (const [pass, logN] of [['pass phrase', 10], ['pässwörd ✓', 12]] as const) {
+    for (const [pass, logN] of [
+      ['pass phrase', 10],
+      ['pässwörd ✓', 12],
+    ] as const) {
       const expected = nobleScrypt(pass, Buffer.concat([label, salt]), { N: 2 ** logN, r: 8, p: 1, dkLen: 32 });
       expect((await nativeScrypt(pass, salt, logN)).equals(Buffer.from(expected))).toBe(true);
     }
@@ -120,9 +116,7 @@ describe('native scrypt stanza', () => {
     const good = Buffer.from(fixture('age-p.age'));
     const text = good.toString('latin1').replace(/ 18\n/, ' 21\n');
     const cred = { kind: 'passphrase' as const, secret: 'fixture passphrase', source: 't' };
-    await expect(decryptWith(Buffer.from(text, 'latin1'), cred, 'secrets/x.age')).rejects.toThrow(
-      /^secrets\/x\.age uses an scrypt work factor above 20/,
-    );
+    await expect(decryptWith(Buffer.from(text, 'latin1'), cred, 'secrets/x.age')).rejects.toThrow(/^secrets\/x\.age uses an scrypt work factor above 20/);
     const odd = good.toString('latin1').replace(/ 18\n/, ' 018\n');
     await expect(decryptWith(Buffer.from(odd, 'latin1'), cred, 'secrets/x.age')).rejects.toThrow(ConfigError);
   });

@@ -171,7 +171,12 @@ describe('atomic writes', () => {
     const d = dir();
     const f = join(d, 'v.age');
     writeFileSync(f, 'old');
-    const bad: AtomicFs = { ...fs, renameSync: () => { throw Object.assign(new Error('EIO'), { code: 'EIO' }); } };
+    const bad: AtomicFs = {
+      ...fs,
+      renameSync: () => {
+        throw Object.assign(new Error('EIO'), { code: 'EIO' });
+      },
+    };
     expect(() => writeFileAtomic(f, 'new', { fs: bad })).toThrow(KeelError);
     expect(readFileSync(f, 'utf8')).toBe('old');
     expect(readdirSync(d)).toEqual(['v.age']);

@@ -28,8 +28,14 @@ interface Prepared {
 
 async function prepare(ctx: CliContext, env: string, o: HostOptions): Promise<Prepared> {
   const prepared = await prepareRun({
-    root: ctx.root, env, inventoryFile: o.inventory, extraVars: o.extraVars, limit: o.limit,
-    interactive: ctx.interactive, redactor: ctx.out.redactor, notice: (m) => ctx.out.warn(m),
+    root: ctx.root,
+    env,
+    inventoryFile: o.inventory,
+    extraVars: o.extraVars,
+    limit: o.limit,
+    interactive: ctx.interactive,
+    redactor: ctx.out.redactor,
+    notice: (m) => ctx.out.warn(m),
   });
   const config = deployConfig(prepared.plans, prepared.inventory.file);
   // The database password alone (not only the whole URL) is a secret too.
@@ -72,8 +78,18 @@ export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Pr
   const trap = trapSignals(ctx.out, ctx.signal);
   try {
     const report = await runDeploy({
-      env, config, source, release, archive: code, venvKey: keyOf, connect: p.ctx.connect, forks: o.forks, owner,
-      maintenance: !!o.maintenance, signal: trap.signal, mask: p.ctx.mask,
+      env,
+      config,
+      source,
+      release,
+      archive: code,
+      venvKey: keyOf,
+      connect: p.ctx.connect,
+      forks: o.forks,
+      owner,
+      maintenance: !!o.maintenance,
+      signal: trap.signal,
+      mask: p.ctx.mask,
       onPhase: (phase) => log.write('phase', { phase }),
       onStep: (host, st) => {
         log.write('step', { host, ...st });
@@ -102,13 +118,19 @@ async function resolveSource(ctx: CliContext, p: Prepared, o: DeployOptions): Pr
   // The branch's commit, asked once (from the migrate host, which can reach the git server).
   const pool = new HostPool((host) => p.ctx.connect(c.hosts.find((h) => h.name === host.name)!.plan), 1);
   try {
-    const [r] = await pool.each([c.migrateHost.plan.host], (s) => s.runScript(wrap(PRELUDE + lsRemoteScript(c.migrateHost, src, c.deployKey, c.knownHosts)), { timeoutMs: 120_000 }));
+    const [r] = await pool.each([c.migrateHost.plan.host], (s) =>
+      s.runScript(wrap(PRELUDE + lsRemoteScript(c.migrateHost, src, c.deployKey, c.knownHosts)), { timeoutMs: 120_000 }),
+    );
     if (!r!.ok) throw new KeelError(r!.error);
     const sha = /^([0-9a-f]{40})\s/m.exec(r!.value.stdout)?.[1];
     if (!sha) {
-      throw new ConfigError(`--branch ${o.branch}: ${c.migrateHost.name} could not find it in ${c.repo} (exit ${r!.value.code}):\n${lastLines(p.ctx.mask(r!.value.stderr), 8)}`, undefined, {
-        hint: 'check the branch, deploy_key (read access to the repository) and deploy_known_hosts (the git server\'s key)',
-      });
+      throw new ConfigError(
+        `--branch ${o.branch}: ${c.migrateHost.name} could not find it in ${c.repo} (exit ${r!.value.code}):\n${lastLines(p.ctx.mask(r!.value.stderr), 8)}`,
+        undefined,
+        {
+          hint: "check the branch, deploy_key (read access to the repository) and deploy_known_hosts (the git server's key)",
+        },
+      );
     }
     return { ...src, sha };
   } finally {
@@ -120,23 +142,38 @@ async function resolveSource(ctx: CliContext, p: Prepared, o: DeployOptions): Pr
 async function deployCheck(ctx: CliContext, p: Prepared, source: Source, release: string, keyOf: (h: HostDeploy) => string, json: boolean): Promise<number> {
   const pool = new HostPool((host) => p.ctx.connect(p.config.hosts.find((h) => h.name === host.name)!.plan), p.ctx.forks);
   try {
-    const outcomes = await pool.each(p.config.hosts.map((h) => h.plan.host), async (s, host) => {
-      const h = p.config.hosts.find((x) => x.name === host.name)!;
-      const nonce = newNonce();
-      const r = await s.runScript(wrap(PRELUDE + peekSnippet(nonce) + liveStateSnippet(h, nonce)), { timeoutMs: 60_000 });
-      return { live: parseLiveState(r.stdout, nonce), lock: parseLockReport(r.stdout, nonce), venvKey: keyOf(h) };
-    });
+    const outcomes = await pool.each(
+      p.config.hosts.map((h) => h.plan.host),
+      async (s, host) => {
+        const h = p.config.hosts.find((x) => x.name === host.name)!;
+        const nonce = newNonce();
+        const r = await s.runScript(wrap(PRELUDE + peekSnippet(nonce) + liveStateSnippet(h, nonce)), { timeoutMs: 60_000 });
+        return { live: parseLiveState(r.stdout, nonce), lock: parseLockReport(r.stdout, nonce), venvKey: keyOf(h) };
+      },
+    );
     const hosts = outcomes.map((o) =>
       o.ok
-        ? { name: o.host.name, live: o.value.live.live || null, liveSha: o.value.live.sha || null, requirementsChanged: o.value.live.venv !== o.value.venvKey, lockedBy: o.value.lock?.kind === 'held' ? describeHolder(o.value.lock.holder) : null }
+        ? {
+            name: o.host.name,
+            live: o.value.live.live || null,
+            liveSha: o.value.live.sha || null,
+            requirementsChanged: o.value.live.venv !== o.value.venvKey,
+            lockedBy: o.value.lock?.kind === 'held' ? describeHolder(o.value.lock.holder) : null,
+          }
         : { name: o.host.name, error: o.error },
     );
     const liveSha = hosts.map((h) => ('liveSha' in h ? h.liveSha : null)).find(Boolean) ?? null;
     const changed = liveSha && source.kind === 'local' ? await changedFiles(source, liveSha) : null;
     const migrations = changed?.filter((f) => p.config.migrationsPattern.test(f)) ?? null;
     const doc = {
-      env: p.prepared.inventory.env, check: true, branch: source.branch, sha: source.sha, release,
-      changedFiles: changed?.length ?? null, migrationsChanged: migrations ? migrations.length > 0 : null, migrations,
+      env: p.prepared.inventory.env,
+      check: true,
+      branch: source.branch,
+      sha: source.sha,
+      release,
+      changedFiles: changed?.length ?? null,
+      migrationsChanged: migrations ? migrations.length > 0 : null,
+      migrations,
       requirementsChanged: hosts.some((h) => 'requirementsChanged' in h && h.requirementsChanged),
       hosts,
     };
@@ -145,7 +182,10 @@ async function deployCheck(ctx: CliContext, p: Prepared, source: Source, release
       ctx.out.line(`would deploy ${source.branch} @ ${source.sha.slice(0, 12)} as ${release} (check: nothing was changed)`);
       for (const h of hosts) {
         if ('error' in h) ctx.out.line(`  ${h.name}: UNREACHABLE: ${h.error}`);
-        else ctx.out.line(`  ${h.name}: live ${h.live ?? '(none yet)'}${h.liveSha ? ` @ ${h.liveSha.slice(0, 12)}` : ''}${h.lockedBy ? `; locked by ${h.lockedBy}` : ''}`);
+        else
+          ctx.out.line(
+            `  ${h.name}: live ${h.live ?? '(none yet)'}${h.liveSha ? ` @ ${h.liveSha.slice(0, 12)}` : ''}${h.lockedBy ? `; locked by ${h.lockedBy}` : ''}`,
+          );
       }
       ctx.out.line(`  files changed: ${changed ? changed.length : 'unknown (the live commit is not in this checkout, or nothing is live yet)'}`);
       ctx.out.line(`  requirements: ${doc.requirementsChanged ? 'changed: a new virtualenv is built' : 'unchanged: the virtualenv is reused'}`);
@@ -206,7 +246,9 @@ export async function releases(ctx: CliContext, env: string, o: HostOptions): Pr
     for (const h of hosts) {
       ctx.out.line(`${h.host}${h.error ? `: UNREACHABLE: ${h.error}` : ''}`);
       for (const r of [...h.releases].reverse()) {
-        ctx.out.line(`  ${r.live ? '*' : ' '} ${r.id}  ${r.branch || '?'} @ ${r.sha.slice(0, 12) || '?'}${r.live ? '  (live)' : ''}${r.failed ? `  FAILED: ${r.failed}` : ''}`);
+        ctx.out.line(
+          `  ${r.live ? '*' : ' '} ${r.id}  ${r.branch || '?'} @ ${r.sha.slice(0, 12) || '?'}${r.live ? '  (live)' : ''}${r.failed ? `  FAILED: ${r.failed}` : ''}`,
+        );
       }
       if (!h.error && !h.releases.length) ctx.out.line('    (no release yet)');
     }

@@ -18,7 +18,9 @@ export function registerDeploy(program: Command, ctx: CliContext, run: Runner): 
   hostOptions(
     program
       .command('deploy <env>')
-      .description('deploy a branch: lock, verified pg_dump, build the release, migrate, switch every host at once, health check; any failure leaves or puts back the old release')
+      .description(
+        'deploy a branch: lock, verified pg_dump, build the release, migrate, switch every host at once, health check; any failure leaves or puts back the old release',
+      )
       .requiredOption('-b, --branch <branch>', 'the branch to deploy (resolved to a commit here, once, for every host)'),
   )
     .option('--ref <sha>', 'a commit of --branch instead of its tip')
@@ -32,18 +34,24 @@ export function registerDeploy(program: Command, ctx: CliContext, run: Runner): 
     .option('-y, --yes', 'do not ask for confirmation on a terminal')
     .action(run(async (env: string, o: HostOptions & { to?: string; yes?: boolean }) => (await deployRun()).rollback(ctx, env, o)));
 
-  hostOptions(program.command('releases <env>').description('the live release of each host, the releases kept, the ones that failed'))
-    .action(run(async (env: string, o: HostOptions) => (await deployRun()).releases(ctx, env, o)));
+  hostOptions(program.command('releases <env>').description('the live release of each host, the releases kept, the ones that failed')).action(
+    run(async (env: string, o: HostOptions) => (await deployRun()).releases(ctx, env, o)),
+  );
 
-  hostOptions(program.command('maintenance <on|off> <env>').description('the maintenance page (role nginx) on every web host: every request gets 503 with it, except the health path'))
-    .action(run(async (state: string, env: string, o: HostOptions) => (await deployRun()).maintenance(ctx, state, env, o)));
+  hostOptions(
+    program
+      .command('maintenance <on|off> <env>')
+      .description('the maintenance page (role nginx) on every web host: every request gets 503 with it, except the health path'),
+  ).action(run(async (state: string, env: string, o: HostOptions) => (await deployRun()).maintenance(ctx, state, env, o)));
 
-  const backup = hostOptions(program.command('backup <env>').description('a verified pg_dump of the database now (keel backup restore <env> <dump> to restore one)'))
-    .action(run(async (env: string, o: HostOptions) => (await deployRun()).backup(ctx, env, o)));
+  const backup = hostOptions(
+    program.command('backup <env>').description('a verified pg_dump of the database now (keel backup restore <env> <dump> to restore one)'),
+  ).action(run(async (env: string, o: HostOptions) => (await deployRun()).backup(ctx, env, o)));
   hostOptions(backup.command('restore <env> <dump>').description('restore a dump into the database (asks first; --yes for scripts); never automatic'))
     .option('-y, --yes', 'restore without asking')
     .action(run(async (env: string, dump: string, o: HostOptions & { yes?: boolean }) => (await deployRun()).restore(ctx, env, dump, o)));
 
-  hostOptions(program.command('backups <env>').description('the verified dumps on the backup host, newest first'))
-    .action(run(async (env: string, o: HostOptions) => (await deployRun()).backups(ctx, env, o)));
+  hostOptions(program.command('backups <env>').description('the verified dumps on the backup host, newest first')).action(
+    run(async (env: string, o: HostOptions) => (await deployRun()).backups(ctx, env, o)),
+  );
 }

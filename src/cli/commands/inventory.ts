@@ -11,26 +11,34 @@ export function registerInventory(program: Command, ctx: CliContext, run: Runner
     .option('-l, --limit <hosts>', 'only these hosts or groups', list)
     .option('-e, --extra-vars <key=value|@file.yaml>', 'a variable, as provision takes it (repeatable)', collect, [])
     .option('--output <format>', 'yaml or json', 'yaml')
-    .action(run(async (env: string, o: { inventory?: string; limit?: string[]; extraVars?: string[]; output?: string }) => {
-      const [{ prepareRun }, { inventoryToJSON }, { default: YAML }] = await Promise.all([
-        import('../../engine/pipeline.js'),
-        import('../../inventory/load.js'),
-        import('yaml'),
-      ]);
-      // The same validation as provision (inventory, vault, roles, templates), nothing run.
-      const { inventory, plans } = await prepareRun({
-        root: ctx.root, env, inventoryFile: o.inventory, extraVars: o.extraVars, limit: o.limit,
-        interactive: ctx.interactive, redactor: ctx.out.redactor, notice: (m) => ctx.out.warn(m),
-      });
-      const doc = inventoryToJSON(inventory, (v) => ctx.out.redactor.maskValue(v)) as { hosts: Record<string, { vars: unknown }> };
-      // Each host's variables as its roles will see them: resolved, with role defaults.
-      for (const plan of plans) {
-        const { secrets: _s, host: _h, env: _e, inventory_hostname: _n, role_instance: _i, ...vars } = plan.vars;
-        const entry = doc.hosts[plan.host.name];
-        if (entry) entry.vars = ctx.out.redactor.maskValue(Object.fromEntries(Object.entries(vars).sort(([a], [b]) => a.localeCompare(b))));
-      }
-      if (o.output === 'json') ctx.out.json(doc);
-      else ctx.out.line(YAML.stringify(doc).trimEnd());
-      return 0;
-    }));
+    .action(
+      run(async (env: string, o: { inventory?: string; limit?: string[]; extraVars?: string[]; output?: string }) => {
+        const [{ prepareRun }, { inventoryToJSON }, { default: YAML }] = await Promise.all([
+          import('../../engine/pipeline.js'),
+          import('../../inventory/load.js'),
+          import('yaml'),
+        ]);
+        // The same validation as provision (inventory, vault, roles, templates), nothing run.
+        const { inventory, plans } = await prepareRun({
+          root: ctx.root,
+          env,
+          inventoryFile: o.inventory,
+          extraVars: o.extraVars,
+          limit: o.limit,
+          interactive: ctx.interactive,
+          redactor: ctx.out.redactor,
+          notice: (m) => ctx.out.warn(m),
+        });
+        const doc = inventoryToJSON(inventory, (v) => ctx.out.redactor.maskValue(v)) as { hosts: Record<string, { vars: unknown }> };
+        // Each host's variables as its roles will see them: resolved, with role defaults.
+        for (const plan of plans) {
+          const { secrets: _s, host: _h, env: _e, inventory_hostname: _n, role_instance: _i, ...vars } = plan.vars;
+          const entry = doc.hosts[plan.host.name];
+          if (entry) entry.vars = ctx.out.redactor.maskValue(Object.fromEntries(Object.entries(vars).sort(([a], [b]) => a.localeCompare(b))));
+        }
+        if (o.output === 'json') ctx.out.json(doc);
+        else ctx.out.line(YAML.stringify(doc).trimEnd());
+        return 0;
+      }),
+    );
 }

@@ -6,8 +6,9 @@ import { checkOutput, hostOptions, type HostOptions } from '../options.js';
 
 export function registerLock(program: Command, ctx: CliContext, run: Runner): void {
   const lock = program.command('lock').description('the run lock of each host of an environment');
-  hostOptions(lock.command('status <env>').description('who holds the lock of each host, and whether that run is still alive'))
-    .action(run(async (env: string, o: HostOptions) => locks(ctx, env, o, 'status')));
+  hostOptions(lock.command('status <env>').description('who holds the lock of each host, and whether that run is still alive')).action(
+    run(async (env: string, o: HostOptions) => locks(ctx, env, o, 'status')),
+  );
   hostOptions(lock.command('release <env>').description('remove stale locks (their run is gone); --force also breaks a live one'))
     .option('--force', 'also remove a lock whose run is still alive (it may then change the host unlocked)')
     .action(run(async (env: string, o: HostOptions & { force?: boolean }) => locks(ctx, env, o, o.force ? 'force' : 'release')));
@@ -23,8 +24,14 @@ async function locks(ctx: CliContext, env: string, o: HostOptions, mode: 'status
     import('../../engine/script-parts.js'),
   ]);
   const prepared = await prepareRun({
-    root: ctx.root, env, inventoryFile: o.inventory, extraVars: o.extraVars, limit: o.limit,
-    interactive: ctx.interactive, redactor: ctx.out.redactor, notice: (m) => ctx.out.warn(m),
+    root: ctx.root,
+    env,
+    inventoryFile: o.inventory,
+    extraVars: o.extraVars,
+    limit: o.limit,
+    interactive: ctx.interactive,
+    redactor: ctx.out.redactor,
+    notice: (m) => ctx.out.warn(m),
   });
   const connect = sshConnector(prepared, { acceptNewHostKeys: o.acceptNewHostKeys, onNewHostKey: (m) => ctx.out.warn(m) });
   const pool = new HostPool((host) => connect(prepared.plans.find((p) => p.host.name === host.name)!), o.forks);
@@ -47,8 +54,10 @@ async function locks(ctx: CliContext, env: string, o: HostOptions, mode: 'status
       for (const r of rows) ctx.out.line(`${r.host}  ${r.state}${r.detail ? `  ${r.detail}` : ''}`);
       const stale = rows.filter((r) => r.state === 'stale');
       const live = rows.filter((r) => r.state === 'held');
-      if (mode === 'status' && stale.length) ctx.out.line(`\n${stale.length} stale lock(s): their run is gone. If no keel run is still working on them: keel lock release ${env}`);
-      if (mode === 'release' && live.length) ctx.out.line(`\n${live.length} lock(s) left alone: their run is still alive. Wait for it, or --force if you are sure.`);
+      if (mode === 'status' && stale.length)
+        ctx.out.line(`\n${stale.length} stale lock(s): their run is gone. If no keel run is still working on them: keel lock release ${env}`);
+      if (mode === 'release' && live.length)
+        ctx.out.line(`\n${live.length} lock(s) left alone: their run is still alive. Wait for it, or --force if you are sure.`);
     }
     return rows.some((r) => r.state === 'unreachable' || r.state === 'error') ? 2 : 0;
   } finally {

@@ -22,8 +22,15 @@ import type { ProvisionOptions } from './provision.js';
 export async function provision(ctx: CliContext, env: string, o: ProvisionOptions): Promise<number> {
   const json = checkOutput(o);
   const prepared = await prepareRun({
-    root: ctx.root, env, inventoryFile: o.inventory, extraVars: o.extraVars, limit: o.limit, tags: o.tags,
-    interactive: ctx.interactive, redactor: ctx.out.redactor, notice: (m) => ctx.out.warn(m),
+    root: ctx.root,
+    env,
+    inventoryFile: o.inventory,
+    extraVars: o.extraVars,
+    limit: o.limit,
+    tags: o.tags,
+    interactive: ctx.interactive,
+    redactor: ctx.out.redactor,
+    notice: (m) => ctx.out.warn(m),
   });
   const { plans, inventory } = prepared;
   // A host without roles (every host of an Ansible INI inventory, which cannot assign them)
@@ -31,9 +38,13 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
   const empty = plans.filter((p) => p.resources.length === 0);
   for (const p of empty) ctx.out.warn(`note: ${p.host.name} has no roles${o.tags?.length ? ' (or no resources with these tags)' : ''}: nothing to apply on it`);
   if (plans.length === 0 || empty.length === plans.length) {
-    throw new ConfigError(`nothing to apply: no host of ${env}${o.limit?.length ? ' in --limit' : ''} has a role${o.tags?.length ? ' with resources tagged ' + o.tags.join(',') : ''}`, { file: shortPath(ctx.root, inventory.file) }, {
-      hint: `give hosts roles in the inventory (a group's \`roles:\` or a host's); an Ansible INI inventory cannot: write a YAML inventory (inventories/${env}.yaml) with its hosts and groups, and roles for the groups`,
-    });
+    throw new ConfigError(
+      `nothing to apply: no host of ${env}${o.limit?.length ? ' in --limit' : ''} has a role${o.tags?.length ? ' with resources tagged ' + o.tags.join(',') : ''}`,
+      { file: shortPath(ctx.root, inventory.file) },
+      {
+        hint: `give hosts roles in the inventory (a group's \`roles:\` or a host's); an Ansible INI inventory cannot: write a YAML inventory (inventories/${env}.yaml) with its hosts and groups, and roles for the groups`,
+      },
+    );
   }
   if (!o.check && !o.yes && ctx.interactive && !json && process.stdout.isTTY) {
     if (!(await confirm(`Provision ${plans.length} host(s) of ${env} (${plans.map((p) => p.host.name).join(', ')})?`))) {
@@ -49,7 +60,13 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
   }
   const log = new RunLog(ctx.root, o.check ? 'check' : 'provision', env, ctx.out.redactor);
   log.write('start', { env, hosts: plans.map((p) => p.host.name), check: !!o.check, tags: o.tags ?? null });
-  const progress = json ? null : await createProgress(ctx.out, plans.map((p) => p.host.name), !!o.check);
+  const progress = json
+    ? null
+    : await createProgress(
+        ctx.out,
+        plans.map((p) => p.host.name),
+        !!o.check,
+      );
   const started = Date.now();
   const trap = trapSignals(ctx.out, ctx.signal);
   try {
@@ -75,7 +92,16 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
       },
       onHostDone: (r) => {
         progress?.hostDone(r);
-        log.write('host', { host: r.name, ok: r.ok, changed: r.changed, failed: r.failed, unreachable: r.unreachable, error: r.error ?? null, roundTrips: r.roundTrips, durationMs: r.durationMs });
+        log.write('host', {
+          host: r.name,
+          ok: r.ok,
+          changed: r.changed,
+          failed: r.failed,
+          unreachable: r.unreachable,
+          error: r.error ?? null,
+          roundTrips: r.roundTrips,
+          durationMs: r.durationMs,
+        });
       },
     });
     await progress?.close();

@@ -16,11 +16,12 @@ export interface ProvisionOptions extends HostOptions {
 
 export function registerProvision(program: Command, ctx: CliContext, run: Runner): void {
   const tags = (c: Command) => c.option('-t, --tags <tags>', 'only resources with these tags; a role name is a tag (comma-separated)', list);
-  tags(hostOptions(program.command('provision <env>').description('apply the roles of an environment\'s hosts')))
+  tags(hostOptions(program.command('provision <env>').description("apply the roles of an environment's hosts")))
     .option('--check', 'only check: report what would change, change nothing (takes no lock)')
     .option('--diff', 'show a diff of every changed file')
     .option('-y, --yes', 'do not ask for confirmation on a terminal')
     .action(run(async (env: string, o: ProvisionOptions) => (await provisionRun()).provision(ctx, env, o)));
-  tags(hostOptions(program.command('plan <env>').description('what provision would change, with diffs (= provision --check --diff)')))
-    .action(run(async (env: string, o: ProvisionOptions) => (await provisionRun()).provision(ctx, env, { ...o, check: true, diff: true })));
+  tags(hostOptions(program.command('plan <env>').description('what provision would change, with diffs (= provision --check --diff)'))).action(
+    run(async (env: string, o: ProvisionOptions) => (await provisionRun()).provision(ctx, env, { ...o, check: true, diff: true })),
+  );
 }

@@ -79,7 +79,9 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
     .command('init')
     .description('create an empty vault for <env> (never overwrites)')
     .argument('<env>')
-    .addOption(new Option('--recipient <age1...>', 'encrypt to this age public key (repeatable); writes secrets/<env>.recipients').argParser(collect).default([]))
+    .addOption(
+      new Option('--recipient <age1...>', 'encrypt to this age public key (repeatable); writes secrets/<env>.recipients').argParser(collect).default([]),
+    )
     .action(
       run(async (env: string, opts: { recipient: string[] }) => {
         const vault = await vaultApi();

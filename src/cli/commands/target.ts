@@ -19,41 +19,47 @@ export function registerTarget(program: Command, ctx: CliContext, run: Runner): 
     .description('start targets (by name, or target1..N) on their recorded ports and write inventories/local.yaml')
     .argument('[names...]', 'target names, e.g. web1 worker1 db1 (default: target1, or target1..N with --hosts)')
     .option('--hosts <n>', 'start target1..N')
-    .action(run(async (names: string[], o: { hosts?: string }) => {
-      let hosts: number | undefined;
-      if (o.hosts !== undefined) {
-        hosts = Number(o.hosts);
-        if (!Number.isInteger(hosts) || hosts < 1) throw new ConfigError(`--hosts must be a positive integer, got "${o.hosts}"`);
-      }
-      const { targetUp } = await docker();
-      const r = await targetUp({ root: ctx.root, names, hosts, onNotice: (m) => ctx.out.warn(`note: ${m}`) });
-      for (const line of table(r.hosts.map((h) => ({ ...h, state: 'running' })))) ctx.out.line(line);
-      ctx.out.line(`inventory: ${relative(ctx.root, r.inventoryFile)}  (keel provision local)`);
-      ctx.out.line(`in your own inventory: hosts: {${r.hosts[0]!.name}: {target: ${r.hosts[0]!.name}}}  (see keel target status)`);
-      return 0;
-    }));
+    .action(
+      run(async (names: string[], o: { hosts?: string }) => {
+        let hosts: number | undefined;
+        if (o.hosts !== undefined) {
+          hosts = Number(o.hosts);
+          if (!Number.isInteger(hosts) || hosts < 1) throw new ConfigError(`--hosts must be a positive integer, got "${o.hosts}"`);
+        }
+        const { targetUp } = await docker();
+        const r = await targetUp({ root: ctx.root, names, hosts, onNotice: (m) => ctx.out.warn(`note: ${m}`) });
+        for (const line of table(r.hosts.map((h) => ({ ...h, state: 'running' })))) ctx.out.line(line);
+        ctx.out.line(`inventory: ${relative(ctx.root, r.inventoryFile)}  (keel provision local)`);
+        ctx.out.line(`in your own inventory: hosts: {${r.hosts[0]!.name}: {target: ${r.hosts[0]!.name}}}  (see keel target status)`);
+        return 0;
+      }),
+    );
   target
     .command('down')
     .description('remove the targets (all, or the named ones); they come back on the same ports with `up`')
     .argument('[names...]', 'target names (default: all of this project)')
     .option('--forget', 'also drop their records: the ports are given up')
-    .action(run(async (names: string[], o: { forget?: boolean }) => {
-      const { targetDown } = await docker();
-      const r = await targetDown({ root: ctx.root, names, forget: o.forget });
-      ctx.out.line(r.removed.length ? `removed ${r.removed.join(', ')}` : 'no target containers to remove');
-      if (r.forgotten.length) ctx.out.line(`forgot ${r.forgotten.join(', ')} (their ports are given up)`);
-      return 0;
-    }));
+    .action(
+      run(async (names: string[], o: { forget?: boolean }) => {
+        const { targetDown } = await docker();
+        const r = await targetDown({ root: ctx.root, names, forget: o.forget });
+        ctx.out.line(r.removed.length ? `removed ${r.removed.join(', ')}` : 'no target containers to remove');
+        if (r.forgotten.length) ctx.out.line(`forgot ${r.forgotten.join(', ')} (their ports are given up)`);
+        return 0;
+      }),
+    );
   target
     .command('status')
     .description('list the targets: state, ports, URLs')
-    .action(run(async () => {
-      const { targetStatus } = await docker();
-      const r = await targetStatus({ root: ctx.root });
-      if (!r.hosts.length) ctx.out.line('no targets (keel target up [name...])');
-      for (const line of table(r.hosts)) ctx.out.line(line);
-      return 0;
-    }));
+    .action(
+      run(async () => {
+        const { targetStatus } = await docker();
+        const r = await targetStatus({ root: ctx.root });
+        if (!r.hosts.length) ctx.out.line('no targets (keel target up [name...])');
+        for (const line of table(r.hosts)) ctx.out.line(line);
+        return 0;
+      }),
+    );
 }
 
 /** One aligned line per target: name, state, how to reach SSH, HTTP and HTTPS. */

@@ -6,7 +6,14 @@ import { ConfigError } from '../../../src/errors.js';
 import { commandsOf, decide, expectOk, expectShellSyntax, items, norm, probeHere } from './helpers.js';
 
 const KEY = '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBFx...\n-----END PGP PUBLIC KEY BLOCK-----\n';
-const PG: AptRepositoryParams = { name: 'pgdg', uri: 'https://apt.postgresql.org/pub/repos/apt', suite: 'bookworm-pgdg', components: ['main'], key: KEY, arch: 'amd64' };
+const PG: AptRepositoryParams = {
+  name: 'pgdg',
+  uri: 'https://apt.postgresql.org/pub/repos/apt',
+  suite: 'bookworm-pgdg',
+  components: ['main'],
+  key: KEY,
+  arch: 'amd64',
+};
 const SOURCES = `Types: deb
 URIs: https://apt.postgresql.org/pub/repos/apt
 Suites: bookworm-pgdg

@@ -22,7 +22,11 @@ describe('command decide', () => {
     expect(commandsOf(d)).toEqual([`(set +e; eval 'make install') </dev/null`]);
   });
   it('guarded run re-checks the guards at apply time', () => {
-    const d = decide(commandType, { run: 'make', creates: '/opt/x', unless: 'test -f /y', cwd: '/src', env: { A: `it's`, B: '$(x)' } }, { creates: '0', unless: '1' });
+    const d = decide(
+      commandType,
+      { run: 'make', creates: '/opt/x', unless: 'test -f /y', cwd: '/src', env: { A: `it's`, B: '$(x)' } },
+      { creates: '0', unless: '1' },
+    );
     expect(d.kind === 'change' && d.unverifiable).toBeFalsy();
     const c = commandsOf(d);
     expect(c).toEqual([

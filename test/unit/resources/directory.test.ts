@@ -53,7 +53,7 @@ describe('directory on this machine (temp dir)', () => {
     mkdirSync(g);
     chmodSync(g, 0o2755);
     writeFileSync(join(dir, 'f'), '');
-    const ps = [{ path: a, mode: '0755' }, { path: g, mode: '0755' }, { path: join(dir, 'new/deep') , mode: '0700'}, { path: join(dir, 'f') }];
+    const ps = [{ path: a, mode: '0755' }, { path: g, mode: '0755' }, { path: join(dir, 'new/deep'), mode: '0700' }, { path: join(dir, 'f') }];
     const facts = probeHere(directoryType, ps);
     expect(facts.get('k0')).toMatchObject({ type: 'directory', user: 'root', uid: '0' });
     expect(facts.get('k1')?.mode).toBe('2755');

@@ -67,7 +67,9 @@ describe('file decide', () => {
     expect(() => decide(fileType, { path: '/a', mode: 'u=rw' }, {})).toThrow(ConfigError);
   });
   it('diff carries old and new content', () => {
-    const d = fileType.decide(fileType.normalize!({ path: '/x', content: 'new\n' }), reg({ sha256: 'x', old: Buffer.from('old\n').toString('base64') }), { wantDiff: true });
+    const d = fileType.decide(fileType.normalize!({ path: '/x', content: 'new\n' }), reg({ sha256: 'x', old: Buffer.from('old\n').toString('base64') }), {
+      wantDiff: true,
+    });
     expect(d.kind === 'change' && d.diff).toEqual({ path: '/x', before: 'old\n', after: 'new\n', sensitive: undefined });
   });
 });
@@ -89,7 +91,11 @@ describe('file probe on this machine', () => {
     writeFileSync(a, 'hello\n');
     writeFileSync(b, 'x');
     mkdirSync(join(dir, 'd'));
-    const facts = probeHere(fileType, [{ path: a, content: 'hello\n' }, { path: b, content: 'x' }, { path: join(dir, 'missing'), content: '' }]);
+    const facts = probeHere(fileType, [
+      { path: a, content: 'hello\n' },
+      { path: b, content: 'x' },
+      { path: join(dir, 'missing'), content: '' },
+    ]);
     expect(facts.get('k0')).toMatchObject({ type: 'regular file', sha256: sha256('hello\n') });
     expect(facts.get('k1')?.sha256).toBe(sha256('x'));
     expect(facts.get('k2')).toEqual({});

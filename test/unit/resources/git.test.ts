@@ -51,7 +51,9 @@ describe('git parse/decide (fixtures)', () => {
     expect(gitType.probe(items(gitType, [{ repo, dest: '/d', version: B }]), { wantDiff: false })).not.toContain('ls-remote');
   });
   it('origin changed -> change', () => {
-    expect(decide(gitType, { repo, dest: '/d', version: 'main' }, { head: A, origin: 'git@old:x', want: A, kind: 'branch' }).reason).toContain('origin git@old:x');
+    expect(decide(gitType, { repo, dest: '/d', version: 'main' }, { head: A, origin: 'git@old:x', want: A, kind: 'branch' }).reason).toContain(
+      'origin git@old:x',
+    );
   });
   it('unresolvable (no network at probe) -> fetch and checkout FETCH_HEAD', () => {
     const d = decide(gitType, { repo, dest: '/d', version: 'main' }, { head: A, origin: repo });
@@ -70,7 +72,13 @@ describe('git parse/decide (fixtures)', () => {
     expect(() => decide(gitType, { repo, dest: '/d', version: '-x' }, {})).toThrow(ConfigError);
   });
   it('probe quotes nasty repo/dest', () => {
-    const s = gitType.probe(items(gitType, [{ repo: `/tmp/it's $(x)`, dest: `/tmp/"d" $(y)`, force: true }, { repo, dest: '/d', version: 'v1' }]), { wantDiff: false });
+    const s = gitType.probe(
+      items(gitType, [
+        { repo: `/tmp/it's $(x)`, dest: `/tmp/"d" $(y)`, force: true },
+        { repo, dest: '/d', version: 'v1' },
+      ]),
+      { wantDiff: false },
+    );
     expect(s.text).toContain(quote(`/tmp/it's $(x)`));
     expect(s.text).toContain(`timeout 60 env GIT_TERMINAL_PROMPT=0`);
     expectShellSyntax(s);

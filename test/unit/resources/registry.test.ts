@@ -4,9 +4,19 @@ import { resourceTypes } from '../../../src/resources/registry.js';
 
 describe('registry', () => {
   it('has every type under its role.yaml key', () => {
-    expect([...resourceTypes.keys()].sort()).toEqual(
-      ['apt_repository', 'command', 'directory', 'file', 'git', 'group', 'line', 'package', 'service', 'symlink', 'user'],
-    );
+    expect([...resourceTypes.keys()].sort()).toEqual([
+      'apt_repository',
+      'command',
+      'directory',
+      'file',
+      'git',
+      'group',
+      'line',
+      'package',
+      'service',
+      'symlink',
+      'user',
+    ]);
   });
   it('every schema compiles with ajv and rejects unknown params', () => {
     const ajv = new Ajv({ allErrors: true, strict: false });
@@ -29,6 +39,12 @@ describe('registry', () => {
     ok('service', { name: 'getty@tty1.service', state: 'started', enabled: true });
     ok('command', { run: 'make install', creates: '/usr/local/bin/x', env: { A: 'b' }, user: 'deploy' });
     ok('git', { repo: 'https://github.com/x/y.git', dest: '/srv/y', version: 'v1.2.3', depth: 1 });
-    ok('apt_repository', { name: 'nodesource', uri: 'https://deb.nodesource.com/node_20.x', suite: 'nodistro', components: ['main'], key_url: 'https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key' });
+    ok('apt_repository', {
+      name: 'nodesource',
+      uri: 'https://deb.nodesource.com/node_20.x',
+      suite: 'nodistro',
+      components: ['main'],
+      key_url: 'https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key',
+    });
   });
 });

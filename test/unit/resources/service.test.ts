@@ -81,7 +81,9 @@ describe('service', () => {
   });
   it('probe: one systemctl show for all units', () => {
     const s = serviceType.probe(items(serviceType, [...UNITS, { name: 'nginx', state: 'restarted' }, { name: 'getty@tty1' }]), { wantDiff: false });
-    expect(s.text).toBe('systemctl show --property=Id,LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload -- nginx sshd php8.2-fpm getty@tty1 2>/dev/null\n');
+    expect(s.text).toBe(
+      'systemctl show --property=Id,LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload -- nginx sshd php8.2-fpm getty@tty1 2>/dev/null\n',
+    );
     expectShellSyntax(s);
   });
 });

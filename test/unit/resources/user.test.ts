@@ -22,8 +22,15 @@ function factsFor(p: UserParams) {
 describe('user', () => {
   it('parse: passwd fields and membership from one getent group', () => {
     expect(factsFor({ name: 'deploy', group: 'deploy', groups: ['docker', 'sudo', 'missing'] })).toEqual({
-      uid: '1001', gid: '1001', home: '/home/deploy', shell: '/bin/bash',
-      'g:deploy': '1001', 'm:deploy': '1', 'g:docker': '998', 'm:docker': '1', 'g:sudo': '27',
+      uid: '1001',
+      gid: '1001',
+      home: '/home/deploy',
+      shell: '/bin/bash',
+      'g:deploy': '1001',
+      'm:deploy': '1',
+      'g:docker': '998',
+      'm:docker': '1',
+      'g:sudo': '27',
     });
     expect(factsFor({ name: 'ghost' })).toEqual({});
   });
@@ -39,7 +46,9 @@ describe('user', () => {
   });
   it('creates: useradd or usermod, chosen in shell', () => {
     const c = commandsOf(decide(userType, { name: 'app', system: true, groups: ['a', 'b'], shell: '/usr/sbin/nologin' }, {}));
-    expect(c[0]).toBe('if id -u -- app >/dev/null 2>&1; then usermod -a -G a,b -s /usr/sbin/nologin -- app; else useradd -G a,b -s /usr/sbin/nologin -r -M -- app; fi');
+    expect(c[0]).toBe(
+      'if id -u -- app >/dev/null 2>&1; then usermod -a -G a,b -s /usr/sbin/nologin -- app; else useradd -G a,b -s /usr/sbin/nologin -r -M -- app; fi',
+    );
     expect(commandsOf(decide(userType, { name: 'app' }, {}))[0]).toContain('then :; else useradd -m -- app');
     expectShellSyntax(c.join('\n'));
   });
@@ -67,7 +76,13 @@ describe('user', () => {
     expect(() => decide(userType, { name: 'app', home: '/a:b' }, {})).toThrow(ConfigError);
   });
   it('probe: one getent passwd, one getent group', () => {
-    const s = userType.probe(items(userType, [{ name: 'a', groups: ['x'] }, { name: 'b', group: 'y' }]), { wantDiff: false });
+    const s = userType.probe(
+      items(userType, [
+        { name: 'a', groups: ['x'] },
+        { name: 'b', group: 'y' },
+      ]),
+      { wantDiff: false },
+    );
     expect(s.text).toBe('getent passwd a b 2>/dev/null\necho --group; getent group x y 2>/dev/null\n');
   });
 });
