@@ -3,6 +3,7 @@
 // against real sshd in the integration tests.
 import { spawn } from 'node:child_process';
 import type { ExecResult, HostSession } from '../../src/ssh/types.js';
+import type { Host } from '../../src/inventory/types.js';
 
 export class LocalSession implements HostSession {
   roundTrips = 0;
@@ -42,4 +43,19 @@ function runSh(script: string, env: NodeJS.ProcessEnv): Promise<ExecResult> {
     child.on('close', (code, signal) => resolve({ code, signal: signal ?? undefined, stdout, stderr }));
     child.stdin.end(script);
   });
+}
+
+/** The connection of a host the engine tests run on this machine (LocalSession ignores it). */
+export function localConnection(): Host['connection'] {
+  return {
+    address: '127.0.0.1',
+    port: 22,
+    user: 'root',
+    keyFiles: [],
+    agent: false,
+    jump: [],
+    connectTimeoutMs: 1000,
+    become: false,
+    becomeUser: 'root',
+  };
 }

@@ -10,7 +10,7 @@ import { compileHost } from '../../src/engine/compile.js';
 import { runHost } from '../../src/engine/host-run.js';
 import type { Host } from '../../src/inventory/types.js';
 import { ConfigError, ConfigErrors } from '../../src/errors.js';
-import { LocalSession } from '../helpers/local-session.js';
+import { LocalSession, localConnection } from '../helpers/local-session.js';
 
 let dir: string;
 let state: string;
@@ -36,17 +36,7 @@ function host(roles: string[], vars: Record<string, unknown> = {}): Host {
     roles,
     vars: { base: dir, ...vars },
     location: { file: 'inventories/test.yaml', line: 3 },
-    connection: {
-      address: '127.0.0.1',
-      port: 22,
-      user: 'root',
-      keyFiles: [],
-      agent: false,
-      jump: [],
-      connectTimeoutMs: 1000,
-      become: false,
-      becomeUser: 'root',
-    },
+    connection: localConnection(),
   };
 }
 

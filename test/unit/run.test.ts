@@ -8,7 +8,7 @@ import { compileHost } from '../../src/engine/compile.js';
 import { runPlans } from '../../src/engine/run.js';
 import type { Group, Host } from '../../src/inventory/types.js';
 import { HostUnreachableError } from '../../src/errors.js';
-import { LocalSession } from '../helpers/local-session.js';
+import { LocalSession, localConnection } from '../helpers/local-session.js';
 
 let dir: string;
 beforeEach(() => {
@@ -37,17 +37,7 @@ function plans(names: string[], failing: string[]) {
       roles: ['r'],
       vars: { base: dir, r_fail: failing.includes(name) },
       location: { file: 'inv.yaml' },
-      connection: {
-        address: '127.0.0.1',
-        port: 22,
-        user: 'root',
-        keyFiles: [],
-        agent: false,
-        jump: [],
-        connectTimeoutMs: 1000,
-        become: false,
-        becomeUser: 'root',
-      },
+      connection: localConnection(),
     };
     return compileHost(host, lib, { env: 't', root: dir });
   });

@@ -1,7 +1,7 @@
 // What keel deploy, rollback, releases, maintenance, backup(s) do: prepare (the same pipeline
 // as provision: inventory, vault, roles), read the deploy settings, run on the hosts, report.
 import { ConfigError, KeelError, InterruptedError, LockedError, lastLines } from '../../errors.js';
-import { prepareRun, type PreparedRun } from '../../engine/pipeline.js';
+import type { PreparedRun } from '../../engine/pipeline.js';
 import { sshConnector } from '../../engine/connector.js';
 import { newLockOwner, peekSnippet, parseLockReport, describeHolder } from '../../engine/lock.js';
 import { HostPool } from '../../engine/pool.js';
@@ -15,6 +15,7 @@ import * as ops from '../../deploy/ops.js';
 import { RunLog } from '../../report/log.js';
 import { deployJson } from '../../report/json.js';
 import type { CliContext } from '../context.js';
+import { prepareFromOptions } from '../prepare.js';
 import { confirm } from '../confirm.js';
 import { checkOutput, describeCommand, type HostOptions } from '../options.js';
 import { trapSignals } from '../signals.js';
@@ -27,16 +28,7 @@ interface Prepared {
 }
 
 async function prepare(ctx: CliContext, env: string, o: HostOptions): Promise<Prepared> {
-  const prepared = await prepareRun({
-    root: ctx.root,
-    env,
-    inventoryFile: o.inventory,
-    extraVars: o.extraVars,
-    limit: o.limit,
-    interactive: ctx.interactive,
-    redactor: ctx.out.redactor,
-    notice: (m) => ctx.out.warn(m),
-  });
+  const prepared = await prepareFromOptions(ctx, env, o);
   const config = deployConfig(prepared.plans, prepared.inventory.file);
   // The database password alone (not only the whole URL) is a secret too.
   if (config.databaseUrl) {

@@ -13,22 +13,13 @@ export function registerInventory(program: Command, ctx: CliContext, run: Runner
     .option('--output <format>', 'yaml or json', 'yaml')
     .action(
       run(async (env: string, o: { inventory?: string; limit?: string[]; extraVars?: string[]; output?: string }) => {
-        const [{ prepareRun }, { inventoryToJSON }, { default: YAML }] = await Promise.all([
-          import('../../engine/pipeline.js'),
+        const [{ prepareFromOptions }, { inventoryToJSON }, { default: YAML }] = await Promise.all([
+          import('../prepare.js'),
           import('../../inventory/load.js'),
           import('yaml'),
         ]);
         // The same validation as provision (inventory, vault, roles, templates), nothing run.
-        const { inventory, plans } = await prepareRun({
-          root: ctx.root,
-          env,
-          inventoryFile: o.inventory,
-          extraVars: o.extraVars,
-          limit: o.limit,
-          interactive: ctx.interactive,
-          redactor: ctx.out.redactor,
-          notice: (m) => ctx.out.warn(m),
-        });
+        const { inventory, plans } = await prepareFromOptions(ctx, env, o);
         const doc = inventoryToJSON(inventory, (v) => ctx.out.redactor.maskValue(v)) as { hosts: Record<string, { vars: unknown }> };
         // Each host's variables as its roles will see them: resolved, with role defaults.
         for (const plan of plans) {

@@ -16,23 +16,14 @@ export function registerLock(program: Command, ctx: CliContext, run: Runner): vo
 
 async function locks(ctx: CliContext, env: string, o: HostOptions, mode: 'status' | 'release' | 'force'): Promise<number> {
   const json = checkOutput(o);
-  const [{ prepareRun }, { sshConnector }, { HostPool }, { describeHolder, lockCommandScript, parseLockReport }, { newNonce }] = await Promise.all([
-    import('../../engine/pipeline.js'),
+  const [{ prepareFromOptions }, { sshConnector }, { HostPool }, { describeHolder, lockCommandScript, parseLockReport }, { newNonce }] = await Promise.all([
+    import('../prepare.js'),
     import('../../engine/connector.js'),
     import('../../engine/pool.js'),
     import('../../engine/lock.js'),
     import('../../engine/script-parts.js'),
   ]);
-  const prepared = await prepareRun({
-    root: ctx.root,
-    env,
-    inventoryFile: o.inventory,
-    extraVars: o.extraVars,
-    limit: o.limit,
-    interactive: ctx.interactive,
-    redactor: ctx.out.redactor,
-    notice: (m) => ctx.out.warn(m),
-  });
+  const prepared = await prepareFromOptions(ctx, env, o);
   const connect = sshConnector(prepared, { acceptNewHostKeys: o.acceptNewHostKeys, onNewHostKey: (m) => ctx.out.warn(m) });
   const pool = new HostPool((host) => connect(prepared.plans.find((p) => p.host.name === host.name)!), o.forks);
   try {

@@ -3,7 +3,6 @@
 import { isAbsolute, relative } from 'node:path';
 import { ConfigError, InterruptedError, LockedError } from '../../errors.js';
 import { ttyPrompt } from '../../vault/prompt.js';
-import { prepareRun } from '../../engine/pipeline.js';
 import { sshConnector } from '../../engine/connector.js';
 import { runPlans } from '../../engine/run.js';
 import { newLockOwner } from '../../engine/lock.js';
@@ -14,6 +13,7 @@ import { formatRecap } from '../../report/recap.js';
 import { runJson } from '../../report/json.js';
 import { EXIT_HOSTS, EXIT_OK } from '../exit.js';
 import type { CliContext } from '../context.js';
+import { prepareFromOptions } from '../prepare.js';
 import { confirm } from '../confirm.js';
 import { checkOutput, describeCommand } from '../options.js';
 import { trapSignals } from '../signals.js';
@@ -21,17 +21,7 @@ import type { ProvisionOptions } from './provision.js';
 
 export async function provision(ctx: CliContext, env: string, o: ProvisionOptions): Promise<number> {
   const json = checkOutput(o);
-  const prepared = await prepareRun({
-    root: ctx.root,
-    env,
-    inventoryFile: o.inventory,
-    extraVars: o.extraVars,
-    limit: o.limit,
-    tags: o.tags,
-    interactive: ctx.interactive,
-    redactor: ctx.out.redactor,
-    notice: (m) => ctx.out.warn(m),
-  });
+  const prepared = await prepareFromOptions(ctx, env, o);
   const { plans, inventory } = prepared;
   // A host without roles (every host of an Ansible INI inventory, which cannot assign them)
   // would be "applied" as 0 resources: say so, and refuse a run with nothing to do at all.
