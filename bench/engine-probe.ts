@@ -96,7 +96,8 @@ export interface ProbeRun {
 
 /** Run a probe script over `session`, timed on the host, then parse and decide as keel does. */
 export async function runProbe(session: HostSession, p: ProbeScript): Promise<ProbeRun> {
-  const timed = `keel_bench_t0=$(date +%s%N)\n${p.script}keel_bench_t1=$(date +%s%N)\nprintf '\\n%s %s %s\\n' '${TIME_MARK}' "$keel_bench_t0" "$keel_bench_t1" >&2\n`;
+  const timed =
+    `keel_bench_t0=$(date +%s%N)\n${p.script}keel_bench_t1=$(date +%s%N)\n` + `printf '\\n%s %s %s\\n' '${TIME_MARK}' "$keel_bench_t0" "$keel_bench_t1" >&2\n`;
   const t0 = performance.now();
   const out = await session.runScript(timed, { timeoutMs: 300_000 });
   const roundTripMs = performance.now() - t0;

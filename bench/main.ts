@@ -140,8 +140,11 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
       scenarios.push(...rows.map((r) => ({ ...r, endpoints: 'light' as const })));
     }
     notes.push(
-      `${light.join(', ')} hosts: light endpoints, one container per host running only sshd (no systemd), as in earlier results: at fs.inotify.max_user_instances = 128 (shared by all containers on the machine) about 20 systemd containers fit, and 100 systemd containers would also take the 2 cores the controller runs on. ` +
-        `Their role has the same ${opts.resources} resources without the ${ctx.workload.services.length} service resources (${lw.dirs.length} directories instead of ${ctx.workload.dirs.length}).`,
+      `${light.join(', ')} hosts: light endpoints, one container per host running only sshd (no systemd), as in earlier results: ` +
+        'at fs.inotify.max_user_instances = 128 (shared by all containers on the machine) about 20 systemd containers fit, ' +
+        'and 100 systemd containers would also take the 2 cores the controller runs on. ' +
+        `Their role has the same ${opts.resources} resources without the ${ctx.workload.services.length} service resources ` +
+        `(${lw.dirs.length} directories instead of ${ctx.workload.dirs.length}).`,
     );
   }
 
@@ -155,7 +158,8 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
   for (const [tool, reason] of unavailable) notes.push(`${tool}: null everywhere: ${reason}`);
   if (wantsAnsible && opts.ansibleRepeats < opts.repeats) {
     notes.push(
-      `Ansible and Ansible+Mitogen ran in the first ${opts.ansibleRepeats} of ${opts.repeats} repeats only (--ansible-repeats, to fit the session's time budget): their figures are medians of ${opts.ansibleRepeats} run(s); keel's of ${opts.repeats}.`,
+      `Ansible and Ansible+Mitogen ran in the first ${opts.ansibleRepeats} of ${opts.repeats} repeats only (--ansible-repeats, ` +
+        `to fit the session's time budget): their figures are medians of ${opts.ansibleRepeats} run(s); keel's of ${opts.repeats}.`,
     );
   }
   const result: BenchResult = {
@@ -172,10 +176,12 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
       ansibleNoopOnlyAbove: Number.isFinite(opts.ansibleNoopOnlyAbove) ? opts.ansibleNoopOnlyAbove : null,
     },
     targets_kind:
-      `up to ${opts.lightAbove} hosts: one systemd Debian 12 container per host (keel-target image + python3 and cron from Debian's mirror), real OpenSSH sshd published on 127.0.0.1; ` +
+      `up to ${opts.lightAbove} hosts: one systemd Debian 12 container per host (keel-target image + python3 and cron from Debian's mirror), ` +
+      'real OpenSSH sshd published on 127.0.0.1; ' +
       `above: light endpoints (same image, sshd as the only process, no systemd); all share this machine's 2 cores with the controller`,
     timing:
-      'Times are wall-clock medians of child processes: `node bin/keel.js provision <env> --output json` (Node start-up included) and `ansible-playbook` (Python start-up included), tools alternated per repeat.',
+      'Times are wall-clock medians of child processes: `node bin/keel.js provision <env> --output json` (Node start-up included) and ' +
+      '`ansible-playbook` (Python start-up included), tools alternated per repeat.',
     scenarios,
     scaling: scaled?.scaling ?? null,
     breakdown: scaled?.breakdown ?? null,
@@ -298,7 +304,8 @@ function summarize(ctx: Ctx, name: ScenarioName, n: number, r: Record<Tool, Tool
     if (m === null && ctx.opts.tools.includes(tool)) {
       const noopOnly =
         tool !== 'keel' && n > ctx.opts.ansibleNoopOnlyAbove && name !== 'noop'
-          ? `skipped: too slow for the session budget; at ${n} hosts only the no-op was measured for Ansible (--ansible-noop-only-above ${ctx.opts.ansibleNoopOnlyAbove})`
+          ? 'skipped: too slow for the session budget; ' +
+            `at ${n} hosts only the no-op was measured for Ansible (--ansible-noop-only-above ${ctx.opts.ansibleNoopOnlyAbove})`
           : undefined;
       const why = ctx.unavailable.get(tool) ?? skippedHere.get(tool) ?? noopOnly ?? 'no successful run (see errors)';
       const note = `${name}, ${n} host(s): ${tool} null: ${why}`;
@@ -348,7 +355,10 @@ function diffLines(a: string, b: string): string | null {
   const lb = b.split('\n');
   const onlyA = la.filter((l) => !lb.includes(l));
   const onlyB = lb.filter((l) => !la.includes(l));
-  return `${onlyA.length} line(s) only in the first, ${onlyB.length} only in the second; first: ${JSON.stringify(onlyA.slice(0, 4))}; second: ${JSON.stringify(onlyB.slice(0, 4))}`;
+  return (
+    `${onlyA.length} line(s) only in the first, ${onlyB.length} only in the second; ` +
+    `first: ${JSON.stringify(onlyA.slice(0, 4))}; second: ${JSON.stringify(onlyB.slice(0, 4))}`
+  );
 }
 
 /** No-op time for R and 2R resources on the same hosts (2R converged; R ⊂ 2R, so both are no-ops),
@@ -500,9 +510,12 @@ async function overheadPhase(ctx: Ctx): Promise<BenchResult['overhead']> {
     hosts: 1,
     resources: workload.resources,
     method:
-      `Remote time = the sum over the run's scripts (${runs[0]?.execs ?? '?'}: lock + probe, apply, lock release) of each script's wall time on the host, from its subshell's start to after its end markers, ` +
-      "as timed there: root's login shell is a wrapper that passes the input of keel's one `sh -s` through `sed -u`, adding a `date +%s%N` inside each frame and one after it (one spawn each). " +
-      "CLI = the whole `keel provision` child process (Node start-up, inventory, roles, compile, connect, scripts). Run = the JSON report's durationMs (connect + scripts, after compile). " +
+      `Remote time = the sum over the run's scripts (${runs[0]?.execs ?? '?'}: lock + probe, apply, lock release) ` +
+      "of each script's wall time on the host, from its subshell's start to after its end markers, " +
+      "as timed there: root's login shell is a wrapper that passes the input of keel's one `sh -s` through `sed -u`, " +
+      'adding a `date +%s%N` inside each frame and one after it (one spawn each). ' +
+      'CLI = the whole `keel provision` child process (Node start-up, inventory, roles, compile, connect, scripts). ' +
+      "Run = the JSON report's durationMs (connect + scripts, after compile). " +
       "Overhead = CLI (or run) minus remote: all that is keel's own, SSH connection set-up and the remote shell's start included.",
     cli_s: round(cli),
     report_s: round(rep),
@@ -575,7 +588,9 @@ function evaluate(r: BenchResult): Target[] {
     t.push({
       name: `keel's own overhead, first converge (${o.resources} resources, 1 host)`,
       goal: '<5 %',
-      measured: `${o.overhead_cli_pct} % of the CLI time (${round(o.cli_s! - o.remote_s!, 3)} s of ${o.cli_s} s); ${o.overhead_run_pct} % of the run time excluding Node start-up and compile (${round(o.report_s! - o.remote_s!, 3)} s of ${o.report_s} s)`,
+      measured:
+        `${o.overhead_cli_pct} % of the CLI time (${round(o.cli_s! - o.remote_s!, 3)} s of ${o.cli_s} s); ` +
+        `${o.overhead_run_pct} % of the run time excluding Node start-up and compile (${round(o.report_s! - o.remote_s!, 3)} s of ${o.report_s} s)`,
       pass,
     });
   }

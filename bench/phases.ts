@@ -129,9 +129,12 @@ export async function breakdownPhase(
     resources: [small.workload.resources, large.workload.resources],
     repeats: ctx.opts.repeats,
     method:
-      "Each profile is a fresh `node dist/bench/profile.js` process calling keel's engine functions the way `keel provision` does for a no-op (bench/engine-probe.ts): " +
-      'inventory, roles, compileHost per host, buildProbeScript with the lock snippet, connect all hosts at once, the probe on all hosts at once, parse + decide, release. ' +
-      "Host probe = the probe script's wall time on the host (`date +%s%N` around it; median over the hosts). Wire = the slowest round trip minus the slowest host time. " +
+      "Each profile is a fresh `node dist/bench/profile.js` process calling keel's engine functions " +
+      'the way `keel provision` does for a no-op (bench/engine-probe.ts): ' +
+      'inventory, roles, compileHost per host, buildProbeScript with the lock snippet, connect all hosts at once, ' +
+      'the probe on all hosts at once, parse + decide, release. ' +
+      "Host probe = the probe script's wall time on the host (`date +%s%N` around it; median over the hosts). " +
+      'Wire = the slowest round trip minus the slowest host time. ' +
       "Rest = the CLI's growth minus controller, host and wire growth (Node start-up and module loading do not grow with resources).",
     profiles: [a, b],
     cli_s: cli.s,
@@ -174,10 +177,12 @@ export async function vaultPhase(ctx: Ctx, host: BenchHost): Promise<VaultPhase>
   }
   return {
     method:
-      `bench/vault.ts: ${runs} runs per set-up, set-ups interleaved (one of each in turn). Each run is the real CLI in a fresh process; wall from spawn to exit, ` +
-      'user/system CPU and peak RSS from process.resourceUsage() at exit (a preloaded module). Set-ups: none (no vault), passphrase (scrypt logN 18, ' +
-      'KEEL_VAULT_PASSWORD), unlocked (`keel secrets unlock` then no passphrase), identity (vault encrypted to an X25519 identity, KEEL_AGE_IDENTITY). ' +
-      `The inventory's variables use two vault values. provision: a no-op on ${host.name}, a systemd target converged with the ${ctx.workload.resources}-resource bench role.`,
+      `bench/vault.ts: ${runs} runs per set-up, set-ups interleaved (one of each in turn). Each run is the real CLI in a fresh process; ` +
+      'wall from spawn to exit, user/system CPU and peak RSS from process.resourceUsage() at exit (a preloaded module). ' +
+      'Set-ups: none (no vault), passphrase (scrypt logN 18, KEEL_VAULT_PASSWORD), unlocked (`keel secrets unlock` then no passphrase), ' +
+      'identity (vault encrypted to an X25519 identity, KEEL_AGE_IDENTITY). ' +
+      `The inventory's variables use two vault values. provision: a no-op on ${host.name}, ` +
+      `a systemd target converged with the ${ctx.workload.resources}-resource bench role.`,
     inventory,
     provision,
   };
@@ -287,15 +292,21 @@ export async function fakeScalePhase(ctx: Ctx, work: string, keelRoot: string, r
     const final = await fake.stats();
     return {
       method:
-        `${max} endpoints: ssh2's Server on 127.0.0.1, one port each, served by ${opts.fakeWorkers} worker processes (bench/fake-endpoint.ts), not the keel process measured. ` +
-        'Each does the SSH handshake (curve25519 key exchange, Ed25519 host key, public key login) and accepts one exec `sh -s`; it answers the framed lock + probe script with ' +
-        `the output recorded from a real converged systemd target (nonces substituted) after ${delay} ms (that host's own time for the probe), and the release script with nothing, exit 0. ` +
-        'keel is the real CLI (`node bin/keel.js provision fN --output json`, default forks = all hosts) under GNU time (wall, user+sys CPU, peak RSS); its open files are sampled from /proc every 100 ms. ' +
+        `${max} endpoints: ssh2's Server on 127.0.0.1, one port each, served by ${opts.fakeWorkers} worker processes (bench/fake-endpoint.ts), ` +
+        'not the keel process measured. ' +
+        'Each does the SSH handshake (curve25519 key exchange, Ed25519 host key, public key login) and accepts one exec `sh -s`; ' +
+        'it answers the framed lock + probe script with the output recorded from a real converged systemd target (nonces substituted) ' +
+        `after ${delay} ms (that host's own time for the probe), and the release script with nothing, exit 0. ` +
+        'keel is the real CLI (`node bin/keel.js provision fN --output json`, default forks = all hosts) ' +
+        'under GNU time (wall, user+sys CPU, peak RSS); its open files are sampled from /proc every 100 ms. ' +
         `Median of ${opts.repeats} run(s); started 30 s after the containers of the earlier phases were removed.`,
       not_costed:
-        'What the fake endpoints do not cost, and real hosts would (on their side, or on this shared machine if they were local containers): an sshd fork, privilege separation and PAM per login, ' +
-        "a login shell and `sh` running the probe (stat, sha256sum, dpkg-query, systemctl spawns), Docker's userland proxy per published port, and the hosts' own variance. " +
-        "The controller's side is real: every byte keel sends and reads is what it would send to and read from a converged host, and the per-connection crypto is the same.",
+        'What the fake endpoints do not cost, and real hosts would (on their side, or on this shared machine if they were local containers): ' +
+        'an sshd fork, privilege separation and PAM per login, ' +
+        "a login shell and `sh` running the probe (stat, sha256sum, dpkg-query, systemctl spawns), Docker's userland proxy per published port, " +
+        "and the hosts' own variance. " +
+        "The controller's side is real: every byte keel sends and reads is what it would send to and read from a converged host, " +
+        'and the per-connection crypto is the same.',
       recording: { source: rec.source, resources: rec.resources, host_ms: rec.hostMs, stdout_bytes: Buffer.byteLength(rec.stdout) },
       delay_ms: delay,
       workers: opts.fakeWorkers,
@@ -356,8 +367,10 @@ export function controllerCpu(scenarios: Scenario[], fake: FakeScale | null): Co
   const f = rows.filter((r) => r.source === 'fake endpoints');
   return {
     method:
-      'CPU = user + system seconds of the keel process (GNU time %U + %S, children included: keel spawns none in a provision), no-op at the given resources, median of the repeats. ' +
-      "The targets' CPU is not in it (they are other processes: containers, or the fake endpoints' workers). Per host = CPU / hosts (fixed costs such as Node start-up spread over the hosts); " +
+      'CPU = user + system seconds of the keel process (GNU time %U + %S, children included: keel spawns none in a provision), ' +
+      'no-op at the given resources, median of the repeats. ' +
+      "The targets' CPU is not in it (they are other processes: containers, or the fake endpoints' workers). " +
+      'Per host = CPU / hosts (fixed costs such as Node start-up spread over the hosts); ' +
       'marginal = the difference in CPU between two host counts divided by the difference in hosts (what one more host costs).',
     rows,
     marginal_ms_per_host_containers: slope(c.find((r) => r.hosts === 10) ?? c[0], c.find((r) => r.hosts === 100) ?? c[c.length - 1]),

@@ -184,7 +184,9 @@ export function newTargets(r: BenchResult): Target[] {
     const none = pv.modes.find((m) => m.mode === 'none');
     for (const mode of ['unlocked', 'identity'] as const) {
       const m = pv.modes.find((x) => x.mode === mode);
-      const name = `no-op provision (1 host, ${r.scenarios[0]?.resources ?? '?'} resources) with ${mode === 'unlocked' ? 'an unlocked vault' : 'an X25519 identity'} vs no vault`;
+      const name =
+        `no-op provision (1 host, ${r.scenarios[0]?.resources ?? '?'} resources) with ` +
+        `${mode === 'unlocked' ? 'an unlocked vault' : 'an X25519 identity'} vs no vault`;
       if (!none?.runs || !m?.runs) {
         t.push({ name, goal: 'within 0.1 s (median)', measured: 'not measured', pass: null, note: 'a set-up failed: see errors' });
         continue;
@@ -195,7 +197,9 @@ export function newTargets(r: BenchResult): Target[] {
       t.push({
         name,
         goal: 'within 0.1 s (median)',
-        measured: `${signed(d)} s median wall (${round(m.wallMs.median / 1000, 3)} s vs ${round(none.wallMs.median / 1000, 3)} s; p90 ${round(m.wallMs.p90 / 1000, 3)} vs ${round(none.wallMs.p90 / 1000, 3)} s), CPU ${signed(cpu)} s, ${pv.runsPerMode} runs each`,
+        measured:
+          `${signed(d)} s median wall (${round(m.wallMs.median / 1000, 3)} s vs ${round(none.wallMs.median / 1000, 3)} s; ` +
+          `p90 ${round(m.wallMs.p90 / 1000, 3)} vs ${round(none.wallMs.p90 / 1000, 3)} s), CPU ${signed(cpu)} s, ${pv.runsPerMode} runs each`,
         pass,
         ...(pass ? {} : { note: `${round(d - 0.1, 3)} s over` }),
       });
@@ -243,7 +247,10 @@ export function newTargets(r: BenchResult): Target[] {
     t.push({
       name: 'no file-descriptor, channel or memory limit hit at 1,000 hosts',
       goal: 'every host probed and released, no error',
-      measured: `${k.endpoint.probes} probes and ${k.endpoint.releases} releases answered, ${k.unreachable} unreachable, ${k.failed} failed; peak ${k.peak_fds ?? '?'} open files of ${soft ?? '?'} allowed; ${k.endpoint.peak_channels} exec channels open at once at most${k.errors.length ? `; errors: ${k.errors.slice(0, 2).join('; ')}` : ''}`,
+      measured:
+        `${k.endpoint.probes} probes and ${k.endpoint.releases} releases answered, ${k.unreachable} unreachable, ${k.failed} failed; ` +
+        `peak ${k.peak_fds ?? '?'} open files of ${soft ?? '?'} allowed; ${k.endpoint.peak_channels} exec channels open at once at most` +
+        `${k.errors.length ? `; errors: ${k.errors.slice(0, 2).join('; ')}` : ''}`,
       pass: clean,
     });
   } else if (r.options.scale && (r.options.scale as number[]).includes(1000)) {
@@ -278,11 +285,14 @@ const ratio = (x: number | null) => (x === null ? '—' : `${x.toFixed(1)}×`);
 
 export function table(result: BenchResult): string {
   const rows = [
-    '| scenario | hosts | resources | keel (s) | Ansible (s) | Ansible+Mitogen (s) | keel vs Ansible | keel vs Mitogen | keel round trips/host | keel peak RSS (MB) | keel CPU (s) |',
+    '| scenario | hosts | resources | keel (s) | Ansible (s) | Ansible+Mitogen (s) | keel vs Ansible | keel vs Mitogen | keel round trips/host | ' +
+      'keel peak RSS (MB) | keel CPU (s) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...result.scenarios.map(
       (s) =>
-        `| ${s.name} | ${s.hosts}${s.endpoints ? '*' : ''} | ${s.resources} | ${fmt(s.keel_s)} | ${fmt(s.ansible_s)} | ${fmt(s.mitogen_s)} | ${ratio(s.ratio_ansible)} | ${ratio(s.ratio_mitogen)} | ${fmt(s.keel_round_trips_per_host, 0)} | ${fmt(s.keel_peak_rss_mb, 0)} | ${fmt(s.keel_cpu_s ?? null)} |`,
+        `| ${s.name} | ${s.hosts}${s.endpoints ? '*' : ''} | ${s.resources} | ${fmt(s.keel_s)} | ${fmt(s.ansible_s)} | ${fmt(s.mitogen_s)} | ` +
+        `${ratio(s.ratio_ansible)} | ${ratio(s.ratio_mitogen)} | ${fmt(s.keel_round_trips_per_host, 0)} | ${fmt(s.keel_peak_rss_mb, 0)} | ` +
+        `${fmt(s.keel_cpu_s ?? null)} |`,
     ),
   ];
   return rows.join('\n');
@@ -300,7 +310,8 @@ export function markdown(result: BenchResult): string {
   return [
     `# keel benchmark results`,
     '',
-    `${result.date} · ${result.machine.cpu_model} × ${result.machine.cpus} · ${result.versions.os} · node ${result.versions.node} · ${result.versions.ansible_core ?? 'ansible-core not run'} · mitogen ${result.versions.mitogen ?? '—'}`,
+    `${result.date} · ${result.machine.cpu_model} × ${result.machine.cpus} · ${result.versions.os} · node ${result.versions.node} · ` +
+      `${result.versions.ansible_core ?? 'ansible-core not run'} · mitogen ${result.versions.mitogen ?? '—'}`,
     '',
     `Command: \`${result.command}\`. Targets: ${result.targets_kind}. ${result.timing}`,
     '',
@@ -309,13 +320,17 @@ export function markdown(result: BenchResult): string {
     ...(result.scenarios.some((s) => s.endpoints) ? ['\\* light endpoints: sshd-only containers, role without service resources (see notes).', ''] : []),
     ...(sc
       ? [
-          `No-op scaling (keel, ${sc.hosts} hosts): ${sc.resources[0]} resources ${fmt(sc.noop_s[0])} s → ${sc.resources[1]} resources ${fmt(sc.noop_s[1])} s (${fmt(sc.growth_pct, 1)} %), round trips/host ${fmt(sc.round_trips_per_host[0], 0)} → ${fmt(sc.round_trips_per_host[1], 0)}.`,
+          `No-op scaling (keel, ${sc.hosts} hosts): ${sc.resources[0]} resources ${fmt(sc.noop_s[0])} s → ` +
+            `${sc.resources[1]} resources ${fmt(sc.noop_s[1])} s (${fmt(sc.growth_pct, 1)} %), ` +
+            `round trips/host ${fmt(sc.round_trips_per_host[0], 0)} → ${fmt(sc.round_trips_per_host[1], 0)}.`,
           '',
         ]
       : []),
     ...(o
       ? [
-          `keel's own overhead, first converge, ${o.hosts} host, ${o.resources} resources: CLI ${fmt(o.cli_s)} s, run (connect + scripts) ${fmt(o.report_s)} s, remote commands ${fmt(o.remote_s)} s → overhead ${fmt(o.overhead_cli_pct, 1)} % of the CLI time, ${fmt(o.overhead_run_pct, 1)} % of the run time. ${o.method}`,
+          `keel's own overhead, first converge, ${o.hosts} host, ${o.resources} resources: ` +
+            `CLI ${fmt(o.cli_s)} s, run (connect + scripts) ${fmt(o.report_s)} s, remote commands ${fmt(o.remote_s)} s → ` +
+            `overhead ${fmt(o.overhead_cli_pct, 1)} % of the CLI time, ${fmt(o.overhead_run_pct, 1)} % of the run time. ${o.method}`,
           '',
         ]
       : []),
@@ -344,7 +359,8 @@ function breakdownSection(r: BenchResult): string[] {
   return [
     `## Where a no-op's time goes: ${b.resources[0]} → ${b.resources[1]} resources, ${b.hosts} hosts`,
     '',
-    `CLI no-op (from the scaling runs): ${fmt(b.cli_s[0])} s → ${fmt(b.cli_s[1])} s (+${fmt(b.delta.cli_s, 3)} s); the keel process's CPU ${fmt(b.cli_cpu_s[0])} s → ${fmt(b.cli_cpu_s[1])} s (+${fmt(b.delta.cli_cpu_s, 3)} s).`,
+    `CLI no-op (from the scaling runs): ${fmt(b.cli_s[0])} s → ${fmt(b.cli_s[1])} s (+${fmt(b.delta.cli_s, 3)} s); ` +
+      `the keel process's CPU ${fmt(b.cli_cpu_s[0])} s → ${fmt(b.cli_cpu_s[1])} s (+${fmt(b.delta.cli_cpu_s, 3)} s).`,
     '',
     `| part (ms, median of ${b.repeats}) | ${b.resources[0]} | ${b.resources[1]} | growth |`,
     '|---|---:|---:|---:|',
@@ -363,7 +379,8 @@ function breakdownSection(r: BenchResult): string[] {
     row('probe script bytes per host', (x) => x.wire.script_bytes_per_host),
     row('probe output bytes per host', (x) => x.wire.output_bytes_per_host),
     '',
-    `Growth per side (s): controller ${fmt(b.delta.controller_s, 3)}, host probe ${fmt(b.delta.host_probe_s, 3)}, wire ${fmt(b.delta.wire_s, 3)}, rest ${fmt(b.delta.rest_s, 3)} (of +${fmt(b.delta.cli_s, 3)} s). ${b.method}`,
+    `Growth per side (s): controller ${fmt(b.delta.controller_s, 3)}, host probe ${fmt(b.delta.host_probe_s, 3)}, ` +
+      `wire ${fmt(b.delta.wire_s, 3)}, rest ${fmt(b.delta.rest_s, 3)} (of +${fmt(b.delta.cli_s, 3)} s). ${b.method}`,
     '',
   ];
 }
@@ -380,7 +397,8 @@ function controllerSection(r: BenchResult): string[] {
       (x) => `| ${x.hosts} | ${x.source} | ${x.resources} | ${fmt(x.wall_s)} | ${fmt(x.cpu_s)} | ${ms(x.cpu_ms_per_host)} | ${fmt(x.peak_rss_mb, 0)} |`,
     ),
     '',
-    `Marginal CPU per added host: ${ms(c.marginal_ms_per_host_containers)} ms (10 → 100 container hosts), ${ms(c.marginal_ms_per_host_fake)} ms (fake endpoints, smallest → largest count). ${c.method}`,
+    `Marginal CPU per added host: ${ms(c.marginal_ms_per_host_containers)} ms (10 → 100 container hosts), ` +
+      `${ms(c.marginal_ms_per_host_fake)} ms (fake endpoints, smallest → largest count). ${c.method}`,
     '',
   ];
 }
@@ -391,14 +409,18 @@ function fakeSection(r: BenchResult): string[] {
   return [
     '## No-op against fake SSH endpoints (100 → 1,000 hosts)',
     '',
-    '| hosts | load at start | wall (s) | keel CPU (s) | CPU per host (ms) | peak RSS (MB) | peak open files | round trips/host | probes / releases answered | errors |',
+    '| hosts | load at start | wall (s) | keel CPU (s) | CPU per host (ms) | peak RSS (MB) | peak open files ' +
+      '| round trips/host | probes / releases answered | errors |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...f.rows.map(
       (x) =>
-        `| ${x.hosts} | ${fmt(x.load1_at_start ?? null)} | ${fmt(x.wall_s)} | ${fmt(x.cpu_s)} | ${ms(x.cpu_ms_per_host)} | ${fmt(x.peak_rss_mb, 0)} | ${x.peak_fds ?? '—'} | ${fmt(x.round_trips_per_host, 0)} | ${x.endpoint.probes} / ${x.endpoint.releases} | ${x.errors.length ? x.errors.join('; ') : 'none'} |`,
+        `| ${x.hosts} | ${fmt(x.load1_at_start ?? null)} | ${fmt(x.wall_s)} | ${fmt(x.cpu_s)} | ${ms(x.cpu_ms_per_host)} | ` +
+        `${fmt(x.peak_rss_mb, 0)} | ${x.peak_fds ?? '—'} | ${fmt(x.round_trips_per_host, 0)} | ${x.endpoint.probes} / ${x.endpoint.releases} | ` +
+        `${x.errors.length ? x.errors.join('; ') : 'none'} |`,
     ),
     '',
-    `Recording: ${f.recording.resources} resources from ${f.recording.source}, ${f.recording.stdout_bytes} bytes of probe output, ${f.recording.host_ms} ms on that host. Workers' RSS at the end: ${f.workers_rss_mb.join(', ')} MB. ${f.method}`,
+    `Recording: ${f.recording.resources} resources from ${f.recording.source}, ${f.recording.stdout_bytes} bytes of probe output, ` +
+      `${f.recording.host_ms} ms on that host. Workers' RSS at the end: ${f.workers_rss_mb.join(', ')} MB. ${f.method}`,
     '',
     f.not_costed,
     '',
@@ -412,18 +434,23 @@ function vaultSection(r: BenchResult): string[] {
     x
       ? x.modes.map(
           (m) =>
-            `| \`${x.command}\` | ${m.mode} | ${m.runs}${m.failures ? ` (${m.failures} failed)` : ''} | ${dist(m.wallMs)} | ${dist(m.userCpuMs)} | ${ms(m.systemCpuMs.median)} | ${dist(m.peakRssMiB)} |`,
+            `| \`${x.command}\` | ${m.mode} | ${m.runs}${m.failures ? ` (${m.failures} failed)` : ''} | ${dist(m.wallMs)} | ` +
+            `${dist(m.userCpuMs)} | ${ms(m.systemCpuMs.median)} | ${dist(m.peakRssMiB)} |`,
         )
       : [];
   return [
     "## The vault's cost per command",
     '',
-    '| command | vault | runs | wall ms min / median / p90 / max | user CPU ms min / median / p90 / max | sys CPU ms median | peak RSS MiB min / median / p90 / max |',
+    '| command | vault | runs | wall ms min / median / p90 / max | user CPU ms min / median / p90 / max ' +
+      '| sys CPU ms median | peak RSS MiB min / median / p90 / max |',
     '|---|---|---:|---|---|---:|---|',
     ...rows(v.inventory),
     ...rows(v.provision),
     '',
-    `${v.method} Load average during the inventory runs ${v.inventory?.loadavgAtStart.map((x) => x.toFixed(2)).join(' ') ?? '—'} → ${v.inventory?.loadavgAtEnd.map((x) => x.toFixed(2)).join(' ') ?? '—'}; provision runs ${v.provision?.loadavgAtStart.map((x) => x.toFixed(2)).join(' ') ?? '—'} → ${v.provision?.loadavgAtEnd.map((x) => x.toFixed(2)).join(' ') ?? '—'}.`,
+    `${v.method} Load average during the inventory runs ${v.inventory?.loadavgAtStart.map((x) => x.toFixed(2)).join(' ') ?? '—'} → ` +
+      `${v.inventory?.loadavgAtEnd.map((x) => x.toFixed(2)).join(' ') ?? '—'}; ` +
+      `provision runs ${v.provision?.loadavgAtStart.map((x) => x.toFixed(2)).join(' ') ?? '—'} → ` +
+      `${v.provision?.loadavgAtEnd.map((x) => x.toFixed(2)).join(' ') ?? '—'}.`,
     '',
   ];
 }
@@ -441,13 +468,19 @@ function machineSection(r: BenchResult): string[] {
     '',
     ...(l?.load1
       ? [
-          `1-minute load average (2 cores, shared with other people's tests): min ${l.load1.min}, median ${l.load1.median}, max ${l.load1.max} over ${l.load1.samples} samples (every 15 s); at start ${r.machine.load_average_at_start}, at end ${r.machine.load_average_at_end}. Other containers running: ${l.other_containers_at_start ?? '?'} at start, ${l.other_containers_at_end ?? '?'} at end.`,
+          `1-minute load average (2 cores, shared with other people's tests): min ${l.load1.min}, median ${l.load1.median}, ` +
+            `max ${l.load1.max} over ${l.load1.samples} samples (every 15 s); at start ${r.machine.load_average_at_start}, ` +
+            `at end ${r.machine.load_average_at_end}. Other containers running: ${l.other_containers_at_start ?? '?'} at start, ` +
+            `${l.other_containers_at_end ?? '?'} at end.`,
         ]
       : []),
     ...(lim
       ? [
           '',
-          `Limits: open files (ulimit -n) soft ${lim.nofile_soft}, hard ${lim.nofile_hard}${lim.nofile_raised_to ? `, keel run under ${lim.nofile_raised_to} for the fake endpoints` : ' (not raised: enough)'}; fs.inotify.max_user_instances ${lim.inotify_max_user_instances_before} → ${lim.inotify_max_user_instances_after}.${lim.notes.length ? ' ' + lim.notes.join(' ') : ''}`,
+          `Limits: open files (ulimit -n) soft ${lim.nofile_soft}, hard ${lim.nofile_hard}` +
+            `${lim.nofile_raised_to ? `, keel run under ${lim.nofile_raised_to} for the fake endpoints` : ' (not raised: enough)'}; ` +
+            `fs.inotify.max_user_instances ${lim.inotify_max_user_instances_before} → ${lim.inotify_max_user_instances_after}.` +
+            `${lim.notes.length ? ' ' + lim.notes.join(' ') : ''}`,
         ]
       : []),
     '',

@@ -157,7 +157,8 @@ export class AnsibleProject {
     const ssh = [
       '[ssh_connection]',
       'pipelining = True',
-      `ssh_args = -o ControlMaster=auto -o ControlPersist=120s -o UserKnownHostsFile=${knownHostsFile} -o StrictHostKeyChecking=yes -o PreferredAuthentications=publickey`,
+      `ssh_args = -o ControlMaster=auto -o ControlPersist=120s -o UserKnownHostsFile=${knownHostsFile} ` +
+        '-o StrictHostKeyChecking=yes -o PreferredAuthentications=publickey',
       `control_path_dir = ${controlDir}`,
       'control_path = %(directory)s/%%C',
     ];

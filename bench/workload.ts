@@ -135,7 +135,9 @@ function fileContent(i: number): string {
 
 function templateSource(i: number): string {
   const body = range(20).map((k) => `upstream_${k} {{bench_server_name}}:{{bench_port}} weight ${k}`);
-  return `# bench template ${i}, managed\nserver_name {{bench_server_name}};\nroot {{bench_root}}/d${pad(i)};\nworkers {{bench_workers}};\n${body.join('\n')}\n`;
+  return (
+    `# bench template ${i}, managed\nserver_name {{bench_server_name}};\nroot {{bench_root}}/d${pad(i)};\n` + `workers {{bench_workers}};\n${body.join('\n')}\n`
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -238,7 +238,8 @@ export async function listBackups(ctx: OpsContext): Promise<{ host: string; dir:
       const r = await s.runScript(
         wrap(
           PRELUDE +
-            sh`ls -1t -- ${h.backupDir}/*.dump 2>/dev/null | while IFS= read -r keel_f; do printf '%s\\t%s\\t%s\\n' "$keel_f" "$(stat -c %s -- "$keel_f")" "$(date -u -d "@$(stat -c %Y -- "$keel_f")" +%Y-%m-%dT%H:%M:%SZ)"; done\n`,
+            sh`ls -1t -- ${h.backupDir}/*.dump 2>/dev/null | while IFS= read -r keel_f; do ` +
+            sh`printf '%s\\t%s\\t%s\\n' "$keel_f" "$(stat -c %s -- "$keel_f")" "$(date -u -d "@$(stat -c %Y -- "$keel_f")" +%Y-%m-%dT%H:%M:%SZ)"; done\n`,
         ),
         { timeoutMs: 60_000 },
       );

@@ -191,7 +191,8 @@ class Deploy {
       if (!o.ok) problems.push(`${o.host.name}: ${o.error}`);
       else if (o.value.lock?.kind === 'held') {
         problems.push(
-          `${o.host.name} is locked by ${o.value.lock.holder.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}${describeHolder(o.value.lock.holder)}`,
+          `${o.host.name} is locked by ${o.value.lock.holder.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}` +
+            describeHolder(o.value.lock.holder),
         );
       } else if (o.value.lock?.kind !== 'acquired')
         problems.push(`${o.host.name}: could not take the lock (exit ${o.value.r.code}): ${o.value.r.stderr.trim()}`);

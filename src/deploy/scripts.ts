@@ -12,7 +12,9 @@ import type { Source } from './source.js';
  *  The code (keel's, or the author's build commands as written) travels on stdin to runuser's
  *  shell as a quoted value: no argv, it may hold anything. */
 export function asApp(h: HostDeploy, dir: string, code: string | Shell): Shell {
-  const boot = sh`set -e; cd "$1"; set -a; if [ -r "$2" ]; then . "$2"; fi; set +a; if [ -x .venv/bin/python ]; then PYTHON="$PWD/.venv/bin/python"; VIRTUAL_ENV="$PWD/.venv"; PATH="$VIRTUAL_ENV/bin:$PATH"; export VIRTUAL_ENV; else PYTHON=${h.python}; fi; export PYTHON PATH; eval "$(cat)"`;
+  const venv = sh`VIRTUAL_ENV="$PWD/.venv"; PATH="$VIRTUAL_ENV/bin:$PATH"; export VIRTUAL_ENV`;
+  const python = sh`if [ -x .venv/bin/python ]; then PYTHON="$PWD/.venv/bin/python"; ${venv}; else PYTHON=${h.python}; fi`;
+  const boot = sh`set -e; cd "$1"; set -a; if [ -r "$2" ]; then . "$2"; fi; set +a; ${python}; export PYTHON PATH; eval "$(cat)"`;
   return sh`printf '%s\\n' ${String(code)} | runuser -u ${h.appUser} -- sh -c ${boot.text} keel ${dir} ${h.envFile}`;
 }
 
@@ -41,6 +43,8 @@ export function buildSteps(
 ): Step[] {
   const dir = releaseDir(h, o.id);
   const venv = `${h.appRoot}/venvs/${o.venvKey}`;
+  const revision = sh`printf '%s\n' ${o.src.sha} > REVISION`;
+  const releaseInfo = sh`printf 'branch=%s\nsha=%s\ndeployed_by=%s\nvenv=%s\n' ${o.src.branch} ${o.src.sha} ${o.by} ${o.venvKey} > .keel-release`;
   const steps: Step[] = [
     {
       key: 'release-dir',
@@ -52,13 +56,7 @@ export function buildSteps(
     { key: 'code', commands: o.src.kind === 'local' ? unpack(h, dir, o.archive!) : clone(h, dir, o.src, o.deployKey, o.knownHosts) },
     {
       key: 'revision',
-      commands: [
-        asApp(
-          h,
-          dir,
-          sh`printf '%s\n' ${o.src.sha} > REVISION; printf 'branch=%s\nsha=%s\ndeployed_by=%s\nvenv=%s\n' ${o.src.branch} ${o.src.sha} ${o.by} ${o.venvKey} > .keel-release`,
-        ),
-      ],
+      commands: [asApp(h, dir, sh`${revision}; ${releaseInfo}`)],
     },
     {
       key: 'virtualenv',
@@ -86,9 +84,9 @@ function venvScript(h: HostDeploy, venv: string): Shell {
   if (h.pipIndexUrl) s.push(sh`export PIP_INDEX_URL=${h.pipIndexUrl}`);
   if (h.wheelhouse) s.push(sh`export PIP_NO_INDEX=1 PIP_FIND_LINKS=${h.wheelhouse}`);
   if (h.requirements) {
-    s.push(
-      sh`if [ -z "$keel_pip" ]; then ${venv + '/bin/pip'} install --disable-pip-version-check --no-input -r ${h.requirements}; else echo ${'no requirement in ' + h.requirements + ': a virtualenv without pip'}; fi`,
-    );
+    const install = sh`${venv + '/bin/pip'} install --disable-pip-version-check --no-input -r ${h.requirements}`;
+    const noPip = sh`echo ${'no requirement in ' + h.requirements + ': a virtualenv without pip'}`;
+    s.push(sh`if [ -z "$keel_pip" ]; then ${install}; else ${noPip}; fi`);
   }
   s.push(sh`touch ${venv + '/.keel-complete'}`);
   return joinShell(s);
@@ -132,7 +130,8 @@ function gitAccess(key: string, knownHosts: string): Shell {
     ...(key ? [sh`printf '%s\n' ${key.trim()} > "$keel_g/key"; chmod 600 "$keel_g/key"`] : []),
     sh`printf '%s\n' ${knownHosts.trim()} > "$keel_g/known_hosts"`,
     raw(
-      `export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile=$keel_g/known_hosts -o StrictHostKeyChecking=yes${key ? ' -i $keel_g/key' : ''}"`,
+      'export GIT_SSH_COMMAND="ssh -o BatchMode=yes -o IdentitiesOnly=yes -o UserKnownHostsFile=$keel_g/known_hosts -o StrictHostKeyChecking=yes' +
+        `${key ? ' -i $keel_g/key' : ''}"`,
     ),
   ]);
 }
@@ -143,6 +142,10 @@ export function hookSteps(h: HostDeploy, dir: string, name: string): Step[] {
 
 export function migrateSteps(h: HostDeploy, id: string, command: string): Step[] {
   const dir = releaseDir(h, id);
+  // Only the end of a step's output comes back, and a traceback can push out the line
+  // that says which migration it was: repeat that line last.
+  const lastMigration = sh`grep -E 'Applying [A-Za-z0-9_.]+\\.\\.\\.|Running upgrade' "$KEEL_RUN_DIR/migrate.log" | tail -n 1`;
+  const failed = sh`{ keel_rc=$?; cat "$KEEL_RUN_DIR/migrate.log"; ${lastMigration}; exit "$keel_rc"; }`;
   return [
     ...hookSteps(h, dir, 'before_migrate'),
     ...(command
@@ -151,9 +154,7 @@ export function migrateSteps(h: HostDeploy, id: string, command: string): Step[]
             key: 'migrate',
             commands: [
               sh`echo ${'$ ' + command}`,
-              // Only the end of a step's output comes back, and a traceback can push out the line
-              // that says which migration it was: repeat that line last.
-              sh`${asApp(h, dir, command)} > "$KEEL_RUN_DIR/migrate.log" 2>&1 || { keel_rc=$?; cat "$KEEL_RUN_DIR/migrate.log"; grep -E 'Applying [A-Za-z0-9_.]+\\.\\.\\.|Running upgrade' "$KEEL_RUN_DIR/migrate.log" | tail -n 1; exit "$keel_rc"; }`,
+              sh`${asApp(h, dir, command)} > "$KEEL_RUN_DIR/migrate.log" 2>&1 || ${failed}`,
               raw('cat "$KEEL_RUN_DIR/migrate.log"'),
             ],
           },
@@ -197,12 +198,13 @@ export function reloadSteps(h: HostDeploy, venvChanged: boolean | 'auto'): Step[
     venvChanged === 'auto'
       ? sh`if [ "$(readlink -f -- ${h.appRoot + '/current/.venv'})" = "$(cat "$KEEL_RUN_DIR/venv-before" 2>/dev/null)" ]; then keel_vc=0; else keel_vc=1; fi`
       : raw(`keel_vc=${venvChanged ? 1 : 0}`);
+  const runHook = sh`keel_n=$((keel_n + 1)); echo "== $keel_h"; KEEL_VENV_CHANGED=$keel_vc "$keel_h" </dev/null`;
   return [
     {
       key: 'reload',
       commands: [
         changed,
-        sh`keel_n=0; for keel_h in ${dir}/*; do [ -x "$keel_h" ] || continue; keel_n=$((keel_n + 1)); echo "== $keel_h"; KEEL_VENV_CHANGED=$keel_vc "$keel_h" </dev/null; done`,
+        sh`keel_n=0; for keel_h in ${dir}/*; do [ -x "$keel_h" ] || continue; ${runHook}; done`,
         sh`[ "$keel_n" -gt 0 ] || echo ${'no reload hooks in ' + dir + ' (nothing runs the app here?)'}`,
       ],
     },
@@ -214,24 +216,27 @@ export function healthSteps(h: HostDeploy): Step[] {
   const steps: Step[] = [];
   const checks = `/etc/keel/apps/${h.appName}/check.d`;
   const deadline = sh`keel_end=$(( $(date +%s) + ${h.healthTimeout} ))`;
+  const pastDeadline = sh`[ "$(date +%s)" -ge "$keel_end" ]`;
   if (h.web && h.healthPath) {
+    const get = sh`curl -s -o "$KEEL_RUN_DIR/body" -w '%{http_code}' --max-time 5 -H ${'Host: ' + h.healthHost} ${'http://127.0.0.1' + h.healthPath}`;
+    const answered = sh`printf 'GET %s through nginx answered %s for %s s:\\n' ${h.healthPath} "$keel_code" ${h.healthTimeout}`;
+    const giveUp = sh`${answered} >&2; head -c 2000 "$KEEL_RUN_DIR/body" >&2; exit 1`;
     steps.push({
       key: 'health-web',
       commands: [
         deadline,
-        sh`while :; do keel_code=$(curl -s -o "$KEEL_RUN_DIR/body" -w '%{http_code}' --max-time 5 -H ${'Host: ' + h.healthHost} ${'http://127.0.0.1' + h.healthPath} || true)`,
+        sh`while :; do keel_code=$(${get} || true)`,
         sh`case "$keel_code" in 2??) printf 'GET %s: %s\\n' ${h.healthPath} "$keel_code"; break ;; esac`,
-        sh`if [ "$(date +%s)" -ge "$keel_end" ]; then printf 'GET %s through nginx answered %s for %s s:\\n' ${h.healthPath} "$keel_code" ${h.healthTimeout} >&2; head -c 2000 "$KEEL_RUN_DIR/body" >&2; exit 1; fi`,
+        sh`if ${pastDeadline}; then ${giveUp}; fi`,
         raw('sleep 1; done'),
       ],
     });
   }
+  const notRunning = sh`echo "not running: $keel_h" >&2; "$keel_h" </dev/null >&2 || true; exit 1`;
+  const waitFor = sh`until "$keel_h" </dev/null >/dev/null 2>&1; do if ${pastDeadline}; then ${notRunning}; fi; sleep 1; done`;
   steps.push({
     key: 'health-processes',
-    commands: [
-      deadline,
-      sh`for keel_h in ${checks}/*; do [ -x "$keel_h" ] || continue; until "$keel_h" </dev/null >/dev/null 2>&1; do if [ "$(date +%s)" -ge "$keel_end" ]; then echo "not running: $keel_h" >&2; "$keel_h" </dev/null >&2 || true; exit 1; fi; sleep 1; done; echo "running: $(basename "$keel_h")"; done`,
-    ],
+    commands: [deadline, sh`for keel_h in ${checks}/*; do [ -x "$keel_h" ] || continue; ${waitFor}; echo "running: $(basename "$keel_h")"; done`],
   });
   return steps;
 }
@@ -240,6 +245,8 @@ export function markFailedSteps(h: HostDeploy, id: string, reason: string): Step
   const dir = releaseDir(h, id);
   return [{ key: 'mark-failed', commands: [sh`if [ -d ${dir} ]; then printf '%s\n' ${reason} > ${dir + '/.keel-failed'}; fi`] }];
 }
+
+const PLAIN_MAINTENANCE_PAGE = '<!doctype html><title>Maintenance</title><h1>Down for maintenance</h1><p>We will be back in a few minutes.</p>';
 
 export function maintenanceSteps(h: HostDeploy, on: boolean): Step[] {
   const file = h.maintenanceFile;
@@ -251,7 +258,7 @@ export function maintenanceSteps(h: HostDeploy, on: boolean): Step[] {
       commands: [
         // The page of the nginx role (maintenance_off.html) if there is one, else a plain one.
         sh`keel_tmp=$(mktemp -- ${file + '.XXXXXX'})`,
-        sh`if [ -f ${off} ] && [ ${off} != ${file} ]; then cat -- ${off} > "$keel_tmp"; else printf '%s\n' '<!doctype html><title>Maintenance</title><h1>Down for maintenance</h1><p>We will be back in a few minutes.</p>' > "$keel_tmp"; fi`,
+        sh`if [ -f ${off} ] && [ ${off} != ${file} ]; then cat -- ${off} > "$keel_tmp"; else printf '%s\n' ${PLAIN_MAINTENANCE_PAGE} > "$keel_tmp"; fi`,
         sh`chmod 0644 -- "$keel_tmp"; mv -f -- "$keel_tmp" ${file}`,
         sh`echo ${'maintenance on: ' + file}`,
       ],
@@ -263,6 +270,11 @@ export function maintenanceSteps(h: HostDeploy, on: boolean): Step[] {
  *  virtualenvs no kept release uses. */
 export function pruneSteps(h: HostDeploy, protect: string[]): Step[] {
   const rel = `${h.appRoot}/releases`;
+  const venvs = h.appRoot + '/venvs';
+  const removeRelease = sh`rm -rf -- ${rel}/"$keel_r"; echo "removed release $keel_r"`;
+  // keel_used=1 if a release's .venv links to this virtualenv
+  const findUse = sh`for keel_r in ${rel}/*; do [ "$(readlink -- "$keel_r/.venv" 2>/dev/null)" = "../../venvs/$keel_v" ] && keel_used=1; done`;
+  const removeVenv = sh`rm -rf -- ${venvs}/"$keel_v"; echo "removed virtualenv $keel_v"`;
   return [
     {
       key: 'prune',
@@ -271,8 +283,8 @@ export function pruneSteps(h: HostDeploy, protect: string[]): Step[] {
         sh`keel_keep=$(ls -1 -- ${rel} | sort -r | head -n ${h.keepReleases})`,
         // Release ids are keel's own (digits, letters, - and Z): safe as they are in the list.
         sh`keel_protect=${protect.join(' ')}`,
-        sh`for keel_r in $(ls -1 -- ${rel}); do case " $keel_keep $keel_live $keel_protect " in *" $keel_r "*) ;; *) rm -rf -- ${rel}/"$keel_r"; echo "removed release $keel_r" ;; esac; done`,
-        sh`for keel_v in $(ls -1 -- ${h.appRoot + '/venvs'} 2>/dev/null); do keel_used=; for keel_r in ${rel}/*; do [ "$(readlink -- "$keel_r/.venv" 2>/dev/null)" = "../../venvs/$keel_v" ] && keel_used=1; done; [ -n "$keel_used" ] || { rm -rf -- ${h.appRoot + '/venvs'}/"$keel_v"; echo "removed virtualenv $keel_v"; }; done`,
+        sh`for keel_r in $(ls -1 -- ${rel}); do case " $keel_keep $keel_live $keel_protect " in *" $keel_r "*) ;; *) ${removeRelease} ;; esac; done`,
+        sh`for keel_v in $(ls -1 -- ${venvs} 2>/dev/null); do keel_used=; ${findUse}; [ -n "$keel_used" ] || { ${removeVenv}; }; done`,
       ],
     },
   ];
@@ -291,6 +303,10 @@ export function dumpSteps(h: HostDeploy, d: DumpPlan): Step[] {
   const partial = `${d.dir}/${d.name}.dump.partial`;
   const final = `${d.dir}/${d.name}.dump`;
   const asUser = (code: Shell) => sh`runuser -u ${h.appUser} -- sh -c ${code.text}`;
+  const dbSize = sh`runuser -u ${h.appUser} -- psql -XAtqc 'select pg_database_size(current_database())'`;
+  const noSpace = sh`printf 'not enough space in %s: %s bytes free, about %s needed\\n' ${d.dir} "$keel_avail" "$keel_need" >&2; exit 1`;
+  const pgDump = asUser(sh`umask 077; pg_dump -Fc --no-password -f ${partial}`);
+  const removeDump = sh`rm -f -- "$keel_f"; echo "removed old dump $keel_f"`;
   return [
     {
       key: 'space',
@@ -298,12 +314,12 @@ export function dumpSteps(h: HostDeploy, d: DumpPlan): Step[] {
         pgEnv(d.db),
         sh`install -d -o ${h.appUser} -g ${h.appGroup} -m 0700 -- ${d.dir}`,
         // A custom-format dump is compressed; the last one (or half the database) is the guess.
-        sh`keel_db=$(runuser -u ${h.appUser} -- psql -XAtqc 'select pg_database_size(current_database())') || { echo 'cannot connect to the database to size it (see above)' >&2; exit 1; }`,
+        sh`keel_db=$(${dbSize}) || { echo 'cannot connect to the database to size it (see above)' >&2; exit 1; }`,
         sh`keel_last=$(ls -1t -- ${d.dir}/*.dump 2>/dev/null | head -n 1)`,
         sh`if [ -n "$keel_last" ]; then keel_need=$(( $(stat -c %s -- "$keel_last") * 3 / 2 )); else keel_need=$(( keel_db / 2 )); fi`,
         sh`keel_avail=$(( $(df -Pk -- ${d.dir} | awk 'NR==2 {print $4}') * 1024 ))`,
         sh`printf 'database %s bytes; about %s bytes needed, %s available in %s\\n' "$keel_db" "$keel_need" "$keel_avail" ${d.dir}`,
-        sh`if [ "$keel_avail" -lt "$keel_need" ]; then printf 'not enough space in %s: %s bytes free, about %s needed\\n' ${d.dir} "$keel_avail" "$keel_need" >&2; exit 1; fi`,
+        sh`if [ "$keel_avail" -lt "$keel_need" ]; then ${noSpace}; fi`,
       ],
     },
     {
@@ -312,7 +328,7 @@ export function dumpSteps(h: HostDeploy, d: DumpPlan): Step[] {
         pgEnv(d.db),
         sh`trap ${sh`rm -f -- ${partial}`.text} EXIT`,
         sh`rm -f -- ${partial}`,
-        sh`${asUser(sh`umask 077; pg_dump -Fc --no-password -f ${partial}`)} || { keel_rc=$?; echo "pg_dump failed with exit code $keel_rc" >&2; exit "$keel_rc"; }`,
+        sh`${pgDump} || { keel_rc=$?; echo "pg_dump failed with exit code $keel_rc" >&2; exit "$keel_rc"; }`,
         sh`[ -s ${partial} ] || { echo 'pg_dump wrote an empty file' >&2; exit 1; }`,
         sh`${asUser(sh`pg_restore --list ${partial} > /dev/null`)} || { echo 'pg_restore --list cannot read the dump: it is not kept' >&2; exit 1; }`,
         sh`mv -f -- ${partial} ${final}`,
@@ -322,9 +338,7 @@ export function dumpSteps(h: HostDeploy, d: DumpPlan): Step[] {
     },
     {
       key: 'keep',
-      commands: [
-        sh`ls -1t -- ${d.dir}/*.dump 2>/dev/null | tail -n +${d.keep + 1} | while IFS= read -r keel_f; do rm -f -- "$keel_f"; echo "removed old dump $keel_f"; done`,
-      ],
+      commands: [sh`ls -1t -- ${d.dir}/*.dump 2>/dev/null | tail -n +${d.keep + 1} | while IFS= read -r keel_f; do ${removeDump}; done`],
     },
   ];
 }

@@ -44,11 +44,13 @@ export function newLockOwner(command: string, extra: Record<string, string> = {}
 // Helpers every lock snippet needs. keel_start_of PID prints the process's start time (field
 // 22 of /proc/PID/stat; the command name may hold spaces and parentheses, so cut after the
 // last ") "), which tells a live holder from a new process that reused its pid.
+// keel_lock_state reads the holder's pid and start time from the owner file, one line at a time:
+const READ_OWNER_LINE = `case $keel_k in holder_pid) keel_hp=$keel_v ;; holder_start) keel_hs=$keel_v ;; esac`;
 const HELPERS = `keel_lock="$KEEL_STATE/lock"
 keel_start_of() { [ -r "/proc/$1/stat" ] || return 1; IFS= read -r keel_st < "/proc/$1/stat" || return 1; set -- \${keel_st##*) }; printf '%s' "\${20}"; }
 keel_lock_state() {
   keel_hp=; keel_hs=
-  while IFS='=' read -r keel_k keel_v; do case $keel_k in holder_pid) keel_hp=$keel_v ;; holder_start) keel_hs=$keel_v ;; esac; done < "$keel_lock/owner" 2>/dev/null
+  while IFS='=' read -r keel_k keel_v; do ${READ_OWNER_LINE}; done < "$keel_lock/owner" 2>/dev/null
   if [ -n "$keel_hp" ] && [ -n "$keel_hs" ] && [ "$(keel_start_of "$keel_hp")" = "$keel_hs" ]; then echo live; else echo stale; fi
 }
 keel_lock_report() { printf '%s L held %s\\n' "$1" "$(keel_lock_state)"; cat -- "$keel_lock/owner" 2>/dev/null; printf '\\n%s L end\\n' "$1"; }
@@ -57,9 +59,10 @@ keel_lock_report() { printf '%s L held %s\\n' "$1" "$(keel_lock_state)"; cat -- 
 /** Take the lock or report its holder. On `held`, the rest of the script does not run. */
 export function acquireSnippet(nonce: string, owner: LockOwner): string {
   const lines = Object.entries(owner).map(([k, v]) => `${k}=${v}`);
+  const writeOwner = `printf '%s\\n' ${sh`${lines}`}; printf 'holder_pid=%s\\nholder_start=%s\\n' "$$" "$(keel_start_of $$)"`;
   return `${HELPERS}mkdir -p -- "$KEEL_STATE" 2>/dev/null && chmod 700 -- "$KEEL_STATE" 2>/dev/null
 if mkdir -- "$keel_lock" 2>/dev/null; then
-  { printf '%s\\n' ${sh`${lines}`}; printf 'holder_pid=%s\\nholder_start=%s\\n' "$$" "$(keel_start_of $$)"; } > "$keel_lock/owner.tmp" && mv -f -- "$keel_lock/owner.tmp" "$keel_lock/owner"
+  { ${writeOwner}; } > "$keel_lock/owner.tmp" && mv -f -- "$keel_lock/owner.tmp" "$keel_lock/owner"
   printf '%s L acquired\\n' ${sh`${nonce}`}
 elif grep -qxF ${sh`${'run_id=' + owner.run_id}`} "$keel_lock/owner" 2>/dev/null; then
   # The same machine under two inventory names: this run holds it already.
@@ -86,7 +89,10 @@ if grep -qxF ${sh`${'run_id=' + runId}`} "$keel_lock/owner" 2>/dev/null; then rm
 /** Stop a script (exit 96) unless this run still holds the lock: someone ran `keel lock
  *  release --force` under it. */
 export function assertHeldSnippet(runId: string): string {
-  return `grep -qxF ${sh`${'run_id=' + runId}`} "$KEEL_STATE/lock/owner" 2>/dev/null || { echo 'keel: this run no longer holds the lock of this host (it was released by someone else); nothing more was changed' >&2; exit 96; }\n`;
+  return (
+    `grep -qxF ${sh`${'run_id=' + runId}`} "$KEEL_STATE/lock/owner" 2>/dev/null || ` +
+    "{ echo 'keel: this run no longer holds the lock of this host (it was released by someone else); nothing more was changed' >&2; exit 96; }\n"
+  );
 }
 
 /** `keel lock release`: remove a stale lock (or any, with force). Reports like peek. */
@@ -123,7 +129,10 @@ export function describeHolder(h: LockHolder): string {
   const o = h.owner;
   if (!o.run_id) return 'a run whose details were not written (it was interrupted while taking the lock)';
   const extra = ['branch', 'release'].filter((k) => o[k]).map((k) => `${k} ${o[k]}`);
-  return `${o.user ?? '?'}@${o.controller ?? '?'} (pid ${o.pid ?? '?'}), \`keel ${o.command ?? '?'}\`${extra.length ? ` (${extra.join(', ')})` : ''}, since ${o.started ?? '?'}`;
+  return (
+    `${o.user ?? '?'}@${o.controller ?? '?'} (pid ${o.pid ?? '?'}), \`keel ${o.command ?? '?'}\`` +
+    `${extra.length ? ` (${extra.join(', ')})` : ''}, since ${o.started ?? '?'}`
+  );
 }
 
 /** The whole script for `keel lock status` (peek) or `keel lock release` (break). */

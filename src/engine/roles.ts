@@ -253,7 +253,8 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
     if (u in shared.variables) return;
     errors.push(
       new ConfigError(
-        `uses: "${u}" is not a shared variable${didYouMean(u, Object.keys(shared.variables))}; shared variables are declared in roles/${SHARED_VARS_FILE} (known: ${Object.keys(shared.variables).join(', ') || 'none'})`,
+        `uses: "${u}" is not a shared variable${didYouMean(u, Object.keys(shared.variables))}; ` +
+          `shared variables are declared in roles/${SHARED_VARS_FILE} (known: ${Object.keys(shared.variables).join(', ') || 'none'})`,
         at(doc.getIn(['uses', i], true) as Node),
       ),
     );
@@ -277,7 +278,8 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
       errors.push(
         new ConfigError(
           unknown.length
-            ? `unknown resource type or key "${unknown[0]}" (types: ${[...resourceTypes.keys(), 'template'].sort().join(', ')}; keys: ${[...COMMON_KEYS].join(', ')})`
+            ? `unknown resource type or key "${unknown[0]}" ` +
+              `(types: ${[...resourceTypes.keys(), 'template'].sort().join(', ')}; keys: ${[...COMMON_KEYS].join(', ')})`
             : known.length === 0
               ? 'resource has no type'
               : `one resource per entry, found ${known.join(' and ')}`,

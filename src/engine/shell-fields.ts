@@ -39,7 +39,8 @@ export function checkShellField(field: ShellField, schemaOf: Scope): ConfigError
   const refuse = (expr: string, why: string) =>
     errors.push(
       new ConfigError(
-        `${field.what}: ${expr} is rendered into shell unquoted (${why}); write {{quote ${expr.slice(2, -2).trim()}}} so a value like $(...) or a quote stays one word`,
+        `${field.what}: ${expr} is rendered into shell unquoted (${why}); ` +
+          `write {{quote ${expr.slice(2, -2).trim()}}} so a value like $(...) or a quote stays one word`,
         at,
       ),
     );

@@ -113,7 +113,8 @@ function message(d: VarDefinition, reach: Host[], candidates: string[], ini: boo
   const hint = didYouMean(d.name, candidates);
   // Named like a role of these hosts: said as before this check existed.
   const text = prefixed ? `unknown variable "${d.name}" for role ${prefixed}${hint}` : `variable "${d.name}" is not declared or used by ${whom}${hint}`;
-  const free = `a variable kept on purpose (read by a tool other than keel) can be named ${FREE_PREFIX}${d.name}: names starting with ${FREE_PREFIX} are not checked`;
+  const free =
+    `a variable kept on purpose (read by a tool other than keel) can be named ${FREE_PREFIX}${d.name}: ` + `names starting with ${FREE_PREFIX} are not checked`;
   if (ini) return `${formatAt(d)}warning: ${text} (an Ansible variable? ignored)`;
   return new ConfigError(text, d.location, prefixed ? undefined : { hint: free });
 }

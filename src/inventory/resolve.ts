@@ -250,7 +250,8 @@ function checkInstanceNames(raw: RawInventory): ConfigError[] {
         errors.push(
           new ConfigError(
             ref.instance === undefined
-              ? `role "${ref.name}" is listed twice in the roles of ${where}: to use it twice, give each use a name ({role: ${ref.name}, name: ..., vars: {...}})`
+              ? `role "${ref.name}" is listed twice in the roles of ${where}: ` +
+                `to use it twice, give each use a name ({role: ${ref.name}, name: ..., vars: {...}})`
               : `instance "${key}" is listed twice in the roles of ${where}: instance names must differ`,
             ref.location,
           ),

@@ -37,7 +37,8 @@ export const aptRepositoryType: ResourceType<AptRepositoryParams> = {
   doc: {
     summary: 'An apt source (deb822 `.sources` file) with its signing key.',
     example:
-      '- apt_repository: {name: elastic-8.x, uri: "https://artifacts.elastic.co/packages/8.x/apt", suite: stable, components: [main], key_url: "https://artifacts.elastic.co/GPG-KEY-elasticsearch"}',
+      '- apt_repository: {name: elastic-8.x, uri: "https://artifacts.elastic.co/packages/8.x/apt", suite: stable, components: [main], ' +
+      'key_url: "https://artifacts.elastic.co/GPG-KEY-elasticsearch"}',
   },
   schema: {
     type: 'object',

@@ -33,7 +33,9 @@ export const commandType: ResourceType<CommandParams> = {
   name: 'command',
   doc: {
     summary:
-      'Your own shell, as written (evaluated by `sh`, never passed in argv). Idempotent only through its guards, which the probe evaluates: a command runs at most once per run, and one whose guard is still unmet after it ran fails the host. Without a guard it is reported as not idempotent.',
+      'Your own shell, as written (evaluated by `sh`, never passed in argv). Idempotent only through its guards, which the probe evaluates: ' +
+      'a command runs at most once per run, and one whose guard is still unmet after it ran fails the host. ' +
+      'Without a guard it is reported as not idempotent.',
     example: '- command:\n    run: "{{quote app_python}} -m venv {{quote app_venv}}"\n    creates: "{{app_venv}}/bin/python"\n    user: "{{app_user}}"',
   },
   schema: {

@@ -17,7 +17,8 @@ type Schema = {
 
 const TEMPLATE: { summary: string; example: string; params: [string, string][] } = {
   summary:
-    "A `file` whose content is a Handlebars template of the role (`roles/<role>/templates/<src>`), rendered on the controller with the host's variables, strictly: a missing variable is an error naming the template's file and line.",
+    "A `file` whose content is a Handlebars template of the role (`roles/<role>/templates/<src>`), rendered on the controller with the host's variables, " +
+    "strictly: a missing variable is an error naming the template's file and line.",
   example: '- template: {src: site.conf.hbs, dest: /etc/nginx/sites-enabled/app, owner: root, mode: "0644", validate: "nginx -t"}\n  notify: reload nginx',
   params: [
     ['`src` (required)', "string: the template, relative to the role's `templates/`"],

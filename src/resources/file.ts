@@ -30,9 +30,11 @@ export const fileType: ResourceType<FileParams> = {
   name: 'file',
   doc: {
     summary:
-      "A regular file: content, owner, group, mode; written atomically (temp file, validate, fsync, rename). `source:` reads the content from the role's `files/`.",
+      'A regular file: content, owner, group, mode; written atomically (temp file, validate, fsync, rename). ' +
+      "`source:` reads the content from the role's `files/`.",
     example:
-      '- file: {path: /etc/app/settings.ini, content: "debug = false\\n", owner: root, group: app, mode: "0640"}\n- file: {path: /etc/app/logo.png, source: logo.png}   # roles/<role>/files/logo.png',
+      '- file: {path: /etc/app/settings.ini, content: "debug = false\\n", owner: root, group: app, mode: "0640"}\n' +
+      '- file: {path: /etc/app/logo.png, source: logo.png}   # roles/<role>/files/logo.png',
   },
   schema: {
     type: 'object',
@@ -47,7 +49,8 @@ export const fileType: ResourceType<FileParams> = {
       mode: { description: 'octal mode, e.g. "0640"', type: ['string', 'integer'] },
       validate: {
         description:
-          'a command checking the new file before it replaces the old one: `%s` is the temp file (`nginx -t -c %s`); without `%s` it runs after the rename and a failure puts the old file back',
+          'a command checking the new file before it replaces the old one: `%s` is the temp file (`nginx -t -c %s`); ' +
+          'without `%s` it runs after the rename and a failure puts the old file back',
         type: 'string',
       },
       sensitive: { description: "never show this file's content in diffs (vault values are masked anyway)", type: 'boolean' },
@@ -71,9 +74,10 @@ export const fileType: ResourceType<FileParams> = {
       for (const i of items) {
         if (i.params.content === undefined || i.params.sensitive) continue;
         const want = sha256(i.params.content);
-        s.push(
-          sh`if [ -f ${i.params.path} ] && [ "$(wc -c < ${i.params.path})" -le ${DIFF_LIMIT} ]; then case "$(sha256sum < ${i.params.path})" in ${want}*) ;; *) printf '%s\\t' ${i.params.path}; base64 -w0 < ${i.params.path}; echo;; esac; fi\n`,
-        );
+        const path = i.params.path;
+        const small = sh`[ -f ${path} ] && [ "$(wc -c < ${path})" -le ${DIFF_LIMIT} ]`;
+        const show = sh`printf '%s\\t' ${path}; base64 -w0 < ${path}; echo`;
+        s.push(sh`if ${small}; then case "$(sha256sum < ${path})" in ${want}*) ;; *) ${show};; esac; fi\n`);
       }
     }
     return joinShell(s, '');
@@ -162,10 +166,12 @@ export function writeCommands(p: FileParams, exists: boolean): Shell[] {
   cmds.push(raw(`sync -- "$keel_tmp"`));
   if (p.validate && !validateBefore) {
     // Validate in place; put the old file back (or remove the new one) if it fails.
+    const restore = sh`if [ -n "$keel_bak" ]; then mv -f -- "$keel_bak" ${p.path}; else rm -f -- ${p.path}; fi`;
+    const fail = sh`echo ${'validation failed: ' + p.validate + ' (the previous file was kept)'} >&2; exit 1`;
     cmds.push(
       exists ? sh`keel_bak=${dir + '/.keel-bak.'}$$; ln -f -- ${p.path} "$keel_bak"` : raw('keel_bak='),
       sh`mv -f -- "$keel_tmp" ${p.path}`,
-      sh`if ! { ${raw(p.validate)} ; } >&2; then if [ -n "$keel_bak" ]; then mv -f -- "$keel_bak" ${p.path}; else rm -f -- ${p.path}; fi; echo ${'validation failed: ' + p.validate + ' (the previous file was kept)'} >&2; exit 1; fi`,
+      sh`if ! { ${raw(p.validate)} ; } >&2; then ${restore}; ${fail}; fi`,
       raw('[ -z "$keel_bak" ] || rm -f -- "$keel_bak"'),
     );
   } else {

@@ -61,9 +61,9 @@ export const gitType: ResourceType<GitParams> = {
       // Reading as root a checkout owned by someone else needs safe.directory (git >= 2.35.2).
       const rd = sh`git -c safe.directory='*' -C ${p.dest}`;
       const dirty = p.force ? sh`; printf '%s\\tdirty\\t%s\\n' ${key} "$(${rd} status --porcelain --untracked-files=no 2>/dev/null | head -n 1)"` : raw('');
-      s.push(
-        sh`if [ -e ${p.dest + '/.git'} ]; then printf '%s\\thead\\t%s\\n' ${key} "$(${rd} rev-parse -q --verify HEAD 2>/dev/null)"; printf '%s\\torigin\\t%s\\n' ${key} "$(${rd} config --get remote.origin.url 2>/dev/null)"${dirty}; fi\n`,
-      );
+      const head = sh`printf '%s\\thead\\t%s\\n' ${key} "$(${rd} rev-parse -q --verify HEAD 2>/dev/null)"`;
+      const origin = sh`printf '%s\\torigin\\t%s\\n' ${key} "$(${rd} config --get remote.origin.url 2>/dev/null)"`;
+      s.push(sh`if [ -e ${p.dest + '/.git'} ]; then ${head}; ${origin}${dirty}; fi\n`);
       const ls =
         p.version === undefined
           ? sh`ls-remote --symref -- ${p.repo} HEAD`

@@ -24,10 +24,14 @@ export interface LineParams {
   create?: boolean;
 }
 
-const PROBE_AWK = `BEGIN { n = ENVIRON["KEEL_N"] + 0
-  for (i = 1; i <= n; i++) { k[i] = ENVIRON["KEEL_K" i]; l[i] = ENVIRON["KEEL_L" i] ""; r[i] = ENVIRON["KEEL_R" i]; h[i] = (ENVIRON["KEEL_H" i] == "1"); ex[i] = 0; m[i] = 0; last[i] = 0 } }
+// (Long lines of the awk program are split across JS strings: the program is unchanged.)
+const PROBE_AWK =
+  `BEGIN { n = ENVIRON["KEEL_N"] + 0
+  for (i = 1; i <= n; i++) { k[i] = ENVIRON["KEEL_K" i]; l[i] = ENVIRON["KEEL_L" i] ""; r[i] = ENVIRON["KEEL_R" i]; ` +
+  `h[i] = (ENVIRON["KEEL_H" i] == "1"); ex[i] = 0; m[i] = 0; last[i] = 0 } }
 { for (i = 1; i <= n; i++) { if ($0 == l[i]) ex[i]++; if (h[i] && $0 ~ r[i]) { m[i]++; last[i] = ($0 == l[i]) } } }
-END { for (i = 1; i <= n; i++) printf "%s\\texists\\t1\\n%s\\texact\\t%d\\n%s\\tmatches\\t%d\\n%s\\tlast\\t%d\\n", k[i], k[i], ex[i], k[i], m[i], k[i], last[i] }`;
+END { for (i = 1; i <= n; i++) printf "%s\\texists\\t1\\n%s\\texact\\t%d\\n%s\\tmatches\\t%d\\n%s\\tlast\\t%d\\n", ` +
+  `k[i], k[i], ex[i], k[i], m[i], k[i], last[i] }`;
 
 // `l ""` forces string comparison: awk compares two numeric-looking strings as numbers.
 const PRESENT_AWK = `BEGIN { l = ENVIRON["KEEL_LINE"] ""; r = ENVIRON["KEEL_RE"]; h = (ENVIRON["KEEL_HASRE"] == "1") }
@@ -79,7 +83,8 @@ export const lineType: ResourceType<LineParams> = {
     for (const [path, list] of byFile) {
       const env = list.map((it, n) => {
         const p = it.params;
-        return sh`KEEL_K${raw(String(n + 1))}=${it.key} KEEL_L${raw(String(n + 1))}=${p.line ?? ''} KEEL_R${raw(String(n + 1))}=${p.regexp ?? ''} KEEL_H${raw(String(n + 1))}=${p.regexp !== undefined ? '1' : '0'}`;
+        const nth = raw(String(n + 1));
+        return sh`KEEL_K${nth}=${it.key} KEEL_L${nth}=${p.line ?? ''} KEEL_R${nth}=${p.regexp ?? ''} KEEL_H${nth}=${p.regexp !== undefined ? '1' : '0'}`;
       });
       s.push(sh`if [ -f ${path} ]; then KEEL_N=${list.length} ${joinShell(env, ' ')} awk ${PROBE_AWK} ${path} 2>/dev/null; fi\n`);
     }
@@ -125,6 +130,8 @@ function editCommands(p: LineParams, program: string): Shell[] {
       : present
         ? sh`printf '%s\\n' ${p.path + ' does not exist (set create: true to create it)'} >&2; exit 1`
         : raw('keel_src=');
+  const copyOwnerAndMode = sh`chown --reference="$keel_dst" -- "$keel_tmp"; chmod --reference="$keel_dst" -- "$keel_tmp"`;
+  const awkEnv = sh`KEEL_LINE=${p.line ?? ''} KEEL_RE=${p.regexp ?? ''} KEEL_HASRE=${p.regexp !== undefined ? '1' : '0'}`;
   return [
     // Edit the target of a symlink, not the link (e.g. /etc/resolv.conf). -m: resolve it even
     // when its directory is missing, so that case gets its own message below.
@@ -134,8 +141,8 @@ function editCommands(p: LineParams, program: string): Shell[] {
     sh`if [ -n "$keel_src" ]; then
 keel_tmp=$(mktemp -- "$keel_dir/.keel-tmp.XXXXXX")
 trap 'rm -f -- "$keel_tmp"' EXIT
-if [ "$keel_src" = "$keel_dst" ]; then chown --reference="$keel_dst" -- "$keel_tmp"; chmod --reference="$keel_dst" -- "$keel_tmp"; else chmod 0644 -- "$keel_tmp"; fi
-KEEL_LINE=${p.line ?? ''} KEEL_RE=${p.regexp ?? ''} KEEL_HASRE=${p.regexp !== undefined ? '1' : '0'} awk ${program} "$keel_src" > "$keel_tmp"; sync -- "$keel_tmp"; mv -f -- "$keel_tmp" "$keel_dst"
+if [ "$keel_src" = "$keel_dst" ]; then ${copyOwnerAndMode}; else chmod 0644 -- "$keel_tmp"; fi
+${awkEnv} awk ${program} "$keel_src" > "$keel_tmp"; sync -- "$keel_tmp"; mv -f -- "$keel_tmp" "$keel_dst"
 fi`,
   ];
 }

@@ -14,12 +14,16 @@ export interface PackageParams {
 }
 
 const NAME = '^[a-z0-9][a-z0-9+.-]*(:[a-z0-9]+)?(=[A-Za-z0-9.+~:-]+)?$';
+/** Changed configuration files of a package are kept (no prompt). */
+const KEEP_CONFFILES = sh`-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold`;
 
 export const packageType: ResourceType<PackageParams> = {
   name: 'package',
   doc: {
     summary:
-      'Debian packages with apt: present, absent or latest. One `dpkg-query` answers for every package of the run; the apt cache is refreshed at most once per run. A barrier: what follows is decided again after an install.',
+      'Debian packages with apt: present, absent or latest. ' +
+      'One `dpkg-query` answers for every package of the run; the apt cache is refreshed at most once per run. ' +
+      'A barrier: what follows is decided again after an install.',
     example: '- package: {name: [nginx, curl]}\n- package: {name: unattended-upgrades, state: absent}',
   },
   barrier: true,
@@ -116,7 +120,7 @@ export const packageType: ResourceType<PackageParams> = {
     const recommends = p.install_recommends === false ? ['--no-install-recommends'] : [];
     return change(`install ${missing.join(', ')}`, [
       aptRefreshCommand(p.cache_valid_time ?? 3600),
-      sh`DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${recommends} -- ${missing}`,
+      sh`DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 ${KEEP_CONFFILES} ${recommends} -- ${missing}`,
     ]);
   },
 };
@@ -124,7 +128,9 @@ export const packageType: ResourceType<PackageParams> = {
 /** Refresh apt's lists once per run ($KEEL_RUN_DIR is the run's private temp dir) and only
  *  when they are missing or older than maxAge seconds. */
 export function aptRefreshCommand(maxAgeSeconds: number): Shell {
-  return sh`if [ -e "$KEEL_RUN_DIR/apt-stale" ] || { [ ! -e "$KEEL_RUN_DIR/apt-updated" ] && [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -newermt "-${maxAgeSeconds} seconds" 2>/dev/null | head -n 1)" ]; }; then apt-get update -q -o DPkg::Lock::Timeout=300 >&2; rm -f "$KEEL_RUN_DIR/apt-stale"; fi; : > "$KEEL_RUN_DIR/apt-updated"`;
+  const freshList = sh`find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -newermt "-${maxAgeSeconds} seconds" 2>/dev/null | head -n 1`;
+  const needed = sh`[ -e "$KEEL_RUN_DIR/apt-stale" ] || { [ ! -e "$KEEL_RUN_DIR/apt-updated" ] && [ -z "$(${freshList})" ]; }`;
+  return sh`if ${needed}; then apt-get update -q -o DPkg::Lock::Timeout=300 >&2; rm -f "$KEEL_RUN_DIR/apt-stale"; fi; : > "$KEEL_RUN_DIR/apt-updated"`;
 }
 
 /** Run by apt_repository after a change: the lists are fresh by age but miss the new source,

@@ -196,7 +196,9 @@ export function describeConnectError(err: Error & { level?: string; code?: strin
     case 'ECONNREFUSED':
       return {
         why: 'connection refused',
-        hint: `nothing accepts connections on port ${port} of ${address}: is sshd running there, and listening on port ${port}? (set port: in the inventory if it uses another); a firewall may also refuse them`,
+        hint:
+          `nothing accepts connections on port ${port} of ${address}: is sshd running there, and listening on port ${port}? ` +
+          '(set port: in the inventory if it uses another); a firewall may also refuse them',
       };
     case 'EHOSTUNREACH':
       return { why: 'host unreachable', hint: `no route to ${address}: is the machine up, and is the address right? A firewall on the way may also reject it` };
@@ -231,14 +233,24 @@ export function describeConnectError(err: Error & { level?: string; code?: strin
 function timeoutHint(hop: Connection, stage: ConnectStage): string {
   const { address, port } = hop;
   if (stage === 'connecting') {
-    return `nothing answered at ${address}:${port}: is the address right and the machine up? A firewall may be dropping connections to port ${port}; on a slow link raise connect_timeout in the inventory`;
+    return (
+      `nothing answered at ${address}:${port}: is the address right and the machine up? ` +
+      `A firewall may be dropping connections to port ${port}; on a slow link raise connect_timeout in the inventory`
+    );
   }
   if (stage === 'handshake') {
-    return `port ${port} of ${address} accepted the connection, but no SSH handshake followed: is sshd the service on port ${port}? (set port: in the inventory if sshd uses another); a busy host may also be slow: raise connect_timeout`;
+    return (
+      `port ${port} of ${address} accepted the connection, but no SSH handshake followed: is sshd the service on port ${port}? ` +
+      '(set port: in the inventory if sshd uses another); a busy host may also be slow: raise connect_timeout'
+    );
   }
   return 'the host is slow to accept the credentials (a slow ssh-agent, or DNS lookups in sshd: UseDNS): raise connect_timeout in the inventory';
 }
 
 function notSshdHint(hop: Connection): string {
-  return `is sshd the service on port ${hop.port} of ${hop.address}? sshd may also turn this client away (MaxStartups, hosts.deny, fail2ban: its log on the host says why, journalctl -u ssh), or a firewall cut the connection`;
+  return (
+    `is sshd the service on port ${hop.port} of ${hop.address}? ` +
+    'sshd may also turn this client away (MaxStartups, hosts.deny, fail2ban: its log on the host says why, journalctl -u ssh), ' +
+    'or a firewall cut the connection'
+  );
 }

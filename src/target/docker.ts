@@ -226,7 +226,8 @@ async function ensureTarget(ctx: UpContext, name: string, found: Inspected | und
   const move = async (kind: PortKind) => {
     const moved = await pickFreePort(ctx.taken);
     ctx.notice(
-      `${name}: its ${LABELS[kind]} port 127.0.0.1:${next[kind]} is taken by another program; ${name}'s ${LABELS[kind]} moves to 127.0.0.1:${moved} (recorded in .keel/target/targets.json)`,
+      `${name}: its ${LABELS[kind]} port 127.0.0.1:${next[kind]} is taken by another program; ` +
+        `${name}'s ${LABELS[kind]} moves to 127.0.0.1:${moved} (recorded in .keel/target/targets.json)`,
     );
     next[kind] = moved;
   };

@@ -69,7 +69,8 @@ export async function newPassphrase(kc: KeyContext, purpose: string, envVar?: st
     throw new ConfigError(`no passphrase to encrypt ${purpose}`, undefined, {
       hint: envVar
         ? `set ${envVar}, or run this on a terminal to be asked`
-        : `set KEEL_VAULT_PASSWORD, write it to secrets/${kc.env}.password (git-ignored), list age public keys in secrets/${kc.env}.recipients, or run this on a terminal`,
+        : `set KEEL_VAULT_PASSWORD, write it to secrets/${kc.env}.password (git-ignored), ` +
+          `list age public keys in secrets/${kc.env}.recipients, or run this on a terminal`,
     });
   }
   const a = await kc.prompt(`New passphrase for ${purpose}: `, { hidden: true });

@@ -150,7 +150,10 @@ function unlockedIsNotEnough(err: ConfigError): ConfigError {
 }
 
 function identityHint(vc: VaultContext): string {
-  return `set KEEL_AGE_IDENTITY (AGE-SECRET-KEY-1...) or KEEL_AGE_IDENTITY_FILE, or put your key in ~/.config/keel/age/${vc.env}.key or secrets/${vc.env}.key (git-ignored)`;
+  return (
+    'set KEEL_AGE_IDENTITY (AGE-SECRET-KEY-1...) or KEEL_AGE_IDENTITY_FILE, ' +
+    `or put your key in ~/.config/keel/age/${vc.env}.key or secrets/${vc.env}.key (git-ignored)`
+  );
 }
 
 export function wrongKey(vc: VaultContext, display: string, header: HeaderInfo, tried: Credential[]): ConfigError {

@@ -66,7 +66,8 @@ describe('npm run demo', () => {
         web,
         'sh',
         '-c',
-        `cd /home/sample/webapp/current && runuser -u sample -- sh -c 'set -a; . /home/sample/webapp/config/app.env; set +a; .venv/bin/python manage.py ${cmd}'`,
+        'cd /home/sample/webapp/current && runuser -u sample -- ' +
+          `sh -c 'set -a; . /home/sample/webapp/config/app.env; set +a; .venv/bin/python manage.py ${cmd}'`,
       ]);
     await manage('enqueue demo-test');
     let count = '0';

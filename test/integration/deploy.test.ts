@@ -22,6 +22,11 @@ let worker: TestTarget;
 let dir: string;
 const saved = process.env.KEEL_VAULT_PASSWORD;
 
+// ITWORKER_ROLE's worker program and its reload and check hooks (the hooks as YAML escapes).
+const WORKER_PY = "import django, os, time; open('/tmp/worker-started', 'a').write(os.getcwd() + chr(10)); time.sleep(100000)";
+const RELOAD_HOOK = '#!/bin/sh\\nif [ -e {{app_root}}/current/. ]; then exec systemctl restart sample-worker; else exec systemctl stop sample-worker; fi\\n';
+const CHECK_HOOK = '#!/bin/sh\\nexec systemctl is-active --quiet sample-worker\\n';
+
 /** A stand-in for role rq on the worker host: the release's python running a loop that
  *  imports the app, restarted by keel deploy through the reload hook docs/layout.md defines. */
 const ITWORKER_ROLE = `description: test only - a worker process of the app, with deploy hooks
@@ -35,15 +40,15 @@ resources:
         User={{app_user}}
         WorkingDirectory={{app_root}}/current
         EnvironmentFile={{app_env_file}}
-        ExecStart={{app_root}}/current/.venv/bin/python -c "import django, os, time; open('/tmp/worker-started', 'a').write(os.getcwd() + chr(10)); time.sleep(100000)"
+        ExecStart={{app_root}}/current/.venv/bin/python -c "${WORKER_PY}"
         Restart=always
         [Install]
         WantedBy=multi-user.target
   - service: {name: sample-worker, enabled: true, daemon_reload: true}
   - directory: {path: "/etc/keel/apps/{{app_name}}/{{item}}", owner: root, group: root, mode: "0755"}
     loop: ["", reload.d, check.d]
-  - file: {path: "/etc/keel/apps/{{app_name}}/reload.d/worker", owner: root, group: root, mode: "0755", content: "#!/bin/sh\\nif [ -e {{app_root}}/current/. ]; then exec systemctl restart sample-worker; else exec systemctl stop sample-worker; fi\\n"}
-  - file: {path: "/etc/keel/apps/{{app_name}}/check.d/worker", owner: root, group: root, mode: "0755", content: "#!/bin/sh\\nexec systemctl is-active --quiet sample-worker\\n"}
+  - file: {path: "/etc/keel/apps/{{app_name}}/reload.d/worker", owner: root, group: root, mode: "0755", content: "${RELOAD_HOOK}"}
+  - file: {path: "/etc/keel/apps/{{app_name}}/check.d/worker", owner: root, group: root, mode: "0755", content: "${CHECK_HOOK}"}
 `;
 
 /** stdout, whatever the exit code. */
@@ -119,7 +124,8 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(j.status).toBe('deployed');
     v1 = j.release;
     console.log(
-      `first deploy: ${((Date.now() - started) / 1000).toFixed(1)} s; steps: ${j.hosts[0].steps.map((s: any) => `${s.phase}/${s.name} ${s.durationMs}ms`).join(', ')}`,
+      `first deploy: ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
+        `steps: ${j.hosts[0].steps.map((s: any) => `${s.phase}/${s.name} ${s.durationMs}ms`).join(', ')}`,
     );
     expect(await page()).toMatch(/^version: v1$/m);
     expect(await page()).toMatch(new RegExp(`^revision: ${j.sha}$`, 'm'));
@@ -190,7 +196,8 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(
       await sh(
         web,
-        `runuser -u postgres -- psql -XAtc "select count(*) from information_schema.columns where table_name='counter_hit' and column_name='user_agent'" sample`,
+        'runuser -u postgres -- psql -XAtc ' +
+          `"select count(*) from information_schema.columns where table_name='counter_hit' and column_name='user_agent'" sample`,
       ),
     ).toBe('1\n');
   });
@@ -300,7 +307,8 @@ describe('keel deploy on a web host and a worker host', () => {
     const pub = readFileSync(join(dir, 'deploy_key.pub'), 'utf8').trim();
     await sh(
       web,
-      `id git >/dev/null 2>&1 || useradd -m -s /bin/sh git; install -d -o git -m 700 ~git/.ssh; printf '%s\\n' '${pub}' > ~git/.ssh/authorized_keys; chown -R git /srv/git ~git/.ssh`,
+      'id git >/dev/null 2>&1 || useradd -m -s /bin/sh git; install -d -o git -m 700 ~git/.ssh; ' +
+        `printf '%s\\n' '${pub}' > ~git/.ssh/authorized_keys; chown -R git /srv/git ~git/.ssh`,
     );
     const hostKey = (await sh(web, 'cut -d" " -f1,2 /etc/ssh/ssh_host_ed25519_key.pub')).trim();
     const vc = vaultContext(dir, 'itest', { interactive: false, vars: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD }, logN: 10 });

@@ -161,7 +161,11 @@ describe('seed 001 (catalogage): its Ansible INI inventory through ansible_inven
   });
 });
 
-describe("seed 002 (series de tiempo): the /home/devartis/webapp layout, gunicorn on its socket, firewall 22/80/443, Elasticsearch (stand-in for Elastic's repository) open to the private network only, logrotate", () => {
+const SEED_002 =
+  'seed 002 (series de tiempo): the /home/devartis/webapp layout, gunicorn on its socket, firewall 22/80/443, ' +
+  "Elasticsearch (stand-in for Elastic's repository) open to the private network only, logrotate";
+
+describe(SEED_002, () => {
   let ex: Example;
   let web1Ip = '';
   let es1Ip = '';
@@ -184,12 +188,15 @@ describe("seed 002 (series de tiempo): the /home/devartis/webapp layout, gunicor
     await onTarget(
       ex,
       'es1',
-      `apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gpg gpg-agent apt-utils python3 >/dev/null 2>&1 && sh /root/standin/build-repo.sh /root/standin /srv/elastic ${REPO_PORT} 8.19.21`,
+      'apt-get update -q >/dev/null && ' +
+        'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gpg gpg-agent apt-utils python3 >/dev/null 2>&1 && ' +
+        `sh /root/standin/build-repo.sh /root/standin /srv/elastic ${REPO_PORT} 8.19.21`,
     );
     console.log(`seed-002: stand-in Elastic repository on es1 in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     writeFileSync(
       join(ex.root, 'standin-elastic.yaml'),
-      `elasticsearch_repo_url: http://127.0.0.1:${REPO_PORT}/packages/8.x/apt\nelasticsearch_repo_key_url: http://127.0.0.1:${REPO_PORT}/GPG-KEY-elasticsearch\n`,
+      `elasticsearch_repo_url: http://127.0.0.1:${REPO_PORT}/packages/8.x/apt\n` +
+        `elasticsearch_repo_key_url: http://127.0.0.1:${REPO_PORT}/GPG-KEY-elasticsearch\n`,
     );
     await passphraseVault(ex, { db_password: 'Series-s3cret', secret_key: 'django-insecure-example-002' });
     await provisionTwice(ex, '-e', `@${join(ex.root, 'standin-elastic.yaml')}`);
@@ -351,7 +358,11 @@ describe('seed 000 (iaso): gunicorn as the systemd unit `web` on a web host, a w
   });
 });
 
-describe("seed 004 (amy): /webapps/<domain>, TLS from certbot (pebble standing in for Let's Encrypt), maintenance page, gunicorn 3 workers, Redis and PostgreSQL on their own hosts, rq worker and scheduler, dumps in DB_backups", () => {
+const SEED_004 =
+  "seed 004 (amy): /webapps/<domain>, TLS from certbot (pebble standing in for Let's Encrypt), maintenance page, gunicorn 3 workers, " +
+  'Redis and PostgreSQL on their own hosts, rq worker and scheduler, dumps in DB_backups';
+
+describe(SEED_004, () => {
   let ex: Example;
   const DOMAIN = 'amy.keel.test';
   const ROOT = `/webapps/${DOMAIN}`;
@@ -394,7 +405,10 @@ describe("seed 004 (amy): /webapps/<domain>, TLS from certbot (pebble standing i
     expect([r.status, r.headers.location]).toEqual([301, `https://${DOMAIN}/`]);
   });
 
-  it('gunicorn runs 3 workers under supervisor beside the rq worker and scheduler; jobs run (one through the scheduler) with Redis on redis1; redis1 and db1 drop this machine', async () => {
+  const workersAndJobs =
+    'gunicorn runs 3 workers under supervisor beside the rq worker and scheduler; ' +
+    'jobs run (one through the scheduler) with Redis on redis1; redis1 and db1 drop this machine';
+  it(workersAndJobs, async () => {
     const status = await onTarget(ex, 'web1', 'supervisorctl status');
     expect(status).toMatch(/^amy\s+RUNNING/m);
     expect(status).toMatch(/^amy-rq-default:amy-rq-default-1\s+RUNNING/m);
@@ -409,7 +423,9 @@ describe("seed 004 (amy): /webapps/<domain>, TLS from certbot (pebble standing i
       ex,
       'web1',
       asApp(
-        `.venv/bin/python -c "from datetime import timedelta; import os; from redis import Redis; from rq import Queue; Queue(\\"default\\", connection=Redis.from_url(os.environ[\\"REDIS_URL\\"])).enqueue_in(timedelta(seconds=2), \\"counter.jobs.record_job\\", \\"scheduled-004\\")"`,
+        '.venv/bin/python -c "from datetime import timedelta; import os; from redis import Redis; from rq import Queue; ' +
+          'Queue(\\"default\\", connection=Redis.from_url(os.environ[\\"REDIS_URL\\"]))' +
+          '.enqueue_in(timedelta(seconds=2), \\"counter.jobs.record_job\\", \\"scheduled-004\\")"',
       ),
     );
     const count = (tag: string) => async () => (await onTarget(ex, 'web1', asApp(`.venv/bin/python manage.py jobcount ${tag}`))).trim() === '1';

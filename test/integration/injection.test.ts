@@ -107,14 +107,16 @@ describe('built-in roles fed shell metacharacters through their free string vari
     expect(JSON.parse(await sh('cat /tmp/timer-env.json'))).toEqual(NASTY);
     // The env file, sourced by a shell as run-app and keel deploy do, gives the same values.
     const sourced = await sh(
-      `set -a; . ${ROOT}/config/app.env; set +a; python3 -c 'import os, json; print(json.dumps({k: os.environ[k] for k in ${JSON.stringify(Object.keys(NASTY))}}))'`,
+      `set -a; . ${ROOT}/config/app.env; set +a; ` +
+        `python3 -c 'import os, json; print(json.dumps({k: os.environ[k] for k in ${JSON.stringify(Object.keys(NASTY))}}))'`,
     );
     expect(JSON.parse(sourced)).toEqual(NASTY);
     // And gunicorn's workers have them too.
     const pid = (await sh(`pgrep -u sample -f gunicorn | tail -n 1`)).trim();
     expect(pid).toMatch(/^\d+$/);
     const got = await sh(
-      `python3 -c 'import json; e = dict(x.split("=", 1) for x in open("/proc/${pid}/environ").read().split("\\0") if "=" in x); print(json.dumps({k: e[k] for k in ${JSON.stringify(Object.keys(NASTY))}}))'`,
+      `python3 -c 'import json; e = dict(x.split("=", 1) for x in open("/proc/${pid}/environ").read().split("\\0") if "=" in x); ` +
+        `print(json.dumps({k: e[k] for k in ${JSON.stringify(Object.keys(NASTY))}}))'`,
     );
     expect(JSON.parse(got)).toEqual(NASTY);
   });

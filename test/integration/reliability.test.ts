@@ -124,7 +124,10 @@ describe('reliability on a real target', () => {
     // pam_faillock as hardened hosts have it (deny=3 locks the account after three failures),
     // around pam_unix in common-auth, as pam_faillock(8) shows.
     await sh(
-      `sed -i 's/^\\(auth\\s*\\[success=1 default=ignore\\]\\s*pam_unix.so.*\\)$/auth required pam_faillock.so preauth deny=3\\n\\1\\nauth [default=die] pam_faillock.so authfail deny=3\\nauth sufficient pam_faillock.so authsucc deny=3/' /etc/pam.d/common-auth && grep -c pam_faillock /etc/pam.d/common-auth && faillock --user deployp --reset`,
+      "sed -i 's/^\\(auth\\s*\\[success=1 default=ignore\\]\\s*pam_unix.so.*\\)$/" +
+        'auth required pam_faillock.so preauth deny=3\\n\\1\\n' +
+        'auth [default=die] pam_faillock.so authfail deny=3\\nauth sufficient pam_faillock.so authsucc deny=3/' +
+        "' /etc/pam.d/common-auth && grep -c pam_faillock /etc/pam.d/common-auth && faillock --user deployp --reset",
     );
     const dir = project(`resources:\n  - file: {path: /srv/sudo, content: "x"}\n`, 'user: root, become: true');
     writeFileSync(join(dir, 'inventories', 'itest.yaml'), readFileSync(join(dir, 'inventories', 'itest.yaml'), 'utf8').replace('user: root', 'user: deployp'));

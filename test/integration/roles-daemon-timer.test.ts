@@ -156,7 +156,8 @@ describe('roles daemon and timer on a real target', () => {
     await provision(root, 'notify and tick absent');
     expect(
       await code(
-        'test -e /etc/supervisor/conf.d/aq-notify.conf || test -e /etc/keel/apps/aq/reload.d/daemon-notify || test -e /etc/systemd/system/aq-tick.timer || test -e /etc/logrotate.d/keel-aq-notify',
+        'test -e /etc/supervisor/conf.d/aq-notify.conf || test -e /etc/keel/apps/aq/reload.d/daemon-notify || ' +
+          'test -e /etc/systemd/system/aq-tick.timer || test -e /etc/logrotate.d/keel-aq-notify',
       ),
     ).not.toBe(0);
     expect(await sh(target, 'supervisorctl status aq-notify 2>&1 || true')).toMatch(/no such process/i);

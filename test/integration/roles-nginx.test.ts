@@ -84,7 +84,8 @@ describe('role nginx on a real target', () => {
   it('TLS when certificate paths are set: 443 answers, 80 redirects except the health path, body size limit applies', async () => {
     await sh(
       target,
-      'mkdir -p /etc/ssl/keel-test && cd /etc/ssl/keel-test && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout key.pem -out cert.pem 2>/dev/null && chmod 600 key.pem',
+      'mkdir -p /etc/ssl/keel-test && cd /etc/ssl/keel-test && ' +
+        'openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout key.pem -out cert.pem 2>/dev/null && chmod 600 key.pem',
     );
     writeWebInventory(root, target, {
       ...vars,

@@ -43,15 +43,16 @@ function definitionSha(version: string, file: string): string {
 /** The stand-in for python.org: upstream tarballs from Debian's source packages, in a
  *  python-build mirror (files named by their sha256), checked against pyenv's definitions. */
 async function fillMirror(t: TestTarget): Promise<void> {
+  const sources = '/etc/apt/sources.list.d/keel-test-sources.list';
   await sh(
     t,
     `set -e
-    printf '%s\\n' 'deb-src http://deb.debian.org/debian bookworm main' 'deb-src http://deb.debian.org/debian trixie main' > /etc/apt/sources.list.d/keel-test-sources.list
+    printf '%s\\n' 'deb-src http://deb.debian.org/debian bookworm main' 'deb-src http://deb.debian.org/debian trixie main' > ${sources}
     apt-get update -qq
     mkdir -p /srv/debian-src ${MIRROR}
     cd /srv/debian-src
     apt-get source --download-only -qq python3.11 python3.13 >/dev/null 2>&1
-    rm /etc/apt/sources.list.d/keel-test-sources.list
+    rm ${sources}
     apt-get update -qq`,
   );
   const tarballs = [
@@ -110,7 +111,8 @@ function asApp(t: TestTarget, script: string): Promise<string> {
 const skipReason = HAVE_PYENV ? '' : ` [SKIPPED: no pyenv git checkout at ${PYENV_CHECKOUT} to stand in for github.com/pyenv/pyenv]`;
 
 describe.skipIf(!HAVE_PYENV)(
-  `role pyenv on a real target: pyenv from a local clone standing in for github.com/pyenv/pyenv, CPython from Debian's source packages standing in for python.org${skipReason}`,
+  'role pyenv on a real target: pyenv from a local clone standing in for github.com/pyenv/pyenv, ' +
+    `CPython from Debian's source packages standing in for python.org${skipReason}`,
   () => {
     let target: TestTarget;
     let root: string;
@@ -148,7 +150,8 @@ describe.skipIf(!HAVE_PYENV)(
         );
         const v = await sh(
           target,
-          `runuser -u app -- ${PYENV_ROOT}/versions/3.11.2/bin/python -c 'import sys, ssl, sqlite3, ctypes, lzma, bz2, readline, uuid; print(sys.version); print(ssl.OPENSSL_VERSION)'`,
+          `runuser -u app -- ${PYENV_ROOT}/versions/3.11.2/bin/python ` +
+            "-c 'import sys, ssl, sqlite3, ctypes, lzma, bz2, readline, uuid; print(sys.version); print(ssl.OPENSSL_VERSION)'",
         );
         expect(v).toMatch(/^3\.11\.2 /);
         expect(v).toMatch(/OpenSSL 3\./);

@@ -20,6 +20,9 @@ def record(tag):
     return tag
 `;
 
+// The env file of ITJOBS_ROLE (as YAML escapes).
+const ITJOBS_ENV = "REDIS_URL=redis://127.0.0.1:6379/0\\nGREETING='hello from env'\\n";
+
 /** Test-only role: Redis, the job module at app_dir, a venv, the env file with REDIS_URL. */
 const ITJOBS_ROLE = `description: test only - redis-server and a tiny rq job module
 uses: [app_user, app_group, app_root, app_dir, app_venv, app_env_file]
@@ -29,7 +32,7 @@ resources:
   - directory: {path: "{{app_dir}}", owner: "{{app_user}}", group: "{{app_group}}", mode: "0750"}
   - directory: {path: /tmp/rq-jobs, owner: "{{app_user}}", mode: "0755"}
   - file: {path: "{{app_dir}}/jobs.py", source: jobs.py, owner: "{{app_user}}", group: "{{app_group}}", mode: "0644"}
-  - file: {path: "{{app_env_file}}", content: "REDIS_URL=redis://127.0.0.1:6379/0\\nGREETING='hello from env'\\n", owner: "{{app_user}}", group: "{{app_group}}", mode: "0600"}
+  - file: {path: "{{app_env_file}}", content: "${ITJOBS_ENV}", owner: "{{app_user}}", group: "{{app_group}}", mode: "0600"}
   - command:
       run: "python3 -m venv --system-site-packages {{quote app_venv}}"
       user: "{{app_user}}"

@@ -341,7 +341,8 @@ describe('named targets on ports that stay (keel target up web1; target: web1 in
       expect(moved.https).toBe(first.ports.https);
       expect(moved.http).not.toBe(first.ports.http);
       expect(notices).toEqual([
-        `web1: its HTTP port 127.0.0.1:${first.ports.http} is taken by another program; web1's HTTP moves to 127.0.0.1:${moved.http} (recorded in .keel/target/targets.json)`,
+        `web1: its HTTP port 127.0.0.1:${first.ports.http} is taken by another program; ` +
+          `web1's HTTP moves to 127.0.0.1:${moved.http} (recorded in .keel/target/targets.json)`,
       ]);
       expect(up.notices).toEqual(notices);
       // Recorded: the next up keeps the new port even once the old one is free.
@@ -364,7 +365,8 @@ describe('named targets on ports that stay (keel target up web1; target: web1 in
 const haveVagrant = hasBinary('vagrant');
 
 describe.skipIf(!haveVagrant)(
-  `a Vagrant machine (examples/vagrant, Docker provider) provisioned through vagrant ssh-config${haveVagrant ? '' : ' (skipped: vagrant is not installed; apt-get install vagrant)'}`,
+  'a Vagrant machine (examples/vagrant, Docker provider) provisioned through vagrant ssh-config' +
+    (haveVagrant ? '' : ' (skipped: vagrant is not installed; apt-get install vagrant)'),
   () => {
     let root: string;
     let env: NodeJS.ProcessEnv;

@@ -318,7 +318,8 @@ describe('interop with Debian tools', () => {
     const input = join(p.root, '..', 'in.yaml');
     writeFileSync(input, 'from_age: p-encrypted\n');
     sh(
-      `(sleep 1; printf 'pass phrase\\n'; sleep 1; printf 'pass phrase\\n') | script -qec "age -p -o ${join(p.root, 'secrets', 'qa.age')} ${input}" /dev/null >/dev/null`,
+      "(sleep 1; printf 'pass phrase\\n'; sleep 1; printf 'pass phrase\\n') | " +
+        `script -qec "age -p -o ${join(p.root, 'secrets', 'qa.age')} ${input}" /dev/null >/dev/null`,
     );
     expect((await p.keel(['get', 'qa', 'from_age'])).out.stdout).toEqual(['p-encrypted']);
 

@@ -98,7 +98,8 @@ describe('keel CLI, bad input', () => {
     const r = await runKeel(['provision', 'staging'], { root: typo });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
-      'inventories/staging.yaml:7:3: variable "databse_url" is not declared or used by any role of the hosts it applies to (web1, db1) (did you mean "database_url"?)',
+      'inventories/staging.yaml:7:3: variable "databse_url" is not declared or used by any role of the hosts it applies to (web1, db1) ' +
+        '(did you mean "database_url"?)',
     );
     // A group variable is checked against the roles of that group's hosts only.
     expect(r.stderr).toContain('inventories/staging.yaml:13:31: variable "site" is not declared or used by any role of host db1');
@@ -124,7 +125,8 @@ describe('keel CLI, bad input', () => {
   it('seed 001 INI inventory loads as it is (keel inventory -i)', async () => {
     const root = project({
       'ops/ansible/hosts_test':
-        '[web]\nweb1-test ansible_host=192.168.56.10 ansible_user=vagrant env_branch=master database_url=postgresql+asyncpg://user:pass@localhost:5432/catalogage\n',
+        '[web]\n' +
+        'web1-test ansible_host=192.168.56.10 ansible_user=vagrant env_branch=master database_url=postgresql+asyncpg://user:pass@localhost:5432/catalogage\n',
     });
     const r = await runKeel(['inventory', 'test', '-i', 'ops/ansible/hosts_test', '--output', 'json'], { root });
     // Variables no role reads only warn in an INI inventory (they may be Ansible's own);

@@ -408,7 +408,8 @@ describe('a YAML inventory that takes an Ansible INI inventory (ansible_inventor
       // Seed 001's hosts_test, as the team has it for Ansible.
       writeFileSync(
         path.join(dir, 'ops', 'ansible', 'hosts_test'),
-        '[web]\nweb1-test ansible_host=192.168.56.10 ansible_user=vagrant env_branch=master database_url=postgresql+asyncpg://user:pass@localhost:5432/catalogage\n',
+        '[web]\n' +
+          'web1-test ansible_host=192.168.56.10 ansible_user=vagrant env_branch=master database_url=postgresql+asyncpg://user:pass@localhost:5432/catalogage\n',
       );
       writeFileSync(
         path.join(dir, 'inventories', 'test.yaml'),

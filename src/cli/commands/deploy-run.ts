@@ -239,7 +239,8 @@ export async function releases(ctx: CliContext, env: string, o: HostOptions): Pr
       ctx.out.line(`${h.host}${h.error ? `: UNREACHABLE: ${h.error}` : ''}`);
       for (const r of [...h.releases].reverse()) {
         ctx.out.line(
-          `  ${r.live ? '*' : ' '} ${r.id}  ${r.branch || '?'} @ ${r.sha.slice(0, 12) || '?'}${r.live ? '  (live)' : ''}${r.failed ? `  FAILED: ${r.failed}` : ''}`,
+          `  ${r.live ? '*' : ' '} ${r.id}  ${r.branch || '?'} @ ${r.sha.slice(0, 12) || '?'}` +
+            `${r.live ? '  (live)' : ''}${r.failed ? `  FAILED: ${r.failed}` : ''}`,
         );
       }
       if (!h.error && !h.releases.length) ctx.out.line('    (no release yet)');

@@ -19,7 +19,8 @@ export function registerDeploy(program: Command, ctx: CliContext, run: Runner): 
     program
       .command('deploy <env>')
       .description(
-        'deploy a branch: lock, verified pg_dump, build the release, migrate, switch every host at once, health check; any failure leaves or puts back the old release',
+        'deploy a branch: lock, verified pg_dump, build the release, migrate, switch every host at once, health check; ' +
+          'any failure leaves or puts back the old release',
       )
       .requiredOption('-b, --branch <branch>', 'the branch to deploy (resolved to a commit here, once, for every host)'),
   )

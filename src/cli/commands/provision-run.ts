@@ -29,10 +29,13 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
   for (const p of empty) ctx.out.warn(`note: ${p.host.name} has no roles${o.tags?.length ? ' (or no resources with these tags)' : ''}: nothing to apply on it`);
   if (plans.length === 0 || empty.length === plans.length) {
     throw new ConfigError(
-      `nothing to apply: no host of ${env}${o.limit?.length ? ' in --limit' : ''} has a role${o.tags?.length ? ' with resources tagged ' + o.tags.join(',') : ''}`,
+      `nothing to apply: no host of ${env}${o.limit?.length ? ' in --limit' : ''} has a role` +
+        `${o.tags?.length ? ' with resources tagged ' + o.tags.join(',') : ''}`,
       { file: shortPath(ctx.root, inventory.file) },
       {
-        hint: `give hosts roles in the inventory (a group's \`roles:\` or a host's); an Ansible INI inventory cannot: write a YAML inventory (inventories/${env}.yaml) with its hosts and groups, and roles for the groups`,
+        hint:
+          "give hosts roles in the inventory (a group's `roles:` or a host's); an Ansible INI inventory cannot: " +
+          `write a YAML inventory (inventories/${env}.yaml) with its hosts and groups, and roles for the groups`,
       },
     );
   }

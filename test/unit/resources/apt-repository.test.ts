@@ -27,7 +27,9 @@ describe('apt_repository', () => {
     expect(sourcesContent(norm(aptRepositoryType, PG))).toBe(SOURCES);
   });
   it('parse: one sha256sum for every file', () => {
-    const out = `exists\t/etc/apt/sources.list.d/pgdg.sources\nexists\t/etc/apt/keyrings/pgdg.asc\n${sha256(SOURCES)}  /etc/apt/sources.list.d/pgdg.sources\n${sha256(KEY)}  /etc/apt/keyrings/pgdg.asc\n`;
+    const out =
+      'exists\t/etc/apt/sources.list.d/pgdg.sources\nexists\t/etc/apt/keyrings/pgdg.asc\n' +
+      `${sha256(SOURCES)}  /etc/apt/sources.list.d/pgdg.sources\n${sha256(KEY)}  /etc/apt/keyrings/pgdg.asc\n`;
     const f = aptRepositoryType.parse!(out, items(aptRepositoryType, [PG]));
     expect(f.get('k0')).toEqual({ sources_exists: '1', sources_sha256: sha256(SOURCES), key_exists: '1', key_sha256: sha256(KEY) });
   });

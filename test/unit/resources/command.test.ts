@@ -33,7 +33,8 @@ describe('command decide', () => {
       `export A='it'\\''s'`,
       `export B='$(x)'`,
       'cd -- /src',
-      `if [ ! -e /opt/x ] && ! (set +e; eval 'test -f /y') </dev/null >/dev/null; then (set +e; eval make) </dev/null; else echo 'skipped: a guard changed since the probe' >&2; fi`,
+      "if [ ! -e /opt/x ] && ! (set +e; eval 'test -f /y') </dev/null >/dev/null; then (set +e; eval make) </dev/null; " +
+        "else echo 'skipped: a guard changed since the probe' >&2; fi",
     ]);
     expectShellSyntax(c.join('\n'));
   });
