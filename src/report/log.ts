@@ -3,6 +3,7 @@
 // one write per resource: a 200-resource run on 10 hosts is 2000 resource events.
 import { mkdirSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { InterruptedError, LockedError } from '../errors.js';
 import type { Redactor } from './redact.js';
 
 export class RunLog {
@@ -30,6 +31,12 @@ export class RunLog {
     this.pending.push(line);
     this.pendingBytes += line.length;
     if (event !== 'resource' || this.pendingBytes > 64 * 1024) this.flush();
+  }
+
+  /** Why a run stopped before its end, when the log should say so: an interrupt, a lock. */
+  aborted(err: unknown): void {
+    if (err instanceof InterruptedError) this.write('interrupted', { signal: err.signal, hosts: err.lines });
+    else if (err instanceof LockedError) this.write('locked', { message: err.message });
   }
 
   flush(): void {

@@ -1,6 +1,6 @@
 // What keel deploy, rollback, releases, maintenance, backup(s) do: prepare (the same pipeline
 // as provision: inventory, vault, roles), read the deploy settings, run on the hosts, report.
-import { ConfigError, KeelError, InterruptedError, LockedError, lastLines } from '../../errors.js';
+import { ConfigError, KeelError, lastLines } from '../../errors.js';
 import type { PreparedRun } from '../../engine/pipeline.js';
 import { sshConnector } from '../../engine/connector.js';
 import { newLockOwner, peekSnippet, parseLockReport, describeHolder } from '../../engine/lock.js';
@@ -93,8 +93,7 @@ export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Pr
     else printDeploy(ctx, report);
     return report.status === 'deployed' ? 0 : 2;
   } catch (err) {
-    if (err instanceof InterruptedError) log.write('interrupted', { signal: err.signal, hosts: err.lines });
-    else if (err instanceof LockedError) log.write('locked', { message: err.message });
+    log.aborted(err);
     throw err;
   } finally {
     trap.dispose();

@@ -1,7 +1,7 @@
 // What `keel provision` and `keel plan` do: prepare (engine/pipeline.ts: all that can fail
 // before a host is touched), run the plans on the hosts under the run lock, report.
 import { isAbsolute, relative } from 'node:path';
-import { ConfigError, InterruptedError, LockedError } from '../../errors.js';
+import { ConfigError } from '../../errors.js';
 import { ttyPrompt } from '../../vault/prompt.js';
 import { sshConnector } from '../../engine/connector.js';
 import { runPlans } from '../../engine/run.js';
@@ -104,8 +104,7 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
     else await printReport(ctx, report, o, log.file, progress);
     return report.failed > 0 || report.unreachable > 0 || report.hosts.some((h) => h.error) ? EXIT_HOSTS : EXIT_OK;
   } catch (err) {
-    if (err instanceof InterruptedError) log.write('interrupted', { signal: err.signal, hosts: err.lines });
-    else if (err instanceof LockedError) log.write('locked', { message: err.message });
+    log.aborted(err);
     throw err;
   } finally {
     trap.dispose();
