@@ -25,7 +25,19 @@ import {
 } from './report.js';
 import { AnsibleProject, KeelProject, type Tool, type ToolRun } from './runners.js';
 import { BENCH_LABEL, TargetPool, destroyNow, type BenchHost } from './targets.js';
-import { LoadSampler, activeFake, breakdownPhase, checkLimits, controllerCpu, cpuOf, fakeScalePhase, recordPhase, vaultPhase, type Ctx } from './phases.js';
+import {
+  LoadSampler,
+  activeFake,
+  inTurn,
+  breakdownPhase,
+  checkLimits,
+  controllerCpu,
+  cpuOf,
+  fakeScalePhase,
+  recordPhase,
+  vaultPhase,
+  type Ctx,
+} from './phases.js';
 import type { ProbeRecording } from './replay.js';
 import { countResources, digestScript, driftScript, driftedPaths, makeWorkload, resetScript, type Workload } from './workload.js';
 
@@ -387,16 +399,7 @@ async function scalingPhase(
   }
   const runs: [ToolRun[], ToolRun[]] = [[], []];
   for (let rep = 0; rep < opts.repeats; rep++) {
-    const order: [number, KeelProject][] =
-      rep % 2 === 0
-        ? [
-            [0, small],
-            [1, large],
-          ]
-        : [
-            [1, large],
-            [0, small],
-          ];
+    const order = inTurn<[number, KeelProject]>(rep, [0, small], [1, large]);
     for (const [i, project] of order) {
       log(`scaling: no-op ${project.workload.resources} resources, repeat ${rep + 1}/${opts.repeats}`);
       const r = await project.provision(env);

@@ -50,6 +50,11 @@ export const cpuOf = (r: ToolRun): number | null => (r.cpuUserS != null && r.cpu
 const PROFILE_JS = fileURLToPath(new URL('./profile.js', import.meta.url));
 
 /** One profile in a fresh process (cold, as the CLI is). */
+/** Two runs in turn: this order on even repeats, the other on odd ones (neither always first). */
+export function inTurn<T>(rep: number, a: T, b: T): [T, T] {
+  return rep % 2 === 0 ? [a, b] : [b, a];
+}
+
 export function runProfile(root: string, env: string): Promise<NoopProfile> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [PROFILE_JS, '--root', root, '--env', env], {
@@ -98,16 +103,7 @@ export async function breakdownPhase(
 ): Promise<Breakdown> {
   const runs: [NoopProfile[], NoopProfile[]] = [[], []];
   for (let rep = 0; rep < ctx.opts.repeats; rep++) {
-    const order: [0 | 1, KeelProject][] =
-      rep % 2 === 0
-        ? [
-            [0, small],
-            [1, large],
-          ]
-        : [
-            [1, large],
-            [0, small],
-          ];
+    const order = inTurn<[0 | 1, KeelProject]>(rep, [0, small], [1, large]);
     for (const [i, p] of order) {
       ctx.log(`breakdown: no-op ${p.workload.resources} resources taken apart, repeat ${rep + 1}/${ctx.opts.repeats}`);
       const prof = await runProfile(p.dir, env);
