@@ -5,7 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import { Ajv } from 'ajv';
-import { checkShellField, type ShellField } from './shell-fields.js';
+import { checkShellField } from './shell-fields.js';
 import { ConfigError, ConfigErrors, throwIfAny, type SourceLocation } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
@@ -411,27 +411,23 @@ function shellFieldErrors(
   data: Record<string, unknown>,
   schemaOf: (name: string) => Record<string, unknown> | undefined,
 ): ConfigError[] {
-  const fields: ShellField[] = [];
-  const add = (what: string, text: unknown, path: (string | number)[]) => {
-    if (typeof text === 'string') fields.push({ what, text, location: at(doc.getIn(path, true) as Node) });
-  };
   const errors: ConfigError[] = [];
+  /** The field at `path` in role.yaml, if it is a string, checked with `scope`. */
+  const check = (what: string, path: (string | number)[], scope: (name: string) => Record<string, unknown> | undefined) => {
+    const text: unknown = doc.getIn(path);
+    if (typeof text === 'string') errors.push(...checkShellField({ what, text, location: at(doc.getIn(path, true) as Node) }, scope));
+  };
   resources.forEach((r, i) => {
-    const params = (r.params ?? {}) as Record<string, unknown>;
     const shellKeys = r.type === 'command' ? ['run', 'unless', 'only_if'] : r.type === 'file' || r.type === 'template' ? ['validate'] : [];
     // `loop: "{{list}}"`: item takes the list's item schema.
     const list = typeof r.loop === 'string' ? /^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$/.exec(r.loop)?.[1] : undefined;
     const itemSchema = list ? (schemaOf(list)?.items as Record<string, unknown> | undefined) : undefined;
     const scope = (v: string) => (v === 'item' ? itemSchema : schemaOf(v));
-    for (const k of shellKeys) {
-      if (typeof params[k] !== 'string') continue;
-      const location = at(doc.getIn(['resources', i, r.type, k], true) as Node);
-      errors.push(...checkShellField({ what: `${r.type} ${k}`, text: params[k] as string, location }, scope));
-    }
+    for (const k of shellKeys) check(`${r.type} ${k}`, ['resources', i, r.type, k], scope);
   });
   for (const [hname, spec] of Object.entries((data.handlers ?? {}) as Record<string, Record<string, unknown>>)) {
-    add(`handler "${hname}" run`, spec?.run, ['handlers', hname, 'run']);
-    add(`handler "${hname}" service name`, (spec?.service as { name?: unknown } | undefined)?.name, ['handlers', hname, 'service', 'name']);
+    check(`handler "${hname}" run`, ['handlers', hname, 'run'], schemaOf);
+    check(`handler "${hname}" service name`, ['handlers', hname, 'service', 'name'], schemaOf);
   }
   // Templates that are shell scripts (a `#!...sh` first line): all of their text is shell. A
   // template's own `vars:` given as plain words (`vars: {part: workers}`) count as enums.
@@ -449,7 +445,7 @@ function shellFieldErrors(
     if (/^#!\S*\b(ba|da)?sh\b/.test(text))
       errors.push(...checkShellField({ what: `template ${basename(f)}`, text, location: { file: f, line: 1 }, file: true }, templateScope));
   }
-  return [...errors, ...fields.flatMap((f) => checkShellField(f, schemaOf))];
+  return errors;
 }
 
 function toList(v: unknown): string[] {
