@@ -1,7 +1,7 @@
 // Compile a host's roles into a plan: render every param with the host's variables on the
 // controller, validate it against its type's schema, and fail before anything runs.
 import { readFileSync, existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError, ConfigErrors, KeelError, oneOrMany, throwIfAny, type SourceLocation } from '../errors.js';
 import { didYouMean } from '../suggest.js';
@@ -10,7 +10,7 @@ import type { Host, RoleInstance, Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
 import { fileType } from '../resources/file.js';
 import type { HostCondition, HostPlan, PlannedHandler, PlannedResource } from './plan.js';
-import { sharedClosure, type HostWhen, type Role, type RoleLibrary, type RoleResource, type SharedVariables } from './roles.js';
+import { builtinRolesDir, sharedClosure, type HostWhen, type Role, type RoleLibrary, type RoleResource, type SharedVariables } from './roles.js';
 import { EXTRA_VARS_HINT } from '../inventory/extra-vars.js';
 import { DECLARED, evaluateWhen, render, renderValue, resolveVars } from './template.js';
 
@@ -192,7 +192,7 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
 
   function readSource(role: Role, p: Record<string, unknown>, where: SourceLocation): Record<string, unknown> {
     const { source, ...rest } = p;
-    const file = join(role.dir, 'files', String(source));
+    const file = sourceFile(role, String(source));
     if (!existsSync(file)) throw new ConfigError(`file source not found: ${rel(file)}`, where);
     return { ...rest, content: readFileSync(file, 'utf8') };
   }
@@ -202,6 +202,15 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
     return r.startsWith('..') ? file : r;
   }
 }
+
+/** A file resource's `source:`: the role's `files/<name>`, or `@keel/<name>`, one of keel's own
+ *  host helpers (host/ in keel's package), which several roles install from one copy. */
+function sourceFile(role: Role, source: string): string {
+  if (source.startsWith(KEEL_HOST_PREFIX)) return join(dirname(builtinRolesDir()), 'host', source.slice(KEEL_HOST_PREFIX.length));
+  return join(role.dir, 'files', source);
+}
+
+const KEEL_HOST_PREFIX = '@keel/';
 
 /** One use of a role on the host: `label` prefixes its ids (`daemon[recalc]`). */
 interface Use {

@@ -25,6 +25,8 @@ export interface CommandParams {
   /** Run as this user (runuser -u), guards included. */
   user?: string;
   env?: Record<string, string>;
+  /** After it ran, wait up to this many seconds for its guard to hold (a service starting). */
+  settle?: number;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -55,6 +57,14 @@ export const commandType: ResourceType<CommandParams> = {
         type: 'object',
         additionalProperties: { type: 'string' },
       },
+      settle: {
+        description:
+          'after it ran, wait up to this many seconds for its guard (creates, removes, unless) to hold, checking twice a second: ' +
+          "a service that takes time to start. It fails saying what it waited for, with the guard's last output",
+        type: 'integer',
+        minimum: 1,
+        maximum: 3600,
+      },
     },
   },
 
@@ -73,6 +83,9 @@ export const commandType: ResourceType<CommandParams> = {
   normalize(p) {
     for (const k of Object.keys(p.env ?? {})) {
       if (!ENV_NAME.test(k)) throw new ConfigError(`command: env name "${k}" is not a valid variable name`);
+    }
+    if (p.settle !== undefined && p.creates === undefined && p.removes === undefined && p.unless === undefined) {
+      throw new ConfigError('command: settle waits for a guard to hold after the command ran: give it creates, removes or unless');
     }
     return p;
   },
@@ -125,6 +138,7 @@ export const commandType: ResourceType<CommandParams> = {
         ? sh`if ${joinShell(conds, ' && ')}; then ${runAs(p, p.run)}; else echo 'skipped: a guard changed since the probe' >&2; fi`
         : runAs(p, p.run),
     );
+    if (p.settle !== undefined) cmds.push(settleWait(p, p.settle));
     const why = f.cwd === 'missing' ? ` (cwd ${p.cwd} does not exist yet)` : '';
     if (!hasGuard(p)) return change('not idempotent: no creates/removes/unless/only_if guard', cmds, { unverifiable: true });
     // only_if alone says when to run, not that running converged anything.
@@ -132,6 +146,30 @@ export const commandType: ResourceType<CommandParams> = {
     return change(`run: ${firstLine(p.run)}${why}`, cmds, verifiable ? undefined : { unverifiable: true });
   },
 };
+
+/** Until the guard holds, or `secs` have passed: then fail, saying what was awaited and what
+ *  the guard said last (a check that follows a start must wait for the service, not race it). */
+function settleWait(p: CommandParams, secs: number): Shell {
+  const holds: Shell[] = [];
+  const what: string[] = [];
+  if (p.creates !== undefined) {
+    holds.push(sh`[ -e ${p.creates} ]`);
+    what.push(`${p.creates} to exist`);
+  }
+  if (p.removes !== undefined) {
+    holds.push(sh`[ ! -e ${p.removes} ]`);
+    what.push(`${p.removes} to be gone`);
+  }
+  if (p.unless !== undefined) {
+    holds.push(sh`keel_said=$( ${runAs(p, p.unless)} 2>&1 )`);
+    what.push(`\`unless\` to succeed: ${firstLine(p.unless)}`);
+  }
+  const gaveUp = sh`printf 'ran, then waited %s s for %s; it did not hold:\n' ${String(secs)} ${what.join(' and ')} >&2; printf '%s\n' "$keel_said" >&2; exit 1`;
+  return joinShell([
+    sh`keel_said=; keel_end=$(( $(date +%s) + ${raw(String(secs))} ))`,
+    sh`until ${joinShell(holds, ' && ')}; do if [ "$(date +%s)" -ge "$keel_end" ]; then ${gaveUp}; fi; sleep 0.5; done`,
+  ]);
+}
 
 function hasGuard(p: CommandParams): boolean {
   return p.creates !== undefined || p.removes !== undefined || p.unless !== undefined || p.only_if !== undefined;

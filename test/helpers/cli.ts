@@ -30,8 +30,9 @@ export async function runKeel(args: string[], opts: { root: string; interactive?
 }
 
 /** `keel provision itest --output json` in `root`; fails the test with the failed resources
- *  (and host errors) unless the run exits 0 with nothing failed. Returns the JSON report. */
-export async function provisionItest(root: string, label: string): Promise<any> {
+ *  (and host errors) unless the run exits 0 with nothing failed (or, with `expectCode`, exits
+ *  with that code). Returns the JSON report. */
+export async function provisionItest(root: string, label: string, opts: { expectCode?: number } = {}): Promise<any> {
   const started = Date.now();
   const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
   let j: any;
@@ -41,6 +42,11 @@ export async function provisionItest(root: string, label: string): Promise<any> 
     throw new Error(`${label}: keel exited ${r.code} without JSON:\n${r.stdout}\n${r.stderr}`);
   }
   const bad = j.hosts.flatMap((h: any) => [...(h.error ? [{ error: h.error }] : []), ...h.resources.filter((x: any) => x.status === 'failed')]);
+  if (opts.expectCode !== undefined) {
+    expect(r.code, `${label}: ${JSON.stringify(bad, null, 1)}\n${r.stderr}`).toBe(opts.expectCode);
+    console.log(`${label}: exit ${r.code} as expected, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return j;
+  }
   expect(j.failed, `${label}: ${JSON.stringify(bad, null, 1)}\n${r.stderr}`).toBe(0);
   expect(r.code, `${label}: ${JSON.stringify(bad, null, 1)}\n${r.stderr}`).toBe(0);
   console.log(`${label}: ${j.changed} changed, ${j.hosts[0].roundTrips} round trips, ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -124,7 +124,7 @@ describe('roles daemon and timer on a real target', () => {
     expect(await code('/etc/keel/apps/aq/check.d/daemon-recalc')).not.toBe(0);
     // keel starts it again (and only that).
     const r = await provision(root, 'daemons after a stop');
-    expect(changedIds(r)).toEqual(['daemon[recalc]/service:aq-recalc.service#2']);
+    expect(changedIds(r)).toEqual(['daemon[recalc]/command:/etc/keel/apps/aq/reload.d/daemon-recalc']);
   });
 
   it('a change to one daemon restarts that daemon only', async () => {
@@ -134,6 +134,37 @@ describe('roles daemon and timer on a real target', () => {
     expect(changedIds(r)).toEqual(['daemon[recalc]/template:/home/acme/webapp/bin/aq-recalc', 'handler/daemon[recalc]:restart']);
     expect(await systemdPid()).not.toBe(r0);
     expect(await supervisorPid()).toBe(n0);
+  });
+
+  // A daemon that dies at start is restarted by its manager forever: `is-active` catches it
+  // between two restarts. It counts as started only after daemon_min_uptime seconds up with no
+  // restart, so the provision fails, saying so, under both managers (and fast: no timeout).
+  it('a daemon that crashes at start fails the provision, under systemd and supervisor', async () => {
+    const crash = (pm: string) => ({
+      role: 'daemon',
+      name: `crash-${pm}`,
+      vars: { daemon_command: 'python -c "import sys; sys.exit(\'boom at start\')"', daemon_process_manager: pm },
+    });
+    writeInventory([recalc('python -u daemon.py recalc --fast'), notify(), tick, crash('systemd'), crash('supervisor')]);
+    const r = await provision(root, 'crashing daemons', { expectCode: 2 });
+    const failed = r.hosts[0]!.resources.filter((x: any) => x.status === 'failed');
+    expect(failed.map((x: any) => x.id)).toEqual([expect.stringMatching(/^daemon\[crash-systemd\]\/command:/)]);
+    expect(failed[0]!.output).toMatch(/aq-crash-systemd\.service: .*crash loop/);
+    // The supervisor one is never reached (the host's run stops at its first failure): alone, it fails too.
+    writeInventory([recalc('python -u daemon.py recalc --fast'), notify(), tick, crash('supervisor')]);
+    const s = await provision(root, 'crashing supervisor daemon', { expectCode: 2 });
+    const sf = s.hosts[0]!.resources.filter((x: any) => x.status === 'failed');
+    expect(sf.map((x: any) => x.id)).toEqual([expect.stringMatching(/^daemon\[crash-supervisor\]\/command:/)]);
+    expect(sf[0]!.output).toMatch(/aq-crash-supervisor: (BACKOFF|FATAL)/);
+    writeInventory([
+      recalc('python -u daemon.py recalc --fast'),
+      notify(),
+      tick,
+      { ...crash('systemd'), vars: { ...crash('systemd').vars, daemon_state: 'absent' } },
+      { ...crash('supervisor'), vars: { ...crash('supervisor').vars, daemon_state: 'absent' } },
+    ]);
+    await provision(root, 'crashing daemons removed');
+    expect(await code('systemctl is-active --quiet aq-crash-systemd.service')).not.toBe(0);
   });
 
   it('the timer is listed and fires, running the app code with its env', async () => {

@@ -101,4 +101,31 @@ describe('command on this machine (temp dir)', () => {
     expect(readFileSync(out, 'utf8')).toBe(`it's $(x)\n`);
     expect(existsSync(out)).toBe(true);
   });
+
+  // A service that takes a while to start (supervisor's STARTING): the check right after the
+  // start must wait for it, not race it. The "service" here becomes ready 1.5 s after the run.
+  it('settle: the guard is re-checked until it holds, so a slow start passes', () => {
+    const ready = join(dir, 'ready-slow');
+    const p: CommandParams = { run: `(sleep 1.5; touch ${quote(ready)}) >/dev/null 2>&1 &`, unless: `test -e ${quote(ready)}`, settle: 10 };
+    const r = applySh(commandsOf(decide(commandType, p, { unless: '1' })), dir);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(existsSync(ready)).toBe(true);
+  });
+  it('without settle the same slow start is seen unconverged right after the run (the race settle fixes)', () => {
+    const ready = join(dir, 'ready-race');
+    const p: CommandParams = { run: `(sleep 1.5; touch ${quote(ready)}) >/dev/null 2>&1 &`, unless: `test -e ${quote(ready)}` };
+    expect(applySh(commandsOf(decide(commandType, p, { unless: '1' })), dir).status).toBe(0);
+    expect(decide(commandType, p, probeHere(commandType, [p]).get('k0')).kind).toBe('change');
+  });
+  it('settle: gives up after its bound, naming what it waited for and what the guard said', () => {
+    const p: CommandParams = { run: 'true', unless: 'echo "aq-rq-default-1: STARTING" >&2; exit 1', creates: join(dir, 'never'), settle: 1 };
+    const r = applySh(commandsOf(decide(commandType, p, { unless: '1', creates: '0' })), dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`ran, then waited 1 s for ${join(dir, 'never')} to exist and \`unless\` to succeed`);
+    expect(r.stderr).toContain('aq-rq-default-1: STARTING');
+  });
+  it('settle needs a guard to wait for', () => {
+    expect(() => decide(commandType, { run: 'x', only_if: 'true', settle: 5 }, {})).toThrow(/settle waits for a guard/);
+  });
 });
