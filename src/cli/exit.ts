@@ -6,6 +6,7 @@ import { CommanderError } from 'commander';
 export const EXIT_OK = 0;
 export const EXIT_CONFIG = 1; // usage, configuration or validation error: nothing was run
 export const EXIT_HOSTS = 2; // one or more hosts failed or were unreachable
+export const EXIT_UNKNOWN = 3; // a deploy or rollback lost a host after its release may have changed: what it runs is unknown
 
 export function exitCodeFor(err: unknown, out: Output): number {
   if (err instanceof CommanderError) {

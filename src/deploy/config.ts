@@ -4,6 +4,10 @@
 import { ConfigError } from '../errors.js';
 import type { HostPlan } from '../engine/plan.js';
 
+/** One of the release's health checks (deploy_health_path, deploy_health_checks): a path asked
+ *  from the new release's own server, or a command run in the release. */
+export type HealthCheck = { path: string; status?: number; contains?: string } | { command: string };
+
 export interface HostDeploy {
   plan: HostPlan;
   name: string;
@@ -20,7 +24,13 @@ export interface HostDeploy {
   wheelhouse: string;
   /** Has role nginx: the health check asks through it. */
   web: boolean;
+  /** The app server's control script (role app, app_server not none): its slots; "" if none. */
+  appctl: string;
+  /** What the new release must pass before it gets traffic (web hosts). */
+  healthChecks: HealthCheck[];
   healthPath: string;
+  /** The path nginx answers during maintenance (nginx_health_path). */
+  nginxHealthPath: string;
   healthHost: string;
   healthTimeout: number;
   buildCommands: string[];
@@ -29,6 +39,8 @@ export interface HostDeploy {
   backupDir: string;
   backupKeep: number;
   maintenanceFile: string;
+  /** While it exists (and its time has not passed), the timers' jobs wait: a switch is on. */
+  holdFile: string;
 }
 
 export interface DeployConfig {
@@ -60,6 +72,18 @@ export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
     );
   }
   const hosts = deployPlans.map(hostDeploy);
+  const noNginx = hosts.filter((h) => h.appctl && !h.web);
+  if (noNginx.length) {
+    throw new ConfigError(
+      `${noNginx.map((h) => h.name).join(', ')}: runs the app server (role app) but has no role nginx`,
+      { file: envFile },
+      {
+        hint:
+          'keel deploy starts a new release beside the live one and moves traffic to it through nginx: give these hosts role nginx, ' +
+          'or app_server: none if they only run workers',
+      },
+    );
+  }
   const first = deployPlans[0]!.vars;
   const pick = (name: string, label: string): HostDeploy => {
     const wanted = str(first[name]);
@@ -99,6 +123,9 @@ export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
 function hostDeploy(plan: HostPlan): HostDeploy {
   const v = plan.vars;
   const appRoot = str(v.app_root);
+  const appServer = plan.host.roles.includes('app') && str(v.app_server, 'gunicorn') !== 'none';
+  const healthPath = str(v.deploy_health_path, '/ping');
+  const extraChecks = Array.isArray(v.deploy_health_checks) ? (v.deploy_health_checks as HealthCheck[]) : [];
   return {
     plan,
     name: plan.host.name,
@@ -113,7 +140,10 @@ function hostDeploy(plan: HostPlan): HostDeploy {
     pipIndexUrl: str(v.app_pip_index_url),
     wheelhouse: str(v.app_wheelhouse),
     web: plan.host.roles.includes('nginx'),
-    healthPath: str(v.deploy_health_path, '/ping'),
+    appctl: appServer ? `/usr/local/sbin/appctl-${str(v.app_service_name, str(v.app_name, 'app'))}` : '',
+    healthChecks: [...(healthPath ? [{ path: healthPath }] : []), ...extraChecks],
+    healthPath,
+    nginxHealthPath: str(v.nginx_health_path),
     healthHost: str(v.deploy_health_host) || firstServerName(str(v.nginx_server_name)),
     healthTimeout: typeof v.deploy_health_timeout === 'number' ? v.deploy_health_timeout : 30,
     buildCommands: Array.isArray(v.deploy_build_commands) ? v.deploy_build_commands.map(String) : [],
@@ -122,6 +152,7 @@ function hostDeploy(plan: HostPlan): HostDeploy {
     backupDir: str(v.deploy_backup_dir, `${appRoot}/backups`),
     backupKeep: typeof v.deploy_backup_keep === 'number' ? v.deploy_backup_keep : 10,
     maintenanceFile: str(v.nginx_maintenance_file, `${appRoot}/maintenance_on.html`),
+    holdFile: `/etc/keel/apps/${str(v.app_name, 'app')}/hold`,
   };
 }
 

@@ -7,10 +7,13 @@ import { HostPool } from '../engine/pool.js';
 import { runSteps, type Step } from '../engine/steps.js';
 import { acquireSnippet, assertHeldSnippet, describeHolder, parseLockReport, releaseScript, type LockOwner } from '../engine/lock.js';
 import { PRELUDE, newNonce, wrap } from '../engine/script-parts.js';
-import { sh, type Shell } from '../shell/quote.js';
+import { joinShell, raw, sh, type Shell } from '../shell/quote.js';
 import type { DeployConfig, HostDeploy } from './config.js';
 import { parseDatabaseUrl } from './database.js';
-import { dumpSteps, healthSteps, maintenanceSteps, reloadSteps, restoreSteps, switchSteps } from './scripts.js';
+import { maintenanceSteps } from './scripts.js';
+import { dumpSteps, restoreSteps } from './db-scripts.js';
+import { Phases, type StepRecord } from './phases.js';
+import { switchRelease } from './switch.js';
 
 export interface OpsContext {
   config: DeployConfig;
@@ -24,6 +27,8 @@ export interface ReleaseInfo {
   sha: string;
   branch: string;
   failed: string;
+  /** Its build completed (the build writes .keel-built last): it can go live. */
+  built: boolean;
   live: boolean;
 }
 
@@ -45,7 +50,8 @@ function releasesScript(h: HostDeploy, nonce: string): Shell {
 for keel_r in $(ls -1 -- ${rel} 2>/dev/null | sort); do
   keel_b=$(sed -n 's/^branch=//p' ${rel}/"$keel_r"/.keel-release 2>/dev/null)
   keel_f=$(head -n 1 ${rel}/"$keel_r"/.keel-failed 2>/dev/null | tr '|' ' ')
-  printf '%s rel %s|%s|%s|%s\\n' ${nonce} "$keel_r" "$(cat ${rel}/"$keel_r"/REVISION 2>/dev/null)" "$keel_b" "$keel_f"
+  if [ -e ${rel}/"$keel_r"/.keel-built ]; then keel_done=1; else keel_done=0; fi
+  printf '%s rel %s|%s|%s|%s|%s\\n' ${nonce} "$keel_r" "$(cat ${rel}/"$keel_r"/REVISION 2>/dev/null)" "$keel_b" "$keel_done" "$keel_f"
 done
 `;
 }
@@ -53,8 +59,8 @@ done
 function parseReleases(host: string, out: string, nonce: string): HostReleases {
   const live = new RegExp(`^${nonce} live (.*)$`, 'm').exec(out)?.[1]?.trim() ?? '';
   const releases = [...out.matchAll(new RegExp(`^${nonce} rel (.*)$`, 'gm'))].map((m) => {
-    const [id = '', sha = '', branch = '', failed = ''] = m[1]!.split('|');
-    return { id, sha, branch, failed, live: id === live };
+    const [id = '', sha = '', branch = '', built = '0', ...failed] = m[1]!.split('|');
+    return { id, sha, branch, failed: failed.join(' '), built: built === '1', live: id === live };
   });
   return { host, live, releases };
 }
@@ -145,50 +151,75 @@ export interface RollbackResult {
   from: Record<string, string>;
   ok: boolean;
   lines: string[];
+  /** Hosts whose live release is unknown (unreachable after it may have changed). */
+  unknown: string[];
 }
 
 /**
- * keel rollback: every host to `to` (default: the newest release older than the live one that
- * is not marked failed and is on every host), reload, health check. A failed check switches
- * every host back to what was live. Migrations are not undone (see docs/deploy.md).
+ * keel rollback: every host to `to` (default: the newest release older than the live one
+ * whose build completed and that did not fail, on every host), the same way a deploy switches
+ * (switch.ts): started beside the live release and checked before it gets traffic; a failure
+ * after the switch puts every host back on what it ran. Migrations are not undone.
  */
-export async function rollback(ctx: OpsContext, owner: LockOwner, to?: string): Promise<RollbackResult> {
-  const p = pool(ctx);
+export async function rollback(ctx: OpsContext, owner: LockOwner, to?: string, signal?: AbortSignal): Promise<RollbackResult> {
+  const hosts = ctx.config.hosts;
+  const p = new Phases({ hosts, connect: ctx.connect, forks: ctx.forks, owner, mask: ctx.mask });
   try {
-    const rel = await lockAll(ctx, p, owner);
-    const hosts = ctx.config.hosts;
-    const live = new Map(hosts.map((h) => [h.name, rel.get(h.name)!.live]));
-    const target = to ?? previousRelease([...rel.values()]);
+    await p.lockAndRead('changed');
+    const rel = await readReleases(ctx, p.pool);
+    const live = new Map(hosts.map((h) => [h.name, p.before(h).live]));
+    const target = to ?? previousRelease(rel);
     if (!target) throw new KeelError('no earlier release to go back to on every host (keel releases shows what each host has)');
-    const missing = hosts.filter((h) => !rel.get(h.name)!.releases.some((r) => r.id === target));
-    if (missing.length)
-      throw new KeelError(`release ${target} is not on ${missing.map((h) => h.name).join(', ')}; nothing was changed`, {
-        hint: 'keel releases shows what each host has',
-      });
-    const res = await phase(ctx, p, owner, hosts, (h) => [...switchSteps(h, target), ...reloadSteps(h, 'auto')]);
-    const health = res.ok ? await phase(ctx, p, owner, hosts, (h) => healthSteps(h)) : { ok: false, lines: [] };
-    if (res.ok && health.ok) return { to: target, from: Object.fromEntries(live), ok: true, lines: [...res.lines, ...health.lines] };
-    const back = hosts.filter((h) => live.get(h.name));
-    const undo = await phase(ctx, p, owner, back, (h) => [...switchSteps(h, live.get(h.name)!), ...reloadSteps(h, 'auto')]);
-    return {
-      to: target,
-      from: Object.fromEntries(live),
-      ok: false,
-      lines: [...res.lines, ...health.lines, 'the rollback did not pass: every host went back to the release it had', ...undo.lines],
-    };
+    const problems = hosts.flatMap((h) => {
+      const r = rel.find((x) => x.host === h.name)?.releases.find((x) => x.id === target);
+      if (!r) return [`release ${target} is not on ${h.name}`];
+      if (!r.built) return [`release ${target} on ${h.name} was never built completely (its build was cut short): it cannot go live`];
+      return [];
+    });
+    if (problems.length) throw new KeelError(`${problems.join('\n')}\nnothing was changed`, { hint: 'keel releases shows what each host has' });
+    const out = await switchRelease({ phases: p, hosts, to: target, maintenance: false, signal });
+    const lines = [...p.reports.values()].flatMap((r) => stepLines(r.name, r.steps));
+    if (out.status === 'not switched') lines.push(`${target} failed its checks before it got any traffic: every host stays on what it runs`);
+    if (out.status === 'switched back') lines.push('the rollback did not pass: every host went back to the release it had', ...p.unknownHosts());
+    return { to: target, from: Object.fromEntries(live), ok: out.status === 'switched', lines, unknown: p.unknownHosts() };
   } finally {
-    await p.close(() => releaseScript(owner.run_id));
+    await p.pool.close(() => releaseScript(owner.run_id));
   }
 }
 
-/** The newest release before the live one, not failed, on every host. */
+async function readReleases(ctx: OpsContext, pool: HostPool): Promise<HostReleases[]> {
+  const outcomes = await pool.each(
+    ctx.config.hosts.map((h) => h.plan.host),
+    async (s, host) => {
+      const h = ctx.config.hosts.find((x) => x.name === host.name)!;
+      const nonce = newNonce();
+      const r = await s.runScript(wrap(PRELUDE + releasesScript(h, nonce)), { timeoutMs: 60_000 });
+      return parseReleases(host.name, r.stdout, nonce);
+    },
+  );
+  const lost = outcomes.filter((o) => !o.ok);
+  if (lost.length) throw new KeelError(`${lost.map((o) => `${o.host.name}: ${(o as { error: string }).error}`).join('\n')}\nnothing was changed`);
+  return outcomes.map((o) => (o as { value: HostReleases }).value);
+}
+
+/** A phase's steps as lines: a failure with its last lines, else the last lines of output. */
+function stepLines(host: string, steps: StepRecord[]): string[] {
+  return steps.flatMap((st) => {
+    const out = (st.output ?? '').trim();
+    if (st.status === 'failed') return [`${host}: ${st.phase}/${st.name} FAILED${st.code !== undefined ? ` (exit ${st.code})` : ''}:\n${lastLines(out, 12)}`];
+    return out && st.status === 'ok' ? [`${host}: ${st.phase}/${st.name}: ${tailLines(out, 3).join(' | ')}`] : [];
+  });
+}
+
+/** The newest release before the live one, built, not failed, on every host. */
 export function previousRelease(hosts: HostReleases[]): string | undefined {
   const first = hosts[0];
   if (!first) return undefined;
+  const eligible = (r: ReleaseInfo) => r.built && !r.failed;
   const candidates = first.releases
-    .filter((r) => r.id < first.live && !r.failed)
+    .filter((r) => r.id < first.live && eligible(r))
     .map((r) => r.id)
-    .filter((id) => hosts.every((h) => h.releases.some((r) => r.id === id && !r.failed)))
+    .filter((id) => hosts.every((h) => h.releases.some((r) => r.id === id && eligible(r))))
     .sort();
   return candidates.pop();
 }
@@ -204,6 +235,33 @@ export async function maintenance(ctx: OpsContext, owner: LockOwner, on: boolean
     return await phase(c, p, owner, web, (h) => maintenanceSteps(h, on));
   } finally {
     await p.close(() => releaseScript(owner.run_id));
+  }
+}
+
+/** keel maintenance status: whether each web host serves the maintenance page (no lock). */
+export async function maintenanceStatus(ctx: OpsContext): Promise<{ host: string; on: boolean; file: string; error?: string }[]> {
+  const web = ctx.config.hosts.filter((h) => h.web);
+  if (!web.length) throw new KeelError('no host of this deploy has role nginx: there is no maintenance page');
+  const p = pool({ ...ctx, config: { ...ctx.config, hosts: web } });
+  try {
+    const outcomes = await p.each(
+      web.map((h) => h.plan.host),
+      async (s, host) => {
+        const h = web.find((x) => x.name === host.name)!;
+        const r = await s.runScript(
+          wrap(
+            PRELUDE +
+              sh`if [ -e ${h.maintenanceFile} ]; then echo on; else echo off; fi
+`.text,
+          ),
+          { timeoutMs: 60_000 },
+        );
+        return { host: h.name, on: r.stdout.trim() === 'on', file: h.maintenanceFile };
+      },
+    );
+    return outcomes.map((o) => (o.ok ? o.value : { host: o.host.name, on: false, file: '', error: o.error }));
+  } finally {
+    await p.close();
   }
 }
 
@@ -228,30 +286,65 @@ export async function backupNow(ctx: OpsContext, owner: LockOwner, name: string)
   }
 }
 
-/** keel backups: the verified dumps on the backup host, newest first. */
-export async function listBackups(ctx: OpsContext): Promise<{ host: string; dir: string; dumps: { path: string; bytes: number; time: string }[] }> {
+export interface DumpInfo {
+  path: string;
+  bytes: number;
+  time: string;
+  /** The release it was taken before ("" for keel backup's own). */
+  release: string;
+  /** A migration changed the database after it: restoring it undoes that migration. */
+  migrated: boolean;
+  /** Checked when it was taken: read whole, checksum recorded. */
+  verified: boolean;
+  /** That release on the backup host: live, kept, failed (why), or gone (pruned). */
+  releaseState: string;
+}
+
+/** keel backups: the verified dumps on the backup host, newest first, with the release each one
+ *  preceded, whether a migration followed it, and what became of that release. */
+export async function listBackups(ctx: OpsContext): Promise<{ host: string; dir: string; dumps: DumpInfo[] }> {
   const h = backupHost(ctx);
   const c = { ...ctx, config: { ...ctx.config, hosts: [h] } };
   const p = pool(c);
+  const rel = `${h.appRoot}/releases`;
   try {
     const [o] = await p.each([h.plan.host], async (s) => {
-      const r = await s.runScript(
-        wrap(
-          PRELUDE +
-            sh`ls -1t -- ${h.backupDir}/*.dump 2>/dev/null | while IFS= read -r keel_f; do ` +
-            sh`printf '%s\\t%s\\t%s\\n' "$keel_f" "$(stat -c %s -- "$keel_f")" "$(date -u -d "@$(stat -c %Y -- "$keel_f")" +%Y-%m-%dT%H:%M:%SZ)"; done\n`,
-        ),
-        { timeoutMs: 60_000 },
-      );
+      const state = joinShell([
+        sh`if [ "$keel_r" = "$keel_live" ]; then keel_s=live`,
+        sh`elif [ -e ${rel}/"$keel_r"/.keel-failed ]; then keel_s="failed: $(head -n 1 ${rel}/"$keel_r"/.keel-failed)"`,
+        sh`elif [ -e ${rel}/"$keel_r"/.keel-built ]; then keel_s=kept`,
+        sh`elif [ -d ${rel}/"$keel_r" ]; then keel_s=unfinished; else keel_s=gone; fi`,
+      ]);
+      const flag = (suffix: string) => raw(`"$([ -e "$keel_f${suffix}" ] && echo 1 || echo 0)"`);
+      const script = joinShell([
+        sh`keel_live=$(readlink -- ${h.appRoot + '/current'} 2>/dev/null | sed 's#^releases/##')`,
+        sh`ls -1 -- ${h.backupDir} 2>/dev/null | grep '\\.dump$' | sort -r | while IFS= read -r keel_n; do`,
+        sh`keel_f=${h.backupDir}/"$keel_n"; keel_r=\${keel_n%.dump}`,
+        state,
+        sh`keel_t=$(date -u -d "@$(stat -c %Y -- "$keel_f")" +%Y-%m-%dT%H:%M:%SZ)`,
+        sh`printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$keel_f" "$(stat -c %s -- "$keel_f")" "$keel_t" ${flag('.migrated')} ${flag('.sha256')} "$keel_s"`,
+        raw('done'),
+      ]);
+      const r = await s.runScript(wrap(PRELUDE + script.text + '\n'), { timeoutMs: 60_000 });
       return r.stdout;
     });
     if (!o!.ok) throw new KeelError(o!.error);
     const dumps = o!.value
       .split('\n')
       .filter(Boolean)
-      .map((l) => {
-        const [path = '', bytes = '0', time = ''] = l.split('\t');
-        return { path, bytes: Number(bytes), time };
+      .map((l): DumpInfo => {
+        const [path = '', bytes = '0', time = '', migrated = '0', verified = '0', state = ''] = l.split('\t');
+        const name = path.replace(/^.*\//, '').replace(/\.dump$/, '');
+        const manual = name.endsWith('-manual');
+        return {
+          path,
+          bytes: Number(bytes),
+          time,
+          release: manual ? '' : name,
+          migrated: migrated === '1',
+          verified: verified === '1',
+          releaseState: manual ? 'taken by keel backup' : state,
+        };
       });
     return { host: h.name, dir: h.backupDir, dumps };
   } finally {

@@ -5,7 +5,6 @@
 import { joinShell, raw, sh, type Shell } from '../shell/quote.js';
 import type { Step } from '../engine/steps.js';
 import type { HostDeploy } from './config.js';
-import { pgEnv, type Database } from './database.js';
 import type { Source } from './source.js';
 
 /** Run `code` as the app user in `dir`, with the app's environment and $PYTHON of the release.
@@ -22,18 +21,33 @@ export function releaseDir(h: HostDeploy, id: string): string {
   return `${h.appRoot}/releases/${id}`;
 }
 
-/** Where the host is now: the live release, its sha and its virtualenv (first script of a run). */
+/** A waiting step's exit code when its round ended before what it waits for was seen
+ *  (EX_TEMPFAIL): the controller runs it again until the deadline (Phases.waitPhase). */
+export const NOT_YET = 75;
+
+export interface LiveState {
+  live: string;
+  sha: string;
+  venv: string;
+  /** The web server's live slot (a or b; "" before the first deploy or without one). */
+  slot: string;
+}
+
+/** Where the host is now: the live release, its sha, its virtualenv and the web server's live
+ *  slot (first script of a run). */
 export function liveStateSnippet(h: HostDeploy, nonce: string): Shell {
   const cur = `${h.appRoot}/current`;
+  const slot = h.appctl ? sh`"$(${h.appctl} live-slot 2>/dev/null)"` : raw('""');
   return sh`printf '%s live %s\\n' ${nonce} "$(readlink -- ${cur} 2>/dev/null | sed 's#^releases/##')"
 printf '%s sha %s\\n' ${nonce} "$(cat -- ${cur + '/REVISION'} 2>/dev/null)"
 printf '%s venv %s\\n' ${nonce} "$(readlink -- ${cur + '/.venv'} 2>/dev/null | sed 's#^.*/##')"
+printf '%s slot %s\\n' ${nonce} ${slot}
 `;
 }
 
-export function parseLiveState(stdout: string, nonce: string): { live: string; sha: string; venv: string } {
+export function parseLiveState(stdout: string, nonce: string): LiveState {
   const get = (k: string) => new RegExp(`^${nonce} ${k} (.*)$`, 'm').exec(stdout)?.[1]?.trim() ?? '';
-  return { live: get('live'), sha: get('sha'), venv: get('venv') };
+  return { live: get('live'), sha: get('sha'), venv: get('venv'), slot: get('slot') };
 }
 
 /** Build the release: code, REVISION, the virtualenv (reused by key), build commands, hooks. */
@@ -72,6 +86,9 @@ export function buildSteps(
     ...hookSteps(h, dir, 'before_build'),
     ...h.buildCommands.map((cmd, i) => ({ key: `build-${i + 1}`, commands: [sh`echo ${'$ ' + cmd}`, asApp(h, dir, cmd)] })),
     ...hookSteps(h, dir, 'after_build'),
+    // Written last, by the build itself: only a release whose build completed can go live or
+    // be rolled back to (an interrupted one has none, whatever marked it or not).
+    { key: 'built', commands: [asApp(h, dir, sh`date -u +%Y-%m-%dT%H:%M:%SZ > .keel-built`)] },
   ];
   return steps;
 }
@@ -211,35 +228,67 @@ export function reloadSteps(h: HostDeploy, venvChanged: boolean | 'auto'): Step[
   ];
 }
 
-/** Web hosts: the health path through nginx answers 2xx; every host: the check hooks pass. */
-export function healthSteps(h: HostDeploy): Step[] {
+/** After the switch. Web hosts: the health path through nginx answers 2xx (nginx sends
+ *  traffic to the new release: its own checks passed before). Every host: the check hooks pass
+ *  (each process up for its minimum uptime). During maintenance nginx answers only
+ *  nginx_health_path: a different deploy_health_path is not asked through it then. */
+export function healthSteps(h: HostDeploy, o: { maintenance: boolean; roundSeconds: number }): Step[] {
   const steps: Step[] = [];
   const checks = `/etc/keel/apps/${h.appName}/check.d`;
-  const deadline = sh`keel_end=$(( $(date +%s) + ${h.healthTimeout} ))`;
+  const deadline = sh`keel_end=$(( $(date +%s) + ${o.roundSeconds} ))`;
   const pastDeadline = sh`[ "$(date +%s)" -ge "$keel_end" ]`;
   if (h.web && h.healthPath) {
-    const get = sh`curl -s -o "$KEEL_RUN_DIR/body" -w '%{http_code}' --max-time 5 -H ${'Host: ' + h.healthHost} ${'http://127.0.0.1' + h.healthPath}`;
-    const answered = sh`printf 'GET %s through nginx answered %s for %s s:\\n' ${h.healthPath} "$keel_code" ${h.healthTimeout}`;
-    const giveUp = sh`${answered} >&2; head -c 2000 "$KEEL_RUN_DIR/body" >&2; exit 1`;
-    steps.push({
-      key: 'health-web',
-      commands: [
-        deadline,
-        sh`while :; do keel_code=$(${get} || true)`,
-        sh`case "$keel_code" in 2??) printf 'GET %s: %s\\n' ${h.healthPath} "$keel_code"; break ;; esac`,
-        sh`if ${pastDeadline}; then ${giveUp}; fi`,
-        raw('sleep 1; done'),
-      ],
-    });
+    if (o.maintenance && h.nginxHealthPath !== h.healthPath) {
+      steps.push({
+        key: 'health-web',
+        commands: [sh`echo ${`maintenance is on and nginx answers ${h.nginxHealthPath || 'no path'} during it, not ${h.healthPath}: not asked through nginx`}`],
+      });
+    } else {
+      const get = sh`curl -s -o "$KEEL_RUN_DIR/body" -w '%{http_code}' --max-time 5 -H ${'Host: ' + h.healthHost} ${'http://127.0.0.1' + h.healthPath}`;
+      const notYet = sh`printf 'GET %s through nginx answered %s:\\n' ${h.healthPath} "$keel_code" >&2; head -c 2000 "$KEEL_RUN_DIR/body" >&2; exit ${NOT_YET}`;
+      steps.push({
+        key: 'health-web',
+        commands: [
+          deadline,
+          sh`while :; do keel_code=$(${get} || true)`,
+          sh`case "$keel_code" in 2??) printf 'GET %s through nginx: %s\\n' ${h.healthPath} "$keel_code"; break ;; esac`,
+          sh`if ${pastDeadline}; then ${notYet}; fi`,
+          raw('sleep 0.5; done'),
+        ],
+      });
+    }
   }
-  const notRunning = sh`echo "not running: $keel_h" >&2; "$keel_h" </dev/null >&2 || true; exit 1`;
-  const waitFor = sh`until "$keel_h" </dev/null >/dev/null 2>&1; do if ${pastDeadline}; then ${notRunning}; fi; sleep 1; done`;
+  // A check hook exits 0 when its processes are up (and have been for their minimum uptime),
+  // 1 while they start, 2 when they failed (a crash loop): that fails at once, not at the deadline.
+  const failed = sh`printf '%s failed:\\n%s\\n' "$(basename "$keel_h")" "$keel_said" >&2; exit 1`;
+  const notUp = sh`printf '%s not up yet:\\n%s\\n' "$(basename "$keel_h")" "$keel_said" >&2; exit ${NOT_YET}`;
+  const retry = sh`keel_rc=$?; if [ "$keel_rc" -ge 2 ]; then ${failed}; fi; if ${pastDeadline}; then ${notUp}; fi; sleep 0.5`;
+  const waitFor = sh`until keel_said=$("$keel_h" </dev/null 2>&1); do ${retry}; done`;
   steps.push({
     key: 'health-processes',
     commands: [deadline, sh`for keel_h in ${checks}/*; do [ -x "$keel_h" ] || continue; ${waitFor}; echo "running: $(basename "$keel_h")"; done`],
   });
   return steps;
 }
+
+/** While a switch is on, the timers' jobs wait (role timer reads the hold file: the time it
+ *  ends, so one left by a run that died stops holding them after a while). */
+export function holdSteps(h: HostDeploy, on: boolean): Step[] {
+  const file = h.holdFile;
+  if (!on) return [{ key: 'hold-off', commands: [sh`rm -f -- ${file}`] }];
+  return [
+    {
+      key: 'hold',
+      commands: [
+        sh`install -d -m 0755 -- ${file.replace(/\/[^/]*$/, '')}`,
+        sh`echo $(( $(date +%s) + ${HOLD_SECONDS} )) > ${file + '.new'}; mv -f -- ${file + '.new'} ${file}`,
+      ],
+    },
+  ];
+}
+
+/** The longest a hold lasts: a switch's phases, each bounded by minutes at most. */
+const HOLD_SECONDS = 900;
 
 export function markFailedSteps(h: HostDeploy, id: string, reason: string): Step[] {
   const dir = releaseDir(h, id);
@@ -251,7 +300,17 @@ const PLAIN_MAINTENANCE_PAGE = '<!doctype html><title>Maintenance</title><h1>Dow
 export function maintenanceSteps(h: HostDeploy, on: boolean): Step[] {
   const file = h.maintenanceFile;
   const off = file.replace(/_on\.html$/, '_off.html');
-  if (!on) return [{ key: 'maintenance-off', commands: [sh`rm -f -- ${file}`, sh`echo ${'maintenance off: ' + file + ' removed'}`] }];
+  if (!on) {
+    return [
+      {
+        key: 'maintenance-off',
+        commands: [
+          sh`if [ -e ${file} ]; then rm -f -- ${file}; echo ${'maintenance off: ' + file + ' removed'}`,
+          sh`else echo ${'maintenance was already off (no ' + file + ')'}; fi`,
+        ],
+      },
+    ];
+  }
   return [
     {
       key: 'maintenance-on',
@@ -266,11 +325,14 @@ export function maintenanceSteps(h: HostDeploy, on: boolean): Step[] {
   ];
 }
 
-/** Keep the newest `keep` releases, the live one and `protect` (the previous); then the
+/** Keep the newest `keepReleases` releases that were built and did not fail (what a rollback
+ *  can go to), the live one, `protect` (the previous), and failed or unfinished ones newer than
+ *  the oldest kept (so `keel releases` still shows why the last tries failed); then the
  *  virtualenvs no kept release uses. */
 export function pruneSteps(h: HostDeploy, protect: string[]): Step[] {
   const rel = `${h.appRoot}/releases`;
   const venvs = h.appRoot + '/venvs';
+  const good = sh`[ -e ${rel}/"$keel_r"/.keel-built ] && [ ! -e ${rel}/"$keel_r"/.keel-failed ]`;
   const removeRelease = sh`rm -rf -- ${rel}/"$keel_r"; echo "removed release $keel_r"`;
   // keel_used=1 if a release's .venv links to this virtualenv
   const findUse = sh`for keel_r in ${rel}/*; do [ "$(readlink -- "$keel_r/.venv" 2>/dev/null)" = "../../venvs/$keel_v" ] && keel_used=1; done`;
@@ -280,79 +342,20 @@ export function pruneSteps(h: HostDeploy, protect: string[]): Step[] {
       key: 'prune',
       commands: [
         sh`keel_live=$(readlink -- ${h.appRoot + '/current'} | sed 's#^releases/##')`,
-        sh`keel_keep=$(ls -1 -- ${rel} | sort -r | head -n ${h.keepReleases})`,
-        // Release ids are keel's own (digits, letters, - and Z): safe as they are in the list.
+        // Release ids are keel's own (digits, letters, - and Z): safe as words, space-separated.
+        sh`keel_keep=; keel_n=0; keel_oldest=`,
+        sh`for keel_r in $(ls -1 -- ${rel} | sort -r); do if ${good} && [ "$keel_n" -lt ${h.keepReleases} ]; then`,
+        sh`  keel_keep="$keel_keep $keel_r"; keel_n=$((keel_n + 1)); keel_oldest=$keel_r`,
+        raw('fi; done'),
         sh`keel_protect=${protect.join(' ')}`,
-        sh`for keel_r in $(ls -1 -- ${rel}); do case " $keel_keep $keel_live $keel_protect " in *" $keel_r "*) ;; *) ${removeRelease} ;; esac; done`,
+        // Newest first: a release not good is kept while the oldest good one kept is not yet passed.
+        sh`keel_past=; for keel_r in $(ls -1 -- ${rel} | sort -r); do`,
+        sh`  case " $keel_keep $keel_live $keel_protect " in *" $keel_r "*) [ "$keel_r" != "$keel_oldest" ] || keel_past=1; continue ;; esac`,
+        sh`  if [ -z "$keel_past" ] && [ -n "$keel_oldest" ] && ! { ${good}; }; then continue; fi`,
+        sh`  ${removeRelease}`,
+        raw('done'),
+        sh`echo "kept $keel_n release(s) that can be rolled back to:$keel_keep"`,
         sh`for keel_v in $(ls -1 -- ${venvs} 2>/dev/null); do keel_used=; ${findUse}; [ -n "$keel_used" ] || { ${removeVenv}; }; done`,
-      ],
-    },
-  ];
-}
-
-export interface DumpPlan {
-  db: Database;
-  dir: string;
-  name: string;
-  keep: number;
-}
-
-/** A verified dump: enough space, pg_dump -Fc to .partial, exit 0, not empty, pg_restore
- *  --list reads it, then renamed; the oldest beyond `keep` removed. No .partial is ever left. */
-export function dumpSteps(h: HostDeploy, d: DumpPlan): Step[] {
-  const partial = `${d.dir}/${d.name}.dump.partial`;
-  const final = `${d.dir}/${d.name}.dump`;
-  const asUser = (code: Shell) => sh`runuser -u ${h.appUser} -- sh -c ${code.text}`;
-  const dbSize = sh`runuser -u ${h.appUser} -- psql -XAtqc 'select pg_database_size(current_database())'`;
-  const noSpace = sh`printf 'not enough space in %s: %s bytes free, about %s needed\\n' ${d.dir} "$keel_avail" "$keel_need" >&2; exit 1`;
-  const pgDump = asUser(sh`umask 077; pg_dump -Fc --no-password -f ${partial}`);
-  const removeDump = sh`rm -f -- "$keel_f"; echo "removed old dump $keel_f"`;
-  return [
-    {
-      key: 'space',
-      commands: [
-        pgEnv(d.db),
-        sh`install -d -o ${h.appUser} -g ${h.appGroup} -m 0700 -- ${d.dir}`,
-        // A custom-format dump is compressed; the last one (or half the database) is the guess.
-        sh`keel_db=$(${dbSize}) || { echo 'cannot connect to the database to size it (see above)' >&2; exit 1; }`,
-        sh`keel_last=$(ls -1t -- ${d.dir}/*.dump 2>/dev/null | head -n 1)`,
-        sh`if [ -n "$keel_last" ]; then keel_need=$(( $(stat -c %s -- "$keel_last") * 3 / 2 )); else keel_need=$(( keel_db / 2 )); fi`,
-        sh`keel_avail=$(( $(df -Pk -- ${d.dir} | awk 'NR==2 {print $4}') * 1024 ))`,
-        sh`printf 'database %s bytes; about %s bytes needed, %s available in %s\\n' "$keel_db" "$keel_need" "$keel_avail" ${d.dir}`,
-        sh`if [ "$keel_avail" -lt "$keel_need" ]; then ${noSpace}; fi`,
-      ],
-    },
-    {
-      key: 'pg_dump',
-      commands: [
-        pgEnv(d.db),
-        sh`trap ${sh`rm -f -- ${partial}`.text} EXIT`,
-        sh`rm -f -- ${partial}`,
-        sh`${pgDump} || { keel_rc=$?; echo "pg_dump failed with exit code $keel_rc" >&2; exit "$keel_rc"; }`,
-        sh`[ -s ${partial} ] || { echo 'pg_dump wrote an empty file' >&2; exit 1; }`,
-        sh`${asUser(sh`pg_restore --list ${partial} > /dev/null`)} || { echo 'pg_restore --list cannot read the dump: it is not kept' >&2; exit 1; }`,
-        sh`mv -f -- ${partial} ${final}`,
-        raw('trap - EXIT'),
-        sh`printf 'verified dump: %s (%s bytes)\\n' ${final} "$(stat -c %s -- ${final})"`,
-      ],
-    },
-    {
-      key: 'keep',
-      commands: [sh`ls -1t -- ${d.dir}/*.dump 2>/dev/null | tail -n +${d.keep + 1} | while IFS= read -r keel_f; do ${removeDump}; done`],
-    },
-  ];
-}
-
-/** Restore a dump into the database (keel backup restore). */
-export function restoreSteps(h: HostDeploy, db: Database, file: string): Step[] {
-  return [
-    {
-      key: 'pg_restore',
-      commands: [
-        pgEnv(db),
-        sh`[ -f ${file} ] || { echo ${file + ' does not exist on this host'} >&2; exit 1; }`,
-        sh`runuser -u ${h.appUser} -- sh -c ${sh`pg_restore --clean --if-exists --no-owner --no-privileges --no-password -d "$PGDATABASE" ${file}`.text}`,
-        sh`echo ${'restored ' + file}`,
       ],
     },
   ];

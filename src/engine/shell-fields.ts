@@ -53,6 +53,8 @@ export function checkShellField(field: ShellField, schemaOf: Scope): ConfigError
     // In a comment only a newline would matter: it would start a line of shell.
     const comment = /^\s*#/.test(lines[node.loc.start.line - 1]?.slice(0, node.loc.start.column) ?? '');
     if (comment && oneLine(node, scope)) return;
+    // `add` renders a number (or NaN): nothing the shell interprets.
+    if (name === 'add' && node.params.length === 2 && !node.hash) return;
     if (node.params.length || node.hash) return refuse(shown, `the output of the helper "${name}" is not quoted`);
     if (ALWAYS_SAFE.has(name)) return;
     if (name.startsWith('secrets.')) return refuse(shown, 'a secret on a command line is also visible in the process list');

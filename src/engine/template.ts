@@ -20,6 +20,10 @@ hb.registerHelper('quote', (v: unknown) => quote(String(v), { always: true }));
 // `lookup` with a default in strict mode: {{get vars "name" "fallback"}} is rarely needed;
 // roles use role defaults instead.
 
+// {{add app_bind_port 1}}: integer arithmetic (the second slot's port).
+hb.registerHelper('add', (a: unknown, b: unknown) => Number(a) + Number(b));
+// {{#each (array "a" "b")}}: a literal list (role app's two slots).
+hb.registerHelper('array', (...args: unknown[]) => args.slice(0, -1));
 hb.registerHelper('includes', (list: unknown, item: unknown) => Array.isArray(list) && list.includes(item));
 // {{#each (range 1 rq_workers)}}: the integers from..to (empty when to < from; at most 1000).
 hb.registerHelper('range', (from: unknown, to: unknown) => {

@@ -77,6 +77,8 @@ export interface DeployJson {
   error: string | null;
   dump: { host: string; path: string } | null;
   rolledBack: boolean;
+  /** The migration applied something (the dump then matters: a restore would undo it). */
+  migrated: boolean;
   durationMs: number;
   hosts: DeployHostJson[];
 }
@@ -84,7 +86,10 @@ export interface DeployJson {
 export interface DeployHostJson {
   name: string;
   previous: string | null;
+  /** null: no release (or unknown, then `unknown` is true). */
   live: string | null;
+  /** The host could not be reached after its release may have changed: keel releases tells. */
+  unknown?: true;
   steps: DeployStepJson[];
 }
 
@@ -107,11 +112,13 @@ export function deployJson(r: DeployReport): DeployJson {
     error: r.error,
     dump: r.dump,
     rolledBack: r.rolledBack,
+    migrated: r.migrated,
     durationMs: r.durationMs,
     hosts: r.hosts.map((h) => ({
       name: h.name,
       previous: h.previous || null,
       live: h.live || null,
+      ...(h.live === null ? { unknown: true as const } : {}),
       steps: h.steps.map((s) => ({
         phase: s.phase,
         name: s.name,

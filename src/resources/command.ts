@@ -164,7 +164,8 @@ function settleWait(p: CommandParams, secs: number): Shell {
     holds.push(sh`keel_said=$( ${runAs(p, p.unless)} 2>&1 )`);
     what.push(`\`unless\` to succeed: ${firstLine(p.unless)}`);
   }
-  const gaveUp = sh`printf 'ran, then waited %s s for %s; it did not hold:\n' ${String(secs)} ${what.join(' and ')} >&2; printf '%s\n' "$keel_said" >&2; exit 1`;
+  const said = sh`printf 'ran, then waited %s s for %s; it did not hold:\n' ${String(secs)} ${what.join(' and ')} >&2`;
+  const gaveUp = sh`${said}; printf '%s\n' "$keel_said" >&2; exit 1`;
   return joinShell([
     sh`keel_said=; keel_end=$(( $(date +%s) + ${raw(String(secs))} ))`,
     sh`until ${joinShell(holds, ' && ')}; do if [ "$(date +%s)" -ge "$keel_end" ]; then ${gaveUp}; fi; sleep 0.5; done`,

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { shExec, startTarget, type TestTarget } from '../helpers/target.js';
 import { exited, runKeel, spawnKeel } from '../helpers/cli.js';
+import { describeCounts, requestsDuring } from '../helpers/requests.js';
 import { vaultContext } from '../../src/vault/store.js';
 import { initVault, setSecret } from '../../src/vault/operations.js';
 
@@ -136,6 +137,9 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(await sh(web, `ls ${ROOT}/backups`)).not.toContain('.partial');
     expect(await live(worker)).toBe(`releases/${v1}`);
     expect(await workerCwd()).toBe(`${ROOT}/releases/${v1}`);
+    // The app server runs v1 in slot a; nginx sends traffic there.
+    expect(await sh(web, '/usr/local/sbin/appctl-app live-slot')).toBe('a\n');
+    expect(await sh(web, `readlink ${ROOT}/slots/a`)).toBe(`../releases/${v1}\n`);
     expect(await lockFree()).toBe(true);
     expect(r.stdout).not.toContain(DB_PASSWORD);
   });
@@ -147,7 +151,9 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(j.status).toBe('failed');
     expect(j.error).toMatch(/migrate failed on web1 at migrate \(exit 1\) while applying counter\.0002_fail_on_purpose/);
     expect(j.error).toMatch(/fails on purpose/);
-    expect(j.error).toContain(`keel backup restore itest ${j.dump.path}`);
+    // The failed migration rolled back (nothing completed): a restore would only lose writes.
+    expect(j.migrated).toBe(false);
+    expect(j.error).not.toContain('keel backup restore');
     expect(await sh(web, `test -s ${j.dump.path} && echo dumped`)).toBe('dumped\n');
     expect(await page()).toMatch(/^version: v1$/m);
     expect(await live(web)).toBe(`releases/${v1}`);
@@ -156,41 +162,42 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(await lockFree()).toBe(true);
   });
 
-  it('v3 whose health check fails: every host is back on v1 automatically, web and worker alike', async () => {
-    writeFileSync(join(dir, 'fast-health.yaml'), 'deploy_health_timeout: 5\n');
+  // The bad release starts beside v1 and is asked /ping directly: it answers 500 three times in
+  // a row, so it fails within seconds, and never gets traffic. Its home page says "version: v3":
+  // a request loop through nginx during the deploy counts the answers that carry it.
+  it('v3 whose health check fails: rejected before any traffic reaches it, fast; workers never touched; 0 requests fail', async () => {
     const before = await workerStarts();
-    const r = await deploy('v3-bad-health', '-e', '@fast-health.yaml');
+    const started = Date.now();
+    const { result: r, counts } = await requestsDuring(web, () => deploy('v3-bad-health'), { marker: 'version: v3' });
+    const took = Date.now() - started;
     const j = r.json();
+    console.log(`v3 (bad /ping) deploy: ${(took / 1000).toFixed(1)} s; requests during it: ${describeCounts(counts)}`);
     expect(r.code).toBe(2);
-    expect(j.status).toBe('rolled back');
-    expect(j.rolledBack).toBe(true);
-    expect(j.error).toMatch(/health failed on web1 at health-web/);
-    expect(j.error).toMatch(/answered 500/);
-    expect(j.error).toContain(j.dump.path);
+    expect(j.status).toBe('failed');
+    expect(j.error).toMatch(/check failed on web1 at check-web/);
+    expect(j.error).toMatch(/GET \/ping on slot b answered 500, 3 times in a row/);
+    expect(j.error).toMatch(/failed its checks before it got any traffic/);
+    // A definite failure: seconds, not the 30 s timeout meant for slow starts.
+    expect(j.hosts[0].steps.find((st: any) => st.phase === 'check').durationMs).toBeLessThan(15_000);
+    expect(counts.marked).toBe(0);
+    expect(counts.failed).toBe(0);
     expect(await page()).toMatch(/^version: v1$/m);
     expect(await live(web)).toBe(`releases/${v1}`);
     expect(await live(worker)).toBe(`releases/${v1}`);
-    // The worker was switched to v3, then back: restarted twice, on v1's code now.
-    expect(await workerStarts()).toBe(before + 2);
-    expect(await workerCwd()).toBe(`${ROOT}/releases/${v1}`);
+    expect(await workerStarts()).toBe(before);
+    expect(await sh(web, '/usr/local/sbin/appctl-app live-slot')).toBe('a\n');
+    expect(await sh(web, 'supervisorctl status app-b | awk "{print \\$2}"')).not.toMatch(/RUNNING/);
     expect(j.hosts.map((h: any) => h.live)).toEqual([v1, v1]);
     expect(await lockFree()).toBe(true);
   });
 
   it('v4 (a new migration): a request loop through nginx during the deploy counts 0 failed requests', async () => {
-    const loop = web.exec(['sh', '-c', `for i in $(seq 1 500); do curl -s -o /dev/null -w '%{http_code} %{time_total}\\n' http://127.0.0.1/; done`]);
-    await new Promise((r) => setTimeout(r, 300));
-    const r = await deploy('v4');
-    const results = (await loop).stdout
-      .trim()
-      .split('\n')
-      .map((l) => l.split(' '));
+    const { result: r, counts } = await requestsDuring(web, () => deploy('v4'));
+    console.log(`requests during the v4 deploy: ${describeCounts(counts)}`);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    const failed = results.filter(([code]) => code !== '200');
-    const slowest = Math.max(...results.map(([, t]) => Number(t)));
-    console.log(`request loop during the v4 deploy: ${results.length} requests, ${failed.length} failed, slowest ${(slowest * 1000).toFixed(0)} ms`);
-    expect(results).toHaveLength(500);
-    expect(failed).toEqual([]);
+    expect(counts.total).toBeGreaterThan(20);
+    expect(counts.failed).toBe(0);
+    expect(await sh(web, '/usr/local/sbin/appctl-app live-slot')).toBe('b\n');
     expect(await page()).toMatch(/^version: v4$/m);
     // Still answering v4 requests with the new column: the migration ran.
     expect(
@@ -202,16 +209,17 @@ describe('keel deploy on a web host and a worker host', () => {
     ).toBe('1\n');
   });
 
-  it('a code-only deploy reuses the virtualenv and is fast', async () => {
+  it('a code-only deploy reuses the virtualenv; 0 requests fail', async () => {
     const started = Date.now();
-    const r = await deploy('v4-code-only');
+    const { result: r, counts } = await requestsDuring(web, () => deploy('v4-code-only'));
     const took = Date.now() - started;
     const j = r.json();
     expect(r.code, r.stdout).toBe(0);
     const venv = j.hosts[0].steps.find((s: any) => s.phase === 'build' && s.name === 'virtualenv');
     expect(venv.output).toMatch(/reused the virtualenv/);
     const per = j.hosts[0].steps.map((s: any) => `${s.phase}/${s.name} ${s.durationMs ?? '-'}ms`).join(', ');
-    console.log(`code-only deploy to 2 hosts: ${(took / 1000).toFixed(1)} s (${per})`);
+    console.log(`code-only deploy to 2 hosts: ${(took / 1000).toFixed(1)} s (${per}); requests: ${describeCounts(counts)}`);
+    expect(counts.failed).toBe(0);
     expect(await page()).toMatch(/^change: code only$/m);
   });
 
@@ -232,20 +240,42 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(await lockFree()).toBe(true);
   });
 
-  it('keel rollback returns to the previous release; keel releases shows it; pruning keeps 3', async () => {
+  it('keel rollback returns to the previous release with 0 failed requests; keel releases shows it', async () => {
     const rel = await runKeel(['releases', 'itest', '--output', 'json'], { root: dir });
-    const hosts = rel.json().hosts;
-    const web1 = hosts.find((h: any) => h.host === 'web1');
-    const liveNow = web1.live;
-    expect(web1.releases.length).toBeLessThanOrEqual(4); // 3 kept + the previous one
-    const r = await runKeel(['rollback', 'itest', '--output', 'json', '--yes'], { root: dir });
+    const liveNow = rel.json().hosts.find((h: any) => h.host === 'web1').live;
+    const { result: r, counts } = await requestsDuring(web, () => runKeel(['rollback', 'itest', '--output', 'json', '--yes'], { root: dir }));
+    console.log(`requests during the rollback: ${describeCounts(counts)}`);
     expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(counts.failed).toBe(0);
     const to = r.json().to;
     expect(to < liveNow).toBe(true);
     expect(await live(web)).toBe(`releases/${to}`);
     expect(await live(worker)).toBe(`releases/${to}`);
     expect(await page()).toMatch(/^version: v4$/m);
     expect(await lockFree()).toBe(true);
+  });
+
+  // deploy_keep_releases is 3: after keep + 2 more good deploys, 3 releases a rollback can go
+  // to are left on each host (the live one among them), and the failed ones newer than those.
+  it('deploy_keep_releases: after 5 good deploys, 3 good releases are kept on every host, and rollback --to the oldest works', async () => {
+    for (const branch of ['main', 'v4', 'v4-code-only', 'v4', 'v4-code-only']) {
+      const r = await deploy(branch);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+    }
+    const rel = (await runKeel(['releases', 'itest', '--output', 'json'], { root: dir })).json();
+    for (const h of rel.hosts) {
+      const good = h.releases.filter((x: any) => x.built && !x.failed);
+      expect(
+        good.map((x: any) => x.id),
+        h.host,
+      ).toHaveLength(3);
+      expect(h.releases.filter((x: any) => x.failed || !x.built).every((x: any) => x.id > good[0].id)).toBe(true);
+    }
+    const oldest = rel.hosts[0].releases.filter((x: any) => x.built && !x.failed)[0].id;
+    const back = await runKeel(['rollback', 'itest', '--to', oldest, '--output', 'json', '--yes'], { root: dir });
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    expect(await live(web)).toBe(`releases/${oldest}`);
+    expect(await live(worker)).toBe(`releases/${oldest}`);
   });
 
   it('a second deploy while one runs fails at once naming the holder; SIGINT mid-deploy leaves the lock free and one release everywhere', async () => {
@@ -275,6 +305,89 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(await live(worker)).toBe(before);
   });
 
+  // A restore that fails must not lose data: the dump is checked (its checksum, then read
+  // whole) before the database is touched, and the restore runs in one transaction. Each case
+  // counts the rows of a 200,000-row table before and after.
+  it('keel backup restore of a corrupt or unrestorable dump leaves every row; a good one restores', async () => {
+    const psql = (sql: string, db = 'sample') => sh(web, `runuser -u postgres -- psql -XAtc "${sql}" ${db}`);
+    const fill = 'create table filler as select g as id, md5(g::text) as t from generate_series(1, 200000) g';
+    await psql(`drop table if exists filler; ${fill}; alter table filler owner to sample`);
+    const rows = async () => (await psql('select count(*) from filler')).trim();
+    expect(await rows()).toBe('200000');
+    const b = await runKeel(['backup', 'itest', '--output', 'json'], { root: dir });
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    const good = b.json().path as string;
+    expect(await sh(web, `test -s ${good}.sha256 && echo recorded`)).toBe('recorded\n');
+    const restore = (file: string) => runKeel(['backup', 'restore', 'itest', file, '--yes'], { root: dir });
+    // One byte flipped in the middle of a copy (no checksum beside it): reading it whole fails.
+    const size = Number((await sh(web, `stat -c %s ${good}`)).trim());
+    const flip = `printf '\\377' | dd of=/tmp/corrupt.dump bs=1 seek=${Math.floor(size / 2)} conv=notrunc 2>/dev/null`;
+    await sh(web, `cp ${good} /tmp/corrupt.dump && ${flip} && chown sample /tmp/corrupt.dump`);
+    const corrupt = await restore('/tmp/corrupt.dump');
+    console.log(`restore of a corrupt copy: exit ${corrupt.code}\n${corrupt.stdout}${corrupt.stderr}`);
+    expect(corrupt.code).toBe(2);
+    expect(corrupt.stdout + corrupt.stderr).toMatch(/cannot read \/tmp\/corrupt\.dump whole.*the database is unchanged/);
+    expect(await rows()).toBe('200000');
+    // The same byte flipped in a dump keel verified (checksum beside it): refused before reading.
+    const named = `${ROOT}/backups/corrupt-verified.dump`;
+    await sh(web, `cp /tmp/corrupt.dump ${named} && cp ${good}.sha256 ${named}.sha256 && chown sample ${named}*`);
+    const changed = await restore(named);
+    expect(changed.code).toBe(2);
+    expect(changed.stdout + changed.stderr).toMatch(/changed since it was verified .*it is corrupt; the database is unchanged/);
+    expect(await rows()).toBe('200000');
+    await sh(web, `rm -f ${named} ${named}.sha256`);
+    // A dump that reads fine but fails half-way through the restore (it creates an extension only
+    // a superuser may create, after --clean dropped filler): rolled back, filler still there.
+    await sh(
+      web,
+      'runuser -u postgres -- sh -c "cd / && dropdb --if-exists fdwsrc && createdb fdwsrc && psql -XAtqc \'create extension postgres_fdw; ' +
+        'create table filler (id int)\' fdwsrc && pg_dump -Fc -f /tmp/fdw.dump fdwsrc" && chown sample /tmp/fdw.dump',
+    );
+    const half = await restore('/tmp/fdw.dump');
+    console.log(`restore that fails half-way: exit ${half.code}\n${half.stdout}${half.stderr}`);
+    expect(half.code).toBe(2);
+    expect(half.stdout + half.stderr).toMatch(/in one transaction, rolled back.*the database is unchanged/);
+    expect(await rows()).toBe('200000');
+    // And the verified dump restores: rows deleted since come back.
+    await psql('delete from filler where id <= 1000');
+    const ok = await restore(good);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(await rows()).toBe('200000');
+    expect(ok.stdout + ok.stderr).not.toMatch(/could not change directory/);
+    expect(await lockFree()).toBe(true);
+  });
+
+  // deploy_backup_keep counts every dump, those of failed deploys too; the one taken before the
+  // last migration that changed the database stays whatever the count.
+  it('dump retention keeps the dump taken before the last applied migration; keel backups says which dump preceded what', async () => {
+    writeFileSync(join(dir, 'keep2.yaml'), 'deploy_backup_keep: 2\n');
+    // Undo v4's migration (its code can), so that deploying v4 applies it again.
+    const undo = await shExec(
+      web,
+      `cd ${ROOT}/current && runuser -u sample -- sh -c 'set -a; . ${ROOT}/config/app.env; set +a; .venv/bin/python manage.py migrate counter 0001'`,
+    );
+    expect(undo.code, undo.stdout + undo.stderr).toBe(0);
+    expect(undo.stdout).toMatch(/Unapplying counter\.0002/);
+    await deploy('main'); // code without 0002 live, so that v4 below migrates
+    const migrated = await deploy('v4', '-e', '@keep2.yaml');
+    expect(migrated.code, migrated.stdout + migrated.stderr).toBe(0);
+    expect(migrated.json().migrated, JSON.stringify(migrated.json().hosts[0].steps.find((st: any) => st.phase === 'migrate'))).toBe(true);
+    const kept = migrated.json().dump.path as string;
+    for (let i = 0; i < 3; i++) expect((await deploy('v3-bad-health', '-e', '@keep2.yaml')).code).toBe(2);
+    const dumps = (await sh(web, `ls ${ROOT}/backups`)).split('\n').filter((f) => f.endsWith('.dump'));
+    expect(dumps).toContain(kept.replace(/^.*\//, ''));
+    expect(dumps).toHaveLength(3); // the 2 newest + the one before the migration
+    const list = await runKeel(['backups', 'itest', '--output', 'json', '-e', '@keep2.yaml'], { root: dir });
+    const entry = list.json().dumps.find((d: any) => d.path === kept);
+    expect(entry).toMatchObject({ migrated: true, verified: true, releaseState: 'live' });
+    expect(
+      list
+        .json()
+        .dumps.filter((d: any) => d.path !== kept)
+        .every((d: any) => !d.migrated && /^failed/.test(d.releaseState)),
+    ).toBe(true);
+  });
+
   it('a failing pg_dump (wrong password; a full disk) stops the deploy before anything changes and leaves no .partial', async () => {
     const before = await live(web);
     writeFileSync(join(dir, 'wrong-db.yaml'), 'database_url: "postgresql://sample:wrong-password@localhost:5432/sample"\n');
@@ -296,6 +409,26 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(await lockFree()).toBe(true);
     const logs = readdirSync(join(dir, '.keel', 'logs')).filter((f) => f.includes('deploy'));
     expect(logs.length).toBeGreaterThan(0);
+  });
+
+  // Seed 000's pain: web and worker on different releases. A --limit that leaves out a host that
+  // runs the app is refused before anything runs; keel releases says when hosts disagree.
+  it('deploy --limit web1 is refused (exit 1) naming worker1; with --allow-split it deploys, and keel releases flags the split', async () => {
+    const before = [await live(web), await live(worker)];
+    const refused = await runKeel(['deploy', 'itest', '--branch', 'v4-code-only', '--limit', 'web1', '--output', 'json'], { root: dir });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/--limit leaves out worker1, which runs the app too .*web1 would move to the new release, worker1 would stay/);
+    expect(refused.stderr).toMatch(/--allow-split/);
+    expect([await live(web), await live(worker)]).toEqual(before);
+    const split = await runKeel(['deploy', 'itest', '--branch', 'v4-code-only', '--limit', 'web1', '--allow-split', '--output', 'json'], { root: dir });
+    expect(split.code, split.stdout + split.stderr).toBe(0);
+    const rel = await runKeel(['releases', 'itest', '--output', 'json'], { root: dir });
+    expect(rel.json().split).toBe(true);
+    const text = await runKeel(['releases', 'itest'], { root: dir });
+    expect(text.stdout).toMatch(/hosts run different releases: web1 runs \S+, worker1 runs \S+/);
+    // Back to one release everywhere.
+    expect((await deploy('v4-code-only')).code).toBe(0);
+    expect((await runKeel(['releases', 'itest', '--output', 'json'], { root: dir })).json().split).toBe(false);
   });
 
   it('from a git URL: the host clones with the deploy key from the vault, which never shows and is gone after', async () => {
@@ -324,7 +457,7 @@ describe('keel deploy on a web host and a worker host', () => {
       ),
     );
     try {
-      const r = await runKeel(['deploy', 'itest', '--branch', 'v4', '--limit', 'web1', '--output', 'json'], { root: dir });
+      const r = await runKeel(['deploy', 'itest', '--branch', 'v4', '--limit', 'web1', '--allow-split', '--output', 'json'], { root: dir });
       const j = r.json();
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(j.sha).toBe(execFileSync('git', ['-C', join(dir, 'app-repo'), 'rev-parse', 'v4'], { encoding: 'utf8' }).trim());

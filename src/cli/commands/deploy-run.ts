@@ -1,6 +1,7 @@
 // What keel deploy, rollback, releases, maintenance, backup(s) do: prepare (the same pipeline
 // as provision: inventory, vault, roles), read the deploy settings, run on the hosts, report.
-import { ConfigError, KeelError, lastLines } from '../../errors.js';
+import { ConfigError, InterruptedError, KeelError, lastLines } from '../../errors.js';
+import { EXIT_UNKNOWN } from '../exit.js';
 import type { PreparedRun } from '../../engine/pipeline.js';
 import { sshConnector } from '../../engine/connector.js';
 import { newLockOwner, peekSnippet, parseLockReport, describeHolder } from '../../engine/lock.js';
@@ -27,9 +28,10 @@ interface Prepared {
   ctx: ops.OpsContext;
 }
 
-async function prepare(ctx: CliContext, env: string, o: HostOptions): Promise<Prepared> {
+async function prepare(ctx: CliContext, env: string, o: HostOptions, change?: { verb: string; allowSplit?: boolean }): Promise<Prepared> {
   const prepared = await prepareFromOptions(ctx, env, o);
   const config = deployConfig(prepared.plans, prepared.inventory.file);
+  if (change && !change.allowSplit) refuseSplit(prepared, config, change.verb);
   // The database password alone (not only the whole URL) is a secret too.
   if (config.databaseUrl) {
     try {
@@ -44,9 +46,24 @@ async function prepare(ctx: CliContext, env: string, o: HostOptions): Promise<Pr
   return { prepared, config, ctx: { config, connect, forks: o.forks, mask: (s) => ctx.out.redactor.mask(s) } };
 }
 
+/** Web and workers on different releases is what keel deploy exists to prevent: a --limit that
+ *  leaves out some of the hosts that run the app is refused unless the user says so. */
+function refuseSplit(prepared: PreparedRun, config: DeployConfig, verb: string): void {
+  const inRun = new Set(config.hosts.map((h) => h.name));
+  const left = prepared.inventory.hosts.filter((h) => h.roles.includes('deploy') && !inRun.has(h.name)).map((h) => h.name);
+  if (!left.length) return;
+  throw new ConfigError(
+    `--limit leaves out ${left.join(', ')}, which run${left.length === 1 ? 's' : ''} the app too (role deploy): ` +
+      `${[...inRun].join(', ')} would ${verb}, ${left.join(', ')} would stay on the release ${left.length === 1 ? 'it runs' : 'they run'} now ` +
+      '(keel releases shows which): web and workers would run different releases',
+    { file: prepared.inventory.file },
+    { hint: `${verb} every host that runs the app (no --limit), or say that you want the split with --allow-split` },
+  );
+}
+
 export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Promise<number> {
   const json = checkOutput(o);
-  const p = await prepare(ctx, env, o);
+  const p = await prepare(ctx, env, o, o.check ? undefined : { verb: 'move to the new release', allowSplit: o.allowSplit });
   const { config } = p;
   const source = await resolveSource(ctx, p, o);
   const release = releaseId(source.sha);
@@ -91,6 +108,7 @@ export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Pr
     log.write('end', { status: report.status, error: report.error, dump: report.dump, durationMs: report.durationMs });
     if (json) ctx.out.json(deployJson(report));
     else printDeploy(ctx, report);
+    if (report.hosts.some((h) => h.live === null)) return EXIT_UNKNOWN;
     return report.status === 'deployed' ? 0 : 2;
   } catch (err) {
     log.aborted(err);
@@ -207,24 +225,39 @@ function printDeploy(ctx: CliContext, r: DeployReport): void {
     ctx.out.line(`DEPLOY ${r.status === 'rolled back' ? 'ROLLED BACK' : 'FAILED'} after ${secs} s:`);
     ctx.out.line(r.error ?? '');
   }
-  for (const h of r.hosts) ctx.out.line(`  ${h.name}: live ${h.live || '(none)'}${h.previous && h.previous !== h.live ? ` (was ${h.previous})` : ''}`);
+  for (const h of r.hosts) {
+    if (h.live === null)
+      ctx.out.line(`  ${h.name}: UNKNOWN (not reachable since its release may have changed; it ran ${h.previous || 'nothing'} before): run keel releases`);
+    else ctx.out.line(`  ${h.name}: live ${h.live || '(none)'}${h.previous && h.previous !== h.live ? ` (was ${h.previous})` : ''}`);
+  }
   if (r.dump) ctx.out.line(`  dump taken first: ${r.dump.host}:${r.dump.path}`);
 }
 
-export async function rollback(ctx: CliContext, env: string, o: HostOptions & { to?: string; yes?: boolean }): Promise<number> {
+export async function rollback(ctx: CliContext, env: string, o: HostOptions & { to?: string; yes?: boolean; allowSplit?: boolean }): Promise<number> {
   const json = checkOutput(o);
-  const p = await prepare(ctx, env, o);
+  const p = await prepare(ctx, env, o, { verb: 'roll back', allowSplit: o.allowSplit });
   if (!o.yes && ctx.interactive && !json && process.stdout.isTTY) {
     if (!(await confirm(`Roll ${env} back to ${o.to ?? 'the previous release'}?`))) return 0;
   }
   const owner = newLockOwner(describeCommand('rollback', env, o, o.to ? ['--to', o.to] : []));
-  const r = await ops.rollback(p.ctx, owner, o.to);
-  if (json) ctx.out.json({ env, to: r.to, from: r.from, ok: r.ok, lines: r.lines });
+  const trap = trapSignals(ctx.out, ctx.signal);
+  let r: ops.RollbackResult;
+  try {
+    r = await ops.rollback(p.ctx, owner, o.to, trap.signal);
+  } finally {
+    trap.dispose();
+  }
+  if (json) ctx.out.json({ env, to: r.to, from: r.from, ok: r.ok, lines: r.lines, unknown: r.unknown });
   else {
     for (const l of r.lines) ctx.out.line(l);
     ctx.out.line(r.ok ? `every host is on ${r.to}` : `rollback to ${r.to} FAILED`);
     ctx.out.line('note: migrations are not undone by a rollback (keel backups lists the dumps taken before each deploy)');
   }
+  if (trap.signal.aborted)
+    throw new InterruptedError(trap.signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT', [
+      r.ok ? `every host is on ${r.to}` : 'every host is on the release it had',
+    ]);
+  if (r.unknown.length) return EXIT_UNKNOWN;
   return r.ok ? 0 : 2;
 }
 
@@ -232,26 +265,37 @@ export async function releases(ctx: CliContext, env: string, o: HostOptions): Pr
   const json = checkOutput(o);
   const p = await prepare(ctx, env, o);
   const hosts = await ops.listReleases(p.ctx);
-  if (json) ctx.out.json({ env, hosts });
+  const reached = hosts.filter((h) => !h.error);
+  const split = new Set(reached.map((h) => h.live)).size > 1;
+  if (json) ctx.out.json({ env, split, hosts });
   else {
     for (const h of hosts) {
       ctx.out.line(`${h.host}${h.error ? `: UNREACHABLE: ${h.error}` : ''}`);
       for (const r of [...h.releases].reverse()) {
-        ctx.out.line(
-          `  ${r.live ? '*' : ' '} ${r.id}  ${r.branch || '?'} @ ${r.sha.slice(0, 12) || '?'}` +
-            `${r.live ? '  (live)' : ''}${r.failed ? `  FAILED: ${r.failed}` : ''}`,
-        );
+        const state = r.live ? '  (live)' : r.failed ? `  FAILED: ${r.failed}` : r.built ? '' : '  (build not finished: cannot go live)';
+        ctx.out.line(`  ${r.live ? '*' : ' '} ${r.id}  ${r.branch || '?'} @ ${r.sha.slice(0, 12) || '?'}${state}`);
       }
       if (!h.error && !h.releases.length) ctx.out.line('    (no release yet)');
+    }
+    if (split) {
+      ctx.out.line('');
+      ctx.out.line(`WARNING: hosts run different releases: ${reached.map((h) => `${h.host} runs ${h.live || 'nothing'}`).join(', ')}`);
+      ctx.out.line(`  keel deploy ${env} (no --limit) or keel rollback ${env} --to <release> puts them on one`);
     }
   }
   return hosts.some((h) => h.error) ? 2 : 0;
 }
 
 export async function maintenance(ctx: CliContext, state: string, env: string, o: HostOptions): Promise<number> {
-  if (state !== 'on' && state !== 'off') throw new ConfigError(`keel maintenance takes on or off, got "${state}"`);
+  if (state !== 'on' && state !== 'off' && state !== 'status') throw new ConfigError(`keel maintenance takes on, off or status, got "${state}"`);
   const json = checkOutput(o);
   const p = await prepare(ctx, env, o);
+  if (state === 'status') {
+    const hosts = await ops.maintenanceStatus(p.ctx);
+    if (json) ctx.out.json({ env, hosts });
+    else for (const h of hosts) ctx.out.line(`${h.host}: ${h.error ? `UNREACHABLE: ${h.error}` : h.on ? `ON (${h.file} exists)` : 'off'}`);
+    return hosts.some((h) => h.error) ? 2 : 0;
+  }
   const r = await ops.maintenance(p.ctx, newLockOwner(describeCommand(`maintenance ${state}`, env, o)), state === 'on');
   if (json) ctx.out.json({ env, maintenance: state, ok: r.ok, lines: r.lines });
   else for (const l of r.lines) ctx.out.line(l);
@@ -278,7 +322,11 @@ export async function backups(ctx: CliContext, env: string, o: HostOptions): Pro
   if (json) ctx.out.json({ env, ...r });
   else {
     ctx.out.line(`${r.host}:${r.dir}`);
-    for (const d of r.dumps) ctx.out.line(`  ${d.time}  ${String(d.bytes).padStart(12)}  ${d.path}`);
+    for (const d of r.dumps) {
+      const before = d.release ? `before ${d.release} (${d.releaseState})` : d.releaseState;
+      const notes = `${d.migrated ? '; a migration followed it' : ''}${d.verified ? '' : '; not verified by keel (no checksum)'}`;
+      ctx.out.line(`  ${d.time}  ${String(d.bytes).padStart(12)}  ${d.path}  ${before}${notes}`);
+    }
     if (!r.dumps.length) ctx.out.line('  (no dump yet: keel backup ' + env + ')');
   }
   return 0;

@@ -12,6 +12,7 @@ export interface DeployOptions extends HostOptions {
   maintenance?: boolean;
   check?: boolean;
   yes?: boolean;
+  allowSplit?: boolean;
 }
 
 export function registerDeploy(program: Command, ctx: CliContext, run: Runner): void {
@@ -27,13 +28,15 @@ export function registerDeploy(program: Command, ctx: CliContext, run: Runner): 
     .option('--ref <sha>', 'a commit of --branch instead of its tip')
     .option('--maintenance', 'the maintenance page from the migration to the health check (migrations that are not backward compatible)')
     .option('--check', 'show what would be deployed (commit, files changed, whether requirements or migrations changed); touch nothing')
+    .option('--allow-split', 'with --limit: deploy to only part of the hosts that run the app, leaving the others on the release they run')
     .option('-y, --yes', 'do not ask for confirmation on a terminal')
     .action(run(async (env: string, o: DeployOptions) => (await deployRun()).deploy(ctx, env, o)));
 
   hostOptions(program.command('rollback <env>').description('switch every host back to the previous release (or --to), reload, health check'))
     .option('--to <release>', 'a release id (keel releases lists them)')
+    .option('--allow-split', 'with --limit: roll back only part of the hosts that run the app')
     .option('-y, --yes', 'do not ask for confirmation on a terminal')
-    .action(run(async (env: string, o: HostOptions & { to?: string; yes?: boolean }) => (await deployRun()).rollback(ctx, env, o)));
+    .action(run(async (env: string, o: HostOptions & { to?: string; yes?: boolean; allowSplit?: boolean }) => (await deployRun()).rollback(ctx, env, o)));
 
   hostOptions(program.command('releases <env>').description('the live release of each host, the releases kept, the ones that failed')).action(
     run(async (env: string, o: HostOptions) => (await deployRun()).releases(ctx, env, o)),
@@ -41,8 +44,8 @@ export function registerDeploy(program: Command, ctx: CliContext, run: Runner): 
 
   hostOptions(
     program
-      .command('maintenance <on|off> <env>')
-      .description('the maintenance page (role nginx) on every web host: every request gets 503 with it, except the health path'),
+      .command('maintenance <on|off|status> <env>')
+      .description('the maintenance page (role nginx) on every web host: every request gets 503 with it, except the health path; status: whether it is on'),
   ).action(run(async (state: string, env: string, o: HostOptions) => (await deployRun()).maintenance(ctx, state, env, o)));
 
   const backup = hostOptions(

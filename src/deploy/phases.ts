@@ -1,0 +1,257 @@
+// The hosts of a deploy, rollback or restore, phase by phase over the run's connections: take
+// every host's lock first (reading what is live), then run a phase's steps on the hosts it
+// concerns (one round trip each) and record every step. Shared by keel deploy and keel
+// rollback (src/deploy/run.ts, src/deploy/ops.ts).
+//
+// What is live on a host is known only from what the host said: a host whose connection fails
+// once its release may have changed is `unknown` until a later phase reaches it again.
+import { LockedError, lastLines } from '../errors.js';
+import type { HostSession } from '../ssh/types.js';
+import type { HostPlan } from '../engine/plan.js';
+import { HostPool } from '../engine/pool.js';
+import { runSteps, type Step, type StepsRun } from '../engine/steps.js';
+import { acquireSnippet, assertHeldSnippet, describeHolder, parseLockReport, type LockOwner } from '../engine/lock.js';
+import { PRELUDE, newNonce, wrap } from '../engine/script-parts.js';
+import type { HostDeploy } from './config.js';
+import { NOT_YET, liveStateSnippet, parseLiveState, type LiveState } from './scripts.js';
+
+export interface StepRecord {
+  phase: string;
+  name: string;
+  status: 'ok' | 'failed' | 'not run';
+  durationMs?: number;
+  code?: number;
+  output?: string;
+}
+
+export interface HostDeployReport {
+  name: string;
+  /** The release that was live before ("" if none). */
+  previous: string;
+  /** The release live at the end ("" if none); null when the host could not be reached after
+   *  its release may have changed: unknown, `keel releases` tells. */
+  live: string | null;
+  steps: StepRecord[];
+}
+
+/** The longest a waiting phase's script runs before the controller looks again. */
+const ROUND_SECONDS = 5;
+
+export interface PhasesOptions {
+  hosts: HostDeploy[];
+  connect: (plan: HostPlan) => Promise<HostSession>;
+  forks?: number;
+  owner: LockOwner;
+  /** Hides secrets in captured output. */
+  mask: (s: string) => string;
+  onStep?: (host: string, step: StepRecord) => void;
+  onPhase?: (phase: string) => void;
+}
+
+export class Phases {
+  readonly pool: HostPool;
+  readonly reports: Map<string, HostDeployReport>;
+  private readonly state = new Map<string, LiveState>();
+  private readonly byName: Map<string, HostDeploy>;
+  /** Hosts whose release may have changed since they were last heard from. */
+  private readonly inDoubt = new Set<string>();
+
+  constructor(private readonly o: PhasesOptions) {
+    this.byName = new Map(o.hosts.map((h) => [h.name, h]));
+    this.pool = new HostPool((host) => o.connect(this.byName.get(host.name)!.plan), o.forks);
+    this.reports = new Map(o.hosts.map((h) => [h.name, { name: h.name, previous: '', live: '', steps: [] }]));
+  }
+
+  /** What was live on `h` when its lock was taken. */
+  before(h: HostDeploy): LiveState {
+    return this.state.get(h.name) ?? { live: '', sha: '', venv: '', slot: '' };
+  }
+
+  /** The run's first script on every host: take the lock and read what is live. Hosts are
+   *  locked in one order (by name), so two runs started together cannot each hold part. */
+  async lockAndRead(what: string): Promise<void> {
+    this.o.onPhase?.('lock');
+    const hosts = [...this.o.hosts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const problems: string[] = [];
+    let gaveUp = false;
+    // One at a time, in order: the first host refused stops the rest (nothing is taken past
+    // it), and what was taken is released by close(). Connections open in parallel first.
+    await Promise.all(hosts.map((h) => this.pool.session(h.plan.host).catch(() => undefined)));
+    for (const h of hosts) {
+      if (gaveUp) break;
+      const [o] = await this.pool.each([h.plan.host], async (s) => {
+        const nonce = newNonce();
+        const r = await s.runScript(wrap(PRELUDE + acquireSnippet(nonce, this.o.owner) + liveStateSnippet(h, nonce)), { timeoutMs: 60_000 });
+        return { lock: parseLockReport(r.stdout, nonce), live: parseLiveState(r.stdout, nonce), r };
+      });
+      if (!o!.ok) problems.push(`${h.name}: ${o!.error}`);
+      else if (o!.value.lock?.kind === 'held') {
+        const holder = o!.value.lock.holder;
+        problems.push(`${h.name} is locked by ${holder.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}${describeHolder(holder)}`);
+      } else if (o!.value.lock?.kind !== 'acquired') problems.push(`${h.name}: could not take the lock (exit ${o!.value.r.code}): ${o!.value.r.stderr.trim()}`);
+      else {
+        const rep = this.reports.get(h.name)!;
+        rep.previous = rep.live = o!.value.live.live;
+        this.state.set(h.name, o!.value.live);
+      }
+      gaveUp = problems.length > 0;
+    }
+    if (!problems.length) return;
+    const msg = `${problems.join('\n')}\nnothing was ${what} (every host must take part, so that all run one release)`;
+    if (problems.some((p) => p.includes(' is locked by '))) {
+      throw new LockedError(msg, {
+        hint: problems.some((p) => p.includes('stale lock'))
+          ? 'a stale lock stays until you clear it: check that no keel run is still working on the host, then `keel lock release <env>`'
+          : 'wait for that run to finish (`keel lock status <env>` shows who holds what)',
+      });
+    }
+    throw new LockedError(msg);
+  }
+
+  /** From now on, a host that cannot be reached has an unknown live release. */
+  markInDoubt(hosts: HostDeploy[]): void {
+    for (const h of hosts) this.inDoubt.add(h.name);
+  }
+
+  /** `hosts` are known to run `release` now. */
+  setLive(hosts: HostDeploy[], release: (h: HostDeploy) => string): void {
+    for (const h of hosts) {
+      const rep = this.reports.get(h.name)!;
+      if (rep.live !== null || !this.inDoubt.has(h.name)) rep.live = release(h);
+    }
+  }
+
+  /** Run `steps` on `hosts`; record each step; true if every host passed. */
+  async phase(name: string, hosts: HostDeploy[], steps: (h: HostDeploy) => Step[]): Promise<boolean> {
+    return (await this.phaseOutcomes(name, hosts, steps)).every((r) => r.ok);
+  }
+
+  /**
+   * A phase that waits for something (a server to answer, processes to count as up), in
+   * rounds of at most ROUND_SECONDS: a step that exits NOT_YET has not seen it yet, and runs
+   * again until the host's deploy_health_timeout has passed. So an interrupt is obeyed within
+   * a round, not at the deadline; a definite failure ends the wait at once.
+   */
+  async waitPhase(name: string, hosts: HostDeploy[], steps: (h: HostDeploy, roundSeconds: number) => Step[], signal?: AbortSignal): Promise<boolean> {
+    const deadline = new Map(hosts.map((h) => [h.name, Date.now() + h.healthTimeout * 1000]));
+    let pending = hosts;
+    let ok = true;
+    while (pending.length) {
+      const left = (h: HostDeploy) => Math.max(1, Math.ceil((deadline.get(h.name)! - Date.now()) / 1000));
+      const outcomes = await this.phaseOutcomes(name, pending, (h) => steps(h, Math.min(ROUND_SECONDS, left(h))), { record: false });
+      const again: HostDeploy[] = [];
+      for (const o of outcomes) {
+        const waiting =
+          !o.ok &&
+          !!o.run &&
+          o.run.code === 0 &&
+          o.run.steps.some((s) => s.code === NOT_YET) &&
+          o.run.steps.every((s) => s.status !== 'failed' || s.code === NOT_YET);
+        if (waiting && Date.now() < deadline.get(o.host.name)! && !signal?.aborted) {
+          again.push(o.host);
+          continue;
+        }
+        const rep = this.reports.get(o.host.name)!;
+        if (o.run)
+          this.recordRun(
+            rep,
+            name,
+            o.run,
+            waiting ? (out) => `not done after ${o.host.healthTimeout} s${signal?.aborted ? ' (interrupted)' : ''}: ${out}` : undefined,
+          );
+        else this.recordConnectionLoss(rep, name, o.error ?? 'connection lost');
+        ok &&= o.ok;
+      }
+      pending = again;
+    }
+    return ok;
+  }
+
+  /** Like phase(), with each host's result: whether it passed, and the steps' run. */
+  async phaseOutcomes(
+    name: string,
+    hosts: HostDeploy[],
+    steps: (h: HostDeploy) => Step[],
+    opts: { record?: boolean } = {},
+  ): Promise<{ host: HostDeploy; ok: boolean; run?: StepsRun; error?: string }[]> {
+    if (!hosts.length) return [];
+    const record = opts.record ?? true;
+    this.o.onPhase?.(name);
+    for (const h of hosts) this.pool.setPhase(h.name, name);
+    const outcomes = await this.pool.each(
+      hosts.map((h) => h.plan.host),
+      (s, host) =>
+        runSteps(s, steps(this.byName.get(host.name)!), { captureAll: true, timed: true, prefix: assertHeldSnippet(this.o.owner.run_id), mask: this.o.mask }),
+    );
+    return outcomes.map((o) => {
+      const h = this.byName.get(o.host.name)!;
+      const rep = this.reports.get(o.host.name)!;
+      if (!o.ok) {
+        if (record) this.recordConnectionLoss(rep, name, o.error);
+        return { host: h, ok: false, error: o.error };
+      }
+      const ok = record ? this.recordRun(rep, name, o.value) : !o.value.steps.some((st) => st.status === 'failed') && o.value.code === 0;
+      // Heard from again: what it runs is what the run's phases make it (setLive).
+      if (ok && rep.live === null) rep.live = '';
+      return { host: h, ok, run: o.value };
+    });
+  }
+
+  private recordConnectionLoss(rep: HostDeployReport, phase: string, error: string): void {
+    this.record(rep, { phase, name: 'connection', status: 'failed', output: error });
+    // Whatever this phase did on it, nobody can say now.
+    if (this.inDoubt.has(rep.name)) rep.live = null;
+  }
+
+  private recordRun(rep: HostDeployReport, phase: string, r: StepsRun, failedOutput?: (out: string) => string): boolean {
+    for (const st of r.steps) {
+      const output = st.status === 'failed' && failedOutput ? failedOutput(st.output ?? '') : st.output;
+      this.record(rep, { phase, name: st.key, status: st.status === 'changed' ? 'ok' : 'failed', durationMs: st.durationMs, code: st.code, output });
+    }
+    const failed = r.steps.some((s) => s.status === 'failed');
+    if (!failed && r.code !== 0) {
+      this.record(rep, { phase, name: r.interruptedKey ?? 'script', status: 'failed', code: r.code ?? undefined, output: r.stderr });
+    }
+    for (const key of r.notRun) if (key !== r.interruptedKey) this.record(rep, { phase, name: key, status: 'not run' });
+    return !failed && r.code === 0;
+  }
+
+  private record(rep: HostDeployReport, step: StepRecord): void {
+    rep.steps.push(step);
+    this.o.onStep?.(rep.name, step);
+  }
+
+  /** "migrate failed on web1 at migrate (exit 1) while applying 0002:\n<last lines>". */
+  failure(phase: string | string[]): string {
+    const phases = Array.isArray(phase) ? phase : [phase];
+    const lines: string[] = [];
+    for (const rep of this.reports.values()) {
+      for (const st of rep.steps.filter((s) => phases.includes(s.phase) && s.status === 'failed')) {
+        // Django and alembic say which migration they were applying: name it.
+        const applying = [...(st.output ?? '').matchAll(/Applying ([\w.]+)\.\.\.|Running upgrade \S* ?-> (\w+)/g)].pop();
+        const which = applying ? ` while applying ${applying[1] ?? applying[2]}` : '';
+        lines.push(
+          `${st.phase} failed on ${rep.name} at ${st.name}${st.code !== undefined ? ` (exit ${st.code})` : ''}${which}:\n${lastLines(st.output ?? '', 12)}`,
+        );
+      }
+    }
+    return lines.join('\n');
+  }
+
+  /** The phases that failed, in the order given. */
+  failedPhase(candidates: string[]): string | undefined {
+    return candidates.find((p) => [...this.reports.values()].some((h) => h.steps.some((s) => s.phase === p && s.status === 'failed')));
+  }
+
+  /** Whether a step of `phase` on a host said `text` in its output (a migration ran...). */
+  said(phase: string, text: RegExp): boolean {
+    return [...this.reports.values()].some((h) => h.steps.some((s) => s.phase === phase && text.test(s.output ?? '')));
+  }
+
+  /** Lines for the hosts whose live release is unknown, or none. */
+  unknownHosts(): string[] {
+    return [...this.reports.values()]
+      .filter((r) => r.live === null)
+      .map((r) => `${r.name}: not reachable since its release may have changed; what it runs is unknown: run keel releases`);
+  }
+}

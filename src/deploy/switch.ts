@@ -1,0 +1,94 @@
+// Putting a release live on every host of a deploy at once (keel deploy after its build, keel
+// rollback), so that no request fails and a release that fails its checks never serves one:
+//
+//   start   web hosts: the release starts in appctl's idle slot, beside the live one
+//   check   web hosts: its health checks, against that slot directly (no user reaches it)
+//           ---- a failure up to here: the new slots stop; nothing live changed ----
+//   switch  every host: the timers' jobs wait (hold), current -> the release, nginx -> new slot
+//   reload  every host: workers and daemons restart on it (reload.d), after_switch hooks
+//   health  every host: through nginx, and every process counts as up (check.d)
+//           ---- a failure from the switch on: every host back on what it ran ----
+//   retire  web hosts: the old slot drains and stops; the timers go on
+//
+// Workers and daemons move only once the web hosts' new release has passed its checks, and
+// timers are held through the switch: a release that fails never runs a job.
+import type { Step } from '../engine/steps.js';
+import type { HostDeploy } from './config.js';
+import type { Phases } from './phases.js';
+import { healthSteps, holdSteps, hookSteps, releaseDir, reloadSteps, switchSteps, unlinkSteps } from './scripts.js';
+import { idleSlot, slotCheckSteps, slotEnsureSteps, slotStartSteps, slotStopSteps, slotSwitchSteps, slotsOffSteps, type Slot } from './web-scripts.js';
+
+export interface SwitchRequest {
+  phases: Phases;
+  hosts: HostDeploy[];
+  /** The release every host goes to. */
+  to: string;
+  /** Maintenance is on: the check through nginx sees only nginx_health_path. */
+  maintenance: boolean;
+  signal?: AbortSignal;
+}
+
+export type SwitchOutcome =
+  /** Every host runs `to`. */
+  | { status: 'switched' }
+  /** Its checks failed (or an interrupt came) before any traffic moved: nothing live changed. */
+  | { status: 'not switched'; phase: string }
+  /** It failed after the switch: every host is back on what it ran (or unknown, see Phases). */
+  | { status: 'switched back'; phase: string; backOk: boolean };
+
+export async function switchRelease(req: SwitchRequest): Promise<SwitchOutcome> {
+  const { phases: p, hosts, to } = req;
+  const web = hosts.filter((h) => h.appctl);
+  const oldSlot = (h: HostDeploy) => p.before(h).slot as Slot | '';
+  const newSlot = (h: HostDeploy) => idleSlot(p.before(h).slot);
+  const aborted = () => !!req.signal?.aborted;
+
+  const started = await p.phase('start', web, (h) => slotStartSteps(h, newSlot(h), to));
+  const checked = started && !aborted() && (await p.waitPhase('check', web, (h, round) => slotCheckSteps(h, newSlot(h), to, round), req.signal));
+  if (!checked || aborted()) {
+    await p.phase('stop-new', web, (h) => slotStopSteps(h, newSlot(h)));
+    return { status: 'not switched', phase: p.failedPhase(['start', 'check']) ?? 'interrupted' };
+  }
+
+  p.markInDoubt(hosts);
+  const switched =
+    (await p.phase('switch', hosts, (h) => [...holdSteps(h, true), ...switchSteps(h, to), ...(h.appctl ? slotSwitchSteps(h, newSlot(h)) : [])])) &&
+    !aborted() &&
+    (await p.phase('reload', hosts, (h) => [...reloadSteps(h, 'auto'), ...hookSteps(h, releaseDir(h, to), 'after_switch')])) &&
+    !aborted() &&
+    (await p.waitPhase('health', hosts, (h, round) => healthSteps(h, { maintenance: req.maintenance, roundSeconds: round }), req.signal));
+  if (switched && !aborted()) {
+    p.setLive(hosts, () => to);
+    await p.phase('retire', hosts, (h) => [...(h.appctl && oldSlot(h) ? slotStopSteps(h, oldSlot(h) as Slot) : []), ...holdSteps(h, false)]);
+    return { status: 'switched' };
+  }
+  const phase = p.failedPhase(['switch', 'reload', 'health']) ?? 'interrupted';
+  const backOk = await switchBack(req, newSlot, oldSlot);
+  return { status: 'switched back', phase, backOk };
+}
+
+/** Every host back on what it ran before: the old slot (still running) takes the traffic again,
+ *  current goes back, the workers restart on it; then the new slots stop. A host that ran
+ *  nothing before runs nothing again. */
+async function switchBack(req: SwitchRequest, newSlot: (h: HostDeploy) => Slot, oldSlot: (h: HostDeploy) => Slot | ''): Promise<boolean> {
+  const { phases: p, hosts } = req;
+  const prev = (h: HostDeploy) => p.before(h).live;
+  const back = hosts.filter((h) => prev(h));
+  const none = hosts.filter((h) => !prev(h));
+  const steps = (h: HostDeploy): Step[] => {
+    if (!prev(h)) return [...unlinkSteps(h), ...(h.appctl ? slotsOffSteps(h) : []), ...reloadSteps(h, true)];
+    const old = oldSlot(h);
+    return [
+      ...(h.appctl && old ? slotEnsureSteps(h, old, prev(h)) : []),
+      ...switchSteps(h, prev(h)),
+      ...(h.appctl && old ? slotSwitchSteps(h, old) : []),
+      ...reloadSteps(h, 'auto'),
+    ];
+  };
+  const ok = await p.phase('rollback', hosts, steps);
+  const healthy = await p.waitPhase('rollback-health', back, (h, round) => healthSteps(h, { maintenance: req.maintenance, roundSeconds: round }));
+  p.setLive(back, prev);
+  p.setLive(none, () => '');
+  await p.phase('stop-new', hosts, (h) => [...(h.appctl && oldSlot(h) ? slotStopSteps(h, newSlot(h)) : []), ...holdSteps(h, false)]);
+  return ok && healthy;
+}

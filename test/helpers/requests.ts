@@ -1,0 +1,64 @@
+// Requests through a target's own nginx while something happens (a deploy, a rollback, a
+// restart): a loop of curl inside the container, so test traffic never leaves the target. It
+// counts the answers by status and those whose body holds a marker (the text only a given
+// release serves), which is how a test proves that no request failed and that a release that
+// failed its checks never served one. Bounded: at most `max` requests and 10 minutes.
+import { randomBytes } from 'node:crypto';
+import type { TestTarget } from './target.js';
+import { until } from './wait.js';
+
+export interface RequestCounts {
+  total: number;
+  /** Status code -> how many (000: no answer at all). */
+  byStatus: Record<string, number>;
+  /** Answers that were not 200. */
+  failed: number;
+  /** Answers whose body contained the marker. */
+  marked: number;
+  /** The slowest answer, in ms. */
+  slowestMs: number;
+}
+
+export async function requestsDuring<T>(
+  t: TestTarget,
+  during: () => Promise<T>,
+  o: { url?: string; host?: string; marker?: string; max?: number } = {},
+): Promise<{ result: T; counts: RequestCounts }> {
+  const id = randomBytes(4).toString('hex');
+  const dir = `/tmp/keel-loop-${id}`;
+  const url = o.url ?? 'http://127.0.0.1/';
+  const marker = o.marker ?? `no-marker-${id}`;
+  const loop =
+    `mkdir -p ${dir}; end=$(( $(date +%s) + 600 )); i=0; ` +
+    `while [ ! -e ${dir}/stop ] && [ "$i" -lt ${o.max ?? 20000} ] && [ "$(date +%s)" -lt "$end" ]; do ` +
+    `w=$(curl -s -o ${dir}/body -w '%{http_code} %{time_total}' --max-time 30 -H 'Host: ${o.host ?? 'localhost'}' '${url}'); ` +
+    `if grep -qF '${marker}' ${dir}/body 2>/dev/null; then m=1; else m=0; fi; echo "$w $m" >> ${dir}/out; i=$((i + 1)); done; touch ${dir}/done`;
+  await t.exec(['sh', '-c', `mkdir -p ${dir}; (${loop}) >/dev/null 2>&1 &`]);
+  const lines = async () => (await t.exec(['sh', '-c', `cat ${dir}/out 2>/dev/null || true`])).stdout.trim().split('\n').filter(Boolean);
+  await until('the request loop answers', async () => (await lines()).length > 0, { ms: 30_000 });
+  let result: T;
+  try {
+    result = await during();
+  } finally {
+    await t.exec(['touch', `${dir}/stop`]);
+    await until('the request loop ends', async () => (await t.exec(['test', '-e', `${dir}/done`])).code === 0, { ms: 60_000 });
+  }
+  const rows = (await lines()).map((l) => l.split(' '));
+  const byStatus: Record<string, number> = {};
+  for (const [code] of rows) byStatus[code!] = (byStatus[code!] ?? 0) + 1;
+  const counts: RequestCounts = {
+    total: rows.length,
+    byStatus,
+    failed: rows.filter(([code]) => code !== '200').length,
+    marked: rows.filter(([, , m]) => m === '1').length,
+    slowestMs: Math.round(Math.max(...rows.map(([, time]) => Number(time))) * 1000),
+  };
+  return { result, counts };
+}
+
+export function describeCounts(c: RequestCounts): string {
+  const statuses = Object.entries(c.byStatus)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ');
+  return `${c.total} requests (${statuses}), ${c.failed} failed, ${c.marked} marked, slowest ${c.slowestMs} ms`;
+}
