@@ -19,13 +19,17 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, throwIfAny } from '../errors.js';
 import { didYouMean } from '../suggest.js';
-import { readIniInventory } from './ini.js';
+import { ansibleDecrypter } from '../vault/ansible-password.js';
 import { includeAnsibleInventory } from './ansible-include.js';
+import { readAnsibleTree } from './ansible-tree.js';
 import type { RawInventory, RawVars } from './raw.js';
 import { resolveInventory } from './resolve.js';
 import { readSshConfig, userSshConfigPath } from './ssh-config.js';
 import type { Connection, Host, Inventory, Vars } from './types.js';
 import { readYamlInventory } from './yaml.js';
+import { detectFormat } from './format.js';
+
+export { detectFormat };
 
 export interface LoadOptions {
   /** Project root (contains inventories/). */
@@ -40,6 +44,13 @@ export interface LoadOptions {
   isKnownRole?: (name: string) => boolean;
   /** The known roles, to list in that error (and to check against when isKnownRole is absent). */
   knownRoles?: readonly string[];
+  /** Asks for the Ansible Vault password on a terminal (absent: never asked; see
+   *  vault/ansible-password.ts for where else it comes from). */
+  askAnsibleVaultPassword?: (prompt: string) => Promise<string>;
+  /** Every value decrypted from Ansible Vault, as soon as it is: give it to the redactor. */
+  onSecret?: (value: unknown) => void;
+  /** Environment variables ($ANSIBLE_VAULT_PASSWORD_FILE); default process.env. */
+  environment?: Record<string, string | undefined>;
 }
 
 const YAML_EXTENSIONS = ['.yaml', '.yml'];
@@ -54,8 +65,24 @@ export async function loadInventory(opts: LoadOptions): Promise<Inventory> {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     throw new ConfigError(`cannot read inventory: ${reason}`, { file });
   }
-  let raw: RawInventory = detectFormat(absPath, text) === 'ini' ? readIniInventory(text, file, absPath) : readYamlInventory(text, file, absPath);
-  if (raw.ansibleInventory) raw = await includeAnsibleInventory(raw, raw.ansibleInventory, (abs) => displayPath(opts.root, abs));
+  const yaml = detectFormat(absPath, text) === 'yaml' ? readYamlInventory(text, file, absPath) : undefined;
+  const passwordFile = yaml?.ansibleVaultPasswordFile;
+  const vault = ansibleDecrypter({
+    ...(passwordFile && {
+      file: { path: path.resolve(path.dirname(absPath), passwordFile.name), shown: passwordFile.name, location: passwordFile.location },
+    }),
+    env: opts.environment ?? process.env,
+    root: opts.root,
+    ask: opts.askAnsibleVaultPassword,
+  });
+  const tree = { decrypt: vault.decrypt, onSecret: opts.onSecret ?? (() => undefined), display: (abs: string) => displayPath(opts.root, abs) };
+  let raw: RawInventory;
+  try {
+    if (!yaml) raw = await readAnsibleTree(absPath, text, tree);
+    else raw = yaml.ansibleInventory ? await includeAnsibleInventory(yaml, yaml.ansibleInventory, tree) : yaml;
+  } finally {
+    vault.wipe();
+  }
   const sshConfigPath = userSshConfigPath();
   return resolveInventory(raw, {
     env: opts.env,
@@ -84,20 +111,6 @@ async function findEnvFile(root: string, env: string): Promise<string> {
   throw new ConfigError(
     `no inventory for environment "${env}": expected inventories/${env}.yaml or inventories/${env}.ini ` + `(available: ${available.join(', ') || 'none'})`,
   );
-}
-
-/** .ini/.cfg => INI, .yaml/.yml/.json => YAML; otherwise INI when the text looks like it. */
-export function detectFormat(file: string, text: string): 'yaml' | 'ini' {
-  const ext = path.extname(file).toLowerCase();
-  if (ext === '.ini' || ext === '.cfg') return 'ini';
-  if ([...YAML_EXTENSIONS, '.json'].includes(ext)) return 'yaml';
-  const first = text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .find((l) => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
-  if (first === undefined) return 'yaml';
-  if (/^\[[^\]]+\]$/.test(first)) return 'ini';
-  return first.startsWith('---') || /^[^\s=]+:(\s|$)/.test(first) || first.startsWith('{') ? 'yaml' : 'ini';
 }
 
 function displayPath(root: string, absPath: string): string {
