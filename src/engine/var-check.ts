@@ -7,9 +7,10 @@
 //
 // Not checked: names starting with `x_` (free variables, on purpose), `ansible_*`, and the
 // sudo password variable (`become_password` or the host's `become_password_var`).
-import { ConfigError } from '../errors.js';
+import { ConfigError, formatLocation } from '../errors.js';
 import { didYouMean } from '../suggest.js';
-import type { Host, Inventory, VarDefinition } from '../inventory/types.js';
+import type { Host, Inventory, Unevaluable, VarDefinition } from '../inventory/types.js';
+import { connectionField } from '../inventory/ansible-connection.js';
 import { sharedClosure, type RoleLibrary } from './roles.js';
 import { referencedNames } from './template.js';
 
@@ -33,7 +34,6 @@ interface Known {
 export function checkInventoryVariables(inv: Inventory, library: RoleLibrary): VarCheck {
   const out: VarCheck = { errors: [], warnings: [] };
   const defs = inv.varDefinitions ?? [];
-  if (!defs.length) return out;
   const hosts = new Map(inv.hosts.map((h) => [h.name, h]));
   // Names inventory values refer to (`database_url: "postgres://{{db_user}}@..."`).
   const fromInventory = new Set<string>();
@@ -99,7 +99,40 @@ export function checkInventoryVariables(inv: Inventory, library: RoleLibrary): V
     if (typeof m === 'string') out.warnings.push(m);
     else out.errors.push(m);
   }
+  out.errors.push(...unevaluableErrors(inv, (h) => hostKnown(h).used));
   return out;
+}
+
+/**
+ * A value from the Ansible tree that keel cannot evaluate (inventory/jinja.ts) is left out of
+ * the host's variables. Where a role reads it (or another variable refers to it), or it is a
+ * connection setting, going on without it would be wrong: refused, where it is written, with
+ * the expression and what to write instead. One no role reads keeps the warning above.
+ */
+function unevaluableErrors(inv: Inventory, used: (h: Host) => Set<string>): ConfigError[] {
+  const byPlace = new Map<string, { u: Unevaluable; hosts: string[] }>();
+  for (const h of inv.hosts) {
+    for (const u of h.unevaluable ?? []) {
+      if (!u.connection && !used(h).has(u.name)) continue;
+      const key = `${u.name}\0${formatLocation(u.location)}`;
+      const entry = byPlace.get(key) ?? { u, hosts: [] };
+      entry.hosts.push(h.name);
+      byPlace.set(key, entry);
+    }
+  }
+  return [...byPlace.values()].map(({ u, hosts }) => {
+    const whose = hosts.length === 1 ? `host ${hosts[0]}` : `hosts ${hosts.join(', ')}`;
+    const what = u.expression !== undefined ? `${u.expression}: ${u.why}` : u.why;
+    const instead = u.keel ? `keel's equivalent: ${u.keel}; or ` : '';
+    const where = u.connection ? `the host's ${connectionField(u.name) ?? 'connection'} in the keel inventory` : `${u.name} in the keel inventory`;
+    return new ConfigError(
+      `keel cannot evaluate "${u.name}" (${whose}), which ${u.connection ? 'its connection needs' : 'a role reads'}: ${what}`,
+      u.location,
+      {
+        hint: `${instead}set ${where} (it wins over the Ansible tree)`,
+      },
+    );
+  });
 }
 
 function message(d: VarDefinition, reach: Host[], candidates: string[], ini: boolean): ConfigError | string {

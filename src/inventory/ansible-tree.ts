@@ -72,13 +72,13 @@ export async function readAnsibleTree(abs: string, text: string, opts: TreeOptio
     const perGroup = await Promise.all(mine.map(filesOf));
     const [invHost = [], pbHost = []] = await fileLayers('host_vars', host.name);
     host.ansibleLayers = [
-      ...inline(`${file} (all)`, inv.ansibleVars),
-      ...mine.flatMap((g) => inline(`${file} (group ${g})`, groups.get(g)!.ansibleVars)),
+      ...inline('inventory file: all', inv.ansibleVars),
+      ...mine.flatMap((g) => inline(`inventory file: group ${g}`, groups.get(g)!.ansibleVars)),
       ...invAll,
       ...pbAll,
       ...perGroup.flatMap(([inventory = []]) => inventory),
       ...perGroup.flatMap(([, playbook = []]) => playbook),
-      ...inline(`${file} (host ${host.name})`, host.ansibleVars, true),
+      ...inline(`inventory file: host ${host.name}`, host.ansibleVars, true),
       ...invHost,
       ...pbHost,
     ];

@@ -17,7 +17,7 @@
 // stronger: only keys set on the host itself beat it.
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError, throwIfAny } from '../errors.js';
+import { ConfigError, formatLocation, throwIfAny } from '../errors.js';
 import { didYouMean } from '../suggest.js';
 import { ansibleDecrypter } from '../vault/ansible-password.js';
 import { includeAnsibleInventory } from './ansible-include.js';
@@ -113,7 +113,7 @@ async function findEnvFile(root: string, env: string): Promise<string> {
   );
 }
 
-function displayPath(root: string, absPath: string): string {
+export function displayPath(root: string, absPath: string): string {
   const rel = path.relative(root, absPath);
   return rel.startsWith('..') || path.isAbsolute(rel) ? absPath : rel.split(path.sep).join('/');
 }
@@ -176,7 +176,20 @@ export function inventoryToJSON(inv: Inventory, mask: (value: unknown) => unknow
                 : { role: i.role, ...(i.name !== undefined && { name: i.name }), vars: masked(i.vars) },
             )
           : h.roles;
-        return [h.name, { groups: h.groups, roles, connection: connectionJSON(h.connection), vars: masked(h.vars) }];
+        // A value from the Ansible tree keel cannot evaluate is not among the vars: said here.
+        const notEvaluated = Object.fromEntries(
+          (h.unevaluable ?? []).map((u) => [u.name, mask(`${formatLocation(u.location)}: ${u.expression !== undefined ? `${u.expression}: ` : ''}${u.why}`)]),
+        );
+        return [
+          h.name,
+          {
+            groups: h.groups,
+            roles,
+            connection: connectionJSON(h.connection),
+            vars: masked(h.vars),
+            ...(h.unevaluable?.length && { not_evaluated: notEvaluated }),
+          },
+        ];
       }),
     ),
   };
