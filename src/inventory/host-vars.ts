@@ -9,7 +9,7 @@
 // - each variable keeps every place that set it (Host.varSources, keel inventory --explain).
 import type { SourceLocation } from '../errors.js';
 import { connectionFromVars, isConnectionVar } from './ansible-connection.js';
-import { hasJinja, jinjaProblem, type JinjaProblem, type NameKind } from './jinja.js';
+import { firstJinja, hasJinja, jinjaProblem, type JinjaProblem, type NameKind } from './jinja.js';
 import type { AnsibleLayer, RawConnection, RawVars } from './raw.js';
 import type { Unevaluable, VarSource, Vars } from './types.js';
 
@@ -70,9 +70,11 @@ export function mergeHostVars(ansibleLayers: AnsibleLayer[], keelLayers: KeelLay
     const source = a.sources[name]!.at(-1)!;
     connectionVars[name] = { value, source };
     if (hasJinja(value)) {
+      // Not even {{ name }}: the connection is made before any template is rendered.
       const secret = !!a.winner[name]!.secrets?.has(name);
-      const p = jinjaProblem(value, () => 'absent') ?? { expression: String(value), why: 'a Jinja expression' };
-      unevaluable.push(named(name, source.location, p, secret, { why: `keel does not render connection settings (${p.why})`, connection: true }));
+      const p = jinjaProblem(value, () => 'absent');
+      const why = `keel does not render connection settings${p ? ` (${p.why})` : ''}`;
+      unevaluable.push(named(name, source.location, { expression: p?.expression ?? firstJinja(value)!, why, keel: p?.keel }, secret, { connection: true }));
     } else {
       conn.values[name] = value;
       conn.locations[name] = a.locations[name]!;

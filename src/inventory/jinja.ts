@@ -19,6 +19,14 @@ export type NameKind = 'var' | 'unevaluable' | 'absent';
 const MARKER = /\{\{|\{%|\{#/;
 const SIMPLE = /^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$/;
 
+/** The first Jinja construct in a value, as written. */
+export function firstJinja(value: unknown): string | undefined {
+  if (typeof value === 'string') return /\{\{[\s\S]*?\}\}|\{%[\s\S]*?%\}|\{#[\s\S]*?#\}|\{[{%#][\s\S]*$/.exec(value)?.[0];
+  if (Array.isArray(value)) return first(value, firstJinja);
+  if (value && typeof value === 'object') return first(Object.values(value), firstJinja);
+  return undefined;
+}
+
 export function hasJinja(value: unknown): boolean {
   if (typeof value === 'string') return MARKER.test(value);
   if (Array.isArray(value)) return value.some(hasJinja);
@@ -128,16 +136,14 @@ function nameProblem(path: string, kind: (name: string) => NameKind): Omit<Jinja
 
 /** Jinja literal arguments as Handlebars ones ('x' -> "x"); undefined if one is not a literal. */
 function splitArgs(text: string): string[] | undefined {
-  if (text.trim() === '') return [];
   const out: string[] = [];
-  for (const part of text.split(',')) {
-    const a = part.trim();
-    const str = /^(['"])(.*)\1$/.exec(a);
-    if (str && !str[2]!.includes('"')) out.push(`"${str[2]}"`);
-    else if (/^-?\d+(\.\d+)?$/.test(a) || a === 'true' || a === 'false') out.push(a);
-    else if (/^(True|False)$/.test(a)) out.push(a.toLowerCase());
-    else if (SIMPLE.test(a)) out.push(a);
-    else return undefined;
+  const arg = /\s*(?:'([^'"]*)'|"([^'"]*)"|(-?\d+(?:\.\d+)?|true|false|True|False|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*))\s*(,|$)/y;
+  while (arg.lastIndex < text.length) {
+    const m = arg.exec(text);
+    if (!m) return text.trim() === '' && out.length === 0 ? [] : undefined;
+    const [, single, double, bare] = m;
+    out.push(bare === undefined ? `"${single ?? double}"` : /^(True|False)$/.test(bare) ? bare.toLowerCase() : bare);
+    if (m[4] === '') break;
   }
   return out;
 }

@@ -101,11 +101,11 @@ export function parseAnsibleYaml(text: string, file: string, opts: { secret?: bo
   };
   const first = doc.errors[0];
   if (first) {
-    const pos = first.linePos?.[0];
+    const pos = lines.linePos(first.pos[0]);
     const what = opts.secret
       ? `YAML syntax error (${first.code}) in the decrypted text`
       : `YAML syntax error: ${first.message.split('\n')[0]!.replace(/ at line \d+.*$/, '')}`;
-    throw new ConfigError(what, { file, line: pos?.line, column: pos?.col });
+    throw new ConfigError(what, { file, line: pos.line, column: pos.col });
   }
   return { doc, file, at, data: doc.toJS({ maxAliasCount: 1000 }) };
 }

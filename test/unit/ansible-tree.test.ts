@@ -392,8 +392,8 @@ describe.skipIf(!run)("a team's Ansible tree, against ansible-inventory (needs a
     }
     const r = await runKeel(['inventory', 'staging', '--explain'], { root });
     expect(r.stdout).toContain('  db_password: "******" (Ansible Vault)\n');
-    expect(r.stdout).toMatch(
-      / {2}app_dir: NOT EVALUATED\n {6}from ops\/ansible\/group_vars\/web\.yml:3:1 \(playbook group_vars\/web\)\n {6}\{\{ ansible_env\.HOME \}\}: an Ansible fact/,
+    expect(r.stdout).toContain(
+      '  app_dir: NOT EVALUATED\n      from ops/ansible/group_vars/web.yml:3:1 (playbook group_vars/web)\n      {{ ansible_env.HOME }}: an Ansible fact',
     );
     expect(r.stdout).toMatch(/ {2}workers: NOT EVALUATED\n.*\n.*the Jinja filter "default"; in keel: \{\{default app_workers 2\}\}/);
     expect(r.stdout).toMatch(/ {2}flag: true\n.*\n {6}Ansible reads this text as "true"; keel as true/);
