@@ -413,6 +413,13 @@ describe.skipIf(!run)("a team's Ansible tree, against ansible-inventory (needs a
           '(host web2.staging.example.org), which a role reads: {{ app_dir }}: it refers to app_dir, which keel cannot evaluate',
       );
       expect(refused.stderr).not.toMatch(/demo_title/); // {{ inventory_hostname }} is keel's too
+      // Left out, named either way: with today's warning where no role reads it, or on its own.
+      expect(refused.stderr).toContain(
+        'ops/ansible/group_vars/web.yml:3:1: warning: "app_dir" (hosts web1.staging.example.org, web2.staging.example.org) is left out, ' +
+          'no role reads it: {{ ansible_env.HOME }}: an Ansible fact',
+      );
+      const workers = refused.stderr.split('\n').find((l) => l.startsWith('ops/ansible/group_vars/web.yml:6:1: warning: variable "workers" is not declared'));
+      expect(workers).toMatch(/; its value is left out: \{\{ app_workers \| default\(2\) \}\}: the Jinja filter "default"$/);
       expect(refused.stderr).toMatch(/warning: variable "git_repo" is not declared or used by any role/); // today's warning
     } finally {
       rmSync(join(root, 'ops/ansible/environments/staging/host_vars/web2.staging.example.org.yml'));

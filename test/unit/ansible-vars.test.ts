@@ -193,9 +193,11 @@ describe('Ansible Vault values in the tree (fixtures made with ansible-vault)', 
   it('a wrong password names the file (and the line of an inline value); a broken decrypted file is not quoted', async () => {
     const root = project();
     writeFileSync(join(root, 'vault-password'), 'not the password\n');
-    expect(await message(loadInventory({ root, env: 'x', inventoryFile: 'x.yaml' }))).toMatch(
-      /^(tree\/group_vars\/web\/main\.yml:2:1: cannot decrypt the !vault value of api_key in tree\/group_vars\/web\/main\.yml|cannot decrypt tree\/group_vars\/web\/vault\.yml): wrong Ansible Vault password/,
-    );
+    const inline = /^tree\/group_vars\/web\/main\.yml:2:1: cannot decrypt the !vault value of api_key in tree\/group_vars\/web\/main\.yml/;
+    const whole = /^cannot decrypt tree\/group_vars\/web\/vault\.yml/;
+    const m1 = await message(loadInventory({ root, env: 'x', inventoryFile: 'x.yaml' }));
+    expect(m1).toMatch(/: wrong Ansible Vault password/);
+    expect(inline.test(m1) || whole.test(m1), m1).toBe(true);
     writeFileSync(join(root, 'vault-password'), 'fixture vault password\n');
     writeFileSync(join(root, 'b.yaml'), 'ansible_inventory: broken/hosts\nansible_vault_password_file: vault-password\n');
     const m = await message(loadInventory({ root, env: 'x', inventoryFile: 'b.yaml' }));
