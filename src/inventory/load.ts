@@ -1,9 +1,12 @@
-// Loading an environment's inventory: find the file, read it (keel YAML or Ansible INI),
-// validate it, and resolve every host's groups, roles, variables and connection.
+// Loading an environment's inventory: find the file, read it (keel YAML, or an Ansible
+// inventory with its group_vars/ and host_vars/), validate it, and resolve every host's
+// groups, roles, variables and connection.
 //
 // Variable precedence, lowest to highest (a later level replaces a whole top-level key;
 // mappings are not merged, like Ansible's default hash_behaviour=replace):
-//   1. the inventory's `vars` (environment-wide; `[all:vars]` in INI)
+//   0. an Ansible tree's variables (an INI inventory, or `ansible_inventory:`), ranked for
+//      each host as Ansible ranks them (ansible-tree.ts)
+//   1. the inventory's `vars` (environment-wide)
 //   2. group `vars`: ancestor groups before their children; unrelated groups in the order
 //      they appear in the file (`all` first)
 //   3. the host's `vars`
@@ -11,10 +14,11 @@
 //
 // Connection precedence, lowest to highest: built-in defaults (port 22, the local user,
 // ssh-agent when $SSH_AUTH_SOCK is set, 10 s connect timeout, no become, become user root)
-// < the inventory's `connection` < groups' `connection` (same order as vars) < the host's
-// own keys. ~/.ssh/config ($KEEL_SSH_CONFIG) fills in HostName, Port, User, IdentityFile and
-// ProxyJump for what the inventory leaves unset; a host's `ssh_config`/`ssh_host` file is
-// stronger: only keys set on the host itself beat it.
+// < an Ansible tree's connection variables < the inventory's `connection` < groups'
+// `connection` (same order as vars) < the host's own keys. ~/.ssh/config ($KEEL_SSH_CONFIG)
+// fills in HostName, Port, User, IdentityFile and ProxyJump for what the inventory leaves
+// unset; a host's `ssh_config`/`ssh_host` file is stronger: only keys set on the host itself
+// (its own keys, its Ansible inventory line, its host_vars/) beat it.
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, formatLocation, throwIfAny } from '../errors.js';
