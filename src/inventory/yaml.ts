@@ -103,9 +103,16 @@ export function readYamlInventory(text: string, file: string, absPath: string): 
   }
   const locator = new YamlLocator(doc, lines, file);
   const data: unknown = doc.toJS({ maxAliasCount: 1000 });
+  const ansibleYaml = data && typeof data === 'object' && 'all' in data && !('hosts' in data);
   const noHosts =
     data && typeof data === 'object' && !('hosts' in data) && !('ansible_inventory' in data)
-      ? [new ConfigError('missing key "hosts" in the inventory (or "ansible_inventory": an Ansible INI file to take them from)', locator.valueAt([]))]
+      ? [
+          new ConfigError(
+            'missing key "hosts" in the inventory (or "ansible_inventory": an Ansible INI file to take them from)',
+            locator.valueAt([]),
+            ansibleYaml ? { hint: `${file} looks like an Ansible YAML inventory: name it from a keel inventory (ansible_inventory: ${file})` } : undefined,
+          ),
+        ]
       : [];
   const needsAnsible = (['ansible_playbook_dir', 'ansible_vault_password_file'] as const).filter(
     (k) => data && typeof data === 'object' && k in data && !('ansible_inventory' in data),

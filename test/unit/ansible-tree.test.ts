@@ -390,6 +390,10 @@ describe.skipIf(!run)("a team's Ansible tree, against ansible-inventory (needs a
         for (const s of secretsOf) expect(r.stdout + r.stderr, `${env} ${args.join(' ')}`).not.toContain(s);
       }
     }
+    const listed = (await runKeel(['inventory', 'staging', '--output', 'json'], { root })).json().hosts['web1.staging.example.org'];
+    expect(listed.not_evaluated.app_dir).toMatch(/^ops\/ansible\/group_vars\/web\.yml:3:1: \{\{ ansible_env\.HOME \}\}: an Ansible fact/);
+    expect(listed.vars).not.toHaveProperty('app_dir');
+    expect(listed.vars.secret_key).toBe('******');
     const r = await runKeel(['inventory', 'staging', '--explain'], { root });
     expect(r.stdout).toContain('  db_password: "******" (Ansible Vault)\n');
     expect(r.stdout).toContain(

@@ -149,6 +149,15 @@ describe('errors in an Ansible tree carry file:line:column', () => {
     );
   });
 
+  it("keel's own file wins over a value keel cannot evaluate: nothing is left out then", async () => {
+    const root = tree({ hosts: '[web]\nweb1\n', 'group_vars/web.yml': 'app_dir: "{{ ansible_env.HOME }}/site"\n' });
+    writeFileSync(join(root, 'x.yaml'), 'ansible_inventory: hosts\nvars: {app_dir: /srv/site}\n');
+    const web1 = (await loadInventory({ root, env: 'x', inventoryFile: 'x.yaml' })).hosts[0]!;
+    expect(web1.vars['app_dir']).toBe('/srv/site');
+    expect(web1.unevaluable).toBeUndefined();
+    expect(web1.varSources!['app_dir']!.map((s) => s.label)).toEqual(['inventory group_vars/web', 'keel inventory vars']);
+  });
+
   it('a connection variable keel cannot evaluate is refused, roles or not', async () => {
     const root = tree({ 'inventories/x.ini': '[web]\nweb1 ansible_host="{{ inventory_hostname }}.lan"\n' });
     const r = await runKeel(['inventory', 'x'], { root });
