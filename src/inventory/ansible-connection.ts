@@ -5,6 +5,7 @@
 // ssh options are not supported and are ignored.
 import { ConfigError, type SourceLocation } from '../errors.js';
 import { proxyJumpOf } from './ini.js';
+import { hasJinja } from './jinja.js';
 import type { RawConnection } from './raw.js';
 import type { Vars } from './types.js';
 
@@ -36,9 +37,10 @@ export const connectionField = (name: string): string | undefined => {
   return f === 'keys' ? 'key' : f === 'becomeUser' ? 'become_user' : f;
 };
 
-/** Throws where a connection variable's value cannot be what it must be (a port, a boolean). */
+/** Throws where a connection variable's value cannot be what it must be (a port, a boolean).
+ *  A value with Jinja is left to host-vars.ts, which names what keel cannot evaluate. */
 export function checkConnectionVar(key: string, value: unknown, location: SourceLocation): void {
-  applyConnectionVar({}, key, value, location);
+  if (isConnectionVar(key) && !hasJinja(value)) applyConnectionVar({}, key, value, location);
 }
 
 /** The connection the winning connection variables make. */

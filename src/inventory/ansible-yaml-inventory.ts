@@ -133,7 +133,7 @@ export function readAnsibleYamlInventory(text: string, file: string, absPath: st
     hosts: [...hosts.values()],
     groups: [...groups.values()],
     implicitGroups: true,
-    format: 'ini',
+    format: 'ini', // an Ansible inventory, as the INI reader's: its unknown variables only warn
     ansibleFile: file,
     ansibleVars: all?.ansibleVars ?? emptyVars(),
   };

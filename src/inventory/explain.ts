@@ -60,7 +60,7 @@ export function explainInventory(inv: Inventory, hosts: Host[], mask: (v: unknow
 
 function explainHost(h: Host, mask: (v: unknown) => unknown): ExplainedVar[] {
   const out: ExplainedVar[] = [];
-  const withHistory = (name: string, sources: VarSource[] | undefined, fallback: VarSource): Pick<ExplainedVar, 'from' | 'overrides' | 'secret'> => {
+  const withHistory = (sources: VarSource[] | undefined, fallback: VarSource): Pick<ExplainedVar, 'from' | 'overrides' | 'secret'> => {
     const all = sources?.length ? sources : [fallback];
     const win = all[all.length - 1]!;
     const over = all.slice(0, -1).reverse().map(source);
@@ -69,7 +69,7 @@ function explainHost(h: Host, mask: (v: unknown) => unknown): ExplainedVar[] {
   for (const [name, value] of Object.entries(h.vars)) {
     const sources = h.varSources?.[name];
     const reads = sources?.at(-1)?.ansibleReadsAs;
-    const history = withHistory(name, sources, { label: 'inventory', location: h.varLocations?.[name] ?? h.location });
+    const history = withHistory(sources, { label: 'inventory', location: h.varLocations?.[name] ?? h.location });
     out.push({
       name,
       value: history.secret ? MASK : mask(value),
@@ -92,7 +92,7 @@ function explainHost(h: Host, mask: (v: unknown) => unknown): ExplainedVar[] {
     if (u.connection) continue;
     out.push({
       name: u.name,
-      ...withHistory(u.name, h.varSources?.[u.name], { label: 'inventory', location: u.location }),
+      ...withHistory(h.varSources?.[u.name], { label: 'inventory', location: u.location }),
       notEvaluated: { ...(u.expression !== undefined && { expression: u.expression }), why: u.why, ...(u.keel && { keel: u.keel }) },
     });
   }
