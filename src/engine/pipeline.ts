@@ -12,7 +12,8 @@ import { loadSecrets, sweepStalePlaintext } from '../vault/index.js';
 import { compileHost } from './compile.js';
 import type { HostPlan } from './plan.js';
 import { RoleLibrary } from './roles.js';
-import { checkInventoryVariables } from './var-check.js';
+import { ttyPrompt } from '../vault/prompt.js';
+import { checkInventoryVariables, type VarCheck } from './var-check.js';
 
 export interface RunRequest {
   /** Project root: inventories/, roles/, secrets/. */
@@ -44,18 +45,7 @@ export interface PreparedRun {
 export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   // Plaintext a killed `keel secrets edit` left behind: gone before anything else happens.
   for (const m of sweepStalePlaintext()) req.notice?.(m);
-  const library = RoleLibrary.forProject(req.root);
-  const inventory = await loadInventory({
-    root: req.root,
-    env: req.env,
-    inventoryFile: req.inventoryFile,
-    extraVars: readExtraVars(req.extraVars ?? [], req.root),
-    isKnownRole: (n) => library.has(n),
-    knownRoles: library.names(),
-  });
-  // A variable nothing declares or reads is a typo: refused (YAML) or warned about (INI),
-  // reported with every other problem compiling finds.
-  const varCheck = checkInventoryVariables(inventory, library);
+  const { library, inventory, varCheck } = await loadChecked(req);
   for (const w of varCheck.warnings) req.notice?.(w);
   const hosts = selectHosts(inventory, req.limit);
   checkKeyFiles(hosts);
@@ -76,6 +66,25 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   const all = dedupe(errors.filter((e) => !typos.has(e.message.replace(/ \(host [^)]+\)$/, '')) || varCheck.errors.includes(e)));
   throwIfAny(all);
   return { inventory, library, hosts, plans, secrets };
+}
+
+/** The inventory with the roles it names, and the check of its variables against them (a
+ *  variable nothing declares or reads is a typo: refused in keel's YAML, warned about when it
+ *  comes from Ansible; an Ansible value keel cannot evaluate is refused where a role reads it).
+ *  Values decrypted from an Ansible tree reach the redactor before anything else is printed. */
+export async function loadChecked(req: RunRequest): Promise<{ library: RoleLibrary; inventory: Inventory; varCheck: VarCheck }> {
+  const library = RoleLibrary.forProject(req.root);
+  const inventory = await loadInventory({
+    root: req.root,
+    env: req.env,
+    inventoryFile: req.inventoryFile,
+    extraVars: readExtraVars(req.extraVars ?? [], req.root),
+    isKnownRole: (n) => library.has(n),
+    knownRoles: library.names(),
+    onSecret: (v) => req.redactor.add([v]),
+    ...(req.interactive && { askAnsibleVaultPassword: (q: string) => ttyPrompt(q, { hidden: true }) }),
+  });
+  return { library, inventory, varCheck: checkInventoryVariables(inventory, library) };
 }
 
 /**

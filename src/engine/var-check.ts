@@ -7,9 +7,10 @@
 //
 // Not checked: names starting with `x_` (free variables, on purpose), `ansible_*`, and the
 // sudo password variable (`become_password` or the host's `become_password_var`).
-import { ConfigError } from '../errors.js';
+import { ConfigError, formatLocation, type SourceLocation } from '../errors.js';
 import { didYouMean } from '../suggest.js';
-import type { Host, Inventory, VarDefinition } from '../inventory/types.js';
+import type { Host, Inventory, Unevaluable, VarDefinition } from '../inventory/types.js';
+import { connectionField } from '../inventory/ansible-connection.js';
 import { sharedClosure, type RoleLibrary } from './roles.js';
 import { referencedNames } from './template.js';
 
@@ -33,7 +34,7 @@ interface Known {
 export function checkInventoryVariables(inv: Inventory, library: RoleLibrary): VarCheck {
   const out: VarCheck = { errors: [], warnings: [] };
   const defs = inv.varDefinitions ?? [];
-  if (!defs.length) return out;
+  const warned = new Set<string>();
   const hosts = new Map(inv.hosts.map((h) => [h.name, h]));
   // Names inventory values refer to (`database_url: "postgres://{{db_user}}@..."`).
   const fromInventory = new Set<string>();
@@ -96,8 +97,61 @@ export function checkInventoryVariables(inv: Inventory, library: RoleLibrary): V
     if (!d.instance && declaredAnywhere().has(d.name)) continue;
     const candidates = [...new Set(known.flatMap((k) => [...k.declared]))];
     const m = message(d, reach, candidates, inv.format === 'ini' || !!d.fromAnsible);
-    if (typeof m === 'string') out.warnings.push(m);
-    else out.errors.push(m);
+    const left = leftOut(d, reach);
+    if (typeof m !== 'string') out.errors.push(m);
+    else {
+      out.warnings.push(left ? `${m}; its value is left out: ${left}` : m);
+      if (left) warned.add(placeOf(d.name, d.location));
+    }
+  }
+  const unevaluable = unevaluableChecks(inv, (h) => hostKnown(h).used, warned);
+  out.errors.push(...unevaluable.errors);
+  out.warnings.push(...unevaluable.warnings);
+  return out;
+}
+
+const placeOf = (name: string, at: SourceLocation) => `${name}\0${formatLocation(at)}`;
+
+/** What keel cannot evaluate in the value this definition gives the hosts it reaches, if so. */
+function leftOut(d: VarDefinition, reach: Host[]): string | undefined {
+  const u = reach.flatMap((h) => h.unevaluable ?? []).find((x) => x.name === d.name && formatLocation(x.location) === formatLocation(d.location));
+  return u && describe(u);
+}
+
+const describe = (u: Unevaluable): string => (u.expression !== undefined ? `${u.expression}: ${u.why}` : u.why);
+
+/**
+ * A value from the Ansible tree that keel cannot evaluate (inventory/jinja.ts) is left out of
+ * the host's variables. Where a role reads it (or another variable refers to it), or it is a
+ * connection setting, going on without it would be wrong: refused, where it is written, with
+ * the expression and what to write instead. One no role reads keeps the unused-variable
+ * warning, which says it is left out; where that check stays quiet (a name some other role
+ * declares, hosts without roles yet), a warning of its own says so: never left out silently.
+ */
+function unevaluableChecks(inv: Inventory, used: (h: Host) => Set<string>, warned: Set<string>): VarCheck {
+  const byPlace = new Map<string, { u: Unevaluable; hosts: string[]; read: boolean }>();
+  for (const h of inv.hosts) {
+    for (const u of h.unevaluable ?? []) {
+      const read = !!u.connection || used(h).has(u.name);
+      const key = `${placeOf(u.name, u.location)}\0${read}`;
+      const entry = byPlace.get(key) ?? { u, hosts: [], read };
+      entry.hosts.push(h.name);
+      byPlace.set(key, entry);
+    }
+  }
+  const out: VarCheck = { errors: [], warnings: [] };
+  for (const { u, hosts, read } of byPlace.values()) {
+    const whose = hosts.length === 1 ? `host ${hosts[0]}` : `hosts ${hosts.join(', ')}`;
+    if (!read) {
+      if (!warned.has(placeOf(u.name, u.location))) {
+        out.warnings.push(`${formatLocation(u.location)}: warning: "${u.name}" (${whose}) is left out, no role reads it: ${describe(u)}`);
+      }
+      continue;
+    }
+    const instead = u.keel ? `keel's equivalent: ${u.keel}; or ` : '';
+    const where = u.connection ? `the host's ${connectionField(u.name) ?? 'connection'} in the keel inventory` : `${u.name} in the keel inventory`;
+    const what = `keel cannot evaluate "${u.name}" (${whose}), which ${u.connection ? 'its connection needs' : 'a role reads'}: ${describe(u)}`;
+    out.errors.push(new ConfigError(what, u.location, { hint: `${instead}set ${where} (it wins over the Ansible tree)` }));
   }
   return out;
 }

@@ -1,28 +1,31 @@
-// `ansible_inventory: ops/ansible/hosts_test` in a keel YAML inventory: the hosts, groups and
-// variables of an Ansible INI inventory, kept as the team maintains it for Ansible, with keel's
-// additions on top. An INI file cannot say which roles a group gets; the YAML file does
+// `ansible_inventory: ../ops/ansible/environments/staging/hosts` in a keel YAML inventory: the
+// hosts, groups and variables of an Ansible inventory (INI or Ansible's YAML) with the
+// group_vars/ and host_vars/ beside it, and those of `ansible_playbook_dir:` (ansible-tree.ts),
+// kept as the team maintains them for Ansible, with keel's additions on top. An Ansible
+// inventory cannot say which roles a group gets; the YAML file does
 // (`groups: {web: {roles: [...]}}`), and its own vars, connection and known_hosts apply too.
 //
-// Merge rules (YAML over INI): hosts and groups are joined by name; a group's roles come from
-// the YAML, its vars are the INI's then the YAML's (key by key), its children and hosts are
-// both files'; a host's connection keys and vars set in the YAML win; environment vars likewise.
-import { readFile } from 'node:fs/promises';
+// Merge rules: hosts and groups are joined by name; a group's roles come from the YAML, its
+// children and hosts are both files'. Variables and connection settings: the Ansible tree's,
+// resolved for each host as Ansible resolves them, then everything the YAML sets on top
+// (its vars, its groups', the host's), so that whatever keel's file says wins.
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { unique } from '../lists.js';
-import { readIniInventory } from './ini.js';
+import { readAnsibleTree, readInventoryText, type TreeOptions } from './ansible-tree.js';
 import type { RawConnection, RawGroup, RawHost, RawInventory, RawVars, Ref } from './raw.js';
 
-export async function includeAnsibleInventory(yaml: RawInventory, ref: Ref, display: (abs: string) => string): Promise<RawInventory> {
+export async function includeAnsibleInventory(yaml: RawInventory, ref: Ref, opts: Omit<TreeOptions, 'playbookDir'>): Promise<RawInventory> {
   const abs = path.resolve(path.dirname(yaml.path), ref.name);
   let text: string;
   try {
-    text = await readFile(abs, 'utf8');
+    text = readInventoryText(abs, ref.name);
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
-    throw new ConfigError(`ansible_inventory: cannot read ${ref.name} (${why}; looked for ${abs})`, ref.location);
+    throw new ConfigError(`ansible_inventory: ${(err as Error).message}`, ref.location);
   }
-  const ini = readIniInventory(text, display(abs), abs);
+  const playbookDir = yaml.ansiblePlaybookDir && directory(yaml, yaml.ansiblePlaybookDir);
+  const ini = await readAnsibleTree(abs, text, { ...opts, ...(playbookDir && { playbookDir }) });
   const groups = new Map<string, RawGroup>(ini.groups.map((g) => [g.name, g]));
   for (const g of yaml.groups) {
     const base = groups.get(g.name);
@@ -41,7 +44,21 @@ export async function includeAnsibleInventory(yaml: RawInventory, ref: Ref, disp
     groups: [...groups.values()],
     implicitGroups: true,
     ansibleFile: ini.file,
+    ansibleVars: ini.ansibleVars,
+    ansibleSources: ini.ansibleSources,
   };
+}
+
+function directory(yaml: RawInventory, ref: Ref): string {
+  const abs = path.resolve(path.dirname(yaml.path), ref.name);
+  let isDir = false;
+  try {
+    isDir = statSync(abs).isDirectory();
+  } catch {
+    // reported below
+  }
+  if (!isDir) throw new ConfigError(`ansible_playbook_dir: ${ref.name} is not a directory (looked for ${abs})`, ref.location);
+  return abs;
 }
 
 function mergeGroup(ini: RawGroup, y: RawGroup): RawGroup {

@@ -9,18 +9,23 @@
 // soon as another group lists them, as in Ansible). Groups named by `:children` or `:vars`
 // sections are created if no section defines them, as in Ansible.
 //
-// Values: quoted values stay strings. Unquoted `true`/`false` (any case) become booleans and
-// decimal integers become numbers, which is what Ansible's literal evaluation yields for the
-// values people write; other unquoted values (floats, lists, dicts) stay strings. In
-// `:vars` sections everything after the first `=` is the value, comments included.
+// The variables are kept as Ansible variables (`ansibleVars` of the host, group or `all`),
+// connection variables included: ansible-tree.ts ranks them with group_vars/ and host_vars/
+// as Ansible does, and the winning connection variables become the host's connection
+// (ansible-connection.ts). `host:2222` is `ansible_port=2222` on that host, as in Ansible.
+// `ansible_group_priority` in `[group:vars]` orders groups of the same depth, as in Ansible.
 //
-// Connection variables become the host's connection and are kept out of its vars:
-// ansible_host, ansible_port, ansible_user, ansible_ssh_private_key_file, ansible_become,
-// ansible_become_user (and the older ansible_ssh_host/port/user spellings), and from
-// ansible_ssh_common_args / ansible_ssh_extra_args only the jump host (`-J x` or
-// `-o ProxyJump=x`); their other ssh options are not supported and are ignored.
+// Values: quoted values stay strings. Unquoted `true`/`false` (any case) become booleans and
+// decimal integers become numbers; other unquoted values (floats, lists, dicts) stay strings.
+// In `:vars` sections everything after the first `=` is the value, comments included. Ansible
+// reads some of these differently (it runs Python's literal_eval: `true` stays a string
+// there, `1.5` is a float, `"42"` on a host line is 42): where it does, `ansibleReadsAs` says
+// what Ansible reads, and `keel inventory --explain` names the difference.
+import { isDeepStrictEqual } from 'node:util';
 import { ConfigError, type SourceLocation } from '../errors.js';
-import { emptyVars, type RawConnection, type RawGroup, type RawHost, type RawInventory } from './raw.js';
+import { checkConnectionVar } from './ansible-connection.js';
+import { ansibleIniValue } from './py-literal.js';
+import { emptyVars, type RawGroup, type RawHost, type RawInventory, type RawVars } from './raw.js';
 
 interface Token {
   text: string;
@@ -36,7 +41,7 @@ export function readIniInventory(text: string, file: string, absPath: string): R
   const groupNamed = (name: string, location: SourceLocation): RawGroup => {
     let g = groups.get(name);
     if (!g) {
-      g = { name, location, roles: [], vars: emptyVars(), children: [], hosts: [], connection: {} };
+      g = { name, location, roles: [], vars: emptyVars(), children: [], hosts: [], connection: {}, ansibleVars: emptyVars() };
       groups.set(name, g);
     }
     return g;
@@ -72,7 +77,11 @@ export function readIniInventory(text: string, file: string, absPath: string): R
       const quoted = /^(["']).*\1$/.test(rawValue) && rawValue.length >= 2;
       const value = quoted ? rawValue.slice(1, -1) : rawValue;
       const valueColumn = column + eq + 1 + (line.slice(eq + 1).length - line.slice(eq + 1).trimStart().length);
-      assignVar(section.group, key, value, quoted, at(column), at(valueColumn));
+      if (key === 'ansible_group_priority') {
+        section.group.ansiblePriority = groupPriority(value, at(valueColumn));
+        return;
+      }
+      assignVar(section.group.ansibleVars!, key, value, quoted, rawValue, at(column), at(valueColumn));
       return;
     }
 
@@ -88,17 +97,21 @@ export function readIniInventory(text: string, file: string, absPath: string): R
     for (const spec of expandHostPattern(pattern!.text, at(pattern!.column))) {
       let host = hosts.get(spec.name);
       if (!host) {
-        host = { name: spec.name, location: at(pattern!.column), groups: [], roles: [], vars: emptyVars(), connection: {} };
+        host = { name: spec.name, location: at(pattern!.column), groups: [], roles: [], vars: emptyVars(), connection: {}, ansibleVars: emptyVars() };
         hosts.set(spec.name, host);
       }
-      if (spec.port !== undefined) host.connection.port = spec.port;
+      if (spec.port !== undefined) {
+        host.ansibleVars!.values['ansible_port'] = spec.port;
+        host.ansibleVars!.locations['ansible_port'] = at(pattern!.column);
+      }
       if (!section.group.hosts.some((h) => h.name === spec.name)) {
         section.group.hosts.push({ name: spec.name, location: at(pattern!.column) });
       }
       for (const token of assignments) {
         const eq = token.text.indexOf('=');
         if (eq <= 0) throw new ConfigError(`expected key=value after host "${spec.name}", got ${JSON.stringify(token.text)}`, at(token.column));
-        assignVar(host, token.text.slice(0, eq), token.text.slice(eq + 1), token.quoted, at(token.column), at(token.column + eq + 1));
+        const text = token.text.slice(eq + 1);
+        assignVar(host.ansibleVars!, token.text.slice(0, eq), text, token.quoted, text, at(token.column), at(token.column + eq + 1));
       }
     }
   });
@@ -107,7 +120,7 @@ export function readIniInventory(text: string, file: string, absPath: string): R
   const ungrouped = groups.get('ungrouped')!;
   const listed = new Set([...groups.values()].filter((g) => g !== ungrouped).flatMap((g) => g.hosts.map((h) => h.name)));
   ungrouped.hosts = ungrouped.hosts.filter((h) => !listed.has(h.name));
-  if (ungrouped.hosts.length === 0 && ungrouped.children.length === 0 && Object.keys(ungrouped.vars.values).length === 0) {
+  if (ungrouped.hosts.length === 0 && ungrouped.children.length === 0 && Object.keys(ungrouped.ansibleVars!.values).length === 0) {
     groups.delete('ungrouped');
   }
   const all = groups.get('all');
@@ -115,12 +128,14 @@ export function readIniInventory(text: string, file: string, absPath: string): R
   return {
     file,
     path: absPath,
-    vars: all?.vars ?? emptyVars(),
-    connection: all?.connection ?? {},
+    vars: emptyVars(),
+    connection: {},
     hosts: [...hosts.values()],
     groups: [...groups.values()],
     implicitGroups: true,
     format: 'ini',
+    ansibleFile: file,
+    ansibleVars: all?.ansibleVars ?? emptyVars(),
   };
 }
 
@@ -132,66 +147,29 @@ export function iniValue(text: string, quoted: boolean): unknown {
   return text;
 }
 
+/** `ansibleText`: the value as Ansible's literal_eval sees it (a host line's token without its
+ *  quotes, a `:vars` line's text with them). */
 function assignVar(
-  target: { vars: RawHost['vars']; connection: RawConnection },
+  target: RawVars,
   key: string,
   text: string,
   quoted: boolean,
+  ansibleText: string,
   keyLocation: SourceLocation,
   valueLocation: SourceLocation,
 ): void {
-  if (!applyConnectionVar(target.connection, key, text, valueLocation)) {
-    target.vars.values[key] = iniValue(text, quoted);
-    target.vars.locations[key] = keyLocation;
-  }
+  checkConnectionVar(key, text, valueLocation);
+  const value = iniValue(text, quoted);
+  target.values[key] = value;
+  target.locations[key] = keyLocation;
+  const ansible = ansibleIniValue(ansibleText);
+  if (ansible.known && !isDeepStrictEqual(ansible.value, value)) (target.ansibleReadsAs ??= {})[key] = ansible.value;
+  else if (target.ansibleReadsAs) delete target.ansibleReadsAs[key];
 }
 
-/** Maps an ansible_* connection variable onto the connection; false when `key` is not one. */
-function applyConnectionVar(conn: RawConnection, key: string, value: string, location: SourceLocation): boolean {
-  switch (key) {
-    case 'ansible_host':
-    case 'ansible_ssh_host':
-      conn.address = value;
-      return true;
-    case 'ansible_port':
-    case 'ansible_ssh_port': {
-      const port = Number(value);
-      if (!/^[0-9]+$/.test(value) || port < 1 || port > 65535) {
-        throw new ConfigError(`"${key}" must be an integer between 1 and 65535, got ${JSON.stringify(value)}`, location);
-      }
-      conn.port = port;
-      return true;
-    }
-    case 'ansible_user':
-    case 'ansible_ssh_user':
-      conn.user = value;
-      return true;
-    case 'ansible_ssh_private_key_file':
-    case 'ansible_private_key_file':
-      conn.keys = [value];
-      return true;
-    case 'ansible_become':
-      conn.become = ansibleBoolean(key, value, location);
-      return true;
-    case 'ansible_become_user':
-      conn.becomeUser = value;
-      return true;
-    case 'ansible_ssh_common_args':
-    case 'ansible_ssh_extra_args': {
-      const jumps = proxyJumpOf(value);
-      if (jumps.length > 0) conn.jump = jumps.map((name) => ({ name, location }));
-      return true;
-    }
-    default:
-      return false;
-  }
-}
-
-function ansibleBoolean(key: string, value: string, location: SourceLocation): boolean {
-  const v = value.toLowerCase();
-  if (['yes', 'on', 'true', '1', 'y', 't'].includes(v)) return true;
-  if (['no', 'off', 'false', '0', 'n', 'f'].includes(v)) return false;
-  throw new ConfigError(`"${key}" must be true or false, got ${JSON.stringify(value)}`, location);
+function groupPriority(text: string, location: SourceLocation): number {
+  if (!/^-?[0-9]+$/.test(text.trim())) throw new ConfigError(`"ansible_group_priority" must be an integer, got ${JSON.stringify(text)}`, location);
+  return Number(text);
 }
 
 /** The hops of `-J a,b` or `-o ProxyJump=a,b` in ssh arguments, outermost first. */
@@ -249,7 +227,7 @@ function tokenize(line: string, lineNo: number, file: string): Token[] {
 }
 
 /** `web[01:03]` → web01, web02, web03; `db-[a:c]`; `host:2222` sets the port. */
-function expandHostPattern(pattern: string, location: SourceLocation): { name: string; port?: number }[] {
+export function expandHostPattern(pattern: string, location: SourceLocation): { name: string; port?: number }[] {
   const portMatch = /^([^:[\]]+|.*\])(?::([0-9]+))$/.exec(pattern);
   const base = portMatch ? portMatch[1]! : pattern;
   const port = portMatch ? Number(portMatch[2]) : undefined;

@@ -1,9 +1,12 @@
-// Loading an environment's inventory: find the file, read it (keel YAML or Ansible INI),
-// validate it, and resolve every host's groups, roles, variables and connection.
+// Loading an environment's inventory: find the file, read it (keel YAML, or an Ansible
+// inventory with its group_vars/ and host_vars/), validate it, and resolve every host's
+// groups, roles, variables and connection.
 //
 // Variable precedence, lowest to highest (a later level replaces a whole top-level key;
 // mappings are not merged, like Ansible's default hash_behaviour=replace):
-//   1. the inventory's `vars` (environment-wide; `[all:vars]` in INI)
+//   0. an Ansible tree's variables (an INI inventory, or `ansible_inventory:`), ranked for
+//      each host as Ansible ranks them (ansible-tree.ts)
+//   1. the inventory's `vars` (environment-wide)
 //   2. group `vars`: ancestor groups before their children; unrelated groups in the order
 //      they appear in the file (`all` first)
 //   3. the host's `vars`
@@ -11,21 +14,26 @@
 //
 // Connection precedence, lowest to highest: built-in defaults (port 22, the local user,
 // ssh-agent when $SSH_AUTH_SOCK is set, 10 s connect timeout, no become, become user root)
-// < the inventory's `connection` < groups' `connection` (same order as vars) < the host's
-// own keys. ~/.ssh/config ($KEEL_SSH_CONFIG) fills in HostName, Port, User, IdentityFile and
-// ProxyJump for what the inventory leaves unset; a host's `ssh_config`/`ssh_host` file is
-// stronger: only keys set on the host itself beat it.
+// < an Ansible tree's connection variables < the inventory's `connection` < groups'
+// `connection` (same order as vars) < the host's own keys. ~/.ssh/config ($KEEL_SSH_CONFIG)
+// fills in HostName, Port, User, IdentityFile and ProxyJump for what the inventory leaves
+// unset; a host's `ssh_config`/`ssh_host` file is stronger: only keys set on the host itself
+// (its own keys, its Ansible inventory line, its host_vars/) beat it.
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError, throwIfAny } from '../errors.js';
+import { ConfigError, formatLocation, throwIfAny } from '../errors.js';
 import { didYouMean } from '../suggest.js';
-import { readIniInventory } from './ini.js';
+import { ansibleDecrypter } from '../vault/ansible-password.js';
 import { includeAnsibleInventory } from './ansible-include.js';
+import { readAnsibleTree } from './ansible-tree.js';
 import type { RawInventory, RawVars } from './raw.js';
 import { resolveInventory } from './resolve.js';
 import { readSshConfig, userSshConfigPath } from './ssh-config.js';
 import type { Connection, Host, Inventory, Vars } from './types.js';
 import { readYamlInventory } from './yaml.js';
+import { detectFormat } from './format.js';
+
+export { detectFormat };
 
 export interface LoadOptions {
   /** Project root (contains inventories/). */
@@ -40,6 +48,13 @@ export interface LoadOptions {
   isKnownRole?: (name: string) => boolean;
   /** The known roles, to list in that error (and to check against when isKnownRole is absent). */
   knownRoles?: readonly string[];
+  /** Asks for the Ansible Vault password on a terminal (absent: never asked; see
+   *  vault/ansible-password.ts for where else it comes from). */
+  askAnsibleVaultPassword?: (prompt: string) => Promise<string>;
+  /** Every value decrypted from Ansible Vault, as soon as it is: give it to the redactor. */
+  onSecret?: (value: unknown) => void;
+  /** Environment variables ($ANSIBLE_VAULT_PASSWORD_FILE); default process.env. */
+  environment?: Record<string, string | undefined>;
 }
 
 const YAML_EXTENSIONS = ['.yaml', '.yml'];
@@ -54,8 +69,24 @@ export async function loadInventory(opts: LoadOptions): Promise<Inventory> {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
     throw new ConfigError(`cannot read inventory: ${reason}`, { file });
   }
-  let raw: RawInventory = detectFormat(absPath, text) === 'ini' ? readIniInventory(text, file, absPath) : readYamlInventory(text, file, absPath);
-  if (raw.ansibleInventory) raw = await includeAnsibleInventory(raw, raw.ansibleInventory, (abs) => displayPath(opts.root, abs));
+  const yaml = detectFormat(absPath, text) === 'yaml' ? readYamlInventory(text, file, absPath) : undefined;
+  const passwordFile = yaml?.ansibleVaultPasswordFile;
+  const vault = ansibleDecrypter({
+    ...(passwordFile && {
+      file: { path: path.resolve(path.dirname(absPath), passwordFile.name), shown: passwordFile.name, location: passwordFile.location },
+    }),
+    env: opts.environment ?? process.env,
+    root: opts.root,
+    ask: opts.askAnsibleVaultPassword,
+  });
+  const tree = { decrypt: vault.decrypt, onSecret: opts.onSecret ?? (() => undefined), display: (abs: string) => displayPath(opts.root, abs) };
+  let raw: RawInventory;
+  try {
+    if (!yaml) raw = await readAnsibleTree(absPath, text, tree);
+    else raw = yaml.ansibleInventory ? await includeAnsibleInventory(yaml, yaml.ansibleInventory, tree) : yaml;
+  } finally {
+    vault.wipe();
+  }
   const sshConfigPath = userSshConfigPath();
   return resolveInventory(raw, {
     env: opts.env,
@@ -86,21 +117,7 @@ async function findEnvFile(root: string, env: string): Promise<string> {
   );
 }
 
-/** .ini/.cfg => INI, .yaml/.yml/.json => YAML; otherwise INI when the text looks like it. */
-export function detectFormat(file: string, text: string): 'yaml' | 'ini' {
-  const ext = path.extname(file).toLowerCase();
-  if (ext === '.ini' || ext === '.cfg') return 'ini';
-  if ([...YAML_EXTENSIONS, '.json'].includes(ext)) return 'yaml';
-  const first = text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .find((l) => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
-  if (first === undefined) return 'yaml';
-  if (/^\[[^\]]+\]$/.test(first)) return 'ini';
-  return first.startsWith('---') || /^[^\s=]+:(\s|$)/.test(first) || first.startsWith('{') ? 'yaml' : 'ini';
-}
-
-function displayPath(root: string, absPath: string): string {
+export function displayPath(root: string, absPath: string): string {
   const rel = path.relative(root, absPath);
   return rel.startsWith('..') || path.isAbsolute(rel) ? absPath : rel.split(path.sep).join('/');
 }
@@ -163,7 +180,20 @@ export function inventoryToJSON(inv: Inventory, mask: (value: unknown) => unknow
                 : { role: i.role, ...(i.name !== undefined && { name: i.name }), vars: masked(i.vars) },
             )
           : h.roles;
-        return [h.name, { groups: h.groups, roles, connection: connectionJSON(h.connection), vars: masked(h.vars) }];
+        // A value from the Ansible tree keel cannot evaluate is not among the vars: said here.
+        const notEvaluated = Object.fromEntries(
+          (h.unevaluable ?? []).map((u) => [u.name, mask(`${formatLocation(u.location)}: ${u.expression !== undefined ? `${u.expression}: ` : ''}${u.why}`)]),
+        );
+        return [
+          h.name,
+          {
+            groups: h.groups,
+            roles,
+            connection: connectionJSON(h.connection),
+            vars: masked(h.vars),
+            ...(h.unevaluable?.length && { not_evaluated: notEvaluated }),
+          },
+        ];
       }),
     ),
   };

@@ -40,6 +40,9 @@ export interface RoleRef extends Ref {
 export interface RawVars {
   values: Vars;
   locations: Record<string, SourceLocation>;
+  /** Ansible INI: what Ansible reads where keel reads the text differently (keel types `true`
+   *  as a boolean, Ansible's literal_eval leaves it a string): named by --explain. */
+  ansibleReadsAs?: Record<string, unknown>;
 }
 
 export interface RawHost {
@@ -51,6 +54,23 @@ export interface RawHost {
   connection: RawConnection;
   /** `target: NAME`: a local target of `keel target up` fills in the connection. */
   target?: Ref;
+  /** Its variables in Ansible's inventory file (connection variables included), and after
+   *  reading group_vars/host_vars, every Ansible layer that reaches it (ansible-tree.ts). */
+  ansibleVars?: RawVars;
+  ansibleLayers?: AnsibleLayer[];
+}
+
+/** One place Ansible variables come from, in Ansible's words ("inventory group_vars/web"). */
+export interface AnsibleLayer {
+  label: string;
+  vars: RawVars;
+  /** Set on the host's own layers (its inventory line, host_vars/): what "set on the host
+   *  itself" means for an ssh_config file's precedence (resolve.ts). */
+  hostLevel?: boolean;
+  /** Decrypted from Ansible Vault (the whole value or part of it). */
+  secrets: Set<string>;
+  /** Holding an `!unsafe` string: taken as written, never rendered. */
+  unsafe: Set<string>;
 }
 
 export interface RawGroup {
@@ -64,6 +84,9 @@ export interface RawGroup {
   connection: RawConnection;
   serial?: number | string;
   maxFailPercentage?: number;
+  /** Its variables in Ansible's inventory file (`[web:vars]`), and `ansible_group_priority`. */
+  ansibleVars?: RawVars;
+  ansiblePriority?: number;
 }
 
 export interface RawInventory {
@@ -79,8 +102,16 @@ export interface RawInventory {
   implicitGroups: boolean;
   /** `ansible_inventory:` of a YAML inventory, as written (see ansible-include.ts). */
   ansibleInventory?: Ref;
-  /** The INI file included that way, as shown in messages: its variables only warn. */
+  /** `ansible_playbook_dir:`: its group_vars/ and host_vars/ are read as a playbook's. */
+  ansiblePlaybookDir?: Ref;
+  /** `ansible_vault_password_file:`: the password of Vault-encrypted vars in the Ansible tree. */
+  ansibleVaultPasswordFile?: Ref;
+  /** The Ansible inventory file read (directly or through ansible_inventory:), as shown in
+   *  messages, and its `[all:vars]` (or `all: vars:`). */
   ansibleFile?: string;
+  ansibleVars?: RawVars;
+  /** Where the Ansible tree's variables were read from, for --explain. */
+  ansibleSources?: { inventoryDir: string; playbookDir?: string };
   /** Ansible INI (its variables may be Ansible's own: unknown ones only warn) or keel YAML. */
   format?: 'yaml' | 'ini';
   /** `known_hosts:` as written (YAML only). */

@@ -3,12 +3,14 @@
 // them for the README.
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, type SourceLocation } from '../errors.js';
+import { ConfigError, configErrorsOf } from '../errors.js';
 import { closest } from '../suggest.js';
 import { unique } from '../lists.js';
 import type { RawConnection, RawGroup, RawHost, RawInventory, RawVars, Ref, RoleRef } from './raw.js';
 import { lookupSshHost, readSshConfig, type SshConfig, type SshHostOptions } from './ssh-config.js';
 import type { Connection, Group, Host, Inventory, RoleInstance, VarDefinition, Vars } from './types.js';
+import { isConnectionVar } from './ansible-connection.js';
+import { mergeHostVars, type HostVars, type KeelLayer } from './host-vars.js';
 import { throwAll } from './yaml.js';
 
 export interface ResolveOptions {
@@ -36,13 +38,22 @@ export async function resolveInventory(raw: RawInventory, opts: ResolveOptions):
 
   const groupsByHost = new Map(raw.hosts.map((h) => [h.name, groupsOf(h, groups, parents, order)]));
   const layersByHost = new Map([...groupsByHost].map(([h, names]) => [h, names.map((n) => groups.get(n)!)]));
-  const connections = new ConnectionResolver(raw, layersByHost, opts.userSshConfig, await localTargets(raw, opts));
-  const hosts: Host[] = [];
   const errors: ConfigError[] = [];
+  const varsByHost = new Map<string, HostVars>();
+  for (const rawHost of raw.hosts) {
+    try {
+      varsByHost.set(rawHost.name, mergeHostVars(rawHost.ansibleLayers ?? [], keelLayers(raw, layersByHost.get(rawHost.name)!, rawHost, opts.extraVars)));
+    } catch (err) {
+      errors.push(...configErrorsOf(err));
+    }
+  }
+  throwAll(errors);
+  const connections = new ConnectionResolver(raw, layersByHost, opts.userSshConfig, await localTargets(raw, opts), varsByHost);
+  const hosts: Host[] = [];
   for (const rawHost of raw.hosts) {
     const hostGroups = groupsByHost.get(rawHost.name)!;
     const layers = layersByHost.get(rawHost.name)!;
-    const merged = mergeVars(raw, layers, rawHost, opts.extraVars);
+    const merged = varsByHost.get(rawHost.name)!;
     if (connections.inCycle.has(rawHost.name)) continue; // already reported with its cycle
     const instances = roleInstances([...layers.flatMap((g) => g.roles), ...rawHost.roles]);
     try {
@@ -54,8 +65,12 @@ export async function resolveInventory(raw: RawInventory, opts: ResolveOptions):
         connection: await connections.forHost(rawHost.name, []),
         vars: merged.values,
         varLocations: merged.locations,
-        literalVars: Object.keys(opts.extraVars?.values ?? {}),
+        literalVars: unique([...Object.keys(opts.extraVars?.values ?? {}), ...merged.literal]),
         location: rawHost.location,
+        varSources: merged.sources,
+        ...(merged.unevaluable.length && { unevaluable: merged.unevaluable }),
+        ...(merged.secretVars.length && { secretVars: merged.secretVars }),
+        ...(Object.keys(merged.connectionVars).length && { connectionVars: merged.connectionVars }),
       });
     } catch (err) {
       if (err instanceof ConfigError) errors.push(err);
@@ -70,20 +85,40 @@ export async function resolveInventory(raw: RawInventory, opts: ResolveOptions):
     varDefinitions: varDefinitions(raw, hosts, groupsByHost, opts.extraVars),
     file: raw.path,
     knownHostsFile: raw.knownHosts ? path.resolve(path.dirname(raw.path), expandHome(raw.knownHosts)) : undefined,
-    vars: { ...raw.vars.values },
+    vars: { ...ansibleShown(raw.ansibleVars), ...raw.vars.values },
     hosts,
     groups: [...groups.values()].map(
       (g): Group => ({
         name: g.name,
         roles: g.roles.map((r) => r.name),
-        vars: { ...g.vars.values },
+        vars: { ...ansibleShown(g.ansibleVars), ...g.vars.values },
         children: g.children.map((c) => c.name),
         ...(g.serial !== undefined && { serial: g.serial }),
         ...(g.maxFailPercentage !== undefined && { maxFailPercentage: g.maxFailPercentage }),
         location: g.location,
       }),
     ),
+    ...(raw.ansibleFile !== undefined &&
+      raw.ansibleSources && {
+        ansible: { file: raw.ansibleFile, inventoryDir: raw.ansibleSources.inventoryDir, playbookDir: raw.ansibleSources.playbookDir },
+      }),
   };
+}
+
+/** keel's own layers for a host, above the Ansible tree's: env vars < groups < host < -e. */
+function keelLayers(raw: RawInventory, groups: RawGroup[], host: RawHost, extra: RawVars | undefined): KeelLayer[] {
+  return [
+    { label: 'keel inventory vars', vars: raw.vars },
+    ...groups.map((g) => ({ label: `keel inventory group ${g.name}`, vars: g.vars })),
+    { label: `keel inventory host ${host.name}`, vars: host.vars },
+    ...(extra ? [{ label: '-e', vars: extra }] : []),
+  ];
+}
+
+/** An Ansible group's (or `all`'s) own variables as `keel inventory` shows the group:
+ *  connection variables aside (they are each host's connection). */
+function ansibleShown(vars: RawVars | undefined): Vars {
+  return Object.fromEntries(Object.entries(vars?.values ?? {}).filter(([k]) => !isConnectionVar(k)));
 }
 
 /** Groups by name in order of appearance, `all` first (implicit unless the file defines it). */
@@ -200,22 +235,6 @@ function groupsOf(host: RawHost, groups: Map<string, RawGroup>, parents: Map<str
   return result;
 }
 
-function mergeVars(raw: RawInventory, groups: RawGroup[], host: RawHost, extra: RawVars | undefined) {
-  const values: Vars = {};
-  const locations: Record<string, SourceLocation> = {};
-  const layer = (vars: Vars, where: (key: string) => SourceLocation): void => {
-    for (const [k, v] of Object.entries(vars)) {
-      values[k] = v;
-      locations[k] = where(k);
-    }
-  };
-  layer(raw.vars.values, (k) => raw.vars.locations[k]!);
-  for (const g of groups) layer(g.vars.values, (k) => g.vars.locations[k]!);
-  layer(host.vars.values, (k) => host.vars.locations[k]!);
-  if (extra) layer(extra.values, (k) => extra.locations[k]!);
-  return { values, locations };
-}
-
 /** One instance per role entry; an entry listed again (a group and its host both name
  *  `daemon[recalc]`) is one instance where the later entry's variables win key by key. */
 function roleInstances(refs: RoleRef[]): RoleInstance[] {
@@ -269,14 +288,12 @@ function varDefinitions(raw: RawInventory, hosts: Host[], groupsByHost: Map<stri
   const inGroup = (g: string) => names.filter((h) => groupsByHost.get(h)?.includes(g));
   const defs: VarDefinition[] = [];
   const add = (vars: RawVars, reach: string[]) => {
-    for (const k of Object.keys(vars.values)) {
-      const location = vars.locations[k]!;
-      defs.push({ name: k, location, hosts: reach, ...(raw.ansibleFile !== undefined && location.file === raw.ansibleFile && { fromAnsible: true }) });
-    }
+    for (const k of Object.keys(vars.values)) defs.push({ name: k, location: vars.locations[k]!, hosts: reach });
   };
   add(raw.vars, names);
   for (const g of raw.groups) add(g.vars, inGroup(g.name));
   for (const h of raw.hosts) add(h.vars, names.includes(h.name) ? [h.name] : []);
+  defs.push(...ansibleDefinitions(raw, names));
   if (extra) add(extra, names);
   const instanceRefs: [RoleRef, string[]][] = [
     ...raw.groups.flatMap((g) => g.roles.map((r): [RoleRef, string[]] => [r, inGroup(g.name)])),
@@ -293,6 +310,26 @@ function varDefinitions(raw: RawInventory, hosts: Host[], groupsByHost: Map<stri
     }
   }
   return defs;
+}
+
+/** Each variable of the Ansible tree where it is written, with the hosts whose layers hold it.
+ *  It may be Ansible's own (read by a playbook keel does not run): unknown ones only warn. */
+function ansibleDefinitions(raw: RawInventory, names: string[]): VarDefinition[] {
+  const byPlace = new Map<string, VarDefinition>();
+  for (const h of raw.hosts) {
+    if (!names.includes(h.name)) continue;
+    for (const layer of h.ansibleLayers ?? []) {
+      for (const k of Object.keys(layer.vars.values)) {
+        if (isConnectionVar(k)) continue;
+        const location = layer.vars.locations[k]!;
+        const key = `${k}\0${location.file}:${location.line}:${location.column}`;
+        const d = byPlace.get(key) ?? { name: k, location, hosts: [], fromAnsible: true };
+        if (!d.hosts.includes(h.name)) d.hosts.push(h.name);
+        byPlace.set(key, d);
+      }
+    }
+  }
+  return [...byPlace.values()];
 }
 
 /** Each `target:` host's connection from its local target; every unknown name reported at once. */
@@ -326,7 +363,8 @@ function mergeConnections(layers: RawConnection[]): RawConnection {
 }
 
 /**
- * Connection precedence: built-in defaults < env `connection` < groups' `connection` < host keys.
+ * Connection precedence: built-in defaults < the Ansible tree's connection variables (ranked
+ * as Ansible ranks them) < env `connection` < groups' `connection` < host keys.
  * OpenSSH config: ~/.ssh/config fills only what the inventory leaves unset (the host's
  * address is the alias looked up); a file named by `ssh_config` (or an alias named by
  * `ssh_host`) is stronger: its values beat env and group settings, only keys set on the host
@@ -346,6 +384,8 @@ class ConnectionResolver {
     private readonly userConfig: SshConfig | undefined,
     /** Hosts that are local targets: their connection, between groups' and the host's own. */
     private readonly targets: Map<string, RawConnection>,
+    /** Each host's variables: the connection its Ansible variables make comes first. */
+    private readonly vars: Map<string, HostVars>,
   ) {
     this.hosts = new Map(raw.hosts.map((h) => [h.name, h]));
   }
@@ -356,8 +396,9 @@ class ConnectionResolver {
     const groups = this.groupLayers.get(name) ?? [];
     const host = this.hosts.get(name)!;
     const target = this.targets.get(name);
-    const merged = mergeConnections([this.raw.connection, ...groups.map((g) => g.connection), target ?? {}, host.connection]);
-    const own = host.connection;
+    const ansible = this.vars.get(name);
+    const merged = mergeConnections([ansible?.connection ?? {}, this.raw.connection, ...groups.map((g) => g.connection), target ?? {}, host.connection]);
+    const own = mergeConnections([ansible?.ownConnection ?? {}, host.connection]);
 
     let ssh: SshHostOptions | undefined;
     let alias: string;

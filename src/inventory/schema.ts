@@ -111,7 +111,20 @@ export const inventorySchema: SchemaObject = {
     ansible_inventory: {
       type: 'string',
       minLength: 1,
-      description: 'an Ansible INI inventory whose hosts, groups and variables this file takes (relative to this file)',
+      description:
+        'an Ansible inventory (INI or YAML) whose hosts, groups and variables this file takes, ' +
+        'group_vars/ and host_vars/ beside it included (relative to this file)',
+    },
+    ansible_playbook_dir: {
+      type: 'string',
+      minLength: 1,
+      description:
+        "the directory of the team's Ansible playbook, whose group_vars/ and host_vars/ are read as Ansible reads a playbook's (relative to this file)",
+    },
+    ansible_vault_password_file: {
+      type: 'string',
+      minLength: 1,
+      description: 'a file holding the Ansible Vault password of encrypted vars in the Ansible tree (relative to this file)',
     },
     vars,
     connection,

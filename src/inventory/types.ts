@@ -69,8 +69,41 @@ export interface Host {
   location: SourceLocation;
   /** Where the winning value of each top-level variable was defined (for validation errors). */
   varLocations?: Record<string, SourceLocation>;
-  /** Variables given with -e: taken as they are, never rendered as templates. */
+  /** Variables given with -e (and Ansible's `!unsafe` values): taken as they are, never
+   *  rendered as templates. */
   literalVars?: string[];
+  /** Every place each variable is set, lowest precedence first: the last one is its value. */
+  varSources?: Record<string, VarSource[]>;
+  /** Variables from an Ansible tree whose value keel cannot evaluate: not in `vars`. */
+  unevaluable?: Unevaluable[];
+  /** Variables whose value was decrypted from Ansible Vault (masked wherever keel prints). */
+  secretVars?: string[];
+  /** The Ansible connection variables (ansible_host...) that made `connection`, as set. */
+  connectionVars?: Record<string, { value: unknown; source: VarSource }>;
+}
+
+/** One place a variable is set, in keel's or Ansible's words. */
+export interface VarSource {
+  /** "inventory group_vars/web", "playbook host_vars/web1", "keel inventory (group web)", "-e". */
+  label: string;
+  location: SourceLocation;
+  /** Decrypted from Ansible Vault. */
+  secret?: boolean;
+  /** Ansible INI: Ansible's literal_eval reads the text as this value, keel as another. */
+  ansibleReadsAs?: { value: unknown };
+}
+
+/** A value from an Ansible tree that keel cannot evaluate (Jinja keel's templates do not have). */
+export interface Unevaluable {
+  name: string;
+  location: SourceLocation;
+  /** The part keel cannot evaluate, as written; absent for a secret (never shown). */
+  expression?: string;
+  why: string;
+  /** What to write in keel instead, where there is an equivalent. */
+  keel?: string;
+  /** A connection variable (ansible_host...): keel needs it whatever the roles read. */
+  connection?: boolean;
 }
 
 export interface Group {
@@ -97,4 +130,6 @@ export interface Inventory {
   varDefinitions?: VarDefinition[];
   /** An Ansible INI inventory carries Ansible-only variables: unknown ones only warn. */
   format?: 'yaml' | 'ini';
+  /** The Ansible tree read (ansible_inventory:, or an INI inventory), for --explain. */
+  ansible?: { file: string; inventoryDir: string; playbookDir?: string };
 }

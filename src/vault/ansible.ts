@@ -11,12 +11,15 @@ export interface AnsibleVaultInfo {
   label?: string;
 }
 
+/** A whole file encrypted by ansible-vault, or the text of an inline `!vault |` value. */
+export function isAnsibleVault(data: Buffer | string): boolean {
+  return (typeof data === 'string' ? data : data.subarray(0, 15).toString('latin1')).startsWith('$ANSIBLE_VAULT;');
+}
+
 export function parseAnsibleEnvelope(data: Buffer, file: string): { info: AnsibleVaultInfo; body: string } {
   const text = data.toString('latin1');
   if (!text.startsWith('$ANSIBLE_VAULT;')) {
-    throw new ConfigError(`${file} is not an Ansible Vault file (it does not start with $ANSIBLE_VAULT;)`, undefined, {
-      hint: 'only whole-file vaults are supported, not inline !vault values',
-    });
+    throw new ConfigError(`${file} is not an Ansible Vault file (it does not start with $ANSIBLE_VAULT;)`);
   }
   const lines = text.split(/\r?\n/);
   const header = lines[0]!.trim().split(';');

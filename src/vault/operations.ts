@@ -2,10 +2,13 @@
 import { createHash, createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { BugError, ConfigError } from '../errors.js';
+import { BugError, ConfigError, formatLocation, type SourceLocation } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
 import { type Credential } from './age-file.js';
-import { ansiblePasswordFromFile, decryptAnsibleVault } from './ansible.js';
+import { isDeepStrictEqual } from 'node:util';
+import YAML from 'yaml';
+import { UnsafeText, VaultText, parseAnsibleYaml, varsMapping } from '../inventory/pyyaml.js';
+import { ansiblePasswordFromFile, decryptAnsibleVault, isAnsibleVault } from './ansible.js';
 import { flattenPaths, getPath, parsePath, parseSecrets, setPath } from './document.js';
 import { checkRecipient, identitiesFromConfig, newPassphrase, parseRecipients } from './keys.js';
 import { type VaultContext, type VaultOptions, describeTarget, encryptionTarget, openBytes, requireVault, saveVault, vaultContext } from './store.js';
@@ -122,6 +125,13 @@ export async function recipientsChange(
   return { message: `${verb} ${key}; ${vc.paths.display} re-encrypted to ${keys.length} recipient(s)`, warnings };
 }
 
+/**
+ * Imports an Ansible Vault file: encrypted whole (`ansible-vault create`), or a YAML vars file
+ * with values encrypted inline (`!vault |`, from `ansible-vault encrypt_string`): every key is
+ * imported, the inline ones decrypted. A whole file is kept as written (comments included);
+ * if YAML 1.1, which Ansible reads, types a value differently from YAML 1.2, which keel
+ * reads (`yes`, `0777`), the message names those keys.
+ */
 export async function importAnsible(
   vc: VaultContext,
   file: string,
@@ -133,18 +143,65 @@ export async function importAnsible(
       hint: 'pass --force to replace it',
     });
   }
-  const plain = decryptAnsibleVault(readFileSync(file), password, file);
+  const bytes = readFileSync(file);
+  const whole = isAnsibleVault(bytes);
+  const { text, inline, differ } = whole ? wholeFileText(bytes, password, file) : await inlineVaultText(bytes, password, file);
+  const { data } = parseSecrets(text, `${file} (decrypted)`);
+  mkdirSync(dirname(vc.paths.vault), { recursive: true });
+  const target = await encryptionTarget(vc);
+  await saveVault(vc, text, target, { keepUnlocked: false });
+  const keys = Object.keys(data).length;
+  const how = whole ? '' : `, ${inline} of them encrypted inline`;
+  const note = differ.length ? `; note: Ansible (YAML 1.1) reads ${differ.join(', ')} differently from keel (YAML 1.2): check with keel secrets view` : '';
+  return { message: `imported ${file} into ${vc.paths.display} (${keys} keys${how}), encrypted to ${describeTarget(target)}${note}`, data };
+}
+
+function wholeFileText(bytes: Buffer, password: Buffer, file: string): { text: string; inline: number; differ: string[] } {
+  const plain = decryptAnsibleVault(bytes, password, file);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(plain);
   } finally {
     plain.fill(0);
   }
-  const { data } = parseSecrets(text, `${file} (decrypted)`);
-  mkdirSync(dirname(vc.paths.vault), { recursive: true });
-  const target = await encryptionTarget(vc);
-  await saveVault(vc, text, target, { keepUnlocked: false });
-  return { message: `imported ${file} into ${vc.paths.display} (${Object.keys(data).length} keys), encrypted to ${describeTarget(target)}`, data };
+  const keel = parseSecrets(text, `${file} (decrypted)`).data;
+  const ansible = parseAnsibleYaml(text, `${file} (decrypted)`, { secret: true }).data as Record<string, unknown> | null;
+  const differ = Object.keys(keel).filter((k) => !isDeepStrictEqual(keel[k], ansible?.[k]));
+  return { text, inline: 0, differ };
+}
+
+async function inlineVaultText(bytes: Buffer, password: Buffer, file: string): Promise<{ text: string; inline: number; differ: string[] }> {
+  let source: string;
+  try {
+    source = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigError(`${file} is neither an Ansible Vault file nor a UTF-8 YAML vars file`);
+  }
+  const y = parseAnsibleYaml(source, file);
+  const mapping = varsMapping(y, file);
+  let inline = 0;
+  const decrypt = (v: unknown, where: SourceLocation): unknown => {
+    if (v instanceof VaultText) {
+      inline++;
+      const plain = decryptAnsibleVault(Buffer.from(v.envelope, 'utf8'), password, `the !vault value at ${formatLocation(where)}`);
+      try {
+        return new TextDecoder('utf-8', { fatal: true }).decode(plain);
+      } finally {
+        plain.fill(0);
+      }
+    }
+    if (v instanceof UnsafeText) return v.text;
+    if (Array.isArray(v)) return v.map((x) => decrypt(x, where));
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decrypt(x, where)]));
+    return v;
+  };
+  const values = Object.fromEntries(Object.entries(mapping?.values ?? {}).map(([k, v]) => [k, decrypt(v, mapping!.locations[k]!)]));
+  if (inline === 0) {
+    throw new ConfigError(`${file} holds nothing encrypted with Ansible Vault (it is not encrypted whole, and has no !vault value)`, undefined, {
+      hint: 'its variables are not secrets: keep them in the inventory (group_vars/ beside an Ansible inventory is read as it is)',
+    });
+  }
+  return { text: YAML.stringify(values), inline, differ: [] };
 }
 
 export function readAnsiblePasswordFile(path: string): Buffer {

@@ -213,7 +213,8 @@ describe('inventory errors', () => {
       `${FILE}:4:18: unknown key "usr" in the connection of group "web" (did you mean "user"?)`,
     ]);
     expect(await errorsFor('hosts: {}\ncolour: blue\n')).toEqual([
-      `${FILE}:2:1: unknown key "colour" in the inventory (expected one of: known_hosts, ansible_inventory, vars, connection, hosts, groups)`,
+      `${FILE}:2:1: unknown key "colour" in the inventory (expected one of: known_hosts, ansible_inventory, ansible_playbook_dir, ` +
+        'ansible_vault_password_file, vars, connection, hosts, groups)',
     ]);
   });
 

@@ -246,7 +246,9 @@ Only 'view' and 'get' show values in clear; everything else keel prints masks th
 
   secrets
     .command('import-ansible')
-    .description('decrypt an Ansible Vault file (1.1 or 1.2, AES256) and store it as the vault of <env>')
+    .description(
+      'decrypt an Ansible Vault file (1.1 or 1.2, AES256; encrypted whole, or a YAML vars file with !vault values) and store it as the vault of <env>',
+    )
     .argument('<env>')
     .argument('<file>')
     .option('--ansible-password-file <file>', 'the Ansible Vault password (else asked on a terminal)')
