@@ -13,7 +13,7 @@ import { InterruptedError, LockedError, lastLines } from '../errors.js';
 import type { HostSession } from '../ssh/types.js';
 import type { HostPlan } from '../engine/plan.js';
 import { HostPool } from '../engine/pool.js';
-import { runSteps, type Step, type StepsRun } from '../engine/steps.js';
+import { runSteps, watchSteps, type Step, type StepWatcher, type StepsRun } from '../engine/steps.js';
 import { acquireSnippet, assertHeldSnippet, describeHolder, parseLockReport, releaseScript, type LockOwner } from '../engine/lock.js';
 import { PRELUDE, newNonce, wrap } from '../engine/script-parts.js';
 import { interruptLines, untilAborted } from '../engine/run.js';
@@ -86,6 +86,8 @@ export interface DeployRequest {
   mask: (s: string) => string;
   onStep?: (host: string, step: StepRecord) => void;
   onPhase?: (phase: string) => void;
+  /** Each step's begin, end (and output lines) as they happen on each host. */
+  watch?: StepWatcher;
 }
 
 export async function runDeploy(req: DeployRequest): Promise<DeployReport> {
@@ -225,7 +227,8 @@ class Deploy {
       hosts.map((h) => h.plan.host),
       (s, host) => {
         const list = steps(this.byName.get(host.name)!);
-        return runSteps(s, list, { captureAll: true, timed: true, prefix: assertHeldSnippet(this.req.owner.run_id), mask: this.req.mask });
+        const live = watchSteps(this.req.watch, host.name, name);
+        return runSteps(s, list, { captureAll: true, timed: true, prefix: assertHeldSnippet(this.req.owner.run_id), mask: this.req.mask, ...live });
       },
     );
     let ok = true;

@@ -1,5 +1,5 @@
 // Live progress as plain lines (a pipe, a CI log), the heartbeat of a long step, the terminal's
-// line per host, and the run log written as events happen.
+// line per host, the deploy's steps as they end, and the run log written as events happen.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { plainProgress } from '../../src/report/progress.js';
 import { hostTitle } from '../../src/report/progress-tty.js';
 import { oneLine } from '../../src/report/one-line.js';
+import { DeploySteps } from '../../src/report/deploy-steps.js';
 import { RunLog } from '../../src/report/log.js';
 import { Redactor } from '../../src/report/redact.js';
 import type { Output } from '../../src/report/output.js';
@@ -97,6 +98,51 @@ describe('Redactor', () => {
     const r = new Redactor().add([key]);
     expect(r.mask(key)).toBe('******');
     expect(key.split('\n').map((l) => r.mask(l))).toEqual(['******', '******', '******', '******', '']);
+  });
+});
+
+describe('deploy steps, live', () => {
+  function deploySteps(verbose: boolean) {
+    const dir = mkdtempSync(join(tmpdir(), 'keel-deploy-steps-'));
+    const redactor = new Redactor();
+    const log = new RunLog(dir, 'deploy', 'test', redactor);
+    const out = output(redactor);
+    const printed: string[] = [];
+    const steps = new DeploySteps({ log, out, verbose, print: (h, st) => printed.push(`${h} ${st.phase}/${st.name} ${st.status}`) });
+    const logged = () => {
+      log.flush();
+      return readFileSync(join(dir, '.keel', 'logs', readdirSync(join(dir, '.keel', 'logs'))[0]!), 'utf8');
+    };
+    return { steps, out, printed, logged, done: () => (log.close(), steps.close(), rmSync(dir, { recursive: true, force: true })) };
+  }
+
+  it('prints and logs each step when it ends, once; steps the hosts never reported come from the report', () => {
+    const d = deploySteps(false);
+    d.steps.onEvent('web1', 'build', { type: 'begin', key: 'code' });
+    expect(d.printed).toEqual([]);
+    d.steps.onEvent('web1', 'build', { type: 'end', step: { key: 'code', status: 'changed', output: 'unpacked\n', durationMs: 12 } });
+    expect(d.printed).toEqual(['web1 build/code ok']);
+    expect(d.logged()).toMatch(/"event":"step","host":"web1","phase":"build","name":"code","status":"ok","durationMs":12,"output":"unpacked\\n"/);
+    // The deploy's report of the phase: what was shown live is not shown again.
+    d.steps.recorded('web1', { phase: 'build', name: 'code', status: 'ok', durationMs: 12, output: 'unpacked\n' });
+    d.steps.recorded('web1', { phase: 'build', name: 'build-1', status: 'not run' });
+    expect(d.printed).toEqual(['web1 build/code ok', 'web1 build/build-1 not run']);
+    // The same phase later (maintenance on, then off) is shown again.
+    d.steps.onEvent('web1', 'build', { type: 'end', step: { key: 'code', status: 'failed', code: 1, output: '' } });
+    d.steps.recorded('web1', { phase: 'build', name: 'code', status: 'failed', code: 1, output: '' });
+    expect(d.printed).toEqual(['web1 build/code ok', 'web1 build/build-1 not run', 'web1 build/code failed']);
+    expect(d.logged().match(/"event":"step"/g)).toHaveLength(3);
+    d.done();
+  });
+
+  it('-v: output lines as they come, prefixed by the host and the step', () => {
+    const d = deploySteps(true);
+    expect(d.steps.output).toBe(true);
+    d.steps.onEvent('web1', 'migrate', { type: 'begin', key: 'migrate' });
+    d.steps.onEvent('web1', 'migrate', { type: 'output', key: 'migrate', line: '  Applying app.0002_x... OK' });
+    expect(d.out.lines).toEqual(['web1  migrate/migrate |   Applying app.0002_x... OK']);
+    expect(deploySteps(false).steps.output).toBe(false);
+    d.done();
   });
 });
 
