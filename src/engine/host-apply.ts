@@ -16,7 +16,7 @@ import type { DecideContext } from '../resources/types.js';
 import { decideAll, isChange, type ChangeDecision, type Decisions } from './decide.js';
 import { HandlerLedger } from './handler-ledger.js';
 import type { HostRunOptions, Probed } from './host-probe.js';
-import { HostRecord, type Ran } from './host-record.js';
+import { HostRecord, handlerOutcome, type Ran } from './host-record.js';
 import { assertHeldSnippet } from './lock.js';
 import type { HostPlan, PlannedResource } from './plan.js';
 import type { HostResult, ResourceResult } from './results.js';
@@ -161,7 +161,8 @@ class HostApply {
       record.running(id);
       return this.opts.onStep?.(record.host, { state: 'running', id, ...record.counts() });
     }
-    if (key.startsWith('H')) record.handlerResult(this.handlers.byKey(key), e.step);
+    // Shown only: the host's results are made from the whole output once the script ended.
+    if (key.startsWith('H')) record.show(undefined, handlerOutcome(this.handlers.byKey(key), e.step));
     else {
       const r = this.plan.resources[Number(key)]!;
       record.show(r, e.step.status === 'failed' ? failedResult(r.id, e.step) : changedResult(r.id, this.decisions.get(r.index) as ChangeDecision));

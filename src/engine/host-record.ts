@@ -64,17 +64,8 @@ export class HostRecord {
     return this.results.get(r.index)?.status;
   }
 
-  handlerResult(h: ApplyHandler, step: { status: string; code?: number; output?: string }): void {
-    const res: ResourceResult =
-      step.status === 'changed'
-        ? { id: `handler/${h.id}`, status: 'changed', reason: `ran: ${h.run}` }
-        : {
-            id: `handler/${h.id}`,
-            status: 'failed',
-            reason: `handler failed with exit code ${step.code}; it stays pending and runs on the next run`,
-            output: step.output,
-            code: step.code,
-          };
+  handlerResult(h: ApplyHandler, step: HandlerStep): void {
+    const res = handlerOutcome(h, step);
     this.handlersRun = [...this.handlersRun.filter((x) => x.id !== res.id), res];
     this.show(undefined, res);
   }
@@ -114,4 +105,19 @@ export class HostRecord {
       durationMs: Date.now() - this.started,
     });
   }
+}
+
+type HandlerStep = { status: string; code?: number; output?: string };
+
+/** What a handler's step ended in, as a result. */
+export function handlerOutcome(h: ApplyHandler, step: HandlerStep): ResourceResult {
+  return step.status === 'changed'
+    ? { id: `handler/${h.id}`, status: 'changed', reason: `ran: ${h.run}` }
+    : {
+        id: `handler/${h.id}`,
+        status: 'failed',
+        reason: `handler failed with exit code ${step.code}; it stays pending and runs on the next run`,
+        output: step.output,
+        code: step.code,
+      };
 }
