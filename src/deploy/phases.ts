@@ -9,7 +9,7 @@ import { LockedError, lastLines } from '../errors.js';
 import type { HostSession } from '../ssh/types.js';
 import type { HostPlan } from '../engine/plan.js';
 import { HostPool } from '../engine/pool.js';
-import { runSteps, type Step, type StepsRun } from '../engine/steps.js';
+import { runSteps, watchSteps, type Step, type StepWatcher, type StepsRun } from '../engine/steps.js';
 import { acquireSnippet, assertHeldSnippet, describeHolder, parseLockReport, type LockOwner } from '../engine/lock.js';
 import { PRELUDE, newNonce, wrap } from '../engine/script-parts.js';
 import type { HostDeploy } from './config.js';
@@ -46,6 +46,8 @@ export interface PhasesOptions {
   mask: (s: string) => string;
   onStep?: (host: string, step: StepRecord) => void;
   onPhase?: (phase: string) => void;
+  /** Each step's begin, end (and output lines) as they happen on each host. */
+  watch?: StepWatcher;
 }
 
 export class Phases {
@@ -180,8 +182,11 @@ export class Phases {
     for (const h of hosts) this.pool.setPhase(h.name, name);
     const outcomes = await this.pool.each(
       hosts.map((h) => h.plan.host),
-      (s, host) =>
-        runSteps(s, steps(this.byName.get(host.name)!), { captureAll: true, timed: true, prefix: assertHeldSnippet(this.o.owner.run_id), mask: this.o.mask }),
+      (s, host) => {
+        const live = watchSteps(this.watcher(record), host.name, name);
+        const opts = { captureAll: true, timed: true, prefix: assertHeldSnippet(this.o.owner.run_id), mask: this.o.mask, ...live };
+        return runSteps(s, steps(this.byName.get(host.name)!), opts);
+      },
     );
     return outcomes.map((o) => {
       const h = this.byName.get(o.host.name)!;
@@ -195,6 +200,14 @@ export class Phases {
       if (ok && rep.live === null) rep.live = '';
       return { host: h, ok, run: o.value };
     });
+  }
+
+  /** The watcher; in a waiting phase's rounds, a step that ended "not yet" is not shown (the
+   *  round runs again; the last one is shown from the record). */
+  private watcher(record: boolean): StepWatcher | undefined {
+    const w = this.o.watch;
+    if (!w || record) return w;
+    return { output: w.output, onEvent: (host, phase, e) => (e.type === 'end' && e.step.code === NOT_YET ? undefined : w.onEvent(host, phase, e)) };
   }
 
   private recordConnectionLoss(rep: HostDeployReport, phase: string, error: string): void {

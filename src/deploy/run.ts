@@ -10,6 +10,7 @@
 // the switch on, a failure on any host puts every host back on its previous release.
 import { InterruptedError } from '../errors.js';
 import type { HostSession } from '../ssh/types.js';
+import type { StepWatcher } from '../engine/steps.js';
 import type { HostPlan } from '../engine/plan.js';
 import { releaseScript, type LockOwner } from '../engine/lock.js';
 import { interruptLines, untilAborted } from '../engine/run.js';
@@ -58,6 +59,8 @@ export interface DeployRequest {
   mask: (s: string) => string;
   onStep?: (host: string, step: StepRecord) => void;
   onPhase?: (phase: string) => void;
+  /** Each step's begin, end (and output lines) as they happen on each host. */
+  watch?: StepWatcher;
 }
 
 export async function runDeploy(req: DeployRequest): Promise<DeployReport> {
@@ -98,6 +101,7 @@ class Deploy {
       mask: req.mask,
       onStep: req.onStep,
       onPhase: req.onPhase,
+      watch: req.watch,
     });
   }
 

@@ -3,6 +3,9 @@
 // pass stops after a barrier (a package install, which creates files and units later resources
 // look at), so what follows is decided again on fresh facts. Handlers run once, in the final pass.
 //
+// The script's status lines are read as they arrive: each step is shown running, then with
+// its result, while the script goes on (the host's result is still made from the whole output).
+//
 // A resource's commands run at most once per run. A `command` that ran and whose guard is still
 // unmet fails ("ran, but /x still does not exist") instead of running again; a declarative
 // resource (a file, a directory...) that still differs after it ran may be applied once more
@@ -13,13 +16,13 @@ import type { DecideContext } from '../resources/types.js';
 import { decideAll, isChange, type ChangeDecision, type Decisions } from './decide.js';
 import { HandlerLedger } from './handler-ledger.js';
 import type { HostRunOptions, Probed } from './host-probe.js';
-import { HostRecord, type Ran } from './host-record.js';
+import { HostRecord, handlerOutcome, type Ran } from './host-record.js';
 import { assertHeldSnippet } from './lock.js';
 import type { HostPlan, PlannedResource } from './plan.js';
-import type { HostResult } from './results.js';
+import type { HostResult, ResourceResult } from './results.js';
 import { buildApplyScript, handlerStep, parseApply, parseProbe, type ApplyHandler, type ApplyResult } from './script.js';
 import { newNonce } from './script-parts.js';
-import type { Step } from './steps.js';
+import { StepLines, type Step, type StepEvent, type StepOutcome } from './steps.js';
 
 /**
  * Apply what must change and verify it, pass by pass, until every resource converged.
@@ -137,9 +140,34 @@ class HostApply {
       verify: this.record.active,
       ctx: this.ctx,
       prefix: this.runId ? assertHeldSnippet(this.runId) : undefined,
+      streamOutput: this.opts.streamOutput,
     });
-    const out = await this.session.runScript(script, { timeoutMs: this.opts.applyTimeoutMs ?? 3_600_000 });
+    const live = new StepLines(nonce);
+    const out = await this.session.runScript(script, {
+      timeoutMs: this.opts.applyTimeoutMs ?? 3_600_000,
+      onStdoutLine: (line) => this.live(live.read(line)),
+    });
     return { out, applied: parseApply(out.stdout, nonce), nonce };
+  }
+
+  /** A status line arrived: show the step running, its output, or how it ended. */
+  private live(e: StepEvent | undefined): void {
+    if (!e) return;
+    const { record } = this;
+    const key = e.type === 'end' ? e.step.key : e.key;
+    const id = key.startsWith('H') ? `handler/${this.handlers.byKey(key).id}` : this.plan.resources[Number(key)]!.id;
+    if (e.type === 'output') return this.opts.onStep?.(record.host, { state: 'output', id, line: e.line });
+    if (e.type === 'begin') {
+      record.running(id);
+      return this.opts.onStep?.(record.host, { state: 'running', id, ...record.counts() });
+    }
+    // Shown only: the host's results are made from the whole output once the script ended.
+    if (key.startsWith('H')) record.show(undefined, handlerOutcome(this.handlers.byKey(key), e.step));
+    else {
+      const r = this.plan.resources[Number(key)]!;
+      record.show(r, e.step.status === 'failed' ? failedResult(r.id, e.step) : changedResult(r.id, this.decisions.get(r.index) as ChangeDecision));
+    }
+    this.opts.onStep?.(record.host, { state: 'ended', id, ...record.counts() });
   }
 
   /** Each step's outcome: a handler's goes to the ledger and the record; a resource's to `ran`,
@@ -155,7 +183,7 @@ class HostApply {
       const r = this.plan.resources[Number(step.key)]!;
       const d = this.decisions.get(r.index) as ChangeDecision;
       if (step.status === 'changed') this.ran.set(r.index, { decision: d, times: (this.ran.get(r.index)?.times ?? 0) + 1 });
-      else this.record.report(r, { id: r.id, status: 'failed', reason: `command failed with exit code ${step.code}`, output: step.output, code: step.code });
+      else this.record.report(r, failedResult(r.id, step));
     }
   }
 
@@ -211,4 +239,13 @@ function barrierCut(changes: PlannedResource[]): number {
   let end = first;
   while (end < changes.length && changes[end]!.type.barrier) end++;
   return end;
+}
+
+function failedResult(id: string, step: StepOutcome): ResourceResult {
+  return { id, status: 'failed', reason: `command failed with exit code ${step.code}`, output: step.output, code: step.code };
+}
+
+/** A resource whose commands ran, before its verification. */
+function changedResult(id: string, d: ChangeDecision): ResourceResult {
+  return { id, status: 'changed', reason: d.reason, ...(d.diff && { diff: d.diff }) };
 }

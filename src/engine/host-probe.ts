@@ -3,7 +3,7 @@
 import { lastLines } from '../errors.js';
 import type { HostSession } from '../ssh/types.js';
 import type { HostPlan } from './plan.js';
-import type { ResourceResult } from './results.js';
+import type { ResourceResult, StepActivity } from './results.js';
 import { buildProbeScript, parseProbe, type ProbeResult } from './script.js';
 import { newNonce } from './script-parts.js';
 import { acquireSnippet, parseLockReport, peekSnippet, type LockOwner, type LockReport } from './lock.js';
@@ -16,6 +16,10 @@ export interface HostRunOptions {
   /** Live progress: a resource reached a final status. */
   onResult?: (host: string, result: ResourceResult) => void;
   onPhase?: (host: string, phase: string) => void;
+  /** Live progress: a step of the apply script began, ended, or wrote a line (streamOutput). */
+  onStep?: (host: string, step: StepActivity) => void;
+  /** Send each step's output lines as they are written (-v). */
+  streamOutput?: boolean;
 }
 
 export type ProbeOutcome =

@@ -1,5 +1,10 @@
 // What one host's run has reported so far, and how it ends: every status goes out live (the
 // progress display, the run log) as it is reported, and finish() makes the HostResult.
+//
+// A step that ended is shown at once (show()): a resource whose commands ran is `changed`
+// before the probe after the steps verifies it, which may still make it `failed`. Its
+// result is report()ed when known; the same status and reason is not shown twice for one run
+// of a step (a step that runs again, in a later pass, is shown again).
 import type { HostSession } from '../ssh/types.js';
 import { isChange, type ChangeDecision, type Decisions } from './decide.js';
 import type { HostPlan, PlannedResource } from './plan.js';
@@ -15,6 +20,10 @@ export class HostRecord {
   readonly active: PlannedResource[];
   private readonly results = new Map<number, ResourceResult>();
   private handlersRun: ResourceResult[] = [];
+  /** Status and reason last shown, by id. */
+  private readonly shown = new Map<string, string>();
+  /** Resources (by index) shown with a status so far. */
+  private readonly done = new Set<number>();
 
   constructor(
     private readonly plan: HostPlan,
@@ -29,26 +38,36 @@ export class HostRecord {
 
   report(r: PlannedResource, res: ResourceResult): void {
     this.results.set(r.index, res);
+    this.show(r, res);
+  }
+
+  /** Show `res` live (a step just ended) without making it the result yet. */
+  show(r: PlannedResource | undefined, res: ResourceResult): void {
+    if (r) this.done.add(r.index);
+    const said = `${res.status}\n${res.reason}`;
+    if (this.shown.get(res.id) === said) return;
+    this.shown.set(res.id, said);
     this.onResult?.(this.host, res);
+  }
+
+  /** A step of `id` begins: what it ends in is shown, even if it was before. */
+  running(id: string): void {
+    this.shown.delete(id);
+  }
+
+  /** Resources shown with a status so far, of all the host's. */
+  counts(): { done: number; total: number } {
+    return { done: this.done.size, total: this.plan.resources.length };
   }
 
   status(r: PlannedResource): string | undefined {
     return this.results.get(r.index)?.status;
   }
 
-  handlerResult(h: ApplyHandler, step: { status: string; code?: number; output?: string }): void {
-    const res: ResourceResult =
-      step.status === 'changed'
-        ? { id: `handler/${h.id}`, status: 'changed', reason: `ran: ${h.run}` }
-        : {
-            id: `handler/${h.id}`,
-            status: 'failed',
-            reason: `handler failed with exit code ${step.code}; it stays pending and runs on the next run`,
-            output: step.output,
-            code: step.code,
-          };
+  handlerResult(h: ApplyHandler, step: HandlerStep): void {
+    const res = handlerOutcome(h, step);
     this.handlersRun = [...this.handlersRun.filter((x) => x.id !== res.id), res];
-    this.onResult?.(this.host, res);
+    this.show(undefined, res);
   }
 
   reportChanged(ran: Ran): void {
@@ -86,4 +105,19 @@ export class HostRecord {
       durationMs: Date.now() - this.started,
     });
   }
+}
+
+type HandlerStep = { status: string; code?: number; output?: string };
+
+/** What a handler's step ended in, as a result. */
+export function handlerOutcome(h: ApplyHandler, step: HandlerStep): ResourceResult {
+  return step.status === 'changed'
+    ? { id: `handler/${h.id}`, status: 'changed', reason: `ran: ${h.run}` }
+    : {
+        id: `handler/${h.id}`,
+        status: 'failed',
+        reason: `handler failed with exit code ${step.code}; it stays pending and runs on the next run`,
+        output: step.output,
+        code: step.code,
+      };
 }

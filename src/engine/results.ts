@@ -14,6 +14,14 @@ export interface ResourceResult {
   code?: number;
 }
 
+/** What a host's apply script is doing, as it happens: for live progress, not part of a result.
+ *  `id` is a resource's id or `handler/<id>`; `done` counts the host's resources with a result
+ *  so far, of `total`. */
+export type StepActivity =
+  | { state: 'running' | 'ended'; id: string; done: number; total: number }
+  /** A line the running step wrote (streamed with -v). */
+  | { state: 'output'; id: string; line: string };
+
 export interface HostResult {
   name: string;
   ok: number;

@@ -42,6 +42,9 @@ export async function runPlans(plans: HostPlan[], opts: RunOptions): Promise<Hos
     onResult: (h, r) => {
       if (live()) opts.onResult?.(h, r);
     },
+    onStep: (h, st) => {
+      if (live()) opts.onStep?.(h, st);
+    },
     onHostDone: (r) => {
       pool.setPhase(r.name, 'done');
       if (live()) opts.onHostDone?.(r);

@@ -84,6 +84,8 @@ export function buildApplyScript(opts: {
   ctx: DecideContext;
   /** Shell run first (the lock check). */
   prefix?: string;
+  /** Send each step's output lines as they are written. */
+  streamOutput?: boolean;
 }): string {
   let s = PRELUDE + (opts.prefix ?? '') + RUN_DIR;
   // Once started, finish: a dropped connection must not stop the run between two steps.
@@ -91,7 +93,7 @@ export function buildApplyScript(opts: {
 mkdir -p -- "$KEEL_STATE" && chmod 700 -- "$KEEL_STATE" || exit 98
 `;
   const handlerSteps: Step[] = opts.handlers.map(handlerStep);
-  s += stepsBody(opts.nonce, [...opts.steps, ...handlerSteps]);
+  s += stepsBody(opts.nonce, [...opts.steps, ...handlerSteps], { streamOutput: opts.streamOutput });
   // keel_forget is defined by stepsBody's helpers; forgetting comes after, harmless either way.
   for (const id of opts.forget) s += sh`keel_forget ${id}\n`;
   s += `printf '\\n%s V\\n' ${sh`${opts.nonce}`}\n`;

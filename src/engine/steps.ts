@@ -5,6 +5,12 @@
 // failed (F) with its exit code, the last 4000 bytes of its output base64-encoded, and, when
 // timed, how long it took. By default the first failure stops the script; a step marked
 // `continue` (a handler) does not. Provision's apply script and every deploy phase use this.
+//
+// The status lines are read as they arrive (StepLines), so the controller knows which step runs
+// and which ended while the script still runs. With `streamOutput`, each line a step writes is
+// sent too, as it is written, as an O line: the step still writes to its file (a dropped
+// connection cannot make it fail on a closed pipe, a daemon it starts cannot hold the script
+// open), and `tail --pid` follows that file until the step has exited.
 import { joinShell, sh, type Shell } from '../shell/quote.js';
 import type { HostSession } from '../ssh/types.js';
 import { PRELUDE, RUN_DIR, newNonce, wrap } from './script-parts.js';
@@ -33,6 +39,8 @@ export interface StepsOptions {
   captureAll?: boolean;
   /** Measure each step's duration on the host. */
   timed?: boolean;
+  /** Send each line of each step's output as it is written (O lines). */
+  streamOutput?: boolean;
 }
 
 export interface StepOutcome {
@@ -55,13 +63,29 @@ keel_fail() { printf '%s F %s %s %s ' ${N} "$1" "$2" "$(keel_ms)"; keel_out; pri
 `;
 }
 
+/** keel_follow PID: each line of the output file as an O line until step PID has exited (GNU
+ *  tail checks every 10 ms), then PID's exit status. Without tail --pid, only the status. sed -u
+ *  passes each line on as it comes (mawk would wait for a buffer full); the newline after it
+ *  ends a last line that had none, before the status line. */
+function followHelper(nonce: string): string {
+  return `keel_follow() { tail -s 0.01 -n +1 --pid="$1" -f -- "$KEEL_RUN_DIR/out" 2>/dev/null | sed -u ${sh`${`s/^/${nonce} O /`}`}; printf '\\n'; wait "$1"; }
+`;
+}
+
+/** A step's commands, run with their output in the file, and `keel_rc` set to their status. */
+function stepBody(step: Step, stream: boolean): string {
+  const commands = `(\nset -e\n${joinShell(step.commands)}\n)`;
+  if (!stream) return `${commands} >"$KEEL_RUN_DIR/out" 2>&1 </dev/null\nkeel_rc=$?\n`;
+  return `: >"$KEEL_RUN_DIR/out"\n${commands} >>"$KEEL_RUN_DIR/out" 2>&1 </dev/null &\nkeel_follow $!\nkeel_rc=$?\n`;
+}
+
 /** The shell of `steps` (needs PRELUDE and RUN_DIR before it, and KEEL_STATE to exist). */
 export function stepsBody(nonce: string, steps: Step[], opts: StepsOptions = {}): string {
   const N = sh`${nonce}`;
-  let s = stepHelpers(N);
+  let s = stepHelpers(N) + (opts.streamOutput ? followHelper(nonce) : '');
   s += opts.timed ? '' : 'keel_t0=\n';
   for (const step of steps) {
-    const body = `(\nset -e\n${joinShell(step.commands)}\n) >"$KEEL_RUN_DIR/out" 2>&1 </dev/null\nkeel_rc=$?\n`;
+    const body = stepBody(step, !!opts.streamOutput);
     const begin = `printf '%s B %s\\n' ${N} ${sh`${step.key}`}\n${opts.timed ? 'keel_t0=$(date +%s%N)\n' : ''}`;
     const done = opts.captureAll
       ? `printf '%s C %s 0 %s ' ${N} ${sh`${step.key}`} "$(keel_ms)"; keel_out; printf '\\n'\n`
@@ -91,26 +115,53 @@ export interface ParsedSteps {
   interruptedKey?: string;
 }
 
-/** The status lines of `output` (up to `until`, a marker line that ends the steps' part). */
-export function parseSteps(output: string, nonce: string): ParsedSteps {
-  const steps: StepOutcome[] = [];
-  let begun: string | undefined;
-  for (const line of output.split('\n')) {
-    if (!line.startsWith(nonce + ' ')) continue;
+/** What a status line says, as it arrives. */
+export type StepEvent =
+  | { type: 'begin'; key: string }
+  /** A line the running step wrote (streamOutput). */
+  | { type: 'output'; key: string; line: string }
+  | { type: 'end'; step: StepOutcome };
+
+/** Reads a steps script's stdout one line at a time: the events, and the outcomes so far. */
+export class StepLines {
+  readonly steps: StepOutcome[] = [];
+  /** The step that has begun and not ended (yet). */
+  begun: string | undefined;
+  private readonly prefix: string;
+
+  constructor(nonce: string) {
+    this.prefix = nonce + ' ';
+  }
+
+  read(line: string): StepEvent | undefined {
+    if (!line.startsWith(this.prefix)) return undefined;
+    if (line.startsWith('O ', this.prefix.length)) {
+      return this.begun === undefined ? undefined : { type: 'output', key: this.begun, line: line.slice(this.prefix.length + 2) };
+    }
     const [, tag, key, code, ms, b64] = line.split(' ');
-    if (!key) continue;
+    if (!key) return undefined;
     const durationMs = ms && ms !== '-' ? Number(ms) : undefined;
     const output = b64 ? Buffer.from(b64, 'base64').toString('utf8') : undefined;
-    if (tag === 'B') begun = key;
-    else if (tag === 'C') {
-      steps.push({ key, status: 'changed', ...(output !== undefined && { output }), ...(durationMs !== undefined && { durationMs }) });
-      begun = undefined;
+    let step: StepOutcome;
+    if (tag === 'B') {
+      this.begun = key;
+      return { type: 'begin', key };
+    } else if (tag === 'C') {
+      step = { key, status: 'changed', ...(output !== undefined && { output }), ...(durationMs !== undefined && { durationMs }) };
     } else if (tag === 'F') {
-      steps.push({ key, status: 'failed', code: Number(code), output: output ?? '', ...(durationMs !== undefined && { durationMs }) });
-      begun = undefined;
-    }
+      step = { key, status: 'failed', code: Number(code), output: output ?? '', ...(durationMs !== undefined && { durationMs }) };
+    } else return undefined;
+    this.steps.push(step);
+    this.begun = undefined;
+    return { type: 'end', step };
   }
-  return { steps, interruptedKey: begun };
+}
+
+/** The status lines of `output`. */
+export function parseSteps(output: string, nonce: string): ParsedSteps {
+  const lines = new StepLines(nonce);
+  for (const line of output.split('\n')) lines.read(line);
+  return { steps: lines.steps, interruptedKey: lines.begun };
 }
 
 export interface StepsRun extends ParsedSteps {
@@ -120,23 +171,53 @@ export interface StepsRun extends ParsedSteps {
   stderr: string;
 }
 
-/**
- * Run `steps` on the host in one round trip. `prefix` is shell run first in the same script
- * (a lock check); `mask` hides secrets in the captured outputs.
- */
-export async function runSteps(
-  session: HostSession,
-  steps: Step[],
-  opts: StepsOptions & { prefix?: string; mask?: (s: string) => string; timeoutMs?: number } = {},
-): Promise<StepsRun> {
+export interface RunStepsOptions extends StepsOptions {
+  /** Shell run first in the same script (a lock check). */
+  prefix?: string;
+  /** Hides secrets in the captured outputs and in every event. */
+  mask?: (s: string) => string;
+  timeoutMs?: number;
+  /** Each step's begin, output lines (with streamOutput) and end, as they arrive. */
+  onStepEvent?: (e: StepEvent) => void;
+}
+
+/** Run `steps` on the host in one round trip. */
+export async function runSteps(session: HostSession, steps: Step[], opts: RunStepsOptions = {}): Promise<StepsRun> {
   const nonce = newNonce();
   const script = wrap(
     PRELUDE + (opts.prefix ?? '') + RUN_DIR + `mkdir -p -- "$KEEL_STATE" && chmod 700 -- "$KEEL_STATE" || exit 98\n` + stepsBody(nonce, steps, opts),
   );
-  const r = await session.runScript(script, { timeoutMs: opts.timeoutMs ?? 3_600_000 });
-  const parsed = parseSteps(r.stdout, nonce);
   const mask = opts.mask ?? ((s: string) => s);
+  const onEvent = opts.onStepEvent;
+  const live = new StepLines(nonce);
+  const onStdoutLine =
+    onEvent &&
+    ((line: string) => {
+      const e = maskEvent(live.read(line), mask);
+      if (e) onEvent(e);
+    });
+  const r = await session.runScript(script, { timeoutMs: opts.timeoutMs ?? 3_600_000, ...(onStdoutLine && { onStdoutLine }) });
+  const parsed = parseSteps(r.stdout, nonce);
   for (const st of parsed.steps) if (st.output !== undefined) st.output = mask(st.output);
   const seen = new Set(parsed.steps.map((s) => s.key));
   return { ...parsed, notRun: steps.map((s) => s.key).filter((k) => !seen.has(k)), code: r.code, stderr: mask(r.stderr) };
+}
+
+function maskEvent(e: StepEvent | undefined, mask: (s: string) => string): StepEvent | undefined {
+  if (e?.type === 'output') return { ...e, line: mask(e.line) };
+  if (e?.type === 'end' && e.step.output !== undefined) return { type: 'end', step: { ...e.step, output: mask(e.step.output) } };
+  return e;
+}
+
+/** Who follows a run's steps as they happen, on every host and in every phase (deploy). */
+export interface StepWatcher {
+  onEvent(host: string, phase: string, e: StepEvent): void;
+  /** Stream the steps' output lines too (`-v`). */
+  output?: boolean;
+}
+
+/** runSteps options for `watcher`, on `host` in `phase`. */
+export function watchSteps(watcher: StepWatcher | undefined, host: string, phase: string): Pick<RunStepsOptions, 'onStepEvent' | 'streamOutput'> {
+  if (!watcher) return {};
+  return { onStepEvent: (e) => watcher.onEvent(host, phase, e), streamOutput: !!watcher.output };
 }

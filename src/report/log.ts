@@ -1,15 +1,21 @@
-// Every run writes a JSON-lines log under .keel/logs/, through the redactor. Lines are
-// buffered and written per event that ends something (a phase, a host, the run) rather than
-// one write per resource: a 200-resource run on 10 hosts is 2000 resource events.
+// Every run writes a JSON-lines log under .keel/logs/, through the redactor, each event with
+// the time it happened. Resource events come in bursts (a probe reports every resource that
+// is fine at once: a 200-resource run on 10 hosts is 2000 events): they are written together
+// once the burst is over (the next turn of the event loop), so a log being followed shows
+// each step's result when it ends, at one write per burst rather than per event.
 import { mkdirSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { InterruptedError, LockedError } from '../errors.js';
 import type { Redactor } from './redact.js';
 
+/** Events that come many at once: written at the end of their burst, not one write each. */
+const BURSTS = new Set(['resource', 'step', 'output']);
+
 export class RunLog {
   private fd: number | null;
   private pending: string[] = [];
   private pendingBytes = 0;
+  private scheduled: NodeJS.Immediate | undefined;
   readonly file: string;
 
   constructor(
@@ -30,7 +36,8 @@ export class RunLog {
     const line = JSON.stringify(this.redactor.maskValue({ time: new Date().toISOString(), event, ...data }));
     this.pending.push(line);
     this.pendingBytes += line.length;
-    if (event !== 'resource' || this.pendingBytes > 64 * 1024) this.flush();
+    if (!BURSTS.has(event) || this.pendingBytes > 64 * 1024) this.flush();
+    else this.scheduled ??= setImmediate(() => this.flush()).unref();
   }
 
   /** Why a run stopped before its end, when the log should say so: an interrupt, a lock. */
@@ -40,6 +47,8 @@ export class RunLog {
   }
 
   flush(): void {
+    if (this.scheduled) clearImmediate(this.scheduled);
+    this.scheduled = undefined;
     if (this.fd === null || this.pending.length === 0) return;
     writeSync(this.fd, this.pending.join('\n') + '\n');
     this.pending = [];

@@ -8,11 +8,16 @@ export class Redactor {
   private pattern: RegExp | null = null;
 
   /** Register secret values (strings; other scalars are stringified). Short ones are ignored
-   *  only below 3 characters, which would mask too much text to be useful. */
+   *  only below 3 characters, which would mask too much text to be useful. Each line of a
+   *  multi-line secret (a private key) is one too: output streamed line by line holds it so. */
   add(values: Iterable<unknown>): this {
+    const keep = (s: string) => {
+      if (s.length >= 3 && !this.secrets.includes(s)) this.secrets.push(s);
+    };
     for (const v of values)
       collectStrings(v, (s) => {
-        if (s.length >= 3 && !this.secrets.includes(s)) this.secrets.push(s);
+        keep(s);
+        if (s.includes('\n')) for (const line of s.split('\n')) keep(line.trim());
       });
     // Longest first so a secret that contains another is masked whole.
     this.secrets.sort((a, b) => b.length - a.length);

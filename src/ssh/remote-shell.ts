@@ -13,6 +13,9 @@
 // whole subshell before running it, so a script cut short in transit runs nothing; an `exit`
 // in a script ends its subshell, not the shell. The shell itself ignores HUP and PIPE, so after
 // a dropped connection it finishes the script it is running (and any queued after it).
+//
+// A script's stdout lines can be followed as they arrive (onStdoutLine): the engine's status
+// lines say which step began and ended while the script runs.
 import { randomBytes } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
 import { HostUnreachableError } from '../errors.js';
@@ -29,6 +32,16 @@ interface Pending {
   resolve(r: ExecResult): void;
   reject(e: Error): void;
   timer?: NodeJS.Timeout;
+  onLine?: (line: string) => void;
+  /** Where the end marker may start, at the earliest (in RemoteShell.out): the output before
+   *  it was searched already. */
+  searchFrom: number;
+  /** Where the next stdout line starts (in RemoteShell.out). */
+  lineFrom: number;
+  /** The last line (the one the end marker cuts) has been passed on. */
+  linesDone: boolean;
+  /** What onLine threw, first: the script's outcome is that error (a bug of the caller's). */
+  lineError?: unknown;
 }
 
 export interface ShellHooks {
@@ -82,8 +95,9 @@ export class RemoteShell {
     return !this.closed;
   }
 
-  /** Run one script; resolves with its exit status and output once its markers arrive. */
-  run(script: string, timeoutMs?: number): Promise<ExecResult> {
+  /** Run one script; resolves with its exit status and output once its markers arrive.
+   *  `onLine` gets each stdout line as it arrives (see RunScriptOptions.onStdoutLine). */
+  run(script: string, timeoutMs?: number, onLine?: (line: string) => void): Promise<ExecResult> {
     if (this.pending) throw new Error('RemoteShell.run: a script is already running');
     if (this.closed) return Promise.reject(this.lostError());
     return new Promise<ExecResult>((resolve, reject) => {
@@ -94,6 +108,10 @@ export class RemoteShell {
         errMarker: Buffer.from(`\n${nonce} X\n`),
         resolve,
         reject,
+        onLine,
+        searchFrom: 0,
+        lineFrom: 0,
+        linesDone: false,
       };
       this.pending = p;
       if (timeoutMs !== undefined && timeoutMs > 0) {
@@ -148,8 +166,12 @@ export class RemoteShell {
     }
     const p = this.pending;
     if (!p) return;
-    const o = this.out.indexOf(p.outMarker);
-    if (o < 0) return;
+    const o = this.out.indexOf(p.outMarker, p.searchFrom);
+    if (p.onLine && stream === 'out') this.passLines(p, o);
+    if (o < 0) {
+      p.searchFrom = Math.max(0, this.out.length - p.outMarker.length + 1);
+      return;
+    }
     const eol = this.out.indexOf(0x0a, o + p.outMarker.length);
     if (eol < 0) return;
     const e = this.err.indexOf(p.errMarker);
@@ -163,6 +185,35 @@ export class RemoteShell {
     this.out = this.out.subarray(eol + 1);
     this.err = this.err.subarray(e + p.errMarker.length);
     this.settle(result);
+  }
+
+  /** Pass on the complete stdout lines not passed yet; `markerAt`: where the end marker's
+   *  newline is (-1 while it has not arrived). */
+  private passLines(p: Pending, markerAt: number): void {
+    if (p.linesDone) return;
+    const out = this.out;
+    const limit = markerAt >= 0 ? markerAt : out.length;
+    for (;;) {
+      const nl = out.indexOf(0x0a, p.lineFrom);
+      if (nl < 0 || nl >= limit) break;
+      // An empty line may be the newline the end marker starts with: wait until that is known.
+      if (markerAt < 0 && nl === p.lineFrom && mayStart(out.subarray(nl), p.outMarker)) break;
+      this.passLine(p, out.toString('utf8', p.lineFrom, nl));
+      p.lineFrom = nl + 1;
+    }
+    if (markerAt < 0) return;
+    // The script's last line, when its output did not end with a newline.
+    if (markerAt > p.lineFrom) this.passLine(p, out.toString('utf8', p.lineFrom, markerAt));
+    p.linesDone = true;
+  }
+
+  private passLine(p: Pending, line: string): void {
+    if (p.lineError !== undefined) return;
+    try {
+      p.onLine!(line);
+    } catch (err) {
+      p.lineError = err;
+    }
   }
 
   private onClose(): void {
@@ -194,6 +245,7 @@ export class RemoteShell {
     this.pending = undefined;
     if (p.timer) clearTimeout(p.timer);
     if (error) p.reject(error);
+    else if (p.lineError !== undefined) p.reject(p.lineError instanceof Error ? p.lineError : new Error(String(p.lineError)));
     else p.resolve(result!);
   }
 
@@ -208,6 +260,11 @@ export class RemoteShell {
       `connection lost while running a script on ${this.hooks.target} (${this.hooks.lostReason() ?? 'closed'}); ` + 'the script may have partly run',
     );
   }
+}
+
+/** `bytes` (all that arrived from a newline on) may be the start of `marker`. */
+function mayStart(bytes: Buffer, marker: Buffer): boolean {
+  return bytes.length < marker.length && marker.subarray(0, bytes.length).equals(bytes);
 }
 
 function newMarkerNonce(): string {

@@ -67,7 +67,7 @@ export class SshHostSession implements HostSession {
     const shell = await this.openShell();
     this.scripts++;
     try {
-      return await shell.run(script, options.timeoutMs ?? this.init.commandTimeoutMs);
+      return await shell.run(script, options.timeoutMs ?? this.init.commandTimeoutMs, options.onStdoutLine);
     } catch (err) {
       if (err instanceof BecomeError) this.refused = err; // sudo -n refused before the shell started
       throw err;

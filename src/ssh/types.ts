@@ -11,6 +11,13 @@ export interface ExecResult {
 export interface RunScriptOptions {
   /** Stop the script (and the host's shell) and throw after this many ms. */
   timeoutMs?: number;
+  /**
+   * Called with each line of the script's stdout (without its newline) as soon as the line is
+   * complete, in order, before runScript resolves: the controller follows a script while it
+   * runs (its status lines). A last line without a newline comes when the script ends; a line
+   * cut off by a lost connection never comes. The result's stdout still holds every line.
+   */
+  onStdoutLine?: (line: string) => void;
 }
 
 export interface HostSession {

@@ -15,6 +15,7 @@ import { archive, changedFiles, fileAt, isGitUrl, releaseId, resolveLocal, urlSo
 import * as ops from '../../deploy/ops.js';
 import { RunLog } from '../../report/log.js';
 import { deployJson } from '../../report/json.js';
+import { DeploySteps } from '../../report/deploy-steps.js';
 import type { CliContext } from '../context.js';
 import { prepareFromOptions } from '../prepare.js';
 import { confirm } from '../confirm.js';
@@ -85,6 +86,8 @@ export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Pr
   log.write('start', { env, release, sha: source.sha, branch: source.branch, hosts: config.hosts.map((h) => h.name) });
   if (!json) ctx.out.line(`deploy ${source.branch} @ ${source.sha.slice(0, 12)} as ${release} to ${hostNames}`);
   const trap = trapSignals(ctx.out, ctx.signal);
+  // Each step printed and logged as it ends on its host; with -v its output lines as they come.
+  const steps = new DeploySteps({ log, out: ctx.out, verbose: !!o.verbose, print: json ? undefined : (host, st) => printStep(ctx, host, st, !!o.verbose) });
   try {
     const report = await runDeploy({
       env,
@@ -100,10 +103,8 @@ export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Pr
       signal: trap.signal,
       mask: p.ctx.mask,
       onPhase: (phase) => log.write('phase', { phase }),
-      onStep: (host, st) => {
-        log.write('step', { host, ...st });
-        if (!json) printStep(ctx, host, st, !!o.verbose);
-      },
+      watch: steps,
+      onStep: (host, st) => steps.recorded(host, st),
     });
     log.write('end', { status: report.status, error: report.error, dump: report.dump, durationMs: report.durationMs });
     if (json) ctx.out.json(deployJson(report));
@@ -114,6 +115,7 @@ export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Pr
     log.aborted(err);
     throw err;
   } finally {
+    steps.close();
     trap.dispose();
     log.close();
   }

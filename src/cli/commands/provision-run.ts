@@ -10,6 +10,7 @@ import { summarize, type RunReport } from '../../engine/results.js';
 import { RunLog } from '../../report/log.js';
 import { createProgress, failedOutput, type Progress } from '../../report/progress.js';
 import { formatRecap } from '../../report/recap.js';
+import { oneLine } from '../../report/one-line.js';
 import { runJson } from '../../report/json.js';
 import { EXIT_HOSTS, EXIT_OK } from '../exit.js';
 import type { CliContext } from '../context.js';
@@ -83,6 +84,13 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
         progress?.result(h, r);
         log.write('resource', { host: h, ...r, diff: undefined });
       },
+      // -v: each step's output lines as they come, where the display can show them.
+      streamOutput: !!o.verbose && !!progress?.shows.output,
+      onStep: (h, st) => {
+        progress?.step(h, st);
+        if (st.state === 'running') log.write('step', { host: h, id: st.id, done: st.done, total: st.total });
+        else if (st.state === 'output') log.write('output', { host: h, id: st.id, line: st.line });
+      },
       onHostDone: (r) => {
         progress?.hostDone(r);
         log.write('host', {
@@ -120,7 +128,7 @@ async function printReport(ctx: CliContext, report: RunReport, o: ProvisionOptio
     const diffs = formatDiff ? h.resources.filter((r) => r.diff && r.status === 'changed') : [];
     if (diffs.length && report.hosts.length > 1) out.line(`===== ${h.name} =====`);
     for (const r of h.resources) {
-      if (o.verbose && (r.status === 'ok' || r.status === 'skipped')) out.line(`${h.name}  ${r.status.padEnd(12)} ${r.id}  ${r.reason}`);
+      if (o.verbose && (r.status === 'ok' || r.status === 'skipped')) out.line(`${h.name}  ${r.status.padEnd(12)} ${oneLine(r.id)}  ${oneLine(r.reason)}`);
     }
     for (const r of diffs) out.line(formatDiff!(r.diff!));
     for (const n of h.notes ?? []) out.line(`${h.name}: note: ${n}`);
