@@ -9,6 +9,7 @@
 #   v4                 v4: main + harmless migration 0002 (nullable column), code using it
 #   v4-code-only       v4-code-only: main + a template change only (no migration, same requirements)
 #   v5-requirements    v5: v4 + a changed requirements.txt (comment only: installs offline)
+#   v6-bad-daemon      v6: main + a daemon (counter.daemon) that crashes at start; the web app is fine
 #
 # Each branch is main (or v4) plus the files of variants/<branch>/ laid over it.
 set -eu
@@ -73,8 +74,9 @@ variant v3-bad-health main '2026-01-03T00:00:00+0000' 'v3: /ping answers 500'
 variant v4 main '2026-01-04T00:00:00+0000' 'v4: nullable Hit.user_agent (migration 0002), written by /'
 variant v4-code-only main '2026-01-05T00:00:00+0000' 'v4-code-only: template change only'
 variant v5-requirements v4 '2026-01-06T00:00:00+0000' 'v5: requirements.txt changed (comment only)'
+variant v6-bad-daemon main '2026-01-07T00:00:00+0000' 'v6: the daemon crashes at start'
 
 g checkout -q main
-for b in main v2-bad-migration v3-bad-health v4 v4-code-only v5-requirements; do
+for b in main v2-bad-migration v3-bad-health v4 v4-code-only v5-requirements v6-bad-daemon; do
   echo "$b $(g rev-parse "refs/heads/$b")"
 done

@@ -1,6 +1,7 @@
 // The examples of examples/seed-*/ as a user runs them: a copy of the project in a temp
 // directory, the sample app's repository made in it (.keel/app-repo), its local targets
 // started with keel's own `targetUp` (the code of `keel target up`), keel's CLI run in-process.
+import { quote } from '../../src/shell/quote.js';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request, type IncomingHttpHeaders } from 'node:http';
@@ -76,6 +77,11 @@ export async function onTarget(ex: Example, target: string, script: string): Pro
   const r = await dockerExecSh(containerName(ex.root, target), script);
   if (r.code !== 0) throw new Error(`${target}: exit ${r.code}: ${script}\n${r.stdout}${r.stderr}`);
   return r.stdout;
+}
+
+/** An example's target as a place to run commands (a request loop: requests.ts). */
+export function exampleTarget(ex: Example, target: string): { exec(cmd: string[]): Promise<{ code: number | null; stdout: string }> } {
+  return { exec: (cmd) => dockerExecSh(containerName(ex.root, target), cmd.map((w) => quote(w)).join(' ')) };
 }
 
 /** The exit code of a script in a target. */

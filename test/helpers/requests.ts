@@ -4,8 +4,12 @@
 // release serves), which is how a test proves that no request failed and that a release that
 // failed its checks never served one. Bounded: at most `max` requests and 10 minutes.
 import { randomBytes } from 'node:crypto';
-import type { TestTarget } from './target.js';
 import { until } from './wait.js';
+
+/** Where the loop runs: a test target, or an example's target (examples.ts: exampleTarget). */
+export interface LoopHost {
+  exec(cmd: string[]): Promise<{ code: number | null; stdout: string }>;
+}
 
 export interface RequestCounts {
   total: number;
@@ -20,7 +24,7 @@ export interface RequestCounts {
 }
 
 export async function requestsDuring<T>(
-  t: TestTarget,
+  t: LoopHost,
   during: () => Promise<T>,
   o: { url?: string; host?: string; marker?: string; max?: number } = {},
 ): Promise<{ result: T; counts: RequestCounts }> {

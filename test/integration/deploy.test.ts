@@ -26,7 +26,8 @@ const saved = process.env.KEEL_VAULT_PASSWORD;
 // ITWORKER_ROLE's worker program and its reload and check hooks (the hooks as YAML escapes).
 const WORKER_PY = "import django, os, time; open('/tmp/worker-started', 'a').write(os.getcwd() + chr(10)); time.sleep(100000)";
 const RELOAD_HOOK = '#!/bin/sh\\nif [ -e {{app_root}}/current/. ]; then exec systemctl restart sample-worker; else exec systemctl stop sample-worker; fi\\n';
-const CHECK_HOOK = '#!/bin/sh\\nexec systemctl is-active --quiet sample-worker\\n';
+// Exits 1 ("still starting") while /tmp/hold-health exists: a health wait a test can make certain.
+const CHECK_HOOK = '#!/bin/sh\\nsystemctl is-active --quiet sample-worker || exit 2\\n[ ! -e /tmp/hold-health ]\\n';
 
 /** A stand-in for role rq on the worker host: the release's python running a loop that
  *  imports the app, restarted by keel deploy through the reload hook docs/layout.md defines. */
@@ -168,7 +169,8 @@ describe('keel deploy on a web host and a worker host', () => {
   it('v3 whose health check fails: rejected before any traffic reaches it, fast; workers never touched; 0 requests fail', async () => {
     const before = await workerStarts();
     const started = Date.now();
-    const { result: r, counts } = await requestsDuring(web, () => deploy('v3-bad-health'), { marker: 'version: v3' });
+    writeFileSync(join(dir, 'slow-start-allowed.yaml'), 'deploy_health_timeout: 120\n');
+    const { result: r, counts } = await requestsDuring(web, () => deploy('v3-bad-health', '-e', '@slow-start-allowed.yaml'), { marker: 'version: v3' });
     const took = Date.now() - started;
     const j = r.json();
     console.log(`v3 (bad /ping) deploy: ${(took / 1000).toFixed(1)} s; requests during it: ${describeCounts(counts)}`);
@@ -177,8 +179,8 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(j.error).toMatch(/check failed on web1 at check-web/);
     expect(j.error).toMatch(/GET \/ping on slot b answered 500, 3 times in a row/);
     expect(j.error).toMatch(/failed its checks before it got any traffic/);
-    // A definite failure: seconds, not the 30 s timeout meant for slow starts.
-    expect(j.hosts[0].steps.find((st: any) => st.phase === 'check').durationMs).toBeLessThan(15_000);
+    // A definite failure ends the wait: seconds, not the 120 s allowed for a slow start.
+    expect(j.hosts[0].steps.find((st: any) => st.phase === 'check').durationMs).toBeLessThan(60_000);
     expect(counts.marked).toBe(0);
     expect(counts.failed).toBe(0);
     expect(await page()).toMatch(/^version: v1$/m);
@@ -386,6 +388,39 @@ describe('keel deploy on a web host and a worker host', () => {
         .dumps.filter((d: any) => d.path !== kept)
         .every((d: any) => !d.migrated && /^failed/.test(d.releaseState)),
     ).toBe(true);
+  });
+
+  // The docs promise a prompt exit 130 with every host back when Ctrl-C comes while the deploy
+  // waits for its health check after the switch (the wait runs in rounds of a few seconds).
+  it('SIGINT during the health wait after the switch: exit 130 within seconds, every host back on the previous release', async () => {
+    const before = await live(web);
+    await sh(worker, 'touch /tmp/hold-health');
+    writeFileSync(join(dir, 'long-health.yaml'), 'deploy_health_timeout: 300\n');
+    try {
+      const child = await spawnKeel(['deploy', 'itest', '--branch', 'v4', '--yes', '-e', '@long-health.yaml'], {
+        root: dir,
+        env: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD },
+      });
+      const done = exited(child);
+      // Switched (the worker's current moved) and waiting for the worker's check hook.
+      for (let i = 0; i < 600 && (await live(worker)) === before; i++) await new Promise((res) => setTimeout(res, 100));
+      expect(await live(worker)).not.toBe(before);
+      const sent = Date.now();
+      child.kill('SIGINT');
+      const r = await done;
+      const took = Date.now() - sent;
+      console.log(`SIGINT during the health wait: exit ${r.code} ${took} ms after the signal`);
+      expect(r.code, r.stdout + r.stderr).toBe(130);
+      // Not a speed target: within a few rounds, not the 300 s the wait allows.
+      expect(took).toBeLessThan(60_000);
+      expect(await live(web)).toBe(before);
+      expect(await live(worker)).toBe(before);
+      expect(await page()).toMatch(/^version: v4$/m);
+      for (let i = 0; i < 100 && !(await lockFree()); i++) await new Promise((res) => setTimeout(res, 200));
+      expect(await lockFree()).toBe(true);
+    } finally {
+      await sh(worker, 'rm -f /tmp/hold-health');
+    }
   });
 
   it('a failing pg_dump (wrong password; a full disk) stops the deploy before anything changes and leaves no .partial', async () => {

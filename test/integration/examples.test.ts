@@ -20,6 +20,7 @@ import {
   codeOn,
   copyExample,
   deploy,
+  exampleTarget,
   finish,
   httpGet,
   keel,
@@ -35,6 +36,7 @@ import {
   upTargets,
   type Example,
 } from '../helpers/examples.js';
+import { describeCounts, requestsDuring } from '../helpers/requests.js';
 
 const fileStarted = Date.now();
 afterAll(() => console.log(`examples: ${((Date.now() - fileStarted) / 1000).toFixed(1)} s for the whole file`));
@@ -151,13 +153,33 @@ describe('seed 001 (catalogage): its Ansible INI inventory through ansible_inven
     expect(await onTarget(ex, 'web1-test', `runuser -u postgres -- psql -tAc 'select count(*) from counter_hit' catalogage`)).toBe(`${count(page.body) + 1}\n`);
     expect((await httpGet(ports.http, '/ping')).body).toBe('pong');
     expect(await onTarget(ex, 'web1-test', "ss -Hltn 'sport = :3579'")).toMatch(/127\.0\.0\.1:3579\b/);
-    // The process supervisor runs as `server` is uvicorn on that port, from the release's venv.
-    expect(await onTarget(ex, 'web1-test', 'tr "\\0" " " < /proc/$(supervisorctl pid server)/cmdline')).toMatch(
-      /^\/home\/catalogage\/webapp\/current\/\.venv\/bin\/python -m uvicorn --host 127\.0\.0\.1 --port 3579 .*sample\.asgi:application/,
+    // The process supervisor runs as `server-a` (slot a of `server`) is uvicorn on that port,
+    // from the release's venv.
+    expect(await onTarget(ex, 'web1-test', 'tr "\\0" " " < /proc/$(supervisorctl pid server-a)/cmdline')).toMatch(
+      /^\/home\/catalogage\/webapp\/slots\/a\/\.venv\/bin\/python -m uvicorn --host 127\.0\.0\.1 --port 3579 .*sample\.asgi:application/,
     );
     expect(await onTarget(ex, 'web1-test', 'curl -s http://127.0.0.1:3579/ping')).toBe('pong');
-    expect(await onTarget(ex, 'web1-test', 'supervisorctl status server')).toMatch(/^server\s+RUNNING/);
+    expect(await onTarget(ex, 'web1-test', 'supervisorctl status server-a')).toMatch(/^server-a\s+RUNNING/);
     expect(await onTarget(ex, 'web1-test', 'readlink /home/catalogage/webapp/current')).toBe(`releases/${d.j.release}\n`);
+  });
+
+  // Seed 001's app server is uvicorn, which has no graceful reload: before slots, every deploy
+  // gave nginx's 502s (26 to 111 per deploy). A request loop through nginx counts them.
+  it('uvicorn: a deploy with a migration, a code-only deploy and a rollback each fail 0 of the requests made during them', async () => {
+    const web = exampleTarget(ex, 'web1-test');
+    for (const [label, run] of [
+      ['deploy v4 (a migration)', () => deploy(ex, 'v4')],
+      ['deploy v4-code-only', () => deploy(ex, 'v4-code-only')],
+      ['rollback', async () => ({ code: (await keel(ex, 'rollback', 'test', '--yes')).code })],
+    ] as const) {
+      const { result, counts } = await requestsDuring(web, run as () => Promise<{ code: number }>);
+      console.log(`seed-001 uvicorn, ${label}: ${describeCounts(counts)}`);
+      expect(result.code, label).toBe(0);
+      expect(counts.total, label).toBeGreaterThan(10);
+      expect(counts.failed, `${label}: ${JSON.stringify(counts.byStatus)}`).toBe(0);
+    }
+    // The other slot listens on 3580 now; nginx follows the live one.
+    expect(await onTarget(ex, 'web1-test', '/usr/local/sbin/appctl-server live-slot')).toMatch(/^[ab]\n$/);
   });
 });
 
@@ -203,7 +225,7 @@ describe(SEED_002, () => {
   }, 900_000);
   afterAll(() => finish(ex));
 
-  it("keel deploy staging --branch main: the app answers through nginx from the seed's layout, gunicorn on sockets/gunicorn/gunicorn.sock", async () => {
+  it("keel deploy staging --branch main: the app answers through nginx from the seed's layout, gunicorn on sockets/gunicorn/gunicorn-a.sock", async () => {
     const d = await deploy(ex, 'main');
     expect(d.code, d.out).toBe(0);
     const ports = await recordedPorts(ex, 'web1');
@@ -214,11 +236,12 @@ describe(SEED_002, () => {
     expect(
       await onTarget(ex, 'web1', `cd ${ROOT} && for d in sockets logs config bin media static releases; do test -d $d && echo $d; done; readlink current`),
     ).toBe(`sockets\nlogs\nconfig\nbin\nmedia\nstatic\nreleases\nreleases/${d.j.release}\n`);
+    // Slot a's socket, which nginx's upstream (an include the deploy switches) names.
     expect(
       await onTarget(
         ex,
         'web1',
-        `test -S ${ROOT}/sockets/gunicorn/gunicorn.sock && grep -c "unix:${ROOT}/sockets/gunicorn/gunicorn.sock" /etc/nginx/sites-enabled/series-tiempo`,
+        `test -S ${ROOT}/sockets/gunicorn/gunicorn-a.sock && grep -c "unix:${ROOT}/sockets/gunicorn/gunicorn-a.sock" /etc/keel/apps/*/slots/upstream.conf`,
       ),
     ).toBe('1\n');
     expect(await onTarget(ex, 'web1', `ls ${ROOT}/logs`)).toMatch(/gunicorn[\s\S]*nginx/);
@@ -304,16 +327,43 @@ describe('seed 003 (aquamark): /ping gates the deploy; the recalculation and not
     expect((await httpGet((await recordedPorts(ex, 'web1')).http, '/')).body).toMatch(/^change: code only$/m);
   });
 
-  it('a release whose /ping fails is rolled back everywhere: the daemons run the previous release again', async () => {
+  // The bad /ping is asked from the new release's own server before any switch: it is never
+  // live anywhere, and the daemons are never restarted.
+  it('a release whose /ping fails never goes live: the daemons keep running the previous release, never restarted', async () => {
     const previous = await live('web1');
-    writeFileSync(join(ex.root, 'fast-health.yaml'), 'deploy_health_timeout: 5\n');
-    const d = await deploy(ex, 'v3-bad-health', '-e', `@${join(ex.root, 'fast-health.yaml')}`);
+    const before = await state();
+    const d = await deploy(ex, 'v3-bad-health');
+    expect(d.code, d.out).toBe(2);
+    expect(d.j.status).toBe('failed');
+    expect(d.j.error).toMatch(/check failed on web1 at check-web/);
+    expect(d.j.error).toMatch(/before it got any traffic/);
+    expect(await live('web1')).toBe(previous);
+    expect(await live('backup1')).toBe(previous);
+    const after = await state();
+    for (const name of daemons) expect(after[name]!.pid, name).toBe(before[name]!.pid);
+  });
+
+  // A daemon that crashes at start is restarted by systemd again and again; between two
+  // restarts `systemctl is-active` says active. It counts as started only once up for
+  // daemon_min_uptime with no restart: the deploy fails, fast, and every host goes back.
+  it('a release whose daemon crashes at start is switched back on every host; the daemons run the previous release', async () => {
+    const previous = await live('web1');
+    const started = Date.now();
+    const d = await deploy(ex, 'v6-bad-daemon');
+    const took = (Date.now() - started) / 1000;
+    console.log(`seed-003: deploy of a crashing daemon: exit ${d.code} in ${took.toFixed(1)} s\n${d.j.error}`);
     expect(d.code, d.out).toBe(2);
     expect(d.j.status).toBe('rolled back');
-    expect(d.j.error).toMatch(/health failed on web1 at health-web/);
+    expect(d.j.error).toMatch(/health failed on backup1 at health-processes/);
+    expect(d.j.error).toMatch(/aquamark-(recalc|notify)\.service: .*crash loop/);
     expect(await live('web1')).toBe(previous);
     expect(await live('backup1')).toBe(previous);
     await until('both daemons back on the previous release', async () => Object.values(await state()).every((s) => s.cwd === `${ROOT}/${previous}`));
+    // Up again for good: their restart counters stay put.
+    const restarts = async () => onTarget(ex, 'backup1', 'systemctl show -p NRestarts --value aquamark-recalc aquamark-notify');
+    const r0 = await restarts();
+    await until('the daemons stay up 4 s', async () => (await codeOn(ex, 'backup1', '/etc/keel/apps/aquamark/check.d/daemon-recalc')) === 0, 30_000);
+    expect(await restarts()).toBe(r0);
   });
 });
 
@@ -355,6 +405,33 @@ describe('seed 000 (iaso): gunicorn as the systemd unit `web` on a web host, a w
       `cd ${ROOT}/current && runuser -u web -- sh -c 'set -a; . ${ROOT}/config/app.env; set +a; .venv/bin/python manage.py jobcount sync'`,
     );
     expect(count.trim()).toBe('1');
+  });
+
+  // A release that fails after the switch (here its after_switch hook fails 4 s in) must never
+  // run a job: the timers wait while a switch is on. A job every second tags its row with the
+  // revision it ran; none carries the bad release's.
+  it('timers are held during a switch: a release that fails after it runs no job (0 rows from it)', async () => {
+    const every = join(ex.root, 'tick-every-second.yaml');
+    writeFileSync(
+      every,
+      'timer_every: 1s\ntimer_on_calendar: ""\n' +
+        'timer_command: "python -c \'import counter.jobs as j, sample.settings as s; j.record_job(\\"tick-\\" + s.APP_REVISION[:12])\'"\n',
+    );
+    const p = await provision(ex, 'timers every second', '-e', `@${every}`);
+    expect(p.failed).toBe(0);
+    const asWeb = (cmd: string) => `cd ${ROOT}/current && runuser -u web -- sh -c 'set -a; . ${ROOT}/config/app.env; set +a; ${cmd}'`;
+    const rows = async (sha: string) => Number((await onTarget(ex, 'web1', asWeb(`.venv/bin/python manage.py jobcount tick-${sha.slice(0, 12)}`))).trim());
+    const liveSha = (await onTarget(ex, 'web1', `cat ${ROOT}/current/REVISION`)).trim();
+    await until('the timers run the live release every second', async () => (await rows(liveSha)) >= 2);
+    const failing = join(ex.root, 'fail-after-switch.yaml');
+    writeFileSync(failing, 'deploy_hooks: {after_switch: ["sleep 4; exit 1"]}\n');
+    const d = await deploy(ex, 'v4-code-only', '-e', `@${every}`, '-e', `@${failing}`);
+    expect(d.code, d.out).toBe(2);
+    expect(d.j.status).toBe('rolled back');
+    await until('the timers run again after the switch back', async () => (await rows(liveSha)) >= 4);
+    expect(await rows(d.j.sha)).toBe(0);
+    const back = await provision(ex, 'timers as in the inventory');
+    expect(back.failed).toBe(0);
   });
 });
 
@@ -410,12 +487,12 @@ describe(SEED_004, () => {
     'jobs run (one through the scheduler) with Redis on redis1; redis1 and db1 drop this machine';
   it(workersAndJobs, async () => {
     const status = await onTarget(ex, 'web1', 'supervisorctl status');
-    expect(status).toMatch(/^amy\s+RUNNING/m);
+    expect(status).toMatch(/^amy-a\s+RUNNING/m);
     expect(status).toMatch(/^amy-rq-default:amy-rq-default-1\s+RUNNING/m);
     expect(status).toMatch(/^amy-rq-default-scheduler\s+RUNNING/m);
-    // The program `amy` is gunicorn's master (its pid file), with 3 workers.
-    const master = (await onTarget(ex, 'web1', 'supervisorctl pid amy')).trim();
-    expect(master).toBe((await onTarget(ex, 'web1', `cat ${ROOT}/sockets/gunicorn/gunicorn.pid`)).trim());
+    // The program `amy-a` (slot a of `amy`) is gunicorn's master (its pid file), with 3 workers.
+    const master = (await onTarget(ex, 'web1', 'supervisorctl pid amy-a')).trim();
+    expect(master).toBe((await onTarget(ex, 'web1', `cat ${ROOT}/sockets/gunicorn/gunicorn-a.pid`)).trim());
     expect((await onTarget(ex, 'web1', `ps --no-headers --ppid ${master} -o pid | wc -l`)).trim()).toBe('3');
     // A job now, and one in 2 s: the scheduler moves it to the queue when it is due.
     expect(await onTarget(ex, 'web1', asApp('.venv/bin/python manage.py enqueue example-004'))).toMatch(/^enqueued \S+ on default/);
@@ -443,9 +520,23 @@ describe(SEED_004, () => {
     expect(await codeOn(ex, 'web1', `test -f ${ROOT}/maintenance_on.html`)).toBe(0);
     expect(await https()).toMatch(/maintenance[\s\S]*\n503$/i);
     expect(await onTarget(ex, 'web1', `curl -s -H 'Host: ${DOMAIN}' http://127.0.0.1/ping`)).toBe('pong');
+    expect((await keel(ex, 'maintenance', 'status', 'test')).stdout).toMatch(/^web1: ON/m);
     const off = await keel(ex, 'maintenance', 'off', 'test');
     expect(off.code, off.stdout + off.stderr).toBe(0);
     expect(await codeOn(ex, 'web1', `test -e ${ROOT}/maintenance_on.html`)).not.toBe(0);
     expect(await https()).toMatch(/^version: v1$[\s\S]*\n200$/m);
+    const again = await keel(ex, 'maintenance', 'off', 'test');
+    expect(again.stdout).toMatch(/maintenance was already off/);
+    expect((await keel(ex, 'maintenance', 'status', 'test')).stdout).toMatch(/^web1: off$/m);
+  });
+
+  // With the default settings the health check bypasses the maintenance page (nginx and the
+  // deploy share app_health_path): a good release deployed with --maintenance goes live.
+  it('keel deploy --maintenance with the default settings deploys a good release, and ends with maintenance off', async () => {
+    const d = await deploy(ex, 'v4-code-only', '--maintenance');
+    expect(d.code, d.out).toBe(0);
+    expect(d.j.status).toBe('deployed');
+    expect(await codeOn(ex, 'web1', `test -e ${ROOT}/maintenance_on.html`)).not.toBe(0);
+    expect(await onTarget(ex, 'web1', `curl -s --cacert /tmp/pebble-root.pem https://${DOMAIN}/`)).toMatch(/^change: code only$/m);
   });
 });

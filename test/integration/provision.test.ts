@@ -1,5 +1,6 @@
 // keel core against real targets: systemd Debian containers with real sshd, reached over SSH
 // on 127.0.0.1, driven through the real CLI.
+import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -268,7 +269,8 @@ resources:
       expect(first.code, first.stdout + first.stderr).toBe(0);
       // During the sleep, kill every sshd session process: the connection drops.
       const run = runKeel(['provision', 'itest', '-e', 'slow_version=v2', '--output', 'json'], { root: dir });
-      await new Promise((r) => setTimeout(r, 1500));
+      // Once the command's `sleep 3` runs (not after a guessed delay: a busy machine may not be there yet).
+      await until('the slow command runs on the target', async () => (await target.exec(['pgrep', '-x', 'sleep'])).code === 0, { ms: 60_000, every: 100 });
       await target.exec(['sh', '-c', "pkill -KILL -f 'sshd: root' || true"]);
       const dropped = await run;
       expect(dropped.code).toBe(2);

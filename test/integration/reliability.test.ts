@@ -135,7 +135,10 @@ describe('reliability on a real target', () => {
     expect(wrong.code).toBe(2);
     expect(wrong.stdout + wrong.stderr).toMatch(/sudo rejected the password for deployp on web1 \(one attempt was made\)/);
     expect(wrong.stdout + wrong.stderr).toMatch(/pam_faillock/);
-    await new Promise((r) => setTimeout(r, 500));
+    // pam and the journal record the attempt on their own time: wait (bounded) for the journal's line.
+    await until('the journal records the failed sudo', async () =>
+      /authentication failure/.test(await sh('journalctl -q --no-pager _COMM=sudo | grep deployp || true')),
+    );
     const failures = await sh('faillock --user deployp | grep -c " sudo " || true');
     expect(failures.trim()).toBe('1');
     const journal = await sh('journalctl -q --no-pager _COMM=sudo | grep deployp || true');

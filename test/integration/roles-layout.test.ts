@@ -1,7 +1,7 @@
 // The layout agreement (docs/layout.md) on the real stack: base + a stand-in release + app
 // (gunicorn under supervisor) + nginx + logrotate. After the stack serves requests, a forced
 // logrotate rotates nginx's and gunicorn's actual log files (app_root/logs/nginx/,
-// app_root/logs/gunicorn/, pid file sockets/gunicorn/gunicorn.pid) and both processes keep
+// app_root/logs/gunicorn/, pid file sockets/gunicorn/gunicorn-<slot>.pid) and both processes keep
 // writing: to the new files, not the rotated ones.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { sh, startTarget, type TestTarget } from '../helpers/target.js';
 import { changedIds, provisionItest as provision } from '../helpers/cli.js';
 import { writeItappRole } from '../helpers/itapp.js';
 import { tempProject, writeInventory } from '../helpers/project.js';
-import { sleep } from '../helpers/wait.js';
+import { until } from '../helpers/wait.js';
 
 const ROOT = '/home/acme/webapp';
 const L = `${ROOT}/logs`;
@@ -17,6 +17,8 @@ let target: TestTarget;
 let root: string;
 
 const count = async (pattern: string, file: string) => Number((await sh(target, `grep -c -- '${pattern}' ${file} || true`)).trim());
+/** Log lines are written after the answer: wait (bounded) until `file` has `n` of them. */
+const logged = (n: number, pattern: string, file: string) => until(`${n} lines "${pattern}" in ${file}`, async () => (await count(pattern, file)) >= n);
 
 beforeAll(async () => {
   target = await startTarget({ name: 'layout' });
@@ -40,13 +42,15 @@ describe('the layout on base + app + nginx + logrotate', () => {
     const second = await provision(root, 'layout (2nd run)');
     expect(second.changed, JSON.stringify(changedIds(second))).toBe(0);
     expect(await sh(target, 'curl -s http://127.0.0.1/a')).toBe('wsgi ok greeting=- path=/a\n');
-    expect(await sh(target, `test -s ${ROOT}/sockets/gunicorn/gunicorn.pid && ls ${L}/nginx`)).toBe('access.log\nerror.log\n');
-    expect(await sh(target, `ls ${L}/gunicorn`)).toBe('access.log\nacme.log\nerror.log\n');
+    expect(await sh(target, `test -s ${ROOT}/sockets/gunicorn/gunicorn-a.pid && ls ${L}/nginx`)).toBe('access.log\nerror.log\n');
+    // supervisor's output of each slot's program, and gunicorn's own logs.
+    expect(await sh(target, `ls ${L}/gunicorn`)).toBe('access.log\nacme-a.log\nacme-b.log\nerror.log\n');
   });
 
   it('logrotate -f rotates the actual nginx and gunicorn logs, and both keep writing to the new files', async () => {
     await sh(target, 'for i in 1 2 3; do curl -s -o /dev/null http://127.0.0.1/before; done');
-    await sleep(300);
+    await logged(3, 'GET /before', `${L}/nginx/access.log`);
+    await logged(3, 'GET /before', `${L}/gunicorn/access.log`);
     expect(await count('GET /before', `${L}/nginx/access.log`)).toBe(3);
     expect(await count('GET /before', `${L}/gunicorn/access.log`)).toBe(3);
 
@@ -55,7 +59,8 @@ describe('the layout on base + app + nginx + logrotate', () => {
     expect(await count('GET /before', `${L}/gunicorn/access.log.1`)).toBe(3);
 
     await sh(target, 'for i in 1 2; do curl -s -o /dev/null http://127.0.0.1/after; done');
-    await sleep(500);
+    await logged(2, 'GET /after', `${L}/nginx/access.log`);
+    await logged(2, 'GET /after', `${L}/gunicorn/access.log`);
     // New requests land in the new files only: the processes reopened them.
     expect(await count('GET /after', `${L}/nginx/access.log`)).toBe(2);
     expect(await count('GET /after', `${L}/nginx/access.log.1`)).toBe(0);
@@ -67,7 +72,7 @@ describe('the layout on base + app + nginx + logrotate', () => {
     expect(await sh(target, `stat -c '%U' ${L}/nginx/access.log ${L}/gunicorn/access.log`)).toBe('www-data\nacme\n');
     // A second forced rotation compresses the first (delaycompress) and still works.
     await sh(target, 'logrotate -f -s /tmp/logrotate.state /etc/logrotate.d/webapp && curl -s -o /dev/null http://127.0.0.1/third');
-    await sleep(300);
+    await logged(1, 'GET /third', `${L}/nginx/access.log`);
     // (an empty error.log is left alone: notifempty)
     expect(await sh(target, `ls ${L}/nginx | grep access`)).toBe('access.log\naccess.log.1\naccess.log.2.gz\n');
     expect(await count('GET /third', `${L}/nginx/access.log`)).toBe(1);

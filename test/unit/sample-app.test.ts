@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const sampleDir = fileURLToPath(new URL('../../examples/sample-app', import.meta.url));
 const makeRepo = join(sampleDir, 'make-repo.sh');
-const branches = ['main', 'v2-bad-migration', 'v3-bad-health', 'v4', 'v4-code-only', 'v5-requirements'];
+const branches = ['main', 'v2-bad-migration', 'v3-bad-health', 'v4', 'v4-code-only', 'v5-requirements', 'v6-bad-daemon'];
 
 let tmp: string;
 let repo: string;
@@ -80,6 +80,7 @@ describe('make-repo.sh', () => {
       v4: 'v4',
       'v4-code-only': 'v4-code-only',
       'v5-requirements': 'v5',
+      'v6-bad-daemon': 'v6',
     });
   });
 
