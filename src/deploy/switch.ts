@@ -86,7 +86,9 @@ async function switchBack(req: SwitchRequest, newSlot: (h: HostDeploy) => Slot, 
     ];
   };
   const ok = await p.phase('rollback', hosts, steps);
-  const healthy = await p.waitPhase('rollback-health', back, (h, round) => healthSteps(h, { maintenance: req.maintenance, roundSeconds: round }));
+  // After an interrupt, traffic is back on what ran before; its health is looked at for one
+  // round, not waited for: the user asked to stop.
+  const healthy = await p.waitPhase('rollback-health', back, (h, round) => healthSteps(h, { maintenance: req.maintenance, roundSeconds: round }), req.signal);
   p.setLive(back, prev);
   p.setLive(none, () => '');
   await p.phase('stop-new', hosts, (h) => [...(h.appctl && oldSlot(h) ? slotStopSteps(h, newSlot(h)) : []), ...holdSteps(h, false)]);

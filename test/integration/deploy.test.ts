@@ -26,8 +26,12 @@ const saved = process.env.KEEL_VAULT_PASSWORD;
 // ITWORKER_ROLE's worker program and its reload and check hooks (the hooks as YAML escapes).
 const WORKER_PY = "import django, os, time; open('/tmp/worker-started', 'a').write(os.getcwd() + chr(10)); time.sleep(100000)";
 const RELOAD_HOOK = '#!/bin/sh\\nif [ -e {{app_root}}/current/. ]; then exec systemctl restart sample-worker; else exec systemctl stop sample-worker; fi\\n';
-// Exits 1 ("still starting") while /tmp/hold-health exists: a health wait a test can make certain.
-const CHECK_HOOK = '#!/bin/sh\\nsystemctl is-active --quiet sample-worker || exit 2\\n[ ! -e /tmp/hold-health ]\\n';
+// Exits 1 ("still starting") while the live release is the commit named in /tmp/hold-health: a
+// health wait a test can make certain for one release (the one it switches back from passes).
+// (YAML escapes: the hook is the content of a double-quoted string in ITWORKER_ROLE.)
+const CHECK_HOOK =
+  '#!/bin/sh\\nsystemctl is-active --quiet sample-worker || exit 2\\n' +
+  '[ \\"$(cat {{app_root}}/current/REVISION 2>/dev/null)\\" != \\"$(cat /tmp/hold-health 2>/dev/null)\\" ]\\n';
 
 /** A stand-in for role rq on the worker host: the release's python running a loop that
  *  imports the app, restarted by keel deploy through the reload hook docs/layout.md defines. */
@@ -363,7 +367,9 @@ describe('keel deploy on a web host and a worker host', () => {
   // last migration that changed the database stays whatever the count.
   it('dump retention keeps the dump taken before the last applied migration; keel backups says which dump preceded what', async () => {
     writeFileSync(join(dir, 'keep2.yaml'), 'deploy_backup_keep: 2\n');
-    // Undo v4's migration (its code can), so that deploying v4 applies it again.
+    // Undo v4's migration with v4's code (only code that has a migration can undo it), so that
+    // deploying v4 again, after main, applies it.
+    expect((await deploy('v4')).code).toBe(0);
     const undo = await shExec(
       web,
       `cd ${ROOT}/current && runuser -u sample -- sh -c 'set -a; . ${ROOT}/config/app.env; set +a; .venv/bin/python manage.py migrate counter 0001'`,
@@ -394,7 +400,8 @@ describe('keel deploy on a web host and a worker host', () => {
   // waits for its health check after the switch (the wait runs in rounds of a few seconds).
   it('SIGINT during the health wait after the switch: exit 130 within seconds, every host back on the previous release', async () => {
     const before = await live(web);
-    await sh(worker, 'touch /tmp/hold-health');
+    const v4 = execFileSync('git', ['-C', join(dir, 'app-repo'), 'rev-parse', 'v4'], { encoding: 'utf8' }).trim();
+    await sh(worker, `echo ${v4} > /tmp/hold-health`);
     writeFileSync(join(dir, 'long-health.yaml'), 'deploy_health_timeout: 300\n');
     try {
       const child = await spawnKeel(['deploy', 'itest', '--branch', 'v4', '--yes', '-e', '@long-health.yaml'], {
