@@ -6,6 +6,7 @@ import { registerTarget } from './commands/target.js';
 import { registerSecretsCommands } from './commands/secrets.js';
 import { registerLock } from './commands/lock.js';
 import { registerDeploy } from './commands/deploy.js';
+import { registerExec } from './commands/exec.js';
 
 /** Every subcommand is registered here, from its own module. */
 export function registerCommands(program: Command, ctx: CliContext, run: Runner): void {
@@ -15,4 +16,5 @@ export function registerCommands(program: Command, ctx: CliContext, run: Runner)
   registerSecretsCommands(program, ctx, run);
   registerLock(program, ctx, run);
   registerDeploy(program, ctx, run);
+  registerExec(program, ctx, run);
 }
