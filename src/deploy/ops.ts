@@ -11,6 +11,7 @@ import { sh, type Shell } from '../shell/quote.js';
 import type { DeployConfig, HostDeploy } from './config.js';
 import { parseDatabaseUrl } from './database.js';
 import { dumpSteps, healthSteps, maintenanceSteps, reloadSteps, restoreSteps, switchSteps } from './scripts.js';
+import { HistoryNote } from './history.js';
 
 export interface OpsContext {
   config: DeployConfig;
@@ -154,31 +155,43 @@ export interface RollbackResult {
  */
 export async function rollback(ctx: OpsContext, owner: LockOwner, to?: string): Promise<RollbackResult> {
   const p = pool(ctx);
+  const history = new HistoryNote(owner, 'rollback', ctx.config.hosts, ctx.mask);
   try {
-    const rel = await lockAll(ctx, p, owner);
-    const hosts = ctx.config.hosts;
-    const live = new Map(hosts.map((h) => [h.name, rel.get(h.name)!.live]));
-    const target = to ?? previousRelease([...rel.values()]);
-    if (!target) throw new KeelError('no earlier release to go back to on every host (keel releases shows what each host has)');
-    const missing = hosts.filter((h) => !rel.get(h.name)!.releases.some((r) => r.id === target));
-    if (missing.length)
-      throw new KeelError(`release ${target} is not on ${missing.map((h) => h.name).join(', ')}; nothing was changed`, {
-        hint: 'keel releases shows what each host has',
-      });
-    const res = await phase(ctx, p, owner, hosts, (h) => [...switchSteps(h, target), ...reloadSteps(h, 'auto')]);
-    const health = res.ok ? await phase(ctx, p, owner, hosts, (h) => healthSteps(h)) : { ok: false, lines: [] };
-    if (res.ok && health.ok) return { to: target, from: Object.fromEntries(live), ok: true, lines: [...res.lines, ...health.lines] };
-    const back = hosts.filter((h) => live.get(h.name));
-    const undo = await phase(ctx, p, owner, back, (h) => [...switchSteps(h, live.get(h.name)!), ...reloadSteps(h, 'auto')]);
-    return {
-      to: target,
-      from: Object.fromEntries(live),
-      ok: false,
-      lines: [...res.lines, ...health.lines, 'the rollback did not pass: every host went back to the release it had', ...undo.lines],
-    };
+    return rolledBack(history, await rollbackLocked(ctx, p, owner, to));
   } finally {
-    await p.close(() => releaseScript(owner.run_id));
+    await p.close((host) => history.script(host) + releaseScript(owner.run_id));
   }
+}
+
+async function rollbackLocked(ctx: OpsContext, p: HostPool, owner: LockOwner, to?: string): Promise<RollbackResult> {
+  const rel = await lockAll(ctx, p, owner);
+  const hosts = ctx.config.hosts;
+  const live = new Map(hosts.map((h) => [h.name, rel.get(h.name)!.live]));
+  const target = to ?? previousRelease([...rel.values()]);
+  if (!target) throw new KeelError('no earlier release to go back to on every host (keel releases shows what each host has)');
+  const missing = hosts.filter((h) => !rel.get(h.name)!.releases.some((r) => r.id === target));
+  if (missing.length)
+    throw new KeelError(`release ${target} is not on ${missing.map((h) => h.name).join(', ')}; nothing was changed`, {
+      hint: 'keel releases shows what each host has',
+    });
+  const res = await phase(ctx, p, owner, hosts, (h) => [...switchSteps(h, target), ...reloadSteps(h, 'auto')]);
+  const health = res.ok ? await phase(ctx, p, owner, hosts, (h) => healthSteps(h)) : { ok: false, lines: [] };
+  if (res.ok && health.ok) return { to: target, from: Object.fromEntries(live), ok: true, lines: [...res.lines, ...health.lines] };
+  const back = hosts.filter((h) => live.get(h.name));
+  const undo = await phase(ctx, p, owner, back, (h) => [...switchSteps(h, live.get(h.name)!), ...reloadSteps(h, 'auto')]);
+  return {
+    to: target,
+    from: Object.fromEntries(live),
+    ok: false,
+    lines: [...res.lines, ...health.lines, 'the rollback did not pass: every host went back to the release it had', ...undo.lines],
+  };
+}
+
+/** A rollback's outcome, in the deploy history. */
+function rolledBack(history: HistoryNote, r: RollbackResult): RollbackResult {
+  const detail = r.ok ? `to ${r.to}` : `to ${r.to} did not pass; every host went back`;
+  history.ended({ from: (h) => r.from[h] ?? '', to: (h) => (r.ok ? r.to : (r.from[h] ?? '')), ok: r.ok, detail });
+  return r;
 }
 
 /** The newest release before the live one, not failed, on every host. */
@@ -199,11 +212,14 @@ export async function maintenance(ctx: OpsContext, owner: LockOwner, on: boolean
   if (!web.length) throw new KeelError('no host of this deploy has role nginx: there is no maintenance page to switch');
   const p = pool(ctx);
   const c = { ...ctx, config: { ...ctx.config, hosts: web } };
+  const history = new HistoryNote(owner, on ? 'maintenance on' : 'maintenance off', web, ctx.mask);
   try {
     await lockAll(c, p, owner);
-    return await phase(c, p, owner, web, (h) => maintenanceSteps(h, on));
+    const r = await phase(c, p, owner, web, (h) => maintenanceSteps(h, on));
+    history.ended({ from: () => '', to: () => (r.ok ? (on ? 'on' : 'off') : ''), ok: r.ok, detail: r.ok ? '' : (r.lines.at(-1) ?? '') });
+    return r;
   } finally {
-    await p.close(() => releaseScript(owner.run_id));
+    await p.close((host) => history.script(host) + releaseScript(owner.run_id));
   }
 }
 
@@ -266,10 +282,13 @@ export async function restoreBackup(ctx: OpsContext, owner: LockOwner, file: str
   const path = file.includes('/') ? file : `${h.backupDir}/${file}`;
   const c = { ...ctx, config: { ...ctx.config, hosts: [h] } };
   const p = pool(c);
+  const history = new HistoryNote(owner, 'restore', [h], ctx.mask);
   try {
     await lockAll(c, p, owner);
-    return await phase(c, p, owner, [h], (x) => restoreSteps(x, db, path));
+    const r = await phase(c, p, owner, [h], (x) => restoreSteps(x, db, path));
+    history.ended({ from: () => '', to: () => path, ok: r.ok, detail: r.ok ? `restored ${path}` : (r.lines.at(-1) ?? '') });
+    return r;
   } finally {
-    await p.close(() => releaseScript(owner.run_id));
+    await p.close((host) => history.script(host) + releaseScript(owner.run_id));
   }
 }

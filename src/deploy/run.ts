@@ -34,6 +34,7 @@ import {
   unlinkSteps,
 } from './scripts.js';
 import type { Source } from './source.js';
+import { deployEntry, historyScript } from './history.js';
 
 export interface StepRecord {
   phase: string;
@@ -95,7 +96,7 @@ export async function runDeploy(req: DeployRequest): Promise<DeployReport> {
   try {
     return await untilAborted(work, req.signal, (signal) => d.interrupted(signal));
   } finally {
-    await d.pool.close(() => releaseScript(req.owner.run_id));
+    await d.pool.close((host) => d.lastScript(host));
   }
 }
 
@@ -109,6 +110,8 @@ class Deploy {
   /** After the switch an interrupt is not obeyed at once: the phase ends, then every host goes back. */
   private switching = false;
   private readonly byName: Map<string, HostDeploy>;
+  /** How the run ended, for its line in the deploy history. */
+  private ended: { status: DeployStatus | 'interrupted'; error: string | null } | undefined;
 
   constructor(private readonly req: DeployRequest) {
     this.byName = new Map(req.config.hosts.map((h) => [h.name, h]));
@@ -319,19 +322,26 @@ class Deploy {
 
   /** SIGINT/SIGTERM: before the switch let go at once; during it finish and switch back. */
   async interrupted(signal: 'SIGINT' | 'SIGTERM'): Promise<Error> {
+    this.ended = { status: 'interrupted', error: null };
     if (this.switching) {
       // run() sees the abort after the phase in flight and switches every host back.
       return new Promise<Error>(() => undefined);
     }
     const states = await this.pool.abandon(
       this.req.config.hosts.map((h) => h.name),
-      () => releaseScript(this.req.owner.run_id),
+      (host) => this.lastScript(host),
     );
     return new InterruptedError(signal, [...interruptLines(states, true), `${this.req.release} was not switched to: the old release keeps serving`]);
   }
 
+  /** The run's last script on a host: its line in the deploy history, then the lock's release. */
+  lastScript(host: string): string {
+    return historyScript(deployEntry(this.req, this.hosts.get(host), this.ended), this.req.owner.run_id) + releaseScript(this.req.owner.run_id);
+  }
+
   private end(status: DeployStatus, error: string | null): DeployReport {
     const r = this.req;
+    this.ended = { status, error };
     return {
       env: r.env,
       release: r.release,
