@@ -19,7 +19,8 @@ export interface AppPlace {
 const BOOT = [
   'cd -P -- "$1" || exit 125',
   'set -a; if [ -r "$2" ]; then . "$2"; fi; set +a',
-  'if [ -x .venv/bin/python ]; then PYTHON="$PWD/.venv/bin/python"; VIRTUAL_ENV="$PWD/.venv"; PATH="$VIRTUAL_ENV/bin:$PATH"; export VIRTUAL_ENV; else PYTHON=$3; fi',
+  'if [ -x .venv/bin/python ]; then PYTHON="$PWD/.venv/bin/python"; VIRTUAL_ENV="$PWD/.venv"; PATH="$VIRTUAL_ENV/bin:$PATH"; export VIRTUAL_ENV;',
+  'else PYTHON=$3; fi',
   'export PYTHON PATH',
   'shift 3',
   'exec "$@"',
