@@ -7,6 +7,7 @@ import { registerSecretsCommands } from './commands/secrets.js';
 import { registerLock } from './commands/lock.js';
 import { registerDeploy } from './commands/deploy.js';
 import { registerExec } from './commands/exec.js';
+import { registerHistory } from './commands/history.js';
 
 /** Every subcommand is registered here, from its own module. */
 export function registerCommands(program: Command, ctx: CliContext, run: Runner): void {
@@ -17,4 +18,5 @@ export function registerCommands(program: Command, ctx: CliContext, run: Runner)
   registerLock(program, ctx, run);
   registerDeploy(program, ctx, run);
   registerExec(program, ctx, run);
+  registerHistory(program, ctx, run);
 }

@@ -26,6 +26,8 @@ export interface ReleaseInfo {
   branch: string;
   failed: string;
   live: boolean;
+  /** Who deployed it (user@controller, from the release's .keel-release). */
+  by: string;
 }
 
 export interface HostReleases {
@@ -46,7 +48,8 @@ function releasesScript(h: HostDeploy, nonce: string): Shell {
 for keel_r in $(ls -1 -- ${rel} 2>/dev/null | sort); do
   keel_b=$(sed -n 's/^branch=//p' ${rel}/"$keel_r"/.keel-release 2>/dev/null)
   keel_f=$(head -n 1 ${rel}/"$keel_r"/.keel-failed 2>/dev/null | tr '|' ' ')
-  printf '%s rel %s|%s|%s|%s\\n' ${nonce} "$keel_r" "$(cat ${rel}/"$keel_r"/REVISION 2>/dev/null)" "$keel_b" "$keel_f"
+  keel_by=$(sed -n 's/^deployed_by=//p' ${rel}/"$keel_r"/.keel-release 2>/dev/null | tr '|' ' ')
+  printf '%s rel %s|%s|%s|%s|%s\\n' ${nonce} "$keel_r" "$(cat ${rel}/"$keel_r"/REVISION 2>/dev/null)" "$keel_b" "$keel_f" "$keel_by"
 done
 `;
 }
@@ -54,8 +57,8 @@ done
 function parseReleases(host: string, out: string, nonce: string): HostReleases {
   const live = new RegExp(`^${nonce} live (.*)$`, 'm').exec(out)?.[1]?.trim() ?? '';
   const releases = [...out.matchAll(new RegExp(`^${nonce} rel (.*)$`, 'gm'))].map((m) => {
-    const [id = '', sha = '', branch = '', failed = ''] = m[1]!.split('|');
-    return { id, sha, branch, failed, live: id === live };
+    const [id = '', sha = '', branch = '', failed = '', by = ''] = m[1]!.split('|');
+    return { id, sha, branch, failed, live: id === live, by };
   });
   return { host, live, releases };
 }

@@ -238,7 +238,7 @@ export async function releases(ctx: CliContext, env: string, o: HostOptions): Pr
       ctx.out.line(`${h.host}${h.error ? `: UNREACHABLE: ${h.error}` : ''}`);
       for (const r of [...h.releases].reverse()) {
         ctx.out.line(
-          `  ${r.live ? '*' : ' '} ${r.id}  ${r.branch || '?'} @ ${r.sha.slice(0, 12) || '?'}` +
+          `  ${r.live ? '*' : ' '} ${r.id}  ${r.branch || '?'} @ ${r.sha.slice(0, 12) || '?'}  by ${r.by || '?'}` +
             `${r.live ? '  (live)' : ''}${r.failed ? `  FAILED: ${r.failed}` : ''}`,
         );
       }
