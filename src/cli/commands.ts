@@ -8,6 +8,7 @@ import { registerLock } from './commands/lock.js';
 import { registerDeploy } from './commands/deploy.js';
 import { registerExec } from './commands/exec.js';
 import { registerHistory } from './commands/history.js';
+import { registerLogs } from './commands/logs.js';
 
 /** Every subcommand is registered here, from its own module. */
 export function registerCommands(program: Command, ctx: CliContext, run: Runner): void {
@@ -19,4 +20,5 @@ export function registerCommands(program: Command, ctx: CliContext, run: Runner)
   registerDeploy(program, ctx, run);
   registerExec(program, ctx, run);
   registerHistory(program, ctx, run);
+  registerLogs(program, ctx, run);
 }

@@ -28,10 +28,17 @@ export interface AppFacts {
   maintenanceFile: string;
   /** Role deploy: releases live here. */
   deploys: boolean;
-  /** Instances of roles daemon and timer: their names (their logs/<name>/) and units. */
-  daemons: { name: string; unit: string }[];
-  timers: { name: string; unit: string }[];
-  rq: boolean;
+  /** Instances of roles daemon, timer and rq: their names (logs/<name>/, rq: logs/rq/<name>-*),
+   *  units (supervisor programs or systemd units) and process managers. */
+  daemons: ProcessGroup[];
+  timers: ProcessGroup[];
+  rq: ProcessGroup[];
+}
+
+export interface ProcessGroup {
+  name: string;
+  unit: string;
+  manager: string;
 }
 
 const str = (v: unknown, d = ''): string => (typeof v === 'string' && v !== '' ? v : d);
@@ -42,14 +49,20 @@ export function appFacts(plan: HostPlan): AppFacts {
   const appName = str(v.app_name, 'app');
   const appRoot = str(v.app_root, `/home/${str(v.app_user, 'app')}/webapp`);
   const instances = plan.host.roleInstances ?? roles.map((role) => ({ role, name: undefined, vars: {} as Record<string, unknown> }));
-  const named = (role: string, nameVar: string, unitVar: string) =>
+  // What the inventory sets (the instance's own variables, else the host's), else the role's
+  // default. The compiled host variables would not do: they resolve instance defaults
+  // (daemon_name: "{{role_instance}}") without an instance.
+  const set = (x: unknown) => (typeof x === 'string' && !x.includes('{{') ? x : '');
+  const named = (role: string, prefix: string, unitOf: (name: string) => string, manager: string, defaultName = '') =>
     instances
       .filter((i) => i.role === role)
       .map((i) => {
-        const name = str(i.vars[nameVar], i.name ?? '');
-        return { name, unit: str(i.vars[unitVar], `${appName}-${name}`) };
+        const own = (k: string) => set(i.vars[`${prefix}_${k}`]) || set(plan.host.vars[`${prefix}_${k}`]);
+        const name = set(i.vars[`${prefix}_name`]) || i.name || set(plan.host.vars[`${prefix}_name`]) || defaultName;
+        return { name, unit: own('unit') || unitOf(name), manager: own('process_manager') || manager, absent: own('state') === 'absent' };
       })
-      .filter((x) => x.name);
+      .filter((x) => x.name && !x.absent)
+      .map(({ name, unit, manager }) => ({ name, unit, manager }));
   return {
     name: plan.host.name,
     appName,
@@ -64,9 +77,9 @@ export function appFacts(plan: HostPlan): AppFacts {
     web: roles.includes('nginx'),
     maintenanceFile: str(v.nginx_maintenance_file, `${appRoot}/maintenance_on.html`),
     deploys: roles.includes('deploy'),
-    daemons: named('daemon', 'daemon_name', 'daemon_unit'),
-    timers: named('timer', 'timer_name', 'timer_unit'),
-    rq: roles.includes('rq'),
+    daemons: named('daemon', 'daemon', (n) => `${appName}-${n}`, 'systemd'),
+    timers: named('timer', 'timer', (n) => `${appName}-${n}`, 'systemd'),
+    rq: named('rq', 'rq', (n) => `${appName}-rq-${n}`, 'supervisor', 'default'),
   };
 }
 

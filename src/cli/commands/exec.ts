@@ -50,7 +50,7 @@ async function execCommand(ctx: CliContext, env: string, words: string[], o: Exe
   }
 
   const { trapSignals } = await import('../signals.js');
-  const trap = trapSignals(ctx.out, ctx.signal);
+  const trap = trapSignals(ctx.out, ctx.signal, 'SIGINT goes to the command on each host (Ctrl-C again exits at once)');
   const width = Math.max(...hosts.map((h) => h.name.length));
   const many = hosts.length > 1;
   try {
