@@ -81,7 +81,8 @@ export function historyScript(entry: HistoryEntry | undefined, runId: string): s
 
 /** Shell printing the newest `n` lines of the history, each after `<nonce> H `. */
 export function readSnippet(nonce: string, n: number): string {
-  return `if [ -r ${FILE} ]; then tail -n ${Math.max(1, Math.floor(n))} ${FILE} | while IFS= read -r keel_l; do printf '%s H %s\\n' ${sh`${nonce}`.text} "$keel_l"; done; fi\n`;
+  const each = `while IFS= read -r keel_l; do printf '%s H %s\\n' ${sh`${nonce}`.text} "$keel_l"; done`;
+  return `if [ -r ${FILE} ]; then tail -n ${Math.max(1, Math.floor(n))} ${FILE} | ${each}; fi\n`;
 }
 
 /** The entries readSnippet printed, oldest first; lines that are not entries are skipped. */
