@@ -79,6 +79,7 @@ export function logsScript(logs: string, sel: LogSelection, q: LogQuery, nonce: 
   const dirs = sel.dirs.includes('*') ? [raw(`${sh`${logs}`.text}/*/`)] : sel.dirs.map((d) => sh`${`${logs}/${d}/`}`);
   const journal = sel.units.flatMap((u) => ['-u', u]);
   const journalLines = q.lines !== undefined && !q.grep ? sh` -n ${q.lines}` : raw('');
+  const journalSince = q.since !== undefined ? sh` --since ${`@${Math.floor(q.since)}`}` : raw('');
   return sh`export LC_ALL=C
 printf '%s Z %s\\n' ${N} "$(date +%z)"
 keel_awk=${AWK}
@@ -94,13 +95,14 @@ for keel_d in ${dirs}; do
     keel_src=\${keel_f#${raw(sh`${logs}`.text)}/}; keel_src=\${keel_src%.log}
     keel_size=$(stat -c %s -- "$keel_f")
     printf '%s\\t%s\\t%s\\n' "$keel_size" "$keel_src" "$keel_f" >> "$keel_tmp/files"
-    head -c "$keel_size" -- "$keel_f"${before} | KEEL_SRC=$keel_src KEEL_MODE=H KEEL_DAY=$(date -r "$keel_f" +%Y%m%d) KEEL_MTIME=$(date -r "$keel_f" +%Y%m%d%H%M%S) awk "$keel_awk"${after}
+    keel_day=$(date -r "$keel_f" +%Y%m%d); keel_mtime=$(date -r "$keel_f" +%Y%m%d%H%M%S)
+    head -c "$keel_size" -- "$keel_f"${before} | KEEL_SRC=$keel_src KEEL_MODE=H KEEL_DAY=$keel_day KEEL_MTIME=$keel_mtime awk "$keel_awk"${after}
   done
 done
 keel_journal=
 if [ ${sel.units.length} -gt 0 ] && command -v journalctl >/dev/null 2>&1; then
   keel_journal=1
-  journalctl --no-pager -q -o short-iso ${journal}${q.since !== undefined ? sh` --since ${`@${Math.floor(q.since)}`}` : raw('')}${journalLines} --cursor-file="$keel_tmp/cursor" 2>/dev/null |
+  journalctl --no-pager -q -o short-iso ${journal}${journalSince}${journalLines} --cursor-file="$keel_tmp/cursor" 2>/dev/null |
     KEEL_SRC=journal KEEL_MODE=H awk "$keel_awk"${after}
 fi
 printf '%s L\\n' ${N}
