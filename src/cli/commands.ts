@@ -9,6 +9,7 @@ import { registerDeploy } from './commands/deploy.js';
 import { registerExec } from './commands/exec.js';
 import { registerHistory } from './commands/history.js';
 import { registerLogs } from './commands/logs.js';
+import { registerStatus } from './commands/status.js';
 
 /** Every subcommand is registered here, from its own module. */
 export function registerCommands(program: Command, ctx: CliContext, run: Runner): void {
@@ -21,4 +22,5 @@ export function registerCommands(program: Command, ctx: CliContext, run: Runner)
   registerExec(program, ctx, run);
   registerHistory(program, ctx, run);
   registerLogs(program, ctx, run);
+  registerStatus(program, ctx, run);
 }
