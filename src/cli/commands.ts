@@ -10,6 +10,7 @@ import { registerExec } from './commands/exec.js';
 import { registerHistory } from './commands/history.js';
 import { registerLogs } from './commands/logs.js';
 import { registerStatus } from './commands/status.js';
+import { registerSsh } from './commands/ssh.js';
 
 /** Every subcommand is registered here, from its own module. */
 export function registerCommands(program: Command, ctx: CliContext, run: Runner): void {
@@ -23,4 +24,5 @@ export function registerCommands(program: Command, ctx: CliContext, run: Runner)
   registerHistory(program, ctx, run);
   registerLogs(program, ctx, run);
   registerStatus(program, ctx, run);
+  registerSsh(program, ctx, run);
 }
