@@ -49,7 +49,11 @@ export function statusSnippet(p: StatusPlaces, nonce: string): string {
   printf '%s R sha %s\\n' ${N} "$(cat -- ${cur + '/REVISION'} 2>/dev/null)"
   sed -n 's/^branch=/'"$keel_N"' R branch /p; s/^deployed_by=/'"$keel_N"' R by /p' -- ${cur + '/.keel-release'} 2>/dev/null
 fi`,
-    sh`for keel_h in ${checks}/*; do [ -x "$keel_h" ] || continue; "$keel_h" </dev/null >/dev/null 2>&1; printf '%s C %s %s\\n' ${N} "$(basename -- "$keel_h")" "$?"; done`,
+    sh`for keel_h in ${checks}/*; do
+  [ -x "$keel_h" ] || continue
+  "$keel_h" </dev/null >/dev/null 2>&1; keel_rc=$?
+  printf '%s C %s %s\\n' ${N} "\${keel_h##*/}" "$keel_rc"
+done`,
     sh`if command -v supervisorctl >/dev/null 2>&1; then supervisorctl status 2>/dev/null | sed "s/^/$keel_N S /"
   supervisorctl status 2>/dev/null | awk '$2 ~ /^(FATAL|BACKOFF|EXITED)$/ {print $1}' | while read -r keel_p; do
     printf '%s X %s\\n' ${N} "$keel_p"; supervisorctl tail -2000 "$keel_p" 2>/dev/null | tail -n ${LAST_LINES} | sed "s/^/$keel_N x /"
@@ -67,7 +71,8 @@ fi`,
   ];
   if (f.web) {
     parts.push(
-      sh`printf '%s N %s %s\\n' ${N} "$(systemctl is-active nginx 2>/dev/null)" "$(systemctl show --timestamp=unix -p ActiveEnterTimestamp --value nginx 2>/dev/null)"`,
+      sh`keel_since=$(systemctl show --timestamp=unix -p ActiveEnterTimestamp --value nginx 2>/dev/null)
+printf '%s N %s %s\\n' ${N} "$(systemctl is-active nginx 2>/dev/null)" "$keel_since"`,
       sh`if [ -e ${f.maintenanceFile} ]; then printf '%s M on %s\\n' ${N} "$(stat -c %Y -- ${f.maintenanceFile})"; else printf '%s M off\\n' ${N}; fi`,
     );
   }
@@ -78,7 +83,8 @@ done`);
   if (p.backupDir) {
     const newest = sh`ls -1t -- ${p.backupDir}/*.dump 2>/dev/null | head -n 1`;
     parts.push(
-      sh`keel_b=$(${newest}); if [ -n "$keel_b" ]; then printf '%s B %s\\t%s\\t%s\\n' ${N} "$keel_b" "$(stat -c %s -- "$keel_b")" "$(stat -c %Y -- "$keel_b")"; fi`,
+      sh`keel_b=$(${newest})
+if [ -n "$keel_b" ]; then printf '%s B %s\\t%s\\t%s\\n' ${N} "$keel_b" "$(stat -c %s -- "$keel_b")" "$(stat -c %Y -- "$keel_b")"; fi`,
     );
   }
   return parts.map((s) => s.text).join('\n') + '\n';
