@@ -7,14 +7,14 @@ import { describe } from '../engine/pool.js';
 import type { HostDeploy } from '../deploy/config.js';
 import type { HostPlan } from '../engine/plan.js';
 import type { HostLink, ProcessExit } from '../ssh/link.js';
-import { appCommand } from './app-command.js';
+import { appCommand, type AppRun } from './app-command.js';
 import { LineSplitter, Tail } from './lines.js';
 import { runStaged, stage } from './staged.js';
 import { bridge, exitCodeOf, ptyOf, type Terminal } from './terminal.js';
 
 export interface ExecRequest {
   hosts: HostDeploy[];
-  words: string[];
+  run: AppRun;
   link: (plan: HostPlan) => Promise<HostLink>;
   mask: (s: string) => string;
   /** A line of output, masked, as it comes. */
@@ -63,7 +63,7 @@ async function execOne(req: ExecRequest, h: HostDeploy): Promise<HostExec> {
   });
   try {
     link = await req.link(h.plan);
-    const path = await stage(link.session, appCommand(h, req.words));
+    const path = await stage(link.session, appCommand(h, req.run));
     const proc = await link.start(runStaged(path), { become: true, onStdout: (d) => stdout.push(d), onStderr: (d) => stderr.push(d) });
     proc.end();
     const onAbort = () => proc.signal('INT');
@@ -84,14 +84,14 @@ async function execOne(req: ExecRequest, h: HostDeploy): Promise<HostExec> {
 /** keel exec -i: one host, the local terminal joined to the command's. */
 export async function execInteractive(
   h: HostDeploy,
-  words: string[],
+  run: AppRun,
   link: (plan: HostPlan) => Promise<HostLink>,
   terminal: Terminal,
 ): Promise<{ exit: ProcessExit; code: number }> {
   if (!terminal.isTTY) throw new KeelError('keel exec -i needs a terminal (stdin and stdout): run it without -i in scripts and pipes');
   const l = await link(h.plan);
   try {
-    const path = await stage(l.session, appCommand(h, words));
+    const path = await stage(l.session, appCommand(h, run));
     const proc = await l.start(runStaged(path), {
       become: true,
       pty: ptyOf(terminal),

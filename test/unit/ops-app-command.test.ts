@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { userInfo, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { appCommand, taskWords, type AppPlace } from '../../src/ops/app-command.js';
+import { appCommand, type AppPlace } from '../../src/ops/app-command.js';
 
 const root = mkdtempSync(join(tmpdir(), 'keel-appcmd-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -30,10 +30,10 @@ describe('appCommand', () => {
   it('execs the words as they are, in the live release, with the env file, $PYTHON and the virtualenv first on PATH', () => {
     const a = layout('app1');
     const words = ["it's", '$(id)', 'a  b', 'line1\nline2', '`x`', '*', '-n', ''];
-    const r = run(appCommand(a, ['printf', '[%s]', ...words]).text);
+    const r = run(appCommand(a, { words: ['printf', '[%s]', ...words] }).text);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(words.map((w) => `[${w}]`).join(''));
-    const env = run(appCommand(a, ['sh', '-c', 'pwd; echo "$SECRET_KEY|$DEBUG|$PYTHON|$VIRTUAL_ENV"; python x']).text);
+    const env = run(appCommand(a, { words: ['sh', '-c', 'pwd; echo "$SECRET_KEY|$DEBUG|$PYTHON|$VIRTUAL_ENV"; python x'] }).text);
     expect(env.stdout.split('\n')).toEqual([
       a.release, // the release itself (cd -P), not the current symlink
       `s3cret with spaces|0|${a.release}/.venv/bin/python|${a.release}/.venv`,
@@ -42,16 +42,21 @@ describe('appCommand', () => {
     ]);
   });
 
-  it('runs a task as the shell line it is, in the same world', () => {
+  it('runs a task as the shell line it is, in the same world, its text on no command line', () => {
     const a = layout('app2');
-    const r = run(appCommand(a, taskWords('echo "$PYTHON" | sed s/python/PY/; exit 4')).text);
-    expect(r.stdout).toBe(`${a.release}/.venv/bin/PY\n`);
+    const task = 'echo "$PYTHON" | sed s/python/PY/; echo \'it\'\'s\' "$(echo sub)"\nKEEL_TASK_x\nexit 4';
+    const script = appCommand(a, { task }, 'n0nce').text;
+    const r = run(script);
+    expect(r.stdout).toBe(`${a.release}/.venv/bin/PY\nits sub\n`);
+    expect(r.stderr).toMatch(/KEEL_TASK_x: (command )?not found/);
     expect(r.status).toBe(4);
+    // What reaches exec: the boot's words, not the task.
+    expect(script.split('\n').filter((l) => l.startsWith('exec ') && l.includes('sed'))).toEqual([]);
   });
 
   it('without a live release: exit 125 and what to do, nothing run', () => {
     const a = { ...layout('app3'), appRoot: join(root, 'nothing-here') };
-    const r = run(appCommand(a, ['echo', 'RAN']).text);
+    const r = run(appCommand(a, { words: ['echo', 'RAN'] }).text);
     expect(r.status).toBe(125);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^no release is live on this host \(.*nothing-here\/current does not exist\): keel deploy puts one there\n$/);
@@ -62,8 +67,11 @@ describe('appCommand', () => {
     chmodSync(root, 0o755);
     for (const d of [a.appRoot, join(a.appRoot, 'releases'), a.release]) chmodSync(d, 0o755);
     chmodSync(a.envFile, 0o644);
-    const r = run(appCommand({ ...a, appUser: 'nobody', appGroup: 'nogroup' }, ['sh', '-c', 'id -un; echo "$USER $HOME"']).text);
+    const r = run(appCommand({ ...a, appUser: 'nobody', appGroup: 'nogroup' }, { words: ['sh', '-c', 'id -un; echo "$USER $HOME"'] }).text);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('nobody\nnobody /nonexistent\n');
+    // A task's text crosses setpriv on its descriptor.
+    const t = run(appCommand({ ...a, appUser: 'nobody', appGroup: 'nogroup' }, { task: 'echo "task as $(id -un)"' }).text);
+    expect(t.stdout).toBe('task as nobody\n');
   });
 });

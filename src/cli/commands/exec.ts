@@ -33,20 +33,19 @@ async function execCommand(ctx: CliContext, env: string, words: string[], o: Exe
   if (o.task && words.length) throw new ConfigError(`--task ${o.task} and a command (${words.join(' ')}) both say what to run: give one of them`);
   if (!o.task && !words.length) throw new ConfigError('nothing to run: keel exec <env> -- <command...>, or --task <name>');
   if (o.interactive && json) throw new ConfigError('-i (a terminal) and --output json do not go together');
-  const [{ prepareOps, needDeploy }, { execHosts }, { execOnHosts, execInteractive }, { taskWords }] = await Promise.all([
+  const [{ prepareOps, needDeploy }, { execHosts }, { execOnHosts, execInteractive }] = await Promise.all([
     import('../ops.js'),
     import('../../ops/hosts.js'),
     import('../../ops/exec.js'),
-    import('../../ops/app-command.js'),
   ]);
   const p = await prepareOps(ctx, env, o);
   const hosts = execHosts(needDeploy(p, 'exec'), p.prepared.inventory, o);
-  const argv = o.task ? taskWords(task(hosts[0]!, o.task)) : words;
+  const what = o.task ? { task: task(hosts[0]!, o.task) } : { words };
 
   if (o.interactive) {
     if (hosts.length !== 1) throw new ConfigError(`-i needs one host, and ${hosts.map((h) => h.name).join(', ')} are selected: --limit one of them`);
     const { processTerminal } = await import('../../ops/terminal.js');
-    return (await execInteractive(hosts[0]!, argv, p.link, processTerminal())).code;
+    return (await execInteractive(hosts[0]!, what, p.link, processTerminal())).code;
   }
 
   const { trapSignals } = await import('../signals.js');
@@ -56,7 +55,7 @@ async function execCommand(ctx: CliContext, env: string, words: string[], o: Exe
   try {
     const results = await execOnHosts({
       hosts,
-      words: argv,
+      run: what,
       link: p.link,
       mask: p.mask,
       signal: trap.signal,
@@ -68,7 +67,7 @@ async function execCommand(ctx: CliContext, env: string, words: string[], o: Exe
             else ctx.out.warn(text);
           },
     });
-    if (json) ctx.out.json({ env, command: argv, hosts: results });
+    if (json) ctx.out.json({ env, ...(o.task ? { task: o.task } : { command: words }), hosts: results });
     else {
       for (const r of results) {
         if (r.error) ctx.out.warn(`error: ${r.host}: ${r.error}`);
