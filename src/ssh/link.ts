@@ -90,11 +90,15 @@ export class HostLink {
     // either may be first.
     const marks = o.pty ? sh`printf '%s\\n' ${marker}` : sh`printf '%s\\n' ${marker}; printf '%s\\n' ${marker} >&2`;
     const line = sudo ? `${sudo.command} ${sh`${`${marks.text}; ${command.text}`}`.text}` : command.text;
-    const channel = await this.exec(line, o.pty);
-    const exited = watchExit(channel, () => this.lost);
     const gate = new OutputGate(o.onStdout, o.onStderr);
-    channel.on('data', (d: Buffer) => gate.out(d));
-    channel.stderr.on('data', (d: Buffer) => gate.err(d));
+    let exited: Promise<ProcessExit> = Promise.resolve({ code: null });
+    // Listeners go on in exec's callback: a quick command's whole life (output, exit status,
+    // close) can arrive in the same packet as the channel, before an await would resume.
+    const channel = await this.exec(line, o.pty, (ch) => {
+      exited = watchExit(ch, () => this.lost);
+      ch.on('data', (d: Buffer) => gate.out(d));
+      ch.stderr.on('data', (d: Buffer) => gate.err(d));
+    });
     if (!sudo) gate.open();
     else {
       await sudoHandshake(this.host, channel, gate, sudo, this.init.becomePassword, marker, !!o.pty, o.startTimeoutMs ?? 30_000, exited).catch((err) => {
@@ -122,11 +126,14 @@ export class HostLink {
     return this.session.close();
   }
 
-  private exec(command: string, pty: Pty | undefined): Promise<ClientChannel> {
+  private exec(command: string, pty: Pty | undefined, setup: (ch: ClientChannel) => void): Promise<ClientChannel> {
     const client: Client = this.init.client;
     return new Promise((resolve, reject) => {
       const done = (err: Error | undefined, ch: ClientChannel) => {
-        if (!err) return resolve(ch);
+        if (!err) {
+          setup(ch);
+          return resolve(ch);
+        }
         const c = this.init.connection;
         reject(new HostUnreachableError(this.host, `cannot open a channel on ${c.user}@${c.address}:${c.port}: ${this.lost ?? err.message}`));
       };
@@ -208,8 +215,6 @@ function sudoHandshake(
   exited: Promise<ProcessExit>,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    let outRest: Buffer | undefined;
-    let errRest: Buffer | undefined = pty ? Buffer.alloc(0) : undefined;
     let prompts = 0;
     let answered = false;
     let settled = false;
@@ -219,7 +224,8 @@ function sudoHandshake(
       clearTimeout(timer);
       gate.onHeld = () => undefined;
       if (e) return reject(e);
-      gate.open({ out: outRest!, err: errRest! });
+      // What came after the markers, all of it (more may have come since each was seen).
+      gate.open({ out: after(gate.stdout)!, err: pty ? Buffer.alloc(0) : after(gate.stderr)! });
       resolve();
     };
     const timer = setTimeout(() => finish(new BecomeError(host, `sudo did not start the command within ${timeoutMs / 1000} s`)), timeoutMs);
@@ -246,9 +252,7 @@ function sudoHandshake(
       return eol < 0 ? undefined : buf.subarray(eol + 1);
     };
     gate.onHeld = () => {
-      outRest ??= after(gate.stdout);
-      if (!pty) errRest ??= after(gate.stderr);
-      if (outRest && errRest) finish();
+      if (after(gate.stdout) && (pty || after(gate.stderr))) finish();
       else countPrompts();
     };
     void exited.then((x) => {
