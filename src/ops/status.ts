@@ -25,6 +25,8 @@ export interface HostStatus extends Partial<ParsedStatus> {
   error: string | null;
   lock?: { state: 'free' | 'held' | 'stale'; holder: string | null };
   drift?: { changes: number; resources: { id: string; reason: string }[]; error: string | null };
+  /** Scripts sent to the host: one. */
+  roundTrips?: number;
   durationMs: number;
 }
 
@@ -79,6 +81,7 @@ export async function hostStatuses(
               ? { state: lock.holder.state === 'live' ? ('held' as const) : ('stale' as const), holder: describeHolder(lock.holder) }
               : { state: 'free' as const, holder: null },
           drift,
+          roundTrips: s.roundTrips,
           durationMs: Date.now() - started,
         };
       },
