@@ -369,6 +369,20 @@ describe('deploy history', () => {
     expect(v4.code, v4.out).toBe(0);
     const bad = await json('deploy', 'itest', '--branch', 'v2-bad-migration');
     expect(bad.j.status).toBe('failed');
+    // Interrupted in its build (a hook that takes 3 s): the line says so, nothing switched.
+    writeFileSync(join(dir, 'slow-build.yaml'), 'deploy_hooks: {before_build: ["sleep 3"]}\n');
+    const slow = await spawnKeel(['deploy', 'itest', '--branch', 'main', '--yes', '-e', '@slow-build.yaml'], {
+      root: dir,
+      env: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD },
+    });
+    const slowDone = exited(slow);
+    await until('the slow build hook to run on web1', async () => (await on(web, 'pgrep -x sleep || true')).trim() !== '', { every: 50 });
+    slow.kill('SIGINT');
+    expect((await slowDone).code).toBe(130);
+    await until(
+      'the interrupted deploy to release its locks',
+      async () => !(await on(web, 'ls /var/lib/keel')).includes('lock') && !(await on(worker, 'ls /var/lib/keel')).includes('lock'),
+    );
     const back = await json('rollback', 'itest', '--yes');
     expect(back.code, back.out).toBe(0);
     expect(back.j.to).toBe(v1);
@@ -386,13 +400,15 @@ describe('deploy history', () => {
       ['maintenance off', 'ok', 'web1:->off'],
       ['deploy', 'ok', `web1:${v1}>${v4.j.release} worker1:${v1}>${v4.j.release}`],
       ['deploy', 'failed', `web1:${v4.j.release}>${v4.j.release} worker1:${v4.j.release}>${v4.j.release}`],
+      ['deploy', 'interrupted', `web1:${v4.j.release}>${v4.j.release} worker1:${v4.j.release}>${v4.j.release}`],
       ['rollback', 'ok', `web1:${v4.j.release}>${v1} worker1:${v4.j.release}>${v1}`],
       ['lock release', 'ok', 'worker1:locked>free'],
     ]);
     expect(j.runs.every((r: any) => r.who === ME)).toBe(true);
     expect(j.runs[0].command).toBe('deploy itest --branch main');
     expect(j.runs[4].detail).toMatch(/^v2-bad-migration @ [0-9a-f]{12} as \S+: migrate failed on web1 at migrate/);
-    expect(j.runs[6].detail).toMatch(/removed the stale lock of carol@old-laptop/);
+    expect(j.runs[5].detail).toMatch(/^main @ [0-9a-f]{12} as \S+$/);
+    expect(j.runs[7].detail).toMatch(/removed the stale lock of carol@old-laptop/);
     expect(j.runs.every((r: any) => r.durationMs >= 0 && Date.parse(r.time) > 0)).toBe(true);
     const text = await keel('history', 'itest');
     expect(text.stdout).toMatch(new RegExp(`rollback  ok  [\\d.]+ s  by ${ME.replace(/[.]/g, '\\.')}  \`keel rollback itest\``));
