@@ -33,6 +33,14 @@ export function appUnits(f: AppFacts): string[] {
 
 export function statusSnippet(p: StatusPlaces, nonce: string): string {
   const f = p.facts;
+  // A host that runs none of the app (a database server) has no release and no app processes.
+  const runsApp = f.deploys || (f.appServer !== '' && f.appServer !== 'none') || f.rq.length + f.daemons.length + f.timers.length > 0;
+  const parts: Shell[] = [sh`keel_N=${nonce}`, ...(runsApp ? appParts(f, nonce) : []), ...hostParts(p, nonce)];
+  return parts.map((x) => x.text).join('\n') + '\n';
+}
+
+/** The live release, the check hooks, the app's supervisor programs and systemd units. */
+function appParts(f: AppFacts, nonce: string): Shell[] {
   const N = sh`${nonce}`;
   const cur = `${f.appRoot}/current`;
   const checks = `/etc/keel/apps/${f.appName}/check.d`;
@@ -40,8 +48,7 @@ export function statusSnippet(p: StatusPlaces, nonce: string): string {
   const lastLines = sh`journalctl --no-pager -q -o short-iso -n ${LAST_LINES} -u "$keel_u" 2>/dev/null | sed "s/^/$keel_N f /"
     keel_out=$(systemctl cat -- "$keel_u" 2>/dev/null | sed -n 's/^Standard\\(Output\\|Error\\)=\\(append\\|file\\)://p' | head -n 1)
     if [ -n "$keel_out" ] && [ -r "$keel_out" ]; then tail -n ${LAST_LINES} -- "$keel_out" | sed "s/^/$keel_N f /"; fi`;
-  const parts: Shell[] = [
-    sh`keel_N=${nonce}`,
+  return [
     // The live release: the switch renamed `current` into place, so its own mtime is when.
     sh`if [ -L ${cur} ]; then
   printf '%s R live %s\\n' ${N} "$(readlink -- ${cur} | sed 's#^releases/##')"
@@ -69,6 +76,13 @@ fi`,
   done
 fi`,
   ];
+}
+
+/** nginx and the maintenance switch, disk free, the newest dump. */
+function hostParts(p: StatusPlaces, nonce: string): Shell[] {
+  const f = p.facts;
+  const N = sh`${nonce}`;
+  const parts: Shell[] = [];
   if (f.web) {
     parts.push(
       sh`keel_since=$(systemctl show --timestamp=unix -p ActiveEnterTimestamp --value nginx 2>/dev/null)
@@ -87,5 +101,5 @@ done`);
 if [ -n "$keel_b" ]; then printf '%s B %s\\t%s\\t%s\\n' ${N} "$keel_b" "$(stat -c %s -- "$keel_b")" "$(stat -c %Y -- "$keel_b")"; fi`,
     );
   }
-  return parts.map((s) => s.text).join('\n') + '\n';
+  return parts;
 }

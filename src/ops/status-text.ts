@@ -56,7 +56,12 @@ export function statusText(hosts: HostStatus[], now = Date.now()): string[] {
       const m = h.maintenance;
       out.push(`  nginx: ${h.nginx.state} since ${when(h.nginx.since)}; maintenance: ${m?.on ? `ON since ${when(m.since)}${ago(m.since, now)}` : 'off'}`);
     }
-    for (const d of h.disk ?? []) out.push(`  disk: ${bytes(d.availableBytes)} free on ${d.mount} (${d.usedPercent}% used), for ${d.path}`);
+    // Releases and dumps on one file system: one line.
+    const mounts = new Map<string, NonNullable<HostStatus['disk']>>();
+    for (const d of h.disk ?? []) mounts.set(d.mount, [...(mounts.get(d.mount) ?? []), d]);
+    for (const [mount, ds] of mounts) {
+      out.push(`  disk: ${bytes(ds[0]!.availableBytes)} free on ${mount} (${ds[0]!.usedPercent}% used), for ${ds.map((d) => d.path).join(' and ')}`);
+    }
     if (h.dump) out.push(`  newest dump: ${h.dump.path} (${bytes(h.dump.bytes)}, ${when(h.dump.time)}${ago(h.dump.time, now)})`);
     if (h.lock) out.push(`  lock: ${h.lock.state}${h.lock.holder ? `: ${h.lock.holder}` : ''}`);
     const d = h.drift;
