@@ -64,6 +64,7 @@ async function execOne(req: ExecRequest, h: HostDeploy): Promise<HostExec> {
   try {
     link = await req.link(h.plan);
     const path = await stage(link.session, appCommand(h, req.run));
+    if (req.signal?.aborted) return result({ error: 'interrupted before it started (the staged script is removed within the hour)' });
     const proc = await link.start(runStaged(path), { become: true, onStdout: (d) => stdout.push(d), onStderr: (d) => stderr.push(d) });
     proc.end();
     const onAbort = () => proc.signal('INT');

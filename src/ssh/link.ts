@@ -98,9 +98,9 @@ export class HostLink {
       exited = watchExit(ch, () => this.lost);
       ch.on('data', (d: Buffer) => gate.out(d));
       ch.stderr.on('data', (d: Buffer) => gate.err(d));
+      if (!sudo) gate.open();
     });
-    if (!sudo) gate.open();
-    else {
+    if (sudo) {
       await sudoHandshake(this.host, channel, gate, sudo, this.init.becomePassword, marker, !!o.pty, o.startTimeoutMs ?? 30_000, exited).catch((err) => {
         channel.close();
         throw err;
@@ -190,11 +190,12 @@ class OutputGate {
     this.onHeld();
   }
 
-  /** From now on output passes; `rest` (what followed the markers) first. */
-  open(rest?: { out: Buffer; err: Buffer }): void {
+  /** From now on output passes; `rest` (what followed the markers; by default all that was
+   *  held) first. */
+  open(rest: { out: Buffer; err: Buffer } = { out: this.stdout, err: this.stderr }): void {
     this.opened = true;
-    if (rest?.out.length) this.onStdout(rest.out);
-    if (rest?.err.length) this.onStderr(rest.err);
+    if (rest.out.length) this.onStdout(rest.out);
+    if (rest.err.length) this.onStderr(rest.err);
   }
 }
 
@@ -255,6 +256,8 @@ function sudoHandshake(
       if (after(gate.stdout) && (pty || after(gate.stderr))) finish();
       else countPrompts();
     };
+    // What came before this handshake was set up (all of it, for a quick command).
+    gate.onHeld();
     void exited.then((x) => {
       if (settled) return;
       const stderr = (pty ? gate.stdout : gate.stderr).toString('utf8').split(SUDO_PROMPT).join('');
