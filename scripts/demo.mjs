@@ -149,5 +149,9 @@ Try next (from ${root}):
   node bin/keel.js maintenance on ${ENV}                   # the maintenance page (off: maintenance off)
   node bin/keel.js secrets edit ${ENV}                     # the vault in $EDITOR
   node bin/keel.js releases ${ENV}; node bin/keel.js backups ${ENV}
+  node bin/keel.js status ${ENV}                           # each host: release, processes, disk, lock, drift
+  node bin/keel.js exec ${ENV} -i -- python manage.py shell  # in the live release, as the app user
+  node bin/keel.js logs ${ENV} -f                          # every host's logs merged (Ctrl-C stops)
+  node bin/keel.js history ${ENV}                          # who deployed, rolled back, switched what
 Clean up: node bin/keel.js target down   (npm link puts keel on your PATH)
 `);

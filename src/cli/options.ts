@@ -13,13 +13,14 @@ export interface HostOptions {
   verbose?: boolean;
 }
 
-/** --limit, --forks, --output, -i, -e, --accept-new-host-keys, -K, -v. */
-export function hostOptions(c: Command): Command {
+/** --limit, --forks, --output, -i, -e, --accept-new-host-keys, -K, -v. `inventoryShort: false`
+ *  leaves -i to the command (keel exec -i: interactive); --inventory stays. */
+export function hostOptions(c: Command, { inventoryShort = true } = {}): Command {
   return c
     .option('-l, --limit <hosts>', 'only these hosts or groups (comma-separated)', list)
     .option('--forks <n>', 'hosts to work on at once (default: all)', positiveInt)
     .option('--output <format>', 'text or json (one JSON document on stdout)', 'text')
-    .option('-i, --inventory <file>', 'inventory file instead of inventories/<env>.yaml|.ini')
+    .option(`${inventoryShort ? '-i, ' : ''}--inventory <file>`, 'inventory file instead of inventories/<env>.yaml|.ini')
     .option(
       '-e, --extra-vars <key=value|@file.yaml>',
       'a variable, highest precedence, as a literal string; typed values from a YAML file with @ (repeatable)',

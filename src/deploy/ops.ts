@@ -14,6 +14,7 @@ import { maintenanceSteps } from './scripts.js';
 import { dumpSteps, restoreSteps } from './db-scripts.js';
 import { Phases, type StepRecord } from './phases.js';
 import { switchRelease } from './switch.js';
+import { HistoryNote } from './history.js';
 
 export interface OpsContext {
   config: DeployConfig;
@@ -30,6 +31,8 @@ export interface ReleaseInfo {
   /** Its build completed (the build writes .keel-built last): it can go live. */
   built: boolean;
   live: boolean;
+  /** Who deployed it (user@controller, from the release's .keel-release). */
+  by: string;
 }
 
 export interface HostReleases {
@@ -51,7 +54,8 @@ for keel_r in $(ls -1 -- ${rel} 2>/dev/null | sort); do
   keel_b=$(sed -n 's/^branch=//p' ${rel}/"$keel_r"/.keel-release 2>/dev/null)
   keel_f=$(head -n 1 ${rel}/"$keel_r"/.keel-failed 2>/dev/null | tr '|' ' ')
   if [ -e ${rel}/"$keel_r"/.keel-built ]; then keel_done=1; else keel_done=0; fi
-  printf '%s rel %s|%s|%s|%s|%s\\n' ${nonce} "$keel_r" "$(cat ${rel}/"$keel_r"/REVISION 2>/dev/null)" "$keel_b" "$keel_done" "$keel_f"
+  keel_by=$(sed -n 's/^deployed_by=//p' ${rel}/"$keel_r"/.keel-release 2>/dev/null | tr '|' ' ')
+  printf '%s rel %s|%s|%s|%s|%s|%s\\n' ${nonce} "$keel_r" "$(cat ${rel}/"$keel_r"/REVISION 2>/dev/null)" "$keel_b" "$keel_done" "$keel_by" "$keel_f"
 done
 `;
 }
@@ -59,8 +63,8 @@ done
 function parseReleases(host: string, out: string, nonce: string): HostReleases {
   const live = new RegExp(`^${nonce} live (.*)$`, 'm').exec(out)?.[1]?.trim() ?? '';
   const releases = [...out.matchAll(new RegExp(`^${nonce} rel (.*)$`, 'gm'))].map((m) => {
-    const [id = '', sha = '', branch = '', built = '0', ...failed] = m[1]!.split('|');
-    return { id, sha, branch, failed: failed.join(' '), built: built === '1', live: id === live };
+    const [id = '', sha = '', branch = '', built = '0', by = '', ...failed] = m[1]!.split('|');
+    return { id, sha, branch, failed: failed.join(' '), built: built === '1', live: id === live, by };
   });
   return { host, live, releases };
 }
@@ -164,6 +168,7 @@ export interface RollbackResult {
 export async function rollback(ctx: OpsContext, owner: LockOwner, to?: string, signal?: AbortSignal): Promise<RollbackResult> {
   const hosts = ctx.config.hosts;
   const p = new Phases({ hosts, connect: ctx.connect, forks: ctx.forks, owner, mask: ctx.mask });
+  const history = new HistoryNote(owner, 'rollback', hosts, ctx.mask);
   try {
     await p.lockAndRead('changed');
     const rel = await readReleases(ctx, p.pool);
@@ -181,9 +186,12 @@ export async function rollback(ctx: OpsContext, owner: LockOwner, to?: string, s
     const lines = [...p.reports.values()].flatMap((r) => stepLines(r.name, r.steps));
     if (out.status === 'not switched') lines.push(`${target} failed its checks before it got any traffic: every host stays on what it runs`);
     if (out.status === 'switched back') lines.push('the rollback did not pass: every host went back to the release it had', ...p.unknownHosts());
-    return { to: target, from: Object.fromEntries(live), ok: out.status === 'switched', lines, unknown: p.unknownHosts() };
+    const ok = out.status === 'switched';
+    const detail = ok ? `to ${target}` : `to ${target} did not pass; every host went back`;
+    history.ended({ from: (h) => live.get(h) ?? '', to: (h) => p.reports.get(h)?.live ?? 'unknown', ok, detail });
+    return { to: target, from: Object.fromEntries(live), ok, lines, unknown: p.unknownHosts() };
   } finally {
-    await p.pool.close(() => releaseScript(owner.run_id));
+    await p.pool.close((host) => history.script(host) + releaseScript(owner.run_id));
   }
 }
 
@@ -230,11 +238,14 @@ export async function maintenance(ctx: OpsContext, owner: LockOwner, on: boolean
   if (!web.length) throw new KeelError('no host of this deploy has role nginx: there is no maintenance page to switch');
   const p = pool(ctx);
   const c = { ...ctx, config: { ...ctx.config, hosts: web } };
+  const history = new HistoryNote(owner, on ? 'maintenance on' : 'maintenance off', web, ctx.mask);
   try {
     await lockAll(c, p, owner);
-    return await phase(c, p, owner, web, (h) => maintenanceSteps(h, on));
+    const r = await phase(c, p, owner, web, (h) => maintenanceSteps(h, on));
+    history.ended({ from: () => '', to: () => (r.ok ? (on ? 'on' : 'off') : ''), ok: r.ok, detail: r.ok ? '' : (r.lines.at(-1) ?? '') });
+    return r;
   } finally {
-    await p.close(() => releaseScript(owner.run_id));
+    await p.close((host) => history.script(host) + releaseScript(owner.run_id));
   }
 }
 
@@ -359,10 +370,13 @@ export async function restoreBackup(ctx: OpsContext, owner: LockOwner, file: str
   const path = file.includes('/') ? file : `${h.backupDir}/${file}`;
   const c = { ...ctx, config: { ...ctx.config, hosts: [h] } };
   const p = pool(c);
+  const history = new HistoryNote(owner, 'restore', [h], ctx.mask);
   try {
     await lockAll(c, p, owner);
-    return await phase(c, p, owner, [h], (x) => restoreSteps(x, db, path));
+    const r = await phase(c, p, owner, [h], (x) => restoreSteps(x, db, path));
+    history.ended({ from: () => '', to: () => path, ok: r.ok, detail: r.ok ? `restored ${path}` : (r.lines.at(-1) ?? '') });
+    return r;
   } finally {
-    await p.close(() => releaseScript(owner.run_id));
+    await p.close((host) => history.script(host) + releaseScript(owner.run_id));
   }
 }

@@ -21,6 +21,7 @@ import { buildSteps, maintenanceSteps, markFailedSteps, migrateSteps, pruneSteps
 import { dumpMigratedSteps, dumpSteps } from './db-scripts.js';
 import type { Source } from './source.js';
 import { switchRelease } from './switch.js';
+import { deployEntry, historyScript } from './history.js';
 
 export type { HostDeployReport, StepRecord } from './phases.js';
 
@@ -70,7 +71,7 @@ export async function runDeploy(req: DeployRequest): Promise<DeployReport> {
   try {
     return await untilAborted(work, req.signal, (signal) => d.interrupted(signal));
   } finally {
-    await d.phases.pool.close(() => releaseScript(req.owner.run_id));
+    await d.phases.pool.close((host) => d.lastScript(host));
   }
 }
 
@@ -91,6 +92,8 @@ class Deploy {
   /** From the first start of a new slot on, an interrupt is not obeyed at once: the phase
    *  ends, then what was started is stopped (or every host goes back). */
   private switching = false;
+  /** How the run ended, for its line in the deploy history. */
+  private ended: { status: DeployStatus | 'interrupted'; error: string | null } | undefined;
 
   constructor(private readonly req: DeployRequest) {
     this.phases = new Phases({
@@ -235,19 +238,28 @@ class Deploy {
 
   /** SIGINT/SIGTERM: before the switch let go at once; during it finish and clean up. */
   async interrupted(signal: 'SIGINT' | 'SIGTERM'): Promise<Error> {
+    this.ended = { status: 'interrupted', error: null };
     if (this.switching) {
       // run() sees the abort after the phase (or wait round) in flight and cleans up.
       return new Promise<Error>(() => undefined);
     }
     const states = await this.phases.pool.abandon(
       this.req.config.hosts.map((h) => h.name),
-      () => releaseScript(this.req.owner.run_id),
+      (host) => this.lastScript(host),
     );
     return new InterruptedError(signal, [...interruptLines(states, true), `${this.req.release} was not switched to: the old release keeps serving`]);
   }
 
+  /** The run's last script on a host: its line in the deploy history, then the lock's release. */
+  lastScript(host: string): string {
+    const rep = this.phases.reports.get(host);
+    const seen = rep && { name: rep.name, previous: rep.previous, live: rep.live ?? 'unknown' };
+    return historyScript(deployEntry(this.req, seen, this.ended), this.req.owner.run_id) + releaseScript(this.req.owner.run_id);
+  }
+
   private end(status: DeployStatus, error: string | null): DeployReport {
     const r = this.req;
+    this.ended = { status, error };
     return {
       env: r.env,
       release: r.release,

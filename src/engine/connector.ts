@@ -2,7 +2,7 @@
 // known_hosts of the inventory, and the sudo password from -K or the vault.
 import pLimit from 'p-limit';
 import type { Vars } from '../inventory/types.js';
-import { connect, defaultKnownHostsFile } from '../ssh/connect.js';
+import { connect, defaultKnownHostsFile, type ConnectOptions } from '../ssh/connect.js';
 import type { HostSession } from '../ssh/types.js';
 import type { HostPlan } from './plan.js';
 import type { PreparedRun } from './pipeline.js';
@@ -23,19 +23,22 @@ export interface ConnectorOptions {
 export const CONNECTS_AT_ONCE = 64;
 
 export function sshConnector(prepared: PreparedRun, o: ConnectorOptions): (plan: HostPlan) => Promise<HostSession> {
-  const knownHostsFile = prepared.inventory.knownHostsFile ?? defaultKnownHostsFile();
+  const options = connectOptions(prepared, o);
   const gate = pLimit(CONNECTS_AT_ONCE);
-  return (plan) =>
-    gate(() =>
-      connect({
-        hostName: plan.host.name,
-        connection: plan.host.connection,
-        knownHostsFile,
-        acceptNewHostKeys: !!o.acceptNewHostKeys,
-        becomePassword: o.askedPassword ?? becomePassword(plan, prepared.secrets),
-        onNewHostKey: o.onNewHostKey,
-      }),
-    );
+  return (plan) => gate(() => connect(options(plan)));
+}
+
+/** How to connect to a host of the run: its connection, known_hosts and sudo password. */
+export function connectOptions(prepared: PreparedRun, o: ConnectorOptions): (plan: HostPlan) => ConnectOptions {
+  const knownHostsFile = prepared.inventory.knownHostsFile ?? defaultKnownHostsFile();
+  return (plan) => ({
+    hostName: plan.host.name,
+    connection: plan.host.connection,
+    knownHostsFile,
+    acceptNewHostKeys: !!o.acceptNewHostKeys,
+    becomePassword: o.askedPassword ?? becomePassword(plan, prepared.secrets),
+    onNewHostKey: o.onNewHostKey,
+  });
 }
 
 function becomePassword(plan: HostPlan, secrets: Vars): string | undefined {

@@ -10,7 +10,7 @@ import type { Connection } from '../inventory/types.js';
 import { authFailedError, authHandler, hopCredentials, passingAuthProblem, type AuthState } from './auth.js';
 import { formatSeconds } from './errors.js';
 import { hopKnownHosts, hostKeyVerifier } from './host-key.js';
-import { SshHostSession, watchClose } from './session.js';
+import { SshHostSession, watchClose, type SessionInit } from './session.js';
 import type { HostSession } from './types.js';
 
 export interface ConnectOptions {
@@ -38,6 +38,12 @@ export function defaultKnownHostsFile(): string {
 }
 
 export async function connect(opts: ConnectOptions): Promise<HostSession> {
+  return new SshHostSession(await openClients(opts));
+}
+
+/** The authenticated clients of a host (the target's, and its jump hosts' outermost first),
+ *  for a HostSession and for channels of their own (src/ssh/link.ts). */
+export async function openClients(opts: ConnectOptions): Promise<SessionInit> {
   const hops = [...opts.connection.jump, opts.connection];
   const clients: Client[] = [];
   try {
@@ -48,14 +54,14 @@ export async function connect(opts: ConnectOptions): Promise<HostSession> {
       if (prev) sock = await forward(prev, hops[i - 1]!, hop, opts.hostName);
       clients.push(await openHop(hop, isTarget ? '' : 'jump host ', opts, sock));
     }
-    return new SshHostSession({
+    return {
       hostName: opts.hostName,
       connection: opts.connection,
       client: clients[clients.length - 1]!,
       jumps: clients.slice(0, -1),
       becomePassword: opts.becomePassword,
       commandTimeoutMs: opts.commandTimeoutMs,
-    });
+    };
   } catch (err) {
     for (const c of clients.reverse()) c.destroy();
     throw err;

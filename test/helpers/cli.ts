@@ -105,3 +105,48 @@ function built(): Promise<void> {
   );
   return building;
 }
+
+export interface PtyKeel {
+  /** What the terminal showed so far. */
+  output(): string;
+  /** Waits until the output matches (fails after `ms`, showing the output). */
+  waitFor(re: RegExp, ms?: number): Promise<void>;
+  /** Keystrokes, as a terminal sends them. */
+  type(text: string): void;
+  /** The exit code of keel (script -e passes it on). */
+  exited: Promise<number>;
+}
+
+/** keel's real CLI on a pseudo-terminal of its own (util-linux `script`), `rows` x `cols`:
+ *  for what needs a terminal (keel exec -i, keel ssh). */
+export async function ptyKeel(args: string[], opts: { root: string; env?: NodeJS.ProcessEnv; rows?: number; cols?: number }): Promise<PtyKeel> {
+  await built();
+  const { quote } = await import('../../src/shell/quote.js');
+  const keelLine = [process.execPath, join(packageRoot, 'bin', 'keel.js'), ...args].map((w) => quote(w)).join(' ');
+  const command = `stty rows ${opts.rows ?? 24} cols ${opts.cols ?? 80}; exec ${keelLine}`;
+  const child = spawn('script', ['-q', '-e', '-f', '-c', command, '/dev/null'], {
+    cwd: opts.root,
+    env: { ...process.env, ...opts.env, KEEL_ROOT: opts.root, TERM: 'xterm' },
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number>((resolve) =>
+    child.on('close', (code, signal) => {
+      child.stdin.destroy();
+      resolve(code ?? 128 + (signal ? osConstants.signals[signal] : 0));
+    }),
+  );
+  return {
+    output: () => out,
+    async waitFor(re, ms = 30_000) {
+      const end = Date.now() + ms;
+      while (!re.test(out)) {
+        if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${re} on the terminal; it showed:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    type: (text) => void child.stdin.write(text),
+    exited,
+  };
+}

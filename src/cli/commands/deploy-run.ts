@@ -275,7 +275,7 @@ export async function releases(ctx: CliContext, env: string, o: HostOptions): Pr
       ctx.out.line(`${h.host}${h.error ? `: UNREACHABLE: ${h.error}` : ''}`);
       for (const r of [...h.releases].reverse()) {
         const state = r.live ? '  (live)' : r.failed ? `  FAILED: ${r.failed}` : r.built ? '' : '  (build not finished: cannot go live)';
-        ctx.out.line(`  ${r.live ? '*' : ' '} ${r.id}  ${r.branch || '?'} @ ${r.sha.slice(0, 12) || '?'}${state}`);
+        ctx.out.line(`  ${r.live ? '*' : ' '} ${r.id}  ${r.branch || '?'} @ ${r.sha.slice(0, 12) || '?'}  by ${r.by || '?'}${state}`);
       }
       if (!h.error && !h.releases.length) ctx.out.line('    (no release yet)');
     }

@@ -16,13 +16,15 @@ export function registerLock(program: Command, ctx: CliContext, run: Runner): vo
 
 async function locks(ctx: CliContext, env: string, o: HostOptions, mode: 'status' | 'release' | 'force'): Promise<number> {
   const json = checkOutput(o);
-  const [{ prepareFromOptions }, { sshConnector }, { HostPool }, { describeHolder, lockCommandScript, parseLockReport }, { newNonce }] = await Promise.all([
-    import('../prepare.js'),
-    import('../../engine/connector.js'),
-    import('../../engine/pool.js'),
-    import('../../engine/lock.js'),
-    import('../../engine/script-parts.js'),
-  ]);
+  const [{ prepareFromOptions }, { sshConnector }, { HostPool }, { describeHolder, lockCommandScript, parseLockReport }, { newNonce }, { lockReleaseScript }] =
+    await Promise.all([
+      import('../prepare.js'),
+      import('../../engine/connector.js'),
+      import('../../engine/pool.js'),
+      import('../../engine/lock.js'),
+      import('../../engine/script-parts.js'),
+      import('../../deploy/history.js'),
+    ]);
   const prepared = await prepareFromOptions(ctx, env, o);
   const connect = sshConnector(prepared, { acceptNewHostKeys: o.acceptNewHostKeys, onNewHostKey: (m) => ctx.out.warn(m) });
   const pool = new HostPool((host) => connect(prepared.plans.find((p) => p.host.name === host.name)!), o.forks);
@@ -30,7 +32,10 @@ async function locks(ctx: CliContext, env: string, o: HostOptions, mode: 'status
     const outcomes = await pool.each(prepared.hosts, async (s) => {
       const nonce = newNonce();
       const r = await s.runScript(lockCommandScript(nonce, mode), { timeoutMs: 30_000 });
-      return parseLockReport(r.stdout, nonce) ?? { kind: 'error' as const, error: `unexpected answer (exit ${r.code}): ${r.stderr.trim()}` };
+      const report = parseLockReport(r.stdout, nonce);
+      if (report?.kind === 'held' && report.removed)
+        await s.runScript(lockReleaseScript(env, mode, prepared.plans, s.host, report.holder, (t) => ctx.out.redactor.mask(t)));
+      return report ?? { kind: 'error' as const, error: `unexpected answer (exit ${r.code}): ${r.stderr.trim()}` };
     });
     const rows = outcomes.map((o) => {
       if (!o.ok) return { host: o.host.name, state: 'unreachable', detail: o.error };
