@@ -16,7 +16,8 @@ export const LOG_KINDS = ['app', 'worker', 'nginx'] as const;
 /** What `keel logs <env> [what]` reads on one host; undefined when the host has none of it. */
 export function logSelection(f: AppFacts, what: string | undefined): LogSelection | undefined {
   const app = f.appServer && f.appServer !== 'none';
-  const appUnits = app && f.processManager === 'systemd' ? [`${f.appServiceName}.service`] : [];
+  // The app server's two slots (role app): <name>@a and <name>@b.
+  const appUnits = app && f.processManager === 'systemd' ? [`${f.appServiceName}@*.service`] : [];
   const rqUnits = f.rq.filter((g) => g.manager === 'systemd').map((g) => `${g.unit}@*.service`);
   const unitsOf = (g: AppFacts['daemons'][number], timer: boolean) =>
     g.manager === 'systemd' ? [`${g.unit}.service`, ...(timer ? [`${g.unit}.timer`] : [])] : [];

@@ -109,14 +109,14 @@ describe('log sources', () => {
     rq: [{ name: 'default', unit: 'sample-rq-default', manager: 'supervisor' }],
   };
   it('each name reads its role’s directory and units', () => {
-    expect(logSelection(facts, 'app')).toEqual({ dirs: ['uvicorn'], units: ['sample.service'] });
+    expect(logSelection(facts, 'app')).toEqual({ dirs: ['uvicorn'], units: ['sample@*.service'] });
     expect(logSelection(facts, 'worker')).toEqual({ dirs: ['rq'], units: [] });
     expect(logSelection(facts, 'nginx')).toEqual({ dirs: ['nginx'], units: [] });
     expect(logSelection(facts, 'recalc')).toEqual({ dirs: ['recalc'], units: ['sample-recalc.service'] });
     expect(logSelection(facts, 'cleanup')).toEqual({ dirs: ['cleanup'], units: ['sample-cleanup.service', 'sample-cleanup.timer'] });
     expect(logSelection(facts, undefined)).toEqual({
       dirs: ['*'],
-      units: ['sample.service', 'sample-recalc.service', 'sample-cleanup.service', 'sample-cleanup.timer'],
+      units: ['sample@*.service', 'sample-recalc.service', 'sample-cleanup.service', 'sample-cleanup.timer'],
     });
     expect(logSelection({ ...facts, appServer: 'none' }, 'app')).toBeUndefined();
     expect(logSelection(facts, 'nothing')).toBeUndefined();
