@@ -3,7 +3,8 @@
 // changed since the live release (deploy --check).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { isAbsolute, resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ConfigError, KeelError } from '../errors.js';
 
@@ -36,16 +37,33 @@ function git(cwd: string, args: string[], opts: { encoding?: 'buffer' } = {}): P
   });
 }
 
-/** The checkout holding `dir` (the project's own repository by default). */
+/** The checkout holding `dir` (the project's own repository by default). With deploy_repo
+ *  unset, only a checkout whose root is the project itself: one that encloses the project
+ *  from above may be anything (a home directory kept in git, a monorepo), and shipping all of
+ *  it to the servers must be asked for by naming it. */
 export async function localRepo(root: string, repo: string): Promise<string> {
   const dir = repo ? (isAbsolute(repo) ? repo : resolve(root, repo)) : root;
+  let top: string;
   try {
-    return String(await git(dir, ['rev-parse', '--show-toplevel'])).trim();
+    top = String(await git(dir, ['rev-parse', '--show-toplevel'])).trim();
   } catch (err) {
     throw new ConfigError(`deploy_repo: ${dir} is not a git checkout (${(err as Error).message})`, undefined, {
       hint: "set deploy_repo to the path of the app's git checkout (relative to the project) or to a git URL",
     });
   }
+  if (!repo && realpathSync(top) !== realpathSync(root)) {
+    throw new ConfigError(
+      `deploy_repo is not set, and the git checkout around this project is ${top}, above the project (${root}): ` +
+        'keel will not ship a repository it was not told to (all of it would go to the servers)',
+      undefined,
+      {
+        hint:
+          `if that repository is the app, say so: deploy_repo: ${JSON.stringify(relative(root, top) || '.')} ` +
+          "(and deploy_subdir for the app's directory in it); else set deploy_repo to the app's checkout",
+      },
+    );
+  }
+  return top;
 }
 
 /** --branch (and --ref) to a commit of the local checkout. */

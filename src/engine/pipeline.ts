@@ -7,7 +7,7 @@ import { unique } from '../lists.js';
 import { readExtraVars } from '../inventory/extra-vars.js';
 import { loadInventory, selectHosts } from '../inventory/load.js';
 import type { Connection, Host, Inventory, Vars } from '../inventory/types.js';
-import type { Redactor } from '../report/redact.js';
+import { SHORT_SECRET, type Redactor } from '../report/redact.js';
 import { loadSecrets, sweepStalePlaintext } from '../vault/index.js';
 import { compileHost } from './compile.js';
 import type { HostPlan } from './plan.js';
@@ -51,6 +51,7 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   checkKeyFiles(hosts);
   const secrets = needsSecrets(hosts, library) ? ((await loadSecrets(req.root, req.env, { interactive: req.interactive, notice: req.notice })) ?? {}) : {};
   req.redactor.add([secrets]);
+  for (const w of shortSecrets(secrets, req.env)) req.notice?.(w);
   const errors: ConfigError[] = [];
   const plans: HostPlan[] = [];
   for (const host of hosts) {
@@ -126,4 +127,20 @@ function prefixHost(e: ConfigError, host: string): ConfigError {
 
 function dedupe(errors: ConfigError[]): ConfigError[] {
   return unique(errors, (e) => e.message.replace(/ \(host [^)]+\)$/, ''));
+}
+
+/** Vault values too short to mask everywhere (redact.ts masks them only as whole words): by
+ *  name, never by value. */
+function shortSecrets(secrets: Vars, env: string): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown, path: string) => {
+    if (typeof v === 'string' && v.length > 0 && v.length < SHORT_SECRET) {
+      out.push(
+        `warning: the vault of ${env} has "${path}" of ${v.length} characters: keel masks it in output only where it stands as a whole word ` +
+          `(a shorter value than ${SHORT_SECRET} characters could hide in ordinary words); a longer value is safer (keel secrets set ${env} ${path})`,
+      );
+    } else if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(x, path ? `${path}.${k}` : k);
+  };
+  walk(secrets, '');
+  return out;
 }

@@ -3,6 +3,14 @@
 
 export const MASK = '******';
 
+/** A secret this long or longer is masked wherever it appears; a shorter one only where it
+ *  stands alone (not inside a word: `pass` must not turn "password" into "******word"). */
+export const SHORT_SECRET = 8;
+/** Where keel cuts a long line: a secret cut there is masked by what is left of it. */
+const CUTS = ['...', '…'];
+/** The shortest part of a secret that is masked when a cut leaves only that much. */
+const MIN_PREFIX = 4;
+
 export class Redactor {
   private secrets: string[] = [];
   private pattern: RegExp | null = null;
@@ -21,7 +29,7 @@ export class Redactor {
       });
     // Longest first so a secret that contains another is masked whole.
     this.secrets.sort((a, b) => b.length - a.length);
-    this.pattern = this.secrets.length ? new RegExp(this.secrets.map(escapeRegExp).join('|'), 'g') : null;
+    this.pattern = this.secrets.length ? new RegExp(this.secrets.map(alternative).join('|'), 'gu') : null;
     return this;
   }
 
@@ -47,7 +55,7 @@ export class Redactor {
 
   /** True if the text contains any secret (for tests and assertions). */
   leaks(text: string): boolean {
-    return this.pattern ? new RegExp(this.pattern.source).test(text) : false;
+    return this.pattern ? new RegExp(this.pattern.source, 'u').test(text) : false;
   }
 }
 
@@ -57,6 +65,17 @@ function collectStrings(v: unknown, emit: (s: string) => void): void {
   else if (typeof v === 'number' || typeof v === 'bigint') emit(String(v));
   else if (Array.isArray(v)) v.forEach((x) => collectStrings(x, emit));
   else if (typeof v === 'object') Object.values(v).forEach((x) => collectStrings(x, emit));
+}
+
+/** How one secret is matched: whole and anywhere when long, as a whole word when short; and a
+ *  long one also by a prefix that a cut (`...`) ends. */
+function alternative(secret: string): string {
+  const whole = escapeRegExp(secret);
+  if (secret.length < SHORT_SECRET) return `(?<![\\p{L}\\p{N}])${whole}(?![\\p{L}\\p{N}])`;
+  const prefixes: string[] = [];
+  for (let n = secret.length - 1; n >= MIN_PREFIX; n--) prefixes.push(escapeRegExp(secret.slice(0, n)));
+  const cut = `(?:${prefixes.join('|')})(?=${CUTS.map(escapeRegExp).join('|')})`;
+  return `${whole}|${cut}`;
 }
 
 function escapeRegExp(s: string): string {

@@ -229,6 +229,31 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(await page()).toMatch(/^change: code only$/m);
   });
 
+  // A new virtualenv means the app server restarts on another environment: with slots that is
+  // a new slot like any other, so no request fails either (before, requirements changes gave 502s).
+  it('a deploy whose requirements changed builds a new virtualenv and still fails 0 requests', async () => {
+    const { result: r, counts } = await requestsDuring(web, () => deploy('v5-requirements'));
+    console.log(`requirements-changed deploy: ${describeCounts(counts)}`);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const venv = r.json().hosts[0].steps.find((s: any) => s.phase === 'build' && s.name === 'virtualenv');
+    expect(venv.output).not.toMatch(/reused/);
+    expect(counts.failed).toBe(0);
+  });
+
+  // app_requirements "" means no requirements: the environment must not change with each commit.
+  it('app_requirements "": two deploys of different commits reuse one virtualenv', async () => {
+    writeFileSync(join(dir, 'no-requirements.yaml'), 'app_requirements: ""\n');
+    const venvOf = (j: any) => j.hosts[0].steps.find((s: any) => s.phase === 'build' && s.name === 'virtualenv').output as string;
+    const a = await deploy('v4', '-e', '@no-requirements.yaml');
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    const b = await deploy('v4-code-only', '-e', '@no-requirements.yaml');
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    expect(venvOf(b.json())).toMatch(/reused the virtualenv/);
+    expect((await sh(web, `readlink ${ROOT}/releases/${a.json().release}/.venv`)).trim()).toBe(
+      (await sh(web, `readlink ${ROOT}/releases/${b.json().release}/.venv`)).trim(),
+    );
+  });
+
   it('--check shows what would be deployed and touches nothing', async () => {
     const before = await live(web);
     const r = await runKeel(['deploy', 'itest', '--branch', 'v5-requirements', '--check', '--output', 'json'], { root: dir });

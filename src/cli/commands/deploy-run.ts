@@ -68,14 +68,20 @@ export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Pr
   const { config } = p;
   const source = await resolveSource(ctx, p, o);
   const release = releaseId(source.sha);
-  const requirements = source.kind === 'local' ? await fileAt(source, config.migrateHost.requirements) : null;
+  // app_requirements "" is "no requirements": the same environment for every commit.
+  const reqFile = config.migrateHost.requirements;
+  const requirements = source.kind === 'local' && reqFile ? await fileAt(source, reqFile) : null;
   // A git URL: the requirements are not read here, so each commit gets its own environment.
-  const keyOf = (h: HostDeploy) => venvKey(source.kind === 'local' ? requirements : `url:${source.sha}`, h.python, h.pipIndexUrl, h.wheelhouse);
+  const keyOf = (h: HostDeploy) => venvKey(source.kind === 'local' || !reqFile ? requirements : `url:${source.sha}`, h.python, h.pipIndexUrl, h.wheelhouse);
   if (o.check) return deployCheck(ctx, p, source, release, keyOf, json);
 
   const hostNames = config.hosts.map((h) => h.name).join(', ');
   if (!o.yes && ctx.interactive && !json && process.stdout.isTTY) {
-    if (!(await confirm(`Deploy ${source.branch} (${source.sha.slice(0, 12)}) to ${config.hosts.length} host(s) of ${env} (${hostNames})?`))) {
+    if (
+      !(await confirm(
+        `Deploy ${source.branch} (${source.sha.slice(0, 12)}) from ${describeSource(source)} to ${config.hosts.length} host(s) of ${env} (${hostNames})?`,
+      ))
+    ) {
       ctx.out.warn('aborted: nothing was run.');
       return 0;
     }
@@ -84,7 +90,7 @@ export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Pr
   const owner = newLockOwner(describeCommand('deploy', env, o, ['--branch', source.branch]), { branch: source.branch, release });
   const log = new RunLog(ctx.root, 'deploy', env, ctx.out.redactor);
   log.write('start', { env, release, sha: source.sha, branch: source.branch, hosts: config.hosts.map((h) => h.name) });
-  if (!json) ctx.out.line(`deploy ${source.branch} @ ${source.sha.slice(0, 12)} as ${release} to ${hostNames}`);
+  if (!json) ctx.out.line(`deploy ${source.branch} @ ${source.sha.slice(0, 12)} from ${describeSource(source)} as ${release} to ${hostNames}`);
   const trap = trapSignals(ctx.out, ctx.signal);
   // Each step printed and logged as it ends on its host; with -v its output lines as they come.
   const steps = new DeploySteps({ log, out: ctx.out, verbose: !!o.verbose, print: json ? undefined : (host, st) => printStep(ctx, host, st, !!o.verbose) });
@@ -119,6 +125,11 @@ export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Pr
     trap.dispose();
     log.close();
   }
+}
+
+/** Where the shipped code comes from, said before anything happens. */
+function describeSource(s: Source): string {
+  return `${s.repo}${s.subdir ? ` (${s.subdir}/)` : ''}`;
 }
 
 async function resolveSource(ctx: CliContext, p: Prepared, o: DeployOptions): Promise<Source> {
