@@ -1,4 +1,5 @@
 import type { Output } from '../report/output.js';
+import type { SignalTrap } from './signals.js';
 
 /** What every command gets: where the project is and where output goes. Commands return an
  *  exit code (0 ok, 2 hosts failed) or throw a typed error; they never call process.exit. */
@@ -8,8 +9,15 @@ export interface CliContext {
   root: string;
   /** True when stdin is a terminal (prompts allowed). */
   interactive: boolean;
-  /** Tests may pass their own; otherwise commands that act on hosts trap SIGINT/SIGTERM. */
+  /** Tests may pass their own; otherwise commands that act on hosts trap SIGINT/SIGTERM (from
+   *  the start of their preparation on: prepareFromOptions). */
   signal?: AbortSignal;
+  /** The trap prepareFromOptions installed (signals.ts: commandTrap). */
+  trap?: SignalTrap;
+  /** Ctrl-C is part of the command's work (logs -f, exec): not an interruption of it. */
+  signalPassedOn?: boolean;
+  /** Run when the command ends (main): the signal trap's removal. */
+  cleanups?: (() => void)[];
 }
 
 export type CommandResult = number | void;

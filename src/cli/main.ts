@@ -1,6 +1,7 @@
 // keel's command line. The only exit point is `main`'s return value (bin/keel.js sets
 // process.exitCode from it); commands throw typed errors that cli/exit.ts maps to codes.
 import { Command } from 'commander';
+import { InterruptedError } from '../errors.js';
 import { consoleOutput } from '../report/output.js';
 import { exitCodeFor } from './exit.js';
 import type { CliContext, CommandResult } from './context.js';
@@ -30,8 +31,14 @@ export async function main(argv: string[], overrides: Partial<CliContext> = {}):
   registerCommands(program, ctx, run);
   try {
     await program.parseAsync(argv);
+    // A signal that came once the work was done: not a success either (130 or 143).
+    if (ctx.signal?.aborted && code === 0 && !ctx.signalPassedOn) {
+      throw new InterruptedError(ctx.signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT', ['the run had finished when it came: its results are above']);
+    }
     return code;
   } catch (err) {
     return exitCodeFor(err, ctx.out);
+  } finally {
+    for (const c of ctx.cleanups ?? []) c();
   }
 }

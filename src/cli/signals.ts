@@ -7,11 +7,14 @@ import type { Output } from '../report/output.js';
 export interface SignalTrap {
   signal: AbortSignal;
   dispose(): void;
+  /** What the first signal says from now on (a command that passes Ctrl-C on says so). */
+  say(first: string): void;
 }
 
 export function trapSignals(out: Output, given?: AbortSignal, first?: string): SignalTrap {
-  if (given) return { signal: given, dispose: () => undefined };
+  if (given) return { signal: given, dispose: () => undefined, say: () => undefined };
   const ac = new AbortController();
+  let message = first;
   const handlers = (['SIGINT', 'SIGTERM'] as const).map((name) => {
     const handler = () => {
       if (ac.signal.aborted) {
@@ -19,7 +22,8 @@ export function trapSignals(out: Output, given?: AbortSignal, first?: string): S
         process.exit(name === 'SIGINT' ? 130 : 143);
       }
       out.warn(
-        first ?? `${name}: stopping (hosts in the middle of a step finish it on their own; ${name === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again exits at once)`,
+        message ??
+          `${name}: stopping (hosts in the middle of a step finish it on their own; ${name === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again exits at once)`,
       );
       ac.abort(name);
     };
@@ -31,5 +35,20 @@ export function trapSignals(out: Output, given?: AbortSignal, first?: string): S
     dispose: () => {
       for (const [name, h] of handlers) process.removeListener(name, h);
     },
+    say: (m) => {
+      message = m;
+    },
   };
+}
+
+/** The command's trap: the one its preparation installed (prepareFromOptions), or a new one.
+ *  With `passedOn`, Ctrl-C is part of the command's work (logs -f stops, exec passes it to the
+ *  hosts): it says `passedOn`, and the command's own exit code stands. */
+export function commandTrap(ctx: { out: Output; signal?: AbortSignal; trap?: SignalTrap; signalPassedOn?: boolean }, passedOn?: string): SignalTrap {
+  const trap = ctx.trap ?? trapSignals(ctx.out, ctx.signal, passedOn);
+  if (passedOn) {
+    trap.say(passedOn);
+    ctx.signalPassedOn = true;
+  }
+  return trap;
 }

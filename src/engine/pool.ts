@@ -22,6 +22,8 @@ export interface HostInterruptState {
   phase: string;
   /** A script was running on it: it finishes on its own after keel exits. */
   busy: boolean;
+  /** Its script was still being sent: it never ran (and the lock is released at once). */
+  cutOff?: boolean;
 }
 
 export class HostPool {
@@ -94,7 +96,8 @@ export class HostPool {
     this.closed = true;
     const states = hosts.map((name): HostInterruptState => {
       const s = this.opened.get(name);
-      return { host: name, phase: this.phases.get(name) ?? 'not started', busy: !!s?.busy };
+      const cutOff = !!s?.sending;
+      return { host: name, phase: this.phases.get(name) ?? 'not started', busy: !!s?.busy && !cutOff, ...(cutOff && { cutOff }) };
     });
     await Promise.all([...this.opened.values()].map((s) => s.abandon(last(s.host)).catch(() => undefined)));
     return states;

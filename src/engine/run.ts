@@ -53,14 +53,20 @@ export async function runPlans(plans: HostPlan[], opts: RunOptions): Promise<Hos
   const release = opts.lock ? releaseScript(opts.lock.run_id) : undefined;
   const work = provisionAll(plans, pool, tracked);
   work.catch(() => undefined); // after an interrupt nobody awaits it
-  try {
-    return await untilAborted(work, opts.signal, async (signal) => {
-      const states = await pool.abandon(
+  let interrupted: Promise<Error> | undefined;
+  const interrupt = (signal: 'SIGINT' | 'SIGTERM') =>
+    (interrupted ??= pool
+      .abandon(
         plans.map((p) => p.host.name),
         () => release,
-      );
-      return new InterruptedError(signal, interruptLines(states, !!release));
-    });
+      )
+      .then((states) => new InterruptedError(signal, interruptLines(states, !!release))));
+  try {
+    const results = await untilAborted(work, opts.signal, interrupt);
+    // The work may settle first because of the interrupt (connections it closed look like
+    // unreachable hosts): an interrupted run says so, with exit 130/143, not 2.
+    if (opts.signal?.aborted) throw await interrupt(opts.signal.reason === 'SIGTERM' ? 'SIGTERM' : 'SIGINT');
+    return results;
   } finally {
     await pool.close(() => release);
   }
@@ -158,6 +164,7 @@ export function interruptLines(states: HostInterruptState[], locks: boolean): st
     if (s.phase === 'done') return `${s.host}: had finished.`;
     if (s.phase === 'not started' || s.phase === 'connect')
       return `${s.host}: nothing was run on it.${s.phase === 'connect' ? lock('if the connection opens') : ''}`;
+    if (s.cutOff) return `${s.host}: its ${s.phase} script was still being sent: none of it ran.${lock('now')}`;
     if (s.busy && !/^probe/.test(s.phase)) {
       return `${s.host} was in ${s.phase} and will finish it on its own; run again to see the result.${lock('when it finishes')}`;
     }

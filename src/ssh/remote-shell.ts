@@ -58,6 +58,7 @@ export class RemoteShell {
   private exited: { code: number | null; signal?: string } | undefined;
   private closed = false;
   private closeWaiters: (() => void)[] = [];
+  private sendingNow = false;
   /** sudo's shell prints SHELL_READY first; until then stdout is sudo's, not a script's. */
   private awaitingReady: boolean;
 
@@ -126,8 +127,21 @@ export class RemoteShell {
           this.channel.close();
         }, timeoutMs);
       }
-      this.channel.write(frame(script, nonce));
+      // write() says false while ssh2 still holds some of it (the host's window is full):
+      // until 'drain', the host has not got the whole script.
+      this.sendingNow = !this.channel.write(frame(script, nonce));
+      if (this.sendingNow) this.channel.once('drain', () => (this.sendingNow = false));
     });
+  }
+
+  /** The running script is still being sent (see HostSession.sending). */
+  get sending(): boolean {
+    return this.busy && this.sendingNow;
+  }
+
+  /** Close the channel now, without sending what is left: a script cut there never runs. */
+  cut(): void {
+    this.channel.close();
   }
 
   /** Queue a last script and end stdin without waiting: the host runs it after whatever is

@@ -56,6 +56,10 @@ export class SshHostSession implements HostSession {
     return this.current?.busy ?? false;
   }
 
+  get sending(): boolean {
+    return this.current?.sending ?? false;
+  }
+
   private get target(): string {
     const c = this.init.connection;
     return `${c.user}@${c.address}:${c.port}`;
@@ -116,7 +120,21 @@ export class SshHostSession implements HostSession {
     this.closing = true;
     const shell = this.current;
     if (shell?.alive && this.lostReason === undefined) {
-      if (shell.busy) {
+      if (shell.sending) {
+        // Part of the script is still on this side: cut it off (the host never runs a script it
+        // did not get whole) and run `last` (the lock's release) in a shell of its own.
+        shell.cut();
+        this.current = undefined;
+        this.shell = undefined;
+        if (last) {
+          await this.openShell()
+            .then(async (fresh) => {
+              await fresh.run(last, 5000);
+              await fresh.end(2000);
+            })
+            .catch(() => undefined);
+        }
+      } else if (shell.busy) {
         // Queue `last` behind the running script and let go; give sshd a moment to hand the
         // bytes to the shell's stdin before the connection goes.
         shell.queueAndEnd(last);

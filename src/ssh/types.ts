@@ -33,9 +33,13 @@ export interface HostSession {
   readonly roundTrips: number;
   /** True while a script runs. */
   readonly busy: boolean;
+  /** True while the running script is still being sent: the host has not received all of it,
+   *  so none of it runs yet (sh parses a script whole before running any of it). */
+  readonly sending?: boolean;
   /**
    * Let go of the host without waiting (an interrupt): `last` runs on the host once the
-   * script running now (if any) has finished, even after keel has exited.
+   * script running now (if any) has finished, even after keel has exited. A script still being
+   * sent is cut off instead (it never runs) and `last` runs at once.
    */
   abandon(last?: string): Promise<void>;
   close(): Promise<void>;

@@ -14,7 +14,7 @@ export interface CliRun {
   json<T = any>(): T;
 }
 
-export async function runKeel(args: string[], opts: { root: string; interactive?: boolean }): Promise<CliRun> {
+export async function runKeel(args: string[], opts: { root: string; interactive?: boolean; signal?: AbortSignal }): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   const redactor = new Redactor();
@@ -25,7 +25,12 @@ export async function runKeel(args: string[], opts: { root: string; interactive?
     json: (v) => (stdout += JSON.stringify(redactor.maskValue(v), null, 2) + '\n'),
     isTTY: false,
   };
-  const code = await main(['node', 'keel', ...args], { root: opts.root, out, interactive: opts.interactive ?? false });
+  const code = await main(['node', 'keel', ...args], {
+    root: opts.root,
+    out,
+    interactive: opts.interactive ?? false,
+    ...(opts.signal && { signal: opts.signal }),
+  });
   return { code, stdout, stderr, json: () => JSON.parse(stdout) };
 }
 

@@ -183,3 +183,19 @@ describe('keel CLI, bad input', () => {
     expect(needs.stderr).toMatch(/secrets\/staging\.age/);
   });
 });
+
+describe('keel CLI, interrupted', () => {
+  // Ctrl-C while keel reads the inventory and the vault and compiles (before any host): it says
+  // so and exits 130, rather than dying without a word.
+  it('a signal during the preparation: exit 130, nothing run on any host', async () => {
+    const root = project({
+      'inventories/staging.yaml': 'hosts:\n  web1: {address: 127.0.0.1, port: 1, user: root, roles: [r]}\n',
+      'roles/r/role.yaml': 'resources:\n  - file: {path: /tmp/keel-never, content: "x"}\n',
+    });
+    const ac = new AbortController();
+    ac.abort('SIGINT');
+    const r = await runKeel(['provision', 'staging'], { root, signal: ac.signal });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/stopped while preparing: nothing was run on any host/);
+  });
+});

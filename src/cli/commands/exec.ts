@@ -48,8 +48,8 @@ async function execCommand(ctx: CliContext, env: string, words: string[], o: Exe
     return (await execInteractive(hosts[0]!, what, p.link, processTerminal())).code;
   }
 
-  const { trapSignals } = await import('../signals.js');
-  const trap = trapSignals(ctx.out, ctx.signal, 'SIGINT goes to the command on each host (Ctrl-C again exits at once)');
+  const { commandTrap } = await import('../signals.js');
+  const trap = commandTrap(ctx, 'SIGINT goes to the command on each host (Ctrl-C again exits at once)');
   const width = Math.max(...hosts.map((h) => h.name.length));
   const many = hosts.length > 1;
   try {

@@ -60,8 +60,8 @@ async function logs(ctx: CliContext, env: string, what: string | undefined, o: L
         : `no log called "${what}"${didYouMean(what, names)} on ${plans.map((x) => x.host.name).join(', ')}; there are: ${names.join(', ') || 'none'}`,
     );
   }
-  const { trapSignals } = await import('../signals.js');
-  const trap = o.follow ? trapSignals(ctx.out, ctx.signal, 'stopping (Ctrl-C again exits at once)') : undefined;
+  const { commandTrap } = await import('../signals.js');
+  const trap = o.follow ? commandTrap(ctx, 'stopping (Ctrl-C again exits at once)') : undefined;
   const width = Math.max(...hosts.map((h) => h.plan.host.name.length));
   const collected: unknown[] = [];
   try {
