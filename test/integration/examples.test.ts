@@ -379,14 +379,17 @@ describe('seed 000 (iaso): gunicorn as the systemd unit `web` on a web host, a w
   }, 900_000);
   afterAll(() => finish(ex));
 
-  it('keel deploy staging --branch main: web1 and worker1 on the same release, /var/app/current; gunicorn is the unit `web`', async () => {
+  it('keel deploy staging --branch main: web1 and worker1 on the same release, /var/app/current; gunicorn is the unit `web` (web@a)', async () => {
     const d = await deploy(ex, 'main');
     expect(d.code, d.out).toBe(0);
     for (const host of ['web1', 'worker1']) expect(await onTarget(ex, host, `readlink ${ROOT}/current`), host).toBe(`releases/${d.j.release}\n`);
     expect(d.j.hosts.map((h: any) => h.live)).toEqual([d.j.release, d.j.release]);
-    expect(await onTarget(ex, 'web1', 'systemctl is-active web')).toBe('active\n');
-    expect(await onTarget(ex, 'web1', 'systemctl show -p ExecStart --value web')).toMatch(/^\{ path=\/var\/app\/bin\/run-app ;/);
-    const pid = (await onTarget(ex, 'web1', 'systemctl show -p MainPID --value web')).trim();
+    // Slot a of the unit `web`: web@a.
+    expect(await onTarget(ex, 'web1', 'systemctl is-active web@a')).toBe('active\n');
+    expect(await onTarget(ex, 'web1', 'systemctl show -p ExecStart --value web@a')).toMatch(
+      /^\{ path=\/var\/app\/bin\/run-app ; argv\[\]=\/var\/app\/bin\/run-app a ;/,
+    );
+    const pid = (await onTarget(ex, 'web1', 'systemctl show -p MainPID --value web@a')).trim();
     expect(await onTarget(ex, 'web1', `tr "\\0" " " < /proc/${pid}/cmdline`)).toMatch(/-m gunicorn .*sample\.wsgi:application/);
     // "gunicorn under the user web", its workers too.
     expect(await onTarget(ex, 'web1', `ps -o user= -p ${pid}; ps -o user= --ppid ${pid} | sort -u`)).toBe('web\nweb\n');
