@@ -12,7 +12,7 @@ import type { HostResult, ResourceResult } from './results.js';
 import { applyHost } from './host-apply.js';
 import { checkHost } from './host-check.js';
 import { probeHost, type HostRunOptions, type Probed } from './host-probe.js';
-import { describeHolder, releaseScript, type LockOwner } from './lock.js';
+import { describeHolder, releaseScript, type LockHolder, type LockOwner } from './lock.js';
 import { HostPool, type HostInterruptState } from './pool.js';
 
 export type Connector = (plan: HostPlan) => Promise<HostSession>;
@@ -84,17 +84,33 @@ async function provisionAll(plans: HostPlan[], pool: HostPool, opts: RunOptions)
     (s, host) => probeHost(byHost(plans, host.name), s, opts, lock),
   );
   const probed = new Map<string, Probed>();
-  const locked: string[] = [];
-  for (const o of probes) {
-    const plan = byHost(plans, o.host.name);
-    if (!o.ok) finish(unreachable(plan, o.error, o.roundTrips));
-    else if (o.value.kind === 'locked')
-      locked.push(
-        `${o.host.name} is locked by ${o.value.lock.holder.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}${describeHolder(o.value.lock.holder)}`,
-      );
-    else if (o.value.kind === 'failed') finish(failedHost(plan, o.value.error, o.value.startedAt));
-    else probed.set(o.host.name, o.value);
+  const held = new Map<string, LockHolder>();
+  const take = (outcomes: typeof probes) => {
+    for (const o of outcomes) {
+      const plan = byHost(plans, o.host.name);
+      held.delete(o.host.name);
+      if (!o.ok) finish(unreachable(plan, o.error, o.roundTrips));
+      else if (o.value.kind === 'locked') held.set(o.host.name, o.value.lock.holder);
+      else if (o.value.kind === 'failed') finish(failedHost(plan, o.value.error, o.value.startedAt));
+      else probed.set(o.host.name, o.value);
+    }
+  };
+  take(probes);
+  // Two runs started together may each have taken some hosts: the one that started first wins.
+  // A younger live run gives its locks back (below, like any refused run); the older one waits
+  // for them, then takes those hosts.
+  const deadline = Date.now() + CONTENTION_WAIT_MS;
+  while (opts.lock && held.size && probed.size && [...held.values()].every((h) => younger(h, opts.lock!)) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 300));
+    const again = plans.filter((p) => held.has(p.host.name));
+    take(
+      await pool.each(
+        again.map((p) => p.host),
+        (s, host) => probeHost(byHost(plans, host.name), s, opts, lock),
+      ),
+    );
   }
+  const locked = [...held].map(([host, h]) => `${host} is locked by ${h.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}${describeHolder(h)}`);
   if (locked.length) {
     const stale = locked.some((l) => l.includes('stale lock'));
     throw new LockedError(`${locked.join('\n')}\nnothing was changed on any host`, {
@@ -133,6 +149,16 @@ async function provisionAll(plans: HostPlan[], pool: HostPool, opts: RunOptions)
     if (maxFail !== undefined && batch.length && (failed / batch.length) * 100 > maxFail) aborted = true;
   }
   return plans.map((p) => results.get(p.host.name)!);
+}
+
+/** How long a run that started first waits for a younger one to give its locks back. */
+const CONTENTION_WAIT_MS = 15_000;
+
+/** A live run that started after `me` (or at the same instant, with a greater run id). */
+function younger(h: LockHolder, me: LockOwner): boolean {
+  const o = h.owner;
+  if (h.state !== 'live' || !o.started || !o.run_id) return false;
+  return o.started > me.started || (o.started === me.started && o.run_id > me.run_id);
 }
 
 function byHost(plans: HostPlan[], name: string): HostPlan {

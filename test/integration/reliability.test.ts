@@ -148,3 +148,65 @@ describe('reliability on a real target', () => {
     expect(right.code, right.stdout + right.stderr).toBe(0);
   });
 });
+
+// Two runs started at the same instant can each take some hosts' locks (issue 26.9). The run
+// that started first must win: it waits for the younger one to give its locks back. The other
+// run is made certain here, not left to timing: a lock on web2 owned by a live process on the
+// target (so keel sees a live holder), started after or before this run.
+describe('two runs that each hold some of the hosts', () => {
+  let t2: TestTarget;
+  let root: string;
+  beforeAll(async () => {
+    t2 = await startTarget({ name: 'contended' });
+    root = tempProject('contention');
+    dirs.push(root);
+    writeRole(root, 'r', 'resources:\n  - file: {path: /srv/contended, content: "x\\n"}\n');
+    writeFileSync(
+      join(root, 'inventories', 'itest.yaml'),
+      `hosts:\n` +
+        `  web1: {address: 127.0.0.1, port: ${target.port}, user: root, key: ${target.keyFile}, roles: [r]}\n` +
+        `  web2: {address: 127.0.0.1, port: ${t2.port}, user: root, key: ${t2.keyFile}, roles: [r]}\n` +
+        `known_hosts: ../known_hosts\n`,
+    );
+    writeFileSync(join(root, 'known_hosts'), readFileSync(target.knownHostsFile, 'utf8') + readFileSync(t2.knownHostsFile, 'utf8'));
+  });
+  afterAll(() => t2?.stop());
+
+  /** A lock on web2 held by a live process there (`sleep`), owned by a run that started at `started`. */
+  async function otherRunHoldsWeb2(started: string): Promise<() => Promise<void>> {
+    await t2.exec(['sh', '-c', 'nohup sleep 600 >/dev/null 2>&1 & echo $! > /tmp/holder.pid']);
+    const owner =
+      'pid=$(cat /tmp/holder.pid); start=$(sed "s/.*) //" /proc/$pid/stat | cut -d" " -f20); mkdir -p /var/lib/keel/lock; ' +
+      "printf 'run_id=otherrun\\ncommand=provision itest\\nuser=them\\ncontroller=elsewhere\\npid=1\\n" +
+      `started=${started}\\nholder_pid=%s\\nholder_start=%s\\n' ` +
+      '"$pid" "$start" > /var/lib/keel/lock/owner';
+    expect((await t2.exec(['sh', '-c', owner])).code).toBe(0);
+    return async () => {
+      await t2.exec(['sh', '-c', 'rm -rf /var/lib/keel/lock; kill "$(cat /tmp/holder.pid)" 2>/dev/null || true']);
+    };
+  }
+  const web1Lock = async () => (await target.exec(['test', '-e', '/var/lib/keel/lock'])).code === 0;
+
+  it('the run that started first waits for the younger one to give its lock back, then takes it and applies', async () => {
+    const giveBack = await otherRunHoldsWeb2('2099-01-01T00:00:00.000Z');
+    const run = runKeel(['provision', 'itest', '--output', 'json'], { root });
+    // The younger run gives up (as keel does when it meets an older run): its lock goes.
+    await until('this run holds web1 (it took it, then found web2 held)', web1Lock, often);
+    await giveBack();
+    const r = await run;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect((await t2.exec(['cat', '/srv/contended'])).stdout).toBe('x\n');
+  });
+
+  it('the younger run gives its locks back at once and says who holds the others', async () => {
+    const giveBack = await otherRunHoldsWeb2('2000-01-01T00:00:00.000Z');
+    try {
+      const r = await runKeel(['provision', 'itest'], { root });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/web2 is locked by them@elsewhere/);
+      expect(await web1Lock()).toBe(false);
+    } finally {
+      await giveBack();
+    }
+  });
+});

@@ -164,9 +164,29 @@ describe('keel CLI, bad input', () => {
     expect(r.stderr).toContain('note: web1 has no roles: nothing to apply on it\n');
     expect(r.stderr).toContain('note: web2 has no roles: nothing to apply on it\n');
     expect(r.stderr).toMatch(/error: ops\/hosts\.ini: nothing to apply: no host of test has a role\n/);
-    expect(r.stderr).toMatch(/hint: give hosts roles .*write a YAML inventory \(inventories\/test\.yaml\)/);
+    expect(r.stderr).toMatch(/hint: an Ansible INI inventory cannot give hosts roles: keep it as it is and write inventories\/test\.yaml naming it: /);
+    expect(r.stderr).toMatch(/ansible_inventory: "\.\.\/ops\/hosts\.ini", groups: \{web: \{roles: \[base, app, nginx\]\}\}/);
     expect(r.stdout).toBe('');
     expect(existsSync(join(root, '.keel', 'logs'))).toBe(false);
+  });
+
+  // The hint used to lead into "environment test has two inventories" (issue 26.14): an INI in
+  // inventories/ must move out, and the YAML inventory names it. Following it works.
+  it('an INI in inventories/: the hint moves it out and names it from a YAML inventory; following it loads the hosts with roles', async () => {
+    const ini = '[web]\nweb1 ansible_host=127.0.0.1 ansible_port=1\n';
+    const root = project({ 'inventories/test.ini': ini });
+    const r = await runKeel(['provision', 'test'], { root });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/moved out of inventories\/, e\.g\. to ops\/ansible\/hosts_test/);
+    expect(r.stderr).toMatch(/ansible_inventory: "\.\.\/ops\/ansible\/hosts_test"/);
+    // As the hint says:
+    rmSync(join(root, 'inventories', 'test.ini'));
+    mkdirSync(join(root, 'ops', 'ansible'), { recursive: true });
+    writeFileSync(join(root, 'ops', 'ansible', 'hosts_test'), ini);
+    writeFileSync(join(root, 'inventories', 'test.yaml'), 'ansible_inventory: "../ops/ansible/hosts_test"\ngroups: {web: {roles: [base]}}\n');
+    const inv = await runKeel(['inventory', 'test', '--output', 'json'], { root });
+    expect(inv.code, inv.stderr).toBe(0);
+    expect(JSON.stringify(inv.json())).toMatch(/"roles":\["base"\]/);
   });
 
   it('does not decrypt the vault when nothing needs a secret (no passphrase asked); does when a variable uses one', async () => {

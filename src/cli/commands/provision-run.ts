@@ -1,6 +1,7 @@
 // What `keel provision` and `keel plan` do: prepare (engine/pipeline.ts: all that can fail
 // before a host is touched), run the plans on the hosts under the run lock, report.
-import { isAbsolute, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
+import type { Inventory } from '../../inventory/types.js';
 import { ConfigError } from '../../errors.js';
 import { ttyPrompt } from '../../vault/prompt.js';
 import { sshConnector } from '../../engine/connector.js';
@@ -33,11 +34,7 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
       `nothing to apply: no host of ${env}${o.limit?.length ? ' in --limit' : ''} has a role` +
         `${o.tags?.length ? ' with resources tagged ' + o.tags.join(',') : ''}`,
       { file: shortPath(ctx.root, inventory.file) },
-      {
-        hint:
-          "give hosts roles in the inventory (a group's `roles:` or a host's); an Ansible INI inventory cannot: " +
-          `write a YAML inventory (inventories/${env}.yaml) with its hosts and groups, and roles for the groups`,
-      },
+      { hint: noRolesHint(env, inventory, ctx.root) },
     );
   }
   if (!o.check && !o.yes && ctx.interactive && !json && process.stdout.isTTY) {
@@ -155,4 +152,27 @@ async function printReport(ctx: CliContext, report: RunReport, o: ProvisionOptio
 function shortPath(root: string, file: string): string {
   const r = relative(root, file);
   return r.startsWith('..') || isAbsolute(r) ? file : r;
+}
+
+/** How to give hosts roles: in the YAML inventory, or, for an Ansible INI inventory (which
+ *  cannot), from a YAML inventory that names it with `ansible_inventory:` and gives its groups
+ *  roles. An INI in inventories/ must move out first: two inventories for one env are refused. */
+function noRolesHint(env: string, inventory: Inventory, root: string): string {
+  if (inventory.format !== 'ini') return "give hosts roles in the inventory (a group's `roles:` or a host's)";
+  const ini = shortPath(root, inventory.file);
+  const inInventories = /^inventories\//.test(ini);
+  const keepAt = inInventories ? `ops/ansible/hosts_${env}` : ini;
+  const groups = inventory.groups.map((g) => g.name).filter((g) => g !== 'all' && g !== 'ungrouped');
+  const example = groups.length
+    ? groups
+        .slice(0, 2)
+        .map((g) => `${g}: {roles: [base, app, nginx]}`)
+        .join(', ')
+    : 'web: {roles: [base, app, nginx]}';
+  return (
+    'an Ansible INI inventory cannot give hosts roles: keep it as it is' +
+    (inInventories ? ` (moved out of inventories/, e.g. to ${keepAt}: one environment has one inventory)` : '') +
+    ` and write inventories/${env}.yaml naming it: ansible_inventory: ${JSON.stringify(relative(join(root, 'inventories'), join(root, keepAt)))}, ` +
+    `groups: {${example}} (README, "Coming from Ansible")`
+  );
 }
