@@ -208,3 +208,26 @@ export async function until(what: string, check: () => Promise<boolean>, ms = 30
   }
   throw new Error(`timed out after ${ms / 1000} s waiting for: ${what}`);
 }
+
+/**
+ * The secret canary on a running stack (issue 26.16): every process's command line on each
+ * target (`ps -eo args`, sampled `samples` times) holds none of the vault's values; `expect`
+ * names processes that must be in the sample (so the check sees what it claims to).
+ */
+export async function expectNoSecretsInProcesses(
+  ex: Example,
+  targets: string[],
+  secrets: string[],
+  expectSeen: Record<string, RegExp[]>,
+  samples = 3,
+): Promise<void> {
+  for (const t of targets) {
+    const lists: string[] = [];
+    for (let i = 0; i < samples; i++) lists.push(await onTarget(ex, t, 'ps -eo args'));
+    const all = lists.join('\n');
+    for (const re of expectSeen[t] ?? []) expect(all, `${t}: a process matching ${re} runs`).toMatch(re);
+    const hits = secrets.map((v) => all.split(v).length - 1);
+    console.log(`${ex.name}: ${t}: ${lists[0]!.split('\n').length - 1} processes, vault values in their command lines: ${hits.join(', ')}`);
+    expect(hits, `${t}: vault values in process command lines`).toEqual(secrets.map(() => 0));
+  }
+}

@@ -21,6 +21,7 @@ import {
   copyExample,
   deploy,
   exampleTarget,
+  expectNoSecretsInProcesses,
   finish,
   httpGet,
   keel,
@@ -266,6 +267,8 @@ describe(SEED_002, () => {
   });
 });
 
+const SECRETS_003 = { db_password: 'Aquamark-s3cret', secret_key: 'django-insecure-example-003' };
+
 describe('seed 003 (aquamark): /ping gates the deploy; the recalculation and notification daemons restart with each deploy on its code', () => {
   let ex: Example;
   const ROOT = '/home/aquamark/webapp';
@@ -287,7 +290,7 @@ describe('seed 003 (aquamark): /ping gates the deploy; the recalculation and not
   beforeAll(async () => {
     ex = copyExample('seed-003-aquamark', 'production');
     await upTargets(ex, ['web1', 'backup1']);
-    await passphraseVault(ex, { db_password: 'Aquamark-s3cret', secret_key: 'django-insecure-example-003' });
+    await passphraseVault(ex, SECRETS_003);
     await provisionTwice(ex);
   }, 900_000);
   afterAll(() => finish(ex));
@@ -310,6 +313,11 @@ describe('seed 003 (aquamark): /ping gates the deploy; the recalculation and not
     // What the deploy started is what provision wants: a provision now changes nothing.
     const again = await provision(ex, 'provision (after the deploy)');
     expect(again.changed, JSON.stringify(changed(again))).toBe(0);
+    // No vault value in a command line: the app server, both daemons, PostgreSQL.
+    await expectNoSecretsInProcesses(ex, ['web1', 'backup1'], Object.values(SECRETS_003), {
+      web1: [/-m gunicorn/],
+      backup1: [/counter\.daemon recalculation/, /counter\.daemon notification/, /postgres/],
+    });
   });
 
   it('a deploy restarts both daemons on the new release (new pids), web1 and backup1 switch together', async () => {
@@ -442,6 +450,8 @@ const SEED_004 =
   "seed 004 (amy): /webapps/<domain>, TLS from certbot (pebble standing in for Let's Encrypt), maintenance page, gunicorn 3 workers, " +
   'Redis and PostgreSQL on their own hosts, rq worker and scheduler, dumps in DB_backups';
 
+const SECRETS_004 = { db_password: 'Amy-s3cret', redis_password: 'e3b0c44298fc1c149afbf4c8996fb924', secret_key: 'django-insecure-example-004' };
+
 describe(SEED_004, () => {
   let ex: Example;
   const DOMAIN = 'amy.keel.test';
@@ -459,7 +469,7 @@ describe(SEED_004, () => {
     db1Ip = await privateAddress(ex, 'db1');
     setLine(ex, 'inventories/test.yaml', 'web1_address', web1Ip);
     setLine(ex, 'inventories/test.yaml', 'redis1_address', redis1Ip);
-    await passphraseVault(ex, { db_password: 'Amy-s3cret', redis_password: 'e3b0c44298fc1c149afbf4c8996fb924', secret_key: 'django-insecure-example-004' });
+    await passphraseVault(ex, SECRETS_004);
     await provisionTwice(ex);
   }, 900_000);
   afterAll(() => finish(ex));
@@ -514,6 +524,40 @@ describe(SEED_004, () => {
     expect(await onTarget(ex, 'web1', `grep -h scheduled-004 ${ROOT}/logs/rq/default-*.log | head -1`)).toMatch(/record_job\('scheduled-004'\)/);
     expect(await probe(redis1Ip, 6379)).toBe('timeout');
     expect(await probe(db1Ip, 5432)).toBe('timeout');
+    // No vault value in any process's command line: gunicorn, the rq worker and scheduler (the
+    // Redis URL with its password is in their environment, not their arguments), Redis, PostgreSQL.
+    await expectNoSecretsInProcesses(ex, ['web1', 'redis1', 'db1'], Object.values(SECRETS_004), {
+      web1: [/-m gunicorn/, /-m rq\.cli worker --worker-class keel_rq\.Worker default/, /-m rq\.cli worker --worker-class keel_rq\.Worker --with-scheduler/],
+      redis1: [/redis-server/],
+      db1: [/postgres/],
+    });
+  });
+
+  // A deploy never kills a running job (issue 17): the workers get TERM, a warm shutdown, and
+  // finish the job in hand first. Two 10 s jobs keep both workers (the worker and the
+  // scheduler, which works the queue too) busy through the deploy; a job enqueued meanwhile
+  // waits for the new workers and runs on the new release. Each job records "<tag>@<revision>".
+  // The jobs (counter.plain_jobs) do not set Django up: the workers do (rq_django_settings_module).
+  it('a deploy lets the jobs in hand finish on the old release; a job enqueued during it runs after it, on the new release', async () => {
+    const queue = 'q = Queue(\\"default\\", connection=Redis.from_url(os.environ[\\"REDIS_URL\\"]))';
+    const py = (code: string) => `.venv/bin/python -c "import os; from redis import Redis; from rq import Queue; ${queue}; ${code}"`;
+    const enqueue = (call: string) => onTarget(ex, 'web1', asApp(py(`q.enqueue(${call})`)));
+    const count = async (tag: string) => Number((await onTarget(ex, 'web1', asApp(`.venv/bin/python manage.py jobcount ${tag}`))).trim());
+    const old = (await onTarget(ex, 'web1', `cat ${ROOT}/current/REVISION`)).trim().slice(0, 12);
+    await enqueue('\\"counter.plain_jobs.slow_record\\", \\"slow1\\", 10');
+    await enqueue('\\"counter.plain_jobs.slow_record\\", \\"slow2\\", 10');
+    // Both workers have taken one (nothing left in the queue).
+    await until('both slow jobs started', async () => (await onTarget(ex, 'web1', asApp(py('print(len(q))')))).trim() === '0');
+    const deploying = deploy(ex, 'v4-code-only');
+    await enqueue('\\"counter.plain_jobs.record\\", \\"during\\"');
+    const d = await deploying;
+    expect(d.code, d.out).toBe(0);
+    const neu = d.j.sha.slice(0, 12);
+    expect(neu).not.toBe(old);
+    await until('the job enqueued during the deploy ran', async () => (await count(`during@${neu}`)) === 1, 60_000);
+    expect([await count(`slow1@${old}`), await count(`slow2@${old}`), await count(`during@${old}`)]).toEqual([1, 1, 0]);
+    // No job failed (a killed work horse would be in the failed registry).
+    expect((await onTarget(ex, 'web1', asApp(py('from rq.registry import FailedJobRegistry; print(len(FailedJobRegistry(queue=q)))')))).trim()).toBe('0');
   });
 
   it('keel maintenance on: 503 with the page while maintenance_on.html exists (the health path still answers); off: the app again', async () => {
