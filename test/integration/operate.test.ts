@@ -307,7 +307,10 @@ describe('keel status', () => {
       expect(w.roundTrips).toBe(1);
       expect(w.release).toMatchObject({ live: v1, branch: 'main', by: ME, via: 'deploy' });
       expect(Date.parse(w.release.since)).toBeGreaterThan(Date.now() - 3_600_000);
-      for (const name of ['sample', 'sample-rq-default:sample-rq-default-1', 'sample-rq-default-scheduler']) {
+      // The app server runs in one slot (sample-a or sample-b); the other is idle.
+      const slots = ['sample-a', 'sample-b'].map((n) => proc(w, n));
+      expect(slots.map((p) => p?.state).sort()).toEqual(['idle', 'running']);
+      for (const name of [slots.find((p) => p.state === 'running').name, 'sample-rq-default:sample-rq-default-1', 'sample-rq-default-scheduler']) {
         expect(proc(w, name)).toMatchObject({ manager: 'supervisor', state: 'running', restarts: null });
       }
       expect(proc(w, 'sample-ticker.service')).toMatchObject({ manager: 'systemd', state: 'running', restarts: 0 });
@@ -351,7 +354,10 @@ describe('keel status', () => {
       expect(crasher.lastLines.filter((l: string) => l === 'crasher: cannot start, /tmp/keel-crash is there').length).toBeGreaterThanOrEqual(2);
       expect(crasher.lastLines.some((l: string) => /sample-crasher\.service: Main process exited, code=exited, status=3/.test(l))).toBe(true);
       expect(k.checks).toContainEqual({ name: 'daemon-crasher', ok: false });
-      expect(k.drift.resources.map((x: any) => x.id)).toContain('daemon[crasher]/service:sample-crasher.service#2');
+      // What keel plan would do: start it again (the role's start command: the reload hook, then wait).
+      expect(k.drift.resources.map((x: any) => x.id)).toContainEqual(
+        expect.stringMatching(/^daemon\[crasher\]\/command:\/etc\/keel\/apps\/sample\/reload\.d\/daemon-crasher/),
+      );
       const text = await keel('status', 'itest', '--limit', 'worker1');
       expect(text.stdout).toMatch(/sample-crasher\.service +FAILED/);
       expect(text.stdout).toContain('sample-crasher.service FAILED, its last log lines:');
