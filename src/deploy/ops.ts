@@ -73,19 +73,24 @@ function parseReleases(host: string, out: string, nonce: string): HostReleases {
 export async function listReleases(ctx: OpsContext): Promise<HostReleases[]> {
   const p = pool(ctx);
   try {
-    const outcomes = await p.each(
-      ctx.config.hosts.map((h) => h.plan.host),
-      async (s, host) => {
-        const h = ctx.config.hosts.find((x) => x.name === host.name)!;
-        const nonce = newNonce();
-        const r = await s.runScript(wrap(PRELUDE + releasesScript(h, nonce)), { timeoutMs: 60_000 });
-        return parseReleases(host.name, r.stdout, nonce);
-      },
-    );
-    return outcomes.map((o) => (o.ok ? o.value : { host: o.host.name, live: '', releases: [], error: o.error }));
+    return await readReleases(ctx, p);
   } finally {
     await p.close();
   }
+}
+
+/** Each host's releases, over the run's connections (an unreachable host: its error). */
+async function readReleases(ctx: OpsContext, p: HostPool): Promise<HostReleases[]> {
+  const outcomes = await p.each(
+    ctx.config.hosts.map((h) => h.plan.host),
+    async (s, host) => {
+      const h = ctx.config.hosts.find((x) => x.name === host.name)!;
+      const nonce = newNonce();
+      const r = await s.runScript(wrap(PRELUDE + releasesScript(h, nonce)), { timeoutMs: 60_000 });
+      return parseReleases(host.name, r.stdout, nonce);
+    },
+  );
+  return outcomes.map((o) => (o.ok ? o.value : { host: o.host.name, live: '', releases: [], error: o.error }));
 }
 
 /** Take the lock on every host (and read their releases), or give back what was taken. */
@@ -172,6 +177,8 @@ export async function rollback(ctx: OpsContext, owner: LockOwner, to?: string, s
   try {
     await p.lockAndRead('changed');
     const rel = await readReleases(ctx, p.pool);
+    const lost = rel.filter((h) => h.error);
+    if (lost.length) throw new KeelError(`${lost.map((h) => `${h.host}: ${h.error}`).join('\n')}\nnothing was changed`);
     const live = new Map(hosts.map((h) => [h.name, p.before(h).live]));
     const target = to ?? previousRelease(rel);
     if (!target) throw new KeelError('no earlier release to go back to on every host (keel releases shows what each host has)');
@@ -193,21 +200,6 @@ export async function rollback(ctx: OpsContext, owner: LockOwner, to?: string, s
   } finally {
     await p.pool.close((host) => history.script(host) + releaseScript(owner.run_id));
   }
-}
-
-async function readReleases(ctx: OpsContext, pool: HostPool): Promise<HostReleases[]> {
-  const outcomes = await pool.each(
-    ctx.config.hosts.map((h) => h.plan.host),
-    async (s, host) => {
-      const h = ctx.config.hosts.find((x) => x.name === host.name)!;
-      const nonce = newNonce();
-      const r = await s.runScript(wrap(PRELUDE + releasesScript(h, nonce)), { timeoutMs: 60_000 });
-      return parseReleases(host.name, r.stdout, nonce);
-    },
-  );
-  const lost = outcomes.filter((o) => !o.ok);
-  if (lost.length) throw new KeelError(`${lost.map((o) => `${o.host.name}: ${(o as { error: string }).error}`).join('\n')}\nnothing was changed`);
-  return outcomes.map((o) => (o as { value: HostReleases }).value);
 }
 
 /** A phase's steps as lines: a failure with its last lines, else the last lines of output. */

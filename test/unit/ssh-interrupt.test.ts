@@ -13,19 +13,14 @@ import { PRELUDE, newNonce, wrap } from '../../src/engine/script-parts.js';
 import { HostPool } from '../../src/engine/pool.js';
 import { interruptLines } from '../../src/engine/run.js';
 import type { Host } from '../../src/inventory/types.js';
-import { keyPair, startServer, tempDir, testConnection, type ExecHandler, type TestServer } from '../fixtures/ssh/server.js';
+import { type ExecHandler, startServer, tempDir, testConnection, type TestServer, userKey } from '../fixtures/ssh/server.js';
 
-let dir: string;
 let userKeyFile: string;
 let userPublic: string;
 const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
-  dir = await tempDir();
-  const user = keyPair();
-  userKeyFile = join(dir, 'id_ed25519');
-  await writeFile(userKeyFile, user.private, { mode: 0o600 });
-  userPublic = user.public;
+  ({ keyFile: userKeyFile, publicKey: userPublic } = await userKey());
 });
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();

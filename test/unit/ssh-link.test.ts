@@ -8,18 +8,14 @@ import { openLink, type HostLink } from '../../src/ssh/link.js';
 import { BecomeError } from '../../src/ssh/errors.js';
 import { raw } from '../../src/shell/quote.js';
 import type { Connection } from '../../src/inventory/types.js';
-import { fakeSudoBin, keyPair, startServer, tempDir, testConnection, type TestServer } from '../fixtures/ssh/server.js';
+import { fakeSudoBin, startServer, tempDir, testConnection, type TestServer, userKey } from '../fixtures/ssh/server.js';
 
 let userKeyFile: string;
 let userPublic: string;
 const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
-  const dir = await tempDir();
-  const user = keyPair();
-  userKeyFile = join(dir, 'id_ed25519');
-  await writeFile(userKeyFile, user.private, { mode: 0o600 });
-  userPublic = user.public;
+  ({ keyFile: userKeyFile, publicKey: userPublic } = await userKey());
 });
 
 afterEach(async () => {

@@ -8,19 +8,14 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HostUnreachableError } from '../../src/errors.js';
 import { connect } from '../../src/ssh/connect.js';
 import type { HostSession } from '../../src/ssh/types.js';
-import { keyPair, startServer, tempDir, testConnection, type ExecHandler, type TestServer } from '../fixtures/ssh/server.js';
+import { type ExecHandler, startServer, tempDir, testConnection, type TestServer, userKey } from '../fixtures/ssh/server.js';
 
-let dir: string;
 let userKeyFile: string;
 let userPublic: string;
 const cleanups: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
-  dir = await tempDir();
-  const user = keyPair();
-  userKeyFile = join(dir, 'id_ed25519');
-  await writeFile(userKeyFile, user.private, { mode: 0o600 });
-  userPublic = user.public;
+  ({ keyFile: userKeyFile, publicKey: userPublic } = await userKey());
 });
 
 afterEach(async () => {
