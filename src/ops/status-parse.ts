@@ -112,12 +112,9 @@ function supervisorPrograms(status: string[], tails: Map<string, string[]>, f: A
     const [, name = '', raw = '', rest = ''] = m;
     const up = /uptime (?:(\d+) days?, )?(\d+):(\d\d):(\d\d)/.exec(rest);
     const upSeconds = up ? Number(up[1] ?? 0) * 86400 + Number(up[2]) * 3600 + Number(up[3]) * 60 + Number(up[4]) : undefined;
-    // The app server's slot not in use exits 0 at once (role app): that is idle, not a failure.
-    const idleSlot = raw === 'EXITED' && (name === `${f.appServiceName}-a` || name === `${f.appServiceName}-b`);
-    const state = idleSlot
-      ? 'idle'
-      : ({ RUNNING: 'running', STARTING: 'starting', STOPPED: 'stopped', STOPPING: 'stopping' }[raw] ??
-        (/^(FATAL|BACKOFF|EXITED)$/.test(raw) ? 'failed' : raw.toLowerCase()));
+    const state =
+      { RUNNING: 'running', STARTING: 'starting', STOPPED: 'stopped', STOPPING: 'stopping' }[raw] ??
+      (/^(FATAL|BACKOFF|EXITED)$/.test(raw) ? 'failed' : raw.toLowerCase());
     return [
       {
         name,

@@ -43,8 +43,8 @@ describe('the layout on base + app + nginx + logrotate', () => {
     expect(second.changed, JSON.stringify(changedIds(second))).toBe(0);
     expect(await sh(target, 'curl -s http://127.0.0.1/a')).toBe('wsgi ok greeting=- path=/a\n');
     expect(await sh(target, `test -s ${ROOT}/sockets/gunicorn/gunicorn-a.pid && ls ${L}/nginx`)).toBe('access.log\nerror.log\n');
-    // supervisor's output of each slot's program, and gunicorn's own logs.
-    expect(await sh(target, `ls ${L}/gunicorn`)).toBe('access.log\nacme-a.log\nacme-b.log\nerror.log\n');
+    // supervisor's output of the live slot's program (slot a), and gunicorn's own logs.
+    expect(await sh(target, `ls ${L}/gunicorn`)).toBe('access.log\nacme-a.log\nerror.log\n');
   });
 
   it('logrotate -f rotates the actual nginx and gunicorn logs, and both keep writing to the new files', async () => {
