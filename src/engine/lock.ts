@@ -128,7 +128,7 @@ export function parseLockReport(stdout: string, nonce: string): LockReport | und
 export function describeHolder(h: LockHolder): string {
   const o = h.owner;
   if (!o.run_id) return 'a run whose details were not written (it was interrupted while taking the lock)';
-  const extra = ['branch', 'release'].filter((k) => o[k]).map((k) => `${k} ${o[k]}`);
+  const extra = ['branch', 'release', 'by', 'ci'].filter((k) => o[k]).map((k) => `${k} ${o[k]}`);
   return (
     `${o.user ?? '?'}@${o.controller ?? '?'} (pid ${o.pid ?? '?'}), \`keel ${o.command ?? '?'}\`` +
     `${extra.length ? ` (${extra.join(', ')})` : ''}, since ${o.started ?? '?'}`
