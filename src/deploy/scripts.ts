@@ -53,12 +53,14 @@ export function parseLiveState(stdout: string, nonce: string): LiveState {
 /** Build the release: code, REVISION, the virtualenv (reused by key), build commands, hooks. */
 export function buildSteps(
   h: HostDeploy,
-  o: { id: string; src: Source; archive?: Buffer; venvKey: string; deployKey: string; knownHosts: string; by: string },
+  o: { id: string; src: Source; archive?: Buffer; archiveSha256?: string; venvKey: string; deployKey: string; knownHosts: string; by: string },
 ): Step[] {
   const dir = releaseDir(h, o.id);
   const venv = `${h.appRoot}/venvs/${o.venvKey}`;
-  const revision = sh`printf '%s\n' ${o.src.sha} > REVISION`;
-  const releaseInfo = sh`printf 'branch=%s\nsha=%s\ndeployed_by=%s\nvenv=%s\n' ${o.src.branch} ${o.src.sha} ${o.by} ${o.venvKey} > .keel-release`;
+  // What the app can read of itself: its commit (REVISION) and its release (RELEASE).
+  const revision = sh`printf '%s\n' ${o.src.sha} > REVISION; printf '%s\n' ${o.id} > RELEASE`;
+  const info = { branch: o.src.branch, sha: o.src.sha, release: o.id, deployed_by: o.by, venv: o.venvKey, archive_sha256: o.archiveSha256 ?? '' };
+  const releaseInfo = sh`printf '%s\n' ${Object.entries(info).map(([k, v]) => `${k}=${v}`)} > .keel-release`;
   const steps: Step[] = [
     {
       key: 'release-dir',
