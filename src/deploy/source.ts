@@ -53,7 +53,9 @@ export async function localRepo(root: string, repo: string): Promise<string> {
 /** --branch (and --ref) to a commit of the local checkout. */
 export async function resolveLocal(root: string, repo: string, branch: string, ref: string | undefined, subdir: string): Promise<Source> {
   const dir = await localRepo(root, repo);
-  const wanted = ref ?? branch;
+  // A CI checkout (GitLab's, a detached HEAD) may have the branch as origin/<branch> only.
+  const branchRef = (await commitOf(dir, branch)) || !(await commitOf(dir, `origin/${branch}`)) ? branch : `origin/${branch}`;
+  const wanted = ref ?? branchRef;
   let sha: string;
   try {
     sha = String(await git(dir, ['rev-parse', '--verify', '--quiet', `${wanted}^{commit}`])).trim();
@@ -69,7 +71,7 @@ export async function resolveLocal(root: string, repo: string, branch: string, r
   }
   if (ref) {
     // --ref must be on --branch: a deploy records the branch it came from.
-    const on = await git(dir, ['merge-base', '--is-ancestor', sha, `${branch}^{commit}`]).then(
+    const on = await git(dir, ['merge-base', '--is-ancestor', sha, `${branchRef}^{commit}`]).then(
       () => true,
       () => false,
     );
@@ -80,6 +82,11 @@ export async function resolveLocal(root: string, repo: string, branch: string, r
     if (type !== 'tree') throw new ConfigError(`deploy_subdir: ${subdir} is not a directory of ${branch} (${sha.slice(0, 12)})`);
   }
   return { repo: dir, kind: 'local', branch, sha, subdir };
+}
+
+/** The commit `name` names here, or "" if none. */
+async function commitOf(dir: string, name: string): Promise<string> {
+  return String(await git(dir, ['rev-parse', '--verify', '--quiet', `${name}^{commit}`]).catch(() => '')).trim();
 }
 
 /** A git URL: the hosts clone it; the branch is resolved here with ls-remote when possible. */

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkNewer, newerVerdict, type Ancestry } from '../../src/deploy/newer.js';
-import { isAncestor, type Source } from '../../src/deploy/source.js';
+import { isAncestor, resolveLocal, type Source } from '../../src/deploy/source.js';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
@@ -79,6 +79,15 @@ describe('git ancestry', () => {
     expect((err as { exitCode: number }).exitCode).toBe(1);
     expect(await checkNewer({ ...src(shas[2]!), repo }, [live(shas[0]!)], { env: 'staging', allowOlder: false, ref: false })).toBeUndefined();
     expect(await checkNewer({ ...src(shas[0]!), repo }, [live(shas[2]!)], { env: 'staging', allowOlder: true, ref: false })).toMatch(/--allow-older/);
+  });
+
+  it("a CI checkout with the branch as origin/<branch> only (GitLab's detached HEAD) resolves --branch and --ref", async () => {
+    const ci = join(dir, 'gitlab');
+    git(dir, 'init', '-q', ci);
+    git(ci, 'fetch', '-q', `file://${repo}`, '+refs/heads/main:refs/remotes/origin/main');
+    git(ci, 'checkout', '-q', '--detach', shas[1]!);
+    expect(await resolveLocal(ci, '', 'main', shas[1], '')).toMatchObject({ branch: 'main', sha: shas[1] });
+    expect(await resolveLocal(ci, '', 'main', undefined, '')).toMatchObject({ branch: 'main', sha: shas[2] });
   });
 
   it('in a shallow clone (CI) without the live commit: cannot tell, refused with the fetch hint', async () => {
