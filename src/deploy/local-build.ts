@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InterruptedError, KeelError, lastLines } from '../errors.js';
 import type { StepRecord } from './phases.js';
-import { exportTree, type Source } from './source.js';
+import { archive, exportTree, type Source } from './source.js';
 import type { TarEntry } from './tar.js';
 
 export interface LocalBuildSettings {
@@ -53,6 +53,14 @@ export interface LocalBuildOptions {
   /** Each line a command writes, as it comes (-v). */
   onLine?: (step: string, line: string) => void;
   signal?: AbortSignal;
+}
+
+/** What goes to the hosts for a local checkout: git's archive of the commit, with the local
+ *  build's outputs added when there is one (then its report too). */
+export async function releaseArchive(src: Source, s: LocalBuildSettings, o: LocalBuildOptions): Promise<{ archive: Buffer; report?: LocalBuildReport }> {
+  if (!s.commands.length) return { archive: await archive(src) };
+  const built = await localBuild(src, s, o);
+  return { archive: await archive(src, built.entries), report: built.report };
 }
 
 export async function localBuild(src: Source, s: LocalBuildSettings, o: LocalBuildOptions): Promise<{ entries: TarEntry[]; report: LocalBuildReport }> {

@@ -230,6 +230,11 @@ async function deliver(t: NotifyTarget, event: NotifyEvent, body: string): Promi
   }
 }
 
+/** A deploy's end, as a notice says it. */
+export function deployEnd(r: { status: 'deployed' | 'failed' | 'rolled back'; error: string | null }): NoticeEnd {
+  return { event: r.status === 'deployed' ? 'success' : r.status === 'rolled back' ? 'rollback' : 'failure', result: r.status, error: firstLine(r.error) };
+}
+
 export type NoticeBase = Omit<Notice, 'event' | 'result' | 'durationMs' | 'error'>;
 export type NoticeEnd = Pick<Notice, 'event' | 'result' | 'error'> & Partial<NoticeBase>;
 

@@ -50,6 +50,14 @@ export function parseLiveState(stdout: string, nonce: string): LiveState {
   return { live: get('live'), sha: get('sha'), venv: get('venv'), slot: get('slot') };
 }
 
+/** Stops when the release's directory exists already. Its id is <time to the second>-<sha>:
+ *  a run of the same commit started in the same second (two pipelines, one waiting for the
+ *  other's lock) has the same id, and must touch neither that release nor its dump. */
+export function releaseFreeSteps(h: HostDeploy, id: string): Step[] {
+  const dir = releaseDir(h, id);
+  return [{ key: 'free', commands: [sh`if [ -e ${dir} ]; then echo ${`${dir} exists already`} >&2; exit 1; fi`, sh`echo ${`${id} is new here`}`] }];
+}
+
 /** Build the release: code, REVISION, the virtualenv (reused by key), build commands, hooks. */
 export function buildSteps(
   h: HostDeploy,

