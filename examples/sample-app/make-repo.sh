@@ -44,7 +44,8 @@ g() { git -C "$dir" -c core.autocrlf=false -c core.fileMode=true -c commit.gpgsi
 lay() {
   (cd "$1" && find . -type f \
     ! -path '*/__pycache__/*' ! -name '*.pyc' ! -name '*.mo' ! -name '*.sqlite3' \
-    ! -path './staticfiles/*' ! -name REVISION ! -name '*.swp' ! -name '*~') |
+    ! -path './staticfiles/*' ! -name REVISION ! -name '*.swp' ! -name '*~' \
+    ! -path '*/node_modules/*' ! -path './counter/static/counter/dist/*') |
   while IFS= read -r f; do
     mkdir -p "$dir/$(dirname "$f")"
     cp "$1/$f" "$dir/$f"
