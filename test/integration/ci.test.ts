@@ -352,7 +352,9 @@ describe('seed 000 deployed from CI', () => {
     await new Promise<void>((r) => closed.close(() => r()));
     writeFileSync(
       extra,
-      `deploy_notify:\n  - {webhook: "${hooks}/hook"}\n  - {webhook: "${hooks}/fail"}\n  - {webhook: "http://127.0.0.1:${closedPort}/x"}\n  - {webhook: "${hooks}/hang", timeout: 2}\n`,
+      'deploy_notify:\n' +
+        `  - {webhook: "${hooks}/hook"}\n  - {webhook: "${hooks}/fail"}\n` +
+        `  - {webhook: "http://127.0.0.1:${closedPort}/x"}\n  - {webhook: "${hooks}/hang", timeout: 2}\n`,
     );
     const before = received.length;
     const started = Date.now();
@@ -427,7 +429,8 @@ describe('seed 000 deployed from CI', () => {
     await onTarget(
       ex,
       'web1',
-      'mkdir /var/lib/keel/lock && printf "run_id=gone\\ncommand=deploy staging\\nuser=runner\\ncontroller=ci-1\\npid=1\\nholder_pid=999999\\nholder_start=1\\n" > /var/lib/keel/lock/owner',
+      'mkdir /var/lib/keel/lock && ' +
+        'printf "run_id=gone\\ncommand=deploy staging\\nuser=runner\\ncontroller=ci-1\\npid=1\\nholder_pid=999999\\nholder_start=1\\n" > /var/lib/keel/lock/owner',
     );
     try {
       const started = Date.now();
