@@ -430,7 +430,8 @@ describe('seed 000 deployed from CI', () => {
       ex,
       'web1',
       'mkdir /var/lib/keel/lock && ' +
-        'printf "run_id=gone\\ncommand=deploy staging\\nuser=runner\\ncontroller=ci-1\\npid=1\\nholder_pid=999999\\nholder_start=1\\n" > /var/lib/keel/lock/owner',
+        'printf "run_id=gone\\ncommand=deploy staging\\nuser=runner\\ncontroller=ci-1\\npid=1\\n" > /var/lib/keel/lock/owner && ' +
+        'printf "holder_pid=999999\\nholder_start=1\\n" >> /var/lib/keel/lock/owner',
     );
     try {
       const started = Date.now();
