@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InterruptedError } from '../../src/errors.js';
-import { Notifier, firstLine, notifyTargets, runContext, slackText, withNotices, type Notice, type NoticeBase } from '../../src/deploy/notify.js';
+import { Notifier, deployEnd, firstLine, notifyTargets, runContext, slackText, withNotices, type Notice, type NoticeBase } from '../../src/deploy/notify.js';
 import { Redactor } from '../../src/report/redact.js';
 
 interface Received {
@@ -140,6 +140,16 @@ describe('deploy_notify', () => {
       /^:x: \*staging\*: backup restore of \/srv\/b\/r1\.dump FAILED after 12\.3 s/,
     );
     expect(slackText(end({ branch: 'feat/<x>&y' }))).toContain('*feat/&lt;x&gt;&amp;y*');
+  });
+
+  it("a deploy's status is the notice's event: deployed -> success, rolled back -> rollback, failed -> failure", () => {
+    expect(deployEnd({ status: 'deployed', error: null })).toEqual({ event: 'success', result: 'deployed', error: null });
+    expect(deployEnd({ status: 'rolled back', error: 'health failed on web1 at health-web (exit 1):\n  | GET /ping answered 502' })).toEqual({
+      event: 'rollback',
+      result: 'rolled back',
+      error: 'health failed on web1 at health-web (exit 1): GET /ping answered 502',
+    });
+    expect(deployEnd({ status: 'failed', error: 'build failed' }).event).toBe('failure');
   });
 
   it('an interrupted run ends with a failure notice "interrupted"', async () => {
