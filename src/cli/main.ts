@@ -6,8 +6,9 @@ import { exitCodeFor } from './exit.js';
 import type { CliContext, CommandResult } from './context.js';
 import { registerCommands } from './commands.js';
 
-/** Variables that hold secrets themselves (not paths to them). */
-const SECRET_ENV = ['KEEL_AGE_IDENTITY', 'KEEL_VAULT_PASSWORD', 'KEEL_VAULT_NEW_PASSWORD', 'KEEL_SSH_PRIVATE_KEY', 'KEEL_SSH_KEY_PASSPHRASE'];
+/** Variables that hold keys themselves (not paths to them). Passphrases are not among them:
+ *  one may be a plain word, and masking it would garble keel's own messages. */
+const SECRET_ENV = ['KEEL_AGE_IDENTITY', 'KEEL_SSH_PRIVATE_KEY'];
 
 /** CI=true (GitHub Actions, GitLab CI and most others set it). */
 export function inCi(env: NodeJS.ProcessEnv): boolean {
