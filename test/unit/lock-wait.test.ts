@@ -95,6 +95,17 @@ describe('--wait-lock', () => {
     expect(lines).toHaveLength(1);
   });
 
+  it('an interrupt ends the wait at once', async () => {
+    await liveHolder();
+    const p = phases();
+    const ac = new AbortController();
+    const started = Date.now();
+    const err = await p.lockAndRead('deployed', { ms: 60_000, signal: ac.signal, onWait: () => ac.abort('SIGINT') }).catch((e: unknown) => e);
+    await p.pool.close(() => undefined);
+    expect(err).toBeInstanceOf(LockedError);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it('does not wait for a stale lock (its run is gone), and says so', async () => {
     const p = phases();
     mkdirSync(join(state, 'lock'), { recursive: true });
