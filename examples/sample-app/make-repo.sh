@@ -67,6 +67,10 @@ variant() { # variant BRANCH BASE DATE MESSAGE
 
 g init -q -b main
 lay "$here/app"
+# Written here, not kept in app/: in keel's own repository it would leave app/frontend out of
+# keel's archives. The front-end's sources stay out of the release: keel deploy ships what git
+# archive gives, and deploy_local_build's outputs (counter/static/counter/dist/) in their place.
+printf '%s\n' '/frontend export-ignore' > "$dir/.gitattributes"
 commit '2026-01-01T00:00:00+0000' 'Sample app v1'
 
 variant v2-bad-migration main '2026-01-02T00:00:00+0000' 'v2: migration 0002 that fails on PostgreSQL'

@@ -150,7 +150,7 @@ beforeAll(async () => {
   const ci = join(repoRoot, 'examples', 'seed-000-iaso', 'ci');
   cpSync(join(ci, '.github'), join(origin, '.github'), { recursive: true });
   cpSync(join(ci, '.gitlab-ci.yml'), join(origin, '.gitlab-ci.yml'));
-  writeFileSync(join(origin, '.gitattributes'), readFileSync(join(origin, '.gitattributes'), 'utf8') + readFileSync(join(ci, '.gitattributes'), 'utf8'));
+  writeFileSync(join(origin, '.gitattributes'), readFileSync(join(origin, '.gitattributes'), 'utf8') + readFileSync(join(ci, 'gitattributes'), 'utf8'));
   const project = join(origin, 'deploy');
   mkdirSync(project);
   cpSync(join(ci, 'deploy', 'package.json'), join(project, 'package.json'));
