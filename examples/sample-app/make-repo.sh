@@ -45,7 +45,8 @@ g() { git -C "$dir" -c core.autocrlf=false -c core.fileMode=true -c commit.gpgsi
 lay() {
   (cd "$1" && find . -type f \
     ! -path '*/__pycache__/*' ! -name '*.pyc' ! -name '*.mo' ! -name '*.sqlite3' \
-    ! -path './staticfiles/*' ! -name REVISION ! -name '*.swp' ! -name '*~') |
+    ! -path './staticfiles/*' ! -name REVISION ! -name '*.swp' ! -name '*~' \
+    ! -path '*/node_modules/*' ! -path './counter/static/counter/dist/*') |
   while IFS= read -r f; do
     mkdir -p "$dir/$(dirname "$f")"
     cp "$1/$f" "$dir/$f"
@@ -67,6 +68,10 @@ variant() { # variant BRANCH BASE DATE MESSAGE
 
 g init -q -b main
 lay "$here/app"
+# Written here, not kept in app/: in keel's own repository it would leave app/frontend out of
+# keel's archives. The front-end's sources stay out of the release: keel deploy ships what git
+# archive gives, and deploy_local_build's outputs (counter/static/counter/dist/) in their place.
+printf '%s\n' '/frontend export-ignore' > "$dir/.gitattributes"
 commit '2026-01-01T00:00:00+0000' 'Sample app v1'
 
 variant v2-bad-migration main '2026-01-02T00:00:00+0000' 'v2: migration 0002 that fails on PostgreSQL'

@@ -7,15 +7,27 @@ import { exitCodeFor } from './exit.js';
 import type { CliContext, CommandResult } from './context.js';
 import { registerCommands } from './commands.js';
 
+/** Variables that hold keys themselves (not paths to them). Passphrases are not among them:
+ *  one may be a plain word, and masking it would garble keel's own messages. */
+const SECRET_ENV = ['KEEL_AGE_IDENTITY', 'KEEL_SSH_PRIVATE_KEY'];
+
+/** CI=true (GitHub Actions, GitLab CI and most others set it). */
+export function inCi(env: NodeJS.ProcessEnv): boolean {
+  return !!env.CI && env.CI !== 'false' && env.CI !== '0';
+}
+
 export async function main(argv: string[], overrides: Partial<CliContext> = {}): Promise<number> {
   const ctx: CliContext = {
     root: process.env.KEEL_ROOT ?? process.cwd(),
-    interactive: Boolean(process.stdin.isTTY),
+    // In CI nothing may wait for an answer, even when the runner gives keel a terminal.
+    interactive: Boolean(process.stdin.isTTY) && !inCi(process.env),
     ...overrides,
     // Only when none is given: consoleOutput() adds listeners to process.stdout/stderr, which
     // would pile up with each in-process run (tests, one main() per command).
     out: overrides.out ?? consoleOutput(),
   };
+  // keel's own secrets from the environment are masked like the vault's, should one ever be printed.
+  ctx.out.redactor.add(SECRET_ENV.map((k) => process.env[k]).filter(Boolean));
   let code = 0;
   const program = new Command('keel')
     .description('Agentless provisioning and deployment over SSH')

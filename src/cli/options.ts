@@ -48,6 +48,18 @@ export function collect(v: string, acc: string[]): string[] {
   return [...acc, v];
 }
 
+/** --wait-lock 10m: "90s", "10m", "1h", "1h30m", or a number of seconds; at most a day. */
+export function duration(flag: string): (v: string) => number {
+  return (v) => {
+    const t = v.trim();
+    const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$/.exec(t);
+    const ms = m && t ? (Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0)) * 1000 : NaN;
+    if (!(ms > 0)) throw new ConfigError(`${flag} takes a duration like 90s, 10m, 1h or 1h30m, not "${v}"`);
+    if (ms > 24 * 3600 * 1000) throw new ConfigError(`${flag} ${v} is longer than a day`);
+    return ms;
+  };
+}
+
 export function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new ConfigError(`expected a positive integer, got "${v}"`);

@@ -3,6 +3,9 @@
 // which hosts deploy, which one migrates, which one dumps the database, which ones serve web.
 import { ConfigError } from '../errors.js';
 import type { HostPlan } from '../engine/plan.js';
+import type { LocalBuildSettings } from './local-build.js';
+import { notifyTargets, type NotifyTarget } from './notify.js';
+import { isGitUrl } from './source.js';
 
 /** One of the release's health checks (deploy_health_path, deploy_health_checks): a path asked
  *  from the new release's own server, or a command run in the release. */
@@ -55,6 +58,9 @@ export interface DeployConfig {
   subdir: string;
   deployKey: string;
   knownHosts: string;
+  /** Run on the controller before shipping (deploy_local_build); none: commands is empty. */
+  localBuild: LocalBuildSettings;
+  notify: NotifyTarget[];
 }
 
 const str = (v: unknown, d = ''): string => (typeof v === 'string' ? v : d);
@@ -117,7 +123,32 @@ export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
     subdir: str(first.deploy_subdir).replace(/\/+$/, ''),
     deployKey: str(first.deploy_key),
     knownHosts: str(first.deploy_known_hosts),
+    localBuild: localBuildSettings(first, envFile),
+    notify: notifyTargets(first.deploy_notify, envFile),
   };
+}
+
+function localBuildSettings(v: Record<string, unknown>, envFile: string): LocalBuildSettings {
+  const list = (x: unknown) => (Array.isArray(x) ? x.map(String) : []);
+  const commands = list(v.deploy_local_build);
+  const outputs = list(v.deploy_local_build_outputs).map((raw) => {
+    const path = raw.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+    if (!path || path.startsWith('/') || path.split('/').some((part) => part === '..' || part === '.' || part === '')) {
+      throw new ConfigError(`deploy_local_build_outputs: "${raw}" is not a path inside the app's directory`, { file: envFile }, { hint: 'e.g. static/dist/' });
+    }
+    return path;
+  });
+  if (outputs.length && !commands.length) {
+    throw new ConfigError('deploy_local_build_outputs lists paths, but deploy_local_build has no command to make them', { file: envFile });
+  }
+  if (commands.length && isGitUrl(str(v.deploy_repo))) {
+    throw new ConfigError(
+      'deploy_local_build needs the code on this machine, but deploy_repo is a git URL (each host clones it)',
+      { file: envFile },
+      { hint: 'set deploy_repo to a checkout on this machine ("" for the one holding the project: in CI, the job\'s checkout)' },
+    );
+  }
+  return { commands, outputs };
 }
 
 function hostDeploy(plan: HostPlan): HostDeploy {

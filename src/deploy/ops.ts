@@ -157,6 +157,9 @@ async function phase(
 
 export interface RollbackResult {
   to: string;
+  /** The commit and branch of `to` (as its release recorded them). */
+  sha: string;
+  branch: string;
   from: Record<string, string>;
   ok: boolean;
   lines: string[];
@@ -193,10 +196,11 @@ export async function rollback(ctx: OpsContext, owner: LockOwner, to?: string, s
     const lines = [...p.reports.values()].flatMap((r) => stepLines(r.name, r.steps));
     if (out.status === 'not switched') lines.push(`${target} failed its checks before it got any traffic: every host stays on what it runs`);
     if (out.status === 'switched back') lines.push('the rollback did not pass: every host went back to the release it had', ...p.unknownHosts());
+    const info = rel[0]?.releases.find((x) => x.id === target);
     const ok = out.status === 'switched';
     const detail = ok ? `to ${target}` : `to ${target} did not pass; every host went back`;
     history.ended({ from: (h) => live.get(h) ?? '', to: (h) => p.reports.get(h)?.live ?? 'unknown', ok, detail });
-    return { to: target, from: Object.fromEntries(live), ok, lines, unknown: p.unknownHosts() };
+    return { to: target, sha: info?.sha ?? '', branch: info?.branch ?? '', from: Object.fromEntries(live), ok, lines, unknown: p.unknownHosts() };
   } finally {
     await p.pool.close((host) => history.script(host) + releaseScript(owner.run_id));
   }

@@ -12,6 +12,7 @@ import { HostPool } from '../engine/pool.js';
 import { runSteps, watchSteps, type Step, type StepWatcher, type StepsRun } from '../engine/steps.js';
 import { acquireSnippet, assertHeldSnippet, describeHolder, parseLockReport, type LockOwner } from '../engine/lock.js';
 import { PRELUDE, newNonce, wrap } from '../engine/script-parts.js';
+import { formatDuration, sleep } from './wait.js';
 import type { HostDeploy } from './config.js';
 import { NOT_YET, liveStateSnippet, parseLiveState, type LiveState } from './scripts.js';
 
@@ -36,6 +37,19 @@ export interface HostDeployReport {
 
 /** The longest a waiting phase's script runs before the controller looks again. */
 const ROUND_SECONDS = 5;
+
+/** While waiting for a host's lock, the longest pause between two looks at it. */
+const MAX_LOCK_PAUSE_MS = 5000;
+
+/** How long lockAndRead waits for a lock held by a live run (0: it does not wait). */
+export interface LockWait {
+  ms: number;
+  /** "waiting for <holder>: web1 is locked (giving up in 9m58s)": when the holder changes,
+   *  and once a minute while it stays. */
+  onWait?: (line: string) => void;
+  /** An interrupt ends the wait. */
+  signal?: AbortSignal;
+}
 
 export interface PhasesOptions {
   hosts: HostDeploy[];
@@ -70,44 +84,78 @@ export class Phases {
   }
 
   /** The run's first script on every host: take the lock and read what is live. Hosts are
-   *  locked in one order (by name), so two runs started together cannot each hold part. */
-  async lockAndRead(what: string): Promise<void> {
+   *  locked in one order (by name), so two runs started together cannot each hold part, and a
+   *  run that waits (`wait`) for a host holds only hosts that come before it: no two runs can
+   *  wait for each other. */
+  async lockAndRead(what: string, wait: LockWait = { ms: 0 }): Promise<void> {
     this.o.onPhase?.('lock');
     const hosts = [...this.o.hosts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const problems: string[] = [];
-    let gaveUp = false;
+    const deadline = Date.now() + wait.ms;
+    let problem: string | undefined;
     // One at a time, in order: the first host refused stops the rest (nothing is taken past
     // it), and what was taken is released by close(). Connections open in parallel first.
     await Promise.all(hosts.map((h) => this.pool.session(h.plan.host).catch(() => undefined)));
     for (const h of hosts) {
-      if (gaveUp) break;
+      problem = await this.lockOne(h, deadline, wait);
+      if (problem) break;
+    }
+    if (!problem) return;
+    const msg = `${problem}\nnothing was ${what} (every host must take part, so that all run one release)`;
+    if (!problem.includes(' is locked by ')) throw new LockedError(msg);
+    throw new LockedError(msg, {
+      hint: problem.includes('stale lock')
+        ? 'a stale lock stays until you clear it: check that no keel run is still working on the host, then `keel lock release <env>`'
+        : wait.ms
+          ? 'a longer --wait-lock, or see who holds what with `keel lock status <env>`'
+          : 'wait for that run to finish (`keel lock status <env>` shows who holds what), or let keel wait for it: --wait-lock 10m',
+    });
+  }
+
+  /** Take `h`'s lock, waiting for a live holder until `deadline`; a problem, or undefined. */
+  private async lockOne(h: HostDeploy, deadline: number, wait: LockWait): Promise<string | undefined> {
+    let pause = 1000;
+    let said = { holder: '', at: 0 };
+    let unwritten = 0;
+    for (;;) {
       const [o] = await this.pool.each([h.plan.host], async (s) => {
         const nonce = newNonce();
         const r = await s.runScript(wrap(PRELUDE + acquireSnippet(nonce, this.o.owner) + liveStateSnippet(h, nonce)), { timeoutMs: 60_000 });
         return { lock: parseLockReport(r.stdout, nonce), live: parseLiveState(r.stdout, nonce), r };
       });
-      if (!o!.ok) problems.push(`${h.name}: ${o!.error}`);
-      else if (o!.value.lock?.kind === 'held') {
-        const holder = o!.value.lock.holder;
-        problems.push(`${h.name} is locked by ${holder.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}${describeHolder(holder)}`);
-      } else if (o!.value.lock?.kind !== 'acquired') problems.push(`${h.name}: could not take the lock (exit ${o!.value.r.code}): ${o!.value.r.stderr.trim()}`);
-      else {
+      if (!o!.ok) return `${h.name}: ${o!.error}`;
+      const { lock, live, r } = o!.value;
+      if (lock?.kind === 'acquired') {
         const rep = this.reports.get(h.name)!;
-        rep.previous = rep.live = o!.value.live.live;
-        this.state.set(h.name, o!.value.live);
+        rep.previous = rep.live = live.live;
+        this.state.set(h.name, live);
+        return undefined;
       }
-      gaveUp = problems.length > 0;
+      if (lock?.kind !== 'held') return `${h.name}: could not take the lock (exit ${r.code}): ${r.stderr.trim()}`;
+      const holder = lock.holder;
+      // A lock whose owner is not written yet is being taken at this moment (the owner file
+      // follows the mkdir in the same script): look again once before calling it stale.
+      if (!holder.owner.run_id && unwritten++ === 0) {
+        await sleep(1000, wait.signal);
+        continue;
+      }
+      const who = describeHolder(holder);
+      if (holder.state === 'stale') {
+        const notWaited = wait.ms ? ' (--wait-lock does not wait for it: the run that took it is gone, nothing will release it)' : '';
+        return `${h.name} is locked by a run that is gone (stale lock): ${who}${notWaited}`;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0 || wait.signal?.aborted) {
+        return `${h.name} is locked by ${who}${wait.ms ? `; gave up after waiting ${formatDuration(wait.ms)} (--wait-lock)` : ''}`;
+      }
+      // Said when the holder changes, and once a minute while it stays.
+      if (who !== said.holder || Date.now() - said.at >= 60_000) {
+        wait.onWait?.(`waiting for ${who}: ${h.name} is locked (giving up in ${formatDuration(left)})`);
+        said = { holder: who, at: Date.now() };
+      }
+      this.pool.setPhase(h.name, 'lock-wait');
+      await sleep(Math.min(pause, left), wait.signal);
+      pause = Math.min(pause * 1.5, MAX_LOCK_PAUSE_MS);
     }
-    if (!problems.length) return;
-    const msg = `${problems.join('\n')}\nnothing was ${what} (every host must take part, so that all run one release)`;
-    if (problems.some((p) => p.includes(' is locked by '))) {
-      throw new LockedError(msg, {
-        hint: problems.some((p) => p.includes('stale lock'))
-          ? 'a stale lock stays until you clear it: check that no keel run is still working on the host, then `keel lock release <env>`'
-          : 'wait for that run to finish (`keel lock status <env>` shows who holds what)',
-      });
-    }
-    throw new LockedError(msg);
   }
 
   /** From now on, a host that cannot be reached has an unknown live release. */

@@ -2,12 +2,17 @@
 // concerned (one round trip each, over the run's connections); the deploy goes on to the next
 // phase only if every host passed it:
 //
-//   lock -> dump (verified) -> build -> [maintenance on] -> migrate -> switch (switch.ts:
-//   start beside, check, switch traffic, reload, health, retire) -> [maintenance off] -> prune
+//   lock (waiting for it with --wait-lock) -> only newer (newer.ts) -> release id free ->
+//   dump (verified) -> build -> [maintenance on] -> migrate -> switch (switch.ts: start beside,
+//   check, switch traffic, reload, health, retire) -> [maintenance off] -> prune
+//
+// The code comes with the request: git's archive, with what deploy_local_build made on the
+// controller (local-build.ts), built before the lock is asked for.
 //
 // Nothing live changes before the switch: a failure up to the new release's own checks leaves
 // the old release serving (the new one is marked failed, and never served a request). From
 // the switch on, a failure on any host puts every host back on its previous release.
+import { createHash } from 'node:crypto';
 import { InterruptedError } from '../errors.js';
 import type { HostSession } from '../ssh/types.js';
 import type { StepWatcher } from '../engine/steps.js';
@@ -17,9 +22,11 @@ import { interruptLines, untilAborted } from '../engine/run.js';
 import type { DeployConfig, HostDeploy } from './config.js';
 import { parseDatabaseUrl } from './database.js';
 import { Phases, type HostDeployReport, type StepRecord } from './phases.js';
-import { buildSteps, maintenanceSteps, markFailedSteps, migrateSteps, pruneSteps } from './scripts.js';
+import { buildSteps, maintenanceSteps, markFailedSteps, migrateSteps, pruneSteps, releaseFreeSteps } from './scripts.js';
 import { dumpMigratedSteps, dumpSteps } from './db-scripts.js';
 import type { Source } from './source.js';
+import type { LocalBuildReport } from './local-build.js';
+import { checkNewer } from './newer.js';
 import { switchRelease } from './switch.js';
 import { deployEntry, historyScript } from './history.js';
 
@@ -35,6 +42,10 @@ export interface DeployReport {
   status: DeployStatus;
   /** Why it failed, for a person: the host, the step, its exit code and last lines. */
   error: string | null;
+  /** What deploy_local_build ran and added to the archive; null without one. */
+  localBuild: LocalBuildReport | null;
+  /** The archive shipped to the hosts (a local checkout; null for a git URL). */
+  archive: { bytes: number; sha256: string } | null;
   dump: { host: string; path: string } | null;
   rolledBack: boolean;
   /** Whether the migration changed the database (it said it applied something). */
@@ -55,6 +66,17 @@ export interface DeployRequest {
   forks?: number;
   owner: LockOwner;
   maintenance: boolean;
+  /** --wait-lock: how long to wait for a lock another run holds (0: fail at once). */
+  waitLockMs?: number;
+  /** "waiting for <holder>..." */
+  onWaitLock?: (line: string) => void;
+  /** --allow-older: deploy even a commit the live one already contains. */
+  allowOlder?: boolean;
+  /** The commit was given with --ref (not the branch's tip). */
+  ref?: boolean;
+  /** A remark worth a line (what the newer-than-live check could not check). */
+  onNote?: (line: string) => void;
+  localBuild?: LocalBuildReport;
   signal?: AbortSignal;
   /** Hides secrets in captured output. */
   mask: (s: string) => string;
@@ -88,6 +110,7 @@ class Deploy {
   readonly phases: Phases;
   private readonly started = Date.now();
   private dump: DeployReport['dump'] = null;
+  private readonly archive: DeployReport['archive'];
   private migrateOk = false;
   /** From the first start of a new slot on, an interrupt is not obeyed at once: the phase
    *  ends, then what was started is stopped (or every host goes back). */
@@ -96,6 +119,7 @@ class Deploy {
   private ended: { status: DeployStatus | 'interrupted'; error: string | null } | undefined;
 
   constructor(private readonly req: DeployRequest) {
+    this.archive = req.archive ? { bytes: req.archive.length, sha256: createHash('sha256').update(req.archive).digest('hex') } : null;
     this.phases = new Phases({
       hosts: req.config.hosts,
       connect: req.connect,
@@ -112,7 +136,17 @@ class Deploy {
     const { config: c } = this.req;
     const p = this.phases;
     const all = c.hosts;
-    await p.lockAndRead('deployed');
+    await p.lockAndRead('deployed', { ms: this.req.waitLockMs ?? 0, onWait: this.req.onWaitLock, signal: this.req.signal });
+    const live = all.map((h) => ({ host: h.name, release: p.before(h).live, sha: p.before(h).sha }));
+    const note = await checkNewer(this.req.source, live, { env: this.req.env, allowOlder: !!this.req.allowOlder, ref: !!this.req.ref });
+    if (note) this.req.onNote?.(note);
+    if (!(await p.phase('release-id', all, (h) => releaseFreeSteps(h, this.req.release)))) {
+      const why = p.failure('release-id');
+      const same = /exists already/.test(why)
+        ? `\na deploy of the same commit started in the same second as this one, and has its release id (${this.req.release}); deploy again for a new one`
+        : '';
+      return this.end('failed', `${why}${same}\nnothing was deployed`);
+    }
 
     if (c.backupHost) {
       const db = parseDatabaseUrl(c.databaseUrl);
@@ -127,10 +161,11 @@ class Deploy {
         id: this.req.release,
         src: this.req.source,
         archive: this.req.archive,
+        archiveSha256: this.archive?.sha256,
         venvKey: this.req.venvKey(h),
         deployKey: c.deployKey,
         knownHosts: c.knownHosts,
-        by: `${this.req.owner.user}@${this.req.owner.controller}`,
+        by: this.req.owner.by || `${this.req.owner.user}@${this.req.owner.controller}`,
       }),
     );
     if (!built) return this.abandon(`${p.failure('build')}\n${this.oldServes()}`);
@@ -267,6 +302,8 @@ class Deploy {
       branch: r.source.branch,
       status,
       error,
+      localBuild: r.localBuild ?? null,
+      archive: this.archive,
       dump: this.dump,
       rolledBack: status === 'rolled back',
       migrated: this.migrationChanged(),

@@ -50,15 +50,25 @@ export function parseLiveState(stdout: string, nonce: string): LiveState {
   return { live: get('live'), sha: get('sha'), venv: get('venv'), slot: get('slot') };
 }
 
+/** Stops when the release's directory exists already. Its id is <time to the second>-<sha>:
+ *  a run of the same commit started in the same second (two pipelines, one waiting for the
+ *  other's lock) has the same id, and must touch neither that release nor its dump. */
+export function releaseFreeSteps(h: HostDeploy, id: string): Step[] {
+  const dir = releaseDir(h, id);
+  return [{ key: 'free', commands: [sh`if [ -e ${dir} ]; then echo ${`${dir} exists already`} >&2; exit 1; fi`, sh`echo ${`${id} is new here`}`] }];
+}
+
 /** Build the release: code, REVISION, the virtualenv (reused by key), build commands, hooks. */
 export function buildSteps(
   h: HostDeploy,
-  o: { id: string; src: Source; archive?: Buffer; venvKey: string; deployKey: string; knownHosts: string; by: string },
+  o: { id: string; src: Source; archive?: Buffer; archiveSha256?: string; venvKey: string; deployKey: string; knownHosts: string; by: string },
 ): Step[] {
   const dir = releaseDir(h, o.id);
   const venv = `${h.appRoot}/venvs/${o.venvKey}`;
-  const revision = sh`printf '%s\n' ${o.src.sha} > REVISION`;
-  const releaseInfo = sh`printf 'branch=%s\nsha=%s\ndeployed_by=%s\nvenv=%s\n' ${o.src.branch} ${o.src.sha} ${o.by} ${o.venvKey} > .keel-release`;
+  // What the app can read of itself: its commit (REVISION) and its release (RELEASE).
+  const revision = sh`printf '%s\n' ${o.src.sha} > REVISION; printf '%s\n' ${o.id} > RELEASE`;
+  const info = { branch: o.src.branch, sha: o.src.sha, release: o.id, deployed_by: o.by, venv: o.venvKey, archive_sha256: o.archiveSha256 ?? '' };
+  const releaseInfo = sh`printf '%s\n' ${Object.entries(info).map(([k, v]) => `${k}=${v}`)} > .keel-release`;
   const steps: Step[] = [
     {
       key: 'release-dir',

@@ -4,9 +4,10 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { realpathSync } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ConfigError, KeelError } from '../errors.js';
+import { appendToTar, type TarEntry } from './tar.js';
 
 export interface Source {
   /** The local checkout the code comes from, or the URL hosts clone. */
@@ -24,9 +25,10 @@ export function isGitUrl(repo: string): boolean {
   return URL_LIKE.test(repo);
 }
 
-function git(cwd: string, args: string[], opts: { encoding?: 'buffer' } = {}): Promise<string | Buffer> {
+function git(cwd: string, args: string[], opts: { encoding?: 'buffer'; env?: NodeJS.ProcessEnv } = {}): Promise<string | Buffer> {
   return new Promise((res, rej) => {
-    execFile('git', ['-C', cwd, ...args], { maxBuffer: 512 * 1024 * 1024, encoding: opts.encoding ?? 'utf8' }, (err, stdout, stderr) => {
+    const o = { maxBuffer: 512 * 1024 * 1024, encoding: opts.encoding ?? 'utf8', ...(opts.env && { env: opts.env }) };
+    execFile('git', ['-C', cwd, ...args], o, (err, stdout, stderr) => {
       if (err) {
         const e = err as NodeJS.ErrnoException & { code?: unknown };
         if (e.code === 'ENOENT') return rej(new ConfigError('git is not installed on this machine; keel deploy needs it to read the code'));
@@ -69,7 +71,9 @@ export async function localRepo(root: string, repo: string): Promise<string> {
 /** --branch (and --ref) to a commit of the local checkout. */
 export async function resolveLocal(root: string, repo: string, branch: string, ref: string | undefined, subdir: string): Promise<Source> {
   const dir = await localRepo(root, repo);
-  const wanted = ref ?? branch;
+  // A CI checkout (GitLab's, a detached HEAD) may have the branch as origin/<branch> only.
+  const branchRef = (await commitOf(dir, branch)) || !(await commitOf(dir, `origin/${branch}`)) ? branch : `origin/${branch}`;
+  const wanted = ref ?? branchRef;
   let sha: string;
   try {
     sha = String(await git(dir, ['rev-parse', '--verify', '--quiet', `${wanted}^{commit}`])).trim();
@@ -85,7 +89,7 @@ export async function resolveLocal(root: string, repo: string, branch: string, r
   }
   if (ref) {
     // --ref must be on --branch: a deploy records the branch it came from.
-    const on = await git(dir, ['merge-base', '--is-ancestor', sha, `${branch}^{commit}`]).then(
+    const on = await git(dir, ['merge-base', '--is-ancestor', sha, `${branchRef}^{commit}`]).then(
       () => true,
       () => false,
     );
@@ -98,20 +102,46 @@ export async function resolveLocal(root: string, repo: string, branch: string, r
   return { repo: dir, kind: 'local', branch, sha, subdir };
 }
 
+/** The commit `name` names here, or "" if none. */
+async function commitOf(dir: string, name: string): Promise<string> {
+  return String(await git(dir, ['rev-parse', '--verify', '--quiet', `${name}^{commit}`]).catch(() => '')).trim();
+}
+
 /** A git URL: the hosts clone it; the branch is resolved here with ls-remote when possible. */
 export function urlSource(repo: string, branch: string, ref: string | undefined, subdir: string): Source {
   if (ref && !/^[0-9a-f]{7,40}$/.test(ref)) throw new ConfigError(`--ref must be a commit sha with a git URL as deploy_repo, got "${ref}"`);
   return { repo, kind: 'url', branch, sha: ref ?? '', subdir };
 }
 
-/** The release's code as a gzipped tar (the subdir's content at the archive's root). */
-export async function archive(src: Source): Promise<Buffer> {
+/** The release's code as a gzipped tar (the subdir's content at the archive's root), with
+ *  what a local build made (`extra`, paths relative to the subdir) added: the same commit and
+ *  the same outputs give the same bytes. */
+export async function archive(src: Source, extra: TarEntry[] = []): Promise<Buffer> {
   const tree = src.subdir ? `${src.sha}:${src.subdir}` : src.sha;
+  let tar: Buffer;
   try {
-    const tar = (await git(src.repo, ['archive', '--format=tar', tree], { encoding: 'buffer' })) as Buffer;
-    return gzipSync(tar, { level: 6 });
+    tar = (await git(src.repo, ['archive', '--format=tar', tree], { encoding: 'buffer' })) as Buffer;
   } catch (err) {
     throw new KeelError(`git archive ${tree} failed in ${src.repo}: ${(err as Error).message}`);
+  }
+  if (extra.length) tar = appendToTar(tar, extra, await commitTime(src));
+  return gzipSync(tar, { level: 6 });
+}
+
+/** The commit's time (seconds), which git archive gives every entry. */
+async function commitTime(src: Source): Promise<number> {
+  return Number(String(await git(src.repo, ['show', '-s', '--format=%ct', src.sha])).trim());
+}
+
+/** The commit's files (the whole repository, not only the subdir) written to `dir`, without
+ *  touching the checkout or its index: where a local build runs. */
+export async function exportTree(src: Source, dir: string): Promise<void> {
+  const env = { ...process.env, GIT_INDEX_FILE: join(dir, '.keel-index') };
+  try {
+    await git(src.repo, ['read-tree', src.sha], { env });
+    await git(src.repo, ['checkout-index', '--all', '--force', `--prefix=${join(dir, 'tree')}/`], { env });
+  } catch (err) {
+    throw new KeelError(`could not write ${src.sha.slice(0, 12)}'s files to ${dir} for the local build: ${(err as Error).message}`);
   }
 }
 
@@ -138,6 +168,31 @@ export async function changedFiles(src: Source, from: string): Promise<string[] 
     .split('\n')
     .filter(Boolean)
     .map((f) => (src.subdir && f.startsWith(src.subdir + '/') ? f.slice(src.subdir.length + 1) : f));
+}
+
+/** Whether commit `a` is an ancestor of `b` (or the same), or null when one of them is not in
+ *  this checkout (a shallow clone, a commit not fetched yet). */
+export async function isAncestor(src: Source, a: string, b: string): Promise<boolean | null> {
+  for (const c of [a, b]) {
+    const known = await git(src.repo, ['cat-file', '-e', `${c}^{commit}`]).then(
+      () => true,
+      () => false,
+    );
+    if (!known) return null;
+  }
+  try {
+    await git(src.repo, ['merge-base', '--is-ancestor', a, b]);
+    return true;
+  } catch (err) {
+    // Exit 1 is git's "no"; anything else (a shallow history cut between them) is not known.
+    if ((err as { gitExit?: unknown }).gitExit === 1) return false;
+    return null;
+  }
+}
+
+/** A clone without the whole history (CI's default fetch depth). */
+export async function isShallow(src: Source): Promise<boolean> {
+  return String(await git(src.repo, ['rev-parse', '--is-shallow-repository']).catch(() => 'false')).trim() === 'true';
 }
 
 /** The virtualenv a release uses is keyed by what makes it: the requirements, the python,

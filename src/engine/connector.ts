@@ -48,3 +48,35 @@ function becomePassword(plan: HostPlan, secrets: Vars): string | undefined {
   const v = plan.vars[name] ?? secrets[name];
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
+
+/** Connections opened ahead of the phases that use them (before a long local build, so that a
+ *  missing key or host key fails the run in a second, not after the build). Each session is
+ *  handed to the first caller of `connect` for its host; `close` closes those never handed out. */
+export function preconnect(connect: (plan: HostPlan) => Promise<HostSession>): {
+  connect: (plan: HostPlan) => Promise<HostSession>;
+  open: (plans: HostPlan[]) => Promise<void>;
+  close: () => Promise<void>;
+} {
+  const ahead = new Map<string, Promise<HostSession>>();
+  return {
+    connect: (plan) => {
+      const s = ahead.get(plan.host.name);
+      ahead.delete(plan.host.name);
+      return s ?? connect(plan);
+    },
+    open: async (plans) => {
+      for (const p of plans) {
+        const s = connect(p);
+        s.catch(() => undefined);
+        ahead.set(p.host.name, s);
+      }
+      // The first failure, as connecting would report it (it names the host and what to fix).
+      for (const s of [...ahead.values()]) await s;
+    },
+    close: async () => {
+      const left = [...ahead.values()];
+      ahead.clear();
+      await Promise.all(left.map((s) => s.then((x) => x.close()).catch(() => undefined)));
+    },
+  };
+}

@@ -124,14 +124,17 @@ export function parseLockReport(stdout: string, nonce: string): LockReport | und
   return { kind: 'held', holder: { state, owner }, removed: at('removed') >= 0 };
 }
 
-/** "alice@laptop (pid 4242), `keel deploy staging --branch x`, since 2026-12-01T10:02:11Z". */
+/** "alice@laptop (pid 4242), `keel deploy staging --branch x`, since 2026-12-01T10:02:11Z"
+ *  (", started by bob (GitHub Actions) in <the job's URL>" for a CI job). */
 export function describeHolder(h: LockHolder): string {
   const o = h.owner;
   if (!o.run_id) return 'a run whose details were not written (it was interrupted while taking the lock)';
   const extra = ['branch', 'release'].filter((k) => o[k]).map((k) => `${k} ${o[k]}`);
+  // A CI job: who started it, and where it runs.
+  const job = o.by ? `, started by ${o.by}${o.ci ? ` in ${o.ci}` : ''}` : '';
   return (
     `${o.user ?? '?'}@${o.controller ?? '?'} (pid ${o.pid ?? '?'}), \`keel ${o.command ?? '?'}\`` +
-    `${extra.length ? ` (${extra.join(', ')})` : ''}, since ${o.started ?? '?'}`
+    `${extra.length ? ` (${extra.join(', ')})` : ''}, since ${o.started ?? '?'}${job}`
   );
 }
 

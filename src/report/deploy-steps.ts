@@ -14,6 +14,8 @@ export interface DeployStepsOptions {
   /** Where a step is printed; nothing is printed without it (--output json). */
   print?: (host: string, step: StepRecord) => void;
   out: Output;
+  /** Where its lines go (default: out.line; stderr when stdout holds a JSON report). */
+  say?: (line: string) => void;
   /** -v: the steps' output lines, as they come. */
   verbose: boolean;
   heartbeatMs?: number;
@@ -26,16 +28,19 @@ export class DeploySteps implements StepWatcher {
   private readonly shown = new Map<string, number>();
   /** After an interrupt, what the abandoned hosts still send is not shown. */
   private closed = false;
+  private readonly say: (line: string) => void;
 
   constructor(private readonly o: DeployStepsOptions) {
     this.output = o.verbose && !!o.print;
-    this.heartbeat = new Heartbeat((l) => (o.print ? o.out.line(l) : undefined), o.heartbeatMs);
+    const say = o.say ?? ((l: string) => o.out.line(l));
+    this.say = say;
+    this.heartbeat = new Heartbeat((l) => (o.print ? say(l) : undefined), o.heartbeatMs);
   }
 
   onEvent(host: string, phase: string, e: StepEvent): void {
     if (this.closed) return;
     if (e.type === 'begin') this.heartbeat.start(host, `${phase}/${e.key}`);
-    else if (e.type === 'output') this.o.out.line(`${host}  ${phase}/${e.key} | ${printable(e.line)}`);
+    else if (e.type === 'output') this.say(`${host}  ${phase}/${e.key} | ${printable(e.line)}`);
     else {
       this.heartbeat.stop(host);
       const key = `${host}\n${phase}\n${e.step.key}`;

@@ -1,6 +1,7 @@
 // What `--output json` prints: the documented shapes (README, "--output json"; docs/deploy.md).
 // Scripts parse them, so a field is only ever added, never renamed or dropped.
-import type { DeployReport } from '../deploy/run.js';
+import type { DeployReport, StepRecord } from '../deploy/run.js';
+import type { Delivery } from '../deploy/notify.js';
 import type { ResourceStatus, RunReport } from '../engine/results.js';
 
 /** `keel provision` and `keel plan`. */
@@ -80,6 +81,12 @@ export interface DeployJson {
   /** The migration applied something (the dump then matters: a restore would undo it). */
   migrated: boolean;
   durationMs: number;
+  /** The code shipped: its size and sha256 (the same commit and outputs give the same). */
+  archive: { bytes: number; sha256: string } | null;
+  /** deploy_local_build: its steps and the outputs added to the archive. */
+  localBuild: { steps: DeployStepJson[]; outputs: { path: string; files: number; bytes: number }[] } | null;
+  /** deploy_notify: each delivery, ok or not (a failed one changes nothing else). */
+  notifications: Delivery[];
   hosts: DeployHostJson[];
 }
 
@@ -102,7 +109,15 @@ export interface DeployStepJson {
   output?: string;
 }
 
-export function deployJson(r: DeployReport): DeployJson {
+export function deployJson(r: DeployReport, notifications: Delivery[] = []): DeployJson {
+  const step = (s: StepRecord): DeployStepJson => ({
+    phase: s.phase,
+    name: s.name,
+    status: s.status,
+    durationMs: s.durationMs ?? null,
+    ...(s.code !== undefined ? { code: s.code } : {}),
+    ...(s.output ? { output: s.output } : {}),
+  });
   return {
     env: r.env,
     release: r.release,
@@ -114,19 +129,15 @@ export function deployJson(r: DeployReport): DeployJson {
     rolledBack: r.rolledBack,
     migrated: r.migrated,
     durationMs: r.durationMs,
+    archive: r.archive,
+    localBuild: r.localBuild ? { steps: r.localBuild.steps.map(step), outputs: r.localBuild.outputs } : null,
+    notifications,
     hosts: r.hosts.map((h) => ({
       name: h.name,
       previous: h.previous || null,
       live: h.live || null,
       ...(h.live === null ? { unknown: true as const } : {}),
-      steps: h.steps.map((s) => ({
-        phase: s.phase,
-        name: s.name,
-        status: s.status,
-        durationMs: s.durationMs ?? null,
-        ...(s.code !== undefined ? { code: s.code } : {}),
-        ...(s.output ? { output: s.output } : {}),
-      })),
+      steps: h.steps.map(step),
     })),
   };
 }

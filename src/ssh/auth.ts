@@ -9,6 +9,8 @@ import { HostUnreachableError } from '../errors.js';
 import type { Connection } from '../inventory/types.js';
 
 export const PASSPHRASE_ENV = 'KEEL_SSH_KEY_PASSPHRASE';
+/** The private key itself (not a path), for CI: a secret becomes this variable, no file. */
+export const PRIVATE_KEY_ENV = 'KEEL_SSH_PRIVATE_KEY';
 
 export interface AuthMethod {
   /** For messages: `key ~/.ssh/id_ed25519`, `ssh-agent`. Never contains secrets. */
@@ -42,15 +44,34 @@ export async function planAuth(conn: Connection, env: NodeJS.ProcessEnv = proces
   const explicit = conn.keyFiles.length > 0;
   const files = explicit ? conn.keyFiles : defaultKeyFiles();
   const plan: AuthPlan = { methods: [], skipped: [] };
+  const fromEnv = env[PRIVATE_KEY_ENV]?.trim();
+  if (fromEnv) {
+    // A CI secret pasted with Windows line ends or without its last newline still reads.
+    const data = Buffer.from(fromEnv.replace(/\r\n/g, '\n') + '\n');
+    const parsed = ssh2.utils.parseKey(data, passphrase);
+    if (parsed instanceof Error) {
+      // Never the value: it is a private key, or a typo of one.
+      throw new KeyFileProblem(
+        `$${PRIVATE_KEY_ENV} does not hold a private key ssh2 can read (${parsed.message})`,
+        'put the whole key in it, from its -----BEGIN line to its -----END line' +
+          (/encrypt|passphrase/i.test(parsed.message) ? `, and its passphrase in ${PASSPHRASE_ENV}` : ''),
+      );
+    }
+    plan.methods.push({ label: `key from $${PRIVATE_KEY_ENV}`, method: { type: 'publickey', username: conn.user, key: data, passphrase } });
+  }
 
   for (const file of files) {
     let data: Buffer;
     try {
       data = await readFile(file);
     } catch (err) {
-      // Default keys are only tried "if present"; a key the inventory names must exist.
-      if (!explicit && (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new KeyFileProblem(`cannot read key file ${file}: ${(err as Error).message}`);
+      // Default keys are only tried "if present"; a key the inventory names must exist, unless
+      // the key comes from the environment (a CI runner has not the file a laptop has).
+      if ((!explicit || fromEnv) && (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw new KeyFileProblem(
+        `cannot read key file ${file}: ${(err as Error).message}`,
+        `or give the key itself in $${PRIVATE_KEY_ENV} (in CI, from a secret)`,
+      );
     }
     const parsed = ssh2.utils.parseKey(data, passphrase);
     if (parsed instanceof Error) {
@@ -99,7 +120,7 @@ export async function hopCredentials(hop: Connection, who: string, hostName: str
   if (!plan.methods.length) {
     const skipped = plan.skipped.length ? ` (skipped: ${plan.skipped.join(', ')})` : '';
     throw new HostUnreachableError(hostName, `no credentials to offer ${who}${skipped}`, {
-      hint: `name a key file in the inventory, create ~/.ssh/id_ed25519, or start ssh-agent (SSH_AUTH_SOCK)${
+      hint: `name a key file in the inventory, create ~/.ssh/id_ed25519, start ssh-agent (SSH_AUTH_SOCK), or (in CI) set ${PRIVATE_KEY_ENV} to the key${
         plan.skipped.length ? ` or set ${PASSPHRASE_ENV}` : ''
       }`,
     });

@@ -12,6 +12,7 @@ import {
   keyTypeOfBlob,
   knownHostName,
   loadKnownHosts,
+  parseKnownHosts,
   preferredHostKeyAlgorithms,
   recordHostKey,
   removeKeyCommand,
@@ -42,7 +43,10 @@ export interface HopKeyCheck {
   onNewHostKey?: (message: string) => void;
 }
 
-export async function hopKnownHosts(hop: Connection, defaultFile: string, hostName: string): Promise<HopKnownHosts> {
+/** known_hosts lines themselves (not a file), for CI: a secret becomes this variable. */
+export const KNOWN_HOSTS_ENV = 'KEEL_SSH_KNOWN_HOSTS';
+
+export async function hopKnownHosts(hop: Connection, defaultFile: string, hostName: string, env: NodeJS.ProcessEnv = process.env): Promise<HopKnownHosts> {
   const file = hop.knownHostsFile ?? defaultFile; // a local target has its own
   let entries: KnownHostEntry[];
   try {
@@ -50,6 +54,7 @@ export async function hopKnownHosts(hop: Connection, defaultFile: string, hostNa
   } catch (err) {
     throw new HostUnreachableError(hostName, `cannot read known_hosts file ${file}: ${(err as Error).message}`);
   }
+  if (env[KNOWN_HOSTS_ENV]) entries = [...entries, ...parseKnownHosts(env[KNOWN_HOSTS_ENV], `$${KNOWN_HOSTS_ENV}`)];
   const name = knownHostName(hop.address, hop.port);
   return { file, name, entries, algorithms: preferredHostKeyAlgorithms(entriesForHost(entries, name)) };
 }
@@ -112,11 +117,14 @@ function refusal(verdict: Exclude<HostKeyVerdict, { kind: 'known' }>, key: Buffe
         },
       );
     }
-    case 'unknown':
-      return new HostKeyError(hostName, `${who} is not in ${file} (its key is ${presented(key)}); refusing to connect`, {
+    case 'unknown': {
+      const where = process.env[KNOWN_HOSTS_ENV] ? `${file} nor in $${KNOWN_HOSTS_ENV}` : file;
+      return new HostKeyError(hostName, `${who} is not in ${where} (its key is ${presented(key)}); refusing to connect`, {
         hint:
           recreated ??
-          'rerun with --accept-new-host-keys to trust it on first use, or add it yourself: ' + `\`${keyscanCommand(hop.address, hop.port, file)}\``,
+          'rerun with --accept-new-host-keys to trust it on first use, or add it yourself: ' +
+            `\`${keyscanCommand(hop.address, hop.port, file)}\`; in CI, put those lines in $${KNOWN_HOSTS_ENV} (from a secret)`,
       });
+    }
   }
 }

@@ -289,8 +289,9 @@ describe('keel deploy on a web host and a worker host', () => {
   // deploy_keep_releases is 3: after keep + 2 more good deploys, 3 releases a rollback can go
   // to are left on each host (the live one among them), and the failed ones newer than those.
   it('deploy_keep_releases: after 5 good deploys, 3 good releases are kept on every host, and rollback --to the oldest works', async () => {
+    // main is older than the live v4 (its ancestor): deployed on purpose, hence --allow-older.
     for (const branch of ['main', 'v4', 'v4-code-only', 'v4', 'v4-code-only']) {
-      const r = await deploy(branch);
+      const r = await deploy(branch, '--allow-older');
       expect(r.code, r.stdout + r.stderr).toBe(0);
     }
     const rel = (await runKeel(['releases', 'itest', '--output', 'json'], { root: dir })).json();
@@ -312,7 +313,7 @@ describe('keel deploy on a web host and a worker host', () => {
   it('a second deploy while one runs fails at once naming the holder; SIGINT mid-deploy leaves the lock free and one release everywhere', async () => {
     // A build hook that takes 3 s gives the interrupt a build to land in.
     writeFileSync(join(dir, 'slow-build.yaml'), 'deploy_hooks: {before_build: ["sleep 3"]}\n');
-    const first = await spawnKeel(['deploy', 'itest', '--branch', 'main', '--yes', '-e', '@slow-build.yaml'], {
+    const first = await spawnKeel(['deploy', 'itest', '--branch', 'main', '--yes', '--allow-older', '-e', '@slow-build.yaml'], {
       root: dir,
       env: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD },
     });
@@ -401,7 +402,7 @@ describe('keel deploy on a web host and a worker host', () => {
     );
     expect(undo.code, undo.stdout + undo.stderr).toBe(0);
     expect(undo.stdout).toMatch(/Unapplying counter\.0002/);
-    await deploy('main'); // code without 0002 live, so that v4 below migrates
+    await deploy('main', '--allow-older'); // code without 0002 live (older than v4 on purpose), so that v4 below migrates
     const migrated = await deploy('v4', '-e', '@keep2.yaml');
     expect(migrated.code, migrated.stdout + migrated.stderr).toBe(0);
     expect(migrated.json().migrated, JSON.stringify(migrated.json().hosts[0].steps.find((st: any) => st.phase === 'migrate'))).toBe(true);

@@ -68,6 +68,7 @@ describe('every deploy step parses as POSIX sh', () => {
     ['check', web.slotCheckSteps(h, 'b', 'r1', 5)],
     ['switch back', [...web.slotEnsureSteps(h, 'a', 'r0'), ...web.slotsOffSteps(h), ...scripts.unlinkSteps(h)]],
     ['prune', scripts.pruneSteps(h, ['r0'])],
+    ['release id free', scripts.releaseFreeSteps(h, 'r1')],
     ['mark failed', scripts.markFailedSteps(h, 'r1', "it's $(broken)")],
     ['maintenance', [...scripts.maintenanceSteps(h, true), ...scripts.maintenanceSteps(h, false)]],
     ['dump', db.dumpSteps(h, { db: database, dir: h.backupDir, name: 'r1', keep: 3 })],
@@ -111,6 +112,17 @@ describe('prune keeps deploy_keep_releases releases a rollback can go to', () =>
     ]);
     expect(r.stdout).toContain('removed release 20261201-000002Z-bb');
     expect(r.stdout).toContain('kept 2 release(s) that can be rolled back to: 20261201-000005Z-ee 20261201-000003Z-cc');
+  });
+});
+
+describe('a release id already taken', () => {
+  it('stops the deploy before anything: a run of the same commit in the same second made it', () => {
+    const h = host({ appRoot: join(dir, 'taken') });
+    const id = '20261201-000001Z-aaaaaaaaaaaa';
+    const run = () => runSh(scripts.releaseFreeSteps(h, id)[0]!.commands.map(String).join('\n'));
+    expect(run()).toMatchObject({ status: 0, stdout: `${id} is new here\n` });
+    mkdirSync(join(h.appRoot, 'releases', id), { recursive: true });
+    expect(run()).toMatchObject({ status: 1, stdout: '', stderr: `${h.appRoot}/releases/${id} exists already\n` });
   });
 });
 

@@ -368,3 +368,33 @@ describe('ProxyJump', () => {
     expect(jump.open).toBe(0);
   });
 });
+
+// CI: the key and known_hosts come from secrets, as environment variables: no file on the
+// runner, and a missing one is an error that names the variable to set.
+describe('credentials from the environment (CI)', () => {
+  it('KEEL_SSH_PRIVATE_KEY and KEEL_SSH_KNOWN_HOSTS: connects with neither a key file nor a known_hosts entry on disk', async () => {
+    const s = await server();
+    vi.stubEnv('KEEL_SSH_PRIVATE_KEY', (await readFile(userKeyFile, 'utf8')).replace(/\n/g, '\r\n'));
+    vi.stubEnv('KEEL_SSH_KNOWN_HOSTS', `# from the secret\n${hostEntry(s)}\n`);
+    // The inventory's key file does not exist on the runner: skipped, the variable's key is used.
+    const session = await open(testConnection(s.port, join(dir, 'no-such-key')), join(dir, 'no-known-hosts'));
+    expect((await session.runScript('echo ok')).stdout).toBe('ok\n');
+  });
+
+  it('without them: the errors name the variables', async () => {
+    const s = await server();
+    vi.stubEnv('KEEL_SSH_PRIVATE_KEY', await readFile(userKeyFile, 'utf8'));
+    const unknown = (await catching(open(testConnection(s.port, join(dir, 'no-such-key')), join(dir, 'no-known-hosts')))) as HostKeyError;
+    expect(unknown.hint).toMatch(/in CI, put those lines in \$KEEL_SSH_KNOWN_HOSTS/);
+    vi.stubEnv('KEEL_SSH_KNOWN_HOSTS', hostEntry(s));
+    vi.stubEnv('KEEL_SSH_PRIVATE_KEY', '');
+    const noKey = (await catching(open(testConnection(s.port, join(dir, 'no-such-key')), join(dir, 'no-known-hosts')))) as HostUnreachableError;
+    expect(noKey.message).toMatch(/cannot read key file .*no-such-key/);
+    expect(noKey.hint).toMatch(/\$KEEL_SSH_PRIVATE_KEY/);
+    vi.stubEnv('KEEL_SSH_PRIVATE_KEY', 'not a key at all');
+    const bad = (await catching(open(testConnection(s.port, join(dir, 'no-such-key')), join(dir, 'no-known-hosts')))) as HostUnreachableError;
+    expect(bad.message).toMatch(/\$KEEL_SSH_PRIVATE_KEY does not hold a private key/);
+    expect(bad.message).not.toContain('not a key at all');
+    expect(s.authAttempts).toBe(0);
+  });
+});

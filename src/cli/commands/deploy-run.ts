@@ -3,7 +3,7 @@
 import { ConfigError, InterruptedError, KeelError, lastLines } from '../../errors.js';
 import { EXIT_UNKNOWN } from '../exit.js';
 import type { PreparedRun } from '../../engine/pipeline.js';
-import { sshConnector } from '../../engine/connector.js';
+import { preconnect, sshConnector } from '../../engine/connector.js';
 import { newLockOwner, peekSnippet, parseLockReport, describeHolder } from '../../engine/lock.js';
 import { HostPool } from '../../engine/pool.js';
 import { PRELUDE, newNonce, wrap } from '../../engine/script-parts.js';
@@ -11,8 +11,10 @@ import { deployConfig, type DeployConfig, type HostDeploy } from '../../deploy/c
 import { parseDatabaseUrl } from '../../deploy/database.js';
 import { runDeploy, type DeployReport, type StepRecord } from '../../deploy/run.js';
 import { liveStateSnippet, lsRemoteScript, parseLiveState } from '../../deploy/scripts.js';
-import { archive, changedFiles, fileAt, isGitUrl, releaseId, resolveLocal, urlSource, venvKey, type Source } from '../../deploy/source.js';
+import { changedFiles, fileAt, isGitUrl, releaseId, resolveLocal, urlSource, venvKey, type Source } from '../../deploy/source.js';
 import * as ops from '../../deploy/ops.js';
+import { releaseArchive } from '../../deploy/local-build.js';
+import { Notifier, deployEnd, firstLine, runContext, withNotices, type NoticeBase } from '../../deploy/notify.js';
 import { RunLog } from '../../report/log.js';
 import { deployJson } from '../../report/json.js';
 import { DeploySteps } from '../../report/deploy-steps.js';
@@ -86,34 +88,83 @@ export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Pr
       return 0;
     }
   }
-  const code = source.kind === 'local' ? await archive(source) : undefined;
-  const owner = newLockOwner(describeCommand('deploy', env, o, ['--branch', source.branch]), { branch: source.branch, release });
+  const run = runContext();
+  const owner = newLockOwner(describeCommand('deploy', env, o, ['--branch', source.branch]), {
+    branch: source.branch,
+    release,
+    // In CI: who started the job, and the job (the lock shows them to whoever waits for it).
+    ...(run.url ? { by: run.who, ci: run.url } : {}),
+  });
   const log = new RunLog(ctx.root, 'deploy', env, ctx.out.redactor);
   log.write('start', { env, release, sha: source.sha, branch: source.branch, hosts: config.hosts.map((h) => h.name) });
-  if (!json) ctx.out.line(`deploy ${source.branch} @ ${source.sha.slice(0, 12)} from ${describeSource(source)} as ${release} to ${hostNames}`);
+  // With --output json, stdout is the report alone: the steps go to stderr (a CI log shows them).
+  const say = json ? (l: string) => ctx.out.warn(l) : (l: string) => ctx.out.line(l);
+  say(`deploy ${source.branch} @ ${source.sha.slice(0, 12)} from ${describeSource(source)} as ${release} to ${hostNames}`);
   const trap = trapSignals(ctx.out, ctx.signal);
   // Each step printed and logged as it ends on its host; with -v its output lines as they come.
-  const steps = new DeploySteps({ log, out: ctx.out, verbose: !!o.verbose, print: json ? undefined : (host, st) => printStep(ctx, host, st, !!o.verbose) });
+  const steps = new DeploySteps({ log, out: ctx.out, say, verbose: !!o.verbose, print: (host, st) => printStep(say, host, st, !!o.verbose) });
+  const notifier = new Notifier(config.notify, { mask: p.ctx.mask, warn: (l) => ctx.out.warn(l) });
+  const ahead = preconnect(p.ctx.connect);
+  const base: NoticeBase = {
+    command: 'deploy',
+    env,
+    branch: source.branch,
+    sha: source.sha,
+    release,
+    who: run.who,
+    url: run.url,
+    hosts: config.hosts.map((h) => h.name),
+  };
   try {
-    const report = await runDeploy({
-      env,
-      config,
-      source,
-      release,
-      archive: code,
-      venvKey: keyOf,
-      connect: p.ctx.connect,
-      forks: o.forks,
-      owner,
-      maintenance: !!o.maintenance,
-      signal: trap.signal,
-      mask: p.ctx.mask,
-      onPhase: (phase) => log.write('phase', { phase }),
-      watch: steps,
-      onStep: (host, st) => steps.recorded(host, st),
-    });
+    const report = await withNotices(
+      notifier,
+      base,
+      async () => {
+        // The hosts are reached before the local build: a missing key fails now, not after it.
+        if (config.localBuild.commands.length) await ahead.open(config.hosts.map((h) => h.plan));
+        const code =
+          source.kind === 'local'
+            ? await releaseArchive(source, config.localBuild, {
+                env,
+                release,
+                mask: p.ctx.mask,
+                signal: trap.signal,
+                onStep: (st) => steps.recorded('controller', st),
+                onLine: o.verbose ? (step, line) => say(`controller  local-build/${step} | ${line}`) : undefined,
+              })
+            : undefined;
+        return runDeploy({
+          env,
+          config,
+          source,
+          release,
+          archive: code?.archive,
+          localBuild: code?.report,
+          venvKey: keyOf,
+          connect: ahead.connect,
+          forks: o.forks,
+          owner,
+          maintenance: !!o.maintenance,
+          waitLockMs: o.waitLock,
+          onWaitLock: (line) => {
+            log.write('lock-wait', { line });
+            ctx.out.warn(line);
+          },
+          allowOlder: !!o.allowOlder,
+          ref: !!o.ref,
+          onNote: (line) => ctx.out.warn(`note: ${line}`),
+          signal: trap.signal,
+          mask: p.ctx.mask,
+          onPhase: (phase) => log.write('phase', { phase }),
+          watch: steps,
+          onStep: (host, st) => steps.recorded(host, st),
+        });
+      },
+      deployEnd,
+    );
+    const notifications = await notifier.settle();
     log.write('end', { status: report.status, error: report.error, dump: report.dump, durationMs: report.durationMs });
-    if (json) ctx.out.json(deployJson(report));
+    if (json) ctx.out.json(deployJson(report, notifications));
     else printDeploy(ctx, report);
     if (report.hosts.some((h) => h.live === null)) return EXIT_UNKNOWN;
     return report.status === 'deployed' ? 0 : 2;
@@ -121,6 +172,7 @@ export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Pr
     log.aborted(err);
     throw err;
   } finally {
+    await ahead.close();
     steps.close();
     trap.dispose();
     log.close();
@@ -219,13 +271,13 @@ async function deployCheck(ctx: CliContext, p: Prepared, source: Source, release
   }
 }
 
-function printStep(ctx: CliContext, host: string, st: StepRecord, verbose: boolean): void {
+function printStep(say: (line: string) => void, host: string, st: StepRecord, verbose: boolean): void {
   const time = st.durationMs !== undefined ? ` ${(st.durationMs / 1000).toFixed(1)}s` : '';
   const last = (st.output ?? '').trim().split('\n').filter(Boolean).pop() ?? '';
   if (st.status === 'failed') {
-    ctx.out.line(`${host}  ${st.phase}/${st.name}  FAILED${st.code !== undefined ? ` (exit ${st.code})` : ''}${time}`);
+    say(`${host}  ${st.phase}/${st.name}  FAILED${st.code !== undefined ? ` (exit ${st.code})` : ''}${time}`);
   } else {
-    ctx.out.line(`${host}  ${st.phase}/${st.name}  ${st.status}${time}${last && (verbose || st.phase !== 'build') ? `  ${last.slice(0, 120)}` : ''}`);
+    say(`${host}  ${st.phase}/${st.name}  ${st.status}${time}${last && (verbose || st.phase !== 'build') ? `  ${last.slice(0, 120)}` : ''}`);
   }
 }
 
@@ -254,9 +306,24 @@ export async function rollback(ctx: CliContext, env: string, o: HostOptions & { 
   }
   const owner = newLockOwner(describeCommand('rollback', env, o, o.to ? ['--to', o.to] : []));
   const trap = trapSignals(ctx.out, ctx.signal);
+  const notifier = new Notifier(p.config.notify, { mask: p.ctx.mask, warn: (l) => ctx.out.warn(l) });
+  const run = runContext();
+  const base: NoticeBase = { command: 'rollback', env, branch: null, sha: null, release: o.to ?? null, ...run, hosts: p.config.hosts.map((h) => h.name) };
   let r: ops.RollbackResult;
   try {
-    r = await ops.rollback(p.ctx, owner, o.to, trap.signal);
+    r = await withNotices(
+      notifier,
+      base,
+      () => ops.rollback(p.ctx, owner, o.to, trap.signal),
+      (x) => ({
+        event: x.ok ? 'success' : 'failure',
+        result: x.ok ? `rolled back to ${x.to}` : `rollback to ${x.to} failed: every host is on the release it had`,
+        error: x.ok ? null : firstLine(x.lines.find((l) => / FAILED/.test(l)) ?? null),
+        release: x.to,
+        sha: x.sha || null,
+        branch: x.branch || null,
+      }),
+    );
   } finally {
     trap.dispose();
   }
@@ -355,7 +422,27 @@ export async function restore(ctx: CliContext, env: string, dump: string, o: Hos
       return 0;
     }
   }
-  const r = await ops.restoreBackup(p.ctx, newLockOwner(describeCommand('backup restore', env, o, [dump])), dump);
+  const notifier = new Notifier(p.config.notify, { mask: p.ctx.mask, warn: (l) => ctx.out.warn(l) });
+  const base: NoticeBase = {
+    command: 'backup restore',
+    env,
+    branch: null,
+    sha: null,
+    release: null,
+    dump,
+    ...runContext(),
+    hosts: p.config.backupHost ? [p.config.backupHost.name] : [],
+  };
+  const r = await withNotices(
+    notifier,
+    base,
+    () => ops.restoreBackup(p.ctx, newLockOwner(describeCommand('backup restore', env, o, [dump])), dump),
+    (x) => ({
+      event: x.ok ? 'success' : 'failure',
+      result: x.ok ? 'restored' : 'restore failed',
+      error: x.ok ? null : firstLine(x.lines.find((l) => / FAILED/.test(l))),
+    }),
+  );
   if (json) ctx.out.json({ env, dump, ok: r.ok, lines: r.lines });
   else {
     for (const l of r.lines) ctx.out.line(l);

@@ -2,7 +2,7 @@
 // they do is in deploy-run.ts, loaded only when one of them runs.
 import type { Command } from 'commander';
 import type { CliContext, Runner } from '../context.js';
-import { hostOptions, type HostOptions } from '../options.js';
+import { duration, hostOptions, type HostOptions } from '../options.js';
 
 const deployRun = () => import('./deploy-run.js');
 
@@ -13,6 +13,9 @@ export interface DeployOptions extends HostOptions {
   check?: boolean;
   yes?: boolean;
   allowSplit?: boolean;
+  /** --wait-lock, in ms. */
+  waitLock?: number;
+  allowOlder?: boolean;
 }
 
 export function registerDeploy(program: Command, ctx: CliContext, run: Runner): void {
@@ -29,6 +32,12 @@ export function registerDeploy(program: Command, ctx: CliContext, run: Runner): 
     .option('--maintenance', 'the maintenance page from the migration to the health check (migrations that are not backward compatible)')
     .option('--check', 'show what would be deployed (commit, files changed, whether requirements or migrations changed); touch nothing')
     .option('--allow-split', 'with --limit: deploy to only part of the hosts that run the app, leaving the others on the release they run')
+    .option(
+      '--wait-lock <duration>',
+      "when another run holds a host's lock, wait for it (saying whom for) up to this long (90s, 10m, 1h) instead of failing at once",
+      duration('--wait-lock'),
+    )
+    .option('--allow-older', 'deploy even a commit that the live one already contains (by default refused: a retried CI job must not roll back)')
     .option('-y, --yes', 'do not ask for confirmation on a terminal')
     .action(run(async (env: string, o: DeployOptions) => (await deployRun()).deploy(ctx, env, o)));
 
