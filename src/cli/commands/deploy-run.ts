@@ -273,12 +273,23 @@ async function deployCheck(ctx: CliContext, p: Prepared, source: Source, release
 
 function printStep(say: (line: string) => void, host: string, st: StepRecord, verbose: boolean): void {
   const time = st.durationMs !== undefined ? ` ${(st.durationMs / 1000).toFixed(1)}s` : '';
-  const last = (st.output ?? '').trim().split('\n').filter(Boolean).pop() ?? '';
+  const last = stepSummary(st);
   if (st.status === 'failed') {
     say(`${host}  ${st.phase}/${st.name}  FAILED${st.code !== undefined ? ` (exit ${st.code})` : ''}${time}`);
   } else {
     say(`${host}  ${st.phase}/${st.name}  ${st.status}${time}${last && (verbose || st.phase !== 'build') ? `  ${last.slice(0, 120)}` : ''}`);
   }
+}
+
+/** A step's line in one glance: its last line, or for a step that runs several things (the
+ *  reload hooks, the process checks) the name of each, so two daemons do not look like one. */
+function stepSummary(st: StepRecord): string {
+  const lines = (st.output ?? '').trim().split('\n').filter(Boolean);
+  const hooks = lines.filter((l) => l.startsWith('== ')).map((l) => l.slice(3).replace(/^.*\//, ''));
+  if (hooks.length) return `reloaded: ${hooks.join(', ')}`;
+  const running = lines.filter((l) => l.startsWith('running: ')).map((l) => l.slice(9));
+  if (running.length > 1) return `up: ${running.join(', ')}`;
+  return lines.pop() ?? '';
 }
 
 function printDeploy(ctx: CliContext, r: DeployReport): void {
