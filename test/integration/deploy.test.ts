@@ -254,6 +254,33 @@ describe('keel deploy on a web host and a worker host', () => {
     );
   });
 
+  // Health is more than one URL (issue 24.4): paths with a status and a text, and commands in the
+  // release, all asked of the new release before it gets traffic.
+  it('deploy_health_checks: a page without the text it must show, or a failing command, rejects the release before any traffic', async () => {
+    const before = await live(web);
+    writeFileSync(join(dir, 'checks-bad-page.yaml'), 'deploy_health_checks: [{path: /, status: 200, contains: "text the page never shows"}]\n');
+    const page = await deploy('v4-code-only', '-e', '@checks-bad-page.yaml');
+    expect(page.code).toBe(2);
+    expect(page.json().error).toMatch(/GET \/ on slot [ab] answered 200, 3 times in a row \(wanted status 200 containing "text the page never shows"\)/);
+    writeFileSync(join(dir, 'checks-bad-command.yaml'), 'deploy_health_checks: [{command: "$PYTHON -c \'import sys; sys.exit(4)\'"}]\n');
+    const cmd = await deploy('v4-code-only', '-e', '@checks-bad-command.yaml');
+    expect(cmd.code).toBe(2);
+    expect(cmd.json().error).toMatch(/check failed on web1 at check-command-1 \(exit 4\)/);
+    expect(await live(web)).toBe(before);
+    expect(await live(worker)).toBe(before);
+    writeFileSync(
+      join(dir, 'checks-good.yaml'),
+      'deploy_health_checks: [{path: /, status: 200, contains: "change: code only"}, {command: "$PYTHON manage.py check"}]\n',
+    );
+    const good = await deploy('v4-code-only', '-e', '@checks-good.yaml');
+    expect(good.code, good.stdout + good.stderr).toBe(0);
+    const steps = good
+      .json()
+      .hosts[0].steps.filter((st: any) => st.phase === 'check')
+      .map((st: any) => st.name);
+    expect(steps).toEqual(['check-web', 'check-command-1']);
+  });
+
   it('--check shows what would be deployed and touches nothing', async () => {
     const before = await live(web);
     const r = await runKeel(['deploy', 'itest', '--branch', 'v5-requirements', '--check', '--output', 'json'], { root: dir });
