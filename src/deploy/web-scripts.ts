@@ -65,7 +65,8 @@ function httpCheck(h: HostDeploy, slot: Slot, c: Extract<HealthCheck, { path: st
   const matches = c.contains === undefined ? raw(':') : sh`grep -qF -- ${c.contains} "$KEEL_RUN_DIR/body"`;
   const expected = c.status === undefined ? 'a 2xx answer' : `status ${c.status}`;
   const definite = `, ${DEFINITE_AFTER} times in a row (wanted ${expected}${c.contains === undefined ? '' : ` containing "${c.contains}"`})`;
-  const said = sh`printf '%s answered %s%s:\\n' ${label} "$keel_code" "$1" >&2; head -c 2000 "$KEEL_RUN_DIR/body" >&2; echo >&2`;
+  // What it answered first (a few lines), the verdict last: a failure's message shows its last lines.
+  const said = sh`head -c 2000 "$KEEL_RUN_DIR/body" | head -n 8 >&2; echo >&2; printf '%s answered %s%s\\n' ${label} "$keel_code" "$1" >&2`;
   return joinShell([
     sh`keel_said() { ${said}; }`,
     sh`keel_end=$(( $(date +%s) + ${raw(String(roundSeconds))} )); keel_wrong=0`,
