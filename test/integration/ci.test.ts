@@ -145,7 +145,8 @@ beforeAll(async () => {
   // The app's repository as the team keeps it: the sample app (with its front-end), the CI
   // files of examples/seed-000-iaso/ci/, and the keel project in deploy/: the example's
   // inventory with the hosts' addresses (as any real one has) and the repository itself as
-  // the code (deploy_repo ""), and its vault, encrypted to the CI identity.
+  // the code (deploy_repo "..": named, as keel asks for a repository above the project), and
+  // its vault, encrypted to the CI identity.
   origin = join(ex.root, '.keel', 'app-repo');
   const ci = join(repoRoot, 'examples', 'seed-000-iaso', 'ci');
   cpSync(join(ci, '.github'), join(origin, '.github'), { recursive: true });
@@ -157,7 +158,7 @@ beforeAll(async () => {
   writeFileSync(join(project, '.gitignore'), 'node_modules/\n.keel/\nkeel-deploy.json\n');
   const inventory = readFileSync(join(ex.root, 'inventories', 'staging.yaml'), 'utf8');
   const ciInventory = inventory
-    .replace(/^ {2}deploy_repo: .*$/m, '  deploy_repo: ""')
+    .replace(/^ {2}deploy_repo: .*$/m, '  deploy_repo: ".."')
     .replace('  web1: {target: web1, groups: [web]}', `  web1: {address: 127.0.0.1, port: ${web1.ssh}, user: root, groups: [web]}`)
     .replace('  worker1: {target: worker1, groups: [worker]}', `  worker1: {address: 127.0.0.1, port: ${worker1.ssh}, user: root, groups: [worker]}`)
     .replace('    - slack: "{{secrets.slack_webhook}}"\n', `    - slack: "{{secrets.slack_webhook}}"\n    - webhook: ${hooks}/hook\n`);

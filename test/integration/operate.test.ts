@@ -377,7 +377,7 @@ describe('deploy history', () => {
     expect(bad.j.status).toBe('failed');
     // Interrupted in its build (a hook that takes 3 s): the line says so, nothing switched.
     writeFileSync(join(dir, 'slow-build.yaml'), 'deploy_hooks: {before_build: ["sleep 3"]}\n');
-    const slow = await spawnKeel(['deploy', 'itest', '--branch', 'main', '--yes', '-e', '@slow-build.yaml'], {
+    const slow = await spawnKeel(['deploy', 'itest', '--branch', 'main', '--yes', '--allow-older', '-e', '@slow-build.yaml'], {
       root: dir,
       env: { KEEL_VAULT_PASSWORD: VAULT_PASSWORD },
     });
