@@ -535,29 +535,37 @@ describe(SEED_004, () => {
   });
 
   // A deploy never kills a running job (issue 17): the workers get TERM, a warm shutdown, and
-  // finish the job in hand first. Two 30 s jobs keep both workers (the worker and the
-  // scheduler, which works the queue too) busy through the deploy; a job enqueued meanwhile
-  // waits for the new workers and runs on the new release. Each job records "<tag>@<revision>".
-  // The jobs (counter.plain_jobs) do not set Django up: the workers do (rq_django_settings_module).
+  // finish the job in hand first. Two jobs keep both workers (the worker and the scheduler,
+  // which works the queue too) busy until the test has seen the switch (they wait for a file it
+  // writes then), so the deploy certainly stops workers that are in the middle of a job. A job
+  // enqueued meanwhile waits for the new workers and runs on the new release. Each job records
+  // "<tag>@<revision>"; they do not set Django up (the workers do: rq_django_settings_module).
   it('a deploy lets the jobs in hand finish on the old release; a job enqueued during it runs after it, on the new release', async () => {
     const queue = 'q = Queue(\\"default\\", connection=Redis.from_url(os.environ[\\"REDIS_URL\\"]))';
     const py = (code: string) => `.venv/bin/python -c "import os; from redis import Redis; from rq import Queue; ${queue}; ${code}"`;
     const enqueue = (call: string) => onTarget(ex, 'web1', asApp(py(`q.enqueue(${call})`)));
     const count = async (tag: string) => Number((await onTarget(ex, 'web1', asApp(`.venv/bin/python manage.py jobcount ${tag}`))).trim());
     const old = (await onTarget(ex, 'web1', `cat ${ROOT}/current/REVISION`)).trim().slice(0, 12);
-    // Long enough to outlast the deploy's dump, build, migration and checks on a busy machine.
-    await enqueue('\\"counter.plain_jobs.slow_record\\", \\"slow1\\", 30');
-    await enqueue('\\"counter.plain_jobs.slow_record\\", \\"slow2\\", 30');
+    const flag = '/tmp/keel-jobs-may-end';
+    await onTarget(ex, 'web1', `rm -f ${flag}`);
+    await enqueue(`\\"counter.plain_jobs.record_when\\", \\"held1\\", \\"${flag}\\"`);
+    await enqueue(`\\"counter.plain_jobs.record_when\\", \\"held2\\", \\"${flag}\\"`);
     // Both workers have taken one (nothing left in the queue).
-    await until('both slow jobs started', async () => (await onTarget(ex, 'web1', asApp(py('print(len(q))')))).trim() === '0');
+    await until('both held jobs started', async () => (await onTarget(ex, 'web1', asApp(py('print(len(q))')))).trim() === '0');
+    const oldRelease = (await onTarget(ex, 'web1', `readlink ${ROOT}/current`)).trim();
     const deploying = deploy(ex, 'v4-code-only');
     await enqueue('\\"counter.plain_jobs.record\\", \\"during\\"');
+    try {
+      await until('the deploy switched releases', async () => (await onTarget(ex, 'web1', `readlink ${ROOT}/current`)).trim() !== oldRelease, 240_000);
+    } finally {
+      await onTarget(ex, 'web1', `touch ${flag}`);
+    }
     const d = await deploying;
     expect(d.code, d.out).toBe(0);
     const neu = d.j.sha.slice(0, 12);
     expect(neu).not.toBe(old);
     await until('the job enqueued during the deploy ran', async () => (await count(`during@${neu}`)) === 1, 60_000);
-    expect([await count(`slow1@${old}`), await count(`slow2@${old}`), await count(`during@${old}`)]).toEqual([1, 1, 0]);
+    expect([await count(`held1@${old}`), await count(`held2@${old}`), await count(`during@${old}`)]).toEqual([1, 1, 0]);
     // No job failed (a killed work horse would be in the failed registry).
     expect((await onTarget(ex, 'web1', asApp(py('from rq.registry import FailedJobRegistry; print(len(FailedJobRegistry(queue=q)))')))).trim()).toBe('0');
   });

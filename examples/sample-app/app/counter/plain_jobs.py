@@ -2,6 +2,7 @@
 worker sets Django up (role rq: rq_django_settings_module). Each run is recorded as
 "<tag>@<revision>": which release's code ran it.
 """
+import os
 import time
 
 from django.conf import settings
@@ -14,7 +15,10 @@ def record(tag):
     return tag
 
 
-def slow_record(tag, seconds):
-    """A job that takes a while: a deploy must let it finish (warm shutdown), not kill it."""
-    time.sleep(seconds)
+def record_when(tag, flag, limit=300):
+    """A job that runs until a file appears (at most `limit` seconds): a deploy must let it finish
+    (warm shutdown), not kill it. Recorded with the revision of the code that ran it."""
+    end = time.time() + limit
+    while not os.path.exists(flag) and time.time() < end:
+        time.sleep(0.2)
     return record(tag)
