@@ -29,8 +29,16 @@ function processLine(p: ProcessState, width: number, now: number): string {
   return `    ${p.name.padEnd(width)}  ${state.padEnd(8)}${since}${restarts}${timer}  [${p.manager}: ${p.detail}]`;
 }
 
+/** The hosts that run the app on different releases (web and workers must not), or none. */
+export function splitReleases(hosts: HostStatus[]): string[] {
+  const live = hosts.filter((h) => h.release?.live).map((h) => `${h.name} runs ${h.release!.live}`);
+  return new Set(hosts.filter((h) => h.release?.live).map((h) => h.release!.live)).size > 1 ? live : [];
+}
+
 export function statusText(hosts: HostStatus[], now = Date.now()): string[] {
   const out: string[] = [];
+  const split = splitReleases(hosts);
+  if (split.length) out.push(`WARNING: hosts run different releases: ${split.join(', ')} (keel deploy or keel rollback puts them on one)`, '');
   for (const h of hosts) {
     if (h.error) {
       out.push(`${h.name}: UNREACHABLE: ${h.error}`, '');

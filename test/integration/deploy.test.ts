@@ -523,6 +523,9 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(rel.json().split).toBe(true);
     const text = await runKeel(['releases', 'itest'], { root: dir });
     expect(text.stdout).toMatch(/hosts run different releases: web1 runs \S+, worker1 runs \S+/);
+    const status = await runKeel(['status', 'itest', '--output', 'json'], { root: dir });
+    expect(status.code).toBe(2);
+    expect(status.json().split).toBe(true);
     // Back to one release everywhere.
     expect((await deploy('v4-code-only')).code).toBe(0);
     expect((await runKeel(['releases', 'itest', '--output', 'json'], { root: dir })).json().split).toBe(false);

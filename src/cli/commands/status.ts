@@ -16,7 +16,7 @@ export function registerStatus(program: Command, ctx: CliContext, run: Runner): 
 
 async function status(ctx: CliContext, env: string, o: HostOptions): Promise<number> {
   const json = checkOutput(o);
-  const [{ prepareOps }, { appFacts, limitPlans }, { hostStatuses, troubled }, { statusText }] = await Promise.all([
+  const [{ prepareOps }, { appFacts, limitPlans }, { hostStatuses, troubled }, { statusText, splitReleases }] = await Promise.all([
     import('../ops.js'),
     import('../../ops/hosts.js'),
     import('../../ops/status.js'),
@@ -30,8 +30,9 @@ async function status(ctx: CliContext, env: string, o: HostOptions): Promise<num
     ...(backup?.name === plan.host.name ? { backupDir: backup.backupDir } : {}),
   }));
   const statuses = await hostStatuses(hosts, async (plan) => (await p.link(plan)).session, p.mask, o.forks);
-  if (json) ctx.out.json({ env, hosts: statuses });
+  const split = splitReleases(statuses).length > 0;
+  if (json) ctx.out.json({ env, split, hosts: statuses });
   else for (const l of statusText(statuses)) ctx.out.line(l);
-  // 2: look at something (a host not reached, a process failed, a stale lock).
-  return statuses.some(troubled) ? 2 : 0;
+  // 2: look at something (a host not reached, a process failed, a stale lock, hosts on two releases).
+  return statuses.some(troubled) || split ? 2 : 0;
 }
