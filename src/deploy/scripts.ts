@@ -217,6 +217,19 @@ export function unlinkSteps(h: HostDeploy): Step[] {
   return [{ key: 'unlink', commands: [sh`rm -f -- ${h.appRoot + '/current'}`, sh`echo ${'no release was live before: ' + h.appRoot + '/current removed'}`] }];
 }
 
+/** Workers stop taking jobs now, on every host at once, before `current` moves: the roles'
+ *  quiesce hooks (a warm shutdown that does not wait). Their reload hooks wait for them and
+ *  start them on the new release, so no job runs on the old code after the switch. */
+export function quiesceSteps(h: HostDeploy): Step[] {
+  const dir = `/etc/keel/apps/${h.appName}/quiesce.d`;
+  return [
+    {
+      key: 'quiesce',
+      commands: [sh`for keel_h in ${dir}/*; do [ -x "$keel_h" ] || continue; echo "== $keel_h"; "$keel_h" </dev/null; done`],
+    },
+  ];
+}
+
 /** The processes that run the app's code take the new release: the roles' reload hooks.
  *  `auto`: the virtualenv changed if it differs from the one a switch in the same script saw. */
 export function reloadSteps(h: HostDeploy, venvChanged: boolean | 'auto'): Step[] {

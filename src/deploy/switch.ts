@@ -4,7 +4,8 @@
 //   start   web hosts: the release starts in appctl's idle slot, beside the live one
 //   check   web hosts: its health checks, against that slot directly (no user reaches it)
 //           ---- a failure up to here: the new slots stop; nothing live changed ----
-//   switch  every host: the timers' jobs wait (hold), current -> the release, nginx -> new slot
+//   switch  every host: the timers' jobs wait (hold), the workers stop taking jobs (quiesce.d),
+//           current -> the release, nginx -> new slot
 //   reload  every host: workers and daemons restart on it (reload.d), after_switch hooks
 //   health  every host: through nginx, and every process counts as up (check.d)
 //           ---- a failure from the switch on: every host back on what it ran ----
@@ -15,7 +16,7 @@
 import type { Step } from '../engine/steps.js';
 import type { HostDeploy } from './config.js';
 import type { Phases } from './phases.js';
-import { healthSteps, holdSteps, hookSteps, releaseDir, reloadSteps, switchSteps, unlinkSteps } from './scripts.js';
+import { healthSteps, holdSteps, hookSteps, quiesceSteps, releaseDir, reloadSteps, switchSteps, unlinkSteps } from './scripts.js';
 import { idleSlot, slotCheckSteps, slotEnsureSteps, slotStartSteps, slotStopSteps, slotSwitchSteps, slotsOffSteps, type Slot } from './web-scripts.js';
 
 export interface SwitchRequest {
@@ -52,7 +53,12 @@ export async function switchRelease(req: SwitchRequest): Promise<SwitchOutcome> 
 
   p.markInDoubt(hosts);
   const switched =
-    (await p.phase('switch', hosts, (h) => [...holdSteps(h, true), ...switchSteps(h, to), ...(h.appctl ? slotSwitchSteps(h, newSlot(h)) : [])])) &&
+    (await p.phase('switch', hosts, (h) => [
+      ...holdSteps(h, true),
+      ...quiesceSteps(h),
+      ...switchSteps(h, to),
+      ...(h.appctl ? slotSwitchSteps(h, newSlot(h)) : []),
+    ])) &&
     !aborted() &&
     (await p.phase('reload', hosts, (h) => [...reloadSteps(h, 'auto'), ...hookSteps(h, releaseDir(h, to), 'after_switch')])) &&
     !aborted() &&
@@ -80,6 +86,7 @@ async function switchBack(req: SwitchRequest, newSlot: (h: HostDeploy) => Slot, 
     const old = oldSlot(h);
     return [
       ...(h.appctl && old ? slotEnsureSteps(h, old, prev(h)) : []),
+      ...quiesceSteps(h),
       ...switchSteps(h, prev(h)),
       ...(h.appctl && old ? slotSwitchSteps(h, old) : []),
       ...reloadSteps(h, 'auto'),

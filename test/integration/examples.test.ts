@@ -564,7 +564,20 @@ describe(SEED_004, () => {
     expect(d.code, d.out).toBe(0);
     const neu = d.j.sha.slice(0, 12);
     expect(neu).not.toBe(old);
-    await until('the job enqueued during the deploy ran', async () => (await count(`during@${neu}`)) === 1, 60_000);
+    try {
+      await until('the job enqueued during the deploy ran', async () => (await count(`during@${neu}`)) === 1, 60_000);
+    } catch (err) {
+      const failed =
+        'from rq.registry import FailedJobRegistry; r = FailedJobRegistry(queue=q); ' +
+        '[print(j.id, j.func_name, j.exc_info) for j in [q.fetch_job(i) for i in r.get_job_ids()] if j]';
+      const diag = [
+        await onTarget(ex, 'web1', asApp(py(failed))).catch((e) => String(e)),
+        await onTarget(ex, 'web1', asApp(py('print(len(q), q.job_ids)'))).catch((e) => String(e)),
+        await onTarget(ex, 'web1', `tail -n 40 ${ROOT}/logs/rq/*.log`).catch((e) => String(e)),
+        await onTarget(ex, 'web1', 'supervisorctl status').catch((e) => String(e)),
+      ];
+      throw new Error(`${(err as Error).message}\n${diag.join('\n----\n')}`);
+    }
     expect([await count(`held1@${old}`), await count(`held2@${old}`), await count(`during@${old}`)]).toEqual([1, 1, 0]);
     // No job failed (a killed work horse would be in the failed registry).
     expect((await onTarget(ex, 'web1', asApp(py('from rq.registry import FailedJobRegistry; print(len(FailedJobRegistry(queue=q)))')))).trim()).toBe('0');

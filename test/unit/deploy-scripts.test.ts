@@ -59,7 +59,7 @@ describe('every deploy step parses as POSIX sh', () => {
   const cases: [string, Step[]][] = [
     ['build', scripts.buildSteps(h, { id: 'r1', src, archive: Buffer.from('x'), venvKey: 'k', deployKey: '', knownHosts: '', by: 'me@there' })],
     ['migrate', scripts.migrateSteps(h, 'r1', '$PYTHON manage.py migrate --noinput')],
-    ['switch', [...scripts.holdSteps(h, true), ...scripts.switchSteps(h, 'r1'), ...web.slotSwitchSteps(h, 'b')]],
+    ['switch', [...scripts.holdSteps(h, true), ...scripts.quiesceSteps(h), ...scripts.switchSteps(h, 'r1'), ...web.slotSwitchSteps(h, 'b')]],
     ['reload', scripts.reloadSteps(h, 'auto')],
     ['health', scripts.healthSteps(h, { maintenance: false, roundSeconds: 5 })],
     ['health in maintenance', scripts.healthSteps(host({ nginxHealthPath: '' }), { maintenance: true, roundSeconds: 5 })],
