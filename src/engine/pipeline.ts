@@ -9,9 +9,9 @@ import { loadInventory, selectHosts } from '../inventory/load.js';
 import type { Connection, Host, Inventory, Vars } from '../inventory/types.js';
 import type { Redactor } from '../report/redact.js';
 import { loadSecrets, sweepStalePlaintext } from '../vault/index.js';
-import { compileHost } from './compile.js';
 import type { HostPlan } from './plan.js';
 import { RoleLibrary } from './roles.js';
+import { compileForAnyPlatform } from './variants.js';
 import { ttyPrompt } from '../vault/prompt.js';
 import { checkInventoryVariables, type VarCheck } from './var-check.js';
 
@@ -55,7 +55,7 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   const plans: HostPlan[] = [];
   for (const host of hosts) {
     try {
-      plans.push(compileHost(host, library, { env: req.env, secrets, tags: req.tags, root: req.root }));
+      plans.push(compileForAnyPlatform(host, library, { env: req.env, secrets, tags: req.tags, root: req.root }));
     } catch (err) {
       errors.push(...configErrorsOf(err).map((e) => prefixHost(e, host.name)));
     }

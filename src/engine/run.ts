@@ -108,9 +108,9 @@ async function provisionAll(plans: HostPlan[], pool: HostPool, opts: RunOptions)
     const outcomes = await pool.each(
       batch.map((p) => p.host),
       async (s, host) => {
-        const plan = byHost(plans, host.name);
+        // The plan for the host's facts, as its probe chose it.
         const p = probed.get(host.name)!;
-        return opts.check ? checkHost(plan, s, p, opts) : applyHost(plan, s, p, opts, opts.lock?.run_id);
+        return opts.check ? checkHost(p.plan, s, p, opts) : applyHost(p.plan, s, p, opts, opts.lock?.run_id);
       },
     );
     for (const o of outcomes) {

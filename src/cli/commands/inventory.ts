@@ -35,7 +35,7 @@ export function registerInventory(program: Command, ctx: CliContext, run: Runner
         const doc = inventoryToJSON(inventory, (v) => ctx.out.redactor.maskValue(v)) as { hosts: Record<string, { vars: unknown }> };
         // Each host's variables as its roles will see them: resolved, with role defaults.
         for (const plan of plans) {
-          const { secrets: _s, host: _h, env: _e, inventory_hostname: _n, role_instance: _i, ...vars } = plan.vars;
+          const { secrets: _s, host: _h, env: _e, inventory_hostname: _n, role_instance: _i, facts: _f, ...vars } = plan.vars;
           // A value decrypted from Ansible Vault is masked whole, whatever its type.
           for (const name of plan.host.secretVars ?? []) if (name in vars) vars[name] = MASK;
           const entry = doc.hosts[plan.host.name];
