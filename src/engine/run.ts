@@ -117,7 +117,7 @@ async function provisionAll(plans: HostPlan[], pool: HostPool, opts: RunOptions)
       const plan = byHost(plans, o.host.name);
       const p = probed.get(o.host.name)!;
       // A connection lost mid-run: the host failed; what it had applied is on the host.
-      const r = o.ok ? o.value : unreachable(plan, o.error, o.roundTrips, Date.now() - p.startedAt);
+      const r = o.ok ? { ...o.value, ...(p.facts && { facts: p.facts }) } : unreachable(plan, o.error, o.roundTrips, Date.now() - p.startedAt);
       if (o.ok && p.lock?.kind === 'held' && p.lock.holder.state === 'live') {
         r.notes = [`locked by another run while this check ran: ${describeHolder(p.lock.holder)}`];
       }

@@ -2,6 +2,7 @@
 // Scripts parse them, so a field is only ever added, never renamed or dropped.
 import type { DeployReport } from '../deploy/run.js';
 import type { ResourceStatus, RunReport } from '../engine/results.js';
+import type { HostFacts } from '../engine/facts.js';
 
 /** `keel provision` and `keel plan`. */
 export interface RunJson {
@@ -25,6 +26,8 @@ export interface HostJson {
   roundTrips: number;
   durationMs: number;
   notes?: string[];
+  /** What the probe read: distribution, release, codename, architecture, service_manager. */
+  facts?: HostFacts;
   resources: ResourceJson[];
 }
 
@@ -56,6 +59,7 @@ export function runJson(report: RunReport): RunJson {
       roundTrips: h.roundTrips,
       durationMs: h.durationMs,
       ...(h.notes?.length ? { notes: h.notes } : {}),
+      ...(h.facts && { facts: h.facts }),
       resources: h.resources.map((r) => ({
         id: r.id,
         status: r.status,
