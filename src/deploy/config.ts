@@ -3,6 +3,7 @@
 // which hosts deploy, which one migrates, which one dumps the database, which ones serve web.
 import { ConfigError } from '../errors.js';
 import type { HostPlan } from '../engine/plan.js';
+import { parseDatabaseUrl } from './database.js';
 
 /** One of the release's health checks (deploy_health_path, deploy_health_checks): a path asked
  *  from the new release's own server, or a command run in the release. */
@@ -50,6 +51,8 @@ export interface DeployConfig {
   migrateCommand: string;
   migrationsPattern: RegExp;
   backupHost: HostDeploy | undefined;
+  /** Why that host dumps: "deploy_backup_host", "the database host", "the migrate host". */
+  backupHostWhy: string;
   databaseUrl: string;
   repo: string;
   subdir: string;
@@ -99,7 +102,16 @@ export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
   };
   const migrateHost = pick('deploy_migrate_host', 'migrate host');
   const backup = first.deploy_backup !== false && str(migrateHost.plan.vars.database_url) !== '';
-  const backupHost = backup ? (str(first.deploy_backup_host) ? pick('deploy_backup_host', 'backup host') : migrateHost) : undefined;
+  // The database host, when it deploys too, has the server's own pg_dump (a client older than
+  // the server cannot dump it: web on Debian 12, database on 13).
+  const dbHost = databaseHost(hosts, str(migrateHost.plan.vars.database_url));
+  const [backupHost, backupHostWhy] = !backup
+    ? [undefined, '']
+    : str(first.deploy_backup_host)
+      ? [pick('deploy_backup_host', 'backup host'), 'deploy_backup_host']
+      : dbHost
+        ? [dbHost, 'the database host']
+        : [migrateHost, 'the migrate host'];
   let pattern: RegExp;
   try {
     pattern = new RegExp(str(first.deploy_migrations_pattern, '(^|/)(migrations|alembic/versions)/'));
@@ -112,12 +124,26 @@ export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
     migrateCommand: str(first.deploy_migrate_command),
     migrationsPattern: pattern,
     backupHost,
+    backupHostWhy,
     databaseUrl: str((backupHost ?? migrateHost).plan.vars.database_url),
     repo: str(first.deploy_repo),
     subdir: str(first.deploy_subdir).replace(/\/+$/, ''),
     deployKey: str(first.deploy_key),
     knownHosts: str(first.deploy_known_hosts),
   };
+}
+
+/** The deploy host the database URL names (by inventory name or address), if any. */
+function databaseHost(hosts: HostDeploy[], url: string): HostDeploy | undefined {
+  if (!url) return undefined;
+  let host: string;
+  try {
+    host = parseDatabaseUrl(url).host;
+  } catch {
+    return undefined; // reported where the dump needs it
+  }
+  if (!host || host === 'localhost' || host.startsWith('/')) return undefined;
+  return hosts.find((h) => h.name === host || h.plan.host.connection.address === host);
 }
 
 function hostDeploy(plan: HostPlan): HostDeploy {

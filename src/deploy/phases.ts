@@ -12,6 +12,7 @@ import { HostPool } from '../engine/pool.js';
 import { runSteps, watchSteps, type Step, type StepWatcher, type StepsRun } from '../engine/steps.js';
 import { acquireSnippet, assertHeldSnippet, describeHolder, parseLockReport, type LockOwner } from '../engine/lock.js';
 import { PRELUDE, newNonce, wrap } from '../engine/script-parts.js';
+import type { Shell } from '../shell/quote.js';
 import type { HostDeploy } from './config.js';
 import { NOT_YET, liveStateSnippet, parseLiveState, type LiveState } from './scripts.js';
 
@@ -54,6 +55,8 @@ export class Phases {
   readonly pool: HostPool;
   readonly reports: Map<string, HostDeployReport>;
   private readonly state = new Map<string, LiveState>();
+  /** What each host's `extra` snippet printed in the lock script (lockAndRead). */
+  private readonly lockOutput = new Map<string, { stdout: string; nonce: string }>();
   private readonly byName: Map<string, HostDeploy>;
   /** Hosts whose release may have changed since they were last heard from. */
   private readonly inDoubt = new Set<string>();
@@ -69,9 +72,10 @@ export class Phases {
     return this.state.get(h.name) ?? { live: '', sha: '', venv: '', slot: '' };
   }
 
-  /** The run's first script on every host: take the lock and read what is live. Hosts are
-   *  locked in one order (by name), so two runs started together cannot each hold part. */
-  async lockAndRead(what: string): Promise<void> {
+  /** The run's first script on every host: take the lock and read what is live (and what
+   *  `extra` prints, see lockRead). Hosts are locked in one order (by name), so two runs
+   *  started together cannot each hold part. */
+  async lockAndRead(what: string, extra?: (h: HostDeploy, nonce: string) => Shell | undefined): Promise<void> {
     this.o.onPhase?.('lock');
     const hosts = [...this.o.hosts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const problems: string[] = [];
@@ -83,7 +87,10 @@ export class Phases {
       if (gaveUp) break;
       const [o] = await this.pool.each([h.plan.host], async (s) => {
         const nonce = newNonce();
-        const r = await s.runScript(wrap(PRELUDE + acquireSnippet(nonce, this.o.owner) + liveStateSnippet(h, nonce)), { timeoutMs: 60_000 });
+        const more = extra?.(h, nonce);
+        const script = PRELUDE + acquireSnippet(nonce, this.o.owner) + liveStateSnippet(h, nonce) + (more ? `${more}\n` : '');
+        const r = await s.runScript(wrap(script), { timeoutMs: 60_000 });
+        this.lockOutput.set(h.name, { stdout: r.stdout, nonce });
         return { lock: parseLockReport(r.stdout, nonce), live: parseLiveState(r.stdout, nonce), r };
       });
       if (!o!.ok) problems.push(`${h.name}: ${o!.error}`);
@@ -108,6 +115,12 @@ export class Phases {
       });
     }
     throw new LockedError(msg);
+  }
+
+  /** The lines `<nonce> <key> <value>` that lockAndRead's `extra` printed on `h`, by key. */
+  lockRead(h: HostDeploy, key: string): string | undefined {
+    const o = this.lockOutput.get(h.name);
+    return o ? new RegExp(`^${o.nonce} ${key} (.*)$`, 'm').exec(o.stdout)?.[1]?.trim() : undefined;
   }
 
   /** From now on, a host that cannot be reached has an unknown live release. */

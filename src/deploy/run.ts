@@ -18,7 +18,7 @@ import type { DeployConfig, HostDeploy } from './config.js';
 import { parseDatabaseUrl } from './database.js';
 import { Phases, type HostDeployReport, type StepRecord } from './phases.js';
 import { buildSteps, maintenanceSteps, markFailedSteps, migrateSteps, pruneSteps } from './scripts.js';
-import { dumpMigratedSteps, dumpSteps } from './db-scripts.js';
+import { dumpMigratedSteps, dumpSteps, pgVersionsSnippet, serverMajor } from './db-scripts.js';
 import type { Source } from './source.js';
 import { switchRelease } from './switch.js';
 
@@ -109,10 +109,14 @@ class Deploy {
     const { config: c } = this.req;
     const p = this.phases;
     const all = c.hosts;
-    await p.lockAndRead('deployed');
+    const db = c.backupHost ? parseDatabaseUrl(c.databaseUrl) : undefined;
+    // Each host's pg_dump, and the server's version, read with the lock: a dump that cannot
+    // work fails here, before anything is built.
+    await p.lockAndRead('deployed', db ? (h, nonce) => pgVersionsSnippet(nonce, h === c.backupHost ? db : undefined) : undefined);
 
-    if (c.backupHost) {
-      const db = parseDatabaseUrl(c.databaseUrl);
+    if (c.backupHost && db) {
+      const mismatch = this.pgDumpTooOld(c.backupHost);
+      if (mismatch) return this.end('failed', mismatch);
       const name = this.req.release;
       const ok = await p.phase('dump', [c.backupHost], (h) => dumpSteps(h, { db, dir: h.backupDir, name, keep: h.backupKeep }));
       if (!ok) return this.end('failed', `${p.failure('dump')}\nno verified dump, so nothing was deployed`);
@@ -168,6 +172,27 @@ class Deploy {
     await this.maintenanceOff();
     await p.phase('prune', all, (h) => pruneSteps(h, [p.before(h).live].filter(Boolean)));
     return this.end('deployed', null);
+  }
+
+  /** pg_dump cannot dump a server newer than itself: say so before anything is built, and
+   *  where a dump would work. Null when it can (or when the server could not be asked: the
+   *  dump step says why). */
+  private pgDumpTooOld(backup: HostDeploy): string | null {
+    const p = this.phases;
+    const server = serverMajor(p.lockRead(backup, 'pg_server') ?? '');
+    if (server === undefined) return null;
+    const client = (h: HostDeploy) => Number(p.lockRead(h, 'pg_dump') || 0);
+    if (client(backup) >= server) return null;
+    const able = this.req.config.hosts.filter((h) => client(h) >= server).map((h) => `${h.name} (pg_dump ${client(h)})`);
+    const has = client(backup) ? `pg_dump ${client(backup)}` : 'no pg_dump';
+    const hint = able.length
+      ? `dump where the client can: set deploy_backup_host to ${able.join(' or ')}`
+      : `install postgresql-client-${server} on ${backup.name} (Debian 12 has 15 only: PGDG's apt repository, apt.postgresql.org, has newer ones), ` +
+        'or give the database host role deploy (its own pg_dump matches its server, and it then takes the dump)';
+    return (
+      `${backup.name}, which takes the dump (${this.req.config.backupHostWhy}), has ${has}; the database server is PostgreSQL ${server}: ` +
+      `pg_dump cannot dump a server newer than itself\nnothing was deployed\nhint: ${hint}`
+    );
   }
 
   /** What the hosts run after a switch back, as far as each one said. */
