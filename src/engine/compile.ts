@@ -35,6 +35,17 @@ export interface CompileOptions {
   facts?: HostFacts;
   /** Every fact the compilation read is added here (variants.ts: does the plan depend on it?). */
   factsRead?: Set<FactName>;
+  /** The inventory's groups and their hosts (`{{#each (group "web")}}`: role lb's backends). */
+  groupMembers?: Record<string, GroupMember[]>;
+}
+
+/** A host of a group as other hosts' roles see it. */
+export interface GroupMember {
+  name: string;
+  /** How keel reaches it (SSH). */
+  address: string;
+  /** How the other hosts reach it: its private_address, else its name. */
+  private_address: string;
 }
 
 /** The facts a plan is compiled for when none are given (tests, tools): Debian 12 on amd64. */
@@ -81,6 +92,7 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
     inventory_hostname: host.name,
     host: { name: host.name, address: host.connection.address, groups: host.groups },
     facts: trackedFacts(facts, opts.factsRead),
+    group_members: opts.groupMembers ?? {},
   };
   const resolveFor = (inst: RoleInstance | undefined): Vars => {
     const layered: Vars = { ...defaults, ...host.vars, ...inst?.vars };
