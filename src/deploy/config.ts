@@ -3,6 +3,7 @@
 // which hosts deploy, which one migrates, which one dumps the database, which ones serve web.
 import { ConfigError } from '../errors.js';
 import type { HostPlan } from '../engine/plan.js';
+import type { Host } from '../inventory/types.js';
 import { parseDatabaseUrl } from './database.js';
 
 /** One of the release's health checks (deploy_health_path, deploy_health_checks): a path asked
@@ -42,6 +43,17 @@ export interface HostDeploy {
   maintenanceFile: string;
   /** While it exists (and its time has not passed), the timers' jobs wait: a switch is on. */
   holdFile: string;
+  /** Commands run on the controller to take the host out of a load balancer, and back. */
+  lbDrain: string;
+  lbRestore: string;
+}
+
+/** A host with role lb in the run: nginx balancing the hosts of a group (lbctl drains them). */
+export interface LbHost extends HostDeploy {
+  lbName: string;
+  lbctl: string;
+  /** The inventory names of its backends. */
+  members: string[];
 }
 
 export interface DeployConfig {
@@ -58,12 +70,19 @@ export interface DeployConfig {
   subdir: string;
   deployKey: string;
   knownHosts: string;
+  /** deploy_serial: how many web hosts switch at a time (a count or "N%"); undefined: all. */
+  serial: number | string | undefined;
+  /** Load balancers (role lb) in front of hosts of this deploy. */
+  lbHosts: LbHost[];
+  lbHookTimeoutMs: number;
 }
 
 const str = (v: unknown, d = ''): string => (typeof v === 'string' ? v : d);
 
-/** The deploy hosts of the run (those with role `deploy`) and the settings that span them. */
-export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
+/** The deploy hosts of the run (those with role `deploy`) and the settings that span them.
+ *  `inventory`: every host of the environment (--limit aside), to tell a load balancer that
+ *  --limit left out. */
+export function deployConfig(plans: HostPlan[], envFile: string, inventory: Host[] = plans.map((p) => p.host)): DeployConfig {
   const deployPlans = plans.filter((p) => p.host.roles.includes('deploy'));
   if (!deployPlans.length) {
     throw new ConfigError(
@@ -118,6 +137,8 @@ export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
   } catch (err) {
     throw new ConfigError(`deploy_migrations_pattern is not a regular expression: ${(err as Error).message}`, { file: envFile });
   }
+  const lbHosts = balancers(plans, hosts, inventory, envFile);
+  const serial = first.deploy_serial === null || first.deploy_serial === undefined ? undefined : (first.deploy_serial as number | string);
   return {
     hosts,
     migrateHost,
@@ -130,7 +151,38 @@ export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
     subdir: str(first.deploy_subdir).replace(/\/+$/, ''),
     deployKey: str(first.deploy_key),
     knownHosts: str(first.deploy_known_hosts),
+    serial,
+    lbHosts,
+    lbHookTimeoutMs: (typeof first.deploy_lb_timeout === 'number' ? first.deploy_lb_timeout : 300) * 1000,
   };
+}
+
+/** The run's hosts with role lb whose backends include hosts of this deploy. One that --limit
+ *  left out would keep sending requests to hosts it cannot be told to drain: refused. */
+function balancers(plans: HostPlan[], hosts: HostDeploy[], inventory: Host[], envFile: string): LbHost[] {
+  const deploying = new Set(hosts.map((h) => h.name));
+  const inRun = new Set(plans.map((p) => p.host.name));
+  const out: LbHost[] = [];
+  for (const plan of plans.filter((p) => p.host.roles.includes('lb'))) {
+    const v = plan.vars;
+    const group = str(v.lb_backend_group, 'web');
+    const members = ((v.group_members as Record<string, { name: string }[]> | undefined)?.[group] ?? []).map((m) => m.name);
+    if (!members.some((m) => deploying.has(m))) continue;
+    const lbName = str(v.lb_name, group);
+    out.push({ ...hostDeploy(plan), lbName, lbctl: `/usr/local/sbin/lbctl-${lbName}`, members });
+  }
+  const left = inventory.filter(
+    (h) =>
+      h.roles.includes('lb') && !inRun.has(h.name) && inventory.some((m) => deploying.has(m.name) && m.groups.includes(str(h.vars.lb_backend_group, 'web'))),
+  );
+  if (left.length) {
+    throw new ConfigError(
+      `--limit leaves out ${left.map((h) => h.name).join(', ')} (role lb), which balances hosts of this deploy: it could not be told to drain them`,
+      { file: envFile },
+      { hint: `add ${left.map((h) => h.name).join(',')} to --limit` },
+    );
+  }
+  return out;
 }
 
 /** The deploy host the database URL names (by inventory name or address), if any. */
@@ -179,6 +231,8 @@ function hostDeploy(plan: HostPlan): HostDeploy {
     backupKeep: typeof v.deploy_backup_keep === 'number' ? v.deploy_backup_keep : 10,
     maintenanceFile: str(v.nginx_maintenance_file, `${appRoot}/maintenance_on.html`),
     holdFile: `/etc/keel/apps/${str(v.app_name, 'app')}/hold`,
+    lbDrain: str(v.deploy_lb_drain),
+    lbRestore: str(v.deploy_lb_restore),
   };
 }
 

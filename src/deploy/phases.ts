@@ -40,6 +40,9 @@ const ROUND_SECONDS = 5;
 
 export interface PhasesOptions {
   hosts: HostDeploy[];
+  /** Hosts the run also locks and runs steps on, that run no release (role lb's): their steps
+   *  are recorded, and named in failures, but they are not among the hosts' reports. */
+  helpers?: HostDeploy[];
   connect: (plan: HostPlan) => Promise<HostSession>;
   forks?: number;
   owner: LockOwner;
@@ -54,6 +57,8 @@ export interface PhasesOptions {
 export class Phases {
   readonly pool: HostPool;
   readonly reports: Map<string, HostDeployReport>;
+  /** The helpers' steps (role lb's drain and restore). */
+  readonly helperReports: Map<string, HostDeployReport>;
   private readonly state = new Map<string, LiveState>();
   /** What each host's `extra` snippet printed in the lock script (lockAndRead). */
   private readonly lockOutput = new Map<string, { stdout: string; nonce: string }>();
@@ -62,9 +67,15 @@ export class Phases {
   private readonly inDoubt = new Set<string>();
 
   constructor(private readonly o: PhasesOptions) {
-    this.byName = new Map(o.hosts.map((h) => [h.name, h]));
+    this.byName = new Map([...o.hosts, ...(o.helpers ?? [])].map((h) => [h.name, h]));
     this.pool = new HostPool((host) => o.connect(this.byName.get(host.name)!.plan), o.forks);
     this.reports = new Map(o.hosts.map((h) => [h.name, { name: h.name, previous: '', live: '', steps: [] }]));
+    this.helperReports = new Map((o.helpers ?? []).map((h) => [h.name, { name: h.name, previous: '', live: '', steps: [] }]));
+  }
+
+  /** Where a host's steps are recorded: its report, or its helper report. */
+  private reportOf(name: string): HostDeployReport {
+    return (this.reports.get(name) ?? this.helperReports.get(name))!;
   }
 
   /** What was live on `h` when its lock was taken. */
@@ -77,7 +88,7 @@ export class Phases {
    *  started together cannot each hold part. */
   async lockAndRead(what: string, extra?: (h: HostDeploy, nonce: string) => Shell | undefined): Promise<void> {
     this.o.onPhase?.('lock');
-    const hosts = [...this.o.hosts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const hosts = [...this.o.hosts, ...(this.o.helpers ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const problems: string[] = [];
     let gaveUp = false;
     // One at a time, in order: the first host refused stops the rest (nothing is taken past
@@ -98,7 +109,7 @@ export class Phases {
         const holder = o!.value.lock.holder;
         problems.push(`${h.name} is locked by ${holder.state === 'stale' ? 'a run that is gone (stale lock): ' : ''}${describeHolder(holder)}`);
       } else if (o!.value.lock?.kind !== 'acquired') problems.push(`${h.name}: could not take the lock (exit ${o!.value.r.code}): ${o!.value.r.stderr.trim()}`);
-      else {
+      else if (this.reports.has(h.name)) {
         const rep = this.reports.get(h.name)!;
         rep.previous = rep.live = o!.value.live.live;
         this.state.set(h.name, o!.value.live);
@@ -166,7 +177,7 @@ export class Phases {
           again.push(o.host);
           continue;
         }
-        const rep = this.reports.get(o.host.name)!;
+        const rep = this.reportOf(o.host.name);
         if (o.run)
           this.recordRun(
             rep,
@@ -203,7 +214,7 @@ export class Phases {
     );
     return outcomes.map((o) => {
       const h = this.byName.get(o.host.name)!;
-      const rep = this.reports.get(o.host.name)!;
+      const rep = this.reportOf(o.host.name);
       if (!o.ok) {
         if (record) this.recordConnectionLoss(rep, name, o.error);
         return { host: h, ok: false, error: o.error };
@@ -242,6 +253,11 @@ export class Phases {
     return !failed && r.code === 0;
   }
 
+  /** A step run on the controller for `h` (a load balancer's hook): recorded like the others. */
+  recordLocal(h: HostDeploy, step: StepRecord): void {
+    this.record(this.reportOf(h.name), step);
+  }
+
   private record(rep: HostDeployReport, step: StepRecord): void {
     rep.steps.push(step);
     this.o.onStep?.(rep.name, step);
@@ -251,7 +267,7 @@ export class Phases {
   failure(phase: string | string[]): string {
     const phases = Array.isArray(phase) ? phase : [phase];
     const lines: string[] = [];
-    for (const rep of this.reports.values()) {
+    for (const rep of [...this.reports.values(), ...this.helperReports.values()]) {
       for (const st of rep.steps.filter((s) => phases.includes(s.phase) && s.status === 'failed')) {
         // Django and alembic say which migration they were applying: name it.
         const applying = [...(st.output ?? '').matchAll(/Applying ([\w.]+)\.\.\.|Running upgrade \S* ?-> (\w+)/g)].pop();
@@ -266,7 +282,8 @@ export class Phases {
 
   /** The phases that failed, in the order given. */
   failedPhase(candidates: string[]): string | undefined {
-    return candidates.find((p) => [...this.reports.values()].some((h) => h.steps.some((s) => s.phase === p && s.status === 'failed')));
+    const all = [...this.reports.values(), ...this.helperReports.values()];
+    return candidates.find((p) => all.some((h) => h.steps.some((s) => s.phase === p && s.status === 'failed')));
   }
 
   /** Whether a step of `phase` on a host said `text` in its output (a migration ran...). */

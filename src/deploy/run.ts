@@ -21,6 +21,8 @@ import { buildSteps, maintenanceSteps, markFailedSteps, migrateSteps, pruneSteps
 import { dumpMigratedSteps, dumpSteps, pgVersionsSnippet, serverMajor } from './db-scripts.js';
 import type { Source } from './source.js';
 import { switchRelease } from './switch.js';
+import { batchesOf, checkBatches, rollRelease } from './rolling.js';
+import { loadBalancer, type LoadBalancer } from './lb.js';
 
 export type { HostDeployReport, StepRecord } from './phases.js';
 
@@ -39,6 +41,8 @@ export interface DeployReport {
   /** Whether the migration changed the database (it said it applied something). */
   migrated: boolean;
   hosts: HostDeployReport[];
+  /** A rolling deploy's batches of web hosts, in order (deploy_serial); null: all at once. */
+  batches: string[][] | null;
   durationMs: number;
 }
 
@@ -92,9 +96,17 @@ class Deploy {
    *  ends, then what was started is stopped (or every host goes back). */
   private switching = false;
 
+  /** deploy_serial's batches (rolling.ts), or null: every host at once. */
+  private readonly batches: HostDeploy[][] | null;
+  private readonly lb: LoadBalancer;
+
   constructor(private readonly req: DeployRequest) {
+    const c = req.config;
+    this.batches = c.serial !== undefined && c.hosts.some((h) => h.appctl) ? batchesOf(c.hosts, c.serial) : null;
+    if (this.batches) checkBatches(this.batches, c.lbHosts, c.serial!);
     this.phases = new Phases({
       hosts: req.config.hosts,
+      helpers: c.lbHosts,
       connect: req.connect,
       forks: req.forks,
       owner: req.owner,
@@ -102,6 +114,14 @@ class Deploy {
       onStep: req.onStep,
       onPhase: req.onPhase,
       watch: req.watch,
+    });
+    this.lb = loadBalancer({
+      phases: this.phases,
+      lbHosts: c.lbHosts,
+      hook: (h, verb) => (verb === 'drain' ? h.lbDrain : h.lbRestore),
+      hookTimeoutMs: c.lbHookTimeoutMs,
+      env: { KEEL_ENV: req.env, KEEL_RELEASE: req.release },
+      mask: req.mask,
     });
   }
 
@@ -148,13 +168,22 @@ class Deploy {
     this.checkStop();
 
     this.switching = true;
-    const out = await switchRelease({ phases: p, hosts: all, to: this.req.release, maintenance: this.req.maintenance, signal: this.req.signal });
+    const sw = { phases: p, hosts: all, to: this.req.release, maintenance: this.req.maintenance, signal: this.req.signal };
+    const out = this.batches ? await rollRelease({ ...sw, batches: this.batches, lb: this.lb }) : await switchRelease(sw);
+    // A host that joined a load balancer's group waits drained until it runs the release.
+    if (out.status === 'switched' && !this.batches) await this.lb.restoreWaiting(web);
     this.switching = false;
     if (out.status === 'not switched') {
       if (this.req.signal?.aborted) {
         await this.markFailed('interrupted before it got traffic');
         await this.maintenanceOff();
         throw new InterruptedError(signalName(this.req.signal), [`${this.req.release} was stopped before it got any traffic: ${this.oldServes()}`]);
+      }
+      if (out.phase === 'drain') {
+        return this.abandon(
+          `${p.failure('drain')}\nthe load balancer could not take the first batch out: ${this.req.release} got no traffic, ${this.oldServes()}` +
+            this.dumpHint('its migration'),
+        );
       }
       return this.abandon(
         `${p.failure(['start', 'check'])}\n${this.req.release} failed its checks before it got any traffic: ` +
@@ -284,6 +313,7 @@ class Deploy {
       rolledBack: status === 'rolled back',
       migrated: this.migrationChanged(),
       hosts: [...this.phases.reports.values()],
+      batches: this.batches?.map((b) => b.map((h) => h.name)) ?? null,
       durationMs: Date.now() - this.started,
     };
   }

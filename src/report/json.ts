@@ -84,6 +84,8 @@ export interface DeployJson {
   /** The migration applied something (the dump then matters: a restore would undo it). */
   migrated: boolean;
   durationMs: number;
+  /** A rolling deploy's batches (deploy_serial), in order; null: every host at once. */
+  batches: string[][] | null;
   hosts: DeployHostJson[];
 }
 
@@ -118,6 +120,7 @@ export function deployJson(r: DeployReport): DeployJson {
     rolledBack: r.rolledBack,
     migrated: r.migrated,
     durationMs: r.durationMs,
+    batches: r.batches,
     hosts: r.hosts.map((h) => ({
       name: h.name,
       previous: h.previous || null,
