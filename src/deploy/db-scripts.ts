@@ -28,10 +28,10 @@ function asUser(h: HostDeploy, code: Shell): Shell {
  *  (`<nonce> pg_dump 15`, empty without one) and, given the database, the server's
  *  (`<nonce> pg_server 170012`, server_version_num; empty when it cannot be asked). */
 export function pgVersionsSnippet(nonce: string, db?: Database): Shell {
-  const client = sh`printf '%s pg_dump %s\n' ${nonce} "$(pg_dump --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) \([0-9]*\).*/\1/p')"`;
+  const client = sh`printf '%s pg_dump %s\\n' ${nonce} "$(pg_dump --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) \\([0-9]*\\).*/\\1/p')"`;
   if (!db) return client;
   const ask = sh`cd / && PGCONNECT_TIMEOUT=5 psql -XAtqw -c 'show server_version_num' 2>/dev/null`;
-  return joinShell([client, sh`( ${pgEnv(db)}; printf '%s pg_server %s\n' ${nonce} "$(${ask})" )`]);
+  return joinShell([client, sh`( ${pgEnv(db)}; printf '%s pg_server %s\\n' ${nonce} "$(${ask})" )`]);
 }
 
 /** server_version_num's major version: 170012 -> 17, 90624 -> 9. */
@@ -66,7 +66,7 @@ export function dumpSteps(h: HostDeploy, d: DumpPlan): Step[] {
         sh`keel_db=$(${dbSize}) || { echo 'cannot connect to the database to size it (see above)' >&2; exit 1; }`,
         // A client older than the server cannot dump it: say so, not pg_dump halfway through.
         sh`keel_srv=$(( $(${asUser(h, raw("psql -XAtqc 'show server_version_num'"))}) / 10000 ))`,
-        sh`keel_cli=$(pg_dump --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) \([0-9]*\).*/\1/p')`,
+        sh`keel_cli=$(pg_dump --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) \\([0-9]*\\).*/\\1/p')`,
         sh`if [ "\${keel_cli:-0}" -lt "$keel_srv" ]; then ${tooOld}; fi`,
         sh`keel_avail=$(( $(df -Pk -- ${d.dir} | awk 'NR==2 {print $4}') * 1024 ))`,
         sh`printf 'database %s bytes; %s bytes available in %s\\n' "$keel_db" "$keel_avail" ${d.dir}`,

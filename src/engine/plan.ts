@@ -64,6 +64,8 @@ export interface HostPlan {
 export interface PlanVariant {
   /** `case` patterns over $keel_platform (distribution/release/codename/machine/manager). */
   patterns: string[];
+  /** The platforms it was compiled for (the same plan for each). */
+  platforms: HostFacts[];
   plan: HostPlan;
 }
 

@@ -76,10 +76,29 @@ function merge(compiled: { facts: HostFacts; plan: HostPlan }[], read: Set<FactN
   for (const c of compiled) {
     const shape = shapeOf(c.plan);
     const v = byShape.get(shape);
-    if (v) v.patterns.push(...patternsOf(c.facts, read));
-    else byShape.set(shape, { patterns: patternsOf(c.facts, read), plan: c.plan });
+    if (v) {
+      v.patterns.push(...patternsOf(c.facts, read));
+      v.platforms.push(c.facts);
+    } else byShape.set(shape, { patterns: patternsOf(c.facts, read), platforms: [c.facts], plan: c.plan });
   }
   return [...byShape.values()];
+}
+
+/** The variables whose value differs by release, as `{by_release: {bookworm: 15, trixie: 17}}`
+ *  (keel inventory shows them so: which one a host gets is read from it). */
+export function byRelease(plan: HostPlan): Record<string, { by_release: Record<string, unknown> }> {
+  const variants = plan.byFacts?.variants ?? [];
+  const out: Record<string, { by_release: Record<string, unknown> }> = {};
+  const names = new Set(variants.flatMap((v) => Object.keys(v.plan.vars)));
+  for (const name of names) {
+    if (name === 'facts') continue;
+    const values = variants.map((v) => JSON.stringify(v.plan.vars[name]));
+    if (new Set(values).size < 2) continue;
+    const table: Record<string, unknown> = {};
+    for (const v of variants) for (const f of v.platforms) table[f.codename] = v.plan.vars[name];
+    out[name] = { by_release: table };
+  }
+  return out;
 }
 
 /** What a plan does on a host: its resources and handlers (the facts themselves aside). */
