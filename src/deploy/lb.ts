@@ -13,6 +13,8 @@ import { sh } from '../shell/quote.js';
 import type { Step } from '../engine/steps.js';
 import type { HostDeploy, LbHost } from './config.js';
 import type { Phases } from './phases.js';
+import type { HostPlan } from '../engine/plan.js';
+import type { AroundBatch, HostScriptRunner } from '../engine/run.js';
 
 export interface LoadBalancer {
   /** Whether any host of `batch` is behind a load balancer keel knows of. */
@@ -121,4 +123,74 @@ function runLocal(command: string, env: NodeJS.ProcessEnv, timeoutMs: number): P
       resolve({ code, output, timedOut });
     });
   });
+}
+
+/**
+ * keel provision in batches (a group's serial, --serial): each batch's hosts that are backends
+ * of a role lb of the run leave it before they apply and come back once applied, with lbctl
+ * on the lb host, so that a provision that restarts nginx or the app server on every web host
+ * drops no request. Only hosts that were in service go back: one waiting drained (new to the
+ * group, no release yet) stays so. Undefined when no lb of the run has backends in it.
+ */
+export function provisionAroundBatch(plans: HostPlan[], notice: (message: string) => void): AroundBatch | undefined {
+  const lbs = plans
+    .filter((p) => p.host.roles.includes('lb'))
+    .map((p) => {
+      const group = typeof p.vars.lb_backend_group === 'string' ? p.vars.lb_backend_group : 'web';
+      const name = typeof p.vars.lb_name === 'string' ? p.vars.lb_name : group;
+      const members = ((p.vars.group_members as Record<string, { name: string }[]> | undefined)?.[group] ?? []).map((m) => m.name);
+      return { host: p.host.name, lbctl: `/usr/local/sbin/lbctl-${name}`, name, members };
+    })
+    .filter((lb) => lb.members.length);
+  if (!lbs.length) return undefined;
+  const drained = new Map<string, string[]>();
+  return {
+    async before(batch, run) {
+      drained.clear();
+      try {
+        return await drainBatch(batch, run);
+      } catch (err) {
+        return { ok: false, why: `the load balancer could not be asked to take the batch out: ${(err as Error).message}` };
+      }
+    },
+    after: (batch, run) => restoreBatch(run),
+  };
+
+  async function drainBatch(batch: HostPlan[], run: HostScriptRunner): Promise<{ ok: true } | { ok: false; why: string }> {
+    for (const lb of lbs) {
+      const mine = batch.map((p) => p.host.name).filter((n) => lb.members.includes(n));
+      if (!mine.length) continue;
+      if (mine.length === lb.members.length) {
+        notice(`${mine.join(', ')}: every backend of ${lb.host} (${lb.name}) is in this batch: not drained (nothing else would serve)`);
+        continue;
+      }
+      const status = await run(lb.host, sh`${lb.lbctl} status`.text);
+      if (status.code !== 0)
+        return { ok: false, why: `${lb.host} could not say which backends are in service (exit ${status.code}):\n${lastLines(status.stderr, 6)}` };
+      const inService = status.stdout
+        .split('\n')
+        .map((l) => l.split(' '))
+        .filter(([n, , state]) => mine.includes(n!) && state === 'in-service')
+        .map(([n]) => n!);
+      if (!inService.length) continue;
+      const r = await run(lb.host, sh`${lb.lbctl} drain ${inService}`.text);
+      if (r.code !== 0)
+        return { ok: false, why: `${lb.host} could not take ${inService.join(', ')} out of ${lb.name} (exit ${r.code}):\n${lastLines(r.stderr, 6)}` };
+      drained.set(lb.host, inService);
+    }
+    return { ok: true };
+  }
+
+  async function restoreBatch(run: HostScriptRunner): Promise<void> {
+    for (const lb of lbs) {
+      const back = drained.get(lb.host);
+      if (!back?.length) continue;
+      const r = await run(lb.host, sh`${lb.lbctl} restore ${back}`.text).catch((err: Error) => ({ code: null, stderr: err.message }));
+      if (r.code !== 0)
+        notice(
+          `${back.join(', ')} stay out of ${lb.host} (${lb.name}): restore failed (exit ${r.code}): ${r.stderr.trim()}; ` +
+            `put them back on ${lb.host} with: ${lb.lbctl} restore ${back.join(' ')}`,
+        );
+    }
+  }
 }

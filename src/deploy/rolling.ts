@@ -46,7 +46,8 @@ export function checkBatches(batches: HostDeploy[][], lbHosts: LbHost[], serial:
         hint:
           lb.members.length > 1
             ? `a smaller deploy_serial (at most ${lb.members.length - 1}), so that a batch leaves a backend in service`
-            : `a rolling deploy needs two backends or more; without deploy_serial ${lb.members[0]} switches in place (its nginx moves to the new release; no request fails)`,
+            : `a rolling deploy needs two backends or more; without deploy_serial ${lb.members[0]} switches in place ` +
+              '(its nginx moves to the new release; no request fails)',
       },
     );
   }

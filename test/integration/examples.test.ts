@@ -243,79 +243,89 @@ describe(SEED_002, () => {
   });
 });
 
-describe('seed 003 (aquamark): /ping gates the deploy; the recalculation and notification daemons restart with each deploy on its code', () => {
-  let ex: Example;
-  const ROOT = '/home/aquamark/webapp';
-  const daemons = ['recalc', 'notify'] as const;
-  /** Each daemon's pid, working directory (its release) and last log line. */
-  const state = async () => {
-    const out: Record<string, { pid: string; cwd: string; log: string }> = {};
-    for (const d of daemons) {
-      const pid = (await onTarget(ex, 'backup1', `systemctl show -p MainPID --value aquamark-${d}`)).trim();
-      // As the daemon's own user: docker exec's root lacks CAP_SYS_PTRACE for other users' /proc/<pid>/cwd.
-      const cwd = (await onTarget(ex, 'backup1', `runuser -u aquamark -- readlink /proc/${pid}/cwd`)).trim();
-      const log = (await onTarget(ex, 'backup1', `tail -n 1 ${ROOT}/logs/${d}/${d}.log`)).trim();
-      out[d] = { pid, cwd, log };
-    }
-    return out;
-  };
-  const live = async (host: string) => (await onTarget(ex, host, `readlink ${ROOT}/current`)).trim();
+// On Debian 12 and on Debian 13: the same inventory, nothing pinned (PostgreSQL 15 or 17).
+describe.each(['bookworm', 'trixie'] as const)(
+  'seed 003 (aquamark) on %s: /ping gates the deploy; the recalculation and notification daemons restart with each deploy on its code',
+  (distro) => {
+    let ex: Example;
+    const ROOT = '/home/aquamark/webapp';
+    const daemons = ['recalc', 'notify'] as const;
+    /** Each daemon's pid, working directory (its release) and last log line. */
+    const state = async () => {
+      const out: Record<string, { pid: string; cwd: string; log: string }> = {};
+      for (const d of daemons) {
+        const pid = (await onTarget(ex, 'backup1', `systemctl show -p MainPID --value aquamark-${d}`)).trim();
+        // As the daemon's own user: docker exec's root lacks CAP_SYS_PTRACE for other users' /proc/<pid>/cwd.
+        const cwd = (await onTarget(ex, 'backup1', `runuser -u aquamark -- readlink /proc/${pid}/cwd`)).trim();
+        const log = (await onTarget(ex, 'backup1', `tail -n 1 ${ROOT}/logs/${d}/${d}.log`)).trim();
+        out[d] = { pid, cwd, log };
+      }
+      return out;
+    };
+    const live = async (host: string) => (await onTarget(ex, host, `readlink ${ROOT}/current`)).trim();
 
-  beforeAll(async () => {
-    ex = copyExample('seed-003-aquamark', 'production');
-    await upTargets(ex, ['web1', 'backup1']);
-    await passphraseVault(ex, { db_password: 'Aquamark-s3cret', secret_key: 'django-insecure-example-003' });
-    await provisionTwice(ex);
-  }, 900_000);
-  afterAll(() => finish(ex));
+    beforeAll(async () => {
+      ex = copyExample('seed-003-aquamark', 'production');
+      await upTargets(ex, ['web1', 'backup1'], distro);
+      await passphraseVault(ex, { db_password: 'Aquamark-s3cret', secret_key: 'django-insecure-example-003' });
+      await provisionTwice(ex);
+    }, 900_000);
+    afterAll(() => finish(ex));
 
-  it("before any release the daemons wait; keel deploy production --branch main starts both on main's code, /ping through nginx", async () => {
-    for (const d of daemons) {
-      expect(await onTarget(ex, 'backup1', `systemctl is-enabled aquamark-${d}`), d).toBe('enabled\n');
-      expect(await codeOn(ex, 'backup1', `systemctl is-active -q aquamark-${d}`), d).not.toBe(0);
-    }
-    const d = await deploy(ex, 'main');
-    expect(d.code, d.out).toBe(0);
-    await until('both daemons run', async () => Object.values(await state()).every((s) => /^\d+$/.test(s.pid) && s.pid !== '0' && s.log.includes('revision')));
-    for (const [name, s] of Object.entries(await state())) {
-      expect(s.cwd, name).toBe(`${ROOT}/releases/${d.j.release}`);
-      expect(s.log, name).toMatch(new RegExp(`daemon: revision ${d.j.sha}$`));
-    }
-    const ports = await recordedPorts(ex, 'web1');
-    expect((await httpGet(ports.http, '/ping')).body).toBe('pong');
-    expect((await httpGet(ports.http, '/')).body).toMatch(/^version: v1$/m);
-    // What the deploy started is what provision wants: a provision now changes nothing.
-    const again = await provision(ex, 'provision (after the deploy)');
-    expect(again.changed, JSON.stringify(changed(again))).toBe(0);
-  });
+    it("before any release the daemons wait; keel deploy production --branch main starts both on main's code, /ping through nginx", async () => {
+      for (const d of daemons) {
+        expect(await onTarget(ex, 'backup1', `systemctl is-enabled aquamark-${d}`), d).toBe('enabled\n');
+        expect(await codeOn(ex, 'backup1', `systemctl is-active -q aquamark-${d}`), d).not.toBe(0);
+      }
+      const d = await deploy(ex, 'main');
+      expect(d.code, d.out).toBe(0);
+      await until('both daemons run', async () =>
+        Object.values(await state()).every((s) => /^\d+$/.test(s.pid) && s.pid !== '0' && s.log.includes('revision')),
+      );
+      for (const [name, s] of Object.entries(await state())) {
+        expect(s.cwd, name).toBe(`${ROOT}/releases/${d.j.release}`);
+        expect(s.log, name).toMatch(new RegExp(`daemon: revision ${d.j.sha}$`));
+      }
+      const ports = await recordedPorts(ex, 'web1');
+      expect((await httpGet(ports.http, '/ping')).body).toBe('pong');
+      expect((await httpGet(ports.http, '/')).body).toMatch(/^version: v1$/m);
+      // What the deploy started is what provision wants: a provision now changes nothing.
+      const again = await provision(ex, 'provision (after the deploy)');
+      expect(again.changed, JSON.stringify(changed(again))).toBe(0);
+    });
 
-  it('a deploy restarts both daemons on the new release (new pids), web1 and backup1 switch together', async () => {
-    const before = await state();
-    const d = await deploy(ex, 'v4-code-only');
-    expect(d.code, d.out).toBe(0);
-    await until('both daemons logged the new revision', async () => Object.values(await state()).every((s) => s.log.endsWith(d.j.sha)));
-    const after = await state();
-    for (const name of daemons) {
-      expect(after[name]!.pid, name).not.toBe(before[name]!.pid);
-      expect(after[name]!.cwd, name).toBe(`${ROOT}/releases/${d.j.release}`);
-    }
-    expect(await live('web1')).toBe(`releases/${d.j.release}`);
-    expect(await live('backup1')).toBe(`releases/${d.j.release}`);
-    expect((await httpGet((await recordedPorts(ex, 'web1')).http, '/')).body).toMatch(/^change: code only$/m);
-  });
+    it('a deploy restarts both daemons on the new release (new pids), web1 and backup1 switch together', async () => {
+      const before = await state();
+      const d = await deploy(ex, 'v4-code-only');
+      expect(d.code, d.out).toBe(0);
+      await until('both daemons logged the new revision', async () => Object.values(await state()).every((s) => s.log.endsWith(d.j.sha)));
+      const after = await state();
+      for (const name of daemons) {
+        expect(after[name]!.pid, name).not.toBe(before[name]!.pid);
+        expect(after[name]!.cwd, name).toBe(`${ROOT}/releases/${d.j.release}`);
+      }
+      expect(await live('web1')).toBe(`releases/${d.j.release}`);
+      expect(await live('backup1')).toBe(`releases/${d.j.release}`);
+      expect((await httpGet((await recordedPorts(ex, 'web1')).http, '/')).body).toMatch(/^change: code only$/m);
+    });
 
-  it('a release whose /ping fails is rolled back everywhere: the daemons run the previous release again', async () => {
-    const previous = await live('web1');
-    writeFileSync(join(ex.root, 'fast-health.yaml'), 'deploy_health_timeout: 5\n');
-    const d = await deploy(ex, 'v3-bad-health', '-e', `@${join(ex.root, 'fast-health.yaml')}`);
-    expect(d.code, d.out).toBe(2);
-    expect(d.j.status).toBe('rolled back');
-    expect(d.j.error).toMatch(/health failed on web1 at health-web/);
-    expect(await live('web1')).toBe(previous);
-    expect(await live('backup1')).toBe(previous);
-    await until('both daemons back on the previous release', async () => Object.values(await state()).every((s) => s.cwd === `${ROOT}/${previous}`));
-  });
-});
+    it('a release whose /ping fails its check never gets traffic: web1, backup1 and both daemons stay on the previous release', async () => {
+      const previous = await live('web1');
+      const before = await state();
+      writeFileSync(join(ex.root, 'fast-health.yaml'), 'deploy_health_timeout: 5\n');
+      const d = await deploy(ex, 'v3-bad-health', '-e', `@${join(ex.root, 'fast-health.yaml')}`);
+      expect(d.code, d.out).toBe(2);
+      // /ping is asked from the new release's own server before the switch (keel deploy's
+      // start-beside-and-check): it fails there, so nothing switched and nothing restarted.
+      expect(d.j.status).toBe('failed');
+      expect(d.j.error).toMatch(/check failed on web1 at check-web/);
+      expect(await live('web1')).toBe(previous);
+      expect(await live('backup1')).toBe(previous);
+      const after = await state();
+      for (const name of daemons) expect(after[name], name).toEqual(before[name]);
+    });
+  },
+);
 
 describe('seed 000 (iaso): gunicorn as the systemd unit `web` on a web host, a worker host on the same release, two periodic jobs as systemd timers', () => {
   let ex: Example;

@@ -279,4 +279,37 @@ describe('seed 003 as a fleet: a dynamic inventory, Debian 12 and 13 together, r
     const again = await keel(ex, 'deploy', 'fleet', '--catch-up');
     expect(again.stdout).toContain(`every host runs ${release} already: nothing to catch up`);
   });
+
+  it('keel provision --serial 1 that starts the app server anew and reloads nginx on every web host: each out of lb1 meanwhile', async () => {
+    const vars = join(ex.root, 'restart-everything.yaml');
+    writeFileSync(vars, 'app_workers: 3\nnginx_client_max_body_size: 20m\n');
+    const started = Date.now();
+    const { result: p, answers } = await throughLb(() => provision(ex, 'provision --serial 1', '--serial', '1', '-e', `@${vars}`));
+    console.log(`rolling provision: ${describeAnswers(answers)}`);
+    const web = ['web1', 'web2', 'web3', 'web4'];
+    for (const h of web) {
+      const ran = p.hosts
+        .find((x: any) => x.name === h)
+        .resources.filter((r: any) => r.status === 'changed')
+        .map((r: any) => r.id);
+      // appctl's reload starts the server anew in its other slot; nginx reloads.
+      expect(ran, h).toEqual(expect.arrayContaining(['handler/app:reload app', 'handler/nginx:reload nginx']));
+    }
+    expect(
+      answers.filter((a) => a.code !== '200'),
+      describeAnswers(answers),
+    ).toEqual([]);
+    expect(await upstreamErrors(started)).toEqual([]);
+    const windows = await Promise.all(web.map((h) => drainedWindow(h, started)));
+    windows.forEach(([out, back], i) => {
+      expect(back, web[i]).toBeGreaterThan(out);
+      expect(
+        answers.filter((a) => a.header === web[i] && a.at >= out && a.at <= back),
+        web[i],
+      ).toEqual([]);
+      // One batch at a time: this host was back before the next one left.
+      if (i > 0) expect(out, web[i]).toBeGreaterThan(windows[i - 1]![1]);
+    });
+    expect(await lbStatus()).not.toContain('drained');
+  });
 });
