@@ -82,6 +82,7 @@ async function runHooks(c: LbContext, hosts: HostDeploy[], verb: 'drain' | 'rest
       };
       const r = await runLocal(command, env, c.hookTimeoutMs);
       const output = c.mask(r.output).slice(-4000);
+      const shown = c.mask(`$ ${command}`);
       const ok = r.code === 0;
       c.phases.recordLocal(h, {
         phase: verb,
@@ -89,7 +90,7 @@ async function runHooks(c: LbContext, hosts: HostDeploy[], verb: 'drain' | 'rest
         status: ok ? 'ok' : 'failed',
         durationMs: Date.now() - started,
         ...(r.code !== null && { code: r.code }),
-        output: ok ? `$ ${command}\n${output}` : `$ ${command}\n${r.timedOut ? `timed out after ${c.hookTimeoutMs / 1000} s\n` : ''}${lastLines(output, 12)}`,
+        output: ok ? `${shown}\n${output}` : `${shown}\n${r.timedOut ? `timed out after ${c.hookTimeoutMs / 1000} s\n` : ''}${lastLines(output, 12)}`,
       });
       return ok;
     }),

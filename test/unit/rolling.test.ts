@@ -3,6 +3,8 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { batchesOf, checkBatches } from '../../src/deploy/rolling.js';
+import { loadBalancer } from '../../src/deploy/lb.js';
+import type { Phases, StepRecord } from '../../src/deploy/phases.js';
 import type { HostDeploy, LbHost } from '../../src/deploy/config.js';
 import { compileHost } from '../../src/engine/compile.js';
 import { RoleLibrary, builtinRolesDir } from '../../src/engine/roles.js';
@@ -75,5 +77,60 @@ describe('role lb', () => {
 
   it('an unknown backend group is an error naming the groups there are', () => {
     expect(() => compile({ lb_backend_group: 'webs' })).toThrow(/no group "webs" in the inventory \(groups: web\)/);
+  });
+});
+
+describe('deploy_lb_drain / deploy_lb_restore: commands on this machine, per host', () => {
+  const withHook = (name: string, drain: string) =>
+    ({
+      name,
+      appctl: 'x',
+      lbDrain: drain,
+      lbRestore: '',
+      plan: { host: { connection: { address: `10.0.0.${name.slice(-1)}` } }, vars: {} },
+    }) as unknown as HostDeploy;
+  const recorder = () => {
+    const steps: { host: string; step: StepRecord }[] = [];
+    const phases = { recordLocal: (h: HostDeploy, step: StepRecord) => steps.push({ host: h.name, step }) } as unknown as Phases;
+    return { steps, phases };
+  };
+  const lbOf = (phases: Phases, timeoutMs = 10_000) =>
+    loadBalancer({
+      phases,
+      lbHosts: [],
+      hook: (h, verb) => (verb === 'drain' ? h.lbDrain : h.lbRestore),
+      hookTimeoutMs: timeoutMs,
+      env: { KEEL_ENV: 'production', KEEL_RELEASE: 'r1' },
+      mask: (s) => s.replaceAll('tok3n', '******'),
+    });
+
+  it("runs each host's command with the host in its environment; what it says is the host's step, secrets masked", async () => {
+    const { steps, phases } = recorder();
+    const lb = lbOf(phases);
+    const batch = [
+      withHook('web1', 'echo "out $KEEL_HOST $KEEL_HOST_ADDRESS $KEEL_PRIVATE_ADDRESS $KEEL_ENV $KEEL_RELEASE tok3n"'),
+      withHook('web2', 'echo ok'),
+    ];
+    expect(lb.balances(batch)).toBe(true);
+    expect(await lb.drain(batch)).toBe(true);
+    const web1 = steps.find((s) => s.host === 'web1')!.step;
+    expect(web1).toMatchObject({ phase: 'drain', name: 'deploy_lb_drain', status: 'ok', code: 0 });
+    expect(web1.output).toBe(
+      '$ echo "out $KEEL_HOST $KEEL_HOST_ADDRESS $KEEL_PRIVATE_ADDRESS $KEEL_ENV $KEEL_RELEASE ******"\nout web1 10.0.0.1 web1 production r1 ******\n',
+    );
+    // No restore command: nothing runs for it.
+    expect(await lb.restore(batch)).toBe(true);
+    expect(steps.filter((s) => s.step.phase === 'restore')).toEqual([]);
+  });
+
+  it('a failing or hanging command fails its host step with the exit code and last lines; a hung one is killed', async () => {
+    const { steps, phases } = recorder();
+    expect(await lbOf(phases).drain([withHook('web1', 'echo "An error occurred (AccessDenied)" >&2; exit 254')])).toBe(false);
+    expect(steps[0]!.step).toMatchObject({ status: 'failed', code: 254 });
+    expect(steps[0]!.step.output).toContain('An error occurred (AccessDenied)');
+    const started = Date.now();
+    expect(await lbOf(phases, 300).drain([withHook('web2', 'sleep 30')])).toBe(false);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(steps[1]!.step.output).toContain('timed out after 0.3 s');
   });
 });
