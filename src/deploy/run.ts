@@ -5,6 +5,11 @@
 //   lock -> dump (verified) -> build -> [maintenance on] -> migrate -> switch (switch.ts:
 //   start beside, check, switch traffic, reload, health, retire) -> [maintenance off] -> prune
 //
+// With deploy_serial the switch goes batch by batch, each batch out of the load balancer while
+// it switches (rolling.ts, lb.ts); the load balancers' hosts (role lb) are locked with the others.
+// The lock script also reads each host's pg_dump and the server's version: a dump that cannot
+// work stops the deploy before the build.
+//
 // Nothing live changes before the switch: a failure up to the new release's own checks leaves
 // the old release serving (the new one is marked failed, and never served a request). From
 // the switch on, a failure on any host puts every host back on its previous release.
