@@ -390,6 +390,22 @@ describe('named targets on ports that stay (keel target up web1; target: web1 in
     const status = await runKeel(['target', 'status'], { root });
     expect(status.stdout).toMatch(/^web1\s+\S+\s+bookworm\s/m);
     expect(status.stdout).toMatch(/^web13\s+running\s+trixie\s/m);
+
+    // A version pinned for Debian 12 on Debian 13: apt's "Unable to locate package" becomes the
+    // package, the release and the variable (with where it is set).
+    await writeFile(
+      join(root, 'inventories', 'pg13.yaml'),
+      'hosts:\n  web13:\n    target: web13\n    roles: [postgres]\n    vars:\n      postgres_version: 15\n      postgres_password: ""\n',
+    );
+    const pinned = await runKeel(['provision', 'pg13', '--yes', '--output', 'json'], { root });
+    expect(pinned.code).toBe(2);
+    const failed = pinned.json().hosts[0].resources.find((r: any) => r.status === 'failed');
+    expect(failed.id).toBe('postgres/package:postgresql-15, postgresql-client-15');
+    expect(failed.reason).toBe(
+      'command failed with exit code 100: apt has no postgresql-15, postgresql-client-15 for this host, Debian 13 (trixie), ' +
+        `${pinned.json().hosts[0].facts.architecture} (not in its release, or not in its apt sources); ` +
+        'it comes from postgres_version = 15 (inventories/pg13.yaml:6:7): set postgres_version to what this release has',
+    );
   });
 });
 
