@@ -22,8 +22,8 @@ export interface LoadBalancer {
   drain(batch: HostDeploy[]): Promise<boolean>;
   restore(batch: HostDeploy[]): Promise<boolean>;
   /** After a deploy that switched every host at once (no drain): role lb's members among
-   *  `hosts` that wait drained (a host new to the group) are put in service; the hooks are not
-   *  run. Nothing happens for a member already in service. */
+   *  `hosts` that wait drained (a host new to the group, or left out by a run that died) are
+   *  put in service; the hooks are not run, and a host drained by hand stays out. */
   restoreWaiting(hosts: HostDeploy[]): Promise<boolean>;
 }
 
@@ -62,7 +62,8 @@ export function loadBalancer(c: LbContext): LoadBalancer {
  *  in flight on a drain). */
 function lbctlSteps(lb: LbHost, verb: 'drain' | 'restore', batch: HostDeploy[]): Step[] {
   const names = batch.map((h) => h.name).filter((n) => lb.members.includes(n));
-  return [{ key: `${verb}-${lb.lbName}`, commands: [sh`${lb.lbctl} ${verb} ${names}`] }];
+  // --by deploy: a host drained by hand stays out (its restore is someone else's).
+  return [{ key: `${verb}-${lb.lbName}`, commands: [sh`${lb.lbctl} ${verb} --by deploy ${names}`] }];
 }
 
 /** Each host's hook on the controller, the batch's in parallel; recorded as the host's step
@@ -130,8 +131,9 @@ function runLocal(command: string, env: NodeJS.ProcessEnv, timeoutMs: number): P
  * keel provision in batches (a group's serial, --serial): each batch's hosts that are backends
  * of a role lb of the run leave it before they apply and come back once applied, with lbctl
  * on the lb host, so that a provision that restarts nginx or the app server on every web host
- * drops no request. Only hosts that were in service go back: one waiting drained (new to the
- * group, no release yet) stays so. Undefined when no lb of the run has backends in it.
+ * drops no request. Only what the provision took out goes back (lbctl --by provision): a host
+ * waiting drained (new to the group, no release yet) or drained by hand stays so. Undefined
+ * when no lb of the run has backends in it.
  */
 export function provisionAroundBatch(plans: HostPlan[], notice: (message: string) => void): AroundBatch | undefined {
   const lbs = plans
@@ -165,19 +167,11 @@ export function provisionAroundBatch(plans: HostPlan[], notice: (message: string
         notice(`${mine.join(', ')}: every backend of ${lb.host} (${lb.name}) is in this batch: not drained (nothing else would serve)`);
         continue;
       }
-      const status = await run(lb.host, sh`${lb.lbctl} status`.text);
-      if (status.code !== 0)
-        return { ok: false, why: `${lb.host} could not say which backends are in service (exit ${status.code}):\n${lastLines(status.stderr, 6)}` };
-      const inService = status.stdout
-        .split('\n')
-        .map((l) => l.split(' '))
-        .filter(([n, , state]) => mine.includes(n!) && state === 'in-service')
-        .map(([n]) => n!);
-      if (!inService.length) continue;
-      const r = await run(lb.host, sh`${lb.lbctl} drain ${inService}`.text);
+      // --by provision: one drained already (by hand, new to the group) stays as it is.
+      const r = await run(lb.host, sh`${lb.lbctl} drain --by provision ${mine}`.text);
       if (r.code !== 0)
-        return { ok: false, why: `${lb.host} could not take ${inService.join(', ')} out of ${lb.name} (exit ${r.code}):\n${lastLines(r.stderr, 6)}` };
-      drained.set(lb.host, inService);
+        return { ok: false, why: `${lb.host} could not take ${mine.join(', ')} out of ${lb.name} (exit ${r.code}):\n${lastLines(r.stderr, 6)}` };
+      drained.set(lb.host, mine);
     }
     return { ok: true };
   }
@@ -186,7 +180,7 @@ export function provisionAroundBatch(plans: HostPlan[], notice: (message: string
     for (const lb of lbs) {
       const back = drained.get(lb.host);
       if (!back?.length) continue;
-      const r = await run(lb.host, sh`${lb.lbctl} restore ${back}`.text).catch((err: Error) => ({ code: null, stderr: err.message }));
+      const r = await run(lb.host, sh`${lb.lbctl} restore --by provision ${back}`.text).catch((err: Error) => ({ code: null, stderr: err.message }));
       if (r.code !== 0)
         notice(
           `${back.join(', ')} stay out of ${lb.host} (${lb.name}): restore failed (exit ${r.code}): ${r.stderr.trim()}; ` +
