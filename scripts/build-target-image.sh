@@ -1,21 +1,30 @@
 #!/bin/sh
 # Build the systemd Debian test target image from Debian's packages (no registry is
-# reachable, so nothing can be pulled). The image is tagged with a hash of this recipe and
-# rebuilt only when the recipe changes. Prints the image tag on stdout, progress on stderr.
+# reachable, so nothing can be pulled):
+#
+#   sh scripts/build-target-image.sh [bookworm|trixie]     (default bookworm, Debian 12)
+#
+# The image is tagged keel-target:<release>-<hash of this recipe and the release> and rebuilt
+# only when the recipe changes. Prints the image tag on stdout, progress on stderr.
 #
 # The hash covers the script's non-comment lines, so editing comments does not rebuild.
 # Concurrent runs (two test processes) serialize on a lock and the second reuses the image.
 set -eu
-recipe_hash=$(grep -v '^[[:space:]]*#' "$0" | sha256sum | cut -c1-12)
-image="keel-target:$recipe_hash"
-base="keel-target-rootfs:$recipe_hash"
+release=${1:-bookworm}
+case $release in
+  bookworm | trixie) ;;
+  *) echo "build-target-image: unknown release '$release' (bookworm or trixie)" >&2; exit 2 ;;
+esac
+recipe_hash=$( { grep -v '^[[:space:]]*#' "$0"; echo "$release"; } | sha256sum | cut -c1-12)
+image="keel-target:$release-$recipe_hash"
+base="keel-target-rootfs:$release-$recipe_hash"
 
 if command -v flock >/dev/null 2>&1; then
   exec 9>"${TMPDIR:-/tmp}/keel-target-image.lock"
   flock 9
 fi
 if docker image inspect "$image" >/dev/null 2>&1; then
-  docker tag "$image" keel-target:latest
+  [ "$release" != bookworm ] || docker tag "$image" keel-target:latest
   echo "$image"; exit 0
 fi
 
@@ -23,10 +32,10 @@ mirror=${KEEL_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 work=$(mktemp -d /var/tmp/keel-rootfs.XXXXXX)
 trap 'rm -rf "$work"' EXIT INT TERM
 rootfs="$work/rootfs"
-echo "build-target-image: debootstrap bookworm from $mirror (about a minute)" >&2
+echo "build-target-image: debootstrap $release from $mirror (about a minute)" >&2
 debootstrap --variant=minbase \
   --include=systemd,systemd-sysv,openssh-server,sudo,ca-certificates,iproute2,procps,dbus \
-  bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -30 "$work/debootstrap.log" >&2; exit 1; }
+  "$release" "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -30 "$work/debootstrap.log" >&2; exit 1; }
 # The container, not a real server, needs this: PrivateUsers= fails without CAP_SYS_RESOURCE.
 mkdir -p "$rootfs/etc/systemd/system/service.d"
 printf '[Service]\nPrivateUsers=no\n' >"$rootfs/etc/systemd/system/service.d/10-container.conf"
@@ -42,7 +51,9 @@ printf 'HostKey /etc/ssh/ssh_host_ed25519_key\nMaxSessions 100\nMaxStartups 200:
 # Getty units have no console here and only spam the journal.
 ln -sf /dev/null "$rootfs/etc/systemd/system/getty@tty1.service"
 ln -sf /dev/null "$rootfs/etc/systemd/system/console-getty.service"
-printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb http://deb.debian.org/debian-security bookworm-security main\n' "$mirror" "$mirror" >"$rootfs/etc/apt/sources.list"
+printf 'deb %s %s main\ndeb %s %s-updates main\ndeb http://deb.debian.org/debian-security %s-security main\n' \
+  "$mirror" "$release" "$mirror" "$release" "$release" >"$rootfs/etc/apt/sources.list"
+rm -f "$rootfs/etc/apt/sources.list.d/debian.sources"
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 echo "build-target-image: importing the root filesystem" >&2
 tar -C "$rootfs" -c . | docker import \
@@ -53,10 +64,19 @@ tar -C "$rootfs" -c . | docker import \
 # PID 1 shuts down on SIGRTMIN+3, not on SIGTERM.
 printf 'FROM %s\nSTOPSIGNAL SIGRTMIN+3\n' "$base" |
   DOCKER_BUILDKIT=0 docker build -q -t "$image" - >"$work/build.log" 2>&1 || { tail -30 "$work/build.log" >&2; exit 1; }
-docker tag "$image" keel-target:latest
+[ "$release" != bookworm ] || docker tag "$image" keel-target:latest
 echo "build-target-image: built $image" >&2
-# Images of older recipes: untag them; one still used by a container stays (rmi refuses).
+# Images of this release's older recipes: untagged once they are two days old (several
+# checkouts, each with its own recipe, may share one engine: they must not take turns
+# rebuilding); one still used by a container stays (rmi refuses). Tags without a release
+# are bookworm's, from before the recipe took one.
+if [ "$release" = bookworm ]; then mine='([0-9a-f]{12}|bookworm-[0-9a-f]{12})'; else mine="$release-[0-9a-f]{12}"; fi
+old_enough=$(( $(date +%s) - 2 * 86400 ))
 docker image ls --format '{{.Repository}}:{{.Tag}}' |
-  grep -E '^keel-target(-rootfs)?:[0-9a-f]{12}$' | grep -v ":$recipe_hash\$" |
-  while read -r old; do docker rmi "$old" >/dev/null 2>&1 || true; done
+  grep -E "^keel-target(-rootfs)?:$mine\$" | grep -v ":$release-$recipe_hash\$" |
+  while read -r old; do
+    made=$(date -d "$(docker image inspect -f '{{.Created}}' "$old" 2>/dev/null)" +%s 2>/dev/null) || continue
+    [ "$made" -lt "$old_enough" ] || continue
+    docker rmi "$old" >/dev/null 2>&1 || true
+  done
 echo "$image"

@@ -4,12 +4,15 @@
 # change. Example and deploy tests start from it so that their time goes to what they test,
 # not to apt; the role tests use the plain image, where installing is part of what they test.
 # Prints the image tag on stdout, progress on stderr.
+#
+#   sh scripts/build-warm-image.sh [bookworm|trixie]       (default bookworm, Debian 12)
 set -eu
 here=$(dirname "$0")
-base=$(sh "$here/build-target-image.sh")
+release=${1:-bookworm}
+base=$(sh "$here/build-target-image.sh" "$release")
 packages="nginx postgresql postgresql-client redis-server supervisor python3 python3-venv python3-django python3-psycopg2 python3-redis python3-rq python3-gunicorn gunicorn python3-uvicorn gettext curl git tar gzip certbot pebble acl vim htop locales tzdata nftables logrotate ca-certificates openssl"
 recipe_hash=$( { grep -v '^[[:space:]]*#' "$0"; echo "$base"; } | sha256sum | cut -c1-12)
-image="keel-target-warm:$recipe_hash"
+image="keel-target-warm:$release-$recipe_hash"
 if command -v flock >/dev/null 2>&1; then
   exec 8>"${TMPDIR:-/tmp}/keel-warm-image.lock"
   flock 8
@@ -26,6 +29,13 @@ docker exec -e DEBIAN_FRONTEND=noninteractive "$name" sh -c "apt-get update -qq 
 docker exec "$name" sh -c 'systemctl stop nginx postgresql redis-server supervisor pebble 2>/dev/null; rm -f /etc/ssh/ssh_host_*' || true
 docker commit "$name" "$image" >/dev/null
 echo "build-warm-image: built $image" >&2
-docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -E '^keel-target-warm:' | grep -v ":$recipe_hash\$" |
-  while read -r old; do docker rmi "$old" >/dev/null 2>&1 || true; done
+# This release's images of older recipes, once two days old (see build-target-image.sh).
+if [ "$release" = bookworm ]; then mine='([0-9a-f]{12}|bookworm-[0-9a-f]{12})'; else mine="$release-[0-9a-f]{12}"; fi
+old_enough=$(( $(date +%s) - 2 * 86400 ))
+docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -E "^keel-target-warm:$mine\$" | grep -v ":$release-$recipe_hash\$" |
+  while read -r old; do
+    made=$(date -d "$(docker image inspect -f '{{.Created}}' "$old" 2>/dev/null)" +%s 2>/dev/null) || continue
+    [ "$made" -lt "$old_enough" ] || continue
+    docker rmi "$old" >/dev/null 2>&1 || true
+  done
 echo "$image"

@@ -7,6 +7,9 @@
 // deploy is skipped when the live release already is that commit.
 //
 // Everything keel does is the real CLI (bin/keel.js), its output streamed as it goes.
+//
+// `npm run demo -- --distro trixie`: the targets run Debian 13 instead of 12 (the same
+// inventory: roles pick the release's defaults, PostgreSQL 17 instead of 15).
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +22,8 @@ const keelBin = join(pkg, 'bin', 'keel.js');
 const ENV = 'local';
 const BRANCH = process.env.KEEL_DEMO_BRANCH ?? 'main';
 const TARGETS = ['web1', 'worker1', 'db1'];
+const distroAt = process.argv.indexOf('--distro');
+const DISTRO = distroAt > 0 ? process.argv[distroAt + 1] : undefined;
 const started = Date.now();
 
 function say(text) {
@@ -51,7 +56,7 @@ function must(r, what) {
 
 // 1. Targets.
 say(`local targets ${TARGETS.join(', ')} (Docker is installed and started if needed; the first time builds the image, about a minute)`);
-must(keel(['target', 'up', ...TARGETS]), 'keel target up');
+must(keel(['target', 'up', ...TARGETS, ...(DISTRO ? ['--distro', DISTRO] : [])]), 'keel target up');
 
 // 2. The inventory: the demo's, unless inventories/local.yaml is the user's own.
 const inventory = join(root, 'inventories', 'local.yaml');

@@ -6,6 +6,8 @@ import type { HostPlan } from '../engine/plan.js';
 import type { LocalBuildSettings } from './local-build.js';
 import { notifyTargets, type NotifyTarget } from './notify.js';
 import { isGitUrl } from './source.js';
+import type { Host } from '../inventory/types.js';
+import { parseDatabaseUrl } from './database.js';
 
 /** One of the release's health checks (deploy_health_path, deploy_health_checks): a path asked
  *  from the new release's own server, or a command run in the release. */
@@ -44,6 +46,17 @@ export interface HostDeploy {
   maintenanceFile: string;
   /** While it exists (and its time has not passed), the timers' jobs wait: a switch is on. */
   holdFile: string;
+  /** Commands run on the controller to take the host out of a load balancer, and back. */
+  lbDrain: string;
+  lbRestore: string;
+}
+
+/** A host with role lb in the run: nginx balancing the hosts of a group (lbctl drains them). */
+export interface LbHost extends HostDeploy {
+  lbName: string;
+  lbctl: string;
+  /** The inventory names of its backends. */
+  members: string[];
 }
 
 export interface DeployConfig {
@@ -53,6 +66,8 @@ export interface DeployConfig {
   migrateCommand: string;
   migrationsPattern: RegExp;
   backupHost: HostDeploy | undefined;
+  /** Why that host dumps: "deploy_backup_host", "the database host", "the migrate host". */
+  backupHostWhy: string;
   databaseUrl: string;
   repo: string;
   subdir: string;
@@ -61,12 +76,19 @@ export interface DeployConfig {
   /** Run on the controller before shipping (deploy_local_build); none: commands is empty. */
   localBuild: LocalBuildSettings;
   notify: NotifyTarget[];
+  /** deploy_serial: how many web hosts switch at a time (a count or "N%"); undefined: all. */
+  serial: number | string | undefined;
+  /** Load balancers (role lb) in front of hosts of this deploy. */
+  lbHosts: LbHost[];
+  lbHookTimeoutMs: number;
 }
 
 const str = (v: unknown, d = ''): string => (typeof v === 'string' ? v : d);
 
-/** The deploy hosts of the run (those with role `deploy`) and the settings that span them. */
-export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
+/** The deploy hosts of the run (those with role `deploy`) and the settings that span them.
+ *  `inventory`: every host of the environment (--limit aside), to tell a load balancer that
+ *  --limit left out. */
+export function deployConfig(plans: HostPlan[], envFile: string, inventory: Host[] = plans.map((p) => p.host)): DeployConfig {
   const deployPlans = plans.filter((p) => p.host.roles.includes('deploy'));
   if (!deployPlans.length) {
     throw new ConfigError(
@@ -105,19 +127,31 @@ export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
   };
   const migrateHost = pick('deploy_migrate_host', 'migrate host');
   const backup = first.deploy_backup !== false && str(migrateHost.plan.vars.database_url) !== '';
-  const backupHost = backup ? (str(first.deploy_backup_host) ? pick('deploy_backup_host', 'backup host') : migrateHost) : undefined;
+  // The database host, when it deploys too, has the server's own pg_dump (a client older than
+  // the server cannot dump it: web on Debian 12, database on 13).
+  const dbHost = databaseHost(hosts, str(migrateHost.plan.vars.database_url));
+  const [backupHost, backupHostWhy] = !backup
+    ? [undefined, '']
+    : str(first.deploy_backup_host)
+      ? [pick('deploy_backup_host', 'backup host'), 'deploy_backup_host']
+      : dbHost
+        ? [dbHost, 'the database host']
+        : [migrateHost, 'the migrate host'];
   let pattern: RegExp;
   try {
     pattern = new RegExp(str(first.deploy_migrations_pattern, '(^|/)(migrations|alembic/versions)/'));
   } catch (err) {
     throw new ConfigError(`deploy_migrations_pattern is not a regular expression: ${(err as Error).message}`, { file: envFile });
   }
+  const lbHosts = balancers(plans, hosts, inventory, envFile);
+  const serial = first.deploy_serial === null || first.deploy_serial === undefined ? undefined : (first.deploy_serial as number | string);
   return {
     hosts,
     migrateHost,
     migrateCommand: str(first.deploy_migrate_command),
     migrationsPattern: pattern,
     backupHost,
+    backupHostWhy,
     databaseUrl: str((backupHost ?? migrateHost).plan.vars.database_url),
     repo: str(first.deploy_repo),
     subdir: str(first.deploy_subdir).replace(/\/+$/, ''),
@@ -125,6 +159,9 @@ export function deployConfig(plans: HostPlan[], envFile: string): DeployConfig {
     knownHosts: str(first.deploy_known_hosts),
     localBuild: localBuildSettings(first, envFile),
     notify: notifyTargets(first.deploy_notify, envFile),
+    serial,
+    lbHosts,
+    lbHookTimeoutMs: (typeof first.deploy_lb_timeout === 'number' ? first.deploy_lb_timeout : 300) * 1000,
   };
 }
 
@@ -149,6 +186,47 @@ function localBuildSettings(v: Record<string, unknown>, envFile: string): LocalB
     );
   }
   return { commands, outputs };
+}
+
+/** The run's hosts with role lb whose backends include hosts of this deploy. One that --limit
+ *  left out would keep sending requests to hosts it cannot be told to drain: refused. */
+function balancers(plans: HostPlan[], hosts: HostDeploy[], inventory: Host[], envFile: string): LbHost[] {
+  const deploying = new Set(hosts.map((h) => h.name));
+  const inRun = new Set(plans.map((p) => p.host.name));
+  const out: LbHost[] = [];
+  for (const plan of plans.filter((p) => p.host.roles.includes('lb'))) {
+    const v = plan.vars;
+    const group = str(v.lb_backend_group, 'web');
+    const members = ((v.group_members as Record<string, { name: string }[]> | undefined)?.[group] ?? []).map((m) => m.name);
+    if (!members.some((m) => deploying.has(m))) continue;
+    const lbName = str(v.lb_name, group);
+    out.push({ ...hostDeploy(plan), lbName, lbctl: `/usr/local/sbin/lbctl-${lbName}`, members });
+  }
+  const left = inventory.filter(
+    (h) =>
+      h.roles.includes('lb') && !inRun.has(h.name) && inventory.some((m) => deploying.has(m.name) && m.groups.includes(str(h.vars.lb_backend_group, 'web'))),
+  );
+  if (left.length) {
+    throw new ConfigError(
+      `--limit leaves out ${left.map((h) => h.name).join(', ')} (role lb), which balances hosts of this deploy: it could not be told to drain them`,
+      { file: envFile },
+      { hint: `add ${left.map((h) => h.name).join(',')} to --limit` },
+    );
+  }
+  return out;
+}
+
+/** The deploy host the database URL names (by inventory name or address), if any. */
+function databaseHost(hosts: HostDeploy[], url: string): HostDeploy | undefined {
+  if (!url) return undefined;
+  let host: string;
+  try {
+    host = parseDatabaseUrl(url).host;
+  } catch {
+    return undefined; // reported where the dump needs it
+  }
+  if (!host || host === 'localhost' || host.startsWith('/')) return undefined;
+  return hosts.find((h) => h.name === host || h.plan.host.connection.address === host);
 }
 
 function hostDeploy(plan: HostPlan): HostDeploy {
@@ -184,6 +262,8 @@ function hostDeploy(plan: HostPlan): HostDeploy {
     backupKeep: typeof v.deploy_backup_keep === 'number' ? v.deploy_backup_keep : 10,
     maintenanceFile: str(v.nginx_maintenance_file, `${appRoot}/maintenance_on.html`),
     holdFile: `/etc/keel/apps/${str(v.app_name, 'app')}/hold`,
+    lbDrain: str(v.deploy_lb_drain),
+    lbRestore: str(v.deploy_lb_restore),
   };
 }
 

@@ -24,6 +24,23 @@ function asUser(h: HostDeploy, code: Shell): Shell {
   return sh`{ cd / && runuser -u ${h.appUser} -- sh -c ${code.text}; }`;
 }
 
+/** For the lock script (no round trip of its own): the major version of this host's pg_dump
+ *  (`<nonce> pg_dump 15`, empty without one) and, given the database, the server's
+ *  (`<nonce> pg_server 170012`, server_version_num; empty when it cannot be asked). */
+export function pgVersionsSnippet(nonce: string, db?: Database): Shell {
+  const client = sh`printf '%s pg_dump %s\\n' ${nonce} "$(pg_dump --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) \\([0-9]*\\).*/\\1/p')"`;
+  if (!db) return client;
+  const ask = sh`cd / && PGCONNECT_TIMEOUT=5 psql -XAtqw -c 'show server_version_num' 2>/dev/null`;
+  return joinShell([client, sh`( ${pgEnv(db)}; printf '%s pg_server %s\\n' ${nonce} "$(${ask})" )`]);
+}
+
+/** server_version_num's major version: 170012 -> 17, 90624 -> 9. */
+export function serverMajor(versionNum: string): number | undefined {
+  const n = Number(versionNum);
+  if (!Number.isInteger(n) || n <= 0) return undefined;
+  return Math.floor(n / 10000);
+}
+
 /** A verified dump: enough space, pg_dump -Fc to .partial, exit 0, not empty, read whole by
  *  pg_restore, its checksum recorded, then renamed; the oldest beyond `keep` removed, except the
  *  dump taken before the last migration that changed the database. No .partial is ever left. */
@@ -31,6 +48,10 @@ export function dumpSteps(h: HostDeploy, d: DumpPlan): Step[] {
   const partial = `${d.dir}/${d.name}.dump.partial`;
   const final = `${d.dir}/${d.name}.dump`;
   const dbSize = asUser(h, raw("psql -XAtqc 'select pg_database_size(current_database())'"));
+  const tooOldSays =
+    'pg_dump %s on this host cannot dump PostgreSQL %s (the client must not be older than the server): ' +
+    'install postgresql-client-%s here, or dump on the database host (deploy_backup_host)\\n';
+  const tooOld = sh`printf ${tooOldSays} "\${keel_cli:-(none)}" "$keel_srv" "$keel_srv" >&2; exit 1`;
   const noSpace = sh`printf 'not enough space in %s: %s bytes free, %s needed (the size of the database)\\n' ${d.dir} "$keel_avail" "$keel_db" >&2; exit 1`;
   const pgDump = asUser(h, sh`umask 077; pg_dump -Fc --no-password -f ${partial}`);
   const readWhole = asUser(h, sh`pg_restore -f /dev/null ${partial}`);
@@ -43,6 +64,10 @@ export function dumpSteps(h: HostDeploy, d: DumpPlan): Step[] {
         // A custom-format dump is compressed, but how much depends on the data: the size of the
         // database is the bound that cannot be too small.
         sh`keel_db=$(${dbSize}) || { echo 'cannot connect to the database to size it (see above)' >&2; exit 1; }`,
+        // A client older than the server cannot dump it: say so, not pg_dump halfway through.
+        sh`keel_srv=$(( $(${asUser(h, raw("psql -XAtqc 'show server_version_num'"))}) / 10000 ))`,
+        sh`keel_cli=$(pg_dump --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) \\([0-9]*\\).*/\\1/p')`,
+        sh`if [ "\${keel_cli:-0}" -lt "$keel_srv" ]; then ${tooOld}; fi`,
         sh`keel_avail=$(( $(df -Pk -- ${d.dir} | awk 'NR==2 {print $4}') * 1024 ))`,
         sh`printf 'database %s bytes; %s bytes available in %s\\n' "$keel_db" "$keel_avail" ${d.dir}`,
         sh`if [ "$keel_avail" -lt "$keel_db" ]; then ${noSpace}; fi`,

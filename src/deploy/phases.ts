@@ -13,6 +13,7 @@ import { runSteps, watchSteps, type Step, type StepWatcher, type StepsRun } from
 import { acquireSnippet, assertHeldSnippet, describeHolder, parseLockReport, type LockOwner } from '../engine/lock.js';
 import { PRELUDE, newNonce, wrap } from '../engine/script-parts.js';
 import { formatDuration, sleep } from './wait.js';
+import type { Shell } from '../shell/quote.js';
 import type { HostDeploy } from './config.js';
 import { NOT_YET, liveStateSnippet, parseLiveState, type LiveState } from './scripts.js';
 
@@ -53,6 +54,9 @@ export interface LockWait {
 
 export interface PhasesOptions {
   hosts: HostDeploy[];
+  /** Hosts the run also locks and runs steps on, that run no release (role lb's): their steps
+   *  are recorded, and named in failures, but they are not among the hosts' reports. */
+  helpers?: HostDeploy[];
   connect: (plan: HostPlan) => Promise<HostSession>;
   forks?: number;
   owner: LockOwner;
@@ -67,15 +71,25 @@ export interface PhasesOptions {
 export class Phases {
   readonly pool: HostPool;
   readonly reports: Map<string, HostDeployReport>;
+  /** The helpers' steps (role lb's drain and restore). */
+  readonly helperReports: Map<string, HostDeployReport>;
   private readonly state = new Map<string, LiveState>();
+  /** What each host's `extra` snippet printed in the lock script (lockAndRead). */
+  private readonly lockOutput = new Map<string, { stdout: string; nonce: string }>();
   private readonly byName: Map<string, HostDeploy>;
   /** Hosts whose release may have changed since they were last heard from. */
   private readonly inDoubt = new Set<string>();
 
   constructor(private readonly o: PhasesOptions) {
-    this.byName = new Map(o.hosts.map((h) => [h.name, h]));
+    this.byName = new Map([...o.hosts, ...(o.helpers ?? [])].map((h) => [h.name, h]));
     this.pool = new HostPool((host) => o.connect(this.byName.get(host.name)!.plan), o.forks);
     this.reports = new Map(o.hosts.map((h) => [h.name, { name: h.name, previous: '', live: '', steps: [] }]));
+    this.helperReports = new Map((o.helpers ?? []).map((h) => [h.name, { name: h.name, previous: '', live: '', steps: [] }]));
+  }
+
+  /** Where a host's steps are recorded: its report, or its helper report. */
+  private reportOf(name: string): HostDeployReport {
+    return (this.reports.get(name) ?? this.helperReports.get(name))!;
   }
 
   /** What was live on `h` when its lock was taken. */
@@ -83,20 +97,20 @@ export class Phases {
     return this.state.get(h.name) ?? { live: '', sha: '', venv: '', slot: '' };
   }
 
-  /** The run's first script on every host: take the lock and read what is live. Hosts are
-   *  locked in one order (by name), so two runs started together cannot each hold part, and a
-   *  run that waits (`wait`) for a host holds only hosts that come before it: no two runs can
-   *  wait for each other. */
-  async lockAndRead(what: string, wait: LockWait = { ms: 0 }): Promise<void> {
+  /** The run's first script on every host: take the lock and read what is live (and what
+   *  `extra` prints, see lockRead). Hosts are locked in one order (by name), so two runs
+   *  started together cannot each hold part, and a run that waits (`wait`) for a host holds
+   *  only hosts that come before it: no two runs can wait for each other. */
+  async lockAndRead(what: string, wait: LockWait = { ms: 0 }, extra?: (h: HostDeploy, nonce: string) => Shell | undefined): Promise<void> {
     this.o.onPhase?.('lock');
-    const hosts = [...this.o.hosts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const hosts = [...this.o.hosts, ...(this.o.helpers ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const deadline = Date.now() + wait.ms;
     let problem: string | undefined;
     // One at a time, in order: the first host refused stops the rest (nothing is taken past
     // it), and what was taken is released by close(). Connections open in parallel first.
     await Promise.all(hosts.map((h) => this.pool.session(h.plan.host).catch(() => undefined)));
     for (const h of hosts) {
-      problem = await this.lockOne(h, deadline, wait);
+      problem = await this.lockOne(h, deadline, wait, extra);
       if (problem) break;
     }
     if (!problem) return;
@@ -112,22 +126,32 @@ export class Phases {
   }
 
   /** Take `h`'s lock, waiting for a live holder until `deadline`; a problem, or undefined. */
-  private async lockOne(h: HostDeploy, deadline: number, wait: LockWait): Promise<string | undefined> {
+  private async lockOne(
+    h: HostDeploy,
+    deadline: number,
+    wait: LockWait,
+    extra?: (h: HostDeploy, nonce: string) => Shell | undefined,
+  ): Promise<string | undefined> {
     let pause = 1000;
     let said = { holder: '', at: 0 };
     let unwritten = 0;
     for (;;) {
       const [o] = await this.pool.each([h.plan.host], async (s) => {
         const nonce = newNonce();
-        const r = await s.runScript(wrap(PRELUDE + acquireSnippet(nonce, this.o.owner) + liveStateSnippet(h, nonce)), { timeoutMs: 60_000 });
+        const more = extra?.(h, nonce);
+        const script = PRELUDE + acquireSnippet(nonce, this.o.owner) + liveStateSnippet(h, nonce) + (more ? `${more}\n` : '');
+        const r = await s.runScript(wrap(script), { timeoutMs: 60_000 });
+        this.lockOutput.set(h.name, { stdout: r.stdout, nonce });
         return { lock: parseLockReport(r.stdout, nonce), live: parseLiveState(r.stdout, nonce), r };
       });
       if (!o!.ok) return `${h.name}: ${o!.error}`;
       const { lock, live, r } = o!.value;
       if (lock?.kind === 'acquired') {
-        const rep = this.reports.get(h.name)!;
-        rep.previous = rep.live = live.live;
-        this.state.set(h.name, live);
+        const rep = this.reports.get(h.name); // none for a helper (role lb)
+        if (rep) {
+          rep.previous = rep.live = live.live;
+          this.state.set(h.name, live);
+        }
         return undefined;
       }
       if (lock?.kind !== 'held') return `${h.name}: could not take the lock (exit ${r.code}): ${r.stderr.trim()}`;
@@ -156,6 +180,12 @@ export class Phases {
       await sleep(Math.min(pause, left), wait.signal);
       pause = Math.min(pause * 1.5, MAX_LOCK_PAUSE_MS);
     }
+  }
+
+  /** The lines `<nonce> <key> <value>` that lockAndRead's `extra` printed on `h`, by key. */
+  lockRead(h: HostDeploy, key: string): string | undefined {
+    const o = this.lockOutput.get(h.name);
+    return o ? new RegExp(`^${o.nonce} ${key} (.*)$`, 'm').exec(o.stdout)?.[1]?.trim() : undefined;
   }
 
   /** From now on, a host that cannot be reached has an unknown live release. */
@@ -201,7 +231,7 @@ export class Phases {
           again.push(o.host);
           continue;
         }
-        const rep = this.reports.get(o.host.name)!;
+        const rep = this.reportOf(o.host.name);
         if (o.run)
           this.recordRun(
             rep,
@@ -238,7 +268,7 @@ export class Phases {
     );
     return outcomes.map((o) => {
       const h = this.byName.get(o.host.name)!;
-      const rep = this.reports.get(o.host.name)!;
+      const rep = this.reportOf(o.host.name);
       if (!o.ok) {
         if (record) this.recordConnectionLoss(rep, name, o.error);
         return { host: h, ok: false, error: o.error };
@@ -277,6 +307,11 @@ export class Phases {
     return !failed && r.code === 0;
   }
 
+  /** A step run on the controller for `h` (a load balancer's hook): recorded like the others. */
+  recordLocal(h: HostDeploy, step: StepRecord): void {
+    this.record(this.reportOf(h.name), step);
+  }
+
   private record(rep: HostDeployReport, step: StepRecord): void {
     rep.steps.push(step);
     this.o.onStep?.(rep.name, step);
@@ -286,7 +321,7 @@ export class Phases {
   failure(phase: string | string[]): string {
     const phases = Array.isArray(phase) ? phase : [phase];
     const lines: string[] = [];
-    for (const rep of this.reports.values()) {
+    for (const rep of [...this.reports.values(), ...this.helperReports.values()]) {
       for (const st of rep.steps.filter((s) => phases.includes(s.phase) && s.status === 'failed')) {
         // Django and alembic say which migration they were applying: name it.
         const applying = [...(st.output ?? '').matchAll(/Applying ([\w.]+)\.\.\.|Running upgrade \S* ?-> (\w+)/g)].pop();
@@ -301,7 +336,8 @@ export class Phases {
 
   /** The phases that failed, in the order given. */
   failedPhase(candidates: string[]): string | undefined {
-    return candidates.find((p) => [...this.reports.values()].some((h) => h.steps.some((s) => s.phase === p && s.status === 'failed')));
+    const all = [...this.reports.values(), ...this.helperReports.values()];
+    return candidates.find((p) => all.some((h) => h.steps.some((s) => s.phase === p && s.status === 'failed')));
   }
 
   /** Whether a step of `phase` on a host said `text` in its output (a migration ran...). */

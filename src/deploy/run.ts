@@ -9,6 +9,11 @@
 // The code comes with the request: git's archive, with what deploy_local_build made on the
 // controller (local-build.ts), built before the lock is asked for.
 //
+// With deploy_serial the switch goes batch by batch, each batch out of the load balancer while
+// it switches (rolling.ts, lb.ts); the load balancers' hosts (role lb) are locked with the others.
+// The lock script also reads each host's pg_dump and the server's version: a dump that cannot
+// work stops the deploy before the build.
+//
 // Nothing live changes before the switch: a failure up to the new release's own checks leaves
 // the old release serving (the new one is marked failed, and never served a request). From
 // the switch on, a failure on any host puts every host back on its previous release.
@@ -23,12 +28,14 @@ import type { DeployConfig, HostDeploy } from './config.js';
 import { parseDatabaseUrl } from './database.js';
 import { Phases, type HostDeployReport, type StepRecord } from './phases.js';
 import { buildSteps, maintenanceSteps, markFailedSteps, migrateSteps, pruneSteps, releaseFreeSteps } from './scripts.js';
-import { dumpMigratedSteps, dumpSteps } from './db-scripts.js';
+import { dumpMigratedSteps, dumpSteps, pgVersionsSnippet, serverMajor } from './db-scripts.js';
 import type { Source } from './source.js';
 import type { LocalBuildReport } from './local-build.js';
 import { checkNewer } from './newer.js';
 import { switchRelease } from './switch.js';
 import { deployEntry, historyScript } from './history.js';
+import { batchesOf, checkBatches, rollRelease } from './rolling.js';
+import { loadBalancer, type LoadBalancer } from './lb.js';
 
 export type { HostDeployReport, StepRecord } from './phases.js';
 
@@ -51,6 +58,8 @@ export interface DeployReport {
   /** Whether the migration changed the database (it said it applied something). */
   migrated: boolean;
   hosts: HostDeployReport[];
+  /** A rolling deploy's batches of web hosts, in order (deploy_serial); null: all at once. */
+  batches: string[][] | null;
   durationMs: number;
 }
 
@@ -118,10 +127,18 @@ class Deploy {
   /** How the run ended, for its line in the deploy history. */
   private ended: { status: DeployStatus | 'interrupted'; error: string | null } | undefined;
 
+  /** deploy_serial's batches (rolling.ts), or null: every host at once. */
+  private readonly batches: HostDeploy[][] | null;
+  private readonly lb: LoadBalancer;
+
   constructor(private readonly req: DeployRequest) {
+    const c = req.config;
     this.archive = req.archive ? { bytes: req.archive.length, sha256: createHash('sha256').update(req.archive).digest('hex') } : null;
+    this.batches = c.serial !== undefined && c.hosts.some((h) => h.appctl) ? batchesOf(c.hosts, c.serial) : null;
+    if (this.batches) checkBatches(this.batches, c.lbHosts, c.serial!);
     this.phases = new Phases({
       hosts: req.config.hosts,
+      helpers: c.lbHosts,
       connect: req.connect,
       forks: req.forks,
       owner: req.owner,
@@ -130,13 +147,28 @@ class Deploy {
       onPhase: req.onPhase,
       watch: req.watch,
     });
+    this.lb = loadBalancer({
+      phases: this.phases,
+      lbHosts: c.lbHosts,
+      hook: (h, verb) => (verb === 'drain' ? h.lbDrain : h.lbRestore),
+      hookTimeoutMs: c.lbHookTimeoutMs,
+      env: { KEEL_ENV: req.env, KEEL_RELEASE: req.release },
+      mask: req.mask,
+    });
   }
 
   async run(): Promise<DeployReport> {
     const { config: c } = this.req;
     const p = this.phases;
     const all = c.hosts;
-    await p.lockAndRead('deployed', { ms: this.req.waitLockMs ?? 0, onWait: this.req.onWaitLock, signal: this.req.signal });
+    const db = c.backupHost ? parseDatabaseUrl(c.databaseUrl) : undefined;
+    // Each host's pg_dump, and the server's version, read with the lock: a dump that cannot
+    // work fails here, before anything is built.
+    await p.lockAndRead(
+      'deployed',
+      { ms: this.req.waitLockMs ?? 0, onWait: this.req.onWaitLock, signal: this.req.signal },
+      db ? (h, nonce) => pgVersionsSnippet(nonce, h === c.backupHost ? db : undefined) : undefined,
+    );
     const live = all.map((h) => ({ host: h.name, release: p.before(h).live, sha: p.before(h).sha }));
     const note = await checkNewer(this.req.source, live, { env: this.req.env, allowOlder: !!this.req.allowOlder, ref: !!this.req.ref });
     if (note) this.req.onNote?.(note);
@@ -148,8 +180,9 @@ class Deploy {
       return this.end('failed', `${why}${same}\nnothing was deployed`);
     }
 
-    if (c.backupHost) {
-      const db = parseDatabaseUrl(c.databaseUrl);
+    if (c.backupHost && db) {
+      const mismatch = this.pgDumpTooOld(c.backupHost);
+      if (mismatch) return this.end('failed', mismatch);
       const name = this.req.release;
       const ok = await p.phase('dump', [c.backupHost], (h) => dumpSteps(h, { db, dir: h.backupDir, name, keep: h.backupKeep }));
       if (!ok) return this.end('failed', `${p.failure('dump')}\nno verified dump, so nothing was deployed`);
@@ -182,13 +215,22 @@ class Deploy {
     this.checkStop();
 
     this.switching = true;
-    const out = await switchRelease({ phases: p, hosts: all, to: this.req.release, maintenance: this.req.maintenance, signal: this.req.signal });
+    const sw = { phases: p, hosts: all, to: this.req.release, maintenance: this.req.maintenance, signal: this.req.signal };
+    const out = this.batches ? await rollRelease({ ...sw, batches: this.batches, lb: this.lb }) : await switchRelease(sw);
+    // A host that joined a load balancer's group waits drained until it runs the release.
+    if (out.status === 'switched' && !this.batches) await this.lb.restoreWaiting(web);
     this.switching = false;
     if (out.status === 'not switched') {
       if (this.req.signal?.aborted) {
         await this.markFailed('interrupted before it got traffic');
         await this.maintenanceOff();
         throw new InterruptedError(signalName(this.req.signal), [`${this.req.release} was stopped before it got any traffic: ${this.oldServes()}`]);
+      }
+      if (out.phase === 'drain') {
+        return this.abandon(
+          `${p.failure('drain')}\nthe load balancer could not take the first batch out: ${this.req.release} got no traffic, ${this.oldServes()}` +
+            this.dumpHint('its migration'),
+        );
       }
       return this.abandon(
         `${p.failure(['start', 'check'])}\n${this.req.release} failed its checks before it got any traffic: ` +
@@ -206,6 +248,27 @@ class Deploy {
     await this.maintenanceOff();
     await p.phase('prune', all, (h) => pruneSteps(h, [p.before(h).live].filter(Boolean)));
     return this.end('deployed', null);
+  }
+
+  /** pg_dump cannot dump a server newer than itself: say so before anything is built, and
+   *  where a dump would work. Null when it can (or when the server could not be asked: the
+   *  dump step says why). */
+  private pgDumpTooOld(backup: HostDeploy): string | null {
+    const p = this.phases;
+    const server = serverMajor(p.lockRead(backup, 'pg_server') ?? '');
+    if (server === undefined) return null;
+    const client = (h: HostDeploy) => Number(p.lockRead(h, 'pg_dump') || 0);
+    if (client(backup) >= server) return null;
+    const able = this.req.config.hosts.filter((h) => client(h) >= server).map((h) => `${h.name} (pg_dump ${client(h)})`);
+    const has = client(backup) ? `pg_dump ${client(backup)}` : 'no pg_dump';
+    const hint = able.length
+      ? `dump where the client can: set deploy_backup_host to ${able.join(' or ')}`
+      : `install postgresql-client-${server} on ${backup.name} (Debian 12 has 15 only: PGDG's apt repository, apt.postgresql.org, has newer ones), ` +
+        'or give the database host role deploy (its own pg_dump matches its server, and it then takes the dump)';
+    return (
+      `${backup.name}, which takes the dump (${this.req.config.backupHostWhy}), has ${has}; the database server is PostgreSQL ${server}: ` +
+      `pg_dump cannot dump a server newer than itself\nnothing was deployed\nhint: ${hint}`
+    );
   }
 
   /** What the hosts run after a switch back, as far as each one said. */
@@ -308,6 +371,7 @@ class Deploy {
       rolledBack: status === 'rolled back',
       migrated: this.migrationChanged(),
       hosts: [...this.phases.reports.values()],
+      batches: this.batches?.map((b) => b.map((h) => h.name)) ?? null,
       durationMs: Date.now() - this.started,
     };
   }

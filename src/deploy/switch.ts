@@ -39,20 +39,56 @@ export type SwitchOutcome =
 
 export async function switchRelease(req: SwitchRequest): Promise<SwitchOutcome> {
   const { phases: p, hosts, to } = req;
-  const web = hosts.filter((h) => h.appctl);
-  const oldSlot = (h: HostDeploy) => p.before(h).slot as Slot | '';
-  const newSlot = (h: HostDeploy) => idleSlot(p.before(h).slot);
-  const aborted = () => !!req.signal?.aborted;
+  if (
+    !(await startBeside(
+      req,
+      hosts.filter((h) => h.appctl),
+    ))
+  )
+    return { status: 'not switched', phase: p.failedPhase(['start', 'check']) ?? 'interrupted' };
+  if (await moveTraffic(req, hosts)) {
+    p.setLive(hosts, () => to);
+    await retire(req, hosts);
+    return { status: 'switched' };
+  }
+  const phase = p.failedPhase(['switch', 'reload', 'health']) ?? 'interrupted';
+  const backOk = await switchBack(req, hosts);
+  return { status: 'switched back', phase, backOk };
+}
 
+/** The slot a host's new release runs in, and the one its old release runs in ("" if none). */
+export function slotsOf(p: Phases): { newSlot: (h: HostDeploy) => Slot; oldSlot: (h: HostDeploy) => Slot | '' } {
+  return { newSlot: (h) => idleSlot(p.before(h).slot), oldSlot: (h) => p.before(h).slot as Slot | '' };
+}
+
+/** `web` start the release in their idle slot and pass its checks there; false (the new slots
+ *  stopped again) if one did not, or on an interrupt. Nothing live changes. */
+export async function startBeside(req: SwitchRequest, web: HostDeploy[]): Promise<boolean> {
+  const { phases: p, to } = req;
+  const { newSlot } = slotsOf(p);
+  const aborted = () => !!req.signal?.aborted;
   const started = await p.phase('start', web, (h) => slotStartSteps(h, newSlot(h), to));
   const checked = started && !aborted() && (await p.waitPhase('check', web, (h, round) => slotCheckSteps(h, newSlot(h), to, round), req.signal));
-  if (!checked || aborted()) {
-    await p.phase('stop-new', web, (h) => slotStopSteps(h, newSlot(h)));
-    return { status: 'not switched', phase: p.failedPhase(['start', 'check']) ?? 'interrupted' };
-  }
+  if (checked && !aborted()) return true;
+  await stopNew(req, web);
+  return false;
+}
 
+/** The new slots that got no traffic stop again. */
+export async function stopNew(req: SwitchRequest, web: HostDeploy[]): Promise<void> {
+  const { newSlot } = slotsOf(req.phases);
+  await req.phases.phase('stop-new', web, (h) => slotStopSteps(h, newSlot(h)));
+}
+
+/** `hosts` switch to the release (its new slot gets their nginx's traffic), their workers
+ *  reload on it, and they pass the health checks; false at the first phase that fails, or on
+ *  an interrupt. From here a failure means switching back (switchBack). */
+export async function moveTraffic(req: SwitchRequest, hosts: HostDeploy[]): Promise<boolean> {
+  const { phases: p, to } = req;
+  const { newSlot } = slotsOf(p);
+  const aborted = () => !!req.signal?.aborted;
   p.markInDoubt(hosts);
-  const switched =
+  return (
     (await p.phase('switch', hosts, (h) => [
       ...holdSteps(h, true),
       ...quiesceSteps(h),
@@ -62,22 +98,23 @@ export async function switchRelease(req: SwitchRequest): Promise<SwitchOutcome> 
     !aborted() &&
     (await p.phase('reload', hosts, (h) => [...reloadSteps(h, 'auto'), ...hookSteps(h, releaseDir(h, to), 'after_switch')])) &&
     !aborted() &&
-    (await p.waitPhase('health', hosts, (h, round) => healthSteps(h, { maintenance: req.maintenance, roundSeconds: round }), req.signal));
-  if (switched && !aborted()) {
-    p.setLive(hosts, () => to);
-    await p.phase('retire', hosts, (h) => [...(h.appctl && oldSlot(h) ? slotStopSteps(h, oldSlot(h) as Slot) : []), ...holdSteps(h, false)]);
-    return { status: 'switched' };
-  }
-  const phase = p.failedPhase(['switch', 'reload', 'health']) ?? 'interrupted';
-  const backOk = await switchBack(req, newSlot, oldSlot);
-  return { status: 'switched back', phase, backOk };
+    (await p.waitPhase('health', hosts, (h, round) => healthSteps(h, { maintenance: req.maintenance, roundSeconds: round }), req.signal)) &&
+    !aborted()
+  );
 }
 
-/** Every host back on what it ran before: the old slot (still running) takes the traffic again,
+/** Once every host runs the release: the old slots drain and stop; the timers go on. */
+export async function retire(req: SwitchRequest, hosts: HostDeploy[]): Promise<void> {
+  const { oldSlot } = slotsOf(req.phases);
+  await req.phases.phase('retire', hosts, (h) => [...(h.appctl && oldSlot(h) ? slotStopSteps(h, oldSlot(h) as Slot) : []), ...holdSteps(h, false)]);
+}
+
+/** `hosts` back on what they ran before: the old slot (still running) takes the traffic again,
  *  current goes back, the workers restart on it; then the new slots stop. A host that ran
- *  nothing before runs nothing again. */
-async function switchBack(req: SwitchRequest, newSlot: (h: HostDeploy) => Slot, oldSlot: (h: HostDeploy) => Slot | ''): Promise<boolean> {
-  const { phases: p, hosts } = req;
+ *  nothing before runs nothing again. True if every one is back and healthy. */
+export async function switchBack(req: SwitchRequest, hosts: HostDeploy[]): Promise<boolean> {
+  const { phases: p } = req;
+  const { newSlot, oldSlot } = slotsOf(p);
   const prev = (h: HostDeploy) => p.before(h).live;
   const back = hosts.filter((h) => prev(h));
   const none = hosts.filter((h) => !prev(h));

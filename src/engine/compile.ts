@@ -3,16 +3,26 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { ConfigError, ConfigErrors, KeelError, oneOrMany, throwIfAny, type SourceLocation } from '../errors.js';
+import { ConfigError, ConfigErrors, KeelError, formatLocation, oneOrMany, throwIfAny, type SourceLocation } from '../errors.js';
 import { didYouMean } from '../suggest.js';
 import { unique } from '../lists.js';
 import type { Host, RoleInstance, Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
 import { fileType } from '../resources/file.js';
-import type { HostCondition, HostPlan, PlannedHandler, PlannedResource } from './plan.js';
-import { builtinRolesDir, sharedClosure, type HostWhen, type Role, type RoleLibrary, type RoleResource, type SharedVariables } from './roles.js';
+import type { HostCondition, HostPlan, PlannedHandler, PlannedResource, VariableOrigin } from './plan.js';
+import {
+  CodenameDefault,
+  builtinRolesDir,
+  sharedClosure,
+  type HostWhen,
+  type Role,
+  type RoleLibrary,
+  type RoleResource,
+  type SharedVariables,
+} from './roles.js';
+import { FACT_NAMES, describeFacts, type FactName, type HostFacts } from './facts.js';
 import { EXTRA_VARS_HINT } from '../inventory/extra-vars.js';
-import { DECLARED, evaluateWhen, render, renderValue, resolveVars } from './template.js';
+import { DECLARED, evaluateWhen, referencedNames, render, renderValue, resolveVars } from './template.js';
 
 export interface CompileOptions {
   env: string;
@@ -21,7 +31,25 @@ export interface CompileOptions {
   /** Only resources carrying one of these tags (a role's name is an implicit tag). */
   tags?: string[];
   root: string;
+  /** The host's facts (`facts.*` in templates, `default_by_codename`): the plan is for them. */
+  facts?: HostFacts;
+  /** Every fact the compilation read is added here (variants.ts: does the plan depend on it?). */
+  factsRead?: Set<FactName>;
+  /** The inventory's groups and their hosts (`{{#each (group "web")}}`: role lb's backends). */
+  groupMembers?: Record<string, GroupMember[]>;
 }
+
+/** A host of a group as other hosts' roles see it. */
+export interface GroupMember {
+  name: string;
+  /** How keel reaches it (SSH). */
+  address: string;
+  /** How the other hosts reach it: its private_address, else its name. */
+  private_address: string;
+}
+
+/** The facts a plan is compiled for when none are given (tests, tools): Debian 12 on amd64. */
+export const DEFAULT_FACTS: HostFacts = { distribution: 'debian', release: '12', codename: 'bookworm', architecture: 'amd64', service_manager: 'systemd' };
 
 const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
 const validators = new Map<string, ValidateFunction>();
@@ -57,14 +85,18 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   // -e values are taken as they are (never rendered): see inventory/extra-vars.ts.
   const literal = new Set(host.literalVars ?? []);
   const literalValues: Vars = Object.fromEntries([...literal].map((k) => [k, host.vars[k]]));
+  const facts = opts.facts ?? DEFAULT_FACTS;
   const builtins: Vars = {
     secrets: opts.secrets ?? {},
     env: opts.env,
     inventory_hostname: host.name,
     host: { name: host.name, address: host.connection.address, groups: host.groups },
+    facts: trackedFacts(facts, opts.factsRead),
+    group_members: opts.groupMembers ?? {},
   };
   const resolveFor = (inst: RoleInstance | undefined): Vars => {
     const layered: Vars = { ...defaults, ...host.vars, ...inst?.vars };
+    for (const [k, v] of Object.entries(layered)) if (v instanceof CodenameDefault) layered[k] = byCodename(v, builtins.facts as HostFacts, facts);
     const raw = Object.fromEntries(Object.entries(layered).filter(([k]) => !literal.has(k)));
     const locations = { ...defaultLocations, ...host.varLocations, ...inst?.varLocations };
     const vars = resolveVars(raw, { ...builtins, role_instance: inst?.name ?? '', ...literalValues }, locations, inst?.location ?? host.location);
@@ -117,6 +149,7 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
       try {
         for (const item of expandLoop(entry, context)) {
           const planned = compileResource(role, label, entry, item, resources.length);
+          if (planned.type.explainFailure && !planned.skipped) planned.origins = originsOf(entry.params, item, u.inst);
           const n = (seen.get(planned.id) ?? 0) + 1;
           seen.set(planned.id, n);
           if (n > 1) planned.id += `#${n}`;
@@ -129,7 +162,9 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   }
   linkHandlers(host, resources, handlers, labelsOf, errors);
   throwIfAny(dedupe(errors));
-  return { host, vars, resources, handlers };
+  // Read after compiling (a report, keel inventory) is not a dependency of the plan.
+  vars.facts = { ...facts };
+  return { host, vars, resources, handlers, facts };
 
   function compileResource(role: Role, label: string, entry: RoleResource, context: Vars, index: number): PlannedResource {
     const where = entry.location;
@@ -175,6 +210,32 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
     };
   }
 
+  /** The variables `params` name, their values and where each was set (see VariableOrigin). */
+  function originsOf(params: unknown, context: Vars, inst: RoleInstance): VariableOrigin[] {
+    const names = new Set<string>();
+    const walk = (v: unknown): void => {
+      if (typeof v === 'string') referencedNames(v).forEach((n) => names.add(n));
+      else if (Array.isArray(v)) v.forEach(walk);
+      else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+    };
+    walk(params);
+    const where = (loc: SourceLocation | undefined) => (loc ? formatLocation(loc) : 'the inventory');
+    return [...names]
+      .filter((n) => n in context && !(n in builtins) && n !== 'item')
+      .map((name) => {
+        const d = defaults[name];
+        const from =
+          name in inst.vars
+            ? where(inst.varLocations[name])
+            : name in host.vars
+              ? where(host.varLocations?.[name])
+              : d instanceof CodenameDefault
+                ? `the default for ${facts.codename} (${where(d.location)})`
+                : `the default (${where(defaultLocations[name])})`;
+        return { name, value: context[name], from };
+      });
+  }
+
   function renderTemplate(role: Role, p: Record<string, unknown>, context: Vars, where: SourceLocation): Record<string, unknown> {
     const { src, dest, vars: local, ...rest } = p as { src?: unknown; dest?: unknown; vars?: unknown } & Record<string, unknown>;
     if (typeof src !== 'string' || typeof dest !== 'string') {
@@ -211,6 +272,33 @@ function sourceFile(role: Role, source: string): string {
 }
 
 const KEEL_HOST_PREFIX = '@keel/';
+
+/** `facts.*` for templates: reading one records it in `read` (the plan depends on it). */
+function trackedFacts(facts: HostFacts, read: Set<FactName> | undefined): Vars {
+  const out: Vars = {};
+  for (const name of FACT_NAMES) {
+    Object.defineProperty(out, name, {
+      enumerable: true,
+      get: () => {
+        read?.add(name);
+        return facts[name];
+      },
+    });
+  }
+  return out;
+}
+
+/** A default_by_codename for the host's release: its entry, else the role's plain default. */
+function byCodename(d: CodenameDefault, tracked: HostFacts, facts: HostFacts): unknown {
+  const codename = tracked.codename;
+  if (Object.prototype.hasOwnProperty.call(d.byCodename, codename)) return d.byCodename[codename];
+  if (d.fallback) return d.fallback.value;
+  throw new ConfigError(
+    `variable "${d.variable}" has no default for ${describeFacts(facts)}: the role gives one for ${Object.keys(d.byCodename).join(', ')}`,
+    d.location,
+    { hint: `set ${d.variable} for this host in the inventory (the value for its release)` },
+  );
+}
 
 /** One use of a role on the host: `label` prefixes its ids (`daemon[recalc]`). */
 interface Use {

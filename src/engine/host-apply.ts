@@ -22,6 +22,7 @@ import type { HostPlan, PlannedResource } from './plan.js';
 import type { HostResult, ResourceResult } from './results.js';
 import { buildApplyScript, handlerStep, parseApply, parseProbe, type ApplyHandler, type ApplyResult } from './script.js';
 import { newNonce } from './script-parts.js';
+import { describeFacts, type HostFacts } from './facts.js';
 import { StepLines, type Step, type StepEvent, type StepOutcome } from './steps.js';
 
 /**
@@ -55,6 +56,7 @@ class HostApply {
   private readonly maxPasses: number;
   private readonly ran: Ran = new Map();
   private decisions: Decisions;
+  private readonly facts: HostFacts | undefined;
 
   constructor(
     private readonly plan: HostPlan,
@@ -68,6 +70,7 @@ class HostApply {
     this.ctx = { wantDiff: opts.diff };
     this.maxPasses = 3 + this.record.active.filter((r) => r.type.barrier).length;
     this.decisions = decideAll(this.record.active, probed.probe, this.ctx);
+    this.facts = probed.facts;
   }
 
   async run(): Promise<HostResult> {
@@ -165,7 +168,7 @@ class HostApply {
     if (key.startsWith('H')) record.show(undefined, handlerOutcome(this.handlers.byKey(key), e.step));
     else {
       const r = this.plan.resources[Number(key)]!;
-      record.show(r, e.step.status === 'failed' ? failedResult(r.id, e.step) : changedResult(r.id, this.decisions.get(r.index) as ChangeDecision));
+      record.show(r, e.step.status === 'failed' ? failedResult(r, e.step, this.facts) : changedResult(r.id, this.decisions.get(r.index) as ChangeDecision));
     }
     this.opts.onStep?.(record.host, { state: 'ended', id, ...record.counts() });
   }
@@ -183,7 +186,7 @@ class HostApply {
       const r = this.plan.resources[Number(step.key)]!;
       const d = this.decisions.get(r.index) as ChangeDecision;
       if (step.status === 'changed') this.ran.set(r.index, { decision: d, times: (this.ran.get(r.index)?.times ?? 0) + 1 });
-      else this.record.report(r, failedResult(r.id, step));
+      else this.record.report(r, failedResult(r, step, this.facts));
     }
   }
 
@@ -241,8 +244,21 @@ function barrierCut(changes: PlannedResource[]): number {
   return end;
 }
 
-function failedResult(id: string, step: StepOutcome): ResourceResult {
-  return { id, status: 'failed', reason: `command failed with exit code ${step.code}`, output: step.output, code: step.code };
+function failedResult(r: PlannedResource, step: StepOutcome, facts: HostFacts | undefined): ResourceResult {
+  const base = `command failed with exit code ${step.code}`;
+  return { id: r.id, status: 'failed', reason: explained(r, step, facts) ?? base, output: step.output, code: step.code };
+}
+
+/** "command failed with exit code 100: apt has no postgresql-15 for this host (Debian 13
+ *  (trixie), amd64): its name comes from postgres_version = 15 (the default for bookworm...)" */
+function explained(r: PlannedResource, step: StepOutcome, facts: HostFacts | undefined): string | undefined {
+  const why = r.type.explainFailure?.(r.params, step.output ?? '');
+  if (!why) return undefined;
+  const host = facts ? why.replace('this host', `this host, ${describeFacts(facts)}`) : why;
+  const from = (r.origins ?? []).map((o) => `${o.name} = ${JSON.stringify(o.value)} (${o.from})`);
+  const names = (r.origins ?? []).map((o) => o.name);
+  const hint = names.length ? `; it comes from ${from.join(', ')}: set ${names.join(' or ')} to what this release has` : '';
+  return `command failed with exit code ${step.code}: ${host}${hint}`;
 }
 
 /** A resource whose commands ran, before its verification. */

@@ -1,12 +1,17 @@
 // The first round trip to a host: every resource's probe in one script, with the run lock
 // taken (or looked at) in the same script.
-import { lastLines } from '../errors.js';
+//
+// A plan that depends on the host's facts (variants.ts) is chosen by that same script; a host
+// on a platform no variant covers gets its plan compiled once the facts are read, and probed
+// again (the lock was taken by the first script).
+import { ConfigError, configErrorsOf, lastLines } from '../errors.js';
 import type { HostSession } from '../ssh/types.js';
 import type { HostPlan } from './plan.js';
 import type { ResourceResult, StepActivity } from './results.js';
-import { buildProbeScript, parseProbe, type ProbeResult } from './script.js';
+import { buildProbeScript, buildVariantProbeScript, parseProbe, parseVariant, type ProbeResult } from './script.js';
 import { newNonce } from './script-parts.js';
 import { acquireSnippet, parseLockReport, peekSnippet, type LockOwner, type LockReport } from './lock.js';
+import { describeFacts, parseHostFacts, type HostFacts } from './facts.js';
 
 export interface HostRunOptions {
   check: boolean;
@@ -23,7 +28,8 @@ export interface HostRunOptions {
 }
 
 export type ProbeOutcome =
-  | { kind: 'probed'; probe: ProbeResult; lock?: LockReport; startedAt: number }
+  /** `plan`: the plan for the host's facts (the one given, or its variant for them). */
+  | { kind: 'probed'; probe: ProbeResult; plan: HostPlan; facts?: HostFacts; lock?: LockReport; startedAt: number }
   | { kind: 'locked'; lock: Extract<LockReport, { kind: 'held' }>; startedAt: number }
   | { kind: 'failed'; error: string; startedAt: number };
 
@@ -40,15 +46,45 @@ export async function probeHost(
   opts.onPhase?.(plan.host.name, 'probe');
   const nonce = newNonce();
   const prefix = !lock ? '' : 'take' in lock ? acquireSnippet(nonce, lock.take) : peekSnippet(nonce);
-  const active = plan.resources.filter((r) => !r.skipped);
-  const out = await session.runScript(buildProbeScript(active, nonce, { wantDiff: opts.diff }, prefix), {
-    timeoutMs: opts.probeTimeoutMs ?? 300_000,
-  });
+  const ctx = { wantDiff: opts.diff };
+  const variants = plan.byFacts?.variants;
+  const script = variants ? buildVariantProbeScript(variants, nonce, ctx, prefix) : buildProbeScript(active(plan), nonce, ctx, prefix);
+  const timeoutMs = opts.probeTimeoutMs ?? 300_000;
+  const out = await session.runScript(script, { timeoutMs });
   const lockReport = lock ? parseLockReport(out.stdout, nonce) : undefined;
   if (lockReport?.kind === 'held' && 'take' in lock!) return { kind: 'locked', lock: lockReport, startedAt };
-  const probe = parseProbe(out.stdout, nonce, active);
-  if (out.code !== 0 || !probe.complete) {
-    return { kind: 'failed', error: `probe script failed (exit ${out.code ?? out.signal}):\n${lastLines(out.stderr || out.stdout, 10)}`, startedAt };
+  const facts = parseHostFacts(out.stdout, nonce);
+  let chosen = plan;
+  let output = out;
+  if (variants && out.code === 0 && facts) {
+    const i = parseVariant(out.stdout, nonce);
+    if (i !== undefined) chosen = variants[i]!.plan;
+    else {
+      // Another platform: its own plan, probed now.
+      try {
+        chosen = plan.byFacts!.compile(facts);
+      } catch (err) {
+        const why = configErrorsOf(err).map(describe).join('\n');
+        return { kind: 'failed', error: `no plan for ${describeFacts(facts)}:\n${why}`, startedAt };
+      }
+      output = await session.runScript(buildProbeScript(active(chosen), nonce, ctx), { timeoutMs });
+    }
   }
-  return { kind: 'probed', probe, lock: lockReport, startedAt };
+  const probe = parseProbe(output.stdout, nonce, active(chosen));
+  if (output.code !== 0 || !probe.complete) {
+    return {
+      kind: 'failed',
+      error: `probe script failed (exit ${output.code ?? output.signal}):\n${lastLines(output.stderr || output.stdout, 10)}`,
+      startedAt,
+    };
+  }
+  return { kind: 'probed', probe, plan: chosen, facts, lock: lockReport, startedAt };
+}
+
+function active(plan: HostPlan) {
+  return plan.resources.filter((r) => !r.skipped);
+}
+
+function describe(e: ConfigError): string {
+  return e.hint ? `${e.message}\nhint: ${e.hint}` : e.message;
 }

@@ -22,5 +22,5 @@ import type { HostResult } from './results.js';
 export async function runHost(plan: HostPlan, session: HostSession, opts: HostRunOptions): Promise<HostResult> {
   const p = await probeHost(plan, session, opts);
   if (p.kind !== 'probed') return new HostRecord(plan, session, opts.onResult, p.startedAt).finish(p.kind === 'failed' ? p.error : 'locked');
-  return opts.check ? checkHost(plan, session, p, opts) : applyHost(plan, session, p, opts);
+  return opts.check ? checkHost(p.plan, session, p, opts) : applyHost(p.plan, session, p, opts);
 }

@@ -9,9 +9,10 @@ import { loadInventory, selectHosts } from '../inventory/load.js';
 import type { Connection, Host, Inventory, Vars } from '../inventory/types.js';
 import { SHORT_SECRET, type Redactor } from '../report/redact.js';
 import { loadSecrets, sweepStalePlaintext } from '../vault/index.js';
-import { compileHost } from './compile.js';
 import type { HostPlan } from './plan.js';
 import { RoleLibrary } from './roles.js';
+import { compileForAnyPlatform } from './variants.js';
+import type { GroupMember } from './compile.js';
 import { ttyPrompt } from '../vault/prompt.js';
 import { checkInventoryVariables, type VarCheck } from './var-check.js';
 
@@ -54,9 +55,10 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   for (const w of shortSecrets(secrets, req.env)) req.notice?.(w);
   const errors: ConfigError[] = [];
   const plans: HostPlan[] = [];
+  const groupMembers = membersOf(inventory);
   for (const host of hosts) {
     try {
-      plans.push(compileHost(host, library, { env: req.env, secrets, tags: req.tags, root: req.root }));
+      plans.push(compileForAnyPlatform(host, library, { env: req.env, secrets, tags: req.tags, root: req.root, groupMembers }));
     } catch (err) {
       errors.push(...configErrorsOf(err).map((e) => prefixHost(e, host.name)));
     }
@@ -100,6 +102,27 @@ function needsSecrets(hosts: Host[], library: RoleLibrary): boolean {
     const c = h.connection;
     return c.become && c.user !== c.becomeUser && h.vars[c.becomePasswordVar ?? 'become_password'] === undefined;
   });
+}
+
+/** Every group of the whole inventory (--limit aside: a load balancer's backends are the
+ *  group's hosts whichever ones this run touches) with its hosts. A host's private_address is
+ *  read as written: it must be a plain address, since other hosts' roles use it. */
+function membersOf(inv: Inventory): Record<string, GroupMember[]> {
+  const errors: ConfigError[] = [];
+  const member = (h: Host): GroupMember => {
+    const p = h.vars.private_address;
+    if (p !== undefined && (typeof p !== 'string' || p.includes('{{') || !/^[A-Za-z0-9.:\[\]_-]+$/.test(p))) {
+      errors.push(
+        new ConfigError(`host ${h.name}: private_address must be a plain host name or IP address, got ${JSON.stringify(p)}`, h.varLocations?.private_address, {
+          hint: "other hosts' roles read it (role lb's backends): write the address itself",
+        }),
+      );
+    }
+    return { name: h.name, address: h.connection.address, private_address: typeof p === 'string' && p ? p : h.name };
+  };
+  const out = Object.fromEntries(inv.groups.map((g) => [g.name, inv.hosts.filter((h) => h.groups.includes(g.name)).map(member)]));
+  throwIfAny(unique(errors, (e) => e.message));
+  return out;
 }
 
 /** A key file named in the inventory must exist: say so now, not as ENOENT at connect time. */

@@ -1,4 +1,5 @@
 import type { ContentDiff } from '../resources/types.js';
+import type { HostFacts } from './facts.js';
 
 export type ResourceStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 
@@ -35,6 +36,8 @@ export interface HostResult {
   roundTrips: number;
   /** Things worth knowing that are not failures (another run holds the host's lock...). */
   notes?: string[];
+  /** What the host is, as its probe read it. */
+  facts?: HostFacts;
   durationMs: number;
 }
 

@@ -197,6 +197,24 @@ function readYaml(file: string) {
   return { doc, at };
 }
 
+/**
+ * A default that depends on the host's distribution release: `default_by_codename:
+ * {bookworm: 15, trixie: 17}` (a package's version, a path). Resolved when the plan is compiled
+ * for the host's facts (variants.ts); an explicit value of the variable wins over it.
+ */
+export class CodenameDefault {
+  constructor(
+    readonly variable: string,
+    readonly byCodename: Record<string, unknown>,
+    /** Used for a codename the table does not name (`default:` beside the table), if any. */
+    readonly fallback: { value: unknown } | undefined,
+    readonly location: SourceLocation,
+  ) {}
+  toJSON(): unknown {
+    return { default_by_codename: this.byCodename, ...(this.fallback && { default: this.fallback.value }) };
+  }
+}
+
 /** Variables as role.yaml and vars.yaml declare them: JSON Schema per name, `default` kept. */
 function readVariables(doc: ReturnType<typeof readYaml>['doc'], at: (n: Node | null | undefined) => SourceLocation, errors: ConfigError[]) {
   const data = doc.toJS() as Record<string, unknown>;
@@ -206,8 +224,18 @@ function readVariables(doc: ReturnType<typeof readYaml>['doc'], at: (n: Node | n
   for (const [v, schema] of Object.entries(variables)) {
     locations[v] = at(doc.getIn(['variables', v], true) as Node);
     if (schema && typeof schema === 'object' && 'default' in schema) defaults[v] = schema.default;
+    if (schema && typeof schema === 'object' && 'default_by_codename' in schema) {
+      const table = schema.default_by_codename;
+      if (!table || typeof table !== 'object' || Array.isArray(table) || !Object.keys(table).every((k) => /^[a-z][a-z0-9-]*$/.test(k))) {
+        errors.push(new ConfigError(`variable "${v}": default_by_codename must map release codenames to values ({bookworm: 15, trixie: 17})`, locations[v]));
+      } else {
+        const fallback = 'default' in schema ? { value: schema.default } : undefined;
+        defaults[v] = new CodenameDefault(v, table as Record<string, unknown>, fallback, locations[v]!);
+      }
+    }
     try {
-      ajv.compile(schema);
+      const { default_by_codename: _byCodename, ...plain } = schema ?? {};
+      ajv.compile(plain);
     } catch (err) {
       errors.push(new ConfigError(`variable "${v}": invalid JSON Schema: ${(err as Error).message}`, locations[v]));
     }

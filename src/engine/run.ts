@@ -12,10 +12,23 @@ import type { HostResult, ResourceResult } from './results.js';
 import { applyHost } from './host-apply.js';
 import { checkHost } from './host-check.js';
 import { probeHost, type HostRunOptions, type Probed } from './host-probe.js';
-import { describeHolder, releaseScript, type LockHolder, type LockOwner } from './lock.js';
+import { assertHeldSnippet, describeHolder, releaseScript, type LockHolder, type LockOwner } from './lock.js';
+import type { ExecResult } from '../ssh/types.js';
+import { PRELUDE, wrap } from './script-parts.js';
 import { HostPool, type HostInterruptState } from './pool.js';
 
 export type Connector = (plan: HostPlan) => Promise<HostSession>;
+
+/** Runs shell on a host of the run, through its connection, once the lock it holds is checked. */
+export type HostScriptRunner = (host: string, body: string) => Promise<ExecResult>;
+
+/** Work around each batch of a provision (serial): taking its hosts out of a load balancer
+ *  before they apply, and back after (deploy/lb.ts). A `before` that fails stops the run
+ *  there: its batch and the later ones are not applied. */
+export interface AroundBatch {
+  before(batch: HostPlan[], run: HostScriptRunner): Promise<{ ok: true } | { ok: false; why: string }>;
+  after(batch: HostPlan[], run: HostScriptRunner): Promise<void>;
+}
 
 export interface RunOptions extends HostRunOptions {
   forks?: number;
@@ -26,6 +39,10 @@ export interface RunOptions extends HostRunOptions {
   /** Aborted by SIGINT/SIGTERM; the reason is the signal's name. */
   signal?: AbortSignal;
   onHostDone?: (result: HostResult) => void;
+  /** Only for a run that changes hosts, in batches (a group's serial, --serial). */
+  aroundBatch?: AroundBatch;
+  /** --serial: the batch size for this run, over the groups' serial. */
+  serial?: number | string;
 }
 
 export async function runPlans(plans: HostPlan[], opts: RunOptions): Promise<HostResult[]> {
@@ -119,34 +136,46 @@ async function provisionAll(plans: HostPlan[], pool: HostPool, opts: RunOptions)
         : 'wait for that run to finish (`keel lock status <env>` shows who holds what)',
     });
   }
-  const { size, maxFail } = batching(plans, opts.groups);
-  let aborted = false;
+  const { size, maxFail } = batching(plans, opts.groups, opts.serial);
+  let aborted: string | undefined;
+  const runOn: HostScriptRunner = async (name, body) => {
+    const script = wrap(PRELUDE + assertHeldSnippet(opts.lock!.run_id) + body + '\n');
+    const [o] = await pool.each([byHost(plans, name).host], (s) => s.runScript(script, { timeoutMs: 600_000 }));
+    if (!o!.ok) throw new Error(o!.error);
+    return o!.value;
+  };
+  const around = opts.aroundBatch && opts.lock && !opts.check && size < plans.length ? opts.aroundBatch : undefined;
   for (let i = 0; i < plans.length; i += size) {
     const batch = plans.slice(i, i + size).filter((p) => probed.has(p.host.name));
+    if (!aborted && around && batch.length) {
+      const b = await around.before(batch, runOn);
+      if (!b.ok) aborted = `not run: ${b.why}`;
+    }
     if (aborted) {
-      for (const p of batch) finish(notRun(p, 'not run: an earlier batch failed past max_fail_percentage'));
+      for (const p of batch) finish(notRun(p, aborted));
       continue;
     }
     const outcomes = await pool.each(
       batch.map((p) => p.host),
       async (s, host) => {
-        const plan = byHost(plans, host.name);
+        // The plan for the host's facts, as its probe chose it.
         const p = probed.get(host.name)!;
-        return opts.check ? checkHost(plan, s, p, opts) : applyHost(plan, s, p, opts, opts.lock?.run_id);
+        return opts.check ? checkHost(p.plan, s, p, opts) : applyHost(p.plan, s, p, opts, opts.lock?.run_id);
       },
     );
     for (const o of outcomes) {
       const plan = byHost(plans, o.host.name);
       const p = probed.get(o.host.name)!;
       // A connection lost mid-run: the host failed; what it had applied is on the host.
-      const r = o.ok ? o.value : unreachable(plan, o.error, o.roundTrips, Date.now() - p.startedAt);
+      const r = o.ok ? { ...o.value, ...(p.facts && { facts: p.facts }) } : unreachable(plan, o.error, o.roundTrips, Date.now() - p.startedAt);
       if (o.ok && p.lock?.kind === 'held' && p.lock.holder.state === 'live') {
         r.notes = [`locked by another run while this check ran: ${describeHolder(p.lock.holder)}`];
       }
       finish(r);
     }
     const failed = outcomes.filter((o) => !o.ok || o.value.failed > 0 || o.value.error).length;
-    if (maxFail !== undefined && batch.length && (failed / batch.length) * 100 > maxFail) aborted = true;
+    if (around && batch.length) await around.after(batch, runOn);
+    if (maxFail !== undefined && batch.length && (failed / batch.length) * 100 > maxFail) aborted = 'not run: an earlier batch failed past max_fail_percentage';
   }
   return plans.map((p) => results.get(p.host.name)!);
 }
@@ -211,16 +240,18 @@ function notRun(plan: HostPlan, reason: string): HostResult {
   return { name: plan.host.name, ok: 0, changed: 0, failed: 0, unreachable: 0, resources, error: reason, roundTrips: 0, durationMs: 0 };
 }
 
-/** The strictest `serial` and `max_fail_percentage` among the groups of the hosts in the run. */
-function batching(plans: HostPlan[], groups: Group[]): { size: number; maxFail?: number } {
+/** The strictest `serial` and `max_fail_percentage` among the groups of the hosts in the run;
+ *  --serial instead of the groups' serial. */
+function batching(plans: HostPlan[], groups: Group[], serial?: number | string): { size: number; maxFail?: number } {
   const names = new Set(plans.flatMap((p) => p.host.groups));
   let size = plans.length || 1;
   let maxFail: number | undefined;
+  const sizeOf = (s: number | string) => (typeof s === 'string' && s.endsWith('%') ? Math.max(1, Math.floor((plans.length * parseFloat(s)) / 100)) : Number(s));
+  if (serial !== undefined && sizeOf(serial) > 0) size = Math.min(size, sizeOf(serial));
   for (const g of groups) {
     if (!names.has(g.name)) continue;
-    if (g.serial !== undefined) {
-      const n =
-        typeof g.serial === 'string' && g.serial.endsWith('%') ? Math.max(1, Math.floor((plans.length * parseFloat(g.serial)) / 100)) : Number(g.serial);
+    if (g.serial !== undefined && serial === undefined) {
+      const n = sizeOf(g.serial);
       if (n > 0) size = Math.min(size, n);
     }
     if (g.maxFailPercentage !== undefined) maxFail = Math.min(maxFail ?? 100, g.maxFailPercentage);

@@ -16,6 +16,8 @@ import { parseFacts } from '../resources/types.js';
 import type { PlannedResource } from './plan.js';
 import { stepsBody, parseSteps, type ParsedSteps, type Step } from './steps.js';
 import { PRELUDE, RUN_DIR, wrap } from './script-parts.js';
+import { factsSnippet } from './facts.js';
+import type { PlanVariant } from './plan.js';
 
 /** The probe part, shared by the probe script and the verification at the end of apply. */
 function probeBody(resources: PlannedResource[], nonce: string, ctx: DecideContext): string {
@@ -45,9 +47,28 @@ function hostPathsProbe(resources: PlannedResource[], nonce: string): string {
   );
 }
 
-/** `prefix` runs first (the lock: taken with the probe, in the same round trip). */
+/** `prefix` runs first (the lock: taken with the probe, in the same round trip); then the
+ *  host's facts are read (facts.ts), then every resource is probed. */
 export function buildProbeScript(resources: PlannedResource[], nonce: string, ctx: DecideContext, prefix = ''): string {
-  return wrap(PRELUDE + prefix + probeBody(resources, nonce, ctx));
+  return wrap(PRELUDE + prefix + factsSnippet(nonce) + probeBody(resources, nonce, ctx));
+}
+
+/** The probe of a plan that depends on the host's facts: the facts are read first, then the
+ *  variant for them probes (`<nonce> X <index>` says which). Facts no variant covers end the
+ *  script after the facts line: the controller compiles a plan for them. */
+export function buildVariantProbeScript(variants: PlanVariant[], nonce: string, ctx: DecideContext, prefix = ''): string {
+  let s = PRELUDE + prefix + factsSnippet(nonce) + 'case $keel_platform in\n';
+  variants.forEach((v, i) => {
+    const active = v.plan.resources.filter((r) => !r.skipped);
+    s += `${v.patterns.join(' | ')})\nprintf '%s X %s\\n' ${sh`${nonce} ${String(i)}`}\n${probeBody(active, nonce, ctx)};;\n`;
+  });
+  return wrap(s + '*) ;;\nesac\n');
+}
+
+/** Which variant's probe ran (buildVariantProbeScript), if any. */
+export function parseVariant(output: string, nonce: string): number | undefined {
+  const m = new RegExp(`^${nonce} X (\\d+)$`, 'm').exec(output);
+  return m ? Number(m[1]) : undefined;
 }
 
 export interface ApplyHandler {

@@ -25,6 +25,16 @@ hb.registerHelper('add', (a: unknown, b: unknown) => Number(a) + Number(b));
 // {{#each (array "a" "b")}}: a literal list (role app's two slots).
 hb.registerHelper('array', (...args: unknown[]) => args.slice(0, -1));
 hb.registerHelper('includes', (list: unknown, item: unknown) => Array.isArray(list) && list.includes(item));
+// {{#each (group lb_backend_group)}}: the hosts of an inventory group ({name, address,
+// private_address}), from the render context's `group_members` (compile.ts); an unknown group
+// is an error, not an empty list.
+hb.registerHelper('group', function (this: unknown, name: unknown, options: { data?: { root?: Vars } }) {
+  const members = (options.data?.root?.group_members ?? {}) as Record<string, unknown[]>;
+  if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(members, name)) {
+    throw new Error(`no group "${String(name)}" in the inventory (groups: ${Object.keys(members).join(', ') || 'none'})`);
+  }
+  return members[name];
+});
 // {{#each (range 1 rq_workers)}}: the integers from..to (empty when to < from; at most 1000).
 hb.registerHelper('range', (from: unknown, to: unknown) => {
   const a = Number(from);

@@ -15,7 +15,7 @@ import { sharedClosure, type RoleLibrary } from './roles.js';
 import { referencedNames } from './template.js';
 
 /** Names every render context has (compile.ts), never set by an inventory on purpose. */
-const BUILTINS = new Set(['secrets', 'env', 'inventory_hostname', 'host', 'role_instance', 'item']);
+const BUILTINS = new Set(['secrets', 'env', 'inventory_hostname', 'host', 'role_instance', 'item', 'facts', 'group_members']);
 
 export const FREE_PREFIX = 'x_';
 

@@ -13,19 +13,32 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { unique } from '../lists.js';
-import { readAnsibleTree, readInventoryText, type TreeOptions } from './ansible-tree.js';
+import { layerAnsibleTree, readAnsibleTree, readInventoryText, type TreeOptions } from './ansible-tree.js';
+import { readInventoryScript } from './ansible-script.js';
 import type { RawConnection, RawGroup, RawHost, RawInventory, RawVars, Ref } from './raw.js';
 
-export async function includeAnsibleInventory(yaml: RawInventory, ref: Ref, opts: Omit<TreeOptions, 'playbookDir'>): Promise<RawInventory> {
+export async function includeAnsibleInventory(
+  yaml: RawInventory,
+  ref: Ref,
+  opts: Omit<TreeOptions, 'playbookDir'>,
+  kind: { script?: boolean } = {},
+): Promise<RawInventory> {
   const abs = path.resolve(path.dirname(yaml.path), ref.name);
-  let text: string;
-  try {
-    text = readInventoryText(abs, ref.name);
-  } catch (err) {
-    throw new ConfigError(`ansible_inventory: ${(err as Error).message}`, ref.location);
-  }
   const playbookDir = yaml.ansiblePlaybookDir && directory(yaml, yaml.ansiblePlaybookDir);
-  const ini = await readAnsibleTree(abs, text, { ...opts, ...(playbookDir && { playbookDir }) });
+  const treeOpts = { ...opts, ...(playbookDir && { playbookDir }) };
+  let ini: RawInventory;
+  if (kind.script) {
+    // A dynamic inventory (ansible-script.ts): what the executable prints, group_vars/ beside it.
+    ini = await layerAnsibleTree(await readInventoryScript(abs, ref.name, ref.location), abs, treeOpts);
+  } else {
+    let text: string;
+    try {
+      text = readInventoryText(abs, ref.name);
+    } catch (err) {
+      throw new ConfigError(`ansible_inventory: ${(err as Error).message}`, ref.location);
+    }
+    ini = await readAnsibleTree(abs, text, treeOpts);
+  }
   const groups = new Map<string, RawGroup>(ini.groups.map((g) => [g.name, g]));
   for (const g of yaml.groups) {
     const base = groups.get(g.name);

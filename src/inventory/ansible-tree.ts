@@ -31,6 +31,12 @@ export interface TreeOptions extends ReadOptions {
 export async function readAnsibleTree(abs: string, text: string, opts: TreeOptions): Promise<RawInventory> {
   const file = opts.display(abs);
   const inv = detectFormat(abs, text) === 'ini' ? readIniInventory(text, file, abs) : readAnsibleYamlInventory(text, file, abs);
+  return layerAnsibleTree(inv, abs, opts);
+}
+
+/** An inventory already read (a dynamic inventory script's, ansible-script.ts) with every vars
+ *  file beside `abs` that reaches a host. */
+export async function layerAnsibleTree(inv: RawInventory, abs: string, opts: TreeOptions): Promise<RawInventory> {
   const bases: [string, string][] = [['inventory', path.dirname(abs)]];
   if (opts.playbookDir) bases.push(['playbook', opts.playbookDir]);
 

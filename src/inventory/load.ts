@@ -83,7 +83,9 @@ export async function loadInventory(opts: LoadOptions): Promise<Inventory> {
   let raw: RawInventory;
   try {
     if (!yaml) raw = await readAnsibleTree(absPath, text, tree);
-    else raw = yaml.ansibleInventory ? await includeAnsibleInventory(yaml, yaml.ansibleInventory, tree) : yaml;
+    else if (yaml.ansibleInventory) raw = await includeAnsibleInventory(yaml, yaml.ansibleInventory, tree);
+    else if (yaml.ansibleInventoryScript) raw = await includeAnsibleInventory(yaml, yaml.ansibleInventoryScript, tree, { script: true });
+    else raw = yaml;
   } finally {
     vault.wipe();
   }

@@ -102,6 +102,9 @@ export interface RawInventory {
   implicitGroups: boolean;
   /** `ansible_inventory:` of a YAML inventory, as written (see ansible-include.ts). */
   ansibleInventory?: Ref;
+  /** `ansible_inventory_script:`: an executable printing the dynamic inventory protocol's JSON
+   *  (see ansible-script.ts). */
+  ansibleInventoryScript?: Ref;
   /** `ansible_playbook_dir:`: its group_vars/ and host_vars/ are read as a playbook's. */
   ansiblePlaybookDir?: Ref;
   /** `ansible_vault_password_file:`: the password of Vault-encrypted vars in the Ansible tree. */

@@ -115,6 +115,13 @@ export const inventorySchema: SchemaObject = {
         'an Ansible inventory (INI or YAML) whose hosts, groups and variables this file takes, ' +
         'group_vars/ and host_vars/ beside it included (relative to this file)',
     },
+    ansible_inventory_script: {
+      type: 'string',
+      minLength: 1,
+      description:
+        "an executable printing Ansible's dynamic inventory JSON (`--list`: groups, hosts, _meta.hostvars), such as a cloud " +
+        'inventory script, whose hosts, groups and variables this file takes, group_vars/ and host_vars/ beside it included (relative to this file)',
+    },
     ansible_playbook_dir: {
       type: 'string',
       minLength: 1,
@@ -131,7 +138,7 @@ export const inventorySchema: SchemaObject = {
     hosts: { type: 'object', additionalProperties: host, description: 'a mapping of host names to host settings' },
     groups: { type: ['object', 'null'], additionalProperties: group, description: 'a mapping of group names to group settings' },
   },
-  description: 'a mapping with "hosts" or "ansible_inventory" (and optionally "vars", "connection", "groups", "known_hosts")',
+  description: 'a mapping with "hosts", "ansible_inventory" or "ansible_inventory_script" (and optionally "vars", "connection", "groups", "known_hosts")',
 };
 
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });

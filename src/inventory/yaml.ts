@@ -104,20 +104,27 @@ export function readYamlInventory(text: string, file: string, absPath: string): 
   const locator = new YamlLocator(doc, lines, file);
   const data: unknown = doc.toJS({ maxAliasCount: 1000 });
   const ansibleYaml = data && typeof data === 'object' && 'all' in data && !('hosts' in data);
+  const ansible = (d: unknown) => !!d && typeof d === 'object' && ('ansible_inventory' in d || 'ansible_inventory_script' in d);
   const noHosts =
-    data && typeof data === 'object' && !('hosts' in data) && !('ansible_inventory' in data)
+    data && typeof data === 'object' && !('hosts' in data) && !ansible(data)
       ? [
           new ConfigError(
-            'missing key "hosts" in the inventory (or "ansible_inventory": an Ansible INI file to take them from)',
+            'missing key "hosts" in the inventory (or "ansible_inventory": an Ansible INI file to take them from; ' +
+              'or "ansible_inventory_script": a dynamic inventory script)',
             locator.valueAt([]),
             ansibleYaml ? { hint: `${file} looks like an Ansible YAML inventory: name it from a keel inventory (ansible_inventory: ${file})` } : undefined,
           ),
         ]
       : [];
   const needsAnsible = (['ansible_playbook_dir', 'ansible_vault_password_file'] as const).filter(
-    (k) => data && typeof data === 'object' && k in data && !('ansible_inventory' in data),
+    (k) => data && typeof data === 'object' && k in data && !ansible(data),
   );
   noHosts.push(...needsAnsible.map((k) => new ConfigError(`"${k}" needs "ansible_inventory" (the Ansible inventory it goes with)`, locator.keyAt([k]))));
+  if (data && typeof data === 'object' && 'ansible_inventory' in data && 'ansible_inventory_script' in data) {
+    noHosts.push(
+      new ConfigError('"ansible_inventory" and "ansible_inventory_script" together: name one Ansible inventory', locator.keyAt(['ansible_inventory_script'])),
+    );
+  }
   throwAll([...duplicateKeyErrors(doc, locator), ...validateInventoryData(data, locator), ...noHosts]);
   return buildRaw(data as YamlInventory, locator, absPath);
 }
@@ -137,6 +144,7 @@ interface YamlInventory {
   groups?: Record<string, Obj | null> | null;
   known_hosts?: string;
   ansible_inventory?: string;
+  ansible_inventory_script?: string;
   ansible_playbook_dir?: string;
   ansible_vault_password_file?: string;
 }
@@ -216,6 +224,9 @@ function buildRaw(data: YamlInventory, loc: YamlLocator, absPath: string): RawIn
     implicitGroups: false,
     knownHosts: data.known_hosts,
     ...(data.ansible_inventory !== undefined && { ansibleInventory: refs(data.ansible_inventory, ['ansible_inventory'])[0] }),
+    ...(data.ansible_inventory_script !== undefined && {
+      ansibleInventoryScript: refs(data.ansible_inventory_script, ['ansible_inventory_script'])[0],
+    }),
     ...(data.ansible_playbook_dir !== undefined && { ansiblePlaybookDir: refs(data.ansible_playbook_dir, ['ansible_playbook_dir'])[0] }),
     ...(data.ansible_vault_password_file !== undefined && {
       ansibleVaultPasswordFile: refs(data.ansible_vault_password_file, ['ansible_vault_password_file'])[0],

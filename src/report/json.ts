@@ -3,6 +3,7 @@
 import type { DeployReport, StepRecord } from '../deploy/run.js';
 import type { Delivery } from '../deploy/notify.js';
 import type { ResourceStatus, RunReport } from '../engine/results.js';
+import type { HostFacts } from '../engine/facts.js';
 
 /** `keel provision` and `keel plan`. */
 export interface RunJson {
@@ -26,6 +27,8 @@ export interface HostJson {
   roundTrips: number;
   durationMs: number;
   notes?: string[];
+  /** What the probe read: distribution, release, codename, architecture, service_manager. */
+  facts?: HostFacts;
   resources: ResourceJson[];
 }
 
@@ -57,6 +60,7 @@ export function runJson(report: RunReport): RunJson {
       roundTrips: h.roundTrips,
       durationMs: h.durationMs,
       ...(h.notes?.length ? { notes: h.notes } : {}),
+      ...(h.facts && { facts: h.facts }),
       resources: h.resources.map((r) => ({
         id: r.id,
         status: r.status,
@@ -87,6 +91,8 @@ export interface DeployJson {
   localBuild: { steps: DeployStepJson[]; outputs: { path: string; files: number; bytes: number }[] } | null;
   /** deploy_notify: each delivery, ok or not (a failed one changes nothing else). */
   notifications: Delivery[];
+  /** A rolling deploy's batches (deploy_serial), in order; null: every host at once. */
+  batches: string[][] | null;
   hosts: DeployHostJson[];
 }
 
@@ -132,6 +138,7 @@ export function deployJson(r: DeployReport, notifications: Delivery[] = []): Dep
     archive: r.archive,
     localBuild: r.localBuild ? { steps: r.localBuild.steps.map(step), outputs: r.localBuild.outputs } : null,
     notifications,
+    batches: r.batches,
     hosts: r.hosts.map((h) => ({
       name: h.name,
       previous: h.previous || null,

@@ -123,6 +123,17 @@ export const packageType: ResourceType<PackageParams> = {
       sh`DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 ${KEEP_CONFFILES} ${recommends} -- ${missing}`,
     ]);
   },
+
+  explainFailure(_p, output) {
+    // apt: "E: Unable to locate package X", "E: Package 'X' has no installation candidate",
+    // "E: Version '1.2' for 'X' was not found".
+    const missing = [
+      ...output.matchAll(/Unable to locate package (\S+)|Package '([^']+)' has no installation candidate|Version '[^']+' for '([^']+)' was not found/g),
+    ].map((m) => m[1] ?? m[2] ?? m[3]);
+    if (!missing.length) return undefined;
+    const list = [...new Set(missing)].join(', ');
+    return `apt has no ${list} for this host (not in its release, or not in its apt sources)`;
+  },
 };
 
 /** Refresh apt's lists once per run ($KEEL_RUN_DIR is the run's private temp dir) and only

@@ -65,6 +65,9 @@ export interface ResourceType<P> {
   readonly runsOnce?: boolean;
   /** Why the resource is still not converged after it ran ("/x still does not exist"). */
   unmet?(params: P, facts: Facts): string;
+  /** What a failed command's output says went wrong, when the type recognises it ("no package
+   *  postgresql-15 in this host's apt sources"); the engine adds where the params came from. */
+  explainFailure?(params: P, output: string): string | undefined;
   /** Fill in defaults / normalise params after schema validation (e.g. mode "644" -> "0644"). */
   normalize?(params: P): P;
 }

@@ -14,6 +14,7 @@ import { isPortFree, pickFreePort, portInUseError } from './ports.js';
 import { prepareTarget } from './prepare.js';
 import {
   CONTAINER_PORTS,
+  DEFAULT_DISTRO,
   PORT_KINDS,
   TARGET_ADDRESS,
   checkTargetName,
@@ -22,6 +23,7 @@ import {
   targetPaths,
   targetUrls,
   writeRegistry,
+  type Distro,
   type PortKind,
   type Registry,
   type TargetPorts,
@@ -37,10 +39,14 @@ export interface TargetHost {
   /** Host ports on 127.0.0.1 for the container's 22, 80 and 443. */
   ports: TargetPorts;
   urls: { http: string; https: string };
+  /** The Debian release it runs. */
+  distro: Distro;
 }
 
 export const LABEL_ROOT = 'keel.target';
 export const LABEL_NAME = 'keel.target.name';
+/** The Debian release of the target's image (bookworm when absent: older targets). */
+export const LABEL_DISTRO = 'keel.target.distro';
 /** The project directory itself, so a sweep can tell containers whose project is gone. */
 export const LABEL_ROOT_PATH = 'keel.target.root';
 /** How many targets one `keel target up` may start. */
@@ -66,12 +72,19 @@ export function keelPackageRoot(): string {
 }
 
 /**
- * Make sure a Docker engine answers and the target image exists (building it from Debian's
- * packages the first time, about a minute). Returns the image tag, e.g. keel-target:1a2b3c4d5e6f.
+ * Make sure a Docker engine answers and the target image of `distro` (bookworm by default)
+ * exists, building it from Debian's packages the first time (about a minute). Returns the
+ * image tag, e.g. keel-target:trixie-1a2b3c4d5e6f.
  */
-export async function ensureEngineAndImage(root: string, opts: { onProgress?: (chunk: string) => void } = {}): Promise<string> {
+export async function ensureEngineAndImage(root: string, opts: { onProgress?: (chunk: string) => void; distro?: Distro } = {}): Promise<string> {
+  await ensureEngine(root, opts.onProgress);
+  return ensureImage(root, opts.distro ?? DEFAULT_DISTRO, opts.onProgress);
+}
+
+/** A Docker engine answers (scripts/ensure-docker.sh installs and starts one if it can). */
+async function ensureEngine(root: string, onProgress?: (chunk: string) => void): Promise<void> {
   const ensure = join(root, 'scripts', 'ensure-docker.sh');
-  const r1 = await runCommand('sh', [ensure], { onStderr: opts.onProgress });
+  const r1 = await runCommand('sh', [ensure], { onStderr: onProgress });
   if (r1.code !== 0) {
     // Tell "no docker at all" from "docker there, engine down" (the script says which, too).
     await runCommand('docker', ['--version']).catch((err: unknown) => {
@@ -79,11 +92,15 @@ export async function ensureEngineAndImage(root: string, opts: { onProgress?: (c
     });
     throw new DockerEngineError(['sh', ensure], r1.code, r1.stderr);
   }
+}
+
+/** The target image of `distro` (scripts/build-target-image.sh builds it once per recipe). */
+async function ensureImage(root: string, distro: Distro, onProgress?: (chunk: string) => void): Promise<string> {
   const build = join(root, 'scripts', 'build-target-image.sh');
-  const r2 = await runCommand('sh', [build], { onStderr: opts.onProgress });
+  const r2 = await runCommand('sh', [build, distro], { onStderr: onProgress });
   const tag = r2.stdout.trim().split('\n').pop() ?? '';
   if (r2.code !== 0 || !/^keel-target:\S+$/.test(tag)) {
-    throw new TargetImageError(['sh', build], r2.code, r2.stderr, 'building the target image failed');
+    throw new TargetImageError(['sh', build, distro], r2.code, r2.stderr, `building the ${distro} target image failed`);
   }
   return tag;
 }
@@ -101,6 +118,7 @@ export interface Inspected {
   fixed: Partial<TargetPorts>;
   /** Docker networks it is attached to. */
   networks: string[];
+  distro: Distro;
   /** Where its ports are published now (running containers only). */
   live: Partial<TargetPorts>;
 }
@@ -144,6 +162,7 @@ async function inspect(ids: string[]): Promise<Inspected[]> {
     fixed: loopbackPorts(c.HostConfig.PortBindings),
     live: c.State.Status === 'running' ? loopbackPorts(c.NetworkSettings.Ports) : {},
     networks: Object.keys(c.NetworkSettings.Networks ?? {}),
+    distro: (c.Config.Labels?.[LABEL_DISTRO] as Distro | undefined) ?? DEFAULT_DISTRO,
   }));
 }
 
@@ -155,7 +174,7 @@ function complete(p: Partial<TargetPorts>): p is TargetPorts {
   return PORT_KINDS.every((k) => p[k] !== undefined);
 }
 
-async function runTarget(root: string, name: string, image: string, ports: TargetPorts): Promise<void> {
+async function runTarget(root: string, name: string, image: string, distro: Distro, ports: TargetPorts): Promise<void> {
   const publish = Object.fromEntries(PORT_KINDS.map((k) => [CONTAINER_PORTS[k], ports[k]]));
   await docker(
     [
@@ -171,6 +190,8 @@ async function runTarget(root: string, name: string, image: string, ports: Targe
       `${LABEL_NAME}=${name}`,
       '--label',
       `${LABEL_ROOT_PATH}=${resolve(root)}`,
+      '--label',
+      `${LABEL_DISTRO}=${distro}`,
       ...dockerRunArgs(TARGET_RUN_OPTIONS, publish),
       // One network per project: targets reach each other by name (db1:5432), as a
       // private network between servers would let them.
@@ -190,7 +211,8 @@ const LABELS: Record<PortKind, string> = { ssh: 'SSH', http: 'HTTP', https: 'HTT
 /** What one `keel target up` shares between its targets. */
 interface UpContext {
   root: string;
-  image: string;
+  /** The image of each release wanted. */
+  images: Partial<Record<Distro, string>>;
   /** Every port recorded or handed out in this run: a new port is never one of them. */
   taken: Set<number>;
   notice: (message: string) => void;
@@ -201,7 +223,13 @@ interface UpContext {
  * stopped, create it if it is gone. A recorded port something else now holds is replaced
  * (and said so); the container is then re-created, since Docker fixes ports at creation.
  */
-async function ensureTarget(ctx: UpContext, name: string, found: Inspected | undefined, recorded: TargetPorts | undefined): Promise<TargetPorts> {
+async function ensureTarget(
+  ctx: UpContext,
+  name: string,
+  distro: Distro,
+  found: Inspected | undefined,
+  recorded: TargetPorts | undefined,
+): Promise<TargetPorts> {
   let ports = recorded;
   if (!ports && found && complete(found.fixed)) ports = found.fixed; // the record was removed: adopt
   let busy: number | undefined; // a port Docker said was taken when starting the old container
@@ -238,7 +266,7 @@ async function ensureTarget(ctx: UpContext, name: string, found: Inspected | und
   }
   for (let attempt = 1; ; attempt++) {
     try {
-      await runTarget(ctx.root, name, ctx.image, next as TargetPorts);
+      await runTarget(ctx.root, name, ctx.images[distro]!, distro, next as TargetPorts);
       return next as TargetPorts;
     } catch (err) {
       // Free when we looked, taken when Docker bound it (a race, or a port Docker holds
@@ -288,27 +316,35 @@ export async function targetUp(opts: {
   /** Targets by name; without names, `hosts` targets named target1..N (default 1). */
   names?: string[];
   hosts?: number;
+  /** The Debian release of targets made now (default: what each one ran, else bookworm). */
+  distro?: Distro;
   onProgress?: (chunk: string) => void;
   onNotice?: (message: string) => void;
 }): Promise<UpResult> {
   const names = wantedNames(opts);
   const root = resolve(opts.root);
   const paths = targetPaths(root);
+  const registry = await readRegistry(root);
+  await ensureEngine(keelPackageRoot(), opts.onProgress);
+  const existing = await listTargets(root);
+  const distros = names.map((n) => opts.distro ?? existing.get(n)?.distro ?? registry.targets[n]?.distro ?? DEFAULT_DISTRO);
+  refuseOtherDistro(names, distros, existing);
   // KEEL_TARGET_IMAGE: another image built on the target image (tests use one with the stack's
   // packages preinstalled, scripts/build-warm-image.sh); the engine must still be there.
-  const base = await ensureEngineAndImage(keelPackageRoot(), { onProgress: opts.onProgress });
-  const image = process.env.KEEL_TARGET_IMAGE || base;
+  const images: UpContext['images'] = {};
+  for (const d of new Set(distros)) {
+    const base = await ensureImage(keelPackageRoot(), d, opts.onProgress);
+    images[d] = process.env.KEEL_TARGET_IMAGE || base;
+  }
   const key = await ensureClientKey(paths.keyFile);
-  const registry = await readRegistry(root);
-  const existing = await listTargets(root);
 
   const notices: string[] = [];
   const taken = new Set(Object.values(registry.targets).flatMap((t) => PORT_KINDS.map((k) => t.ports[k])));
   for (const c of existing.values()) for (const p of Object.values(c.fixed)) taken.add(p);
-  const ctx: UpContext = { root, image, taken, notice: (m) => (notices.push(m), opts.onNotice?.(m)) };
+  const ctx: UpContext = { root, images, taken, notice: (m) => (notices.push(m), opts.onNotice?.(m)) };
   await ensureNetwork(root);
-  const ports = await Promise.all(names.map((n) => ensureTarget(ctx, n, existing.get(n), registry.targets[n]?.ports)));
-  names.forEach((n, i) => (registry.targets[n] = { ...registry.targets[n], ports: ports[i]! }));
+  const ports = await Promise.all(names.map((n, i) => ensureTarget(ctx, n, distros[i]!, existing.get(n), registry.targets[n]?.ports)));
+  names.forEach((n, i) => (registry.targets[n] = { ...registry.targets[n], ports: ports[i]!, distro: distros[i]! }));
   await writeRegistry(root, registry); // before waiting for the targets: the ports are theirs now
 
   const after = await listTargets(root);
@@ -317,7 +353,7 @@ export async function targetUp(opts: {
     if (!c || c.state !== 'running' || !samePorts(c.live, ports[i]!)) {
       throw new DockerEngineError(['docker', 'inspect', containerName(root, name)], null, `${name} is ${c?.state ?? 'missing'} after start`);
     }
-    return hostOf(name, c.container, ports[i]!);
+    return hostOf(name, c.container, ports[i]!, distros[i]!);
   });
   await Promise.all(hosts.map((h) => joinNetwork(root, h.name, h.container, after.get(h.name)!)));
   const prepared = await Promise.all(hosts.map((h) => prepareTarget(h.container, key.publicKey, h.port)));
@@ -348,8 +384,20 @@ async function joinNetwork(root: string, alias: string, container: string, c: In
   await docker(['network', 'connect', '--alias', alias, net, container], { context: `connecting ${alias} to ${net}` });
 }
 
-function hostOf(name: string, container: string, ports: TargetPorts): TargetHost {
-  return { name, container, address: TARGET_ADDRESS, port: ports.ssh, ports, urls: targetUrls(ports) };
+function hostOf(name: string, container: string, ports: TargetPorts, distro: Distro): TargetHost {
+  return { name, container, address: TARGET_ADDRESS, port: ports.ssh, ports, urls: targetUrls(ports), distro };
+}
+
+/** A target keeps its release: another one is a new machine, made on purpose. */
+function refuseOtherDistro(names: string[], distros: Distro[], existing: Map<string, Inspected>): void {
+  const other = names.filter((n, i) => existing.has(n) && existing.get(n)!.distro !== distros[i]);
+  if (!other.length) return;
+  const runs = other.map((n) => `${n} runs ${existing.get(n)!.distro}`).join(', ');
+  const wanted = distros[names.indexOf(other[0]!)];
+  const list = other.join(' ');
+  throw new ConfigError(`${runs}, not ${wanted}: a target keeps the release it was made with`, undefined, {
+    hint: `to make it again on ${wanted} (its state is lost): keel target down ${list}, then keel target up ${list} --distro ${wanted}`,
+  });
 }
 
 /** known_hosts for every recorded target whose host key keel has read. */
@@ -406,7 +454,8 @@ export async function targetStatus(opts: { root: string }): Promise<{ hosts: Tar
     hosts: names.map((name) => {
       const c = existing.get(name);
       const ports = { ssh: 0, http: 0, https: 0, ...registry.targets[name]?.ports, ...c?.fixed, ...c?.live };
-      return { ...hostOf(name, c?.container ?? containerName(root, name), ports), state: c?.state ?? 'down' };
+      const distro = c?.distro ?? registry.targets[name]?.distro ?? DEFAULT_DISTRO;
+      return { ...hostOf(name, c?.container ?? containerName(root, name), ports, distro), state: c?.state ?? 'down' };
     }),
   };
 }

@@ -23,8 +23,20 @@ export const CONTAINER_PORTS: TargetPorts = { ssh: 22, http: 80, https: 443 };
 export const PORT_KINDS = ['ssh', 'http', 'https'] as const;
 export type PortKind = (typeof PORT_KINDS)[number];
 
+/** The Debian releases a target can run (scripts/build-target-image.sh builds each). */
+export const DISTROS = ['bookworm', 'trixie'] as const;
+export type Distro = (typeof DISTROS)[number];
+export const DEFAULT_DISTRO: Distro = 'bookworm';
+
+export function checkDistro(d: string): Distro {
+  if ((DISTROS as readonly string[]).includes(d)) return d as Distro;
+  throw new ConfigError(`--distro must be one of ${DISTROS.join(', ')} (Debian 12, Debian 13), got "${d}"`);
+}
+
 export interface TargetRecord {
   ports: TargetPorts;
+  /** The Debian release it runs (bookworm when not recorded: targets from before releases). */
+  distro?: Distro;
   /** `ssh-ed25519 AAAA...` read from the container the last time it came up. */
   hostKey?: string;
 }
@@ -95,6 +107,8 @@ function validate(data: unknown, shown: string): Registry {
     const ok =
       TARGET_NAME.test(name) && ports && PORT_KINDS.every((k) => Number.isInteger(ports[k]) && (ports[k] as number) > 0 && (ports[k] as number) < 65536);
     if (!ok) throw bad(`target "${name}" needs ports {ssh, http, https}, each a port number`);
+    const distro = (rec as { distro?: unknown }).distro;
+    if (distro !== undefined && !(DISTROS as readonly unknown[]).includes(distro)) throw bad(`target "${name}": distro must be one of ${DISTROS.join(', ')}`);
   }
   return o as Registry;
 }

@@ -11,24 +11,29 @@ import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
 import { containerName, networkName, targetDown, targetUp, type UpResult } from '../../src/target/docker.js';
 import { docker, dockerExecSh, runCommand } from '../../src/target/docker-cli.js';
-import { readRegistry } from '../../src/target/registry.js';
+import { readRegistry, type Distro } from '../../src/target/registry.js';
 import { runKeel, type CliRun } from './cli.js';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
 
-let warm: Promise<string> | undefined;
+const warm = new Map<Distro, Promise<string>>();
 
 /** The target image with the stack's Debian packages preinstalled (scripts/build-warm-image.sh
  *  prints its tag): the examples' time goes to what they show (provision, deploy, the checks),
  *  not to apt installing nginx and PostgreSQL five times. Installing is the role tests' job. */
-export function warmImage(): Promise<string> {
-  warm ??= (async () => {
-    const r = await runCommand('sh', [join(repoRoot, 'scripts', 'build-warm-image.sh')]);
-    const tag = r.stdout.trim().split('\n').pop() ?? '';
-    if (r.code !== 0 || !/^keel-target-warm:\S+$/.test(tag)) throw new Error(`building the warm image failed (${r.code}):\n${r.stderr}`);
-    return tag;
-  })();
-  return warm;
+export function warmImage(distro: Distro = 'bookworm'): Promise<string> {
+  if (!warm.has(distro)) {
+    warm.set(
+      distro,
+      (async () => {
+        const r = await runCommand('sh', [join(repoRoot, 'scripts', 'build-warm-image.sh'), distro]);
+        const tag = r.stdout.trim().split('\n').pop() ?? '';
+        if (r.code !== 0 || !/^keel-target-warm:\S+$/.test(tag)) throw new Error(`building the ${distro} warm image failed (${r.code}):\n${r.stderr}`);
+        return tag;
+      })(),
+    );
+  }
+  return warm.get(distro)!;
 }
 
 export interface Example {
@@ -48,12 +53,12 @@ export function copyExample(name: string, env: string): Example {
   return { name, root, env, started: Date.now() };
 }
 
-/** `keel target up NAMES...` for the example, on the warm image. */
-export async function upTargets(ex: Example, names: string[]): Promise<UpResult> {
+/** `keel target up NAMES... [--distro D]` for the example, on the warm image of that release. */
+export async function upTargets(ex: Example, names: string[], distro: Distro = 'bookworm'): Promise<UpResult> {
   const saved = process.env.KEEL_TARGET_IMAGE;
-  process.env.KEEL_TARGET_IMAGE = await warmImage();
+  process.env.KEEL_TARGET_IMAGE = await warmImage(distro);
   try {
-    ex.up = await targetUp({ root: ex.root, names });
+    ex.up = await targetUp({ root: ex.root, names, distro });
     return ex.up;
   } finally {
     if (saved === undefined) delete process.env.KEEL_TARGET_IMAGE;

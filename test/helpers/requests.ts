@@ -66,3 +66,53 @@ export function describeCounts(c: RequestCounts): string {
     .join(', ');
   return `${c.total} requests (${statuses}), ${c.failed} failed, ${c.marked} marked, slowest ${c.slowestMs} ms`;
 }
+
+/** One answer of answersDuring's loop. */
+export interface Answer {
+  /** When the request started, ms since the epoch (the target's clock). */
+  at: number;
+  code: string;
+  /** The value of the header asked for ("" without it). */
+  header: string;
+  /** What the body pattern matched ("" if nothing). */
+  match: string;
+}
+
+/**
+ * Like requestsDuring, but every answer is kept: when it was asked, its status, a header's value
+ * (which backend of a load balancer answered) and what a pattern matched in the body (which
+ * release served it). For promises over time: "each host switches once", "two releases at
+ * most". Bounded the same way.
+ */
+export async function answersDuring<T>(
+  t: LoopHost,
+  during: () => Promise<T>,
+  o: { url?: string; header: string; pattern: string; max?: number },
+): Promise<{ result: T; answers: Answer[] }> {
+  const id = randomBytes(4).toString('hex');
+  const dir = `/tmp/keel-answers-${id}`;
+  const url = o.url ?? 'http://127.0.0.1/';
+  const loop =
+    `mkdir -p ${dir}; end=$(( $(date +%s) + 600 )); i=0; ` +
+    `while [ ! -e ${dir}/stop ] && [ "$i" -lt ${o.max ?? 20000} ] && [ "$(date +%s)" -lt "$end" ]; do ` +
+    `at=$(date +%s%3N); c=$(curl -s -D ${dir}/head -o ${dir}/body -w '%{http_code}' --max-time 30 '${url}'); ` +
+    `h=$(sed -n 's/^${o.header}: *\\([^\\r]*\\).*/\\1/Ip' ${dir}/head | head -n 1); ` +
+    `m=$(grep -oE '${o.pattern}' ${dir}/body | head -n 1); ` +
+    `echo "$at $c \${h:--} \${m:--}" >> ${dir}/out; i=$((i + 1)); done; touch ${dir}/done`;
+  await t.exec(['sh', '-c', `mkdir -p ${dir}; (${loop}) >/dev/null 2>&1 &`]);
+  const lines = async () => (await t.exec(['sh', '-c', `cat ${dir}/out 2>/dev/null || true`])).stdout.trim().split('\n').filter(Boolean);
+  await until('the request loop answers', async () => (await lines()).length > 0, { ms: 30_000 });
+  let result: T;
+  try {
+    result = await during();
+  } finally {
+    await t.exec(['touch', `${dir}/stop`]);
+    await until('the request loop ends', async () => (await t.exec(['test', '-e', `${dir}/done`])).code === 0, { ms: 60_000 });
+  }
+  const answers = (await lines()).map((l) => {
+    const [at = '0', code = '', header = '-', ...rest] = l.split(' ');
+    const match = rest.join(' ');
+    return { at: Number(at), code, header: header === '-' ? '' : header, match: match === '-' ? '' : match };
+  });
+  return { result, answers };
+}

@@ -18,6 +18,7 @@ import { LABEL_ROOT, LABEL_ROOT_PATH, ensureEngineAndImage, keelPackageRoot } fr
 import { ensureClientKey, knownHostsLine, type ClientKey } from '../../src/target/keys.js';
 import { authorizeKey, readHostKey, waitForSshBanner, waitForSystemd } from '../../src/target/prepare.js';
 import { TARGET_RUN_OPTIONS } from '../../src/target/run-options.js';
+import type { Distro } from '../../src/target/registry.js';
 
 // The reaper (ryuk) is an image that cannot be pulled here; we clean up ourselves. Must be
 // set before testcontainers is loaded, hence the dynamic import below.
@@ -90,18 +91,24 @@ class SystemdTargetContainer extends GenericContainer {
   }
 }
 
-let ready: Promise<{ image: string; key: ClientKey; keyDir: string }> | undefined;
+let ready: Promise<{ key: ClientKey; keyDir: string }> | undefined;
+const baseImages = new Map<Distro, Promise<string>>();
 
-function setup(): Promise<{ image: string; key: ClientKey; keyDir: string }> {
+function setup(distro: Distro): Promise<{ image: string; key: ClientKey; keyDir: string }> {
   ready ??= (async () => {
-    const image = await ensureEngineAndImage(keelPackageRoot());
+    await ensureEngineAndImage(keelPackageRoot());
     await sweepTargets();
     // One key for all test runs of this checkout (.keel/ is git-ignored): no temp dir to leak.
     const keyDir = join(keelPackageRoot(), '.keel', 'test');
     const key = await ensureClientKey(join(keyDir, 'id_ed25519'), 'keel-test');
-    return { image, key, keyDir };
+    return { key, keyDir };
   })();
-  return ready;
+  if (!baseImages.has(distro))
+    baseImages.set(
+      distro,
+      ready.then(() => ensureEngineAndImage(keelPackageRoot(), { distro })),
+    );
+  return Promise.all([ready, baseImages.get(distro)!]).then(([r, image]) => ({ ...r, image }));
 }
 
 function pidAlive(pid: number): boolean {
@@ -147,24 +154,30 @@ chmod 440 /etc/sudoers.d/deploy /etc/sudoers.d/deployp
 visudo -c >/dev/null`;
 
 let counter = 0;
-let warm: Promise<string> | undefined;
+const warmImages = new Map<Distro, Promise<string>>();
 
 /** The target image with the stack's Debian packages preinstalled (scripts/build-warm-image.sh):
  *  for tests of what runs on a stack (examples, deploy), not of installing it (the role tests). */
-function warmImage(): Promise<string> {
-  warm ??= (async () => {
-    const { runCommand } = await import('../../src/target/docker-cli.js');
-    const r = await runCommand('sh', [join(keelPackageRoot(), 'scripts', 'build-warm-image.sh')]);
-    const tag = r.stdout.trim().split('\n').pop() ?? '';
-    if (r.code !== 0 || !/^keel-target-warm:\S+$/.test(tag)) throw new Error(`building the warm image failed (${r.code}):\n${r.stderr}`);
-    return tag;
-  })();
-  return warm;
+export function warmImage(distro: Distro = 'bookworm'): Promise<string> {
+  if (!warmImages.has(distro)) {
+    warmImages.set(
+      distro,
+      (async () => {
+        const { runCommand } = await import('../../src/target/docker-cli.js');
+        const r = await runCommand('sh', [join(keelPackageRoot(), 'scripts', 'build-warm-image.sh'), distro]);
+        const tag = r.stdout.trim().split('\n').pop() ?? '';
+        if (r.code !== 0 || !/^keel-target-warm:\S+$/.test(tag)) throw new Error(`building the ${distro} warm image failed (${r.code}):\n${r.stderr}`);
+        return tag;
+      })(),
+    );
+  }
+  return warmImages.get(distro)!;
 }
 
-export async function startTarget(opts: { users?: boolean; name?: string; warm?: boolean } = {}): Promise<TestTarget> {
-  const { image: base, key } = await setup();
-  const image = opts.warm ? await warmImage() : base;
+export async function startTarget(opts: { users?: boolean; name?: string; warm?: boolean; distro?: Distro } = {}): Promise<TestTarget> {
+  const distro = opts.distro ?? 'bookworm';
+  const { image: base, key } = await setup(distro);
+  const image = opts.warm ? await warmImage(distro) : base;
   const name = opts.name ?? `target${++counter}`;
   const container = await new SystemdTargetContainer(image)
     .withName(`keel-test-${process.pid}-${name}-${Date.now().toString(36)}`)

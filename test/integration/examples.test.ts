@@ -269,111 +269,117 @@ describe(SEED_002, () => {
 
 const SECRETS_003 = { db_password: 'Aquamark-s3cret', secret_key: 'django-insecure-example-003' };
 
-describe('seed 003 (aquamark): /ping gates the deploy; the recalculation and notification daemons restart with each deploy on its code', () => {
-  let ex: Example;
-  const ROOT = '/home/aquamark/webapp';
-  const daemons = ['recalc', 'notify'] as const;
-  /** Each daemon's pid, working directory (its release) and last log line. */
-  const state = async () => {
-    const out: Record<string, { pid: string; cwd: string; log: string }> = {};
-    for (const d of daemons) {
-      const pid = (await onTarget(ex, 'backup1', `systemctl show -p MainPID --value aquamark-${d}`)).trim();
-      // As the daemon's own user: docker exec's root lacks CAP_SYS_PTRACE for other users' /proc/<pid>/cwd.
-      const cwd = (await onTarget(ex, 'backup1', `runuser -u aquamark -- readlink /proc/${pid}/cwd`)).trim();
-      const log = (await onTarget(ex, 'backup1', `tail -n 1 ${ROOT}/logs/${d}/${d}.log`)).trim();
-      out[d] = { pid, cwd, log };
-    }
-    return out;
-  };
-  const live = async (host: string) => (await onTarget(ex, host, `readlink ${ROOT}/current`)).trim();
+// On Debian 12 and on Debian 13: the same inventory, nothing pinned (PostgreSQL 15 or 17).
+describe.each(['bookworm', 'trixie'] as const)(
+  'seed 003 (aquamark) on %s: /ping gates the deploy; the recalculation and notification daemons restart with each deploy on its code',
+  (distro) => {
+    let ex: Example;
+    const ROOT = '/home/aquamark/webapp';
+    const daemons = ['recalc', 'notify'] as const;
+    /** Each daemon's pid, working directory (its release) and last log line. */
+    const state = async () => {
+      const out: Record<string, { pid: string; cwd: string; log: string }> = {};
+      for (const d of daemons) {
+        const pid = (await onTarget(ex, 'backup1', `systemctl show -p MainPID --value aquamark-${d}`)).trim();
+        // As the daemon's own user: docker exec's root lacks CAP_SYS_PTRACE for other users' /proc/<pid>/cwd.
+        const cwd = (await onTarget(ex, 'backup1', `runuser -u aquamark -- readlink /proc/${pid}/cwd`)).trim();
+        const log = (await onTarget(ex, 'backup1', `tail -n 1 ${ROOT}/logs/${d}/${d}.log`)).trim();
+        out[d] = { pid, cwd, log };
+      }
+      return out;
+    };
+    const live = async (host: string) => (await onTarget(ex, host, `readlink ${ROOT}/current`)).trim();
 
-  beforeAll(async () => {
-    ex = copyExample('seed-003-aquamark', 'production');
-    await upTargets(ex, ['web1', 'backup1']);
-    await passphraseVault(ex, SECRETS_003);
-    await provisionTwice(ex);
-  }, 900_000);
-  afterAll(() => finish(ex));
+    beforeAll(async () => {
+      ex = copyExample('seed-003-aquamark', 'production');
+      await upTargets(ex, ['web1', 'backup1'], distro);
+      await passphraseVault(ex, SECRETS_003);
+      await provisionTwice(ex);
+    }, 900_000);
+    afterAll(() => finish(ex));
 
-  it("before any release the daemons wait; keel deploy production --branch main starts both on main's code, /ping through nginx", async () => {
-    for (const d of daemons) {
-      expect(await onTarget(ex, 'backup1', `systemctl is-enabled aquamark-${d}`), d).toBe('enabled\n');
-      expect(await codeOn(ex, 'backup1', `systemctl is-active -q aquamark-${d}`), d).not.toBe(0);
-    }
-    const d = await deploy(ex, 'main');
-    expect(d.code, d.out).toBe(0);
-    await until('both daemons run', async () => Object.values(await state()).every((s) => /^\d+$/.test(s.pid) && s.pid !== '0' && s.log.includes('revision')));
-    for (const [name, s] of Object.entries(await state())) {
-      expect(s.cwd, name).toBe(`${ROOT}/releases/${d.j.release}`);
-      expect(s.log, name).toMatch(new RegExp(`daemon: revision ${d.j.sha}$`));
-    }
-    const ports = await recordedPorts(ex, 'web1');
-    expect((await httpGet(ports.http, '/ping')).body).toBe('pong');
-    expect((await httpGet(ports.http, '/')).body).toMatch(/^version: v1$/m);
-    // What the deploy started is what provision wants: a provision now changes nothing.
-    const again = await provision(ex, 'provision (after the deploy)');
-    expect(again.changed, JSON.stringify(changed(again))).toBe(0);
-    // No vault value in a command line: the app server, both daemons, PostgreSQL.
-    await expectNoSecretsInProcesses(ex, ['web1', 'backup1'], Object.values(SECRETS_003), {
-      web1: [/-m gunicorn/],
-      backup1: [/counter\.daemon recalculation/, /counter\.daemon notification/, /postgres/],
+    it("before any release the daemons wait; keel deploy production --branch main starts both on main's code, /ping through nginx", async () => {
+      for (const d of daemons) {
+        expect(await onTarget(ex, 'backup1', `systemctl is-enabled aquamark-${d}`), d).toBe('enabled\n');
+        expect(await codeOn(ex, 'backup1', `systemctl is-active -q aquamark-${d}`), d).not.toBe(0);
+      }
+      const d = await deploy(ex, 'main');
+      expect(d.code, d.out).toBe(0);
+      await until('both daemons run', async () =>
+        Object.values(await state()).every((s) => /^\d+$/.test(s.pid) && s.pid !== '0' && s.log.includes('revision')),
+      );
+      for (const [name, s] of Object.entries(await state())) {
+        expect(s.cwd, name).toBe(`${ROOT}/releases/${d.j.release}`);
+        expect(s.log, name).toMatch(new RegExp(`daemon: revision ${d.j.sha}$`));
+      }
+      const ports = await recordedPorts(ex, 'web1');
+      expect((await httpGet(ports.http, '/ping')).body).toBe('pong');
+      expect((await httpGet(ports.http, '/')).body).toMatch(/^version: v1$/m);
+      // What the deploy started is what provision wants: a provision now changes nothing.
+      const again = await provision(ex, 'provision (after the deploy)');
+      expect(again.changed, JSON.stringify(changed(again))).toBe(0);
+      // No vault value in a command line: the app server, both daemons, PostgreSQL.
+      await expectNoSecretsInProcesses(ex, ['web1', 'backup1'], Object.values(SECRETS_003), {
+        web1: [/-m gunicorn/],
+        backup1: [/counter\.daemon recalculation/, /counter\.daemon notification/, /postgres/],
+      });
     });
-  });
 
-  it('a deploy restarts both daemons on the new release (new pids), web1 and backup1 switch together', async () => {
-    const before = await state();
-    const d = await deploy(ex, 'v4-code-only');
-    expect(d.code, d.out).toBe(0);
-    await until('both daemons logged the new revision', async () => Object.values(await state()).every((s) => s.log.endsWith(d.j.sha)));
-    const after = await state();
-    for (const name of daemons) {
-      expect(after[name]!.pid, name).not.toBe(before[name]!.pid);
-      expect(after[name]!.cwd, name).toBe(`${ROOT}/releases/${d.j.release}`);
-    }
-    expect(await live('web1')).toBe(`releases/${d.j.release}`);
-    expect(await live('backup1')).toBe(`releases/${d.j.release}`);
-    expect((await httpGet((await recordedPorts(ex, 'web1')).http, '/')).body).toMatch(/^change: code only$/m);
-  });
+    it('a deploy restarts both daemons on the new release (new pids), web1 and backup1 switch together', async () => {
+      const before = await state();
+      const d = await deploy(ex, 'v4-code-only');
+      expect(d.code, d.out).toBe(0);
+      await until('both daemons logged the new revision', async () => Object.values(await state()).every((s) => s.log.endsWith(d.j.sha)));
+      const after = await state();
+      for (const name of daemons) {
+        expect(after[name]!.pid, name).not.toBe(before[name]!.pid);
+        expect(after[name]!.cwd, name).toBe(`${ROOT}/releases/${d.j.release}`);
+      }
+      expect(await live('web1')).toBe(`releases/${d.j.release}`);
+      expect(await live('backup1')).toBe(`releases/${d.j.release}`);
+      expect((await httpGet((await recordedPorts(ex, 'web1')).http, '/')).body).toMatch(/^change: code only$/m);
+    });
 
-  // The bad /ping is asked from the new release's own server before any switch: it is never
-  // live anywhere, and the daemons are never restarted.
-  it('a release whose /ping fails never goes live: the daemons keep running the previous release, never restarted', async () => {
-    const previous = await live('web1');
-    const before = await state();
-    const d = await deploy(ex, 'v3-bad-health');
-    expect(d.code, d.out).toBe(2);
-    expect(d.j.status).toBe('failed');
-    expect(d.j.error).toMatch(/check failed on web1 at check-web/);
-    expect(d.j.error).toMatch(/before it got any traffic/);
-    expect(await live('web1')).toBe(previous);
-    expect(await live('backup1')).toBe(previous);
-    const after = await state();
-    for (const name of daemons) expect(after[name]!.pid, name).toBe(before[name]!.pid);
-  });
+    // The bad /ping is asked from the new release's own server before any switch: it is never
+    // live anywhere, and the daemons are never restarted.
+    it('a release whose /ping fails never goes live: the daemons keep running the previous release, never restarted', async () => {
+      const previous = await live('web1');
+      const before = await state();
+      const d = await deploy(ex, 'v3-bad-health');
+      expect(d.code, d.out).toBe(2);
+      expect(d.j.status).toBe('failed');
+      expect(d.j.error).toMatch(/check failed on web1 at check-web/);
+      expect(d.j.error).toMatch(/before it got any traffic/);
+      expect(await live('web1')).toBe(previous);
+      expect(await live('backup1')).toBe(previous);
+      const after = await state();
+      for (const name of daemons) expect(after[name]!.pid, name).toBe(before[name]!.pid);
+    });
 
-  // A daemon that crashes at start is restarted by systemd again and again; between two
-  // restarts `systemctl is-active` says active. It counts as started only once up for
-  // daemon_min_uptime with no restart: the deploy fails, fast, and every host goes back.
-  it('a release whose daemon crashes at start is switched back on every host; the daemons run the previous release', async () => {
-    const previous = await live('web1');
-    const started = Date.now();
-    const d = await deploy(ex, 'v6-bad-daemon');
-    const took = (Date.now() - started) / 1000;
-    console.log(`seed-003: deploy of a crashing daemon: exit ${d.code} in ${took.toFixed(1)} s\n${d.j.error}`);
-    expect(d.code, d.out).toBe(2);
-    expect(d.j.status).toBe('rolled back');
-    expect(d.j.error).toMatch(/health failed on backup1 at health-processes/);
-    expect(d.j.error).toMatch(/aquamark-(recalc|notify)\.service: .*crash loop/);
-    expect(await live('web1')).toBe(previous);
-    expect(await live('backup1')).toBe(previous);
-    await until('both daemons back on the previous release', async () => Object.values(await state()).every((s) => s.cwd === `${ROOT}/${previous}`));
-    // Up again for good: their restart counters stay put.
-    const restarts = async () => onTarget(ex, 'backup1', 'systemctl show -p NRestarts --value aquamark-recalc aquamark-notify');
-    const r0 = await restarts();
-    await until('the daemons stay up 4 s', async () => (await codeOn(ex, 'backup1', '/etc/keel/apps/aquamark/check.d/daemon-recalc')) === 0, 30_000);
-    expect(await restarts()).toBe(r0);
-  });
-});
+    // A daemon that crashes at start is restarted by systemd again and again; between two
+    // restarts `systemctl is-active` says active. It counts as started only once up for
+    // daemon_min_uptime with no restart: the deploy fails, fast, and every host goes back.
+    it('a release whose daemon crashes at start is switched back on every host; the daemons run the previous release', async () => {
+      const previous = await live('web1');
+      const started = Date.now();
+      const d = await deploy(ex, 'v6-bad-daemon');
+      const took = (Date.now() - started) / 1000;
+      console.log(`seed-003: deploy of a crashing daemon: exit ${d.code} in ${took.toFixed(1)} s\n${d.j.error}`);
+      expect(d.code, d.out).toBe(2);
+      expect(d.j.status).toBe('rolled back');
+      expect(d.j.error).toMatch(/health failed on backup1 at health-processes/);
+      expect(d.j.error).toMatch(/aquamark-(recalc|notify)\.service: .*crash loop/);
+      expect(await live('web1')).toBe(previous);
+      expect(await live('backup1')).toBe(previous);
+      await until('both daemons back on the previous release', async () => Object.values(await state()).every((s) => s.cwd === `${ROOT}/${previous}`));
+      // Up again for good: their restart counters stay put.
+      const restarts = async () => onTarget(ex, 'backup1', 'systemctl show -p NRestarts --value aquamark-recalc aquamark-notify');
+      const r0 = await restarts();
+      await until('the daemons stay up 4 s', async () => (await codeOn(ex, 'backup1', '/etc/keel/apps/aquamark/check.d/daemon-recalc')) === 0, 30_000);
+      expect(await restarts()).toBe(r0);
+    });
+  },
+);
 
 describe('seed 000 (iaso): gunicorn as the systemd unit `web` on a web host, a worker host on the same release, two periodic jobs as systemd timers', () => {
   let ex: Example;

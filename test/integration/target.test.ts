@@ -303,7 +303,7 @@ describe('named targets on ports that stay (keel target up web1; target: web1 in
     await docker(['stop', '--time', '1', first.container]);
     const status = await runKeel(['target', 'status'], { root });
     expect(status.stdout).toMatch(
-      new RegExp(`^web1\\s+exited\\s+ssh root@127\\.0\\.0\\.1 -p ${first.ports.ssh}\\s+http://127\\.0\\.0\\.1:${first.ports.http}/`, 'm'),
+      new RegExp(`^web1\\s+exited\\s+bookworm\\s+ssh root@127\\.0\\.0\\.1 -p ${first.ports.ssh}\\s+http://127\\.0\\.0\\.1:${first.ports.http}/`, 'm'),
     );
     // What a run says while it is down: the command that brings it back.
     const down = await runKeel(['provision', 'dev', '--yes'], { root });
@@ -359,6 +359,53 @@ describe('named targets on ports that stay (keel target up web1; target: web1 in
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('inventories/typo.yaml:4:13: unknown local target "db1" (known targets: web1)');
     expect(r.stderr).toContain('keel target up db1');
+  });
+
+  it('makes a Debian 13 target with --distro trixie: the probe reads what it is, and it keeps its release', async () => {
+    await writeFile(join(root, 'inventories', 'dev13.yaml'), 'hosts:\n  web13: {target: web13, groups: [web]}\ngroups:\n  web: {roles: [demo]}\n');
+    const up = await runKeel(['target', 'up', 'web13', '--distro', 'trixie'], { root });
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/^web13\s+running\s+trixie\s+ssh root@127\.0\.0\.1 -p \d+/m);
+    const registry = JSON.parse(await readFile(join(root, '.keel', 'target', 'targets.json'), 'utf8'));
+    expect(registry.targets.web13.distro).toBe('trixie');
+
+    const r = await runKeel(['provision', 'dev13', '--yes', '--output', 'json'], { root });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json().hosts[0].facts).toEqual({
+      distribution: 'debian',
+      release: '13',
+      codename: 'trixie',
+      architecture: expect.any(String),
+      service_manager: 'systemd',
+    });
+    const web13 = (await targetStatus({ root })).hosts.find((h) => h.name === 'web13')!;
+    expect(web13.distro).toBe('trixie');
+    await fetchUntil(web13.urls.http, 'Provisioned by keel on web13 (dev13)');
+
+    const other = await runKeel(['target', 'up', 'web13', '--distro', 'bookworm'], { root });
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain('web13 runs trixie, not bookworm: a target keeps the release it was made with');
+    expect(other.stderr).toContain('keel target down web13, then keel target up web13 --distro bookworm');
+    // Without --distro, an existing target stays what it is; the others are bookworm.
+    const status = await runKeel(['target', 'status'], { root });
+    expect(status.stdout).toMatch(/^web1\s+\S+\s+bookworm\s/m);
+    expect(status.stdout).toMatch(/^web13\s+running\s+trixie\s/m);
+
+    // A version pinned for Debian 12 on Debian 13: apt's "Unable to locate package" becomes the
+    // package, the release and the variable (with where it is set).
+    await writeFile(
+      join(root, 'inventories', 'pg13.yaml'),
+      'hosts:\n  web13:\n    target: web13\n    roles: [postgres]\n    vars:\n      postgres_version: 15\n      postgres_password: ""\n',
+    );
+    const pinned = await runKeel(['provision', 'pg13', '--yes', '--output', 'json'], { root });
+    expect(pinned.code).toBe(2);
+    const failed = pinned.json().hosts[0].resources.find((r: any) => r.status === 'failed');
+    expect(failed.id).toBe('postgres/package:postgresql-15, postgresql-client-15');
+    expect(failed.reason).toBe(
+      'command failed with exit code 100: apt has no postgresql-15, postgresql-client-15 for this host, Debian 13 (trixie), ' +
+        `${pinned.json().hosts[0].facts.architecture} (not in its release, or not in its apt sources); ` +
+        'it comes from postgres_version = 15 (inventories/pg13.yaml:6:7): set postgres_version to what this release has',
+    );
   });
 });
 

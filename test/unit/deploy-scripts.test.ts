@@ -46,6 +46,8 @@ function host(over: Partial<HostDeploy> = {}): HostDeploy {
     backupKeep: 3,
     maintenanceFile: `${dir}/maintenance_on.html`,
     holdFile: `${dir}/hold`,
+    lbDrain: '',
+    lbRestore: '',
     ...over,
   };
 }

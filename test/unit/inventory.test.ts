@@ -213,7 +213,7 @@ describe('inventory errors', () => {
       `${FILE}:4:18: unknown key "usr" in the connection of group "web" (did you mean "user"?)`,
     ]);
     expect(await errorsFor('hosts: {}\ncolour: blue\n')).toEqual([
-      `${FILE}:2:1: unknown key "colour" in the inventory (expected one of: known_hosts, ansible_inventory, ansible_playbook_dir, ` +
+      `${FILE}:2:1: unknown key "colour" in the inventory (expected one of: known_hosts, ansible_inventory, ansible_inventory_script, ansible_playbook_dir, ` +
         'ansible_vault_password_file, vars, connection, hosts, groups)',
     ]);
   });
@@ -242,7 +242,8 @@ describe('inventory errors', () => {
 
   it('requires hosts', async () => {
     expect(await errorsFor('vars: {a: 1}\n')).toEqual([
-      `${FILE}:1:1: missing key "hosts" in the inventory (or "ansible_inventory": an Ansible INI file to take them from)`,
+      `${FILE}:1:1: missing key "hosts" in the inventory (or "ansible_inventory": an Ansible INI file to take them from; ` +
+        'or "ansible_inventory_script": a dynamic inventory script)',
     ]);
   });
 

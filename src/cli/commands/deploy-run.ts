@@ -10,6 +10,7 @@ import { PRELUDE, newNonce, wrap } from '../../engine/script-parts.js';
 import { deployConfig, type DeployConfig, type HostDeploy } from '../../deploy/config.js';
 import { parseDatabaseUrl } from '../../deploy/database.js';
 import { runDeploy, type DeployReport, type StepRecord } from '../../deploy/run.js';
+import { readFleet, runCatchUp } from '../../deploy/catch-up.js';
 import { liveStateSnippet, lsRemoteScript, parseLiveState } from '../../deploy/scripts.js';
 import { changedFiles, fileAt, isGitUrl, releaseId, resolveLocal, urlSource, venvKey, type Source } from '../../deploy/source.js';
 import * as ops from '../../deploy/ops.js';
@@ -33,7 +34,7 @@ interface Prepared {
 
 async function prepare(ctx: CliContext, env: string, o: HostOptions, change?: { verb: string; allowSplit?: boolean }): Promise<Prepared> {
   const prepared = await prepareFromOptions(ctx, env, o);
-  const config = deployConfig(prepared.plans, prepared.inventory.file);
+  const config = deployConfig(prepared.plans, prepared.inventory.file, prepared.inventory.hosts);
   if (change && !change.allowSplit) refuseSplit(prepared, config, change.verb);
   // The database password alone (not only the whole URL) is a secret too.
   if (config.databaseUrl) {
@@ -66,9 +67,15 @@ function refuseSplit(prepared: PreparedRun, config: DeployConfig, verb: string):
 
 export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Promise<number> {
   const json = checkOutput(o);
+  if (o.catchUp) {
+    if (o.branch || o.ref || o.maintenance || o.check)
+      throw new ConfigError('--catch-up puts the live release on new hosts: it takes no --branch, --ref, --maintenance or --check');
+    return catchUp(ctx, env, o, json);
+  }
+  if (!o.branch) throw new ConfigError('keel deploy needs --branch <branch> (or --catch-up: the release the others run, on new hosts)');
   const p = await prepare(ctx, env, o, o.check ? undefined : { verb: 'move to the new release', allowSplit: o.allowSplit });
   const { config } = p;
-  const source = await resolveSource(ctx, p, o);
+  const source = await resolveSource(ctx, p, o.branch, o.ref);
   const release = releaseId(source.sha);
   // app_requirements "" is "no requirements": the same environment for every commit.
   const reqFile = config.migrateHost.requirements;
@@ -184,10 +191,78 @@ function describeSource(s: Source): string {
   return `${s.repo}${s.subdir ? ` (${s.subdir}/)` : ''}`;
 }
 
-async function resolveSource(ctx: CliContext, p: Prepared, o: DeployOptions): Promise<Source> {
+/** --catch-up: the hosts without a release get the one the others run (deploy/catch-up.ts). */
+async function catchUp(ctx: CliContext, env: string, o: DeployOptions, json: boolean): Promise<number> {
+  const p = await prepare(ctx, env, o);
+  const { config } = p;
+  const fleet = await readFleet({ config, connect: p.ctx.connect, forks: o.forks });
+  if (!fleet.live) throw new KeelError('no host runs a release yet: there is nothing to catch up to', { hint: `keel deploy ${env} --branch <branch>` });
+  if (!fleet.behind.length) {
+    if (json) ctx.out.json({ env, release: fleet.live.id, status: 'up to date', hosts: [] });
+    else ctx.out.line(`every host runs ${fleet.live.id} already: nothing to catch up`);
+    return 0;
+  }
+  const live = fleet.live;
+  const names = fleet.behind.map((h) => h.name).join(', ');
+  if (!o.yes && ctx.interactive && !json && process.stdout.isTTY) {
+    if (!(await confirm(`Put ${live.id} (live on ${live.on.join(', ')}) on ${names}?`))) return 0;
+  }
+  const owner = newLockOwner(describeCommand('deploy', env, o, ['--catch-up']), { release: live.id });
+  const log = new RunLog(ctx.root, 'deploy', env, ctx.out.redactor);
+  log.write('start', { env, catchUp: true, release: live.id, hosts: fleet.behind.map((h) => h.name) });
+  if (!json) ctx.out.line(`catch up ${names} to ${live.id} (${live.branch} @ ${live.sha.slice(0, 12)}, live on ${live.on.join(', ')})`);
+  const trap = trapSignals(ctx.out, ctx.signal);
+  const say = json ? (l: string) => ctx.out.warn(l) : (l: string) => ctx.out.line(l);
+  const steps = new DeploySteps({ log, out: ctx.out, say, verbose: !!o.verbose, print: (host, st) => printStep(say, host, st, !!o.verbose) });
+  try {
+    const report = await runCatchUp(
+      {
+        env,
+        config,
+        connect: p.ctx.connect,
+        forks: o.forks,
+        owner,
+        mask: p.ctx.mask,
+        signal: trap.signal,
+        onPhase: (phase) => log.write('phase', { phase }),
+        watch: steps,
+        onStep: (host, st) => steps.recorded(host, st),
+        // The live release's own commit: its branch may have moved on since.
+        source: async (l) => {
+          const source = await resolveSource(ctx, p, l.branch || 'HEAD', l.sha);
+          if (source.kind !== 'local') return { source };
+          // deploy_local_build's outputs are part of the release: made again from its commit.
+          const code = await releaseArchive(source, config.localBuild, {
+            env,
+            release: live.id,
+            mask: p.ctx.mask,
+            signal: trap.signal,
+            onStep: (st) => steps.recorded('controller', st),
+          });
+          return { source, archive: code.archive };
+        },
+      },
+      { ...fleet, live },
+    );
+    log.write('end', { status: report.status, error: report.error, durationMs: report.durationMs });
+    if (json) ctx.out.json(deployJson(report));
+    else printDeploy(ctx, report);
+    if (report.hosts.some((h) => h.live === null)) return EXIT_UNKNOWN;
+    return report.status === 'deployed' ? 0 : 2;
+  } catch (err) {
+    log.aborted(err);
+    throw err;
+  } finally {
+    steps.close();
+    trap.dispose();
+    log.close();
+  }
+}
+
+async function resolveSource(ctx: CliContext, p: Prepared, branch: string, ref: string | undefined): Promise<Source> {
   const c = p.config;
-  if (!isGitUrl(c.repo)) return resolveLocal(ctx.root, c.repo, o.branch, o.ref, c.subdir);
-  const src = urlSource(c.repo, o.branch, o.ref, c.subdir);
+  if (!isGitUrl(c.repo)) return resolveLocal(ctx.root, c.repo, branch, ref, c.subdir);
+  const src = urlSource(c.repo, branch, ref, c.subdir);
   if (src.sha) return src;
   // The branch's commit, asked once (from the migrate host, which can reach the git server).
   const pool = new HostPool((host) => p.ctx.connect(c.hosts.find((h) => h.name === host.name)!.plan), 1);
@@ -199,7 +274,7 @@ async function resolveSource(ctx: CliContext, p: Prepared, o: DeployOptions): Pr
     const sha = /^([0-9a-f]{40})\s/m.exec(r!.value.stdout)?.[1];
     if (!sha) {
       throw new ConfigError(
-        `--branch ${o.branch}: ${c.migrateHost.name} could not find it in ${c.repo} (exit ${r!.value.code}):\n${lastLines(p.ctx.mask(r!.value.stderr), 8)}`,
+        `--branch ${branch}: ${c.migrateHost.name} could not find it in ${c.repo} (exit ${r!.value.code}):\n${lastLines(p.ctx.mask(r!.value.stderr), 8)}`,
         undefined,
         {
           hint: "check the branch, deploy_key (read access to the repository) and deploy_known_hosts (the git server's key)",
@@ -307,6 +382,7 @@ function printDeploy(ctx: CliContext, r: DeployReport): void {
     else ctx.out.line(`  ${h.name}: live ${h.live || '(none)'}${h.previous && h.previous !== h.live ? ` (was ${h.previous})` : ''}`);
   }
   if (r.dump) ctx.out.line(`  dump taken first: ${r.dump.host}:${r.dump.path}`);
+  if (r.batches) ctx.out.line(`  rolling, in batches: ${r.batches.map((b) => b.join(' ')).join(' | ')}`);
 }
 
 export async function rollback(ctx: CliContext, env: string, o: HostOptions & { to?: string; yes?: boolean; allowSplit?: boolean }): Promise<number> {

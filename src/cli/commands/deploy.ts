@@ -7,7 +7,8 @@ import { duration, hostOptions, type HostOptions } from '../options.js';
 const deployRun = () => import('./deploy-run.js');
 
 export interface DeployOptions extends HostOptions {
-  branch: string;
+  branch?: string;
+  catchUp?: boolean;
   ref?: string;
   maintenance?: boolean;
   check?: boolean;
@@ -26,8 +27,9 @@ export function registerDeploy(program: Command, ctx: CliContext, run: Runner): 
         'deploy a branch: lock, verified pg_dump, build the release, migrate, switch every host at once, health check; ' +
           'any failure leaves or puts back the old release',
       )
-      .requiredOption('-b, --branch <branch>', 'the branch to deploy (resolved to a commit here, once, for every host)'),
+      .option('-b, --branch <branch>', 'the branch to deploy (resolved to a commit here, once, for every host)'),
   )
+    .option('--catch-up', 'no new release: the hosts without one (new in their group) get the release the others run, and nothing else changes')
     .option('--ref <sha>', 'a commit of --branch instead of its tip')
     .option('--maintenance', 'the maintenance page from the migration to the health check (migrations that are not backward compatible)')
     .option('--check', 'show what would be deployed (commit, files changed, whether requirements or migrations changed); touch nothing')

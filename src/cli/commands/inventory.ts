@@ -24,18 +24,21 @@ export function registerInventory(program: Command, ctx: CliContext, run: Runner
     .action(
       run(async (env: string, o: InventoryOptions) => {
         if (o.explain) return explain(ctx, env, o);
-        const [{ prepareFromOptions }, { inventoryToJSON }, { MASK }, { default: YAML }] = await Promise.all([
+        const [{ prepareFromOptions }, { inventoryToJSON }, { MASK }, { default: YAML }, { byRelease }] = await Promise.all([
           import('../prepare.js'),
           import('../../inventory/load.js'),
           import('../../report/redact.js'),
           import('yaml'),
+          import('../../engine/variants.js'),
         ]);
         // The same validation as provision (inventory, vault, roles, templates), nothing run.
         const { inventory, plans } = await prepareFromOptions(ctx, env, o);
         const doc = inventoryToJSON(inventory, (v) => ctx.out.redactor.maskValue(v)) as { hosts: Record<string, { vars: unknown }> };
         // Each host's variables as its roles will see them: resolved, with role defaults.
         for (const plan of plans) {
-          const { secrets: _s, host: _h, env: _e, inventory_hostname: _n, role_instance: _i, ...vars } = plan.vars;
+          const { secrets: _s, host: _h, env: _e, inventory_hostname: _n, role_instance: _i, facts: _f, group_members: _g, ...plain } = plan.vars;
+          // A value that depends on the host's release: each release's (the probe picks it).
+          const vars: Record<string, unknown> = { ...plain, ...byRelease(plan) };
           // A value decrypted from Ansible Vault is masked whole, whatever its type.
           for (const name of plan.host.secretVars ?? []) if (name in vars) vars[name] = MASK;
           const entry = doc.hosts[plan.host.name];

@@ -6,6 +6,7 @@ import { ConfigError } from '../../errors.js';
 import { ttyPrompt } from '../../vault/prompt.js';
 import { sshConnector } from '../../engine/connector.js';
 import { runPlans } from '../../engine/run.js';
+import { provisionAroundBatch } from '../../deploy/lb.js';
 import { newLockOwner } from '../../engine/lock.js';
 import { summarize, type RunReport } from '../../engine/results.js';
 import { RunLog } from '../../report/log.js';
@@ -66,6 +67,9 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
       diff: !!o.diff,
       forks: o.forks,
       groups: inventory.groups,
+      serial: o.serial,
+      // In batches, each one out of its load balancer (role lb) while it applies.
+      aroundBatch: provisionAroundBatch(plans, (m) => ctx.out.warn(`note: ${m}`)),
       lock: o.check ? undefined : newLockOwner(describeCommand('provision', env, o)),
       signal: trap.signal,
       connect: sshConnector(prepared, {

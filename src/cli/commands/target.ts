@@ -1,11 +1,13 @@
-// `keel target up [name...] [--hosts N] | down [name...] | status`: local Docker targets for
-// trying keel, each with SSH, HTTP and HTTPS on fixed ports of 127.0.0.1.
+// `keel target up [name...] [--hosts N] [--distro bookworm|trixie] | down [name...] | status`:
+// local Docker targets for trying keel, each with SSH, HTTP and HTTPS on fixed ports of
+// 127.0.0.1, on Debian 12 or 13.
 import type { Command } from 'commander';
 import { relative } from 'node:path';
 import { ConfigError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import type { Runner } from '../context.js';
 import type { TargetHost, TargetStatus } from '../../target/docker.js';
+import { checkDistro } from '../../target/registry.js';
 
 /** The Docker target code, loaded when a target command runs. */
 const docker = () => import('../../target/docker.js');
@@ -19,15 +21,17 @@ export function registerTarget(program: Command, ctx: CliContext, run: Runner): 
     .description('start targets (by name, or target1..N) on their recorded ports and write inventories/local.yaml')
     .argument('[names...]', 'target names, e.g. web1 worker1 db1 (default: target1, or target1..N with --hosts)')
     .option('--hosts <n>', 'start target1..N')
+    .option('--distro <release>', 'the Debian release of targets made now: bookworm (12, the default) or trixie (13)')
     .action(
-      run(async (names: string[], o: { hosts?: string }) => {
+      run(async (names: string[], o: { hosts?: string; distro?: string }) => {
         let hosts: number | undefined;
         if (o.hosts !== undefined) {
           hosts = Number(o.hosts);
           if (!Number.isInteger(hosts) || hosts < 1) throw new ConfigError(`--hosts must be a positive integer, got "${o.hosts}"`);
         }
+        const distro = o.distro === undefined ? undefined : checkDistro(o.distro);
         const { targetUp } = await docker();
-        const r = await targetUp({ root: ctx.root, names, hosts, onNotice: (m) => ctx.out.warn(`note: ${m}`) });
+        const r = await targetUp({ root: ctx.root, names, hosts, distro, onNotice: (m) => ctx.out.warn(`note: ${m}`) });
         for (const line of table(r.hosts.map((h) => ({ ...h, state: 'running' })))) ctx.out.line(line);
         ctx.out.line(`inventory: ${relative(ctx.root, r.inventoryFile)}  (keel provision local)`);
         ctx.out.line(`in your own inventory: hosts: {${r.hosts[0]!.name}: {target: ${r.hosts[0]!.name}}}  (see keel target status)`);
@@ -67,6 +71,7 @@ function table(hosts: (TargetHost & Pick<TargetStatus, 'state'>)[]): string[] {
   const rows = hosts.map((h) => [
     h.name,
     h.state,
+    h.distro,
     h.ports.ssh ? `ssh root@127.0.0.1 -p ${h.ports.ssh}` : 'ssh -',
     h.ports.http ? h.urls.http : '-',
     h.ports.https ? h.urls.https : '-',
