@@ -15,7 +15,7 @@ import { liveStateSnippet, lsRemoteScript, parseLiveState } from '../../deploy/s
 import { changedFiles, fileAt, isGitUrl, releaseId, resolveLocal, urlSource, venvKey, type Source } from '../../deploy/source.js';
 import * as ops from '../../deploy/ops.js';
 import { releaseArchive } from '../../deploy/local-build.js';
-import { Notifier, deployEnd, firstLine, runContext, withNotices, type NoticeBase } from '../../deploy/notify.js';
+import { Notifier, deployEnd, firstLine, runContext, withNotices, type Delivery, type NoticeBase } from '../../deploy/notify.js';
 import { RunLog } from '../../report/log.js';
 import { deployJson } from '../../report/json.js';
 import { DeploySteps } from '../../report/deploy-steps.js';
@@ -171,10 +171,7 @@ export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Pr
     );
     const notifications = await notifier.settle();
     log.write('end', { status: report.status, error: report.error, dump: report.dump, durationMs: report.durationMs });
-    if (json) ctx.out.json(deployJson(report, notifications));
-    else printDeploy(ctx, report);
-    if (report.hosts.some((h) => h.live === null)) return EXIT_UNKNOWN;
-    return report.status === 'deployed' ? 0 : 2;
+    return showDeploy(ctx, report, json, notifications);
   } catch (err) {
     log.aborted(err);
     throw err;
@@ -184,6 +181,15 @@ export async function deploy(ctx: CliContext, env: string, o: DeployOptions): Pr
     trap.dispose();
     log.close();
   }
+}
+
+/** The report, printed or as JSON; the exit code: 0 deployed, 2 failed or rolled back, 3 a host's
+ *  state is unknown. */
+function showDeploy(ctx: CliContext, report: DeployReport, json: boolean, notifications: Delivery[] = []): number {
+  if (json) ctx.out.json(deployJson(report, notifications));
+  else printDeploy(ctx, report);
+  if (report.hosts.some((h) => h.live === null)) return EXIT_UNKNOWN;
+  return report.status === 'deployed' ? 0 : 2;
 }
 
 /** Where the shipped code comes from, said before anything happens. */
@@ -245,10 +251,7 @@ async function catchUp(ctx: CliContext, env: string, o: DeployOptions, json: boo
       { ...fleet, live },
     );
     log.write('end', { status: report.status, error: report.error, durationMs: report.durationMs });
-    if (json) ctx.out.json(deployJson(report));
-    else printDeploy(ctx, report);
-    if (report.hosts.some((h) => h.live === null)) return EXIT_UNKNOWN;
-    return report.status === 'deployed' ? 0 : 2;
+    return showDeploy(ctx, report, json);
   } catch (err) {
     log.aborted(err);
     throw err;
