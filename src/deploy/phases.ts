@@ -340,9 +340,16 @@ export class Phases {
     return candidates.find((p) => all.some((h) => h.steps.some((s) => s.phase === p && s.status === 'failed')));
   }
 
-  /** Whether a step of `phase` on a host said `text` in its output (a migration ran...). */
-  said(phase: string, text: RegExp): boolean {
-    return [...this.reports.values()].some((h) => h.steps.some((s) => s.phase === phase && text.test(s.output ?? '')));
+  /** The first match of `text` in the output of a step of `phase` on a host (a migration ran,
+   *  the revision alembic could not find), or null. */
+  said(phase: string, text: RegExp): RegExpExecArray | null {
+    for (const h of this.reports.values()) {
+      for (const st of h.steps) {
+        const m = st.phase === phase ? text.exec(st.output ?? '') : null;
+        if (m) return m;
+      }
+    }
+    return null;
   }
 
   /** Lines for the hosts whose live release is unknown, or none. */

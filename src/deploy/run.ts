@@ -298,13 +298,14 @@ class Deploy {
   }
 
   private migrationChanged(): boolean {
-    return this.migrateOk ? this.phases.said('migrate', APPLIED) : this.phases.said('migrate', COMPLETED);
+    return !!this.phases.said('migrate', this.migrateOk ? APPLIED : COMPLETED);
   }
 
   private aheadHint(): string {
-    if (!this.phases.said('migrate', DATABASE_AHEAD)) return '';
+    const ahead = this.phases.said('migrate', DATABASE_AHEAD);
+    if (!ahead) return '';
     return (
-      '\nthe database is ahead of this code: it was migrated by a newer release (then rolled back) to a revision this one does not have. ' +
+      `\nthe database is ahead of this code: it was migrated by a newer release (then rolled back) to revision ${ahead[1]}, which this one does not have. ` +
       'Deploy a branch that has that migration, or restore the dump taken before it (keel backups lists them)'
     );
   }

@@ -167,6 +167,22 @@ describe('keel deploy on a web host and a worker host', () => {
     expect(await lockFree()).toBe(true);
   });
 
+  // After a rollback across an alembic migration, the old code's `alembic upgrade head` fails
+  // with these words. A stand-in for alembic (it is not installable here: no PyPI): a migrate
+  // command that says what alembic says, with its exit code.
+  it('a migrate command standing in for alembic says "Can\'t locate revision": the error says the database is ahead of this code', async () => {
+    writeFileSync(join(dir, 'alembic-ahead.yaml'), `deploy_migrate_command: 'echo "FAILED: Can''t locate revision identified by ''0007''" >&2; exit 255'\n`);
+    const r = await deploy('v4-code-only', '-e', '@alembic-ahead.yaml');
+    const j = r.json();
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(j.status).toBe('failed');
+    expect(j.error).toMatch(/the database is ahead of this code: .* to revision 0007, which this one does not have/);
+    expect(j.error).toMatch(/restore the dump taken before it/);
+    expect(await page()).toMatch(/^version: v1$/m);
+    expect(await live(web)).toBe(`releases/${v1}`);
+    expect(await lockFree()).toBe(true);
+  });
+
   // The bad release starts beside v1 and is asked /ping directly: it answers 500 three times in
   // a row, so it fails within seconds, and never gets traffic. Its home page says "version: v3":
   // a request loop through nginx during the deploy counts the answers that carry it.
