@@ -1,4 +1,6 @@
 #!/usr/bin/env node
 // Compiled entry point: `npm ci` builds dist/ through the `prepare` script.
-import { main } from '../dist/src/cli/main.js';
+// When this code began, for KEEL_PHASE_TIMES (src/timing.ts): the CLI is loaded after it.
+globalThis[Symbol.for('keel.entered')] = performance.now();
+const { main } = await import('../dist/src/cli/main.js');
 process.exitCode = await main(process.argv);

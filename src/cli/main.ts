@@ -6,8 +6,10 @@ import { consoleOutput } from '../report/output.js';
 import { exitCodeFor } from './exit.js';
 import type { CliContext, CommandResult } from './context.js';
 import { registerCommands } from './commands.js';
+import { mainEnds, mainStarts } from '../timing.js';
 
 export async function main(argv: string[], overrides: Partial<CliContext> = {}): Promise<number> {
+  mainStarts();
   const ctx: CliContext = {
     root: process.env.KEEL_ROOT ?? process.cwd(),
     interactive: Boolean(process.stdin.isTTY),
@@ -40,5 +42,6 @@ export async function main(argv: string[], overrides: Partial<CliContext> = {}):
     return exitCodeFor(err, ctx.out);
   } finally {
     for (const c of ctx.cleanups ?? []) c();
+    mainEnds();
   }
 }

@@ -13,6 +13,7 @@ import type { HostCondition, HostPlan, PlannedHandler, PlannedResource } from '.
 import { builtinRolesDir, sharedClosure, type HostWhen, type Role, type RoleLibrary, type RoleResource, type SharedVariables } from './roles.js';
 import { EXTRA_VARS_HINT } from '../inventory/extra-vars.js';
 import { DECLARED, evaluateWhen, render, renderValue, resolveVars } from './template.js';
+import { timed } from '../timing.js';
 
 export interface CompileOptions {
   env: string;
@@ -316,7 +317,7 @@ function validateParams(typeName: string, schema: object, params: unknown, where
   let validate = validators.get(shown);
   if (!validate) {
     const s = shown === 'template' ? templateSchema(schema) : schema;
-    validate = ajv.compile(s);
+    validate = timed('schemas', () => ajv.compile(s));
     validators.set(shown, validate);
   }
   if (!validate(params)) {
@@ -363,7 +364,7 @@ function validateRoleVariables(
     let validate = validators.get(key);
     if (!validate) {
       const { default: _d, description: _desc, ...rest } = schema;
-      validate = ajv.compile(rest);
+      validate = timed('schemas', () => ajv.compile(rest));
       validators.set(key, validate);
     }
     if (!validate(vars[name])) {

@@ -6,6 +6,7 @@ import { connect, defaultKnownHostsFile, type ConnectOptions } from '../ssh/conn
 import type { HostSession } from '../ssh/types.js';
 import type { HostPlan } from './plan.js';
 import type { PreparedRun } from './pipeline.js';
+import { waitEnd, waitStart } from '../timing.js';
 
 export interface ConnectorOptions {
   acceptNewHostKeys?: boolean;
@@ -25,7 +26,15 @@ export const CONNECTS_AT_ONCE = 64;
 export function sshConnector(prepared: PreparedRun, o: ConnectorOptions): (plan: HostPlan) => Promise<HostSession> {
   const options = connectOptions(prepared, o);
   const gate = pLimit(CONNECTS_AT_ONCE);
-  return (plan) => gate(() => connect(options(plan)));
+  return (plan) =>
+    gate(async () => {
+      waitStart('connect', plan.host.name);
+      try {
+        return await connect(options(plan));
+      } finally {
+        waitEnd('connect', plan.host.name);
+      }
+    });
 }
 
 /** How to connect to a host of the run: its connection, known_hosts and sudo password. */

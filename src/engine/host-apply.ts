@@ -23,6 +23,7 @@ import type { HostResult, ResourceResult } from './results.js';
 import { buildApplyScript, handlerStep, parseApply, parseProbe, type ApplyHandler, type ApplyResult } from './script.js';
 import { newNonce } from './script-parts.js';
 import { StepLines, type Step, type StepEvent, type StepOutcome } from './steps.js';
+import { timed } from '../timing.js';
 
 /**
  * Apply what must change and verify it, pass by pass, until every resource converged.
@@ -67,7 +68,7 @@ class HostApply {
     this.handlers = new HandlerLedger(plan.handlers, probed.probe.pendingHandlers);
     this.ctx = { wantDiff: opts.diff };
     this.maxPasses = 3 + this.record.active.filter((r) => r.type.barrier).length;
-    this.decisions = decideAll(this.record.active, probed.probe, this.ctx);
+    this.decisions = timed('decide', () => decideAll(this.record.active, probed.probe, this.ctx));
   }
 
   async run(): Promise<HostResult> {

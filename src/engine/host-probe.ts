@@ -7,6 +7,7 @@ import type { ResourceResult, StepActivity } from './results.js';
 import { buildProbeScript, parseProbe, type ProbeResult } from './script.js';
 import { newNonce } from './script-parts.js';
 import { acquireSnippet, parseLockReport, peekSnippet, type LockOwner, type LockReport } from './lock.js';
+import { timed, waitEnd, waitStart } from '../timing.js';
 
 export interface HostRunOptions {
   check: boolean;
@@ -41,12 +42,12 @@ export async function probeHost(
   const nonce = newNonce();
   const prefix = !lock ? '' : 'take' in lock ? acquireSnippet(nonce, lock.take) : peekSnippet(nonce);
   const active = plan.resources.filter((r) => !r.skipped);
-  const out = await session.runScript(buildProbeScript(active, nonce, { wantDiff: opts.diff }, prefix), {
-    timeoutMs: opts.probeTimeoutMs ?? 300_000,
-  });
+  const script = timed('render', () => buildProbeScript(active, nonce, { wantDiff: opts.diff }, prefix));
+  waitStart('probe', plan.host.name);
+  const out = await session.runScript(script, { timeoutMs: opts.probeTimeoutMs ?? 300_000 }).finally(() => waitEnd('probe', plan.host.name));
   const lockReport = lock ? parseLockReport(out.stdout, nonce) : undefined;
   if (lockReport?.kind === 'held' && 'take' in lock!) return { kind: 'locked', lock: lockReport, startedAt };
-  const probe = parseProbe(out.stdout, nonce, active);
+  const probe = timed('decide', () => parseProbe(out.stdout, nonce, active));
   if (out.code !== 0 || !probe.complete) {
     return { kind: 'failed', error: `probe script failed (exit ${out.code ?? out.signal}):\n${lastLines(out.stderr || out.stdout, 10)}`, startedAt };
   }

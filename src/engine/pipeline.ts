@@ -14,6 +14,7 @@ import type { HostPlan } from './plan.js';
 import { RoleLibrary } from './roles.js';
 import { ttyPrompt } from '../vault/prompt.js';
 import { checkInventoryVariables, type VarCheck } from './var-check.js';
+import { timed, timedAsync } from '../timing.js';
 
 export interface RunRequest {
   /** Project root: inventories/, roles/, secrets/. */
@@ -44,19 +45,21 @@ export interface PreparedRun {
 /** Everything that can fail before a host is touched: inventory, vault, roles, templates. */
 export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   // Plaintext a killed `keel secrets edit` left behind: gone before anything else happens.
-  for (const m of sweepStalePlaintext()) req.notice?.(m);
-  const { library, inventory, varCheck } = await loadChecked(req);
+  for (const m of timed('vault', sweepStalePlaintext)) req.notice?.(m);
+  const { library, inventory, varCheck } = await timedAsync('inventory', () => loadChecked(req));
   for (const w of varCheck.warnings) req.notice?.(w);
-  const hosts = selectHosts(inventory, req.limit);
-  checkKeyFiles(hosts);
-  const secrets = needsSecrets(hosts, library) ? ((await loadSecrets(req.root, req.env, { interactive: req.interactive, notice: req.notice })) ?? {}) : {};
+  const hosts = timed('inventory', () => selectHosts(inventory, req.limit));
+  timed('inventory', () => checkKeyFiles(hosts));
+  const secrets = await timedAsync('vault', async () =>
+    needsSecrets(hosts, library) ? ((await loadSecrets(req.root, req.env, { interactive: req.interactive, notice: req.notice })) ?? {}) : {},
+  );
   req.redactor.add([secrets]);
   for (const w of shortSecrets(secrets, req.env)) req.notice?.(w);
   const errors: ConfigError[] = [];
   const plans: HostPlan[] = [];
   for (const host of hosts) {
     try {
-      plans.push(compileHost(host, library, { env: req.env, secrets, tags: req.tags, root: req.root }));
+      plans.push(timed('render', () => compileHost(host, library, { env: req.env, secrets, tags: req.tags, root: req.root })));
     } catch (err) {
       errors.push(...configErrorsOf(err).map((e) => prefixHost(e, host.name)));
     }

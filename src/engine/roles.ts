@@ -12,6 +12,7 @@ import { resourceTypes } from '../resources/registry.js';
 import { sh } from '../shell/quote.js';
 import { didYouMean } from '../suggest.js';
 import { referencedNames, whenNames } from './template.js';
+import { timed } from '../timing.js';
 
 /** `when:` as a mapping: conditions on the host, checked by the probe (`exists`, `missing`:
  *  paths), and optionally an expression on the controller (`if`). All must hold. */
@@ -98,7 +99,7 @@ export class RoleLibrary {
     for (const d of [...this.searchPath].reverse()) {
       const file = join(d, SHARED_VARS_FILE);
       if (!existsSync(file)) continue;
-      const one = parseSharedVariables(file);
+      const one = timed('roles', () => parseSharedVariables(file));
       for (const [k, v] of Object.entries(one.variables)) {
         out.variables[k] = v;
         out.locations[k] = one.locations[k]!;
@@ -133,21 +134,26 @@ export class RoleLibrary {
   references(name: string): Set<string> {
     let found = this.refCache.get(name);
     if (!found) {
-      const role = this.get(name);
-      found = new Set<string>();
-      const strings = (v: unknown): void => {
-        if (typeof v === 'string') referencedNames(v).forEach((n) => found!.add(n));
-        else if (Array.isArray(v)) v.forEach(strings);
-        else if (v && typeof v === 'object') Object.values(v).forEach(strings);
-      };
-      strings(parseDocument(readFileSync(role.file, 'utf8')).toJS());
-      for (const r of role.resources) {
-        const expr = typeof r.when === 'object' ? r.when.if : r.when;
-        if (typeof expr === 'string') whenNames(expr).forEach((n) => found!.add(n));
-      }
-      for (const f of listFiles(join(role.dir, 'templates'))) referencedNames(readFileSync(f, 'utf8')).forEach((n) => found!.add(n));
+      found = timed('roles', () => this.readReferences(name));
       this.refCache.set(name, found);
     }
+    return found;
+  }
+
+  private readReferences(name: string): Set<string> {
+    const role = this.get(name);
+    const found = new Set<string>();
+    const strings = (v: unknown): void => {
+      if (typeof v === 'string') referencedNames(v).forEach((n) => found.add(n));
+      else if (Array.isArray(v)) v.forEach(strings);
+      else if (v && typeof v === 'object') Object.values(v).forEach(strings);
+    };
+    strings(parseDocument(readFileSync(role.file, 'utf8')).toJS());
+    for (const r of role.resources) {
+      const expr = typeof r.when === 'object' ? r.when.if : r.when;
+      if (typeof expr === 'string') whenNames(expr).forEach((n) => found.add(n));
+    }
+    for (const f of listFiles(join(role.dir, 'templates'))) referencedNames(readFileSync(f, 'utf8')).forEach((n) => found.add(n));
     return found;
   }
 
@@ -158,7 +164,7 @@ export class RoleLibrary {
     if (found === undefined) {
       const role = this.get(name);
       const files = [role.file, ...listFiles(join(role.dir, 'templates')), ...listFiles(join(role.dir, 'files'))];
-      found = files.some((f) => readFileSync(f, 'utf8').includes(word));
+      found = timed('roles', () => files.some((f) => readFileSync(f, 'utf8').includes(word)));
       this.mentionCache.set(key, found);
     }
     return found;
@@ -169,7 +175,8 @@ export class RoleLibrary {
     if (cached) return cached;
     const dir = this.searchPath.map((d) => join(d, name)).find((d) => existsSync(join(d, 'role.yaml')));
     if (!dir) throw new ConfigError(`unknown role "${name}" (known: ${this.names().join(', ') || 'none'})`);
-    const role = parseRole(name, dir, this.shared());
+    const shared = this.shared();
+    const role = timed('roles', () => parseRole(name, dir, shared));
     this.cache.set(name, role);
     return role;
   }
@@ -207,7 +214,7 @@ function readVariables(doc: ReturnType<typeof readYaml>['doc'], at: (n: Node | n
     locations[v] = at(doc.getIn(['variables', v], true) as Node);
     if (schema && typeof schema === 'object' && 'default' in schema) defaults[v] = schema.default;
     try {
-      ajv.compile(schema);
+      timed('schemas', () => ajv.compile(schema));
     } catch (err) {
       errors.push(new ConfigError(`variable "${v}": invalid JSON Schema: ${(err as Error).message}`, locations[v]));
     }

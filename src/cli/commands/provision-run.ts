@@ -20,6 +20,7 @@ import { confirm } from '../confirm.js';
 import { checkOutput, describeCommand } from '../options.js';
 import { trapSignals } from '../signals.js';
 import type { ProvisionOptions } from './provision.js';
+import { timedAsync } from '../../timing.js';
 
 export async function provision(ctx: CliContext, env: string, o: ProvisionOptions): Promise<number> {
   const json = checkOutput(o);
@@ -102,12 +103,14 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
         });
       },
     });
-    await progress?.close();
-    const report = summarize(env, !!o.check, results, Date.now() - started);
-    log.write('end', { ok: report.ok, changed: report.changed, failed: report.failed, unreachable: report.unreachable, durationMs: report.durationMs });
-    if (json) ctx.out.json(runJson(report));
-    else await printReport(ctx, report, o, log.file, progress);
-    return report.failed > 0 || report.unreachable > 0 || report.hosts.some((h) => h.error) ? EXIT_HOSTS : EXIT_OK;
+    return await timedAsync('report', async () => {
+      await progress?.close();
+      const report = summarize(env, !!o.check, results, Date.now() - started);
+      log.write('end', { ok: report.ok, changed: report.changed, failed: report.failed, unreachable: report.unreachable, durationMs: report.durationMs });
+      if (json) ctx.out.json(runJson(report));
+      else await printReport(ctx, report, o, log.file, progress);
+      return report.failed > 0 || report.unreachable > 0 || report.hosts.some((h) => h.error) ? EXIT_HOSTS : EXIT_OK;
+    });
   } catch (err) {
     log.aborted(err);
     throw err;
