@@ -2,7 +2,7 @@
 // controller, validate it against its type's schema, and fail before anything runs.
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { ConfigError, ConfigErrors, KeelError, oneOrMany, throwIfAny, type SourceLocation } from '../errors.js';
 import { didYouMean } from '../suggest.js';
 import { unique } from '../lists.js';
@@ -13,7 +13,7 @@ import type { HostCondition, HostPlan, PlannedHandler, PlannedResource } from '.
 import { builtinRolesDir, sharedClosure, type HostWhen, type Role, type RoleLibrary, type RoleResource, type SharedVariables } from './roles.js';
 import { EXTRA_VARS_HINT } from '../inventory/extra-vars.js';
 import { DECLARED, evaluateWhen, render, renderValue, resolveVars } from './template.js';
-import { timed } from '../timing.js';
+import { declaredValidator, validator } from '../validators/index.js';
 
 export interface CompileOptions {
   env: string;
@@ -23,9 +23,6 @@ export interface CompileOptions {
   tags?: string[];
   root: string;
 }
-
-const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
-const validators = new Map<string, ValidateFunction>();
 
 export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptions): HostPlan {
   const errors: ConfigError[] = [];
@@ -314,12 +311,7 @@ function expandLoop(entry: RoleResource, vars: Vars): Vars[] {
 }
 
 function validateParams(typeName: string, schema: object, params: unknown, where: SourceLocation, shown: string): void {
-  let validate = validators.get(shown);
-  if (!validate) {
-    const s = shown === 'template' ? templateSchema(schema) : schema;
-    validate = timed('schemas', () => ajv.compile(s));
-    validators.set(shown, validate);
-  }
+  const validate = validator('values', shown === 'template' ? templateSchema(schema) : schema);
   if (!validate(params)) {
     throw oneOrMany((validate.errors ?? []).map((e) => new ConfigError(`${shown}: ${describeAjvError(e)}`, where)));
   }
@@ -359,14 +351,9 @@ function validateRoleVariables(
 ): void {
   const { role, inst } = use;
   const where = (v: string): SourceLocation => inst.varLocations[v] ?? host.varLocations?.[v] ?? host.location;
-  const check = (name: string, schema: Record<string, unknown>, key: string, owner: string): void => {
+  const check = (name: string, schema: Record<string, unknown>, owner: string): void => {
     if (!(name in vars)) return;
-    let validate = validators.get(key);
-    if (!validate) {
-      const { default: _d, description: _desc, ...rest } = schema;
-      validate = timed('schemas', () => ajv.compile(rest));
-      validators.set(key, validate);
-    }
+    const validate = declaredValidator(schema);
     if (!validate(vars[name])) {
       const e = validate.errors?.[0];
       const detail = e ? describeAjvError(e).replace(/^params /, '') : 'is invalid';
@@ -380,8 +367,8 @@ function validateRoleVariables(
       );
     }
   };
-  for (const [name, schema] of Object.entries(role.variables)) check(name, schema, `${role.dir}.${name}`, `role ${role.name}`);
-  for (const name of sharedNames) check(name, shared.variables[name]!, `shared.${shared.locations[name]!.file}.${name}`, 'shared, roles/vars.yaml');
+  for (const [name, schema] of Object.entries(role.variables)) check(name, schema, `role ${role.name}`);
+  for (const name of sharedNames) check(name, shared.variables[name]!, 'shared, roles/vars.yaml');
   const prefix = `${role.name}_`;
   for (const name of new Set([...Object.keys(host.vars), ...Object.keys(inst.vars)])) {
     if (name.startsWith(prefix) && !declared.has(name)) {

@@ -4,7 +4,6 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
-import { Ajv } from 'ajv';
 import { checkShellField } from './shell-fields.js';
 import { ConfigError, ConfigErrors, throwIfAny, type SourceLocation } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
@@ -13,6 +12,7 @@ import { sh } from '../shell/quote.js';
 import { didYouMean } from '../suggest.js';
 import { referencedNames, whenNames } from './template.js';
 import { timed } from '../timing.js';
+import { checkDeclaration } from '../validators/index.js';
 
 /** `when:` as a mapping: conditions on the host, checked by the probe (`exists`, `missing`:
  *  paths), and optionally an expression on the controller (`if`). All must hold. */
@@ -182,8 +182,6 @@ export class RoleLibrary {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-
 function readYaml(file: string) {
   const text = readFileSync(file, 'utf8');
   const lc = new LineCounter();
@@ -214,7 +212,7 @@ function readVariables(doc: ReturnType<typeof readYaml>['doc'], at: (n: Node | n
     locations[v] = at(doc.getIn(['variables', v], true) as Node);
     if (schema && typeof schema === 'object' && 'default' in schema) defaults[v] = schema.default;
     try {
-      timed('schemas', () => ajv.compile(schema));
+      checkDeclaration(schema);
     } catch (err) {
       errors.push(new ConfigError(`variable "${v}": invalid JSON Schema: ${(err as Error).message}`, locations[v]));
     }

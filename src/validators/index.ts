@@ -1,0 +1,104 @@
+// JSON Schema validators, one per distinct schema (by its JSON text) and flavor (flavors.ts).
+// Every schema keel ships (resource params, the inventory, the built-in roles' variables) is
+// precompiled when keel is built (ajv's standalone code, scripts/build-validators.mjs, into
+// dist/generated/validators.cjs); any other (a project's own role) is compiled by ajv on first
+// use, and ajv itself is loaded only then. Compiling took ~1 ms per schema and loading ajv
+// ~40 ms: most of a small no-op's controller time went there on every run.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Ajv, ValidateFunction } from 'ajv';
+import { timed } from '../timing.js';
+import { FLAVORS, type Flavor } from './flavors.js';
+
+/** What scripts/build-validators.mjs writes. */
+export interface Precompiled {
+  /** Validators by flavor, by the schema's JSON text. */
+  validators: Partial<Record<Flavor, Record<string, ValidateFunction>>>;
+}
+
+export const PRECOMPILED_FILE = join('dist', 'generated', 'validators.cjs');
+
+const requireCjs = createRequire(import.meta.url);
+let precompiled: Map<Flavor, Map<string, ValidateFunction>> | undefined;
+const compilers = new Map<Flavor, Ajv>();
+const byText = new Map<Flavor, Map<string, ValidateFunction>>();
+const byObject = new Map<Flavor, WeakMap<object, ValidateFunction>>();
+const declared = new WeakMap<object, ValidateFunction>();
+/** Declarations compiled by ajv in this process: valid. */
+const checked = new Set<string>();
+
+/** The validator of `schema` (precompiled, or compiled now and kept for the run). */
+export function validator(flavor: Exclude<Flavor, 'declarations'>, schema: object): ValidateFunction {
+  let objects = byObject.get(flavor);
+  if (!objects) byObject.set(flavor, (objects = new WeakMap()));
+  let v = objects.get(schema);
+  if (v) return v;
+  const text = JSON.stringify(schema);
+  let texts = byText.get(flavor);
+  if (!texts) byText.set(flavor, (texts = new Map()));
+  v = texts.get(text) ?? load().get(flavor)?.get(text) ?? timed('schemas', () => compiler(flavor).compile(schema));
+  texts.set(text, v);
+  objects.set(schema, v);
+  return v;
+}
+
+/** The validator of a role variable's values, from its declaration. */
+export function declaredValidator(declaration: Record<string, unknown>): ValidateFunction {
+  let v = declared.get(declaration);
+  if (!v) declared.set(declaration, (v = validator('values', valueSchema(declaration))));
+  return v;
+}
+
+/** Throws ajv's error when `schema` is not a valid JSON Schema (a role's `variables:` entry).
+ *  A declaration is its value schema (valueSchema) plus `default`, which may be anything, and
+ *  `description`, which must be a string: so one whose value schema is precompiled (thus
+ *  valid) and whose description is a string or absent is valid, without compiling it. */
+export function checkDeclaration(schema: unknown): void {
+  if (schema && typeof schema === 'object' && !Array.isArray(schema)) {
+    const d = schema as Record<string, unknown>;
+    const text = JSON.stringify(valueSchema(d));
+    if ((d.description === undefined || typeof d.description === 'string') && load().get('values')?.has(text)) return;
+  }
+  const text = JSON.stringify(schema);
+  if (checked.has(text)) return;
+  timed('schemas', () => compiler('declarations').compile(schema as object));
+  checked.add(text);
+}
+
+function compiler(flavor: Flavor): Ajv {
+  let ajv = compilers.get(flavor);
+  if (!ajv) {
+    const { Ajv } = timed('module_load', () => requireCjs('ajv') as typeof import('ajv'));
+    compilers.set(flavor, (ajv = new Ajv(FLAVORS[flavor])));
+  }
+  return ajv;
+}
+
+function load(): NonNullable<typeof precompiled> {
+  if (precompiled) return precompiled;
+  const file = precompiledFile();
+  const p: Precompiled = file ? timed('module_load', () => requireCjs(file) as Precompiled) : { validators: {} };
+  precompiled = new Map(Object.entries(p.validators).map(([f, v]) => [f as Flavor, new Map(Object.entries(v))]));
+  return precompiled;
+}
+
+/** keel's own dist/generated/validators.cjs, above this module (dist/src/validators/, the
+ *  bundle in dist/, or src/validators/ when run from the sources); absent before a build. */
+function precompiledFile(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const f = join(dir, PRECOMPILED_FILE);
+    if (existsSync(f)) return f;
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+/** A role variable's declaration as its values are checked: `default` and `description` are
+ *  not constraints. */
+export function valueSchema(declaration: Record<string, unknown>): Record<string, unknown> {
+  const { default: _default, description: _description, ...rest } = declaration;
+  return rest;
+}
