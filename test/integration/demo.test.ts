@@ -24,7 +24,7 @@ afterAll(async () => {
 async function demo(): Promise<{ stdout: string; stderr: string; ms: number }> {
   const started = Date.now();
   const warm = (await run('sh', [join(pkg, 'scripts', 'build-warm-image.sh')])).stdout.trim().split('\n').pop()!;
-  await run(process.execPath, [join(pkg, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: pkg });
+  await run(process.execPath, [join(pkg, 'scripts', 'build.mjs')], { cwd: pkg });
   const r = await run(process.execPath, [join(pkg, 'scripts', 'demo.mjs')], {
     cwd: root,
     env: { ...process.env, KEEL_ROOT: root, KEEL_TARGET_IMAGE: warm },
