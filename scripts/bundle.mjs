@@ -10,6 +10,7 @@
 // A bundled CommonJS file that uses __dirname or __filename (ssh2's agent.js, for Pageant's
 // helper) gets its own, resolved from node_modules when it loads.
 import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +47,21 @@ const ownDirname = {
   },
 };
 
+/** What this build is made of: keel's sources and the locked dependencies. Whatever keel keeps
+ *  between runs (src/engine/role-store.ts) is kept under it, so another build starts afresh. */
+async function buildId() {
+  const h = createHash('sha256');
+  const walk = async (dir) =>
+    (await Promise.all((await readdir(dir, { withFileTypes: true })).map((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)])))).flat();
+  for (const f of [...(await walk(join(root, 'src'))), join(root, 'package.json'), join(root, 'package-lock.json')].sort()) {
+    h.update(relative(root, f))
+      .update('\0')
+      .update(await readFile(f))
+      .update('\0');
+  }
+  return h.digest('hex').slice(0, 20);
+}
+
 // Built beside dist/keel/, then moved in: chunks first (their names are hashes of their
 // content), main.js last, by a rename. A keel started meanwhile (tests run several builds and
 // CLIs at once) loads one whole build, old or new. Chunks of earlier builds go after an hour.
@@ -61,6 +77,7 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   sourcemap: 'linked',
+  define: { KEEL_BUILD_ID: JSON.stringify(await buildId()) },
   // Bundled CommonJS dependencies call require(): give the module one.
   banner: { js: "import { createRequire as keelCreateRequire } from 'node:module';\nconst require = keelCreateRequire(import.meta.url);" },
   plugins: [nativeAddons, ownDirname],
