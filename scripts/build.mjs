@@ -1,5 +1,5 @@
 // `npm run build` (and `prepare`, so `npm ci` builds): tsc into dist/ (the bench and the
-// build steps below run from there), the precompiled JSON Schema validators, then the
+// build steps below run from there), the precompiled JSON Schema validators and templates, then the
 // bundled CLI that bin/keel.js runs. Integration tests run it too before they start keel.
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -14,5 +14,5 @@ const node = (...args) => {
   }
 };
 node(join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json');
-node(join(root, 'scripts', 'build-validators.mjs'));
+node(join(root, 'scripts', 'build-generated.mjs'));
 node(join(root, 'scripts', 'bundle.mjs'));

@@ -1,5 +1,5 @@
 // The three ways keel checks data against a JSON Schema, each with its own ajv options. The
-// runtime (index.ts) and the build (scripts/build-validators.mjs, which precompiles every
+// runtime (index.ts) and the build (scripts/build-generated.mjs, which precompiles every
 // schema keel ships) both take them from here, so a precompiled validator is the one ajv
 // would compile at run time.
 import type { Options } from 'ajv';

@@ -1,24 +1,22 @@
 // JSON Schema validators, one per distinct schema (by its JSON text) and flavor (flavors.ts).
 // Every schema keel ships (resource params, the inventory, the built-in roles' variables) is
-// precompiled when keel is built (ajv's standalone code, scripts/build-validators.mjs, into
-// dist/generated/validators.cjs); any other (a project's own role) is compiled by ajv on first
+// precompiled when keel is built (ajv's standalone code, scripts/build-generated.mjs, into
+// dist/generated/validators.cjs, src/generated.ts); any other (a project's own role) is compiled by ajv on first
 // use, and ajv itself is loaded only then. Compiling took ~1 ms per schema and loading ajv
 // ~40 ms: most of a small no-op's controller time went there on every run.
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Ajv, ValidateFunction } from 'ajv';
+import { loadGenerated } from '../generated.js';
 import { timed } from '../timing.js';
 import { FLAVORS, type Flavor } from './flavors.js';
 
-/** What scripts/build-validators.mjs writes. */
+/** What scripts/build-generated.mjs writes. */
 export interface Precompiled {
   /** Validators by flavor, by the schema's JSON text. */
   validators: Partial<Record<Flavor, Record<string, ValidateFunction>>>;
 }
 
-export const PRECOMPILED_FILE = join('dist', 'generated', 'validators.cjs');
+export const PRECOMPILED_VALIDATORS = 'validators.cjs';
 
 const requireCjs = createRequire(import.meta.url);
 let precompiled: Map<Flavor, Map<string, ValidateFunction>> | undefined;
@@ -78,22 +76,9 @@ function compiler(flavor: Flavor): Ajv {
 
 function load(): NonNullable<typeof precompiled> {
   if (precompiled) return precompiled;
-  const file = precompiledFile();
-  const p: Precompiled = file ? timed('module_load', () => requireCjs(file) as Precompiled) : { validators: {} };
+  const p = loadGenerated<Precompiled>(PRECOMPILED_VALIDATORS) ?? { validators: {} };
   precompiled = new Map(Object.entries(p.validators).map(([f, v]) => [f as Flavor, new Map(Object.entries(v))]));
   return precompiled;
-}
-
-/** keel's own dist/generated/validators.cjs, above this module (dist/src/validators/, the
- *  bundle in dist/, or src/validators/ when run from the sources); absent before a build. */
-function precompiledFile(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const f = join(dir, PRECOMPILED_FILE);
-    if (existsSync(f)) return f;
-    dir = dirname(dir);
-  }
-  return undefined;
 }
 
 /** A role variable's declaration as its values are checked: `default` and `description` are
