@@ -110,6 +110,8 @@ export interface PhaseTimes {
   phases: Record<string, number>;
   /** The kind of each phase: `work` on the controller's thread or a `wait` on hosts. */
   kinds: Record<string, 'start' | 'work' | 'wait' | 'exit'>;
+  /** Each wait's first start and last end, ms from the process's start: where it overlapped. */
+  waits: Record<string, { from_ms: number; to_ms: number }>;
   /** wall − the sum of the phases: the thread idle outside any wait (negative when waits
    *  overlapped with work). */
   unaccounted_ms: number;
@@ -129,7 +131,14 @@ function report(): PhaseTimes {
   const before = typeof entered === 'number' && mainStarted !== undefined ? mainStarted - entered : 0;
   put('module_load', before + (work.get('module_load') ?? 0), 'work');
   for (const [name, ms] of work) if (name !== 'module_load') put(name, ms, 'work');
-  for (const [name, w] of waits) put(name, union(w.spans), 'wait');
+  const spans: PhaseTimes['waits'] = {};
+  for (const [name, w] of waits) {
+    put(name, union(w.spans), 'wait');
+    const r1 = (x: number) => Math.round(x * 10) / 10;
+    const from = w.spans.reduce((a, s) => Math.min(a, s[0]), Infinity);
+    const to = w.spans.reduce((a, s) => Math.max(a, s[1]), -Infinity);
+    if (w.spans.length) spans[name] = { from_ms: r1(from), to_ms: r1(to) };
+  }
   if (mainEnded !== undefined) put('exit', end - mainEnded, 'exit');
   const sum = Object.values(phases).reduce((a, b) => a + b, 0);
   return {
@@ -138,6 +147,7 @@ function report(): PhaseTimes {
     wall_ms: Math.round(end * 10) / 10,
     phases,
     kinds,
+    waits: spans,
     unaccounted_ms: Math.round((end - sum) * 10) / 10,
   };
 }

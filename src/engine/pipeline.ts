@@ -32,6 +32,9 @@ export interface RunRequest {
   redactor: Redactor;
   /** Something the user should read before the run starts (printed on stderr). */
   notice?: (message: string) => void;
+  /** The hosts of the run are known (and their key files exist): before the vault is opened and
+   *  the roles are compiled (provision connects to them meanwhile: early-connections.ts). */
+  onHosts?: (hosts: Host[], inventory: Inventory) => void;
 }
 
 export interface PreparedRun {
@@ -50,6 +53,7 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   for (const w of varCheck.warnings) req.notice?.(w);
   const hosts = timed('inventory', () => selectHosts(inventory, req.limit));
   timed('inventory', () => checkKeyFiles(hosts));
+  req.onHosts?.(hosts, inventory);
   const secrets = await timedAsync('vault', async () =>
     needsSecrets(hosts, library) ? ((await loadSecrets(req.root, req.env, { interactive: req.interactive, notice: req.notice })) ?? {}) : {},
   );
@@ -63,6 +67,8 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
     } catch (err) {
       errors.push(...configErrorsOf(err).map((e) => prefixHost(e, host.name)));
     }
+    // Early connections (onHosts) go on with their handshakes between hosts.
+    if (req.onHosts) await new Promise((r) => setImmediate(r));
   }
   // compile's own check of role-named variables says the same as the typo check: once.
   const typos = new Set(varCheck.errors.map((e) => e.message));

@@ -5,10 +5,12 @@ import { loadGenerated } from '../generated.js';
 
 export const PRECOMPILED_TEMPLATES = 'templates.cjs';
 
-/** By template.ts's sourceKey() of the source: Handlebars' template spec. */
-let specs: Record<string, TemplateSpecification> | undefined;
+/** By template.ts's sourceKey() of the source: the source of Handlebars' template spec. */
+let specs: Record<string, string> | undefined;
 
 export function precompiledTemplate(key: string): TemplateSpecification | undefined {
-  specs ??= loadGenerated<Record<string, TemplateSpecification>>(PRECOMPILED_TEMPLATES) ?? {};
-  return Object.prototype.hasOwnProperty.call(specs, key) ? specs[key] : undefined;
+  specs ??= loadGenerated<Record<string, string>>(PRECOMPILED_TEMPLATES) ?? {};
+  if (!Object.prototype.hasOwnProperty.call(specs, key)) return undefined;
+  // As Handlebars' own runtime turns a precompiled template's text into its spec.
+  return new Function(`return ${specs[key]!};`)() as TemplateSpecification;
 }

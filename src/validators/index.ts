@@ -10,16 +10,14 @@ import { loadGenerated } from '../generated.js';
 import { timed } from '../timing.js';
 import { FLAVORS, type Flavor } from './flavors.js';
 
-/** What scripts/build-generated.mjs writes. */
-export interface Precompiled {
-  /** Validators by flavor, by the schema's JSON text. */
-  validators: Partial<Record<Flavor, Record<string, ValidateFunction>>>;
-}
+/** What scripts/build-generated.mjs writes: by flavor, by the schema's JSON text, the source
+ *  of a CommonJS module exporting its validator. */
+export type Precompiled = Partial<Record<Flavor, Record<string, string>>>;
 
 export const PRECOMPILED_VALIDATORS = 'validators.cjs';
 
 const requireCjs = createRequire(import.meta.url);
-let precompiled: Map<Flavor, Map<string, ValidateFunction>> | undefined;
+let precompiled: Precompiled | undefined;
 const compilers = new Map<Flavor, Ajv>();
 const byText = new Map<Flavor, Map<string, ValidateFunction>>();
 const byObject = new Map<Flavor, WeakMap<object, ValidateFunction>>();
@@ -36,7 +34,7 @@ export function validator(flavor: Exclude<Flavor, 'declarations'>, schema: objec
   const text = JSON.stringify(schema);
   let texts = byText.get(flavor);
   if (!texts) byText.set(flavor, (texts = new Map()));
-  v = texts.get(text) ?? load().get(flavor)?.get(text) ?? timed('schemas', () => compiler(flavor).compile(schema));
+  v = texts.get(text) ?? precompiledValidator(flavor, text) ?? timed('schemas', () => compiler(flavor).compile(schema));
   texts.set(text, v);
   objects.set(schema, v);
   return v;
@@ -57,7 +55,7 @@ export function checkDeclaration(schema: unknown): void {
   if (schema && typeof schema === 'object' && !Array.isArray(schema)) {
     const d = schema as Record<string, unknown>;
     const text = JSON.stringify(valueSchema(d));
-    if ((d.description === undefined || typeof d.description === 'string') && load().get('values')?.has(text)) return;
+    if ((d.description === undefined || typeof d.description === 'string') && has(load().values, text)) return;
   }
   const text = JSON.stringify(schema);
   if (checked.has(text)) return;
@@ -74,11 +72,22 @@ function compiler(flavor: Flavor): Ajv {
   return ajv;
 }
 
-function load(): NonNullable<typeof precompiled> {
-  if (precompiled) return precompiled;
-  const p = loadGenerated<Precompiled>(PRECOMPILED_VALIDATORS) ?? { validators: {} };
-  precompiled = new Map(Object.entries(p.validators).map(([f, v]) => [f as Flavor, new Map(Object.entries(v))]));
+function load(): Precompiled {
+  precompiled ??= loadGenerated<Precompiled>(PRECOMPILED_VALIDATORS) ?? {};
   return precompiled;
+}
+
+function has(o: Record<string, string> | undefined, key: string): o is Record<string, string> {
+  return !!o && Object.prototype.hasOwnProperty.call(o, key);
+}
+
+/** The precompiled validator of `text`, compiled from its source now. */
+function precompiledValidator(flavor: Flavor, text: string): ValidateFunction | undefined {
+  const sources = load()[flavor];
+  if (!has(sources, text)) return undefined;
+  const module = { exports: {} as ValidateFunction };
+  new Function('module', 'exports', 'require', sources[text]!)(module, module.exports, requireCjs);
+  return module.exports;
 }
 
 /** A role variable's declaration as its values are checked: `default` and `description` are
