@@ -10,6 +10,7 @@ import type { Connection, Host, Inventory, Vars } from '../inventory/types.js';
 import { SHORT_SECRET, type Redactor } from '../report/redact.js';
 import { loadSecrets, sweepStalePlaintext } from '../vault/index.js';
 import { compileHost } from './compile.js';
+import { PlanSharing } from './plan-sharing.js';
 import type { HostPlan } from './plan.js';
 import { RoleLibrary } from './roles.js';
 import { ttyPrompt } from '../vault/prompt.js';
@@ -61,9 +62,10 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   for (const w of shortSecrets(secrets, req.env)) req.notice?.(w);
   const errors: ConfigError[] = [];
   const plans: HostPlan[] = [];
+  const sharing = new PlanSharing();
   for (const host of hosts) {
     try {
-      plans.push(timed('render', () => compileHost(host, library, { env: req.env, secrets, tags: req.tags, root: req.root })));
+      plans.push(timed('render', () => sharing.share(compileHost(host, library, { env: req.env, secrets, tags: req.tags, root: req.root }))));
     } catch (err) {
       errors.push(...configErrorsOf(err).map((e) => prefixHost(e, host.name)));
     }
