@@ -9,6 +9,7 @@
 // Only when nothing may stop the run between preparing and connecting in a way the user would
 // expect to leave the hosts alone (a confirmation, a sudo password prompt), and never when a
 // new host key would be recorded (--accept-new-host-keys): the caller decides.
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import type { Host } from '../inventory/types.js';
 import { openClients, type ConnectOptions } from '../ssh/connect.js';
@@ -29,6 +30,10 @@ export class EarlyConnections {
   /** Aborts the handshakes still going on when the run closes them (else the process would
    *  wait for them, for an unreachable host up to its connect timeout, before it exits). */
   private readonly stop = new AbortController();
+
+  constructor() {
+    setMaxListeners(0, this.stop.signal); // one listener per handshake going on
+  }
 
   /** Start connecting to `hosts` (the first `forks` of them: the ones a run starts with). */
   start(hosts: Host[], knownHostsFile: string, forks?: number): void {
