@@ -1,6 +1,5 @@
 // Compile a host's roles into a plan: render every param with the host's variables on the
 // controller, validate it against its type's schema, and fail before anything runs.
-import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { ConfigError, ConfigErrors, KeelError, oneOrMany, throwIfAny, type SourceLocation } from '../errors.js';
@@ -182,17 +181,19 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
       throw new ConfigError('template: vars must be a mapping of variables for this rendering only', where);
     }
     const file = join(role.dir, 'templates', src);
-    if (!existsSync(file)) throw new ConfigError(`template file not found: ${rel(file)}`, where);
+    const text = library.roleFile(file);
+    if (text === null) throw new ConfigError(`template file not found: ${rel(file)}`, where);
     // `vars:` (already rendered with the params): one template rendered two ways (site_tls).
-    const content = render(readFileSync(file, 'utf8'), { ...context, ...(local as Vars | undefined) }, { file: rel(file), line: 1 });
+    const content = render(text, { ...context, ...(local as Vars | undefined) }, { file: rel(file), line: 1 });
     return { ...rest, path: dest, content };
   }
 
   function readSource(role: Role, p: Record<string, unknown>, where: SourceLocation): Record<string, unknown> {
     const { source, ...rest } = p;
     const file = sourceFile(role, String(source));
-    if (!existsSync(file)) throw new ConfigError(`file source not found: ${rel(file)}`, where);
-    return { ...rest, content: readFileSync(file, 'utf8') };
+    const content = library.roleFile(file);
+    if (content === null) throw new ConfigError(`file source not found: ${rel(file)}`, where);
+    return { ...rest, content };
   }
 
   function rel(file: string): string {

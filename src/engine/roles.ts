@@ -93,6 +93,8 @@ export class RoleLibrary {
   private refCache = new Map<string, Set<string>>();
   /** role.yaml as data, kept from parsing until references() needs it. */
   private dataCache = new Map<string, unknown>();
+  /** Template and source files as read, by path: each host of the run renders the same ones. */
+  private fileCache = new Map<string, string | null>();
   constructor(
     private readonly searchPath: string[],
     /** Roles as parsed in earlier runs (role-store.ts); none: every role is parsed. */
@@ -143,6 +145,17 @@ export class RoleLibrary {
       for (const e of readdirSync(d)) if (existsSync(join(d, e, 'role.yaml'))) all.add(e);
     }
     return [...all].sort();
+  }
+
+  /** A role's template or source file (templates/, files/, keel's host/), read once per run;
+   *  null when there is none. */
+  roleFile(file: string): string | null {
+    let text = this.fileCache.get(file);
+    if (text === undefined) {
+      text = existsSync(file) ? readFileSync(file, 'utf8') : null;
+      this.fileCache.set(file, text);
+    }
+    return text;
   }
 
   /** Every variable name the role reads: in role.yaml (params, defaults, `when:`, `loop:`,
