@@ -33,8 +33,9 @@ export interface RunRequest {
   redactor: Redactor;
   /** Something the user should read before the run starts (printed on stderr). */
   notice?: (message: string) => void;
-  /** The hosts of the run are known (and their key files exist): before the vault is opened and
-   *  the roles are compiled (provision connects to them meanwhile: early-connections.ts). */
+  /** The hosts of the run are known (those whose key files exist): before the inventory's
+   *  variables are checked, the vault is opened and the roles are compiled (provision connects
+   *  to them meanwhile: early-connections.ts). */
   onHosts?: (hosts: Host[], inventory: Inventory) => void;
 }
 
@@ -54,7 +55,6 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   for (const w of varCheck.warnings) req.notice?.(w);
   const hosts = timed('inventory', () => selectHosts(inventory, req.limit));
   timed('inventory', () => checkKeyFiles(hosts));
-  req.onHosts?.(hosts, inventory);
   const secrets = await timedAsync('vault', async () =>
     needsSecrets(hosts, library) ? ((await loadSecrets(req.root, req.env, { interactive: req.interactive, notice: req.notice })) ?? {}) : {},
   );
@@ -96,7 +96,21 @@ export async function loadChecked(req: RunRequest): Promise<{ library: RoleLibra
     onSecret: (v) => req.redactor.add([v]),
     ...(req.interactive && { askAnsibleVaultPassword: (q: string) => ttyPrompt(q, { hidden: true }) }),
   });
+  if (req.onHosts) announceHosts(req, inventory);
   return { library, inventory, varCheck: checkInventoryVariables(inventory, library) };
+}
+
+/** onHosts as soon as the inventory is read: none when --limit is wrong, and not the hosts
+ *  whose key files are missing (the checks that follow say so, as before). */
+function announceHosts(req: RunRequest, inventory: Inventory): void {
+  let hosts: Host[];
+  try {
+    hosts = selectHosts(inventory, req.limit);
+  } catch {
+    return;
+  }
+  const keysExist = (h: Host) => [...h.connection.jump, h.connection].every((c) => c.keyFiles.every((f) => existsSync(f)));
+  req.onHosts!(hosts.filter(keysExist), inventory);
 }
 
 /**
