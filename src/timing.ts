@@ -117,7 +117,8 @@ export interface PhaseTimes {
   unaccounted_ms: number;
 }
 
-function report(): PhaseTimes {
+/** The phases so far (what the process writes to KEEL_PHASE_TIMES when it exits). */
+export function phaseTimes(): PhaseTimes {
   const end = performance.now();
   const entered = (globalThis as Record<symbol, unknown>)[ENTERED];
   const phases: Record<string, number> = {};
@@ -152,4 +153,4 @@ function report(): PhaseTimes {
   };
 }
 
-if (on) process.on('exit', () => writeFileSync(FILE!, JSON.stringify(report()) + '\n'));
+if (on) process.on('exit', () => writeFileSync(FILE!, JSON.stringify(phaseTimes()) + '\n'));
