@@ -39,6 +39,7 @@ import {
   type Ctx,
 } from './phases.js';
 import type { ProbeRecording } from './replay.js';
+import { destroyStacksNow, feltPhase } from './felt.js';
 import { countResources, digestScript, driftScript, driftedPaths, makeWorkload, resetScript, type Workload } from './workload.js';
 
 const t0 = Date.now();
@@ -66,6 +67,7 @@ async function main(): Promise<number> {
     log(`${sig}: removing the bench containers`);
     activeFake?.killNow();
     destroyNow();
+    destroyStacksNow();
     process.exit(130);
   };
   process.once('SIGINT', onSignal);
@@ -121,6 +123,17 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
   for (const n of full) scenarios.push(...((await phase(`${n} host(s)`, () => hostCount(ctx, n, n === opts.hosts[0] ? equivalence : null))) ?? []));
   const scaled = opts.scaling && full.length ? await phase('scaling', () => scalingPhase(ctx, work, keelRoot, full)) : null;
   const overhead = opts.overhead && full.length ? await phase('overhead', () => overheadPhase(ctx)) : null;
+  const felt = opts.felt
+    ? await phase('speed a user feels', () =>
+        feltPhase(ctx, work, keelRoot, {
+          runs: opts.feltRuns,
+          deployRuns: opts.deployRuns,
+          baseline: opts.baseline ? resolve(opts.baseline) : null,
+          resources: opts.feltResources,
+          deploy: opts.deploy,
+        }),
+      )
+    : null;
   // The vault's cost and the recording use one systemd target converged with the role.
   let vault: VaultPhase | null = null;
   if (opts.vault) {
@@ -184,6 +197,7 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
     options: {
       ...opts,
       ansibleMaxHosts: Number.isFinite(opts.ansibleMaxHosts) ? opts.ansibleMaxHosts : null,
+      mitogenMaxHosts: Number.isFinite(opts.mitogenMaxHosts) ? opts.mitogenMaxHosts : null,
       ansibleRepeats: Number.isFinite(opts.ansibleRepeats) ? opts.ansibleRepeats : null,
       ansibleNoopOnlyAbove: Number.isFinite(opts.ansibleNoopOnlyAbove) ? opts.ansibleNoopOnlyAbove : null,
     },
@@ -201,6 +215,8 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
     fake_scale: fake,
     vault,
     overhead,
+    felt,
+    tools_not_run: [...unavailable].map(([tool, reason]) => ({ tool, reason })),
     equivalence,
     limits,
     load: load.summary(),
@@ -225,7 +241,8 @@ async function hostCount(ctx: Ctx, n: number, equivalence: BenchResult['equivale
   >;
   const skippedHere = new Map<Tool, string>();
   for (const t of opts.tools) {
-    if (t !== 'keel' && n > opts.ansibleMaxHosts) skippedHere.set(t, `${TOO_SLOW} ${largestBelow(opts.hosts, opts.ansibleMaxHosts)} hosts`);
+    const max = t === 'mitogen' ? opts.mitogenMaxHosts : opts.ansibleMaxHosts;
+    if (t !== 'keel' && n > max) skippedHere.set(t, `${TOO_SLOW} ${largestBelow(opts.hosts, max)} hosts`);
   }
   const drift = driftedPaths(workload);
   const digests = new Map<Tool, string>();
@@ -308,6 +325,17 @@ async function hostCount(ctx: Ctx, n: number, equivalence: BenchResult['equivale
   }
 
   return SCENARIOS.map((name) => summarize(ctx, name, n, runs[name], skippedHere));
+}
+
+/** Median ms of each phase of keel's runs (KEEL_PHASE_TIMES), and of the wall. */
+function medianPhases(rs: ToolRun[]): Record<string, number> | null {
+  const ps = rs.map((r) => r.phases).filter((p): p is NonNullable<ToolRun['phases']> => !!p);
+  if (!ps.length) return null;
+  const names = [...new Set(ps.flatMap((p) => Object.keys(p.phases)))];
+  return {
+    ...Object.fromEntries(names.map((n) => [n, round(median(ps.map((p) => p.phases[n] ?? 0)), 1)!])),
+    wall: round(median(ps.map((p) => p.wall_ms)), 1)!,
+  };
 }
 
 function summarize(ctx: Ctx, name: ScenarioName, n: number, r: Record<Tool, ToolRun[]>, skippedHere: Map<Tool, string>): Scenario {
@@ -402,7 +430,7 @@ async function scalingPhase(
     const order = inTurn<[number, KeelProject]>(rep, [0, small], [1, large]);
     for (const [i, project] of order) {
       log(`scaling: no-op ${project.workload.resources} resources, repeat ${rep + 1}/${opts.repeats}`);
-      const r = await project.provision(env);
+      const r = await project.provision(env, { phasesFile: join(work, 'scaling-phases.json') });
       if (r.error || r.changed !== 0) ctx.errors.push(`scaling no-op ${project.workload.resources} resources: ${r.error ?? `${r.changed} changed`}`);
       else runs[i]!.push(r);
     }
@@ -418,6 +446,7 @@ async function scalingPhase(
     growth_pct: t[0] && t[1] ? round(((t[1] - t[0]) / t[0]) * 100, 1) : null,
     runs: [runs[0].map((r) => round(r.seconds)!), runs[1].map((r) => round(r.seconds)!)],
     cpu_s: cpu,
+    phases_ms: [medianPhases(runs[0]), medianPhases(runs[1])],
   };
   let breakdown: Breakdown | null = null;
   if (opts.breakdown) {
@@ -675,6 +704,7 @@ main().then(
   async (err: unknown) => {
     process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
     destroyNow();
+    destroyStacksNow();
     process.exit(1);
   },
 );

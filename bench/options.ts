@@ -10,6 +10,8 @@ export interface BenchOptions {
   out: string | null;
   /** Ansible (both flavours) runs only up to this many hosts; above, its figures are null. */
   ansibleMaxHosts: number;
+  /** Ansible+Mitogen runs only up to this many hosts (default: ansibleMaxHosts). */
+  mitogenMaxHosts: number;
   /** Ansible (both flavours) runs in the first N repeats only (the rest are keel only). */
   ansibleRepeats: number;
   /** Above this many hosts, Ansible runs only the no-op scenario, on hosts keel converged. */
@@ -30,6 +32,17 @@ export interface BenchOptions {
   /** ms a fake endpoint waits before answering a probe; null = the recorded host's own time. */
   fakeDelayMs: number | null;
   keep: boolean;
+  /** Speed a user feels (bench/felt.ts): small no-op, demo plan, code-only deploys. */
+  felt: boolean;
+  /** Runs per checkout of the small no-op and of the demo's plan. */
+  feltRuns: number;
+  /** Resources of the small no-op's role. */
+  feltResources: number;
+  /** The demo stack (plan and deploys): off skips setting it up. */
+  deploy: boolean;
+  deployRuns: number;
+  /** Another keel checkout to measure the same way, alternated (its `npm ci` done). */
+  baseline: string | null;
 }
 
 const TOOLS: readonly Tool[] = ['keel', 'ansible', 'mitogen'];
@@ -38,7 +51,8 @@ export const USAGE = `usage: npm run bench -- [--hosts 1,10,100] [--repeats 3] [
                        [--resources 200] [--quick] [--out FILE] [--ansible-max-hosts N]
                        [--ansible-repeats N] [--ansible-noop-only-above N] [--no-scaling] [--no-breakdown] [--no-overhead]
                        [--light-above 20] [--no-vault] [--vault-runs 50] [--scale 100,300,1000] [--no-scale]
-                       [--fake-workers 4] [--fake-delay-ms N]
+                       [--fake-workers 4] [--fake-delay-ms N] [--mitogen-max-hosts N]
+                       [--no-felt] [--felt-runs 10] [--felt-resources 25] [--no-deploy] [--deploy-runs 5] [--baseline DIR]
   --quick               1 host, 20 resources, 1 repeat, keel only (unless --tools is given); no vault, no fake
                         endpoints and no breakdown unless asked for (--vault-runs, --scale, --breakdown)
   --out FILE            where the JSON goes (default bench/results/latest.json; the table goes beside it as .md)
@@ -54,7 +68,16 @@ export const USAGE = `usage: npm run bench -- [--hosts 1,10,100] [--repeats 3] [
   --scale N,N           no-op against N fake SSH endpoints (default 100,300,1000), replaying a real host's
                         recorded probe output; --no-scale skips it
   --fake-workers N      worker processes serving the fake endpoints (default 4)
-  --fake-delay-ms N     a fake endpoint answers a probe after N ms (default: the recorded host's own time)`;
+  --fake-delay-ms N     a fake endpoint answers a probe after N ms (default: the recorded host's own time)
+  --mitogen-max-hosts N run Ansible+Mitogen only up to N hosts (default: --ansible-max-hosts)
+  --no-felt             skip the speed a user feels (bench/felt.ts): a one-host no-op of a small role, \`keel plan\` on the
+                        demo's three hosts and code-only deploys (on by default; off with --quick unless --felt)
+  --felt-runs N         runs of the small no-op and of the demo's plan (default 10)
+  --felt-resources N    resources of the small no-op's role (default 25)
+  --no-deploy           skip the demo stack (its plan and the code-only deploys)
+  --deploy-runs N       code-only deploys (default 5)
+  --baseline DIR        measure another keel checkout (its npm ci done) the same way, alternated run by run: the
+                        small no-op on the same target, the demo and deploys on a stack of its own (its scripts/demo.mjs)`;
 
 export function parseOptions(argv: string[]): BenchOptions {
   const o: BenchOptions = {
@@ -77,6 +100,13 @@ export function parseOptions(argv: string[]): BenchOptions {
     fakeWorkers: 4,
     fakeDelayMs: null,
     keep: false,
+    mitogenMaxHosts: Number.NaN,
+    felt: true,
+    feltRuns: 10,
+    feltResources: 25,
+    deploy: true,
+    deployRuns: 5,
+    baseline: null,
   };
   const given = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -113,6 +143,31 @@ export function parseOptions(argv: string[]): BenchOptions {
         break;
       case '--ansible-max-hosts':
         o.ansibleMaxHosts = positive(value(), flag);
+        break;
+      case '--mitogen-max-hosts':
+        o.mitogenMaxHosts = positive(value(), flag);
+        break;
+      case '--no-felt':
+        o.felt = false;
+        break;
+      case '--felt':
+        o.felt = true;
+        break;
+      case '--felt-runs':
+        o.feltRuns = positive(value(), flag);
+        o.felt = true;
+        break;
+      case '--felt-resources':
+        o.feltResources = positive(value(), flag);
+        break;
+      case '--no-deploy':
+        o.deploy = false;
+        break;
+      case '--deploy-runs':
+        o.deployRuns = positive(value(), flag);
+        break;
+      case '--baseline':
+        o.baseline = value();
         break;
       case '--ansible-repeats':
         o.ansibleRepeats = positive(value(), flag);
@@ -175,7 +230,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     if (!given.has('--vault') && !given.has('--vault-runs')) o.vault = false;
     if (!given.has('--scale')) o.scale = [];
     if (!given.has('--breakdown')) o.breakdown = false;
+    if (!given.has('--felt') && !given.has('--felt-runs')) o.felt = false;
   }
+  if (Number.isNaN(o.mitogenMaxHosts)) o.mitogenMaxHosts = o.ansibleMaxHosts;
   o.scale = [...new Set(o.scale)].sort((a, b) => a - b);
   o.hosts = [...new Set(o.hosts)].sort((a, b) => a - b);
   o.tools = TOOLS.filter((t) => o.tools.includes(t));

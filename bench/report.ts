@@ -1,5 +1,6 @@
 // The result document (bench/results/latest.json), the table (terminal and latest.md) and the
 // PASS/MISS verdict per target.
+import type { Felt } from './felt.js';
 import type { NoopProfile } from './profile.js';
 import type { Distribution, VaultBenchResult } from './vault.js';
 
@@ -53,6 +54,8 @@ export interface BenchResult {
     runs: [number[], number[]];
     /** Median user+sys CPU seconds of the keel process at each size. */
     cpu_s?: [number | null, number | null];
+    /** Median ms per phase of those runs (KEEL_PHASE_TIMES), at each size. */
+    phases_ms?: [Record<string, number> | null, Record<string, number> | null];
   } | null;
   /** The scaling no-op taken apart (bench/profile.ts): medians per size, and the differences. */
   breakdown: Breakdown | null;
@@ -77,6 +80,10 @@ export interface BenchResult {
     overhead_run_pct: number | null;
     runs: { cli_s: number; report_s: number; remote_s: number; execs: number }[];
   } | null;
+  /** Tools that could not run here, with why (their figures are null): a failure is a result. */
+  tools_not_run?: { tool: string; reason: string }[];
+  /** Speed a user feels (bench/felt.ts): small no-op, the demo's plan, code-only deploys. */
+  felt?: Felt | null;
   equivalence: { compared: string; tool: string; equal: boolean; diff?: string }[];
   targets: Target[];
   notes: string[];
@@ -178,7 +185,7 @@ export interface LoadSummary {
 
 /** The targets of "Speed a user feels": the vault, the controller's CPU per host, 1,000 hosts. */
 export function newTargets(r: BenchResult): Target[] {
-  const t: Target[] = [];
+  const t: Target[] = [...feltTargets(r)];
   const pv = r.vault?.provision;
   if (pv) {
     const none = pv.modes.find((m) => m.mode === 'none');
@@ -265,6 +272,30 @@ export function newTargets(r: BenchResult): Target[] {
   return t;
 }
 
+/** Issue 22's one-host no-op and demo plan, issue 17's code-only deploy. */
+function feltTargets(r: BenchResult): Target[] {
+  const f = r.felt;
+  if (!f) return [];
+  const t: Target[] = [];
+  const one = (name: string, goal: number, s: { keel: { median_s: number | null }; load1: [number, number] } | null, why: string) => {
+    const v = s?.keel.median_s ?? null;
+    if (v === null) return t.push({ name, goal: `≤${goal} s`, measured: 'not measured', pass: null, note: why });
+    const pass = v <= goal;
+    t.push({
+      name,
+      goal: `≤${goal} s`,
+      measured: `${v} s median (load ${s!.load1[0]} → ${s!.load1[1]})`,
+      pass,
+      ...(pass ? {} : { note: `${round(v - goal, 3)} s over` }),
+    });
+  };
+  const sn = f.small_noop;
+  one(`no-op, 1 host, ${sn?.resources ?? '?'} resources (wall, Node start-up included)`, 0.3, sn, 'see errors');
+  one("keel plan on the demo's 3 hosts", 0.5, f.demo_plan, 'the demo stack was not set up (--no-deploy or an error)');
+  one('code-only deploy of the sample app, web1 + worker1', 3, f.deploy, 'the demo stack was not set up (--no-deploy or an error)');
+  return t;
+}
+
 const signed = (x: number | null) => (x === null ? '—' : x >= 0 ? `+${x}` : `${x}`);
 
 export function median(xs: number[]): number | null {
@@ -284,13 +315,16 @@ const fmt = (x: number | null, d = 2) => (x === null ? '—' : x.toFixed(d));
 const ratio = (x: number | null) => (x === null ? '—' : `${x.toFixed(1)}×`);
 
 export function table(result: BenchResult): string {
+  const failed = new Set((result.tools_not_run ?? []).map((t) => t.tool));
+  const fmtTool = (x: number | null, tool: string) => (x === null && failed.has(tool) ? 'failed†' : fmt(x));
   const rows = [
     '| scenario | hosts | resources | keel (s) | Ansible (s) | Ansible+Mitogen (s) | keel vs Ansible | keel vs Mitogen | keel round trips/host | ' +
       'keel peak RSS (MB) | keel CPU (s) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...result.scenarios.map(
       (s) =>
-        `| ${s.name} | ${s.hosts}${s.endpoints ? '*' : ''} | ${s.resources} | ${fmt(s.keel_s)} | ${fmt(s.ansible_s)} | ${fmt(s.mitogen_s)} | ` +
+        `| ${s.name} | ${s.hosts}${s.endpoints ? '*' : ''} | ${s.resources} | ${fmt(s.keel_s)} | ${fmtTool(s.ansible_s, 'ansible')} | ` +
+        `${fmtTool(s.mitogen_s, 'mitogen')} | ` +
         `${ratio(s.ratio_ansible)} | ${ratio(s.ratio_mitogen)} | ${fmt(s.keel_round_trips_per_host, 0)} | ${fmt(s.keel_peak_rss_mb, 0)} | ` +
         `${fmt(s.keel_cpu_s ?? null)} |`,
     ),
@@ -318,12 +352,14 @@ export function markdown(result: BenchResult): string {
     table(result),
     '',
     ...(result.scenarios.some((s) => s.endpoints) ? ['\\* light endpoints: sshd-only containers, role without service resources (see notes).', ''] : []),
+    ...(result.tools_not_run?.length ? [...result.tools_not_run.map((t) => `† ${t.tool} did not run here: ${t.reason}`), ''] : []),
     ...(sc
       ? [
           `No-op scaling (keel, ${sc.hosts} hosts): ${sc.resources[0]} resources ${fmt(sc.noop_s[0])} s → ` +
             `${sc.resources[1]} resources ${fmt(sc.noop_s[1])} s (${fmt(sc.growth_pct, 1)} %), ` +
             `round trips/host ${fmt(sc.round_trips_per_host[0], 0)} → ${fmt(sc.round_trips_per_host[1], 0)}.`,
           '',
+          ...scalingPhases(sc),
         ]
       : []),
     ...(o
@@ -334,6 +370,7 @@ export function markdown(result: BenchResult): string {
           '',
         ]
       : []),
+    ...feltSection(result),
     ...breakdownSection(result),
     ...controllerSection(result),
     ...fakeSection(result),
@@ -347,6 +384,88 @@ export function markdown(result: BenchResult): string {
     ...(result.errors.length ? ['## Errors', '', ...result.errors.map((n) => `- ${n}`), ''] : []),
   ].join('\n');
 }
+
+/** The scaling runs' own phases (the real CLI's KEEL_PHASE_TIMES): where the growth went. */
+function scalingPhases(sc: NonNullable<BenchResult['scaling']>): string[] {
+  const [a, b] = sc.phases_ms ?? [null, null];
+  if (!a || !b) return [];
+  const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((n) => n !== 'wall');
+  const row = (n: string) => `| ${n} | ${ms(a[n] ?? null)} | ${ms(b[n] ?? null)} | ${ms((b[n] ?? 0) - (a[n] ?? 0))} |`;
+  return [
+    `The same no-op runs' phases (ms, medians; KEEL_PHASE_TIMES of the CLI itself; waits on hosts are the union over the ${sc.hosts} hosts):`,
+    '',
+    `| phase | ${sc.resources[0]} | ${sc.resources[1]} | growth |`,
+    '|---|---:|---:|---:|',
+    ...names.map(row),
+    row('wall'),
+    '',
+  ];
+}
+
+function feltSection(r: BenchResult): string[] {
+  const f = r.felt;
+  if (!f) return [];
+  const base = f.baseline;
+  const s = (x: { median_s: number | null } | null | undefined) => fmt(x?.median_s ?? null);
+  const row = (
+    what: string,
+    x: { runs: number; load1: [number, number]; keel: { median_s: number | null }; baseline: { median_s: number | null } | null; ratio: number | null } | null,
+  ) => (x ? `| ${what} | ${x.runs} | ${s(x.keel)} | ${base ? s(x.baseline) : '—'} | ${base ? ratio(x.ratio) : '—'} | ${x.load1[0]} → ${x.load1[1]} |` : null);
+  const phaseNames = [
+    ...new Set([...Object.keys(f.small_noop?.keel.phases_ms ?? {}), ...Object.keys(f.demo_plan?.keel.phases_ms ?? {})].filter((k) => k !== 'wall')),
+  ];
+  const phases = phaseNames.map((p) => `| ${p} | ${ms(f.small_noop?.keel.phases_ms?.[p] ?? null)} | ${ms(f.demo_plan?.keel.phases_ms?.[p] ?? null)} |`);
+  const d = f.deploy;
+  const hosts = d ? d.hosts : [];
+  const deployPhases = d
+    ? [...new Set(hosts.flatMap((h) => [...Object.keys(d.keel.phases_by_host[h] ?? {}), ...Object.keys(d.baseline?.phases_by_host[h] ?? {})]))]
+    : [];
+  const cell = (x: DeploySeriesLike | null | undefined, h: string, p: string) => ms((x?.phases_by_host[h]?.[p] ?? null) as number | null, 0);
+  const errors = [f.small_noop, f.demo_plan, f.deploy].flatMap((x) => [...(x?.keel.errors ?? []), ...(x?.baseline?.errors ?? [])]);
+  return [
+    '## Speed a user feels',
+    '',
+    `keel: ${f.keel.commit ?? f.keel.dir}${base ? `; baseline: ${base.commit ?? base.dir} (${base.dir})` : ''}.`,
+    '',
+    '| what | runs each | keel median (s) | baseline median (s) | baseline / keel | load (1 min) start → end |',
+    '|---|---:|---:|---:|---:|---|',
+    ...[
+      row(`no-op, 1 host, ${f.small_noop?.resources ?? '?'} resources`, f.small_noop),
+      row("`keel plan`, the demo's 3 hosts", f.demo_plan),
+      row('code-only deploy, web1 + worker1', f.deploy),
+    ].filter((x): x is string => x !== null),
+    '',
+    ...(phases.length
+      ? [
+          "Where keel's time goes (ms, medians of its runs; waits on hosts may overlap the work: see bench/README.md):",
+          '',
+          '| phase | no-op, 1 host | plan, 3 hosts |',
+          '|---|---:|---:|',
+          ...phases,
+          `| wall | ${ms(f.small_noop?.keel.phases_ms?.wall ?? null)} | ${ms(f.demo_plan?.keel.phases_ms?.wall ?? null)} |`,
+          '',
+        ]
+      : []),
+    ...(d
+      ? [
+          `Code-only deploy, per host and phase (ms, medians of the sums of each phase's steps; the deploy's own durationMs: keel ${fmt(d.keel.report_s)} s` +
+            `${base ? `, baseline ${fmt(d.baseline?.report_s ?? null)} s` : ''}):`,
+          '',
+          `| phase | ${hosts.map((h) => (base ? `${h} keel | ${h} baseline` : `${h} keel`)).join(' | ')} |`,
+          `|---|${hosts.map(() => (base ? '---:|---:' : '---:')).join('|')}|`,
+          ...deployPhases.map(
+            (p) => `| ${p} | ${hosts.map((h) => (base ? `${cell(d.keel, h, p)} | ${cell(d.baseline, h, p)}` : cell(d.keel, h, p))).join(' | ')} |`,
+          ),
+          '',
+        ]
+      : []),
+    ...(errors.length ? [`Failed runs (left out of the medians): ${errors.slice(0, 6).join('; ')}`, ''] : []),
+    f.method,
+    '',
+  ];
+}
+
+type DeploySeriesLike = { phases_by_host: Record<string, Record<string, number>> };
 
 const ms = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? '—' : x.toFixed(d));
 

@@ -2,8 +2,9 @@
 // to exit (so keel's time includes Node's start-up, and Ansible's includes Python's).
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { PhaseTimes } from '../src/timing.js';
 import type { BenchHost } from './targets.js';
 import { writeKeelRole, writeAnsiblePlaybook, type Workload } from './workload.js';
 
@@ -25,6 +26,8 @@ export interface ToolRun {
   peakFds?: number | null;
   /** keel only: the JSON report's durationMs (connect + scripts, after compile). */
   reportMs?: number;
+  /** keel only, when asked for: the run's phase times (KEEL_PHASE_TIMES, src/timing.ts). */
+  phases?: PhaseTimes | null;
   error?: string;
 }
 
@@ -53,6 +56,14 @@ function run(file: string, args: string[], opts: { cwd: string; env?: NodeJS.Pro
 }
 
 const GNU_TIME = '/usr/bin/time';
+
+function readPhases(file: string): PhaseTimes | null {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as PhaseTimes;
+  } catch {
+    return null;
+  }
+}
 const RSS_MARK = 'KEEL_BENCH_MAXRSS_KB=';
 const TIME_FORMAT = `${RSS_MARK}%M cpu=%U,%S`;
 
@@ -61,6 +72,8 @@ export interface ProvisionOptions {
   nofile?: number;
   /** Sample the keel process's open file descriptors every 100 ms (for ToolRun.peakFds). */
   sampleFds?: boolean;
+  /** Where keel writes its phase times (ToolRun.phases). */
+  phasesFile?: string;
 }
 
 /** A temp keel project: roles/bench + one inventory per host count. */
@@ -96,7 +109,10 @@ export class KeelProject {
     let argv = withTime ? [GNU_TIME, '-f', TIME_FORMAT, process.execPath, ...keel] : [process.execPath, ...keel];
     if (o.nofile) argv = ['/bin/sh', '-c', `ulimit -n ${o.nofile} && exec "$@"`, 'sh', ...argv];
     const sampler = o.sampleFds ? new FdSampler() : null;
-    const r = await run(argv[0]!, argv.slice(1), { cwd: this.dir, env: { KEEL_ROOT: this.dir }, onSpawn: (pid) => sampler?.start(pid) });
+    if (o.phasesFile) await rm(o.phasesFile, { force: true });
+    const keelEnv = { KEEL_ROOT: this.dir, ...(o.phasesFile ? { KEEL_PHASE_TIMES: o.phasesFile } : {}) };
+    const r = await run(argv[0]!, argv.slice(1), { cwd: this.dir, env: keelEnv, onSpawn: (pid) => sampler?.start(pid) });
+    const phases = o.phasesFile ? readPhases(o.phasesFile) : undefined;
     sampler?.stop();
     const rss = new RegExp(`${RSS_MARK}(\\d+) cpu=([\\d.]+),([\\d.]+)`).exec(r.stderr);
     let report: {
@@ -124,6 +140,7 @@ export class KeelProject {
       cpuSysS: rss ? Number(rss[3]) : null,
       ...(sampler ? { peakFds: sampler.peak } : {}),
       reportMs: report.durationMs,
+      ...(phases !== undefined ? { phases } : {}),
       ...(r.code !== 0 ? { error: `keel exited ${r.code}: ${[...hostErrors, ...failedRes].slice(0, 5).join('; ') || tail(r.stderr)}` } : {}),
     };
   }

@@ -6,6 +6,7 @@ import { consoleOutput } from '../report/output.js';
 import { exitCodeFor } from './exit.js';
 import type { CliContext, CommandResult } from './context.js';
 import { registerCommands } from './commands.js';
+import { mainEnds, mainStarts } from '../timing.js';
 
 /** Variables that hold keys themselves (not paths to them). Passphrases are not among them:
  *  one may be a plain word, and masking it would garble keel's own messages. */
@@ -17,6 +18,7 @@ export function inCi(env: NodeJS.ProcessEnv): boolean {
 }
 
 export async function main(argv: string[], overrides: Partial<CliContext> = {}): Promise<number> {
+  mainStarts();
   const ctx: CliContext = {
     root: process.env.KEEL_ROOT ?? process.cwd(),
     // In CI nothing may wait for an answer, even when the runner gives keel a terminal.
@@ -52,5 +54,6 @@ export async function main(argv: string[], overrides: Partial<CliContext> = {}):
     return exitCodeFor(err, ctx.out);
   } finally {
     for (const c of ctx.cleanups ?? []) c();
+    mainEnds();
   }
 }

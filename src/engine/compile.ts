@@ -1,8 +1,7 @@
 // Compile a host's roles into a plan: render every param with the host's variables on the
 // controller, validate it against its type's schema, and fail before anything runs.
-import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { ConfigError, ConfigErrors, KeelError, formatLocation, oneOrMany, throwIfAny, type SourceLocation } from '../errors.js';
 import { didYouMean } from '../suggest.js';
 import { unique } from '../lists.js';
@@ -23,6 +22,7 @@ import {
 import { FACT_NAMES, describeFacts, type FactName, type HostFacts } from './facts.js';
 import { EXTRA_VARS_HINT } from '../inventory/extra-vars.js';
 import { DECLARED, evaluateWhen, referencedNames, render, renderValue, resolveVars } from './template.js';
+import { declaredValidator, validator } from '../validators/index.js';
 
 export interface CompileOptions {
   env: string;
@@ -50,9 +50,6 @@ export interface GroupMember {
 
 /** The facts a plan is compiled for when none are given (tests, tools): Debian 12 on amd64. */
 export const DEFAULT_FACTS: HostFacts = { distribution: 'debian', release: '12', codename: 'bookworm', architecture: 'amd64', service_manager: 'systemd' };
-
-const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
-const validators = new Map<string, ValidateFunction>();
 
 export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptions): HostPlan {
   const errors: ConfigError[] = [];
@@ -245,17 +242,19 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
       throw new ConfigError('template: vars must be a mapping of variables for this rendering only', where);
     }
     const file = join(role.dir, 'templates', src);
-    if (!existsSync(file)) throw new ConfigError(`template file not found: ${rel(file)}`, where);
+    const text = library.roleFile(file);
+    if (text === null) throw new ConfigError(`template file not found: ${rel(file)}`, where);
     // `vars:` (already rendered with the params): one template rendered two ways (site_tls).
-    const content = render(readFileSync(file, 'utf8'), { ...context, ...(local as Vars | undefined) }, { file: rel(file), line: 1 });
+    const content = render(text, { ...context, ...(local as Vars | undefined) }, { file: rel(file), line: 1 });
     return { ...rest, path: dest, content };
   }
 
   function readSource(role: Role, p: Record<string, unknown>, where: SourceLocation): Record<string, unknown> {
     const { source, ...rest } = p;
     const file = sourceFile(role, String(source));
-    if (!existsSync(file)) throw new ConfigError(`file source not found: ${rel(file)}`, where);
-    return { ...rest, content: readFileSync(file, 'utf8') };
+    const content = library.roleFile(file);
+    if (content === null) throw new ConfigError(`file source not found: ${rel(file)}`, where);
+    return { ...rest, content };
   }
 
   function rel(file: string): string {
@@ -401,12 +400,7 @@ function expandLoop(entry: RoleResource, vars: Vars): Vars[] {
 }
 
 function validateParams(typeName: string, schema: object, params: unknown, where: SourceLocation, shown: string): void {
-  let validate = validators.get(shown);
-  if (!validate) {
-    const s = shown === 'template' ? templateSchema(schema) : schema;
-    validate = ajv.compile(s);
-    validators.set(shown, validate);
-  }
+  const validate = validator('values', shown === 'template' ? templateSchema(schema) : schema);
   if (!validate(params)) {
     throw oneOrMany((validate.errors ?? []).map((e) => new ConfigError(`${shown}: ${describeAjvError(e)}`, where)));
   }
@@ -446,14 +440,9 @@ function validateRoleVariables(
 ): void {
   const { role, inst } = use;
   const where = (v: string): SourceLocation => inst.varLocations[v] ?? host.varLocations?.[v] ?? host.location;
-  const check = (name: string, schema: Record<string, unknown>, key: string, owner: string): void => {
+  const check = (name: string, schema: Record<string, unknown>, owner: string): void => {
     if (!(name in vars)) return;
-    let validate = validators.get(key);
-    if (!validate) {
-      const { default: _d, description: _desc, ...rest } = schema;
-      validate = ajv.compile(rest);
-      validators.set(key, validate);
-    }
+    const validate = declaredValidator(schema);
     if (!validate(vars[name])) {
       const e = validate.errors?.[0];
       const detail = e ? describeAjvError(e).replace(/^params /, '') : 'is invalid';
@@ -467,8 +456,8 @@ function validateRoleVariables(
       );
     }
   };
-  for (const [name, schema] of Object.entries(role.variables)) check(name, schema, `${role.dir}.${name}`, `role ${role.name}`);
-  for (const name of sharedNames) check(name, shared.variables[name]!, `shared.${shared.locations[name]!.file}.${name}`, 'shared, roles/vars.yaml');
+  for (const [name, schema] of Object.entries(role.variables)) check(name, schema, `role ${role.name}`);
+  for (const name of sharedNames) check(name, shared.variables[name]!, 'shared, roles/vars.yaml');
   const prefix = `${role.name}_`;
   for (const name of new Set([...Object.keys(host.vars), ...Object.keys(inst.vars)])) {
     if (name.startsWith(prefix) && !declared.has(name)) {

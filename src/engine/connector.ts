@@ -3,9 +3,12 @@
 import pLimit from 'p-limit';
 import type { Vars } from '../inventory/types.js';
 import { connect, defaultKnownHostsFile, type ConnectOptions } from '../ssh/connect.js';
+import { SshHostSession } from '../ssh/session.js';
 import type { HostSession } from '../ssh/types.js';
+import type { EarlyConnections } from './early-connections.js';
 import type { HostPlan } from './plan.js';
 import type { PreparedRun } from './pipeline.js';
+import { waitEnd, waitStart } from '../timing.js';
 
 export interface ConnectorOptions {
   acceptNewHostKeys?: boolean;
@@ -13,6 +16,8 @@ export interface ConnectorOptions {
   askedPassword?: string;
   /** A key was recorded in known_hosts (--accept-new-host-keys): say which. */
   onNewHostKey?: (message: string) => void;
+  /** Connections opened while the run was prepared (early-connections.ts), taken first. */
+  early?: EarlyConnections;
 }
 
 /**
@@ -24,8 +29,31 @@ export const CONNECTS_AT_ONCE = 64;
 
 export function sshConnector(prepared: PreparedRun, o: ConnectorOptions): (plan: HostPlan) => Promise<HostSession> {
   const options = connectOptions(prepared, o);
-  const gate = pLimit(CONNECTS_AT_ONCE);
-  return (plan) => gate(() => connect(options(plan)));
+  const gate = o.early?.gate ?? pLimit(CONNECTS_AT_ONCE);
+  const fresh = (opts: ConnectOptions) =>
+    gate(async () => {
+      waitStart('connect', opts.hostName);
+      try {
+        return await connect(opts);
+      } finally {
+        waitEnd('connect', opts.hostName);
+      }
+    });
+  return async (plan) => {
+    const opts = options(plan);
+    const early = o.early?.has(plan.host.name) ? await o.early.take(plan.host.name, opts) : undefined;
+    return early ? sessionOf(early) : fresh(opts);
+  };
+}
+
+/** A session on clients opened early; closed again if it cannot be made (a bad sudo password). */
+function sessionOf(init: ConstructorParameters<typeof SshHostSession>[0]): HostSession {
+  try {
+    return new SshHostSession(init);
+  } catch (err) {
+    for (const c of [init.client, ...init.jumps]) c.end();
+    throw err;
+  }
 }
 
 /** How to connect to a host of the run: its connection, known_hosts and sudo password. */

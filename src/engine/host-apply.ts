@@ -24,6 +24,7 @@ import { buildApplyScript, handlerStep, parseApply, parseProbe, type ApplyHandle
 import { newNonce } from './script-parts.js';
 import { describeFacts, type HostFacts } from './facts.js';
 import { StepLines, type Step, type StepEvent, type StepOutcome } from './steps.js';
+import { timed } from '../timing.js';
 
 /**
  * Apply what must change and verify it, pass by pass, until every resource converged.
@@ -69,7 +70,7 @@ class HostApply {
     this.handlers = new HandlerLedger(plan.handlers, probed.probe.pendingHandlers);
     this.ctx = { wantDiff: opts.diff };
     this.maxPasses = 3 + this.record.active.filter((r) => r.type.barrier).length;
-    this.decisions = decideAll(this.record.active, probed.probe, this.ctx);
+    this.decisions = timed('decide', () => decideAll(this.record.active, probed.probe, this.ctx));
     this.facts = probed.facts;
   }
 

@@ -5,10 +5,11 @@ import type { HostRunOptions, Probed } from './host-probe.js';
 import { HostRecord } from './host-record.js';
 import type { HostPlan } from './plan.js';
 import type { HostResult, ResourceResult } from './results.js';
+import { timed } from '../timing.js';
 
 export function checkHost(plan: HostPlan, session: HostSession, probed: Probed, opts: HostRunOptions): HostResult {
   const record = new HostRecord(plan, session, opts.onResult, probed.startedAt);
-  const decisions = decideAll(record.active, probed.probe, { wantDiff: opts.diff });
+  const decisions = timed('decide', () => decideAll(record.active, probed.probe, { wantDiff: opts.diff }));
   // What follows a change is decided on facts that change may alter: it is only "may change".
   let earlierChange: string | undefined;
   for (const r of record.active) {

@@ -12,6 +12,7 @@ import { buildProbeScript, buildVariantProbeScript, parseProbe, parseVariant, ty
 import { newNonce } from './script-parts.js';
 import { acquireSnippet, parseLockReport, peekSnippet, type LockOwner, type LockReport } from './lock.js';
 import { describeFacts, parseHostFacts, type HostFacts } from './facts.js';
+import { timed, waitEnd, waitStart } from '../timing.js';
 
 export interface HostRunOptions {
   check: boolean;
@@ -48,9 +49,13 @@ export async function probeHost(
   const prefix = !lock ? '' : 'take' in lock ? acquireSnippet(nonce, lock.take) : peekSnippet(nonce);
   const ctx = { wantDiff: opts.diff };
   const variants = plan.byFacts?.variants;
-  const script = variants ? buildVariantProbeScript(variants, nonce, ctx, prefix) : buildProbeScript(active(plan), nonce, ctx, prefix);
+  const script = timed('render', () => (variants ? buildVariantProbeScript(variants, nonce, ctx, prefix) : buildProbeScript(active(plan), nonce, ctx, prefix)));
   const timeoutMs = opts.probeTimeoutMs ?? 300_000;
-  const out = await session.runScript(script, { timeoutMs });
+  const runTimed = (text: string) => {
+    waitStart('probe', plan.host.name);
+    return session.runScript(text, { timeoutMs }).finally(() => waitEnd('probe', plan.host.name));
+  };
+  const out = await runTimed(script);
   const lockReport = lock ? parseLockReport(out.stdout, nonce) : undefined;
   if (lockReport?.kind === 'held' && 'take' in lock!) return { kind: 'locked', lock: lockReport, startedAt };
   const facts = parseHostFacts(out.stdout, nonce);
@@ -67,10 +72,10 @@ export async function probeHost(
         const why = configErrorsOf(err).map(describe).join('\n');
         return { kind: 'failed', error: `no plan for ${describeFacts(facts)}:\n${why}`, startedAt };
       }
-      output = await session.runScript(buildProbeScript(active(chosen), nonce, ctx), { timeoutMs });
+      output = await runTimed(buildProbeScript(active(chosen), nonce, ctx));
     }
   }
-  const probe = parseProbe(output.stdout, nonce, active(chosen));
+  const probe = timed('decide', () => parseProbe(output.stdout, nonce, active(chosen)));
   if (output.code !== 0 || !probe.complete) {
     return {
       kind: 'failed',

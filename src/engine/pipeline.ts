@@ -9,12 +9,14 @@ import { loadInventory, selectHosts } from '../inventory/load.js';
 import type { Connection, Host, Inventory, Vars } from '../inventory/types.js';
 import { SHORT_SECRET, type Redactor } from '../report/redact.js';
 import { loadSecrets, sweepStalePlaintext } from '../vault/index.js';
+import { PlanSharing } from './plan-sharing.js';
 import type { HostPlan } from './plan.js';
 import { RoleLibrary } from './roles.js';
 import { compileForAnyPlatform } from './variants.js';
 import type { GroupMember } from './compile.js';
 import { ttyPrompt } from '../vault/prompt.js';
 import { checkInventoryVariables, type VarCheck } from './var-check.js';
+import { timed, timedAsync } from '../timing.js';
 
 export interface RunRequest {
   /** Project root: inventories/, roles/, secrets/. */
@@ -32,6 +34,10 @@ export interface RunRequest {
   redactor: Redactor;
   /** Something the user should read before the run starts (printed on stderr). */
   notice?: (message: string) => void;
+  /** The hosts of the run are known (those whose key files exist): before the inventory's
+   *  variables are checked, the vault is opened and the roles are compiled (provision connects
+   *  to them meanwhile: early-connections.ts). */
+  onHosts?: (hosts: Host[], inventory: Inventory) => void;
 }
 
 export interface PreparedRun {
@@ -45,23 +51,29 @@ export interface PreparedRun {
 /** Everything that can fail before a host is touched: inventory, vault, roles, templates. */
 export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   // Plaintext a killed `keel secrets edit` left behind: gone before anything else happens.
-  for (const m of sweepStalePlaintext()) req.notice?.(m);
-  const { library, inventory, varCheck } = await loadChecked(req);
+  for (const m of timed('vault', sweepStalePlaintext)) req.notice?.(m);
+  const { library, inventory, varCheck } = await timedAsync('inventory', () => loadChecked(req));
   for (const w of varCheck.warnings) req.notice?.(w);
-  const hosts = selectHosts(inventory, req.limit);
-  checkKeyFiles(hosts);
-  const secrets = needsSecrets(hosts, library) ? ((await loadSecrets(req.root, req.env, { interactive: req.interactive, notice: req.notice })) ?? {}) : {};
+  const hosts = timed('inventory', () => selectHosts(inventory, req.limit));
+  timed('inventory', () => checkKeyFiles(hosts));
+  const secrets = await timedAsync('vault', async () =>
+    needsSecrets(hosts, library) ? ((await loadSecrets(req.root, req.env, { interactive: req.interactive, notice: req.notice })) ?? {}) : {},
+  );
   req.redactor.add([secrets]);
   for (const w of shortSecrets(secrets, req.env)) req.notice?.(w);
   const errors: ConfigError[] = [];
   const plans: HostPlan[] = [];
   const groupMembers = membersOf(inventory);
+  const sharing = new PlanSharing();
   for (const host of hosts) {
     try {
-      plans.push(compileForAnyPlatform(host, library, { env: req.env, secrets, tags: req.tags, root: req.root, groupMembers }));
+      const opts = { env: req.env, secrets, tags: req.tags, root: req.root, groupMembers };
+      plans.push(timed('render', () => sharing.share(compileForAnyPlatform(host, library, opts))));
     } catch (err) {
       errors.push(...configErrorsOf(err).map((e) => prefixHost(e, host.name)));
     }
+    // Early connections (onHosts) go on with their handshakes between hosts.
+    if (req.onHosts) await new Promise((r) => setImmediate(r));
   }
   // compile's own check of role-named variables says the same as the typo check: once.
   const typos = new Set(varCheck.errors.map((e) => e.message));
@@ -87,7 +99,21 @@ export async function loadChecked(req: RunRequest): Promise<{ library: RoleLibra
     onSecret: (v) => req.redactor.add([v]),
     ...(req.interactive && { askAnsibleVaultPassword: (q: string) => ttyPrompt(q, { hidden: true }) }),
   });
+  if (req.onHosts) announceHosts(req, inventory);
   return { library, inventory, varCheck: checkInventoryVariables(inventory, library) };
+}
+
+/** onHosts as soon as the inventory is read: none when --limit is wrong, and not the hosts
+ *  whose key files are missing (the checks that follow say so, as before). */
+function announceHosts(req: RunRequest, inventory: Inventory): void {
+  let hosts: Host[];
+  try {
+    hosts = selectHosts(inventory, req.limit);
+  } catch {
+    return;
+  }
+  const keysExist = (h: Host) => [...h.connection.jump, h.connection].every((c) => c.keyFiles.every((f) => existsSync(f)));
+  req.onHosts!(hosts.filter(keysExist), inventory);
 }
 
 /**

@@ -10,6 +10,7 @@ import pLimit from 'p-limit';
 import { KeelError } from '../errors.js';
 import type { Host } from '../inventory/types.js';
 import type { HostSession } from '../ssh/types.js';
+import { waitEnd, waitStart } from '../timing.js';
 
 export type Connector = (host: Host) => Promise<HostSession>;
 
@@ -85,8 +86,10 @@ export class HostPool {
     await Promise.all(
       [...this.opened.values()].map(async (s) => {
         const script = last?.(s.host);
+        waitStart('release', s.host);
         if (script && !s.busy) await s.runScript(script, { timeoutMs: 30_000 }).catch(() => undefined);
         await s.close().catch(() => undefined);
+        waitEnd('release', s.host);
       }),
     );
   }

@@ -4,7 +4,6 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
-import { Ajv } from 'ajv';
 import { checkShellField } from './shell-fields.js';
 import { ConfigError, ConfigErrors, throwIfAny, type SourceLocation } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
@@ -12,6 +11,9 @@ import { resourceTypes } from '../resources/registry.js';
 import { sh } from '../shell/quote.js';
 import { didYouMean } from '../suggest.js';
 import { referencedNames, whenNames } from './template.js';
+import { timed } from '../timing.js';
+import { checkDeclaration } from '../validators/index.js';
+import { RoleStore } from './role-store.js';
 
 /** `when:` as a mapping: conditions on the host, checked by the probe (`exists`, `missing`:
  *  paths), and optionally an expression on the controller (`if`). All must hold. */
@@ -89,7 +91,15 @@ export class RoleLibrary {
   private mentionCache = new Map<string, boolean>();
   private sharedCache: SharedVariables | undefined;
   private refCache = new Map<string, Set<string>>();
-  constructor(private readonly searchPath: string[]) {}
+  /** role.yaml as data, kept from parsing until references() needs it. */
+  private dataCache = new Map<string, unknown>();
+  /** Template and source files as read, by path: each host of the run renders the same ones. */
+  private fileCache = new Map<string, string | null>();
+  constructor(
+    private readonly searchPath: string[],
+    /** Roles as parsed in earlier runs (role-store.ts); none: every role is parsed. */
+    private readonly store?: RoleStore,
+  ) {}
 
   /** roles/vars.yaml of every search directory; the project's declaration of a name wins. */
   shared(): SharedVariables {
@@ -98,7 +108,7 @@ export class RoleLibrary {
     for (const d of [...this.searchPath].reverse()) {
       const file = join(d, SHARED_VARS_FILE);
       if (!existsSync(file)) continue;
-      const one = parseSharedVariables(file);
+      const one = timed('roles', () => this.loadShared(file));
       for (const [k, v] of Object.entries(one.variables)) {
         out.variables[k] = v;
         out.locations[k] = one.locations[k]!;
@@ -110,9 +120,18 @@ export class RoleLibrary {
     return out;
   }
 
+  private loadShared(file: string): SharedVariables {
+    const key = this.store?.sharedKey(file);
+    const stored = key ? this.store!.shared(file, key) : undefined;
+    if (stored) return stored;
+    const v = parseSharedVariables(file);
+    if (key) this.store!.keepShared(file, key, v);
+    return v;
+  }
+
   static forProject(root: string): RoleLibrary {
     const dirs = [join(root, 'roles'), builtinRolesDir()];
-    return new RoleLibrary([...new Set(dirs.map((d) => resolve(d)))]);
+    return new RoleLibrary([...new Set(dirs.map((d) => resolve(d)))], RoleStore.forProject(root));
   }
 
   has(name: string): boolean {
@@ -128,26 +147,32 @@ export class RoleLibrary {
     return [...all].sort();
   }
 
+  /** A role's template or source file (templates/, files/, keel's host/), read once per run;
+   *  null when there is none. */
+  roleFile(file: string): string | null {
+    let text = this.fileCache.get(file);
+    if (text === undefined) {
+      text = existsSync(file) ? readFileSync(file, 'utf8') : null;
+      this.fileCache.set(file, text);
+    }
+    return text;
+  }
+
   /** Every variable name the role reads: in role.yaml (params, defaults, `when:`, `loop:`,
    *  handlers) and in its templates. */
   references(name: string): Set<string> {
     let found = this.refCache.get(name);
     if (!found) {
-      const role = this.get(name);
-      found = new Set<string>();
-      const strings = (v: unknown): void => {
-        if (typeof v === 'string') referencedNames(v).forEach((n) => found!.add(n));
-        else if (Array.isArray(v)) v.forEach(strings);
-        else if (v && typeof v === 'object') Object.values(v).forEach(strings);
-      };
-      strings(parseDocument(readFileSync(role.file, 'utf8')).toJS());
-      for (const r of role.resources) {
-        const expr = typeof r.when === 'object' ? r.when.if : r.when;
-        if (typeof expr === 'string') whenNames(expr).forEach((n) => found!.add(n));
-      }
-      for (const f of listFiles(join(role.dir, 'templates'))) referencedNames(readFileSync(f, 'utf8')).forEach((n) => found!.add(n));
+      found = timed('roles', () => this.readReferences(name));
       this.refCache.set(name, found);
     }
+    return found;
+  }
+
+  private readReferences(name: string): Set<string> {
+    const role = this.get(name);
+    const found = this.refCache.get(name) ?? referencesOf(role, this.dataCache.get(name) ?? parseDocument(readFileSync(role.file, 'utf8')).toJS());
+    this.dataCache.delete(name);
     return found;
   }
 
@@ -158,7 +183,7 @@ export class RoleLibrary {
     if (found === undefined) {
       const role = this.get(name);
       const files = [role.file, ...listFiles(join(role.dir, 'templates')), ...listFiles(join(role.dir, 'files'))];
-      found = files.some((f) => readFileSync(f, 'utf8').includes(word));
+      found = timed('roles', () => files.some((f) => readFileSync(f, 'utf8').includes(word)));
       this.mentionCache.set(key, found);
     }
     return found;
@@ -169,13 +194,30 @@ export class RoleLibrary {
     if (cached) return cached;
     const dir = this.searchPath.map((d) => join(d, name)).find((d) => existsSync(join(d, 'role.yaml')));
     if (!dir) throw new ConfigError(`unknown role "${name}" (known: ${this.names().join(', ') || 'none'})`);
-    const role = parseRole(name, dir, this.shared());
+    const shared = this.shared();
+    const role = timed('roles', () => this.load(name, dir, shared));
     this.cache.set(name, role);
     return role;
   }
-}
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+  /** From the store when its files are as they were; else parsed (and stored, with its
+   *  references, which every run's variable check reads). */
+  private load(name: string, dir: string, shared: SharedVariables): Role {
+    const key = this.store?.roleKey(dir, shared, listFiles(join(dir, 'templates')));
+    const stored = key ? this.store!.role(dir, key) : undefined;
+    if (stored && stored.role.name === name) {
+      this.refCache.set(name, stored.references);
+      return stored.role;
+    }
+    const { role, data } = readRole(name, dir, shared);
+    if (key) {
+      const references = referencesOf(role, data);
+      this.refCache.set(name, references);
+      this.store!.keepRole(dir, key, { role, references });
+    } else this.dataCache.set(name, data);
+    return role;
+  }
+}
 
 function readYaml(file: string) {
   const text = readFileSync(file, 'utf8');
@@ -234,8 +276,7 @@ function readVariables(doc: ReturnType<typeof readYaml>['doc'], at: (n: Node | n
       }
     }
     try {
-      const { default_by_codename: _byCodename, ...plain } = schema ?? {};
-      ajv.compile(plain);
+      checkDeclaration(schema);
     } catch (err) {
       errors.push(new ConfigError(`variable "${v}": invalid JSON Schema: ${(err as Error).message}`, locations[v]));
     }
@@ -259,6 +300,29 @@ export function parseSharedVariables(file: string): SharedVariables {
 }
 
 export function parseRole(name: string, dir: string, shared: SharedVariables = { variables: {}, defaults: {}, locations: {} }): Role {
+  return readRole(name, dir, shared).role;
+}
+
+/** Every variable name a role reads: in role.yaml (`data`: params, defaults, `when:`,
+ *  `loop:`, handlers) and in its templates. */
+function referencesOf(role: Role, data: unknown): Set<string> {
+  const found = new Set<string>();
+  const strings = (v: unknown): void => {
+    if (typeof v === 'string') referencedNames(v).forEach((n) => found.add(n));
+    else if (Array.isArray(v)) v.forEach(strings);
+    else if (v && typeof v === 'object') Object.values(v).forEach(strings);
+  };
+  strings(data);
+  for (const r of role.resources) {
+    const expr = typeof r.when === 'object' ? r.when.if : r.when;
+    if (typeof expr === 'string') whenNames(expr).forEach((n) => found.add(n));
+  }
+  for (const f of listFiles(join(role.dir, 'templates'))) referencedNames(readFileSync(f, 'utf8')).forEach((n) => found.add(n));
+  return found;
+}
+
+/** The role, and role.yaml as data. */
+function readRole(name: string, dir: string, shared: SharedVariables): { role: Role; data: Record<string, unknown> } {
   const file = join(dir, 'role.yaml');
   const { doc, at } = readYaml(file);
   const root = doc.contents;
@@ -368,7 +432,10 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
   }
   for (const h of handlers.values()) for (const n of h.covers) local(n, `handler "${h.name}" covers`, h.location);
   throwIfAny(errors);
-  return { name, dir, file, description: data.description as string | undefined, variables, defaults, variableLocations, resources, handlers, uses };
+  return {
+    role: { name, dir, file, description: data.description as string | undefined, variables, defaults, variableLocations, resources, handlers, uses },
+    data,
+  };
 }
 
 const WHEN_KEYS = ['exists', 'missing', 'if'];
@@ -413,7 +480,7 @@ export function sharedClosure(names: string[], shared: SharedVariables): Set<str
   return out;
 }
 
-function listFiles(dir: string): string[] {
+export function listFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : []));
 }

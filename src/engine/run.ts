@@ -172,6 +172,7 @@ async function provisionAll(plans: HostPlan[], pool: HostPool, opts: RunOptions)
         r.notes = [`locked by another run while this check ran: ${describeHolder(p.lock.holder)}`];
       }
       finish(r);
+      probed.delete(o.host.name); // its facts are done with: a big run does not hold every host's
     }
     const failed = outcomes.filter((o) => !o.ok || o.value.failed > 0 || o.value.error).length;
     if (around && batch.length) await around.after(batch, runOn);

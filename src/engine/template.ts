@@ -1,11 +1,15 @@
 // Handlebars on the controller, strict: a missing variable is an error that names the file
 // and the line. No HTML escaping: keel renders config files, not web pages.
 import Handlebars from 'handlebars';
+import { createHash } from 'node:crypto';
 import { quote } from '../shell/quote.js';
 import { ConfigError, ConfigErrors, throwIfAny, type SourceLocation } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
+import { precompiledTemplate } from './template-precompiled.js';
 
 const hb = Handlebars.create();
+/** keel's Handlebars, with its helpers (tests compare precompiled and compiled templates). */
+export const keelHandlebars = hb;
 hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
 hb.registerHelper('ne', (a: unknown, b: unknown) => a !== b);
 hb.registerHelper('not', (a: unknown) => !a);
@@ -54,6 +58,7 @@ interface Compiled {
 }
 
 const cache = new Map<string, Compiled>();
+const OPTIONS = { strict: true, noEscape: true };
 
 /** Render a template string. `where` is the file (and the line where the string starts). */
 export function render(source: string, context: Vars, where: SourceLocation): string {
@@ -62,7 +67,7 @@ export function render(source: string, context: Vars, where: SourceLocation): st
   try {
     if (!entry) {
       const ast = hb.parse(source);
-      entry = { ast, fn: isPlain(ast) ? null : hb.compile(source, { strict: true, noEscape: true }) };
+      entry = { ast, fn: isPlain(ast) ? null : compiled(source) };
       cache.set(source, entry);
     }
     checkNames(entry.ast, context, where);
@@ -71,6 +76,31 @@ export function render(source: string, context: Vars, where: SourceLocation): st
     if (err instanceof ConfigError) throw err;
     throw templateError(err, where);
   }
+}
+
+/** Handlebars' function for `source`: from the templates precompiled when keel was built (the
+ *  built-in roles'), else compiled when first called, as Handlebars does. */
+function compiled(source: string): HandlebarsTemplateDelegate {
+  const spec = precompiledTemplate(sourceKey(source));
+  return spec ? hb.template(spec) : hb.compile(source, OPTIONS);
+}
+
+/** The key of a template's source among the precompiled ones. */
+export function sourceKey(source: string): string {
+  return createHash('sha1').update(source).digest('base64');
+}
+
+/** Handlebars' precompiled spec (JavaScript) for `source`, or null when keel renders it
+ *  without compiling (no `{{`, or plain: see isPlain). */
+export function precompileSource(source: string): string | null {
+  if (!source.includes('{{')) return null;
+  let ast: hbs.AST.Program;
+  try {
+    ast = hb.parse(source);
+  } catch {
+    return null; // a syntax error is reported where the template is rendered
+  }
+  return isPlain(ast) ? null : (hb.precompile(source, OPTIONS) as unknown as string); // typed as the spec object, returned as its source
 }
 
 /** Text, comments and `{{a.b}}` lookups only: no helpers, blocks, partials, @data or ../ */
@@ -235,9 +265,14 @@ export function lookupPath(context: Vars, path: string, where: SourceLocation): 
  *  `eq app_server "gunicorn"` or `(not maintenance)`, with or without the braces. */
 export function evaluateWhen(expr: string | boolean, context: Vars, where: SourceLocation): boolean {
   if (typeof expr === 'boolean') return expr;
+  return render(whenTemplate(expr), context, where) === 'true';
+}
+
+/** The template evaluateWhen renders for a `when:` expression. */
+export function whenTemplate(expr: string): string {
   const inner = expr.trim().replace(/^\{\{\s*([\s\S]*?)\s*\}\}$/, '$1');
   const test = /\s/.test(inner) && !inner.startsWith('(') ? `(${inner})` : inner;
-  return render(`{{#if ${test}}}true{{/if}}`, context, where) === 'true';
+  return `{{#if ${test}}}true{{/if}}`;
 }
 
 /**

@@ -2,7 +2,8 @@
 // messages a user can act on. Each field carries a `description` that says in plain words
 // what is expected; messages are built from it ("port" must be an integer between 1 and
 // 65535, got "twenty-two") rather than from ajv's wording.
-import { Ajv, type ErrorObject, type SchemaObject } from 'ajv';
+import type { ErrorObject, SchemaObject } from 'ajv';
+import { validator } from '../validators/index.js';
 import { ConfigError, type SourceLocation } from '../errors.js';
 import { closest } from '../suggest.js';
 
@@ -141,9 +142,6 @@ export const inventorySchema: SchemaObject = {
   description: 'a mapping with "hosts", "ansible_inventory" or "ansible_inventory_script" (and optionally "vars", "connection", "groups", "known_hosts")',
 };
 
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
-const validateInventory = ajv.compile(inventorySchema);
-
 /** What the error mapper needs from the parsed document. */
 export interface NodeLocator {
   /** Location of the value at `path` (or of its nearest existing ancestor). */
@@ -153,6 +151,7 @@ export interface NodeLocator {
 }
 
 export function validateInventoryData(data: unknown, locator: NodeLocator): ConfigError[] {
+  const validateInventory = validator('inventory', inventorySchema);
   if (validateInventory(data)) return [];
   const errors = validateInventory.errors ?? [];
   // An anyOf error stands for its branches' errors: report it alone, in its own words; unless

@@ -1,5 +1,6 @@
 // Where commands' results go. Commands return values; printing happens here, through the
 // redactor, so no command writes to stdout/stderr directly.
+import { writeJson } from './json-stream.js';
 import { Redactor } from './redact.js';
 
 export interface Output {
@@ -30,7 +31,12 @@ export function consoleOutput(redactor = new Redactor()): Output {
     redactor,
     line: (t) => write('stdout', redactor.mask(t) + '\n'),
     warn: (t) => write('stderr', redactor.mask(t) + '\n'),
-    json: (v) => write('stdout', JSON.stringify(redactor.maskValue(v), null, 2) + '\n'),
+    json: (v) =>
+      writeJson(
+        v,
+        (text) => write('stdout', text),
+        (x) => redactor.maskValue(x),
+      ),
     isTTY: Boolean(process.stdout.isTTY),
   };
 }

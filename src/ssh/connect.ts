@@ -27,6 +27,8 @@ export interface ConnectOptions {
   commandTimeoutMs?: number;
   /** Called after a new host key was recorded (acceptNewHostKeys), with what was added. */
   onNewHostKey?: (message: string) => void;
+  /** Stops a connection still being set up (one opened early that the run no longer wants). */
+  signal?: AbortSignal;
 }
 
 /** Keepalive every 5 s; 3 unanswered ones mean the peer is dead. */
@@ -51,6 +53,7 @@ export async function openClients(opts: ConnectOptions): Promise<SessionInit> {
     for (const [i, hop] of hops.entries()) {
       const isTarget = i === hops.length - 1;
       const prev = clients[clients.length - 1];
+      if (opts.signal?.aborted) throw new HostUnreachableError(opts.hostName, `not connected to ${target(hop)}: stopped`);
       if (prev) sock = await forward(prev, hops[i - 1]!, hop, opts.hostName);
       clients.push(await openHop(hop, isTarget ? '' : 'jump host ', opts, sock));
     }
@@ -116,7 +119,7 @@ async function openHop(hop: Connection, role: string, opts: ConnectOptions, sock
     ...(sock ? { sock } : {}),
     ...(known.algorithms ? { algorithms: { serverHostKey: known.algorithms as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } } : {}),
   };
-  return handshake(config, hop, who, opts.hostName, {
+  return handshake(config, hop, who, opts.hostName, opts.signal, {
     refusal: () => refusal,
     authFailed: (problems, cause) => authFailedError(hop, who, opts.hostName, plan, auth, problems, cause),
   });
@@ -132,6 +135,7 @@ function handshake(
   hop: Connection,
   who: string,
   hostName: string,
+  signal: AbortSignal | undefined,
   failures: { refusal: () => KeelError | undefined; authFailed: (problems: string[], cause: Error) => KeelError },
 ): Promise<Client> {
   const client = new ssh2.Client();
@@ -141,10 +145,15 @@ function handshake(
     const fail = (e: KeelError) => {
       if (settled) return;
       settled = true;
+      signal?.removeEventListener('abort', stop);
       client.destroy();
       reject(e);
     };
+    const stop = () => fail(new HostUnreachableError(hostName, `not connected to ${who}: stopped`));
+    signal?.addEventListener('abort', stop, { once: true });
     client.once('ready', () => {
+      signal?.removeEventListener('abort', stop);
+      if (settled) return;
       settled = true;
       resolve(client);
     });
@@ -170,6 +179,7 @@ function handshake(
       );
     });
     try {
+      if (signal?.aborted) return stop();
       client.connect(config);
     } catch (err) {
       fail(new BugError(`invalid ssh2 configuration for ${who}: ${(err as Error).message}`, { cause: err }));

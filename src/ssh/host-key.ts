@@ -7,6 +7,7 @@ import { HostKeyError } from './errors.js';
 import {
   entriesForHost,
   fingerprint,
+  hostFieldMatches,
   judgeHostKey,
   keyscanCommand,
   keyTypeOfBlob,
@@ -25,6 +26,7 @@ export interface HopKnownHosts {
   file: string;
   /** The hop as known_hosts names it: `addr`, or `[addr]:port`. */
   name: string;
+  /** Revocations and the entries of this host (all judgeHostKey needs). */
   entries: KnownHostEntry[];
   /** Host key algorithms to ask for, the types already known first (see preferredHostKeyAlgorithms). */
   algorithms?: string[];
@@ -56,7 +58,10 @@ export async function hopKnownHosts(hop: Connection, defaultFile: string, hostNa
   }
   if (env[KNOWN_HOSTS_ENV]) entries = [...entries, ...parseKnownHosts(env[KNOWN_HOSTS_ENV], `$${KNOWN_HOSTS_ENV}`)];
   const name = knownHostName(hop.address, hop.port);
-  return { file, name, entries, algorithms: preferredHostKeyAlgorithms(entriesForHost(entries, name)) };
+  // What judgeHostKey looks at: revocations (of any host) and this host's entries. Only those
+  // are kept for the connection's lifetime, not the whole file per host.
+  const relevant = entries.filter((e) => e.marker === 'revoked' || (e.marker === undefined && hostFieldMatches(e.hosts, name)));
+  return { file, name, entries: relevant, algorithms: preferredHostKeyAlgorithms(entriesForHost(relevant, name)) };
 }
 
 /**

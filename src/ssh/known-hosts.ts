@@ -42,13 +42,33 @@ export function parseKnownHosts(text: string, file: string): KnownHostEntry[] {
   return entries;
 }
 
+/** Parsed files, while unchanged: a run connects to each of its hosts, and parsing the whole
+ *  file per host cost O(hosts × lines) (a 1,000-line file and 1,000 hosts: seconds of CPU). */
+const parsed = new Map<string, { version: string; entries: Promise<KnownHostEntry[]> }>();
+
+/** The file's entries (shared: do not change them). Read again once the file changed (a key
+ *  recorded by --accept-new-host-keys, an edit). */
 export async function loadKnownHosts(file: string): Promise<KnownHostEntry[]> {
+  let version: string;
   try {
-    return parseKnownHosts(await readFile(file, 'utf8'), file);
+    const st = await stat(file);
+    version = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
+  const cached = parsed.get(file);
+  if (cached?.version === version) return cached.entries;
+  const entries = readFile(file, 'utf8').then(
+    (text) => parseKnownHosts(text, file),
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    },
+  );
+  parsed.set(file, { version, entries });
+  entries.catch(() => parsed.delete(file));
+  return entries;
 }
 
 /** How OpenSSH names a host in known_hosts: `addr` on port 22, `[addr]:port` otherwise. */

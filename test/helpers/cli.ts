@@ -77,7 +77,8 @@ export async function converge(root: string, label: string): Promise<any> {
   return first;
 }
 
-/** keel's real CLI as a child process (signals, pipes): bin/keel.js on a fresh build of dist/. */
+/** keel's real CLI as a child process (signals, pipes): bin/keel.js on a fresh build of dist/
+ *  (scripts/build.mjs: tsc, the precompiled validators, the bundle bin/keel.js runs). */
 export async function spawnKeel(args: string[], opts: { root: string; env?: NodeJS.ProcessEnv }): Promise<ChildProcessWithoutNullStreams> {
   await built();
   return spawn(process.execPath, [join(packageRoot, 'bin', 'keel.js'), ...args], {
@@ -101,11 +102,8 @@ const packageRoot = resolve(import.meta.dirname, '..', '..');
 let building: Promise<void> | undefined;
 function built(): Promise<void> {
   building ??= new Promise<void>((res, rej) =>
-    execFile(
-      process.execPath,
-      [join(packageRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
-      { cwd: packageRoot },
-      (err, out) => (err ? rej(new Error(`tsc failed: ${out}`)) : res()),
+    execFile(process.execPath, [join(packageRoot, 'scripts', 'build.mjs')], { cwd: packageRoot }, (err, out, errOut) =>
+      err ? rej(new Error(`the build failed: ${out}${errOut}`)) : res(),
     ),
   );
   return building;

@@ -17,8 +17,8 @@ describe('npm run bench -- --quick --tools keel', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'keel-bench-smoke-'));
-    // The bench runs keel's real CLI (bin/keel.js → dist/), so build first, as `npm run bench` does.
-    await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: root });
+    // The bench runs keel's real CLI (bin/keel.js → dist/keel/), so build first, as `npm run bench` does.
+    await run(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root });
     const out = join(dir, 'result.json');
     await run(process.execPath, ['dist/bench/main.js', '--quick', '--tools', 'keel', '--repeats', '1', '--out', out], {
       cwd: root,

@@ -31,7 +31,7 @@ describe.each([
   async function demo(): Promise<{ stdout: string; stderr: string; ms: number }> {
     const started = Date.now();
     const warm = (await run('sh', [join(pkg, 'scripts', 'build-warm-image.sh'), distro])).stdout.trim().split('\n').pop()!;
-    await run(process.execPath, [join(pkg, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: pkg });
+    await run(process.execPath, [join(pkg, 'scripts', 'build.mjs')], { cwd: pkg });
     const r = await run(process.execPath, [join(pkg, 'scripts', 'demo.mjs'), '--distro', distro], {
       cwd: root,
       env: { ...process.env, KEEL_ROOT: root, KEEL_TARGET_IMAGE: warm },

@@ -1,10 +1,12 @@
 // What `keel provision` and `keel plan` do: prepare (engine/pipeline.ts: all that can fail
 // before a host is touched), run the plans on the hosts under the run lock, report.
 import { isAbsolute, join, relative } from 'node:path';
-import type { Inventory } from '../../inventory/types.js';
+import type { Host, Inventory } from '../../inventory/types.js';
 import { ConfigError } from '../../errors.js';
 import { ttyPrompt } from '../../vault/prompt.js';
 import { sshConnector } from '../../engine/connector.js';
+import { EarlyConnections } from '../../engine/early-connections.js';
+import { defaultKnownHostsFile } from '../../ssh/connect.js';
 import { runPlans } from '../../engine/run.js';
 import { provisionAroundBatch } from '../../deploy/lb.js';
 import { newLockOwner } from '../../engine/lock.js';
@@ -21,10 +23,27 @@ import { confirm } from '../confirm.js';
 import { checkOutput, describeCommand } from '../options.js';
 import { trapSignals } from '../signals.js';
 import type { ProvisionOptions } from './provision.js';
+import { timedAsync } from '../../timing.js';
 
 export async function provision(ctx: CliContext, env: string, o: ProvisionOptions): Promise<number> {
   const json = checkOutput(o);
-  const prepared = await prepareFromOptions(ctx, env, o);
+  // Connect while the run is prepared, unless a prompt comes between (the user may say no)
+  // or connecting may record a new host key (which a run that fails to compile must not).
+  const early = !asksConfirmation(ctx, o, json) && !o.askBecomePass && !o.acceptNewHostKeys ? new EarlyConnections() : undefined;
+  try {
+    return await provisionWith(ctx, env, o, json, early);
+  } finally {
+    early?.close(); // what the run did not take: nothing ran on it
+  }
+}
+
+function asksConfirmation(ctx: CliContext, o: ProvisionOptions, json: boolean): boolean {
+  return !o.check && !o.yes && ctx.interactive && !json && !!process.stdout.isTTY;
+}
+
+async function provisionWith(ctx: CliContext, env: string, o: ProvisionOptions, json: boolean, early: EarlyConnections | undefined): Promise<number> {
+  const onHosts = early && ((hosts: Host[], inv: Inventory) => early.start(hosts, inv.knownHostsFile ?? defaultKnownHostsFile(), o.forks));
+  const prepared = await prepareFromOptions(ctx, env, o, onHosts);
   const { plans, inventory } = prepared;
   // A host without roles (every host of an Ansible INI inventory, which cannot assign them)
   // would be "applied" as 0 resources: say so, and refuse a run with nothing to do at all.
@@ -38,7 +57,7 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
       { hint: noRolesHint(env, inventory, ctx.root) },
     );
   }
-  if (!o.check && !o.yes && ctx.interactive && !json && process.stdout.isTTY) {
+  if (asksConfirmation(ctx, o, json)) {
     if (!(await confirm(`Provision ${plans.length} host(s) of ${env} (${plans.map((p) => p.host.name).join(', ')})?`))) {
       ctx.out.warn('aborted: nothing was run.');
       return EXIT_OK;
@@ -73,6 +92,7 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
       lock: o.check ? undefined : newLockOwner(describeCommand('provision', env, o)),
       signal: trap.signal,
       connect: sshConnector(prepared, {
+        early,
         acceptNewHostKeys: o.acceptNewHostKeys,
         askedPassword,
         onNewHostKey: (m) => ctx.out.warn(m),
@@ -106,12 +126,14 @@ export async function provision(ctx: CliContext, env: string, o: ProvisionOption
         });
       },
     });
-    await progress?.close();
-    const report = summarize(env, !!o.check, results, Date.now() - started);
-    log.write('end', { ok: report.ok, changed: report.changed, failed: report.failed, unreachable: report.unreachable, durationMs: report.durationMs });
-    if (json) ctx.out.json(runJson(report));
-    else await printReport(ctx, report, o, log.file, progress);
-    return report.failed > 0 || report.unreachable > 0 || report.hosts.some((h) => h.error) ? EXIT_HOSTS : EXIT_OK;
+    return await timedAsync('report', async () => {
+      await progress?.close();
+      const report = summarize(env, !!o.check, results, Date.now() - started);
+      log.write('end', { ok: report.ok, changed: report.changed, failed: report.failed, unreachable: report.unreachable, durationMs: report.durationMs });
+      if (json) ctx.out.json(runJson(report));
+      else await printReport(ctx, report, o, log.file, progress);
+      return report.failed > 0 || report.unreachable > 0 || report.hosts.some((h) => h.error) ? EXIT_HOSTS : EXIT_OK;
+    });
   } catch (err) {
     log.aborted(err);
     throw err;

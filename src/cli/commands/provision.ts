@@ -4,8 +4,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { CliContext, Runner } from '../context.js';
 import { hostOptions, list, type HostOptions } from '../options.js';
+import { timedAsync } from '../../timing.js';
 
-const provisionRun = () => import('./provision-run.js');
+const provisionRun = () => timedAsync('module_load', () => import('./provision-run.js'));
 
 export interface ProvisionOptions extends HostOptions {
   tags?: string[];

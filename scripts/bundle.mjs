@@ -1,0 +1,98 @@
+// Part of the build (after tsc): the CLI as one ES module and a few lazily loaded chunks,
+// dist/keel/, which bin/keel.js runs. Node resolving and compiling the CLI's ~200 files and
+// its dependencies' took ~150 ms of every command; one bundle takes a fraction of that.
+//
+// Dependencies are bundled too, except:
+// - native addons (ssh2's crypto binding, cpu-features), which are required from
+//   node_modules by their package path, as their own code does (and, when they were not
+//   built, fails in the same try/catch, so ssh2 falls back to its JavaScript crypto);
+// - ajv, which src/validators/ loads with require() only for a schema keel did not precompile.
+// A bundled CommonJS file that uses __dirname or __filename (ssh2's agent.js, for Pageant's
+// helper) gets its own, resolved from node_modules when it loads.
+import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const modules = join(root, 'node_modules');
+
+/** `require('./build/Release/x.node')` in a dependency -> `require('<package>/build/Release/x.node')`. */
+const nativeAddons = {
+  name: 'native-addons',
+  setup(b) {
+    b.onResolve({ filter: /\.node$/ }, (args) => {
+      const file = resolve(args.resolveDir, args.path);
+      const rel = relative(modules, file);
+      if (rel.startsWith('..')) return { errors: [{ text: `native addon outside node_modules: ${file}` }] };
+      return { path: rel.split('\\').join('/'), external: true };
+    });
+  },
+};
+
+/** `__dirname`/`__filename` of a bundled CommonJS file: its own, as if it were not bundled. */
+const ownDirname = {
+  name: 'own-dirname',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/].*\.c?js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!/\b__(dirname|filename)\b/.test(text)) return undefined;
+      const rel = JSON.stringify(relative(modules, args.path).split('\\').join('/'));
+      const prelude =
+        `var __filename = (() => { try { return require.resolve(${rel}); } catch { return ${JSON.stringify(args.path)}; } })();\n` +
+        "var __dirname = require('node:path').dirname(__filename);\n";
+      return { contents: prelude + text, loader: 'js' };
+    });
+  },
+};
+
+/** What this build is made of: keel's sources and the locked dependencies. Whatever keel keeps
+ *  between runs (src/engine/role-store.ts) is kept under it, so another build starts afresh. */
+async function buildId() {
+  const h = createHash('sha256');
+  const walk = async (dir) =>
+    (await Promise.all((await readdir(dir, { withFileTypes: true })).map((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)])))).flat();
+  for (const f of [...(await walk(join(root, 'src'))), join(root, 'package.json'), join(root, 'package-lock.json')].sort()) {
+    h.update(relative(root, f))
+      .update('\0')
+      .update(await readFile(f))
+      .update('\0');
+  }
+  return h.digest('hex').slice(0, 20);
+}
+
+// Built beside dist/keel/, then moved in: chunks first (their names are hashes of their
+// content), main.js last, by a rename. A keel started meanwhile (tests run several builds and
+// CLIs at once) loads one whole build, old or new. Chunks of earlier builds go after an hour.
+const outdir = join(root, 'dist', 'keel');
+const staging = join(root, 'dist', `keel.build-${process.pid}`);
+await rm(staging, { recursive: true, force: true });
+const result = await build({
+  entryPoints: { main: join(root, 'src', 'cli', 'main.ts') },
+  outdir: staging,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'linked',
+  define: { KEEL_BUILD_ID: JSON.stringify(await buildId()) },
+  // Bundled CommonJS dependencies call require(): give the module one.
+  banner: { js: "import { createRequire as keelCreateRequire } from 'node:module';\nconst require = keelCreateRequire(import.meta.url);" },
+  plugins: [nativeAddons, ownDirname],
+  metafile: true,
+  logLevel: 'warning',
+});
+await mkdir(outdir, { recursive: true });
+const built = await readdir(staging);
+const last = ['main.js.map', 'main.js'];
+for (const f of [...built.filter((f) => !last.includes(f)), ...last]) await rename(join(staging, f), join(outdir, f));
+await rm(staging, { recursive: true, force: true });
+const keep = new Set(built);
+for (const f of await readdir(outdir)) {
+  if (!keep.has(f) && Date.now() - (await stat(join(outdir, f))).mtimeMs > 3600_000) await rm(join(outdir, f), { force: true });
+}
+const out = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.js'));
+const kb = Math.round(out.reduce((a, [, o]) => a + o.bytes, 0) / 1024);
+process.stderr.write(`bundle: ${out.length} files, ${kb} KB in dist/keel/\n`);

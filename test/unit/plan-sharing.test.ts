@@ -1,0 +1,67 @@
+// Hosts whose compiled plans are identical share one (src/engine/plan-sharing.ts); a host
+// whose plan differs in anything keeps its own.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compileHost } from '../../src/engine/compile.js';
+import { fingerprint, PlanSharing } from '../../src/engine/plan-sharing.js';
+import { RoleLibrary } from '../../src/engine/roles.js';
+import type { PlannedResource } from '../../src/engine/plan.js';
+import type { Host } from '../../src/inventory/types.js';
+import { localConnection } from '../helpers/local-session.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'keel-plan-sharing-'));
+  mkdirSync(join(dir, 'roles', 'web', 'templates'), { recursive: true });
+  writeFileSync(
+    join(dir, 'roles', 'web', 'role.yaml'),
+    'resources:\n  - file: {path: /etc/motd, content: "{{motd}}\\n"}\n  - template: {src: site.conf, dest: /etc/site.conf}\n    notify: reload\n' +
+      'handlers:\n  reload: {run: "true"}\n',
+  );
+  writeFileSync(join(dir, 'roles', 'web', 'templates', 'site.conf'), '{{#if named}}server_name {{inventory_hostname}};{{/if}}\n');
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const host = (name: string, vars: Record<string, unknown>): Host => ({
+  name,
+  groups: ['all'],
+  roles: ['web'],
+  vars,
+  location: { file: 'inventories/t.yaml', line: 1 },
+  connection: localConnection(),
+});
+
+describe('plan sharing', () => {
+  it('hosts with the same plan share its resources and handlers; a host whose plan differs keeps its own', () => {
+    const lib = new RoleLibrary([join(dir, 'roles')]);
+    const compile = (h: Host) => compileHost(h, lib, { env: 't', root: dir });
+    const sharing = new PlanSharing();
+    const [a, b, c, d] = [
+      host('web1', { motd: 'hi', named: false }),
+      host('web2', { motd: 'hi', named: false }),
+      host('web3', { motd: 'other', named: false }),
+      host('web4', { motd: 'hi', named: true }),
+    ].map((h) => sharing.share(compile(h)));
+    expect(b!.resources).toBe(a!.resources);
+    expect(b!.handlers).toBe(a!.handlers);
+    expect(b!.host.name).toBe('web2');
+    expect(b!.vars.inventory_hostname).toBe('web2');
+    expect(c!.resources).not.toBe(a!.resources);
+    // web4's template names the host: its own plan, with its own name in it.
+    expect(d!.resources).not.toBe(a!.resources);
+    expect(d!.resources[1]!.params.content).toBe('server_name web4;\n');
+    // Shared or not, each plan is what compiling that host gives.
+    expect(b).toEqual(compile(host('web2', { motd: 'hi', named: false })));
+  });
+
+  it('tells apart what JSON alone would not', () => {
+    const r = (params: object) =>
+      [{ index: 0, id: 'x', role: 'r', typeName: 'file', type: { name: 'file' }, params, notify: [], location: { file: 'f' } }] as unknown as PlannedResource[];
+    const h = new Map();
+    const distinct = [{}, { mode: undefined }, { mode: null }, { n: NaN }, { n: Infinity }, { n: 0 }, { n: -0 }, { s: '\u0000undefined' }];
+    const prints = distinct.map((p) => fingerprint(r(p), h));
+    expect(new Set(prints).size).toBe(distinct.length);
+  });
+});
