@@ -41,8 +41,10 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'known_hosts'), readFileSync(t.knownHostsFile, 'utf8'));
   const env = { ...NASTY, SECRET_KEY: '{{secrets.secret_key}}', ALLOWED_HOSTS: '*' };
   // The daemon and the timer write what they got in N1..N5 (python, from the environment).
-  const dump = (file: string) =>
-    `python -c 'import os, json; open("${file}", "w").write(json.dumps({k: os.environ[k] for k in ${JSON.stringify(Object.keys(NASTY))}}))'`;
+  // The daemon's python then sleeps: it is the service's one process (run.sh execs the command),
+  // so a command that exits is a crash loop, whatever follows it on the line.
+  const dump = (file: string, then = '') =>
+    `python -c 'import os, json, time; open("${file}", "w").write(json.dumps({k: os.environ[k] for k in ${JSON.stringify(Object.keys(NASTY))}}))${then}'`;
   writeFileSync(
     join(dir, 'inventories', 'itest.yaml'),
     `known_hosts: ../known_hosts
@@ -69,7 +71,7 @@ hosts:
       - postgres
       - app
       - nginx
-      - {role: daemon, name: envd, vars: {daemon_command: ${JSON.stringify(`${dump('/tmp/daemon-env.json')}; sleep 100000`)}}}
+      - {role: daemon, name: envd, vars: {daemon_command: ${JSON.stringify(dump('/tmp/daemon-env.json', '; time.sleep(100000)'))}}}
       - {role: timer, name: envt, vars: {timer_command: ${JSON.stringify(dump('/tmp/timer-env.json'))}, timer_on_calendar: "", timer_every: 1h}}
       - deploy
 `,
