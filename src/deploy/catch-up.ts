@@ -21,7 +21,7 @@ import { sh } from '../shell/quote.js';
 import { deployEntry, historyScript } from './history.js';
 import type { DeployConfig, HostDeploy } from './config.js';
 import { loadBalancer } from './lb.js';
-import { Phases, type StepRecord } from './phases.js';
+import { phasesFor, type StepRecord } from './phases.js';
 import type { DeployReport } from './run.js';
 import { buildSteps, liveStateSnippet, markFailedSteps, parseLiveState, pruneSteps } from './scripts.js';
 import type { Source } from './source.js';
@@ -113,17 +113,7 @@ export async function runCatchUp(req: CatchUpRequest, plan: CatchUpPlan & { live
   const c = req.config;
   const hosts = plan.behind;
   const lbHosts = c.lbHosts.filter((lb) => hosts.some((h) => lb.members.includes(h.name)));
-  const p = new Phases({
-    hosts,
-    helpers: lbHosts,
-    connect: req.connect,
-    forks: req.forks,
-    owner: req.owner,
-    mask: req.mask,
-    onStep: req.onStep,
-    onPhase: req.onPhase,
-    watch: req.watch,
-  });
+  const p = phasesFor(req, hosts, lbHosts);
   const { source, archive } = await req.source(plan.live);
   const id = plan.live.id;
   let ended: { status: string; error: string | null } | undefined;

@@ -68,6 +68,15 @@ export interface PhasesOptions {
   watch?: StepWatcher;
 }
 
+/** What a deploy's request gives every Phases it runs: how hosts are reached, who holds the
+ *  lock, masking and progress. */
+export type PhasesSettings = Omit<PhasesOptions, 'hosts' | 'helpers'>;
+
+export function phasesFor(req: PhasesSettings, hosts: HostDeploy[], helpers: HostDeploy[]): Phases {
+  const { connect, forks, owner, mask, onStep, onPhase, watch } = req;
+  return new Phases({ hosts, helpers, connect, forks, owner, mask, onStep, onPhase, watch });
+}
+
 export class Phases {
   readonly pool: HostPool;
   readonly reports: Map<string, HostDeployReport>;

@@ -26,7 +26,7 @@ import { releaseScript, type LockOwner } from '../engine/lock.js';
 import { interruptLines, untilAborted } from '../engine/run.js';
 import type { DeployConfig, HostDeploy } from './config.js';
 import { parseDatabaseUrl } from './database.js';
-import { Phases, type HostDeployReport, type StepRecord } from './phases.js';
+import { Phases, phasesFor, type HostDeployReport, type StepRecord } from './phases.js';
 import { buildSteps, maintenanceSteps, markFailedSteps, migrateSteps, pruneSteps, releaseFreeSteps } from './scripts.js';
 import { dumpMigratedSteps, dumpSteps, pgVersionsSnippet, serverMajor } from './db-scripts.js';
 import type { Source } from './source.js';
@@ -136,17 +136,7 @@ class Deploy {
     this.archive = req.archive ? { bytes: req.archive.length, sha256: createHash('sha256').update(req.archive).digest('hex') } : null;
     this.batches = c.serial !== undefined && c.hosts.some((h) => h.appctl) ? batchesOf(c.hosts, c.serial) : null;
     if (this.batches) checkBatches(this.batches, c.lbHosts, c.serial!);
-    this.phases = new Phases({
-      hosts: req.config.hosts,
-      helpers: c.lbHosts,
-      connect: req.connect,
-      forks: req.forks,
-      owner: req.owner,
-      mask: req.mask,
-      onStep: req.onStep,
-      onPhase: req.onPhase,
-      watch: req.watch,
-    });
+    this.phases = phasesFor(req, req.config.hosts, c.lbHosts);
     this.lb = loadBalancer({
       phases: this.phases,
       lbHosts: c.lbHosts,
