@@ -21,7 +21,7 @@ import {
 } from './roles.js';
 import { FACT_NAMES, describeFacts, type FactName, type HostFacts } from './facts.js';
 import { EXTRA_VARS_HINT } from '../inventory/extra-vars.js';
-import { DECLARED, evaluateWhen, referencedNames, render, renderValue, resolveVars } from './template.js';
+import { DECLARED, collectReferencedNames, evaluateWhen, render, renderValue, resolveVars } from './template.js';
 import { declaredValidator, validator } from '../validators/index.js';
 
 export interface CompileOptions {
@@ -209,13 +209,7 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
 
   /** The variables `params` name, their values and where each was set (see VariableOrigin). */
   function originsOf(params: unknown, context: Vars, inst: RoleInstance): VariableOrigin[] {
-    const names = new Set<string>();
-    const walk = (v: unknown): void => {
-      if (typeof v === 'string') referencedNames(v).forEach((n) => names.add(n));
-      else if (Array.isArray(v)) v.forEach(walk);
-      else if (v && typeof v === 'object') Object.values(v).forEach(walk);
-    };
-    walk(params);
+    const names = collectReferencedNames(params, new Set<string>());
     const where = (loc: SourceLocation | undefined) => (loc ? formatLocation(loc) : 'the inventory');
     return [...names]
       .filter((n) => n in context && !(n in builtins) && n !== 'item')

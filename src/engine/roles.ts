@@ -10,7 +10,7 @@ import type { Vars } from '../inventory/types.js';
 import { resourceTypes } from '../resources/registry.js';
 import { sh } from '../shell/quote.js';
 import { didYouMean } from '../suggest.js';
-import { referencedNames, whenNames } from './template.js';
+import { collectReferencedNames, referencedNames, whenNames } from './template.js';
 import { timed } from '../timing.js';
 import { checkDeclaration } from '../validators/index.js';
 import { RoleStore } from './role-store.js';
@@ -306,13 +306,7 @@ export function parseRole(name: string, dir: string, shared: SharedVariables = {
 /** Every variable name a role reads: in role.yaml (`data`: params, defaults, `when:`,
  *  `loop:`, handlers) and in its templates. */
 function referencesOf(role: Role, data: unknown): Set<string> {
-  const found = new Set<string>();
-  const strings = (v: unknown): void => {
-    if (typeof v === 'string') referencedNames(v).forEach((n) => found.add(n));
-    else if (Array.isArray(v)) v.forEach(strings);
-    else if (v && typeof v === 'object') Object.values(v).forEach(strings);
-  };
-  strings(data);
+  const found = collectReferencedNames(data, new Set<string>());
   for (const r of role.resources) {
     const expr = typeof r.when === 'object' ? r.when.if : r.when;
     if (typeof expr === 'string') whenNames(expr).forEach((n) => found.add(n));

@@ -195,6 +195,15 @@ function checkNames(ast: hbs.AST.Program, context: Vars, where: SourceLocation):
   program(ast, false);
 }
 
+/** Adds to `into` the names referencedNames finds in every string inside `value` (strings,
+ *  lists and mappings, at any depth). */
+export function collectReferencedNames(value: unknown, into: Set<string>): Set<string> {
+  if (typeof value === 'string') referencedNames(value).forEach((n) => into.add(n));
+  else if (Array.isArray(value)) value.forEach((v) => collectReferencedNames(v, into));
+  else if (value && typeof value === 'object') Object.values(value).forEach((v) => collectReferencedNames(v, into));
+  return into;
+}
+
 /** Every variable name a template refers to (the first part of each path, helpers' arguments
  *  and blocks included; `this` and @data excluded). Used to tell a variable nothing reads. */
 export function referencedNames(source: string): string[] {

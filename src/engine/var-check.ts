@@ -12,7 +12,7 @@ import { didYouMean } from '../suggest.js';
 import type { Host, Inventory, Unevaluable, VarDefinition } from '../inventory/types.js';
 import { connectionField } from '../inventory/ansible-connection.js';
 import { sharedClosure, type RoleLibrary } from './roles.js';
-import { referencedNames } from './template.js';
+import { collectReferencedNames } from './template.js';
 
 /** Names every render context has (compile.ts), never set by an inventory on purpose. */
 const BUILTINS = new Set(['secrets', 'env', 'inventory_hostname', 'host', 'role_instance', 'item', 'facts', 'group_members']);
@@ -39,8 +39,8 @@ export function checkInventoryVariables(inv: Inventory, library: RoleLibrary): V
   // Names inventory values refer to (`database_url: "postgres://{{db_user}}@..."`).
   const fromInventory = new Set<string>();
   for (const h of inv.hosts) {
-    collectRefs(h.vars, fromInventory);
-    for (const i of h.roleInstances ?? []) collectRefs(i.vars, fromInventory);
+    collectReferencedNames(h.vars, fromInventory);
+    for (const i of h.roleInstances ?? []) collectReferencedNames(i.vars, fromInventory);
   }
   const byHost = new Map<string, Known>();
   const byRole = new Map<string, Known>();
@@ -181,10 +181,4 @@ function formatAt(d: VarDefinition): string {
 function isFree(name: string, hosts: Host[]): boolean {
   if (name.startsWith(FREE_PREFIX) || name.startsWith('ansible_') || BUILTINS.has(name)) return true;
   return hosts.some((h) => name === (h.connection.becomePasswordVar ?? 'become_password'));
-}
-
-function collectRefs(value: unknown, into: Set<string>): void {
-  if (typeof value === 'string') referencedNames(value).forEach((n) => into.add(n));
-  else if (Array.isArray(value)) value.forEach((v) => collectRefs(v, into));
-  else if (value && typeof value === 'object') Object.values(value).forEach((v) => collectRefs(v, into));
 }

@@ -15,7 +15,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { ConfigError, lastLines, throwIfAny, type SourceLocation } from '../errors.js';
 import { checkConnectionVar } from './ansible-connection.js';
-import { emptyVars, type RawGroup, type RawHost, type RawInventory, type RawVars } from './raw.js';
+import { ansibleRawInventory, emptyVars, type RawGroup, type RawHost, type RawInventory, type RawVars } from './raw.js';
 
 type Obj = Record<string, unknown>;
 
@@ -100,18 +100,7 @@ export async function readInventoryScript(abs: string, shown: string, location: 
   const listed = new Set([...groups.values()].flatMap((g) => g.hosts.map((x) => x.name)));
   const alone = [...hosts.keys()].filter((n) => !listed.has(n));
   if (alone.length) group('ungrouped').hosts.push(...alone.map((n) => ({ name: n, location: at })));
-  return {
-    file: shown,
-    path: abs,
-    vars: emptyVars(),
-    connection: {},
-    hosts: [...hosts.values()],
-    groups: [...groups.values()],
-    implicitGroups: true,
-    format: 'ini', // an Ansible inventory: its unknown variables only warn
-    ansibleFile: shown,
-    ansibleVars: all?.ansibleVars ?? emptyVars(),
-  };
+  return ansibleRawInventory(shown, abs, hosts, groups, all);
 }
 
 function runScript(abs: string, args: string[], shown: string, location: SourceLocation): Promise<string> {

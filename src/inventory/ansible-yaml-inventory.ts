@@ -9,7 +9,7 @@ import { ConfigError, throwIfAny, type SourceLocation } from '../errors.js';
 import { checkConnectionVar } from './ansible-connection.js';
 import { expandHostPattern } from './ini.js';
 import { UnsafeText, VaultText, pairsOf, parseAnsibleYaml, type AnsibleYaml } from './pyyaml.js';
-import { emptyVars, type RawGroup, type RawHost, type RawInventory, type RawVars } from './raw.js';
+import { ansibleRawInventory, emptyVars, type RawGroup, type RawHost, type RawInventory, type RawVars } from './raw.js';
 
 type Obj = Record<string, unknown>;
 
@@ -125,18 +125,7 @@ export function readAnsibleYamlInventory(text: string, file: string, absPath: st
     const u = group('ungrouped', alone[0]!.location);
     u.hosts.push(...alone.filter((h) => !u.hosts.some((x) => x.name === h.name)));
   }
-  return {
-    file,
-    path: absPath,
-    vars: emptyVars(),
-    connection: {},
-    hosts: [...hosts.values()],
-    groups: [...groups.values()],
-    implicitGroups: true,
-    format: 'ini', // an Ansible inventory, as the INI reader's: its unknown variables only warn
-    ansibleFile: file,
-    ansibleVars: all?.ansibleVars ?? emptyVars(),
-  };
+  return ansibleRawInventory(file, absPath, hosts, groups, all);
 }
 
 function deref(y: AnsibleYaml, node: unknown): unknown {

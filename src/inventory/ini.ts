@@ -25,7 +25,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { ConfigError, type SourceLocation } from '../errors.js';
 import { checkConnectionVar } from './ansible-connection.js';
 import { ansibleIniValue } from './py-literal.js';
-import { emptyVars, type RawGroup, type RawHost, type RawInventory, type RawVars } from './raw.js';
+import { ansibleRawInventory, emptyVars, type RawGroup, type RawHost, type RawInventory, type RawVars } from './raw.js';
 
 interface Token {
   text: string;
@@ -125,18 +125,7 @@ export function readIniInventory(text: string, file: string, absPath: string): R
   }
   const all = groups.get('all');
   groups.delete('all');
-  return {
-    file,
-    path: absPath,
-    vars: emptyVars(),
-    connection: {},
-    hosts: [...hosts.values()],
-    groups: [...groups.values()],
-    implicitGroups: true,
-    format: 'ini',
-    ansibleFile: file,
-    ansibleVars: all?.ansibleVars ?? emptyVars(),
-  };
+  return ansibleRawInventory(file, absPath, hosts, groups, all);
 }
 
 /** Ansible's conversions for unquoted values (see the header comment). */

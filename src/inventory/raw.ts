@@ -122,3 +122,27 @@ export interface RawInventory {
 }
 
 export const emptyVars = (): RawVars => ({ values: {}, locations: {} });
+
+/** An Ansible inventory (INI, YAML, a dynamic inventory script's JSON) as read: its hosts and
+ *  groups, with group `all` (taken out of the groups by the reader) giving the inventory-wide
+ *  Ansible variables. format 'ini': its unknown variables only warn, as Ansible's own may be. */
+export function ansibleRawInventory(
+  file: string,
+  path: string,
+  hosts: Map<string, RawHost>,
+  groups: Map<string, RawGroup>,
+  all: RawGroup | undefined,
+): RawInventory {
+  return {
+    file,
+    path,
+    vars: emptyVars(),
+    connection: {},
+    hosts: [...hosts.values()],
+    groups: [...groups.values()],
+    implicitGroups: true,
+    format: 'ini',
+    ansibleFile: file,
+    ansibleVars: all?.ansibleVars ?? emptyVars(),
+  };
+}
