@@ -29,25 +29,18 @@ export async function requestsDuring<T>(
   o: { url?: string; host?: string; marker?: string; max?: number } = {},
 ): Promise<{ result: T; counts: RequestCounts }> {
   const id = randomBytes(4).toString('hex');
-  const dir = `/tmp/keel-loop-${id}`;
   const url = o.url ?? 'http://127.0.0.1/';
   const marker = o.marker ?? `no-marker-${id}`;
-  const loop =
-    `mkdir -p ${dir}; end=$(( $(date +%s) + 600 )); i=0; ` +
-    `while [ ! -e ${dir}/stop ] && [ "$i" -lt ${o.max ?? 20000} ] && [ "$(date +%s)" -lt "$end" ]; do ` +
-    `w=$(curl -s -o ${dir}/body -w '%{http_code} %{time_total}' --max-time 30 -H 'Host: ${o.host ?? 'localhost'}' '${url}'); ` +
-    `if grep -qF '${marker}' ${dir}/body 2>/dev/null; then m=1; else m=0; fi; echo "$w $m" >> ${dir}/out; i=$((i + 1)); done; touch ${dir}/done`;
-  await t.exec(['sh', '-c', `mkdir -p ${dir}; (${loop}) >/dev/null 2>&1 &`]);
-  const lines = async () => (await t.exec(['sh', '-c', `cat ${dir}/out 2>/dev/null || true`])).stdout.trim().split('\n').filter(Boolean);
-  await until('the request loop answers', async () => (await lines()).length > 0, { ms: 30_000 });
-  let result: T;
-  try {
-    result = await during();
-  } finally {
-    await t.exec(['touch', `${dir}/stop`]);
-    await until('the request loop ends', async () => (await t.exec(['test', '-e', `${dir}/done`])).code === 0, { ms: 60_000 });
-  }
-  const rows = (await lines()).map((l) => l.split(' '));
+  const { result, lines } = await loopDuring(
+    t,
+    `/tmp/keel-loop-${id}`,
+    o.max,
+    during,
+    (dir) =>
+      `w=$(curl -s -o ${dir}/body -w '%{http_code} %{time_total}' --max-time 30 -H 'Host: ${o.host ?? 'localhost'}' '${url}'); ` +
+      `if grep -qF '${marker}' ${dir}/body 2>/dev/null; then m=1; else m=0; fi; echo "$w $m" >> ${dir}/out; `,
+  );
+  const rows = lines.map((l) => l.split(' '));
   const byStatus: Record<string, number> = {};
   for (const [code] of rows) byStatus[code!] = (byStatus[code!] ?? 0) + 1;
   const counts: RequestCounts = {
@@ -89,16 +82,40 @@ export async function answersDuring<T>(
   during: () => Promise<T>,
   o: { url?: string; header: string; pattern: string; max?: number },
 ): Promise<{ result: T; answers: Answer[] }> {
-  const id = randomBytes(4).toString('hex');
-  const dir = `/tmp/keel-answers-${id}`;
   const url = o.url ?? 'http://127.0.0.1/';
+  const { result, lines } = await loopDuring(
+    t,
+    `/tmp/keel-answers-${randomBytes(4).toString('hex')}`,
+    o.max,
+    during,
+    (dir) =>
+      `at=$(date +%s%3N); c=$(curl -s -D ${dir}/head -o ${dir}/body -w '%{http_code}' --max-time 30 '${url}'); ` +
+      `h=$(sed -n 's/^${o.header}: *\\([^\\r]*\\).*/\\1/Ip' ${dir}/head | head -n 1); ` +
+      `m=$(grep -oE '${o.pattern}' ${dir}/body | head -n 1); ` +
+      `echo "$at $c \${h:--} \${m:--}" >> ${dir}/out; `,
+  );
+  const answers = lines.map((l) => {
+    const [at = '0', code = '', header = '-', ...rest] = l.split(' ');
+    const match = rest.join(' ');
+    return { at: Number(at), code, header: header === '-' ? '' : header, match: match === '-' ? '' : match };
+  });
+  return { result, answers };
+}
+
+/** Runs `request` (one request, appending a line to DIR/out) in a loop on the target while
+ *  `during` runs: started and answering first, then stopped and waited for; its lines. At most
+ *  `max` requests (20,000) and 10 minutes. */
+async function loopDuring<T>(
+  t: LoopHost,
+  dir: string,
+  max: number | undefined,
+  during: () => Promise<T>,
+  request: (dir: string) => string,
+): Promise<{ result: T; lines: string[] }> {
   const loop =
     `mkdir -p ${dir}; end=$(( $(date +%s) + 600 )); i=0; ` +
-    `while [ ! -e ${dir}/stop ] && [ "$i" -lt ${o.max ?? 20000} ] && [ "$(date +%s)" -lt "$end" ]; do ` +
-    `at=$(date +%s%3N); c=$(curl -s -D ${dir}/head -o ${dir}/body -w '%{http_code}' --max-time 30 '${url}'); ` +
-    `h=$(sed -n 's/^${o.header}: *\\([^\\r]*\\).*/\\1/Ip' ${dir}/head | head -n 1); ` +
-    `m=$(grep -oE '${o.pattern}' ${dir}/body | head -n 1); ` +
-    `echo "$at $c \${h:--} \${m:--}" >> ${dir}/out; i=$((i + 1)); done; touch ${dir}/done`;
+    `while [ ! -e ${dir}/stop ] && [ "$i" -lt ${max ?? 20000} ] && [ "$(date +%s)" -lt "$end" ]; do ` +
+    `${request(dir)}i=$((i + 1)); done; touch ${dir}/done`;
   await t.exec(['sh', '-c', `mkdir -p ${dir}; (${loop}) >/dev/null 2>&1 &`]);
   const lines = async () => (await t.exec(['sh', '-c', `cat ${dir}/out 2>/dev/null || true`])).stdout.trim().split('\n').filter(Boolean);
   await until('the request loop answers', async () => (await lines()).length > 0, { ms: 30_000 });
@@ -109,10 +126,5 @@ export async function answersDuring<T>(
     await t.exec(['touch', `${dir}/stop`]);
     await until('the request loop ends', async () => (await t.exec(['test', '-e', `${dir}/done`])).code === 0, { ms: 60_000 });
   }
-  const answers = (await lines()).map((l) => {
-    const [at = '0', code = '', header = '-', ...rest] = l.split(' ');
-    const match = rest.join(' ');
-    return { at: Number(at), code, header: header === '-' ? '' : header, match: match === '-' ? '' : match };
-  });
-  return { result, answers };
+  return { result, lines: await lines() };
 }

@@ -9,6 +9,7 @@ import type { HostDeploy, LbHost } from '../../src/deploy/config.js';
 import { compileHost } from '../../src/engine/compile.js';
 import { RoleLibrary, builtinRolesDir } from '../../src/engine/roles.js';
 import type { Host } from '../../src/inventory/types.js';
+import { localConnection } from '../helpers/local-session.js';
 
 const web = (name: string, appctl = true) => ({ name, appctl: appctl ? `/usr/local/sbin/appctl-app` : '' }) as HostDeploy;
 const names = (b: HostDeploy[][]) => b.map((x) => x.map((h) => h.name));
@@ -45,17 +46,7 @@ describe('role lb', () => {
     roles: ['lb'],
     vars,
     location: { file: 'inventories/production.yaml', line: 4 },
-    connection: {
-      address: '127.0.0.1',
-      port: 22,
-      user: 'root',
-      keyFiles: [],
-      agent: false,
-      jump: [],
-      connectTimeoutMs: 10_000,
-      become: false,
-      becomeUser: 'root',
-    },
+    connection: localConnection(),
   });
   const groupMembers = {
     web: [

@@ -6,25 +6,16 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect } from '../../src/ssh/connect.js';
 import { acquireSnippet, newLockOwner, parseLockReport, releaseScript } from '../../src/engine/lock.js';
 import { PRELUDE, newNonce, wrap } from '../../src/engine/script-parts.js';
 import { HostPool } from '../../src/engine/pool.js';
 import { interruptLines } from '../../src/engine/run.js';
 import type { Host } from '../../src/inventory/types.js';
-import { type ExecHandler, startServer, tempDir, testConnection, type TestServer, userKey } from '../fixtures/ssh/server.js';
+import { type ExecHandler, startServer, tempDir, testConnection, type TestServer, sshTestKit } from '../fixtures/ssh/server.js';
 
-let userKeyFile: string;
-let userPublic: string;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  ({ keyFile: userKeyFile, publicKey: userPublic } = await userKey());
-});
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const kit = sshTestKit();
 
 /** Runs each exec in a local sh; the first one (the run's shell) stops reading its stdin once
  *  `stallAfter` bytes came, as a link that cannot keep up would. */
@@ -58,13 +49,13 @@ describe('an interrupt while a script is still being sent', () => {
     mkdirSync(state);
     const ran = join(state, 'the-big-script-ran');
     const { handler, execs } = stallingShell(state, 256 * 1024);
-    const server: TestServer = await startServer({ userKeys: [userPublic], exec: handler });
-    cleanups.push(() => server.close());
+    const server: TestServer = await startServer({ userKeys: [kit.publicKey], exec: handler });
+    kit.cleanups.push(() => server.close());
     const knownHostsFile = join(await tempDir(), 'known_hosts');
     await writeFile(knownHostsFile, `[127.0.0.1]:${server.port} ${server.hostKeyLines[0]}\n`);
     const host = { name: 'web1' } as Host;
     const pool = new HostPool(() =>
-      connect({ hostName: 'web1', connection: testConnection(server.port, userKeyFile), knownHostsFile, acceptNewHostKeys: false }),
+      connect({ hostName: 'web1', connection: testConnection(server.port, kit.keyFile), knownHostsFile, acceptNewHostKeys: false }),
     );
 
     // The run takes the host's lock (a small script: it gets there whole).

@@ -3,32 +3,22 @@
 // answered once with the password on stdin, never on the command line.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openLink, type HostLink } from '../../src/ssh/link.js';
 import { BecomeError } from '../../src/ssh/errors.js';
 import { raw } from '../../src/shell/quote.js';
 import type { Connection } from '../../src/inventory/types.js';
-import { fakeSudoBin, startServer, tempDir, testConnection, type TestServer, userKey } from '../fixtures/ssh/server.js';
+import { fakeSudoBin, startServer, tempDir, testConnection, type TestServer, sshTestKit } from '../fixtures/ssh/server.js';
 
-let userKeyFile: string;
-let userPublic: string;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  ({ keyFile: userKeyFile, publicKey: userPublic } = await userKey());
-});
-
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const kit = sshTestKit();
 
 async function sudoServer(mode: 'password' | 'nopasswd' | 'plain') {
   const d = await tempDir();
   const bin = await fakeSudoBin(d);
   const log = join(d, 'attempts');
   const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_SUDO: mode, FAKE_SUDO_PASSWORD: 'c0rrect horse', FAKE_SUDO_LOG: log };
-  const s = await startServer({ userKeys: [userPublic], ...(mode === 'plain' ? {} : { env }) });
-  cleanups.push(() => s.close());
+  const s = await startServer({ userKeys: [kit.publicKey], ...(mode === 'plain' ? {} : { env }) });
+  kit.cleanups.push(() => s.close());
   return Object.assign(s, { attempts: async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).length });
 }
 
@@ -37,12 +27,12 @@ async function link(s: TestServer, conn: Partial<Connection>, becomePassword?: s
   await writeFile(known, `[127.0.0.1]:${s.port} ${s.hostKeyLines[0]}\n`);
   const l = await openLink({
     hostName: 'web1',
-    connection: testConnection(s.port, userKeyFile, conn),
+    connection: testConnection(s.port, kit.keyFile, conn),
     knownHostsFile: known,
     acceptNewHostKeys: false,
     becomePassword,
   });
-  cleanups.push(() => l.close());
+  kit.cleanups.push(() => l.close());
   return l;
 }
 

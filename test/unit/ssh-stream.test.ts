@@ -4,31 +4,21 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServerChannel } from 'ssh2';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HostUnreachableError } from '../../src/errors.js';
 import { connect } from '../../src/ssh/connect.js';
 import type { HostSession } from '../../src/ssh/types.js';
-import { type ExecHandler, startServer, tempDir, testConnection, type TestServer, userKey } from '../fixtures/ssh/server.js';
+import { type ExecHandler, startServer, tempDir, testConnection, type TestServer, sshTestKit } from '../fixtures/ssh/server.js';
 
-let userKeyFile: string;
-let userPublic: string;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  ({ keyFile: userKeyFile, publicKey: userPublic } = await userKey());
-});
-
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const kit = sshTestKit();
 
 async function open(exec?: ExecHandler): Promise<{ server: TestServer; session: HostSession }> {
-  const server = await startServer({ userKeys: [userPublic], ...(exec && { exec }) });
-  cleanups.push(() => server.close());
+  const server = await startServer({ userKeys: [kit.publicKey], ...(exec && { exec }) });
+  kit.cleanups.push(() => server.close());
   const knownHostsFile = join(await tempDir(), 'known_hosts');
   await writeFile(knownHostsFile, `[127.0.0.1]:${server.port} ${server.hostKeyLines[0]}\n`);
-  const session = await connect({ hostName: 'web1', connection: testConnection(server.port, userKeyFile), knownHostsFile, acceptNewHostKeys: false });
-  cleanups.push(() => session.close());
+  const session = await connect({ hostName: 'web1', connection: testConnection(server.port, kit.keyFile), knownHostsFile, acceptNewHostKeys: false });
+  kit.cleanups.push(() => session.close());
   return { server, session };
 }
 
