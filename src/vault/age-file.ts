@@ -81,11 +81,38 @@ export async function encryptText(text: string, target: EncryptTarget, kdf?: Scr
   if ('passphrase' in target) {
     const r = new ScryptStanzaRecipient(target.passphrase, target.logN, kdf);
     e.addRecipient(r);
-    return { bytes: await e.encrypt(text), fileKey: r.lastFileKey };
+    return { bytes: await readStream(await e.encrypt(streamOf(new TextEncoder().encode(text)))), fileKey: r.lastFileKey };
   }
   if (!target.recipients.length) throw new ConfigError('no recipients to encrypt to');
   for (const r of target.recipients) e.addRecipient(r);
-  return { bytes: await e.encrypt(text) };
+  return { bytes: await readStream(await e.encrypt(streamOf(new TextEncoder().encode(text)))) };
+}
+
+// age-encryption reads a whole Uint8Array result through `new Response(stream)`, and the first
+// Response loads Node's fetch (undici): about 25 ms of every run that opens the vault. Given a
+// stream, it returns one, read here.
+function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+}
+
+async function readStream(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const reader = stream.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(r.value);
+  // Its own memory (not Buffer's shared pool), so that the caller's fill(0) wipes it.
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+    c.fill(0);
+  }
+  return out;
 }
 
 export type Credential =
@@ -110,7 +137,7 @@ function decrypterFor(cred: Credential, kdf?: ScryptKdf): Decrypter {
 export async function decryptWith(bytes: Uint8Array, cred: Credential, display: string, kdf?: ScryptKdf): Promise<string | null> {
   let plain: Uint8Array;
   try {
-    plain = await decrypterFor(cred, kdf).decrypt(bytes);
+    plain = await readStream(await decrypterFor(cred, kdf).decrypt(streamOf(bytes)));
   } catch (err) {
     const known = ageError(err, display);
     if (known === null) return null;
