@@ -9,7 +9,7 @@
 // worker1, db1: the stack provisioned, the sample app deployed from main), one stack per
 // checkout, in temp roots; they are removed at the end (and on SIGINT/SIGTERM).
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,7 +98,8 @@ export async function feltPhase(ctx: Ctx, work: string, keelRoot: string, o: Fel
       'Each series alternates this checkout (keel) and --baseline (when given) run by run, on the same targets, from a fresh process each ' +
       '(`node bin/keel.js ...`, Node start-up included); wall time from spawn to exit; medians. keel runs with KEEL_PHASE_TIMES: ' +
       'phases are medians over its runs (work phases on the controller thread; waits on hosts as the union over hosts, which may ' +
-      'overlap the work). Small no-op: a systemd target converged with the bench role at the given size, `provision --output json`. ' +
+      'overlap the work). Small no-op: a systemd target converged with the bench role at the given size, `provision --output json`, ' +
+      'each checkout in its own copy of the project (its own .keel/cache/roles/). ' +
       'Demo: each checkout sets up its own stack with its scripts/demo.mjs (warm targets web1, worker1, db1, stack provisioned, the ' +
       'sample app deployed from main), then `keel plan local` on the three hosts. Deploy: each run commits a code-only change ' +
       '(one line appended to a Django template) on a new branch of the demo app repository and runs `keel deploy local --branch ' +
@@ -180,14 +181,21 @@ async function smallNoop(ctx: Ctx, work: string, keelRoot: string, keels: Keel[]
   const conv = await project.provision('felt');
   if (conv.error) throw new Error(`felt: converging ${host!.name} failed: ${conv.error}`);
   const args = ['provision', 'felt', '--output', 'json'];
-  // Each checkout's first run of the project (keel keeps its parsed roles from then on).
-  for (const k of keels) await timedKeel(k, args, project.dir, null);
+  // Each checkout runs in its own copy of the project: keel keeps its parsed roles in the
+  // project's .keel/cache/roles/ under its build's id and drops a role's other entries, so two
+  // checkouts taking turns in one project would each find the other's and parse every run
+  // (about 20 ms), which no user of one keel sees. Then each one's first run (not counted).
+  const dirOf = new Map(keels.map((k) => [k.label, k.label === 'keel' ? project.dir : `${project.dir}-${k.label}`]));
+  for (const k of keels) {
+    if (dirOf.get(k.label) !== project.dir) cpSync(project.dir, dirOf.get(k.label)!, { recursive: true });
+    await timedKeel(k, args, dirOf.get(k.label)!, null);
+  }
   const runs = new Map<Keel['label'], Timed[]>(keels.map((k) => [k.label, []]));
   const errors = new Map<Keel['label'], string[]>(keels.map((k) => [k.label, []]));
   const start = load1();
   for (let i = 0; i < o.runs; i++) {
     for (const k of i % 2 ? [...keels].reverse() : keels) {
-      const r = await timedKeel(k, args, project.dir, k.label === 'keel' ? join(work, 'felt-phases.json') : null);
+      const r = await timedKeel(k, args, dirOf.get(k.label)!, k.label === 'keel' ? join(work, 'felt-phases.json') : null);
       const changed = r.code === 0 ? (JSON.parse(r.stdout) as { changed: number }).changed : null;
       if (r.code !== 0 || changed !== 0) errors.get(k.label)!.push(`run ${i + 1}: exit ${r.code}, changed ${changed}: ${r.stderr.slice(-300)}`);
       else runs.get(k.label)!.push(r);
