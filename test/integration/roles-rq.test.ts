@@ -12,12 +12,19 @@ import { tempProject, writeInventory as writeTargetInventory, writeRole } from '
 import { until } from '../helpers/wait.js';
 
 const JOBS_PY = `import os
+import time
 
 
 def record(tag):
     with open(os.path.join("/tmp/rq-jobs", tag), "w") as f:
         f.write("%d %s\\n" % (os.getpid(), os.environ.get("GREETING", "-")))
     return tag
+
+
+def slow(tag, seconds):
+    open(os.path.join("/tmp/rq-jobs", tag + ".started"), "w").close()
+    time.sleep(seconds)
+    return record(tag)
 `;
 
 // The env file of ITJOBS_ROLE (as YAML escapes).
@@ -59,8 +66,13 @@ const rqWait = {
 };
 
 /** Enqueue jobs.record(tag) from the app's venv, as the app user: `in` seconds later if given. */
-async function enqueue(queue: string, tag: string, inSeconds?: number): Promise<void> {
-  const call = inSeconds === undefined ? `q.enqueue(jobs.record, "${tag}")` : `q.enqueue_in(timedelta(seconds=${inSeconds}), jobs.record, "${tag}")`;
+async function enqueue(queue: string, tag: string, inSeconds?: number, slowFor?: number): Promise<void> {
+  const call =
+    slowFor !== undefined
+      ? `q.enqueue(jobs.slow, "${tag}", ${slowFor})`
+      : inSeconds === undefined
+        ? `q.enqueue(jobs.record, "${tag}")`
+        : `q.enqueue_in(timedelta(seconds=${inSeconds}), jobs.record, "${tag}")`;
   const py = `from datetime import timedelta; from redis import Redis; from rq import Queue; import jobs; q = Queue("${queue}", connection=Redis()); ${call}`;
   await sh(target, `cd ${ROOT}/current && runuser -u acme -- .venv/bin/python -c '${py}'`);
 }
@@ -141,6 +153,21 @@ describe('role rq on a real target', () => {
     // Still working after the restarts.
     await enqueue('default', 'after-reload');
     await until('job "after-reload" ran', ran('after-reload'), rqWait);
+  });
+
+  // A deploy's switch: the quiesce hook tells the workers to stop (a warm shutdown: the job in
+  // hand goes on), then the reload hook runs at once. It must wait for the stop to end before it
+  // starts them: a start while one is still STOPPING does nothing, and it then ends STOPPED.
+  it('the reload hook right after the quiesce hook waits for the job in hand, then the workers run', async () => {
+    await enqueue('default', 'slow1', undefined, 4);
+    await until('the slow job started', async () => (await code('test -e /tmp/rq-jobs/slow1.started')) === 0, rqWait);
+    await sh(target, '/etc/keel/apps/aq/quiesce.d/rq-default');
+    expect(await sh(target, 'supervisorctl status "aq-rq-default:*" || true'), 'the worker with the job is still stopping').toMatch(/ STOPPING /);
+    await sh(target, '/etc/keel/apps/aq/reload.d/rq-default');
+    expect(await ran('slow1')(), 'the job in hand finished before the restart').toBe(true);
+    expect(await code('/etc/keel/apps/aq/check.d/rq-default wait 60')).toBe(0);
+    await enqueue('default', 'after-quiesce');
+    await until('job "after-quiesce" ran', ran('after-quiesce'), rqWait);
   });
 
   it('one more worker on the systemd queue restarts that queue only', async () => {
