@@ -185,17 +185,17 @@ async function smallNoop(ctx: Ctx, work: string, keelRoot: string, keels: Keel[]
   // project's .keel/cache/roles/ under its build's id and drops a role's other entries, so two
   // checkouts taking turns in one project would each find the other's and parse every run
   // (about 20 ms), which no user of one keel sees. Then each one's first run (not counted).
-  const dirOf = new Map(keels.map((k) => [k.label, k.label === 'keel' ? project.dir : `${project.dir}-${k.label}`]));
+  const dirOf = (k: Keel) => (k.label === 'keel' ? project.dir : `${project.dir}-${k.label}`);
   for (const k of keels) {
-    if (dirOf.get(k.label) !== project.dir) cpSync(project.dir, dirOf.get(k.label)!, { recursive: true });
-    await timedKeel(k, args, dirOf.get(k.label)!, null);
+    if (dirOf(k) !== project.dir) cpSync(project.dir, dirOf(k), { recursive: true });
+    await timedKeel(k, args, dirOf(k), null);
   }
   const runs = new Map<Keel['label'], Timed[]>(keels.map((k) => [k.label, []]));
   const errors = new Map<Keel['label'], string[]>(keels.map((k) => [k.label, []]));
   const start = load1();
   for (let i = 0; i < o.runs; i++) {
     for (const k of i % 2 ? [...keels].reverse() : keels) {
-      const r = await timedKeel(k, args, dirOf.get(k.label)!, k.label === 'keel' ? join(work, 'felt-phases.json') : null);
+      const r = await timedKeel(k, args, dirOf(k), k.label === 'keel' ? join(work, 'felt-phases.json') : null);
       const changed = r.code === 0 ? (JSON.parse(r.stdout) as { changed: number }).changed : null;
       if (r.code !== 0 || changed !== 0) errors.get(k.label)!.push(`run ${i + 1}: exit ${r.code}, changed ${changed}: ${r.stderr.slice(-300)}`);
       else runs.get(k.label)!.push(r);

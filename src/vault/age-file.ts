@@ -81,16 +81,20 @@ export async function encryptText(text: string, target: EncryptTarget, kdf?: Scr
   if ('passphrase' in target) {
     const r = new ScryptStanzaRecipient(target.passphrase, target.logN, kdf);
     e.addRecipient(r);
-    return { bytes: await readStream(await e.encrypt(streamOf(new TextEncoder().encode(text)))), fileKey: r.lastFileKey };
+    return { bytes: await throughStreams((s) => e.encrypt(s), new TextEncoder().encode(text)), fileKey: r.lastFileKey };
   }
   if (!target.recipients.length) throw new ConfigError('no recipients to encrypt to');
   for (const r of target.recipients) e.addRecipient(r);
-  return { bytes: await readStream(await e.encrypt(streamOf(new TextEncoder().encode(text)))) };
+  return { bytes: await throughStreams((s) => e.encrypt(s), new TextEncoder().encode(text)) };
 }
 
 // age-encryption reads a whole Uint8Array result through `new Response(stream)`, and the first
 // Response loads Node's fetch (undici): about 25 ms of every run that opens the vault. Given a
 // stream, it returns one, read here.
+async function throughStreams(op: (input: ReadableStream<Uint8Array>) => Promise<ReadableStream<Uint8Array>>, bytes: Uint8Array): Promise<Uint8Array> {
+  return readStream(await op(streamOf(bytes)));
+}
+
 function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
   return new ReadableStream({
     start(controller) {
@@ -137,7 +141,8 @@ function decrypterFor(cred: Credential, kdf?: ScryptKdf): Decrypter {
 export async function decryptWith(bytes: Uint8Array, cred: Credential, display: string, kdf?: ScryptKdf): Promise<string | null> {
   let plain: Uint8Array;
   try {
-    plain = await readStream(await decrypterFor(cred, kdf).decrypt(streamOf(bytes)));
+    const d = decrypterFor(cred, kdf);
+    plain = await throughStreams((s) => d.decrypt(s), bytes);
   } catch (err) {
     const known = ageError(err, display);
     if (known === null) return null;

@@ -65,17 +65,16 @@ const rqWait = {
     sh(target, `tail -n 20 ${ROOT}/logs/rq/*.log 2>&1; supervisorctl status 2>&1; systemctl status --no-pager 'aq-rq-mail@*' 2>&1 | tail -20; true`),
 };
 
-/** Enqueue jobs.record(tag) from the app's venv, as the app user: `in` seconds later if given. */
-async function enqueue(queue: string, tag: string, inSeconds?: number, slowFor?: number): Promise<void> {
-  const call =
-    slowFor !== undefined
-      ? `q.enqueue(jobs.slow, "${tag}", ${slowFor})`
-      : inSeconds === undefined
-        ? `q.enqueue(jobs.record, "${tag}")`
-        : `q.enqueue_in(timedelta(seconds=${inSeconds}), jobs.record, "${tag}")`;
+/** Run `call` (Python; `q` is the queue, `jobs` the job module) from the app's venv, as the app user. */
+async function onQueue(queue: string, call: string): Promise<void> {
   const py = `from datetime import timedelta; from redis import Redis; from rq import Queue; import jobs; q = Queue("${queue}", connection=Redis()); ${call}`;
   await sh(target, `cd ${ROOT}/current && runuser -u acme -- .venv/bin/python -c '${py}'`);
 }
+/** Enqueue jobs.record(tag): `in` seconds later if given. */
+const enqueue = (queue: string, tag: string, inSeconds?: number) =>
+  onQueue(queue, inSeconds === undefined ? `q.enqueue(jobs.record, "${tag}")` : `q.enqueue_in(timedelta(seconds=${inSeconds}), jobs.record, "${tag}")`);
+/** Enqueue jobs.slow(tag, seconds): it marks <tag>.started, sleeps, then records the tag. */
+const enqueueSlow = (queue: string, tag: string, seconds: number) => onQueue(queue, `q.enqueue(jobs.slow, "${tag}", ${seconds})`);
 const ran = (tag: string) => async () => (await code(`test -s /tmp/rq-jobs/${tag}`)) === 0;
 const supervisorPids = async () => (await sh(target, 'supervisorctl pid aq-rq-default:aq-rq-default-1 aq-rq-default:aq-rq-default-2')).trim().split('\n');
 const systemdPid = async () => (await sh(target, 'systemctl show -p MainPID --value aq-rq-mail@1.service')).trim();
@@ -159,7 +158,7 @@ describe('role rq on a real target', () => {
   // hand goes on), then the reload hook runs at once. It must wait for the stop to end before it
   // starts them: a start while one is still STOPPING does nothing, and it then ends STOPPED.
   it('the reload hook right after the quiesce hook waits for the job in hand, then the workers run', async () => {
-    await enqueue('default', 'slow1', undefined, 4);
+    await enqueueSlow('default', 'slow1', 4);
     await until('the slow job started', async () => (await code('test -e /tmp/rq-jobs/slow1.started')) === 0, rqWait);
     await sh(target, '/etc/keel/apps/aq/quiesce.d/rq-default');
     expect(await sh(target, 'supervisorctl status "aq-rq-default:*" || true'), 'the worker with the job is still stopping').toMatch(/ STOPPING /);
