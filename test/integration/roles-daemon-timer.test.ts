@@ -97,6 +97,25 @@ describe('roles daemon and timer on a real target', () => {
     expect(await code('/etc/keel/apps/aq/check.d/daemon-recalc && /etc/keel/apps/aq/check.d/daemon-notify')).toBe(0);
   });
 
+  it('a supervisord slow to start (a busy host): its start returns once supervisorctl gets an answer', async () => {
+    // supervisord held 3 s before it runs, as a loaded machine holds it: without keel's drop-in
+    // (host/supervisor-ready.conf) the start returns at the fork and supervisorctl fails (exit 7).
+    const slow = '/etc/systemd/system/supervisor.service.d/zz-test-slow.conf';
+    const start = 'ExecStart=/bin/sh -c "sleep 3; exec /usr/bin/supervisord -n -c /etc/supervisor/supervisord.conf"';
+    await sh(target, `printf '%s\\n' '[Service]' 'ExecStart=' '${start}' > ${slow} && systemctl daemon-reload`);
+    try {
+      const started = Date.now();
+      const r = await shExec(target, 'systemctl restart supervisor && supervisorctl pid');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
+      expect(r, 'supervisorctl right after the start').toMatchObject({ code: 0, stdout: expect.stringMatching(/^\d+\n$/) });
+    } finally {
+      await sh(target, `rm -f ${slow} && systemctl daemon-reload && systemctl restart supervisor`);
+    }
+    expect(await code('/etc/keel/apps/aq/check.d/daemon-notify wait 60')).toBe(0);
+    const again = await provision(root, 'daemons after supervisor restarts');
+    expect(again.changed, JSON.stringify(changedIds(again))).toBe(0);
+  });
+
   it('a killed daemon comes back; the reload hook restarts it; the check hook sees it stopped', async () => {
     const pid = await systemdPid();
     await sh(target, `kill -9 ${pid}`);
