@@ -116,6 +116,31 @@ describe('roles daemon and timer on a real target', () => {
     expect(again.changed, JSON.stringify(changedIds(again))).toBe(0);
   });
 
+  // keel-service asks supervisord over its socket (python3), and supervisorctl only when that
+  // cannot answer. Each way alone, with the other broken on PATH: the same verdicts and lines.
+  it('keel-service says the same with python3 asking supervisord and with supervisorctl', async () => {
+    const broken = ['/tmp/no-py/python3', '/tmp/no-ctl/supervisorctl'];
+    await sh(target, `mkdir -p /tmp/no-py /tmp/no-ctl && for f in ${broken.join(' ')}; do printf '#!/bin/sh\\nexit 127\\n' > $f; chmod +x $f; done`);
+    const ask = async (args: string) => {
+      const both = [];
+      for (const dir of ['/tmp/no-ctl', '/tmp/no-py']) {
+        const r = await shExec(target, `PATH=${dir}:$PATH /usr/local/lib/keel/keel-service check ${args}`);
+        both.push({ code: r.code, said: r.stdout.replace(/\d+ s of/g, 'N s of').replace(/ {2,}/g, ' ') });
+      }
+      expect(both[0], `${args}: socket, then supervisorctl`).toEqual(both[1]);
+      return both[0]!;
+    };
+    expect(await ask('supervisor aq-notify')).toEqual({ code: 0, said: '' });
+    expect(await ask('supervisor aq-notify:*')).toEqual({ code: 0, said: '' });
+    expect(await ask('--up-for 100000 supervisor aq-notify')).toEqual({ code: 1, said: 'aq-notify: up for N s of 100000 s\n' });
+    expect(await ask('supervisor nope')).toEqual({ code: 2, said: 'nope: ERROR (supervisorctl status: nope: ERROR (no such process))\n' });
+    expect(await ask('supervisor nope:*')).toEqual({ code: 2, said: 'nope: ERROR (supervisorctl status: nope: ERROR (no such group))\n' });
+    await sh(target, 'supervisorctl stop aq-notify');
+    expect((await ask('supervisor aq-notify')).said).toMatch(/^aq-notify: STOPPED \(supervisorctl status: aq-notify STOPPED /);
+    await sh(target, 'supervisorctl start aq-notify');
+    expect(await code('/etc/keel/apps/aq/check.d/daemon-notify wait 60')).toBe(0);
+  });
+
   it('a killed daemon comes back; the reload hook restarts it; the check hook sees it stopped', async () => {
     const pid = await systemdPid();
     await sh(target, `kill -9 ${pid}`);
