@@ -1,6 +1,6 @@
-// Part of the build (after tsc): the CLI as one ES module and a few lazily loaded chunks,
-// dist/keel/, which bin/keel.js runs. Node resolving and compiling the CLI's ~200 files and
-// its dependencies' took ~150 ms of every command; one bundle takes a fraction of that.
+// Part of the build (after tsc): the CLI as one script, dist/keel/, which bin/keel.js runs.
+// Node resolving and compiling the CLI's ~200 files and its dependencies' took ~150 ms of every
+// command; one bundle takes a fraction of that, and less with the code cache (src/cli/launch.ts).
 //
 // Dependencies are bundled too, except:
 // - native addons (ssh2's crypto binding, cpu-features), which are required from
@@ -11,7 +11,7 @@
 // helper) gets its own, resolved from node_modules when it loads.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -62,37 +62,52 @@ async function buildId() {
   return h.digest('hex').slice(0, 20);
 }
 
-// Built beside dist/keel/, then moved in: chunks first (their names are hashes of their
-// content), main.js last, by a rename. A keel started meanwhile (tests run several builds and
-// CLIs at once) loads one whole build, old or new. Chunks of earlier builds go after an hour.
+// Two files, built beside dist/keel/ and then moved in:
+// - main-<hash>.cjs, the CLI and its dependencies as one CommonJS script: a script (not an ES
+//   module) so that src/cli/launch.ts can compile it with V8's code cache;
+// - launch.mjs (src/cli/launch.ts), which bin/keel.js imports: it names that main-<hash>.cjs.
+// launch.mjs is moved in last, by a rename, so a keel started meanwhile (tests run several
+// builds and CLIs at once) runs one whole build, old or new. Files of earlier builds go after an hour.
 const outdir = join(root, 'dist', 'keel');
 const staging = join(root, 'dist', `keel.build-${process.pid}`);
 await rm(staging, { recursive: true, force: true });
-const result = await build({
-  entryPoints: { main: join(root, 'src', 'cli', 'main.ts') },
-  outdir: staging,
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
+const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning', metafile: true };
+await build({
+  ...common,
+  entryPoints: [join(root, 'src', 'cli', 'main.ts')],
+  outfile: join(staging, 'main.cjs'),
+  format: 'cjs',
   sourcemap: 'linked',
-  define: { KEEL_BUILD_ID: JSON.stringify(await buildId()) },
-  // Bundled CommonJS dependencies call require(): give the module one.
-  banner: { js: "import { createRequire as keelCreateRequire } from 'node:module';\nconst require = keelCreateRequire(import.meta.url);" },
+  define: { KEEL_BUILD_ID: JSON.stringify(await buildId()), 'import.meta.url': 'keelImportMetaUrl' },
+  // import.meta.url in keel's sources (they find roles/, host/ and the generated code from it).
+  banner: { js: "var keelImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   plugins: [nativeAddons, ownDirname],
-  metafile: true,
-  logLevel: 'warning',
+});
+const hash = createHash('sha256')
+  .update(await readFile(join(staging, 'main.cjs')))
+  .digest('hex')
+  .slice(0, 20);
+const mainFile = `main-${hash}.cjs`;
+// The source map keeps its name inside the script: rename both, and the comment that links them.
+const text = await readFile(join(staging, 'main.cjs'), 'utf8');
+await rm(join(staging, 'main.cjs'));
+await writeFile(join(staging, mainFile), text.replace(/\/\/# sourceMappingURL=main\.cjs\.map\s*$/, `//# sourceMappingURL=${mainFile}.map\n`));
+await rename(join(staging, 'main.cjs.map'), join(staging, `${mainFile}.map`));
+await build({
+  ...common,
+  entryPoints: [join(root, 'src', 'cli', 'launch.ts')],
+  outfile: join(staging, 'launch.mjs'),
+  format: 'esm',
+  define: { KEEL_BUNDLE: JSON.stringify({ file: mainFile, hash }) },
 });
 await mkdir(outdir, { recursive: true });
 const built = await readdir(staging);
-const last = ['main.js.map', 'main.js'];
+const last = ['launch.mjs'];
 for (const f of [...built.filter((f) => !last.includes(f)), ...last]) await rename(join(staging, f), join(outdir, f));
 await rm(staging, { recursive: true, force: true });
 const keep = new Set(built);
 for (const f of await readdir(outdir)) {
   if (!keep.has(f) && Date.now() - (await stat(join(outdir, f))).mtimeMs > 3600_000) await rm(join(outdir, f), { force: true });
 }
-const out = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.js'));
-const kb = Math.round(out.reduce((a, [, o]) => a + o.bytes, 0) / 1024);
-process.stderr.write(`bundle: ${out.length} files, ${kb} KB in dist/keel/\n`);
+const kb = Math.round((await stat(join(outdir, mainFile))).size / 1024);
+process.stderr.write(`bundle: ${mainFile}, ${kb} KB in dist/keel/\n`);
