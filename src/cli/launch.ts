@@ -12,7 +12,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 
@@ -23,16 +23,11 @@ declare const KEEL_BUNDLE: { file: string; hash: string };
 const STALE_MS = 7 * 24 * 3600_000;
 
 /** The cache file for this command, or undefined when there is to be none. */
-export function cacheFile(argv: readonly string[], env: NodeJS.ProcessEnv, bundleHash: string, home: () => string = homedir): string | undefined {
+function cacheFile(argv: readonly string[], env: NodeJS.ProcessEnv, bundleHash: string): string | undefined {
   if (env.KEEL_NO_CACHE) return undefined;
-  let base = env.XDG_CACHE_HOME;
-  if (!base) {
-    try {
-      base = join(home(), '.cache');
-    } catch {
-      return undefined;
-    }
-  }
+  // XDG: a relative XDG_CACHE_HOME is ignored; without a home there is no cache.
+  const base = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+  if (!isAbsolute(base)) return undefined;
   const command = /^[a-z][a-z-]{0,30}$/.test(argv[2] ?? '') ? argv[2] : 'other';
   return join(base, 'keel', 'code-cache', `${bundleHash}-v8-${process.versions.v8}-${command}.bin`);
 }
