@@ -71,7 +71,7 @@ async function buildId() {
 const outdir = join(root, 'dist', 'keel');
 const staging = join(root, 'dist', `keel.build-${process.pid}`);
 await rm(staging, { recursive: true, force: true });
-const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning', metafile: true };
+const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' };
 await build({
   ...common,
   entryPoints: [join(root, 'src', 'cli', 'main.ts')],
