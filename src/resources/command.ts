@@ -1,7 +1,9 @@
 // command: the role author's own shell. It is idempotent only through its guards: `creates`
 // (skip when the path exists), `removes` (run only when it exists), `unless` (skip when it
-// exits 0), `only_if` (run only when it exits 0). The probe evaluates the guards; the apply
-// re-checks them, since an earlier resource of the run may have changed things since.
+// exits 0), `only_if` (run only when it exits 0). The probe evaluates the guards, the shell
+// ones (`unless`, `only_if`) up to four at once, since each is usually a program of its own
+// (psql, a health check) and a host's probe waited for them one by one; the apply re-checks
+// them, one at a time, since an earlier resource of the run may have changed things since.
 // The author's code is evaluated by `eval` (a shell builtin) in a subshell with set +e, rather
 // than pasted into keel's script: it is still their shell, as written, but a syntax error or
 // an `exit` in it cannot break the host's whole script, and it runs with sh's normal
@@ -31,12 +33,16 @@ export interface CommandParams {
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** Guards (`unless`, `only_if`) the probe runs at once. */
+const GUARD_JOBS = 4;
+
 export const commandType: ResourceType<CommandParams> = {
   name: 'command',
   doc: {
     summary:
       'Your own shell, as written (evaluated by `sh`, never passed in argv). Idempotent only through its guards, which the probe evaluates: ' +
       'a command runs at most once per run, and one whose guard is still unmet after it ran fails the host. ' +
+      'The probe runs up to four `unless`/`only_if` guards at once, so a guard must be a check that changes nothing. ' +
       'Without a guard it is reported as not idempotent.',
     example: '- command:\n    run: "{{quote app_python}} -m venv {{quote app_venv}}"\n    creates: "{{app_venv}}/bin/python"\n    user: "{{app_user}}"',
   },
@@ -91,27 +97,59 @@ export const commandType: ResourceType<CommandParams> = {
   },
 
   probe(items) {
-    const s: Shell[] = [];
+    // The path guards are builtins, answered in order. `unless` and `only_if` run the author's
+    // shell (a psql, a health check: tens of ms each), so they run as background jobs, up to
+    // GUARD_JOBS at once; this shell collects each one's exit status with `wait PID` and prints
+    // it, so the output keeps its order and no job writes to it.
+    const out: Shell[] = [];
+    const jobs: { key: string; field: string }[] = [];
+    const collect = (j: number): Shell => {
+      const pid = raw(`"$keel_g${j}"`);
+      return sh`if [ -n ${pid} ]; then wait ${pid}; printf '%s\t%s\t%s\n' ${jobs[j]!.key} ${jobs[j]!.field} "$?"; fi
+`;
+    };
     for (const { key, params: p } of items) {
       if (!hasGuard(p)) continue;
-      const lines = [...envExports(p)];
-      if (p.cwd !== undefined) lines.push(sh`cd -- ${p.cwd} 2>/dev/null || { printf '%s\\tcwd\\tmissing\\n' ${key}; exit 0; }`);
+      const checks: Shell[] = [];
       for (const [field, path] of [
         ['creates', p.creates],
         ['removes', p.removes],
       ] as const) {
-        if (path !== undefined)
-          lines.push(sh`if [ -e ${path} ]; then printf '%s\\t%s\\t1\\n' ${key} ${field}; else printf '%s\\t%s\\t0\\n' ${key} ${field}; fi`);
+        if (path === undefined) continue;
+        // Relative to cwd, as the author's shell would see it there.
+        const at = p.cwd !== undefined && !path.startsWith('/') ? `${p.cwd}/${path}` : path;
+        checks.push(sh`if [ -e ${at} ]; then printf '%s\t%s\t1\n' ${key} ${field}; else printf '%s\t%s\t0\n' ${key} ${field}; fi
+`);
       }
       for (const [field, code] of [
         ['unless', p.unless],
         ['only_if', p.only_if],
       ] as const) {
-        if (code !== undefined) lines.push(sh`${runAs(p, code)} >/dev/null 2>&1; printf '%s\\t%s\\t%s\\n' ${key} ${field} "$?"`);
+        if (code === undefined) continue;
+        const j = jobs.length;
+        jobs.push({ key, field });
+        // The window is full: the oldest job is waited for before this one starts.
+        if (j >= GUARD_JOBS) out.push(collect(j - GUARD_JOBS));
+        const inCwd = p.cwd !== undefined ? [sh`cd -- ${p.cwd}`] : [];
+        out.push(
+          raw(`keel_g${j}=
+`),
+        );
+        checks.push(sh`(
+${joinShell([...envExports(p), ...inCwd, runAs(p, code)])}
+) </dev/null >/dev/null 2>&1 & keel_g${raw(String(j))}=$!
+`);
       }
-      s.push(sh`(\n${joinShell(lines)}\n)\n`);
+      out.push(
+        p.cwd === undefined
+          ? joinShell(checks, '')
+          : sh`if (cd -- ${p.cwd}) 2>/dev/null; then
+${joinShell(checks, '')}else printf '%s\tcwd\tmissing\n' ${key}; fi
+`,
+      );
     }
-    return joinShell(s, '');
+    for (let j = Math.max(0, jobs.length - GUARD_JOBS); j < jobs.length; j++) out.push(collect(j));
+    return joinShell(out, '');
   },
 
   parse(output, items) {

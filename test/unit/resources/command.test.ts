@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandType, type CommandParams } from '../../../src/resources/command.js';
 import { quote } from '../../../src/shell/quote.js';
@@ -88,6 +88,47 @@ describe('command on this machine (temp dir)', () => {
     expect(f.get('k5')).toEqual({ cwd: 'missing' });
     expect(f.get('k6')).toEqual({});
     expect(f.get('k7')).toEqual({ unless: '0' });
+  });
+  // Each guard marks that it started, then waits (up to 5 s) until `n` guards have started:
+  // only guards that run at the same time can all see `n` marks.
+  const meeting = (at: string, i: number, n: number) =>
+    `touch ${quote(join(at, String(i)))}; k=0; while [ "$(ls ${quote(at)} | wc -l)" -lt ${n} ]; do k=$((k+1)); [ $k -gt 50 ] && exit 1; sleep 0.1; done`;
+  it('unless and only_if guards run at the same time, each status on its own resource, paths and cwd as before', () => {
+    const at = join(dir, 'meet3');
+    mkdirSync(at);
+    writeFileSync(join(dir, 'made3'), '');
+    const ps: CommandParams[] = [
+      { run: 'x', unless: meeting(at, 0, 3), creates: 'made3', cwd: dir },
+      { run: 'x', only_if: `${meeting(at, 1, 3)} && exit 7`, env: { K: 'v' } },
+      { run: 'x', unless: 'exit 5', cwd: join(dir, 'missing') },
+      { run: 'x', unless: `${meeting(at, 2, 3)} && [ "$(pwd)" = ${quote(dir)} ]`, cwd: dir },
+    ];
+    const f = probeHere(commandType, ps);
+    expect(f.get('k0')).toEqual({ creates: '1', unless: '0' });
+    expect(f.get('k1')).toEqual({ only_if: '7' });
+    expect(f.get('k2')).toEqual({ cwd: 'missing' });
+    expect(f.get('k3')).toEqual({ unless: '0' });
+  });
+  it('at most four guards run at once: the fifth starts when one is done', () => {
+    // Each guard counts the guards running (its mark is there while it runs) until it sees
+    // five, or for 1 s. Four at once is the most any sees; five at once would let all succeed.
+    const running = join(dir, 'running');
+    const seen = join(dir, 'seen');
+    mkdirSync(running);
+    const guard = (i: number) => {
+      const mine = quote(join(running, String(i)));
+      return (
+        `touch ${mine}; k=0; while :; do n=$(ls ${quote(running)} | wc -l); echo $n >> ${quote(seen)}; ` +
+        `[ $n -ge 5 ] && { rm ${mine}; exit 0; }; k=$((k+1)); [ $k -gt 10 ] && { rm ${mine}; exit 1; }; sleep 0.1; done`
+      );
+    };
+    const ps: CommandParams[] = [0, 1, 2, 3, 4].map((i) => ({ run: 'x', unless: guard(i) }));
+    // One whose cwd is missing starts no job.
+    ps.push({ run: 'x', unless: guard(9), cwd: join(dir, 'gone') });
+    const f = probeHere(commandType, ps);
+    expect([0, 1, 2, 3, 4].map((i) => f.get(`k${i}`)?.unless)).toEqual(['1', '1', '1', '1', '1']);
+    expect(f.get('k5')).toEqual({ cwd: 'missing' });
+    expect(Math.max(...readFileSync(seen, 'utf8').trim().split('\n').map(Number))).toBe(4);
   });
   it('apply runs once, then the creates guard makes it converge', () => {
     const out = join(dir, 'out');
