@@ -67,18 +67,23 @@ export const fileType: ResourceType<FileParams> = {
     const paths = unique(items.map((i) => i.params.path));
     const hashed = unique(items.filter((i) => i.params.content !== undefined).map((i) => i.params.path));
     const s: Shell[] = [statProbe(paths)];
-    if (hashed.length) s.push(sh`echo --sha; sha256sum -- ${hashed} 2>/dev/null\n`);
-    if (ctx.wantDiff) {
-      // Old contents travel only for files whose hash differs from the wanted one.
-      s.push(raw('echo --diff\n'));
-      for (const i of items) {
-        if (i.params.content === undefined || i.params.sensitive) continue;
-        const want = sha256(i.params.content);
-        const path = i.params.path;
-        const small = sh`[ -f ${path} ] && [ "$(wc -c < ${path})" -le ${DIFF_LIMIT} ]`;
-        const show = sh`printf '%s\\t' ${path}; base64 -w0 < ${path}; echo`;
-        s.push(sh`if ${small}; then case "$(sha256sum < ${path})" in ${want}*) ;; *) ${show};; esac; fi\n`);
-      }
+    if (!ctx.wantDiff || !hashed.length) {
+      if (hashed.length) s.push(sh`echo --sha; sha256sum -- ${hashed} 2>/dev/null\n`);
+      return joinShell(s, '');
+    }
+    // Old contents travel only for files whose hash differs from the wanted one. The hashes
+    // above are kept in keel_sums: a file whose line there is the wanted hash costs no process;
+    // any other (a name sha256sum escapes, a changed file) is looked at again on its own.
+    s.push(sh`echo --sha; keel_sums=$(sha256sum -- ${hashed} 2>/dev/null); printf '%s\n' "$keel_sums"\n`);
+    s.push(raw("echo --diff\nkeel_nl='\n'\n"));
+    for (const i of items) {
+      if (i.params.content === undefined || i.params.sensitive) continue;
+      const want = sha256(i.params.content);
+      const path = i.params.path;
+      const small = sh`[ -f ${path} ] && [ "$(wc -c < ${path})" -le ${DIFF_LIMIT} ]`;
+      const show = sh`printf '%s\\t' ${path}; base64 -w0 < ${path}; echo`;
+      const again = sh`if ${small}; then case "$(sha256sum < ${path})" in ${want}*) ;; *) ${show};; esac; fi`;
+      s.push(sh`case "$keel_nl$keel_sums$keel_nl" in *"$keel_nl"${`${want}  ${path}`}"$keel_nl"*) ;; *) ${again};; esac\n`);
     }
     return joinShell(s, '');
   },

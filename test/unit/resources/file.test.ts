@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileType, parseShaLine, sha256 } from '../../../src/resources/file.js';
 import { quote } from '../../../src/shell/quote.js';
@@ -100,6 +101,41 @@ describe('file probe on this machine', () => {
     expect(facts.get('k1')?.sha256).toBe(sha256('x'));
     expect(facts.get('k2')).toEqual({});
     expectOk(fileType.decide(fileType.normalize!({ path: b, content: 'x' }), facts.get('k1')!, ctx));
+  });
+  it('with --diff, old contents travel for changed files only, and an unchanged one costs no process', () => {
+    const at = join(dir, 'diffs');
+    mkdirSync(at);
+    // wc and sha256sum of one file at a time are what the slow path runs: count them.
+    const bin = join(at, 'bin');
+    mkdirSync(bin);
+    const log = join(at, 'calls');
+    for (const tool of ['wc', 'sha256sum'])
+      writeFileSync(join(bin, tool), `#!/bin/sh\n[ $# -eq 0 ] || [ "$1" = -c ] && echo ${tool} >> ${quote(log)}\nexec /usr/bin/${tool} "$@"\n`, {
+        mode: 0o755,
+      });
+    const same = join(at, 'same.conf');
+    const changed = join(at, 'changed.conf');
+    const odd = join(at, 'back\\slash');
+    writeFileSync(same, 'a\n');
+    writeFileSync(changed, 'old\n');
+    writeFileSync(odd, 'z\n');
+    const ps = [
+      { path: same, content: 'a\n' },
+      { path: changed, content: 'new\n' },
+      { path: odd, content: 'z\n' },
+      { path: join(at, 'missing'), content: 'm\n' },
+    ];
+    const its = items(fileType, ps);
+    const script = `set +e\nPATH=${quote(bin)}:$PATH\n${fileType.probe(its, { wantDiff: true })}`;
+    const facts = fileType.parse!(spawnSync('sh', ['-c', script], { encoding: 'utf8' }).stdout, its);
+    expect(facts.get('k0')).toMatchObject({ sha256: sha256('a\n') });
+    expect(facts.get('k0')?.old).toBeUndefined();
+    expect(Buffer.from(facts.get('k1')?.old ?? '', 'base64').toString()).toBe('old\n');
+    // A name sha256sum escapes is looked at on its own, and found unchanged.
+    expect(facts.get('k2')?.old).toBeUndefined();
+    expect(facts.get('k3')).toEqual({});
+    // The changed file and the odd name: one wc and one sha256sum each; the unchanged, none.
+    expect(readFileSync(log, 'utf8').trim().split('\n').sort()).toEqual(['sha256sum', 'sha256sum', 'wc', 'wc']);
   });
   it('parseShaLine undoes sha256sum escaping', () => {
     expect(parseShaLine(`\\${'a'.repeat(64)}  /tmp/b\\\\s`)).toEqual({ sha: 'a'.repeat(64), path: '/tmp/b\\s' });
