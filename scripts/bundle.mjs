@@ -69,6 +69,19 @@ async function buildId() {
 // launch.mjs is moved in last, by a rename, so a keel started meanwhile (tests run several
 // builds and CLIs at once) runs one whole build, old or new. Files of earlier builds go after an hour.
 const outdir = join(root, 'dist', 'keel');
+// dist/generated/'s modules (scripts/build-generated.mjs ran before), carried at the end of the
+// script, each one evaluated when src/generated.ts first asks for it: inside the bundle, V8's
+// code cache holds the validators' and templates' functions, which it cannot for a file
+// required on its own.
+const generatedDir = join(root, 'dist', 'generated');
+const generated = (await readdir(generatedDir)).filter((f) => f.endsWith('.cjs')).sort();
+let footer = 'keelGenerated = {\n';
+for (const f of generated) {
+  const body = await readFile(join(generatedDir, f), 'utf8');
+  const module = `(function (module, exports) {\n${body}\n})(module, module.exports);`;
+  footer += `${JSON.stringify(f)}: function () {\nvar module = { exports: {} };\n${module}\nreturn module.exports;\n},\n`;
+}
+footer += '};';
 const staging = join(root, 'dist', `keel.build-${process.pid}`);
 await rm(staging, { recursive: true, force: true });
 const common = { bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' };
@@ -78,9 +91,11 @@ await build({
   outfile: join(staging, 'main.cjs'),
   format: 'cjs',
   sourcemap: 'linked',
-  define: { KEEL_BUILD_ID: JSON.stringify(await buildId()), 'import.meta.url': 'keelImportMetaUrl' },
+  define: { KEEL_BUILD_ID: JSON.stringify(await buildId()), 'import.meta.url': 'keelImportMetaUrl', KEEL_GENERATED: 'keelGenerated' },
   // import.meta.url in keel's sources (they find roles/, host/ and the generated code from it).
-  banner: { js: "var keelImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  banner: { js: "var keelImportMetaUrl = require('node:url').pathToFileURL(__filename).href, keelGenerated;" },
+  // Assigned when the script has run to its end: before launch.ts calls main().
+  footer: { js: footer },
   plugins: [nativeAddons, ownDirname],
 });
 const hash = createHash('sha256')

@@ -1,7 +1,8 @@
 // What the build generates for keel to load at run time (scripts/build.mjs): precompiled JSON
 // Schema validators and Handlebars templates, CommonJS files in dist/generated/. Required
 // (synchronously) when first needed; absent when keel runs from its sources before a build,
-// and then keel compiles what it needs as it goes.
+// and then keel compiles what it needs as it goes. The bundled CLI carries them inside
+// (scripts/bundle.mjs), so that V8's code cache covers their functions too.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -10,10 +11,15 @@ import { timed } from './timing.js';
 
 const requireCjs = createRequire(import.meta.url);
 
+/** Set by scripts/bundle.mjs: dist/generated/'s modules, each as a function returning its exports. */
+declare const KEEL_GENERATED: Record<string, () => unknown> | undefined;
+
 export const GENERATED_DIR = join('dist', 'generated');
 
 /** dist/generated/<name> of this keel, required; undefined when it was not generated. */
 export function loadGenerated<T>(name: string): T | undefined {
+  const inBundle = typeof KEEL_GENERATED === 'object' ? KEEL_GENERATED[name] : undefined;
+  if (inBundle) return timed('module_load', () => inBundle() as T);
   const file = generatedFile(name);
   return file ? timed('module_load', () => requireCjs(file) as T) : undefined;
 }

@@ -40,7 +40,9 @@ export function precompiledSource(): { source: string; validators: number } {
     const texts = [...new Set(list.map((s) => JSON.stringify(s)))];
     validators += texts.length;
     const ajv = new Ajv({ ...FLAVORS[name], code: { source: true } });
-    const entries = texts.map((t) => `    ${JSON.stringify(t)}: ${JSON.stringify(standaloneCode(ajv, ajv.compile(JSON.parse(t) as SchemaObject)))},`);
+    const entries = texts.map(
+      (t) => `    ${JSON.stringify(t)}: function (module, exports, require) {\n${standaloneCode(ajv, ajv.compile(JSON.parse(t) as SchemaObject))}\n},`,
+    );
     return [`  ${name}: {`, ...entries, '  },'];
   };
   const source = [

@@ -10,9 +10,10 @@ import { loadGenerated } from '../generated.js';
 import { timed } from '../timing.js';
 import { FLAVORS, type Flavor } from './flavors.js';
 
-/** What scripts/build-generated.mjs writes: by flavor, by the schema's JSON text, the source
- *  of a CommonJS module exporting its validator. */
-export type Precompiled = Partial<Record<Flavor, Record<string, string>>>;
+/** What scripts/build-generated.mjs writes: by flavor, by the schema's JSON text, a CommonJS
+ *  module's body (as a function: V8's code cache keeps it in the bundle) exporting its validator. */
+export type Precompiled = Partial<Record<Flavor, Record<string, ValidatorModule>>>;
+type ValidatorModule = (module: { exports: ValidateFunction }, exports: ValidateFunction, require: NodeRequire) => void;
 
 export const PRECOMPILED_VALIDATORS = 'validators.cjs';
 
@@ -77,16 +78,20 @@ function load(): Precompiled {
   return precompiled;
 }
 
-function has(o: Record<string, string> | undefined, key: string): o is Record<string, string> {
+function has<T>(o: Record<string, T> | undefined, key: string): o is Record<string, T> {
   return !!o && Object.prototype.hasOwnProperty.call(o, key);
 }
 
-/** The precompiled validator of `text`, compiled from its source now. */
+/** The precompiled validator of `text`. */
 function precompiledValidator(flavor: Flavor, text: string): ValidateFunction | undefined {
-  const sources = load()[flavor];
-  if (!has(sources, text)) return undefined;
+  const modules = load()[flavor];
+  return has(modules, text) ? validatorOf(modules[text]!) : undefined;
+}
+
+/** The validator a precompiled module exports. */
+export function validatorOf(body: ValidatorModule): ValidateFunction {
   const module = { exports: {} as ValidateFunction };
-  new Function('module', 'exports', 'require', sources[text]!)(module, module.exports, requireCjs);
+  body(module, module.exports, requireCjs);
   return module.exports;
 }
 

@@ -4,13 +4,14 @@
 // helpers, on contexts that set every name the source reads to values of several kinds.
 import { describe, expect, it } from 'vitest';
 import { builtinTemplateSources, precompiledTemplatesSource } from '../../src/engine/template-build.js';
+import type { PrecompiledTemplates } from '../../src/engine/template-precompiled.js';
 import { keelHandlebars, precompileSource, referencedNames, sourceKey } from '../../src/engine/template.js';
 
 const generated = precompiledTemplatesSource();
-const file = { exports: {} as Record<string, string> };
+const file = { exports: {} as PrecompiledTemplates };
 new Function('module', 'exports', generated.source)(file, file.exports);
 const specs = file.exports;
-const spec = (key: string) => new Function(`return ${specs[key]!};`)() as TemplateSpecification;
+const spec = (key: string) => specs[key]!();
 
 /** Every name the source reads, as `value`. */
 const context = (source: string, value: unknown): object => Object.fromEntries(referencedNames(source).map((n) => [n, value]));

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { precompiledSource, shippedSchemas } from '../../src/validators/build.js';
 import { FLAVORS } from '../../src/validators/flavors.js';
-import { checkDeclaration, validator, type Precompiled } from '../../src/validators/index.js';
+import { checkDeclaration, validator, validatorOf, type Precompiled } from '../../src/validators/index.js';
 
 const SAMPLES: unknown[] = [null, true, false, 0, 7, -1, 1.5, 70000, '', 'x', 'a b', '0644', '/etc/x', [], ['a', 1], {}, { unknown: 1 }];
 
@@ -28,11 +28,8 @@ const file = { exports: {} as Precompiled };
 new Function('module', 'exports', 'require', generated.source)(file, file.exports, requireCjs);
 /** The validator the generated file holds for `text`, as index.ts compiles it. */
 function precompiled(flavor: keyof Precompiled, text: string): ValidateFunction | undefined {
-  const code = file.exports[flavor]?.[text];
-  if (code === undefined) return undefined;
-  const m = { exports: {} as ValidateFunction };
-  new Function('module', 'exports', 'require', code)(m, m.exports, requireCjs);
-  return m.exports;
+  const body = file.exports[flavor]?.[text];
+  return body === undefined ? undefined : validatorOf(body);
 }
 
 describe('precompiled validators', () => {
