@@ -21,15 +21,12 @@ import type { PlanVariant } from './plan.js';
 
 /** The probe part, shared by the probe script and the verification at the end of apply. */
 function probeBody(resources: PlannedResource[], nonce: string, ctx: DecideContext): string {
-  const byType = groupByType(resources);
+  const byType = [...groupByType(resources)].map(([type, rs]) => ({ type, items: rs.map((r) => ({ key: String(r.index), params: r.params })) }));
   let s = '';
-  for (const [type, items] of byType) {
+  for (const { type, items } of byType) if (type.probeStart) s += type.probeStart(items, ctx) + '\n';
+  for (const { type, items } of byType) {
     s += `printf '\\n%s S %s\\n' ${sh`${nonce} ${type.name}`}\n`;
-    s +=
-      type.probe(
-        items.map((r) => ({ key: String(r.index), params: r.params })),
-        ctx,
-      ) + '\n';
+    s += type.probe(items, ctx) + '\n';
   }
   s += hostPathsProbe(resources, nonce);
   s += `printf '\\n%s P\\n' ${sh`${nonce}`}\nif [ -s "$KEEL_STATE/pending-handlers" ]; then cat -- "$KEEL_STATE/pending-handlers" 2>/dev/null; fi\n`;

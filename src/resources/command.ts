@@ -1,9 +1,10 @@
 // command: the role author's own shell. It is idempotent only through its guards: `creates`
 // (skip when the path exists), `removes` (run only when it exists), `unless` (skip when it
-// exits 0), `only_if` (run only when it exits 0). The probe evaluates the guards, the shell
-// ones (`unless`, `only_if`) up to four at once, since each is usually a program of its own
-// (psql, a health check) and a host's probe waited for them one by one; the apply re-checks
-// them, one at a time, since an earlier resource of the run may have changed things since.
+// exits 0), `only_if` (run only when it exits 0). The probe evaluates the guards: the shell
+// ones (`unless`, `only_if`) are started before any type is probed and run up to four at once,
+// since each is usually a program of its own (psql, a health check) that a host's probe used to
+// wait for one by one. The apply re-checks them, one at a time, since an earlier resource of
+// the run may have changed things since.
 // The author's code is evaluated by `eval` (a shell builtin) in a subshell with set +e, rather
 // than pasted into keel's script: it is still their shell, as written, but a syntax error or
 // an `exit` in it cannot break the host's whole script, and it runs with sh's normal
@@ -96,21 +97,32 @@ export const commandType: ResourceType<CommandParams> = {
     return p;
   },
 
-  probe(items) {
-    // The path guards are builtins, answered in order. `unless` and `only_if` run the author's
-    // shell (a psql, a health check: tens of ms each), so they run as background jobs, up to
-    // GUARD_JOBS at once; this shell collects each one's exit status with `wait PID` and prints
-    // it, so the output keeps its order and no job writes to it.
+  // The path guards are builtins, answered in the command section. `unless` and `only_if` run
+  // the author's shell (a psql, a health check: tens of ms each), so probeStart starts them as
+  // background jobs, up to GUARD_JOBS at once, before any type is probed; the command section
+  // takes each one's exit status with `wait PID` and prints it. No job writes to the output.
+  probeStart(items) {
     const out: Shell[] = [];
-    const jobs: { key: string; field: string }[] = [];
-    const collect = (j: number): Shell => {
-      const pid = raw(`"$keel_g${j}"`);
-      return sh`if [ -n ${pid} ]; then wait ${pid}; printf '%s\t%s\t%s\n' ${jobs[j]!.key} ${jobs[j]!.field} "$?"; fi
-`;
-    };
-    for (const { key, params: p } of items) {
+    for (const { params: p, jobs } of guardJobs(items)) {
+      if (!jobs.length) continue;
+      const launch: Shell[] = [];
+      for (const { j, code } of jobs) {
+        // The window is full: the oldest job is waited for before this one starts.
+        if (j >= GUARD_JOBS) out.push(raw(`if [ -n "$keel_g${j - GUARD_JOBS}" ]; then wait "$keel_g${j - GUARD_JOBS}"; keel_s${j - GUARD_JOBS}=$?; fi\n`));
+        const inCwd = p.cwd !== undefined ? [sh`cd -- ${p.cwd}`] : [];
+        out.push(raw(`keel_g${j}= keel_s${j}=\n`));
+        launch.push(sh`(\n${joinShell([...envExports(p), ...inCwd, runAs(p, code)])}\n) </dev/null >/dev/null 2>&1 & keel_g${raw(String(j))}=$!\n`);
+      }
+      out.push(p.cwd === undefined ? joinShell(launch, '') : sh`if (cd -- ${p.cwd}) 2>/dev/null; then\n${joinShell(launch, '')}fi\n`);
+    }
+    return joinShell(out, '');
+  },
+
+  probe(items) {
+    const out: Shell[] = [];
+    for (const { key, params: p, jobs } of guardJobs(items)) {
       if (!hasGuard(p)) continue;
-      const checks: Shell[] = [];
+      const lines: Shell[] = [];
       for (const [field, path] of [
         ['creates', p.creates],
         ['removes', p.removes],
@@ -118,37 +130,20 @@ export const commandType: ResourceType<CommandParams> = {
         if (path === undefined) continue;
         // Relative to cwd, as the author's shell would see it there.
         const at = p.cwd !== undefined && !path.startsWith('/') ? `${p.cwd}/${path}` : path;
-        checks.push(sh`if [ -e ${at} ]; then printf '%s\t%s\t1\n' ${key} ${field}; else printf '%s\t%s\t0\n' ${key} ${field}; fi
-`);
+        lines.push(sh`if [ -e ${at} ]; then printf '%s\\t%s\\t1\\n' ${key} ${field}; else printf '%s\\t%s\\t0\\n' ${key} ${field}; fi\n`);
       }
-      for (const [field, code] of [
-        ['unless', p.unless],
-        ['only_if', p.only_if],
-      ] as const) {
-        if (code === undefined) continue;
-        const j = jobs.length;
-        jobs.push({ key, field });
-        // The window is full: the oldest job is waited for before this one starts.
-        if (j >= GUARD_JOBS) out.push(collect(j - GUARD_JOBS));
-        const inCwd = p.cwd !== undefined ? [sh`cd -- ${p.cwd}`] : [];
-        out.push(
-          raw(`keel_g${j}=
-`),
+      for (const { j, field } of jobs) {
+        const [pid, status] = [raw(`"$keel_g${j}"`), raw(`keel_s${j}`)];
+        lines.push(
+          sh`if [ -n ${pid} ]; then [ -n "$${status}" ] || { wait ${pid}; ${status}=$?; }; printf '%s\\t%s\\t%s\\n' ${key} ${field} "$${status}"; fi\n`,
         );
-        checks.push(sh`(
-${joinShell([...envExports(p), ...inCwd, runAs(p, code)])}
-) </dev/null >/dev/null 2>&1 & keel_g${raw(String(j))}=$!
-`);
       }
       out.push(
         p.cwd === undefined
-          ? joinShell(checks, '')
-          : sh`if (cd -- ${p.cwd}) 2>/dev/null; then
-${joinShell(checks, '')}else printf '%s\tcwd\tmissing\n' ${key}; fi
-`,
+          ? joinShell(lines, '')
+          : sh`if (cd -- ${p.cwd}) 2>/dev/null; then\n${joinShell(lines, '')}else printf '%s\\tcwd\\tmissing\\n' ${key}; fi\n`,
       );
     }
-    for (let j = Math.max(0, jobs.length - GUARD_JOBS); j < jobs.length; j++) out.push(collect(j));
     return joinShell(out, '');
   },
 
@@ -208,6 +203,17 @@ function settleWait(p: CommandParams, secs: number): Shell {
     sh`keel_said=; keel_end=$(( $(date +%s) + ${raw(String(secs))} ))`,
     sh`until ${joinShell(holds, ' && ')}; do if [ "$(date +%s)" -ge "$keel_end" ]; then ${gaveUp}; fi; sleep 0.5; done`,
   ]);
+}
+
+/** The shell guards of each item, numbered across all items (probeStart and probe agree). */
+function guardJobs(items: { key: string; params: CommandParams }[]) {
+  let j = 0;
+  return items.map(({ key, params }) => {
+    const jobs: { j: number; field: 'unless' | 'only_if'; code: string }[] = [];
+    if (params.unless !== undefined) jobs.push({ j: j++, field: 'unless', code: params.unless });
+    if (params.only_if !== undefined) jobs.push({ j: j++, field: 'only_if', code: params.only_if });
+    return { key, params, jobs };
+  });
 }
 
 function hasGuard(p: CommandParams): boolean {

@@ -53,6 +53,9 @@ export interface ResourceType<P> {
   /** Shell that reports the state of all items, by default as `key<TAB>field<TAB>value`
    *  lines. Runs with `set +e` and must never fail the script. */
   probe(items: ProbeItem<P>[], ctx: DecideContext): Shell;
+  /** Shell run before every type's probe, printing nothing: work its probe will wait for (the
+   *  command type starts its guards there, so they run while the other types are probed). */
+  probeStart?(items: ProbeItem<P>[], ctx: DecideContext): Shell;
   /** Turn this type's probe output into facts per key (default: parseFacts). */
   parse?(output: string, items: ProbeItem<P>[]): Map<string, Facts>;
   /** Pure: state in, decision out. Throws ConfigError only for impossible params. */

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { RoleLibrary } from '../../src/engine/roles.js';
 import { compileHost } from '../../src/engine/compile.js';
 import { runHost } from '../../src/engine/host-run.js';
+import { buildProbeScript } from '../../src/engine/script.js';
 import type { Host } from '../../src/inventory/types.js';
 import { ConfigError, ConfigErrors } from '../../src/errors.js';
 import { LocalSession, localConnection } from '../helpers/local-session.js';
@@ -183,6 +184,30 @@ resources:
     expect(readFileSync(join(dir, 'u2'), 'utf8')).toBe('ran\n');
     expect(u.resources[0]).toMatchObject({ status: 'failed' });
     expect(u.resources[0]!.reason).toMatch(/^ran, but `unless` still fails \(exit 1\): test -e /);
+  });
+
+  it('shell guards start before any type is probed, and each decides its own command', async () => {
+    writeFileSync(join(dir, 'present'), '');
+    role(
+      'app',
+      `
+resources:
+  - file: {path: "{{base}}/conf", content: "x\\n"}
+  - command: {run: "echo ran >> {{quote base}}/a", unless: "test -e {{quote base}}/present"}
+  - command: {run: "echo ran >> {{quote base}}/b", only_if: "test -e {{quote base}}/absent"}
+  - command: {run: "echo ran >> {{quote base}}/c", unless: "exit 3", creates: "{{base}}/c"}
+  - command: {run: "echo ran >> {{quote base}}/d", only_if: "test -e {{quote base}}/present", creates: "{{base}}/d"}
+`,
+    );
+    const script = buildProbeScript(plan(['app']).resources, '@@n', { wantDiff: false });
+    const fileSection = script.search(/S %s\\n' '?@@n'? '?file'?\n/);
+    expect(fileSection).toBeGreaterThan(-1);
+    expect(script.indexOf('& keel_g0=$!')).toBeGreaterThan(-1);
+    expect(script.indexOf('& keel_g0=$!')).toBeLessThan(fileSection);
+    const first = await apply(['app']);
+    expect(first.resources.map((r) => r.status)).toEqual(['changed', 'ok', 'ok', 'changed', 'changed']);
+    expect(['a', 'b', 'c', 'd'].map((f) => existsSync(join(dir, f)))).toEqual([false, false, true, true]);
+    expect((await apply(['app'])).changed).toBe(0);
   });
 
   it('a file a later resource rewrote in the same run is written once more, then converges', async () => {

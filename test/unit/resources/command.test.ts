@@ -61,7 +61,9 @@ describe('command decide', () => {
       expect(c).toContain(`eval ${quote(`echo ${v}`)}`);
       expect(c).not.toContain('sh -c ' + quote(`echo ${v}`));
       expectShellSyntax(c);
-      expectShellSyntax(commandType.probe(items(commandType, [p]), { wantDiff: false }));
+      expectShellSyntax(
+        `${commandType.probeStart!(items(commandType, [p]), { wantDiff: false })}\n${commandType.probe(items(commandType, [p]), { wantDiff: false })}`,
+      );
     }
   });
 });

@@ -67,7 +67,7 @@ export function items<P>(t: ResourceType<P>, ps: P[]): ProbeItem<P>[] {
 /** Probe for real on this machine and parse, as the engine does. */
 export function probeHere<P>(t: ResourceType<P>, ps: P[]): Map<string, Facts> {
   const its = items(t, ps);
-  const script = `set +e\n${t.probe(its, ctx)}`;
+  const script = `set +e\n${t.probeStart?.(its, ctx) ?? ''}\n${t.probe(its, ctx)}`;
   const out = spawnSync('sh', ['-c', script], { encoding: 'utf8' }).stdout;
   return t.parse ? t.parse(out, its) : parseFacts(out);
 }
