@@ -4,13 +4,16 @@
 // everything parseRole read: keel's build, the role's directory, role.yaml, its templates (the
 // shell checks read them) and the shared variables it was checked against. A changed byte is
 // another entry (the role's older entries are removed then); a role with errors is never kept.
+// A `default_by_codename` default (a CodenameDefault, postgres's version) is kept as its table.
 //
 // Only a bundled keel (bin/keel.js) has a build id: run from its sources (tests), keel parses.
 // KEEL_NO_CACHE=1 turns the store off.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { Role, RoleHandler, SharedVariables } from './roles.js';
+import type { Vars } from '../inventory/types.js';
+import type { SourceLocation } from '../errors.js';
+import { CodenameDefault, type Role, type RoleHandler, type SharedVariables } from './roles.js';
 
 /** Set by scripts/bundle.mjs: a hash of keel's sources and locked dependencies. */
 declare const KEEL_BUILD_ID: string | undefined;
@@ -21,10 +24,44 @@ export interface StoredRole {
   references: Set<string>;
 }
 
-/** A StoredRole as JSON: the handlers' Map as its entries, the references as a list. */
+/** A StoredRole as JSON: the handlers' Map as its entries, the references as a list, the
+ *  defaults that are CodenameDefaults apart from the others. */
 interface RoleEntry {
   role: Omit<Role, 'handlers'> & { handlers: [string, RoleHandler][] };
+  codenameDefaults?: Record<string, CodenameEntry>;
   references: string[];
+}
+
+/** SharedVariables as JSON, its CodenameDefaults apart. */
+type SharedEntry = SharedVariables & { codenameDefaults?: Record<string, CodenameEntry> };
+
+interface CodenameEntry {
+  byCodename: Record<string, unknown>;
+  fallback?: { value: unknown };
+  location: SourceLocation;
+}
+
+/** `defaults` without its CodenameDefaults, and those as plain data. */
+function splitDefaults(defaults: Vars): { plain: Vars; codename: Record<string, CodenameEntry> | undefined } {
+  const plain: Vars = {};
+  const codename: Record<string, CodenameEntry> = {};
+  for (const [k, v] of Object.entries(defaults)) {
+    if (v instanceof CodenameDefault) codename[k] = { byCodename: v.byCodename, ...(v.fallback && { fallback: v.fallback }), location: v.location };
+    else plain[k] = v;
+  }
+  return { plain, codename: Object.keys(codename).length ? codename : undefined };
+}
+
+/** The defaults as parsed: the plain ones and the CodenameDefaults, in the order the names were declared. */
+function joinDefaults(plain: Vars, codename: Record<string, CodenameEntry> | undefined, order: string[]): Vars {
+  if (!codename) return plain;
+  const out: Vars = {};
+  for (const k of order) {
+    const c = codename[k];
+    if (c) out[k] = new CodenameDefault(k, c.byCodename, c.fallback, c.location);
+    else if (k in plain) out[k] = plain[k];
+  }
+  return out;
 }
 
 export class RoleStore {
@@ -55,20 +92,32 @@ export class RoleStore {
 
   role(dir: string, key: string): StoredRole | undefined {
     const v = this.read(dir, key) as RoleEntry | undefined;
-    return v && { role: { ...v.role, handlers: new Map(v.role.handlers) }, references: new Set(v.references) };
+    if (!v) return undefined;
+    const defaults = joinDefaults(v.role.defaults, v.codenameDefaults, Object.keys(v.role.variables));
+    return { role: { ...v.role, defaults, handlers: new Map(v.role.handlers) }, references: new Set(v.references) };
   }
 
   keepRole(dir: string, key: string, stored: StoredRole): void {
-    const entry: RoleEntry = { role: { ...stored.role, handlers: [...stored.role.handlers] }, references: [...stored.references] };
+    const { plain, codename } = splitDefaults(stored.role.defaults);
+    const entry: RoleEntry = {
+      role: { ...stored.role, defaults: plain, handlers: [...stored.role.handlers] },
+      ...(codename && { codenameDefaults: codename }),
+      references: [...stored.references],
+    };
     this.write(dir, key, entry);
   }
 
   shared(file: string, key: string): SharedVariables | undefined {
-    return this.read(file, key) as SharedVariables | undefined;
+    const v = this.read(file, key) as SharedEntry | undefined;
+    if (!v) return undefined;
+    const { codenameDefaults, ...rest } = v;
+    return { ...rest, defaults: joinDefaults(v.defaults, codenameDefaults, Object.keys(v.variables)) };
   }
 
   keepShared(file: string, key: string, v: SharedVariables): void {
-    this.write(file, key, v);
+    const { plain, codename } = splitDefaults(v.defaults);
+    const entry: SharedEntry = { ...v, defaults: plain, ...(codename && { codenameDefaults: codename }) };
+    this.write(file, key, entry);
   }
 
   /** Entries are `<hash of the source's path>-<key>.json`. */

@@ -23,16 +23,16 @@ describe('the role store', () => {
     const parsed = new RoleLibrary([builtinRolesDir()]);
     const first = new RoleLibrary([builtinRolesDir()], new RoleStore(cache, 'test'));
     for (const n of first.names()) first.get(n);
-    // Every role and roles/vars.yaml, but a role whose defaults are not plain data (postgres's
-    // default_by_codename) is parsed each time: JSON would not give it back.
-    const plain = first.names().filter((n) => Object.values(first.get(n).defaults).every((d) => !(d instanceof CodenameDefault)));
-    expect(plain).not.toContain('postgres');
-    expect(entries().length).toBe(plain.length + 1);
+    // Every role and roles/vars.yaml, postgres's default_by_codename (a CodenameDefault) too.
+    expect(entries().length).toBe(first.names().length + 1);
     const again = new RoleLibrary([builtinRolesDir()], new RoleStore(cache, 'test'));
     for (const n of parsed.names()) {
       expect(again.get(n), n).toEqual(parsed.get(n));
       expect(again.references(n), n).toEqual(parsed.references(n));
     }
+    const version = again.get('postgres').defaults.postgres_version;
+    expect(version).toBeInstanceOf(CodenameDefault);
+    expect(version).toEqual(parsed.get('postgres').defaults.postgres_version);
     expect(again.shared()).toEqual(parsed.shared());
   });
 
@@ -62,6 +62,23 @@ describe('the role store', () => {
     expect(() => lib().get('r')).toThrow(/uses: "app_user" is not a shared variable/);
   });
 
+  it('keeps a shared default_by_codename as one: the same table, fallback and place when read back', () => {
+    const roles = join(dir, 'roles');
+    mkdirSync(join(roles, 'r'), { recursive: true });
+    writeFileSync(
+      join(roles, 'vars.yaml'),
+      'variables:\n  v: {type: integer, default: 3, default_by_codename: {bookworm: 15}}\n  w: {type: string, default: x}\n',
+    );
+    writeFileSync(join(roles, 'r', 'role.yaml'), 'uses: [v, w]\nresources: []\n');
+    const parsed = new RoleLibrary([roles]).shared();
+    new RoleLibrary([roles], new RoleStore(cache, 'test')).get('r');
+    expect(entries().length).toBe(2);
+    const kept = new RoleLibrary([roles], new RoleStore(cache, 'test')).shared();
+    expect(kept.defaults.v).toBeInstanceOf(CodenameDefault);
+    expect(kept.defaults.v).toEqual(parsed.defaults.v);
+    expect((kept.defaults.v as CodenameDefault).fallback).toEqual({ value: 3 });
+    expect(kept.defaults.w).toBe('x');
+  });
   it('keeps no role with errors, and none whose values JSON would not give back', () => {
     const roles = join(dir, 'roles');
     mkdirSync(join(roles, 'bad'), { recursive: true });
