@@ -110,6 +110,23 @@ describe('role postgres', () => {
     expect(again.json().changed).toBe(0);
   });
 
+  it('a database given to another owner and a dropped extension are put back by the next run, then 0 changed', async () => {
+    const asPostgres = (sql: string) => target.exec(['runuser', '-u', 'postgres', '--', 'psql', '-XtAc', sql, '-d', 'shop']);
+    expect((await asPostgres('ALTER DATABASE shop OWNER TO postgres')).code).toBe(0);
+    expect((await asPostgres('DROP EXTENSION pg_trgm')).code).toBe(0);
+    const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
+    expect(r.code, r.stdout).toBe(0);
+    const changed = r
+      .json()
+      .hosts[0].resources.filter((x: any) => x.status === 'changed')
+      .map((x: any) => x.id);
+    expect(changed).toHaveLength(2);
+    expect(changed.every((id: string) => id.startsWith('postgres/command:'))).toBe(true);
+    expect((await asPostgres("select pg_get_userbyid(datdba) from pg_database where datname = 'shop'")).stdout.trim()).toBe('shop');
+    expect((await asPostgres("select string_agg(extname, ',' order by extname) from pg_extension")).stdout.trim()).toBe('pg_trgm,plpgsql,uuid-ossp');
+    expect((await runKeel(['provision', 'itest', '--output', 'json'], { root })).json().changed).toBe(0);
+  });
+
   it('a pg_hba rule the server rejects is not kept: the old file is restored (exit 2)', async () => {
     const before = (await target.exec(['cat', '/etc/postgresql/15/main/pg_hba.conf'])).stdout;
     // Valid for the schema, refused by PostgreSQL: clientcert is only for hostssl lines.
