@@ -135,6 +135,13 @@ describe('roles daemon and timer on a real target', () => {
     expect(await ask('--up-for 100000 supervisor aq-notify')).toEqual({ code: 1, said: 'aq-notify: up for N s of 100000 s\n' });
     expect(await ask('supervisor nope')).toEqual({ code: 2, said: 'nope: ERROR (supervisorctl status: nope: ERROR (no such process))\n' });
     expect(await ask('supervisor nope:*')).toEqual({ code: 2, said: 'nope: ERROR (supervisorctl status: nope: ERROR (no such group))\n' });
+    // `status` prints supervisorctl status's lines, the same both ways (the rq hooks read them).
+    const status = async (dir: string) =>
+      (await shExec(target, `PATH=${dir}:$PATH /usr/local/lib/keel/keel-service status supervisor aq-notify 'nope:*'`)).stdout
+        .replace(/uptime [\d:]+/, 'uptime T')
+        .replace(/ {2,}/g, ' ');
+    expect(await status('/tmp/no-ctl')).toBe(await status('/tmp/no-py'));
+    expect(await status('/tmp/no-py')).toMatch(/^nope: ERROR \(no such group\)\naq-notify RUNNING pid \d+, uptime T\n$/);
     await sh(target, 'supervisorctl stop aq-notify');
     expect((await ask('supervisor aq-notify')).said).toMatch(/^aq-notify: STOPPED \(supervisorctl status: aq-notify STOPPED /);
     await sh(target, 'supervisorctl start aq-notify');
