@@ -144,7 +144,16 @@ describe('roles daemon and timer on a real target', () => {
     expect(await status('/tmp/no-py')).toMatch(/^nope: ERROR \(no such group\)\naq-notify RUNNING pid \d+, uptime T\n$/);
     await sh(target, 'supervisorctl stop aq-notify');
     expect((await ask('supervisor aq-notify')).said).toMatch(/^aq-notify: STOPPED \(supervisorctl status: aq-notify STOPPED /);
-    await sh(target, 'supervisorctl start aq-notify');
+    // `start` starts it either way (over the socket without waiting; supervisorctl start waits),
+    // says what cannot be started, and a started one is no error.
+    const start = (dir: string, name: string) => shExec(target, `PATH=${dir}:$PATH /usr/local/lib/keel/keel-service start supervisor ${name}`);
+    expect((await start('/tmp/no-ctl', 'aq-notify')).code).toBe(0);
+    expect(await code('/etc/keel/apps/aq/check.d/daemon-notify wait 60')).toBe(0);
+    expect((await start('/tmp/no-ctl', 'aq-notify')).code).toBe(0);
+    const bad = await start('/tmp/no-ctl', "'nope:*'");
+    expect([bad.code, bad.stdout]).toEqual([2, 'nope:*: ERROR (BAD_NAME: nope)\n']);
+    await sh(target, 'supervisorctl stop aq-notify');
+    expect((await start('/tmp/no-py', 'aq-notify')).code).toBe(0);
     expect(await code('/etc/keel/apps/aq/check.d/daemon-notify wait 60')).toBe(0);
   });
 

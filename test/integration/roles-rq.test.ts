@@ -141,7 +141,16 @@ describe('role rq on a real target', () => {
     );
 
     const before = await supervisorPids();
-    await sh(target, '/etc/keel/apps/aq/reload.d/rq-default');
+    // The reload hook starts the workers and does not wait for rq_min_uptime (3 s) to pass:
+    // asked in the same shell as soon as it returns, both are still STARTING.
+    const right = await sh(target, `/etc/keel/apps/aq/reload.d/rq-default && /usr/local/lib/keel/keel-service status supervisor 'aq-rq-default:*'`);
+    expect(
+      right
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s+/)[1]),
+      right,
+    ).toEqual(['STARTING', 'STARTING']);
     const after = await supervisorPids();
     expect(after.filter((p) => before.includes(p))).toEqual([]);
     const mBefore = await systemdPid();
