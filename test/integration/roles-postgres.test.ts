@@ -127,6 +127,19 @@ describe('role postgres', () => {
     expect((await runKeel(['provision', 'itest', '--output', 'json'], { root })).json().changed).toBe(0);
   });
 
+  it('a database dropped while its owner role stays is created again, owned by it, with its extensions', async () => {
+    const asPostgres = (sql: string, db = 'postgres') => target.exec(['runuser', '-u', 'postgres', '--', 'psql', '-XtAc', sql, '-d', db]);
+    expect((await asPostgres('DROP DATABASE shop WITH (FORCE)')).code).toBe(0);
+    const r = await runKeel(['provision', 'itest', '--output', 'json'], { root });
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json().changed).toBe(2);
+    expect((await psql(NEW_PASSWORD, "select current_user || ' ' || pg_get_userbyid(datdba) from pg_database where datname = 'shop'")).stdout.trim()).toBe(
+      'shop shop',
+    );
+    expect((await asPostgres("select string_agg(extname, ',' order by extname) from pg_extension", 'shop')).stdout.trim()).toBe('pg_trgm,plpgsql,uuid-ossp');
+    expect((await runKeel(['provision', 'itest', '--output', 'json'], { root })).json().changed).toBe(0);
+  });
+
   it('a pg_hba rule the server rejects is not kept: the old file is restored (exit 2)', async () => {
     const before = (await target.exec(['cat', '/etc/postgresql/15/main/pg_hba.conf'])).stdout;
     // Valid for the schema, refused by PostgreSQL: clientcert is only for hostssl lines.
