@@ -25,6 +25,8 @@ const TARGETS = ['web1', 'worker1', 'db1'];
 const distroAt = process.argv.indexOf('--distro');
 const DISTRO = distroAt > 0 ? process.argv[distroAt + 1] : undefined;
 const started = Date.now();
+// A KEEL_ROOT that does not exist yet is made (spawning keel in it failed with a bare ENOENT).
+mkdirSync(root, { recursive: true });
 
 function say(text) {
   process.stderr.write(`\n== ${text}\n`);
