@@ -98,13 +98,11 @@ await build({
   footer: { js: footer },
   plugins: [nativeAddons, ownDirname],
 });
-const hash = createHash('sha256')
-  .update(await readFile(join(staging, 'main.cjs')))
-  .digest('hex')
-  .slice(0, 20);
+const bytes = await readFile(join(staging, 'main.cjs'));
+const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 20);
 const mainFile = `main-${hash}.cjs`;
 // The source map keeps its name inside the script: rename both, and the comment that links them.
-const text = await readFile(join(staging, 'main.cjs'), 'utf8');
+const text = bytes.toString('utf8');
 await rm(join(staging, 'main.cjs'));
 await writeFile(join(staging, mainFile), text.replace(/\/\/# sourceMappingURL=main\.cjs\.map\s*$/, `//# sourceMappingURL=${mainFile}.map\n`));
 await rename(join(staging, 'main.cjs.map'), join(staging, `${mainFile}.map`));
