@@ -22,6 +22,7 @@ import { HostUnreachableError } from '../errors.js';
 import { BecomeError, CommandTimeoutError } from './errors.js';
 import { becomeFailure, SUDO_PROMPT, SHELL_READY, type RemoteInvocation } from './become.js';
 import type { ExecResult } from './types.js';
+import { ByteBuffer } from './byte-buffer.js';
 
 const BOOTSTRAP = "trap '' HUP PIPE\n";
 
@@ -52,8 +53,8 @@ export interface ShellHooks {
 }
 
 export class RemoteShell {
-  private out = Buffer.alloc(0);
-  private err = Buffer.alloc(0);
+  private readonly out = new ByteBuffer();
+  private readonly err = new ByteBuffer();
   private pending: Pending | undefined;
   private exited: { code: number | null; signal?: string } | undefined;
   private closed = false;
@@ -117,7 +118,7 @@ export class RemoteShell {
       this.pending = p;
       if (timeoutMs !== undefined && timeoutMs > 0) {
         p.timer = setTimeout(() => {
-          this.settle(undefined, new CommandTimeoutError(this.hooks.host, timeoutMs, this.out.toString('utf8'), this.err.toString('utf8')));
+          this.settle(undefined, new CommandTimeoutError(this.hooks.host, timeoutMs, this.out.view().toString('utf8'), this.err.view().toString('utf8')));
           // Ask sshd to kill the shell (OpenSSH >= 7.9 honours it), then close the channel.
           try {
             this.channel.signal('KILL');
@@ -169,35 +170,36 @@ export class RemoteShell {
   }
 
   private onData(stream: 'out' | 'err', d: Buffer): void {
-    if (stream === 'out') this.out = Buffer.concat([this.out, d]);
-    else this.err = Buffer.concat([this.err, d]);
+    (stream === 'out' ? this.out : this.err).append(d);
     if (this.awaitingReady) {
-      const at = this.out.indexOf(READY_LINE);
+      const at = this.out.view().indexOf(READY_LINE);
       if (at < 0) return;
-      this.out = this.out.subarray(at + READY_LINE.length);
-      this.err = Buffer.alloc(0); // sudo's lecture, if any
+      this.out.consume(at + READY_LINE.length);
+      this.err.clear(); // sudo's lecture, if any
       this.awaitingReady = false;
     }
     const p = this.pending;
     if (!p) return;
-    const o = this.out.indexOf(p.outMarker, p.searchFrom);
+    const out = this.out.view();
+    const o = out.indexOf(p.outMarker, p.searchFrom);
     if (p.onLine && stream === 'out') this.passLines(p, o);
     if (o < 0) {
-      p.searchFrom = Math.max(0, this.out.length - p.outMarker.length + 1);
+      p.searchFrom = Math.max(0, out.length - p.outMarker.length + 1);
       return;
     }
-    const eol = this.out.indexOf(0x0a, o + p.outMarker.length);
+    const eol = out.indexOf(0x0a, o + p.outMarker.length);
     if (eol < 0) return;
-    const e = this.err.indexOf(p.errMarker);
+    const err = this.err.view();
+    const e = err.indexOf(p.errMarker);
     if (e < 0) return;
-    const code = Number(this.out.subarray(o + p.outMarker.length, eol).toString('latin1'));
+    const code = Number(out.subarray(o + p.outMarker.length, eol).toString('latin1'));
     const result: ExecResult = {
       code: Number.isInteger(code) ? code : null,
-      stdout: this.out.subarray(0, o).toString('utf8'),
-      stderr: this.err.subarray(0, e).toString('utf8'),
+      stdout: out.subarray(0, o).toString('utf8'),
+      stderr: err.subarray(0, e).toString('utf8'),
     };
-    this.out = this.out.subarray(eol + 1);
-    this.err = this.err.subarray(e + p.errMarker.length);
+    this.out.consume(eol + 1);
+    this.err.consume(e + p.errMarker.length);
     this.settle(result);
   }
 
@@ -205,7 +207,7 @@ export class RemoteShell {
    *  newline is (-1 while it has not arrived). */
   private passLines(p: Pending, markerAt: number): void {
     if (p.linesDone) return;
-    const out = this.out;
+    const out = this.out.view();
     const limit = markerAt >= 0 ? markerAt : out.length;
     for (;;) {
       const nl = out.indexOf(0x0a, p.lineFrom);
@@ -237,7 +239,7 @@ export class RemoteShell {
     if (this.hooks.lostReason() !== undefined) return this.settle(undefined, this.lostError());
     if (this.awaitingReady) {
       // sudo refused before the shell started (sudo -n without a password, not allowed...).
-      const stderr = this.err.toString('utf8');
+      const stderr = this.err.view().toString('utf8');
       return this.settle(
         undefined,
         becomeFailure(this.hooks.host, this.inv, { prompts: 0, answered: false, code: this.exited?.code ?? null, stderr }) ??
@@ -248,8 +250,8 @@ export class RemoteShell {
     this.settle({
       code: this.exited?.code ?? null,
       ...(this.exited?.signal ? { signal: this.exited.signal } : {}),
-      stdout: this.out.toString('utf8'),
-      stderr: this.err.toString('utf8'),
+      stdout: this.out.view().toString('utf8'),
+      stderr: this.err.view().toString('utf8'),
     });
   }
 
