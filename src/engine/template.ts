@@ -6,6 +6,7 @@ import { quote } from '../shell/quote.js';
 import { ConfigError, ConfigErrors, throwIfAny, type SourceLocation } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
 import { precompiledTemplate } from './template-precompiled.js';
+import { quickParse } from './template-quick.js';
 
 const hb = Handlebars.create();
 /** keel's Handlebars, with its helpers (tests compare precompiled and compiled templates). */
@@ -66,7 +67,7 @@ export function render(source: string, context: Vars, where: SourceLocation): st
   let entry = cache.get(source);
   try {
     if (!entry) {
-      const ast = hb.parse(source);
+      const ast = quickParse(source) ?? hb.parse(source);
       entry = { ast, fn: isPlain(ast) ? null : compiled(source) };
       cache.set(source, entry);
     }
