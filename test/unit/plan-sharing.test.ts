@@ -5,9 +5,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileHost } from '../../src/engine/compile.js';
-import { fingerprint, PlanSharing } from '../../src/engine/plan-sharing.js';
+import { PlanSharing } from '../../src/engine/plan-sharing.js';
 import { RoleLibrary } from '../../src/engine/roles.js';
-import type { PlannedResource } from '../../src/engine/plan.js';
+import type { HostPlan } from '../../src/engine/plan.js';
 import type { Host } from '../../src/inventory/types.js';
 import { localConnection } from '../helpers/local-session.js';
 
@@ -56,12 +56,42 @@ describe('plan sharing', () => {
     expect(b).toEqual(compile(host('web2', { motd: 'hi', named: false })));
   });
 
-  it('tells apart what JSON alone would not', () => {
-    const r = (params: object) =>
-      [{ index: 0, id: 'x', role: 'r', typeName: 'file', type: { name: 'file' }, params, notify: [], location: { file: 'f' } }] as unknown as PlannedResource[];
-    const h = new Map();
-    const distinct = [{}, { mode: undefined }, { mode: null }, { n: NaN }, { n: Infinity }, { n: 0 }, { n: -0 }, { s: '\u0000undefined' }];
-    const prints = distinct.map((p) => fingerprint(r(p), h));
-    expect(new Set(prints).size).toBe(distinct.length);
+  it('tells apart what JSON alone would not: each of these plans keeps its own, its twin shares it', () => {
+    const plan = (params: object, handlers = new Map()) =>
+      ({
+        host: { name: 'h' },
+        resources: [{ index: 0, id: 'x', role: 'r', typeName: 'file', type: { name: 'file' }, params, notify: [], location: { file: 'f' } }],
+        handlers,
+      }) as unknown as HostPlan;
+    const distinct = [
+      {},
+      { mode: undefined },
+      { mode: null },
+      { n: NaN },
+      { n: Infinity },
+      { n: 0 },
+      { n: -0 },
+      { s: '\u0000undefined' },
+      { m: new Map([['a', 1]]) },
+      { m: new Map([['a', 2]]) },
+      { m: new Set(['a']) },
+      { l: [undefined] },
+      { l: [null] },
+      { b: Buffer.from('x') },
+      { big: 1n },
+    ];
+    const sharing = new PlanSharing();
+    const firsts = distinct.map((p) => plan(p));
+    for (const p of firsts) expect(sharing.share(p).resources).toBe(p.resources);
+    for (const [i, p] of distinct.entries()) {
+      const twin = sharing.share(plan(structuredClone(p)));
+      // A Buffer is shared only as the same object, a BigInt not at all (JSON cannot write it).
+      const shares = !('b' in p) && !('big' in p);
+      if (shares) expect(twin.resources, JSON.stringify(Object.keys(p))).toBe(firsts[i]!.resources);
+      else expect(twin.resources).not.toBe(firsts[i]!.resources);
+    }
+    // Handlers count too.
+    const withHandler = sharing.share(plan({}, new Map([['reload', { run: 'true' }]])));
+    expect(withHandler.resources).not.toBe(firsts[0]!.resources);
   });
 });
