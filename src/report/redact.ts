@@ -41,14 +41,27 @@ export class Redactor {
     return this.pattern ? text.replace(this.pattern, MASK) : text;
   }
 
-  /** Deep copy of a JSON-like value with every secret occurrence masked in strings. */
+  /** A JSON-like value with every secret occurrence masked in its strings. Parts with
+   *  nothing to mask are the value's own (not copied): a run's log and report pass thousands
+   *  of events through here, and most runs hold no secret in any of them. */
   maskValue<T>(value: T): T {
+    if (!this.pattern) return value;
     if (typeof value === 'string') return this.mask(value) as T;
-    if (Array.isArray(value)) return value.map((v) => this.maskValue(v)) as T;
+    if (Array.isArray(value)) {
+      let out: unknown[] | undefined;
+      value.forEach((v, i) => {
+        const m = this.maskValue(v);
+        if (m !== v) (out ??= value.slice())[i] = m;
+      });
+      return (out ?? value) as T;
+    }
     if (value && typeof value === 'object') {
-      const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = this.maskValue(v);
-      return out as T;
+      let out: Record<string, unknown> | undefined;
+      for (const [k, v] of Object.entries(value)) {
+        const m = this.maskValue(v);
+        if (m !== v) (out ??= { ...(value as Record<string, unknown>) })[k] = m;
+      }
+      return (out ?? value) as T;
     }
     return value;
   }

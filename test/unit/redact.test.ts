@@ -29,4 +29,17 @@ describe('Redactor', () => {
     const r = new Redactor().add(['abcdefghijk', 'abcdefghijk-and-more']);
     expect(r.mask('x abcdefghijk-and-more y')).toBe(`x ${MASK} y`);
   });
+
+  it('masks secrets at any depth of a value, leaves the value itself as it was, and copies only what it masks', () => {
+    const r = new Redactor().add(['s3cret-token-value']);
+    const clean = { id: 'x', tags: ['a', 'b'], nested: { n: 1, ok: true, none: null } };
+    const value = { event: 'resource', list: ['plain', 'with s3cret-token-value inside'], deep: { a: { b: 's3cret-token-value' } }, clean };
+    const before = structuredClone(value);
+    const masked = r.maskValue(value);
+    expect(masked).toEqual({ event: 'resource', list: ['plain', `with ${MASK} inside`], deep: { a: { b: MASK } }, clean });
+    expect(value).toEqual(before);
+    expect(masked.clean).toBe(clean);
+    expect(r.maskValue(clean)).toBe(clean);
+    expect(new Redactor().maskValue(value)).toBe(value); // no secrets: nothing to copy
+  });
 });
