@@ -8,6 +8,7 @@
 // are added around it: `date +%s%N` before and after, printed on stderr after the probe's own
 // output (two extra spawns on the host, ~1-3 ms).
 import { performance } from 'node:perf_hooks';
+import { SectionCache } from '../src/engine/compile-reuse.js';
 import { compileHost } from '../src/engine/compile.js';
 import { sshConnector } from '../src/engine/connector.js';
 import { acquireSnippet, newLockOwner, parseLockReport, releaseScript, type LockOwner } from '../src/engine/lock.js';
@@ -46,9 +47,11 @@ export async function prepareTimed(root: string, env: string): Promise<Prepared>
   const roles_ms = performance.now() - t;
   const compile_ms: number[] = [];
   const plans: HostPlan[] = [];
+  // As prepareRun: a host that reads the same as an earlier one takes its resources.
+  const sections = new SectionCache();
   for (const host of hosts) {
     t = performance.now();
-    plans.push(compileHost(host, library, { env, secrets: {}, root }));
+    plans.push(compileHost(host, library, { env, secrets: {}, root, sections }));
     compile_ms.push(performance.now() - t);
   }
   return { prepared: { inventory, library, hosts, plans, secrets: {} }, timings: { inventory_ms, roles_ms, compile_ms } };

@@ -23,6 +23,7 @@ import { FACT_NAMES, describeFacts, type FactName, type HostFacts } from './fact
 import { EXTRA_VARS_HINT } from '../inventory/extra-vars.js';
 import { DECLARED, collectReferencedNames, evaluateWhen, render, renderValue, resolveVars } from './template.js';
 import { declaredValidator, validator } from '../validators/index.js';
+import { ReadLog, overlay, type SectionCache, type SectionInputs } from './compile-reuse.js';
 
 export interface CompileOptions {
   env: string;
@@ -37,6 +38,9 @@ export interface CompileOptions {
   factsRead?: Set<FactName>;
   /** The inventory's groups and their hosts (`{{#each (group "web")}}`: role lb's backends). */
   groupMembers?: Record<string, GroupMember[]>;
+  /** The run's resource sections so far: a host that reads the same as an earlier one takes
+   *  its resources and handlers (compile-reuse.ts). */
+  sections?: SectionCache;
 }
 
 /** A host of a group as other hosts' roles see it. */
@@ -83,12 +87,20 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   const literal = new Set(host.literalVars ?? []);
   const literalValues: Vars = Object.fromEntries([...literal].map((k) => [k, host.vars[k]]));
   const facts = opts.facts ?? DEFAULT_FACTS;
+  // The facts the resource section reads, for a host that reuses it (see SectionCache).
+  let sectionFacts: Set<FactName> | undefined;
+  const factsRead = {
+    add: (name: FactName) => {
+      opts.factsRead?.add(name);
+      sectionFacts?.add(name);
+    },
+  };
   const builtins: Vars = {
     secrets: opts.secrets ?? {},
     env: opts.env,
     inventory_hostname: host.name,
     host: { name: host.name, address: host.connection.address, groups: host.groups },
-    facts: trackedFacts(facts, opts.factsRead),
+    facts: trackedFacts(facts, factsRead),
     group_members: opts.groupMembers ?? {},
   };
   const resolveFor = (inst: RoleInstance | undefined): Vars => {
@@ -125,14 +137,31 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   for (const u of uses) validateRoleVariables(host, u, shared, sharedNames, varsOf.get(u)!, declared, errors);
   throwIfAny(dedupe(errors));
 
+  // The resource section reads the host's values only through `sources` (see SectionCache).
+  // A context whose `facts` is not keel's own (a -e variable named facts) is not reused.
+  const sources: object[] = [...uses.map((u) => varsOf.get(u)!), host.vars, host.varLocations ?? {}];
+  const inputs: SectionInputs = { roles: uses.map((u) => u.role), instances: uses.map((u) => u.inst), facts };
+  const cache = uses.every((u) => varsOf.get(u)!.facts === builtins.facts) ? opts.sections : undefined;
+  const earlier = cache?.find(inputs, sources);
+  if (earlier) {
+    for (const f of earlier.factsRead) opts.factsRead?.add(f);
+    vars.facts = { ...facts };
+    return { host, vars, resources: earlier.section.resources, handlers: earlier.section.handlers, facts };
+  }
+  const logs = cache && sources.map((o, i) => new ReadLog(o, i < uses.length ? FACTS_NAME : undefined));
+  const read = <T extends object>(i: number, o: T): T => (logs ? (logs[i]!.proxy as T) : o);
+  const hostVars = read(uses.length, host.vars);
+  const hostVarLocations = read(uses.length + 1, host.varLocations ?? {});
+  if (cache) sectionFacts = new Set();
+
   const resources: PlannedResource[] = [];
   const handlers = new Map<string, PlannedHandler>();
   const seen = new Map<string, number>();
   const labelsOf = new Map<string, string[]>();
   for (const u of uses) labelsOf.set(u.role.name, [...(labelsOf.get(u.role.name) ?? []), u.label]);
-  for (const u of uses) {
+  for (const [i, u] of uses.entries()) {
     const { role, label } = u;
-    const context = varsOf.get(u)!;
+    const context = read(i, varsOf.get(u)!);
     for (const [name, h] of role.handlers) {
       try {
         const id = `${label}:${name}`;
@@ -159,6 +188,8 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   }
   linkHandlers(host, resources, handlers, labelsOf, errors);
   throwIfAny(dedupe(errors));
+  if (cache) cache.keep(inputs, logs!, sectionFacts!, { resources, handlers });
+  sectionFacts = undefined;
   // Read after compiling (a report, keel inventory) is not a dependency of the plan.
   vars.facts = { ...facts };
   return { host, vars, resources, handlers, facts };
@@ -218,8 +249,8 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
         const from =
           name in inst.vars
             ? where(inst.varLocations[name])
-            : name in host.vars
-              ? where(host.varLocations?.[name])
+            : name in hostVars
+              ? where(hostVarLocations[name])
               : d instanceof CodenameDefault
                 ? `the default for ${facts.codename} (${where(d.location)})`
                 : `the default (${where(defaultLocations[name])})`;
@@ -239,7 +270,7 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
     const text = library.roleFile(file);
     if (text === null) throw new ConfigError(`template file not found: ${rel(file)}`, where);
     // `vars:` (already rendered with the params): one template rendered two ways (site_tls).
-    const content = render(text, { ...context, ...(local as Vars | undefined) }, { file: rel(file), line: 1 });
+    const content = render(text, local ? overlay(context, local as Vars) : context, { file: rel(file), line: 1 });
     return { ...rest, path: dest, content };
   }
 
@@ -267,13 +298,13 @@ function sourceFile(role: Role, source: string): string {
 const KEEL_HOST_PREFIX = '@keel/';
 
 /** `facts.*` for templates: reading one records it in `read` (the plan depends on it). */
-function trackedFacts(facts: HostFacts, read: Set<FactName> | undefined): Vars {
+function trackedFacts(facts: HostFacts, read: { add(name: FactName): void }): Vars {
   const out: Vars = {};
   for (const name of FACT_NAMES) {
     Object.defineProperty(out, name, {
       enumerable: true,
       get: () => {
-        read?.add(name);
+        read.add(name);
         return facts[name];
       },
     });
@@ -390,8 +421,12 @@ function expandLoop(entry: RoleResource, vars: Vars): Vars[] {
   if (entry.loop === undefined) return [vars];
   const list = renderValue(entry.loop, vars, entry.location);
   if (!Array.isArray(list)) throw new ConfigError(`loop must be a list (or a variable holding one), got ${typeof list}`, entry.location);
-  return list.map((item) => ({ ...vars, item }));
+  return list.map((item) => overlay(vars, { item }));
 }
+
+/** Reads of a context's `facts` are not compared by a ReadLog: they are the host's facts
+ *  (compared whole), and reading them records what the plan depends on. */
+const FACTS_NAME: ReadonlySet<PropertyKey> = new Set(['facts']);
 
 function validateParams(typeName: string, schema: object, params: unknown, where: SourceLocation, shown: string): void {
   const validate = validator('values', shown === 'template' ? templateSchema(schema) : schema);

@@ -10,6 +10,7 @@ import type { Connection, Host, Inventory, Vars } from '../inventory/types.js';
 import { SHORT_SECRET, type Redactor } from '../report/redact.js';
 import { loadSecrets, sweepStalePlaintext } from '../vault/index.js';
 import { PlanSharing, SHARE_FROM_HOSTS } from './plan-sharing.js';
+import { SectionCache } from './compile-reuse.js';
 import type { HostPlan } from './plan.js';
 import { RoleLibrary } from './roles.js';
 import { compileForAnyPlatform } from './variants.js';
@@ -68,9 +69,10 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   // a comparison of every resource (2 ms per host for 400): below SHARE_FROM_HOSTS hosts the
   // memory is a few MB and the time is felt, so each host keeps its own plan.
   const sharing = hosts.length >= SHARE_FROM_HOSTS ? new PlanSharing() : null;
+  const sections = new SectionCache();
   for (const host of hosts) {
     try {
-      const opts = { env: req.env, secrets, tags: req.tags, root: req.root, groupMembers };
+      const opts = { env: req.env, secrets, tags: req.tags, root: req.root, groupMembers, sections };
       plans.push(
         timed('render', () => {
           const plan = compileForAnyPlatform(host, library, opts);

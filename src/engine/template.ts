@@ -190,7 +190,9 @@ function checkNames(ast: hbs.AST.Program, context: Vars, where: SourceLocation):
         const line = (where.line ?? 1) + p.loc.start.line - 1;
         throw new ConfigError(`variable "${p.original}" is not defined`, { file: where.file, line, column: p.loc.start.column + 1 });
       }
-      cur = (cur as Vars)[part];
+      // The last part's value is not needed: not reading it keeps a name only checked (in a
+      // branch not taken) from counting as read (compile-reuse.ts).
+      if (i < p.parts.length - 1) cur = (cur as Vars)[part];
     }
   };
   program(ast, false);
