@@ -78,7 +78,7 @@ export const fileType: ResourceType<FileParams> = {
     s.push(raw("echo --diff\nkeel_nl='\n'\n"));
     for (const i of items) {
       if (i.params.content === undefined || i.params.sensitive) continue;
-      const want = sha256(i.params.content);
+      const want = contentSha256(i.params as { content: string });
       const path = i.params.path;
       const small = sh`[ -f ${path} ] && [ "$(wc -c < ${path})" -le ${DIFF_LIMIT} ]`;
       const show = sh`printf '%s\\t' ${path}; base64 -w0 < ${path}; echo`;
@@ -124,7 +124,7 @@ export const fileType: ResourceType<FileParams> = {
       if (f.type === 'directory') throw new ConfigError(`file ${p.path}: a directory is in the way`);
     }
     const reasons: string[] = [];
-    const contentDiffers = p.content !== undefined && (!exists || f.sha256 !== sha256(p.content) || f.type === 'symbolic link');
+    const contentDiffers = p.content !== undefined && (!exists || f.sha256 !== contentSha256(p as { content: string }) || f.type === 'symbolic link');
     if (!exists) reasons.push('create');
     else if (contentDiffers) reasons.push('content');
     if (exists && p.owner !== undefined && !sameOwner(f.user, f.uid, p.owner)) reasons.push(`owner ${f.user} -> ${p.owner}`);
@@ -206,6 +206,18 @@ export function parseShaLine(line: string): { sha: string; path: string } | unde
 export function sha256(content: string): string {
   return createHash('sha256').update(content, 'utf8').digest('hex');
 }
+
+/** sha256 of a file resource's content, once per params object: hosts that share a compiled
+ *  section (compile-reuse.ts) share its params, and a probe with --diff asks twice. */
+function contentSha256(p: { content: string }): string {
+  const known = sums.get(p);
+  if (known && known.content === p.content) return known.sum;
+  const sum = sha256(p.content);
+  sums.set(p, { content: p.content, sum });
+  return sum;
+}
+
+const sums = new WeakMap<object, { content: string; sum: string }>();
 
 function setDefault(m: Map<string, Facts>, k: string): Facts {
   const f: Facts = {};
