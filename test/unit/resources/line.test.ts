@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lineType, type LineParams } from '../../../src/resources/line.js';
 import { quote } from '../../../src/shell/quote.js';
@@ -51,6 +52,20 @@ describe('line decide', () => {
   });
 });
 
+/** The probe's facts, and how many awk processes it ran (a shim on PATH counts them). */
+function probeCounting(ps: LineParams[]): { facts: Map<string, unknown>; calls: number } {
+  const bin = join(dir, 'bin');
+  const log = join(dir, 'awk-calls');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(bin, 'awk'), `#!/bin/sh\necho awk >> ${quote(log)}\nexec /usr/bin/awk "$@"\n`, { mode: 0o755 });
+  rmSync(log, { force: true });
+  const its = items(lineType, ps);
+  const script = `set +e\nPATH=${quote(bin)}:$PATH\n${lineType.probe(its, { wantDiff: false })}`;
+  const facts = lineType.parse!(spawnSync('sh', ['-c', script], { encoding: 'utf8' }).stdout, its);
+  const calls = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').length : 0;
+  return { facts, calls };
+}
+
 function converge(ps: LineParams[]): void {
   const f = probeHere(lineType, ps);
   ps.forEach((p, n) => {
@@ -82,7 +97,42 @@ describe('line on this machine (temp files, the host awk)', () => {
     expect(f.get('k2')).toEqual(facts(0, 1, 0));
     expect(f.get('k3')).toEqual(facts(0));
     expect(f.get('k4')).toEqual({});
-    expect(lineType.probe(items(lineType, ps), { wantDiff: false }).text.match(/awk/g)).toHaveLength(2);
+  });
+  it('several files: one awk reads them all, with the same facts as one awk per file', () => {
+    const a = join(dir, 'a.conf');
+    const b = join(dir, 'b.conf');
+    writeFileSync(a, 'a=1\nb=2\n# c=3\n1.0\nb=22');
+    writeFileSync(b, 'x\nport=1\nport=2\n');
+    mkdirSync(join(dir, 'a-dir'));
+    const ps: LineParams[] = [
+      { path: a, line: 'a=1' },
+      { path: b, line: 'port=2', regexp: '^port=' },
+      { path: a, line: 'b=9', regexp: '^b=' },
+      { path: join(dir, 'nope'), line: 'x' },
+      { path: a, line: '1' },
+      { path: b, line: 'x' },
+      { path: join(dir, 'a-dir'), line: 'x' }, // not a regular file: no facts, as with [ -f ]
+    ];
+    const want = [facts(1), facts(1, 2, 1), facts(0, 2, 0), {}, facts(0), facts(1), {}];
+    const { facts: merged, calls } = probeCounting(ps);
+    ps.forEach((_, n) => expect(merged.get(`k${n}`), `k${n}`).toEqual(want[n]));
+    expect(calls).toBe(1);
+    // One file per probe: the per-file awk, which the merged one must agree with.
+    ps.forEach((p, n) => expect(probeCounting([p]).facts.get('k0'), `k${n} alone`).toEqual(want[n]));
+  });
+  it('several files, a regexp this awk cannot compile: each file gets its own awk, the others keep their facts', () => {
+    const a = join(dir, 'a.conf');
+    const b = join(dir, 'b.conf');
+    writeFileSync(a, 'a=1\n');
+    writeFileSync(b, 'b=1\n');
+    const ps: LineParams[] = [
+      { path: a, line: 'a=1' },
+      { path: b, line: 'b=2', regexp: '^b=(' },
+    ];
+    const { facts: f, calls } = probeCounting(ps);
+    expect(f.get('k0')).toEqual(facts(1));
+    expect(f.get('k1')).toEqual({});
+    expect(calls).toBe(3);
   });
   it('replaces the last match, appends, removes; keeps mode; converges', () => {
     const path = join(dir, `it's $(x).conf`);
