@@ -6,7 +6,7 @@
 // again (the lock was taken by the first script).
 import { ConfigError, configErrorsOf, lastLines } from '../errors.js';
 import type { HostSession } from '../ssh/types.js';
-import type { HostPlan } from './plan.js';
+import type { HostPlan, PlannedResource } from './plan.js';
 import type { ResourceResult, StepActivity } from './results.js';
 import { buildProbeScript, buildVariantProbeScript, parseProbe, parseVariant, type ProbeResult } from './script.js';
 import { newNonce } from './script-parts.js';
@@ -86,9 +86,15 @@ export async function probeHost(
   return { kind: 'probed', probe, plan: chosen, facts, lock: lockReport, startedAt };
 }
 
-function active(plan: HostPlan) {
-  return plan.resources.filter((r) => !r.skipped);
+/** The resources a `when:` did not skip: one list per plan's resources, so hosts sharing a
+ *  compiled section share it, and the probe's texts made for it (script.ts). */
+function active(plan: HostPlan): PlannedResource[] {
+  let list = activeCache.get(plan.resources);
+  if (!list) activeCache.set(plan.resources, (list = plan.resources.filter((r) => !r.skipped)));
+  return list;
 }
+
+const activeCache = new WeakMap<PlannedResource[], PlannedResource[]>();
 
 function describe(e: ConfigError): string {
   return e.hint ? `${e.message}\nhint: ${e.hint}` : e.message;

@@ -152,7 +152,7 @@ export class RoleLibrary {
   roleFile(file: string): string | null {
     let text = this.fileCache.get(file);
     if (text === undefined) {
-      text = existsSync(file) ? readFileSync(file, 'utf8') : null;
+      text = readIfThere(file);
       this.fileCache.set(file, text);
     }
     return text;
@@ -183,7 +183,8 @@ export class RoleLibrary {
     if (found === undefined) {
       const role = this.get(name);
       const files = [role.file, ...listFiles(join(role.dir, 'templates')), ...listFiles(join(role.dir, 'files'))];
-      found = timed('roles', () => files.some((f) => readFileSync(f, 'utf8').includes(word)));
+      // Through roleFile: compiling reads the same templates next.
+      found = timed('roles', () => files.some((f) => this.roleFile(f)?.includes(word)));
       this.mentionCache.set(key, found);
     }
     return found;
@@ -540,4 +541,15 @@ function shellFieldErrors(
 function toList(v: unknown): string[] {
   if (v === undefined || v === null) return [];
   return Array.isArray(v) ? v.map(String) : [String(v)];
+}
+
+/** A file's text, or null when it does not exist (one system call, not a check and a read). */
+function readIfThere(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw err;
+  }
 }

@@ -11,7 +11,7 @@
 // completely before running it, so a script cut short in transit runs nothing at all.
 // Protocol lines start with a per-run nonce, so command output can't fake them.
 import { raw, sh } from '../shell/quote.js';
-import type { DecideContext, Facts, ResourceType } from '../resources/types.js';
+import type { DecideContext, Facts, ProbeItem, ResourceType } from '../resources/types.js';
 import { parseFacts } from '../resources/types.js';
 import type { PlannedResource } from './plan.js';
 import { stepsBody, parseSteps, type ParsedSteps, type Step } from './steps.js';
@@ -21,18 +21,40 @@ import type { PlanVariant } from './plan.js';
 
 /** The probe part, shared by the probe script and the verification at the end of apply. */
 function probeBody(resources: PlannedResource[], nonce: string, ctx: DecideContext): string {
-  const byType = [...groupByType(resources)].map(([type, rs]) => ({ type, items: rs.map((r) => ({ key: String(r.index), params: r.params })) }));
-  let s = '';
-  for (const { type, items } of byType) if (type.probeStart) s += type.probeStart(items, ctx) + '\n';
-  for (const { type, items } of byType) {
+  const { starts, probes } = probeParts(resources, ctx);
+  let s = starts;
+  for (const { type, text } of probes) {
     s += `printf '\\n%s S %s\\n' ${sh`${nonce} ${type.name}`}\n`;
-    s += type.probe(items, ctx) + '\n';
+    s += text;
   }
   s += hostPathsProbe(resources, nonce);
   s += `printf '\\n%s P\\n' ${sh`${nonce}`}\nif [ -s "$KEEL_STATE/pending-handlers" ]; then cat -- "$KEEL_STATE/pending-handlers" 2>/dev/null; fi\n`;
   s += `printf '\\n%s E\\n' ${sh`${nonce}`}\n`;
   return s;
 }
+
+interface ProbeParts {
+  /** Every type's probeStart. */
+  starts: string;
+  probes: { type: ResourceType<unknown>; text: string }[];
+}
+
+/** The types' probe texts (which hold no nonce) for a resource list, made once per list and
+ *  --diff: hosts that share a compiled section (compile-reuse.ts) probe the same list. */
+function probeParts(resources: PlannedResource[], ctx: DecideContext): ProbeParts {
+  const known = partsCache.get(resources)?.get(ctx.wantDiff);
+  if (known) return known;
+  const byType = [...itemsByType(resources)];
+  let starts = '';
+  for (const [type, { items }] of byType) if (type.probeStart) starts += type.probeStart(items, ctx) + '\n';
+  const parts = { starts, probes: byType.map(([type, { items }]) => ({ type, text: type.probe(items, ctx) + '\n' })) };
+  const byDiff = partsCache.get(resources) ?? new Map<boolean, ProbeParts>();
+  byDiff.set(ctx.wantDiff, parts);
+  partsCache.set(resources, byDiff);
+  return parts;
+}
+
+const partsCache = new WeakMap<PlannedResource[], Map<boolean, ProbeParts>>();
 
 /** The paths `when: {exists/missing}` conditions look at: one `[ -e ]` each, a builtin. */
 function hostPathsProbe(resources: PlannedResource[], nonce: string): string {
@@ -130,11 +152,9 @@ export interface ProbeResult {
 /** Parse the probe sections of `output` (the part after `@@nonce V` for an apply). */
 export function parseProbe(output: string, nonce: string, resources: PlannedResource[]): ProbeResult {
   const facts = new Map<number, Facts>();
-  const byType = groupByType(resources);
   const sections = splitSections(output, nonce);
-  for (const [type, items] of byType) {
+  for (const [type, { resources: items, items: probeItems }] of itemsByType(resources)) {
     const text = sections.get(`S ${type.name}`) ?? '';
-    const probeItems = items.map((r) => ({ key: String(r.index), params: r.params }));
     const parsed = type.parse ? type.parse(text, probeItems) : parseFacts(text);
     for (const r of items) facts.set(r.index, parsed.get(String(r.index)) ?? {});
   }
@@ -172,13 +192,21 @@ export function splitSections(output: string, nonce: string): Map<string, string
   return out;
 }
 
-function groupByType(resources: PlannedResource[]): Map<ResourceType<unknown>, PlannedResource[]> {
-  const m = new Map<ResourceType<unknown>, PlannedResource[]>();
+/** The resources not skipped, by type, with the items their type probes and parses; once
+ *  per list (the lists are not changed after compile). */
+function itemsByType(resources: PlannedResource[]): Map<ResourceType<unknown>, { resources: PlannedResource[]; items: ProbeItem<unknown>[] }> {
+  const known = groupsCache.get(resources);
+  if (known) return known;
+  const m = new Map<ResourceType<unknown>, { resources: PlannedResource[]; items: ProbeItem<unknown>[] }>();
   for (const r of resources) {
     if (r.skipped) continue;
-    const list = m.get(r.type) ?? [];
-    list.push(r);
-    m.set(r.type, list);
+    const group = m.get(r.type) ?? { resources: [], items: [] };
+    group.resources.push(r);
+    group.items.push({ key: String(r.index), params: r.params });
+    m.set(r.type, group);
   }
+  groupsCache.set(resources, m);
   return m;
 }
+
+const groupsCache = new WeakMap<PlannedResource[], Map<ResourceType<unknown>, { resources: PlannedResource[]; items: ProbeItem<unknown>[] }>>();
