@@ -18,9 +18,19 @@ type Shared = Pick<HostPlan, 'resources' | 'handlers'>;
 
 export class PlanSharing {
   private readonly seen = new Map<string, Shared[]>();
+  /** Resources already kept or given out, with their handlers: a host whose compile reused
+   *  another's section (compile-reuse.ts) holds them already, and needs no comparison. */
+  private readonly given = new WeakMap<PlannedResource[], Map<string, PlannedHandler>>();
 
   /** `plan`, with the resources and handlers of an earlier identical plan when there is one. */
   share(plan: HostPlan): HostPlan {
+    if (this.given.get(plan.resources) === plan.handlers) return plan;
+    const shared = this.find(plan);
+    this.given.set(shared.resources, shared.handlers);
+    return shared;
+  }
+
+  private find(plan: HostPlan): HostPlan {
     const key = candidateKey(plan.resources, plan.handlers);
     if (key === null) return plan;
     const candidates = this.seen.get(key);

@@ -94,4 +94,23 @@ describe('plan sharing', () => {
     const withHandler = sharing.share(plan({}, new Map([['reload', { run: 'true' }]])));
     expect(withHandler.resources).not.toBe(firsts[0]!.resources);
   });
+
+  it('a plan holding resources it gave out already (a compile that reused a section) is not compared again', () => {
+    let reads = 0;
+    const params = {
+      get content() {
+        reads++;
+        return 'x';
+      },
+    };
+    const resources = [{ index: 0, id: 'x', type: { name: 'file' }, params, notify: [], location: { file: 'f' } }];
+    const handlers = new Map();
+    const plan = (name: string) => ({ host: { name }, resources, handlers }) as unknown as HostPlan;
+    const sharing = new PlanSharing();
+    expect(sharing.share(plan('a')).resources).toBe(resources);
+    const afterFirst = reads;
+    expect(afterFirst).toBeGreaterThan(0);
+    for (const name of ['b', 'c', 'd']) expect(sharing.share(plan(name)).host.name).toBe(name);
+    expect(reads).toBe(afterFirst);
+  });
 });
