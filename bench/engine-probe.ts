@@ -15,7 +15,7 @@ import { acquireSnippet, newLockOwner, parseLockReport, releaseScript, type Lock
 import type { PreparedRun } from '../src/engine/pipeline.js';
 import type { HostPlan } from '../src/engine/plan.js';
 import { RoleLibrary } from '../src/engine/roles.js';
-import { buildProbeScript, parseProbe } from '../src/engine/script.js';
+import { activeResources, buildProbeScript, parseProbe } from '../src/engine/script.js';
 import { newNonce } from '../src/engine/script-parts.js';
 import { readExtraVars } from '../src/inventory/extra-vars.js';
 import { loadInventory, selectHosts } from '../src/inventory/load.js';
@@ -66,7 +66,7 @@ export interface ProbeScript {
 /** The run's first script for a host: take the lock and probe, as src/engine/host-run.ts builds it. */
 export function probeScript(plan: HostPlan, owner: LockOwner): ProbeScript {
   const nonce = newNonce();
-  const active = plan.resources.filter((r) => !r.skipped);
+  const active = activeResources(plan.resources);
   return { plan, nonce, script: buildProbeScript(active, nonce, { wantDiff: false }, acquireSnippet(nonce, owner)) };
 }
 
@@ -108,7 +108,7 @@ export async function runProbe(session: HostSession, p: ProbeScript): Promise<Pr
   const hostMs = m ? Number(BigInt(m[2]!) - BigInt(m[1]!)) / 1e6 : NaN;
   const stderr = m ? out.stderr.slice(0, m.index) + out.stderr.slice(m.index + m[0].length) : out.stderr;
   const t1 = performance.now();
-  const active = p.plan.resources.filter((r) => !r.skipped);
+  const active = activeResources(p.plan.resources);
   const probe = parseProbe(out.stdout, p.nonce, active);
   const notOk: string[] = [];
   for (const r of active) {

@@ -8,7 +8,7 @@ import { ConfigError, configErrorsOf, lastLines } from '../errors.js';
 import type { HostSession } from '../ssh/types.js';
 import type { HostPlan, PlannedResource } from './plan.js';
 import type { ResourceResult, StepActivity } from './results.js';
-import { buildProbeScript, buildVariantProbeScript, parseProbe, parseVariant, type ProbeResult } from './script.js';
+import { activeResources, buildProbeScript, buildVariantProbeScript, parseProbe, parseVariant, type ProbeResult } from './script.js';
 import { newNonce } from './script-parts.js';
 import { acquireSnippet, parseLockReport, peekSnippet, type LockOwner, type LockReport } from './lock.js';
 import { describeFacts, parseHostFacts, type HostFacts } from './facts.js';
@@ -86,15 +86,9 @@ export async function probeHost(
   return { kind: 'probed', probe, plan: chosen, facts, lock: lockReport, startedAt };
 }
 
-/** The resources a `when:` did not skip: one list per plan's resources, so hosts sharing a
- *  compiled section share it, and the probe's texts made for it (script.ts). */
 function active(plan: HostPlan): PlannedResource[] {
-  let list = activeCache.get(plan.resources);
-  if (!list) activeCache.set(plan.resources, (list = plan.resources.filter((r) => !r.skipped)));
-  return list;
+  return activeResources(plan.resources);
 }
-
-const activeCache = new WeakMap<PlannedResource[], PlannedResource[]>();
 
 function describe(e: ConfigError): string {
   return e.hint ? `${e.message}\nhint: ${e.hint}` : e.message;

@@ -33,6 +33,16 @@ function probeBody(resources: PlannedResource[], nonce: string, ctx: DecideConte
   return s;
 }
 
+/** The resources a `when:` did not skip: one list per plan's resources, so hosts sharing a
+ *  compiled section share it, and the probe's texts made for it (probeParts). */
+export function activeResources(resources: PlannedResource[]): PlannedResource[] {
+  let list = activeCache.get(resources);
+  if (!list) activeCache.set(resources, (list = resources.filter((r) => !r.skipped)));
+  return list;
+}
+
+const activeCache = new WeakMap<PlannedResource[], PlannedResource[]>();
+
 interface ProbeParts {
   /** Every type's probeStart. */
   starts: string;
