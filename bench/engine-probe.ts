@@ -9,7 +9,7 @@
 // output (two extra spawns on the host, ~1-3 ms).
 import { performance } from 'node:perf_hooks';
 import { SectionCache } from '../src/engine/compile-reuse.js';
-import { compileHost } from '../src/engine/compile.js';
+import { compileHost, roleInstancesOf } from '../src/engine/compile.js';
 import { sshConnector } from '../src/engine/connector.js';
 import { acquireSnippet, newLockOwner, parseLockReport, releaseScript, type LockOwner } from '../src/engine/lock.js';
 import type { PreparedRun } from '../src/engine/pipeline.js';
@@ -48,7 +48,7 @@ export async function prepareTimed(root: string, env: string): Promise<Prepared>
   const compile_ms: number[] = [];
   const plans: HostPlan[] = [];
   // As prepareRun: a host that reads the same as an earlier one takes its resources.
-  const sections = new SectionCache();
+  const sections = new SectionCache(hosts.map(roleInstancesOf));
   for (const host of hosts) {
     t = performance.now();
     plans.push(compileHost(host, library, { env, secrets: {}, root, sections }));

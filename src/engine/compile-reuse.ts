@@ -46,11 +46,27 @@ const MAX_ENTRIES_PER_ROLES = 8;
 /** One per run: the resource sections compiled so far, for the hosts after them. */
 export class SectionCache {
   private readonly byRoles = new Map<string, Entry[]>();
+  /** How many of the run's hosts apply each list of roles. */
+  private readonly hostsByRoles = new Map<string, number>();
+
+  /** `hosts`: the run's, each as the roles it applies (compileHost's instances). */
+  constructor(hosts: Pick<RoleInstance, 'role' | 'name'>[][]) {
+    for (const h of hosts) {
+      const key = rolesKey(h);
+      this.hostsByRoles.set(key, (this.hostsByRoles.get(key) ?? 0) + 1);
+    }
+  }
+
+  /** Whether another host of the run applies the same roles: else recording the reads of this
+   *  one's section would cost time for nothing (a demo's web, worker and db hosts). */
+  worthRecording(inputs: SectionInputs): boolean {
+    return (this.hostsByRoles.get(rolesKey(inputs.instances)) ?? 0) > 1;
+  }
 
   /** An earlier host's section that reads the same from `sources` (in the order it recorded
    *  them), with the facts it read; undefined when none does. */
   find(inputs: SectionInputs, sources: object[]): { section: CompiledSection; factsRead: Set<FactName> } | undefined {
-    for (const e of this.byRoles.get(rolesKey(inputs)) ?? []) {
+    for (const e of this.byRoles.get(rolesKey(inputs.instances)) ?? []) {
       if (!sameInputs(e.inputs, inputs) || e.logs.length !== sources.length) continue;
       if (e.logs.every((log, i) => log.matches(sources[i]!))) return { section: e.section, factsRead: e.factsRead };
     }
@@ -58,7 +74,7 @@ export class SectionCache {
   }
 
   keep(inputs: SectionInputs, logs: ReadLog[], factsRead: Set<FactName>, section: CompiledSection): void {
-    const key = rolesKey(inputs);
+    const key = rolesKey(inputs.instances);
     const list = this.byRoles.get(key) ?? [];
     if (list.length >= MAX_ENTRIES_PER_ROLES) return;
     list.push({ inputs, logs, factsRead, section });
@@ -66,8 +82,8 @@ export class SectionCache {
   }
 }
 
-function rolesKey(inputs: SectionInputs): string {
-  return JSON.stringify(inputs.instances.map((i) => [i.role, i.name ?? null]));
+function rolesKey(instances: Pick<RoleInstance, 'role' | 'name'>[]): string {
+  return JSON.stringify(instances.map((i) => [i.role, i.name ?? null]));
 }
 
 /** The same role objects, instances and facts. An instance's location is left out: the

@@ -57,7 +57,7 @@ export const DEFAULT_FACTS: HostFacts = { distribution: 'debian', release: '12',
 
 export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptions): HostPlan {
   const errors: ConfigError[] = [];
-  const instances: RoleInstance[] = host.roleInstances ?? host.roles.map((role) => ({ role, vars: {}, varLocations: {}, location: host.location }));
+  const instances = roleInstancesOf(host);
   const uses: Use[] = [];
   for (const inst of instances) {
     try {
@@ -141,7 +141,8 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
   // A context whose `facts` is not keel's own (a -e variable named facts) is not reused.
   const sources: object[] = [...uses.map((u) => varsOf.get(u)!), host.vars, host.varLocations ?? {}];
   const inputs: SectionInputs = { roles: uses.map((u) => u.role), instances: uses.map((u) => u.inst), facts };
-  const cache = uses.every((u) => varsOf.get(u)!.facts === builtins.facts) ? opts.sections : undefined;
+  const reusable = opts.sections?.worthRecording(inputs) && uses.every((u) => varsOf.get(u)!.facts === builtins.facts);
+  const cache = reusable ? opts.sections : undefined;
   const earlier = cache?.find(inputs, sources);
   if (earlier) {
     for (const f of earlier.factsRead) opts.factsRead?.add(f);
@@ -286,6 +287,12 @@ export function compileHost(host: Host, library: RoleLibrary, opts: CompileOptio
     const r = relative(opts.root, file);
     return r.startsWith('..') ? file : r;
   }
+}
+
+/** The roles a host applies, each as an instance (a plain `roles:` entry is one without a
+ *  name or variables of its own). */
+export function roleInstancesOf(host: Host): RoleInstance[] {
+  return host.roleInstances ?? host.roles.map((role) => ({ role, vars: {}, varLocations: {}, location: host.location }));
 }
 
 /** A file resource's `source:`: the role's `files/<name>`, or `@keel/<name>`, one of keel's own

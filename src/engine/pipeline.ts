@@ -14,7 +14,7 @@ import { SectionCache } from './compile-reuse.js';
 import type { HostPlan } from './plan.js';
 import { RoleLibrary } from './roles.js';
 import { compileForAnyPlatform } from './variants.js';
-import type { GroupMember } from './compile.js';
+import { roleInstancesOf, type GroupMember } from './compile.js';
 import { ttyPrompt } from '../vault/prompt.js';
 import { checkInventoryVariables, type VarCheck } from './var-check.js';
 import { timed, timedAsync } from '../timing.js';
@@ -69,7 +69,8 @@ export async function prepareRun(req: RunRequest): Promise<PreparedRun> {
   // a comparison of every resource (2 ms per host for 400): below SHARE_FROM_HOSTS hosts the
   // memory is a few MB and the time is felt, so each host keeps its own plan.
   const sharing = hosts.length >= SHARE_FROM_HOSTS ? new PlanSharing() : null;
-  const sections = new SectionCache();
+  // One host has no other host to reuse a section from: no recording then.
+  const sections = hosts.length > 1 ? new SectionCache(hosts.map(roleInstancesOf)) : undefined;
   for (const host of hosts) {
     try {
       const opts = { env: req.env, secrets, tags: req.tags, root: req.root, groupMembers, sections };

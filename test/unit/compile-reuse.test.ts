@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compileHost, type CompileOptions } from '../../src/engine/compile.js';
+import { compileHost, roleInstancesOf, type CompileOptions } from '../../src/engine/compile.js';
 import { SectionCache, overlay } from '../../src/engine/compile-reuse.js';
 import { compileForAnyPlatform } from '../../src/engine/variants.js';
 import { RoleLibrary } from '../../src/engine/roles.js';
@@ -65,7 +65,6 @@ const host = (name: string, vars: Record<string, unknown>, roles = ['web'], varL
 describe('compile reuse', () => {
   it('a host whose inputs answer the same reads takes the earlier section; any other compiles its own, and every plan is its own compile', () => {
     const lib = new RoleLibrary([join(dir, 'roles')]);
-    const sections = new SectionCache();
     const opts: CompileOptions = { env: 't', root: dir };
     const hosts = {
       h1: host('h1', BASE),
@@ -79,6 +78,7 @@ describe('compile reuse', () => {
       pkgSetElsewhere: host('h9', BASE, ['web'], 7),
       missingVar: host('h10', { ...BASE, unused: undefined }),
     };
+    const sections = new SectionCache(Object.values(hosts).map(roleInstancesOf));
     const plans = Object.fromEntries(Object.entries(hosts).map(([k, h]) => [k, compileHost(h, lib, { ...opts, sections })]));
     const alone = Object.fromEntries(Object.entries(hosts).map(([k, h]) => [k, compileHost(h, lib, opts)]));
 
@@ -113,7 +113,7 @@ describe('compile reuse', () => {
 
   it('a host that reuses a section read facts through it records them, so its plan has the same variants', () => {
     const lib = new RoleLibrary([join(dir, 'roles')]);
-    const sections = new SectionCache();
+    const sections = new SectionCache([['a'], ['b'], ['c']].map(() => [{ role: 'db' }]));
     const opts: CompileOptions = { env: 't', root: dir };
     const a = compileForAnyPlatform(host('a', {}, ['db']), lib, { ...opts, sections });
     const b = compileForAnyPlatform(host('b', {}, ['db']), lib, { ...opts, sections });
@@ -126,6 +126,17 @@ describe('compile reuse', () => {
     const read = new Set<FactName>();
     compileHost(host('c', {}, ['db']), lib, { ...opts, sections, factsRead: read });
     expect([...read]).toContain('codename');
+  });
+
+  it('a run where no other host applies the same roles records nothing: nothing is reused', () => {
+    const lib = new RoleLibrary([join(dir, 'roles')]);
+    const opts: CompileOptions = { env: 't', root: dir };
+    // The run's hosts: one web, one db. Compiling a second web host (as a variant would) finds nothing kept.
+    const sections = new SectionCache([[{ role: 'web' }], [{ role: 'db' }]]);
+    const first = compileHost(host('h1', BASE), lib, { ...opts, sections });
+    const second = compileHost(host('h2', BASE), lib, { ...opts, sections });
+    expect(second.resources).not.toBe(first.resources);
+    expect(second).toEqual(compileHost(host('h2', BASE), lib, opts));
   });
 
   it('overlay answers as the spread {...base, ...top} does', () => {
