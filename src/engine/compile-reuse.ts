@@ -11,9 +11,9 @@
 // What the section reads without a ReadLog is the same for every host of the run by
 // construction (the role library, the run's options) or compared whole (the host's facts, the
 // role instances). A later host reuses the resources only when each recorded name gives the
-// same answer: present or not, and a value deeply equal to the recorded one (plan-sharing's
-// same(): undefined is not missing, NaN and -0 are themselves).
-import { same } from './plan-sharing.js';
+// same answer: present or not, and a value deeply equal to the recorded one (same.ts:
+// undefined is not missing, NaN and -0 are themselves).
+import { same } from './same.js';
 import type { HostPlan, PlannedHandler, PlannedResource } from './plan.js';
 import type { FactName, HostFacts } from './facts.js';
 import type { Role } from './roles.js';
