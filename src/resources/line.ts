@@ -1,7 +1,7 @@
 // line: one line in a text file (Ansible's lineinfile). The controller never has the file, so
 // both the check and the edit run on the host in awk:
-//  - probe: ONE awk per file, for all line items of that file, counts exact copies of the line,
-//    lines matching regexp, and whether the last match already is the line;
+//  - probe: ONE awk for every file and item, counts exact copies of the line, lines matching
+//    regexp, and whether the last match already is the line;
 //  - apply: awk writes the new content to a temp file beside the real one (through a symlink:
 //    the link's target is edited), owner and mode are copied with --reference, then mv.
 // Values reach awk through its environment (ENVIRON), never through `-v` (which would
@@ -25,17 +25,10 @@ export interface LineParams {
 }
 
 // (Long lines of the awk program are split across JS strings: the program is unchanged.)
+// The probe, for every file at once, each read with getline: KEEL_FN files, file f at
+// KEEL_P<f> (read only when KEEL_E<f> is 1: a regular file), its items as KEEL_K<f>_<i>
+// (the key), KEEL_L (the line), KEEL_R (the regexp) and KEEL_H (1 when there is a regexp).
 const PROBE_AWK =
-  `BEGIN { n = ENVIRON["KEEL_N"] + 0
-  for (i = 1; i <= n; i++) { k[i] = ENVIRON["KEEL_K" i]; l[i] = ENVIRON["KEEL_L" i] ""; r[i] = ENVIRON["KEEL_R" i]; ` +
-  `h[i] = (ENVIRON["KEEL_H" i] == "1"); ex[i] = 0; m[i] = 0; last[i] = 0 } }
-{ for (i = 1; i <= n; i++) { if ($0 == l[i]) ex[i]++; if (h[i] && $0 ~ r[i]) { m[i]++; last[i] = ($0 == l[i]) } } }
-END { for (i = 1; i <= n; i++) printf "%s\\texists\\t1\\n%s\\texact\\t%d\\n%s\\tmatches\\t%d\\n%s\\tlast\\t%d\\n", ` +
-  `k[i], k[i], ex[i], k[i], m[i], k[i], last[i] }`;
-
-// PROBE_AWK for several files at once, each read with getline: KEEL_FN files, file f at
-// KEEL_P<f> (read only when KEEL_E<f> is 1: a regular file), its items as KEEL_K<f>_<i>...
-const FILES_AWK =
   `BEGIN { fn = ENVIRON["KEEL_FN"] + 0
   for (f = 1; f <= fn; f++) { if (ENVIRON["KEEL_E" f] != "1") continue
     path = ENVIRON["KEEL_P" f]; n = ENVIRON["KEEL_N" f] + 0
@@ -93,33 +86,26 @@ export const lineType: ResourceType<LineParams> = {
   probe(items) {
     const byFile = new Map<string, typeof items>();
     for (const i of items) byFile.set(i.params.path, [...(byFile.get(i.params.path) ?? []), i]);
-    const itemEnv = (list: typeof items, prefix: string) =>
-      list.map((it, n) => {
+    const files = [...byFile].map(([path, list], f) => ({ path, list, nth: String(f + 1) }));
+    /** File `nth`'s part of the environment; `exists`: 1 when it is a regular file. */
+    const fileEnv = ({ path, list }: (typeof files)[number], nth: string, exists: Shell) => [
+      sh`KEEL_P${raw(nth)}=${path} KEEL_E${raw(nth)}=${exists} KEEL_N${raw(nth)}=${list.length}`,
+      ...list.map((it, n) => {
         const p = it.params;
-        const nth = raw(`${prefix}${n + 1}`);
-        return sh`KEEL_K${nth}=${it.key} KEEL_L${nth}=${p.line ?? ''} KEEL_R${nth}=${p.regexp ?? ''} KEEL_H${nth}=${p.regexp !== undefined ? '1' : '0'}`;
-      });
-    const perFile = [...byFile].map(
-      ([path, list]) => sh`if [ -f ${path} ]; then KEEL_N=${list.length} ${joinShell(itemEnv(list, ''), ' ')} awk ${PROBE_AWK} ${path} 2>/dev/null; fi\n`,
-    );
-    if (byFile.size < 2) return joinShell(perFile, '');
+        const k = raw(`${nth}_${n + 1}`);
+        return sh`KEEL_K${k}=${it.key} KEEL_L${k}=${p.line ?? ''} KEEL_R${k}=${p.regexp ?? ''} KEEL_H${k}=${p.regexp !== undefined ? '1' : '0'}`;
+      }),
+    ];
+    const awk = (n: number, env: Shell[]) => sh`KEEL_FN=${n} ${joinShell(env, ' ')} awk ${PROBE_AWK} 2>/dev/null`;
+    const perFile = files.map((f) => sh`if [ -f ${f.path} ]; then ${awk(1, fileEnv(f, '1', raw('1')))}; fi\n`);
+    if (files.length < 2) return joinShell(perFile, '');
     // Several files: one awk reads them all (a process each cost about 1.5 ms on the host).
     // It prints nothing unless it ends well; if it fails (a regexp this awk cannot compile),
     // each file gets its own awk as above, so one bad item does not hide the others' facts.
-    const files = [...byFile].map(([path, list], f) => ({ path, list, nth: raw(String(f + 1)) }));
-    const exists = files.map(({ path, nth }) => sh`if [ -f ${path} ]; then keel_le${nth}=1; else keel_le${nth}=0; fi\n`);
-    const env = files.flatMap(({ path, list, nth }) => [
-      sh`KEEL_P${nth}=${path} KEEL_E${nth}="$keel_le${nth}" KEEL_N${nth}=${list.length}`,
-      ...itemEnv(list, `${nth.text}_`),
-    ]);
+    const exists = files.map(({ path, nth }) => sh`if [ -f ${path} ]; then keel_le${raw(nth)}=1; else keel_le${raw(nth)}=0; fi\n`);
+    const env = files.flatMap((f) => fileEnv(f, f.nth, raw(`"$keel_le${f.nth}"`)));
     return joinShell(
-      [
-        ...exists,
-        sh`if keel_lo=$(KEEL_FN=${files.length} ${joinShell(env, ' ')} awk ${FILES_AWK} 2>/dev/null); then\n`,
-        raw(`[ -z "$keel_lo" ] || printf '%s\\n' "$keel_lo"\nelse\n`),
-        ...perFile,
-        raw('fi\n'),
-      ],
+      [...exists, sh`if keel_lo=$(${awk(files.length, env)}); then\n`, raw(`[ -z "$keel_lo" ] || printf '%s\\n' "$keel_lo"\nelse\n`), ...perFile, raw('fi\n')],
       '',
     );
   },
