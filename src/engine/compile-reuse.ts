@@ -14,7 +14,7 @@
 // same answer: present or not, and a value deeply equal to the recorded one (same.ts:
 // undefined is not missing, NaN and -0 are themselves).
 import { same } from './same.js';
-import type { HostPlan, PlannedHandler, PlannedResource } from './plan.js';
+import type { PlannedHandler, PlannedResource } from './plan.js';
 import type { FactName, HostFacts } from './facts.js';
 import type { Role } from './roles.js';
 import type { RoleInstance, Vars } from '../inventory/types.js';
@@ -113,10 +113,7 @@ export class ReadLog {
   private keys: PropertyKey[] | undefined;
   readonly proxy: Vars;
 
-  constructor(
-    private readonly target: object,
-    private readonly skip: ReadonlySet<PropertyKey> = NO_NAMES,
-  ) {
+  constructor(target: object, skip: ReadonlySet<PropertyKey> = NO_NAMES) {
     // `in` asks only whether the name is there (a template's names are all checked, even in
     // a branch not taken); get and an own-property check read its value.
     const note = (k: PropertyKey, valueRead: boolean): void => {
@@ -167,9 +164,4 @@ export function overlay(base: Vars, top: Vars): Vars {
       return d && { ...d, configurable: true };
     },
   });
-}
-
-/** A plan for `host` made of a section compiled for another host (see SectionCache). */
-export function withSection(plan: Omit<HostPlan, 'resources' | 'handlers'>, section: CompiledSection): HostPlan {
-  return { ...plan, resources: section.resources, handlers: section.handlers };
 }

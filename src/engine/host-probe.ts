@@ -6,7 +6,7 @@
 // again (the lock was taken by the first script).
 import { ConfigError, configErrorsOf, lastLines } from '../errors.js';
 import type { HostSession } from '../ssh/types.js';
-import type { HostPlan, PlannedResource } from './plan.js';
+import type { HostPlan } from './plan.js';
 import type { ResourceResult, StepActivity } from './results.js';
 import { activeResources, buildProbeScript, buildVariantProbeScript, parseProbe, parseVariant, type ProbeResult } from './script.js';
 import { newNonce } from './script-parts.js';
@@ -49,7 +49,9 @@ export async function probeHost(
   const prefix = !lock ? '' : 'take' in lock ? acquireSnippet(nonce, lock.take) : peekSnippet(nonce);
   const ctx = { wantDiff: opts.diff };
   const variants = plan.byFacts?.variants;
-  const script = timed('render', () => (variants ? buildVariantProbeScript(variants, nonce, ctx, prefix) : buildProbeScript(active(plan), nonce, ctx, prefix)));
+  const script = timed('render', () =>
+    variants ? buildVariantProbeScript(variants, nonce, ctx, prefix) : buildProbeScript(activeResources(plan.resources), nonce, ctx, prefix),
+  );
   const timeoutMs = opts.probeTimeoutMs ?? 300_000;
   const runTimed = (text: string) => {
     waitStart('probe', plan.host.name);
@@ -72,10 +74,10 @@ export async function probeHost(
         const why = configErrorsOf(err).map(describe).join('\n');
         return { kind: 'failed', error: `no plan for ${describeFacts(facts)}:\n${why}`, startedAt };
       }
-      output = await runTimed(buildProbeScript(active(chosen), nonce, ctx));
+      output = await runTimed(buildProbeScript(activeResources(chosen.resources), nonce, ctx));
     }
   }
-  const probe = timed('decide', () => parseProbe(output.stdout, nonce, active(chosen)));
+  const probe = timed('decide', () => parseProbe(output.stdout, nonce, activeResources(chosen.resources)));
   if (output.code !== 0 || !probe.complete) {
     return {
       kind: 'failed',
@@ -84,10 +86,6 @@ export async function probeHost(
     };
   }
   return { kind: 'probed', probe, plan: chosen, facts, lock: lockReport, startedAt };
-}
-
-function active(plan: HostPlan): PlannedResource[] {
-  return activeResources(plan.resources);
 }
 
 function describe(e: ConfigError): string {

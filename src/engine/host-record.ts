@@ -9,7 +9,7 @@ import type { HostSession } from '../ssh/types.js';
 import { isChange, type ChangeDecision, type Decisions } from './decide.js';
 import type { HostPlan, PlannedResource } from './plan.js';
 import { tally, type HostResult, type ResourceResult } from './results.js';
-import type { ApplyHandler } from './script.js';
+import { activeResources, type ApplyHandler } from './script.js';
 
 /** Resources whose commands ran in this run, by index: reported changed at the end. */
 export type Ran = Map<number, { decision: ChangeDecision; times: number }>;
@@ -32,7 +32,7 @@ export class HostRecord {
     private readonly started: number,
   ) {
     this.host = plan.host.name;
-    this.active = plan.resources.filter((r) => !r.skipped);
+    this.active = activeResources(plan.resources);
     for (const r of plan.resources) if (r.skipped) this.report(r, { id: r.id, status: 'skipped', reason: r.skipped });
   }
 

@@ -88,8 +88,7 @@ export function buildProbeScript(resources: PlannedResource[], nonce: string, ct
 export function buildVariantProbeScript(variants: PlanVariant[], nonce: string, ctx: DecideContext, prefix = ''): string {
   let s = PRELUDE + prefix + factsSnippet(nonce) + 'case $keel_platform in\n';
   variants.forEach((v, i) => {
-    const active = v.plan.resources.filter((r) => !r.skipped);
-    s += `${v.patterns.join(' | ')})\nprintf '%s X %s\\n' ${sh`${nonce} ${String(i)}`}\n${probeBody(active, nonce, ctx)};;\n`;
+    s += `${v.patterns.join(' | ')})\nprintf '%s X %s\\n' ${sh`${nonce} ${String(i)}`}\n${probeBody(activeResources(v.plan.resources), nonce, ctx)};;\n`;
   });
   return wrap(s + '*) ;;\nesac\n');
 }

@@ -7,7 +7,7 @@ import { describeHolder, parseLockReport, peekSnippet } from '../engine/lock.js'
 import type { HostPlan } from '../engine/plan.js';
 import { HostPool } from '../engine/pool.js';
 import { newNonce } from '../engine/script-parts.js';
-import { buildProbeScript, parseProbe } from '../engine/script.js';
+import { activeResources, buildProbeScript, parseProbe } from '../engine/script.js';
 import { parseHistory, readSnippet } from '../deploy/history.js';
 import type { HostSession } from '../ssh/types.js';
 import type { AppFacts } from './hosts.js';
@@ -46,7 +46,7 @@ export async function hostStatuses(
         const h = byName.get(host.name)!;
         const nonce = newNonce();
         const probeNonce = newNonce();
-        const active = h.plan.resources.filter((r) => !r.skipped);
+        const active = activeResources(h.plan.resources);
         const prefix = statusSnippet({ facts: h.facts, backupDir: h.backupDir }, nonce) + peekSnippet(nonce) + readSnippet(nonce, 50);
         const r = await s.runScript(buildProbeScript(active, probeNonce, { wantDiff: false }, prefix), { timeoutMs: 300_000 });
         const out = mask(r.stdout);
