@@ -19,7 +19,7 @@ import type { HostRunOptions, Probed } from './host-probe.js';
 import { HostRecord, handlerOutcome, type Ran } from './host-record.js';
 import { assertHeldSnippet } from './lock.js';
 import type { HostPlan, PlannedResource } from './plan.js';
-import type { HostResult, ResourceResult } from './results.js';
+import { okResult, type HostResult, type ResourceResult } from './results.js';
 import { buildApplyScript, handlerStep, parseApply, parseProbe, type ApplyHandler, type ApplyResult } from './script.js';
 import { newNonce } from './script-parts.js';
 import { describeFacts, type HostFacts } from './facts.js';
@@ -104,7 +104,7 @@ class HostApply {
   private reportSettled(): void {
     for (const r of this.record.active) {
       const d = this.decisions.get(r.index)!;
-      if (!(d instanceof Error) && d.kind === 'ok') this.record.report(r, { id: r.id, status: 'ok', reason: d.reason });
+      if (!(d instanceof Error) && d.kind === 'ok') this.record.report(r, okResult(r.id, d));
       if (!(d instanceof Error) && d.kind === 'skip') this.record.report(r, { id: r.id, status: 'skipped', reason: d.reason });
     }
   }

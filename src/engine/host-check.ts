@@ -4,7 +4,7 @@ import { decideAll } from './decide.js';
 import type { HostRunOptions, Probed } from './host-probe.js';
 import { HostRecord } from './host-record.js';
 import type { HostPlan } from './plan.js';
-import type { HostResult, ResourceResult } from './results.js';
+import { okResult, type HostResult, type ResourceResult } from './results.js';
 import { timed } from '../timing.js';
 
 export function checkHost(plan: HostPlan, session: HostSession, probed: Probed, opts: HostRunOptions): HostResult {
@@ -19,7 +19,7 @@ export function checkHost(plan: HostPlan, session: HostSession, probed: Probed, 
       else record.report(r, { id: r.id, status: 'failed', reason: d.message });
     } else if (d.kind === 'skip') {
       record.report(r, { id: r.id, status: 'skipped', reason: earlierChange ? `${d.reason} (may change after ${earlierChange})` : d.reason });
-    } else if (d.kind === 'ok') record.report(r, { id: r.id, status: 'ok', reason: d.reason });
+    } else if (d.kind === 'ok') record.report(r, okResult(r.id, d));
     else {
       record.report(
         r,

@@ -20,8 +20,8 @@ export class HostRecord {
   readonly active: PlannedResource[];
   private readonly results = new Map<number, ResourceResult>();
   private handlersRun: ResourceResult[] = [];
-  /** Status and reason last shown, by id. */
-  private readonly shown = new Map<string, string>();
+  /** The result last shown, by id. */
+  private readonly shown = new Map<string, ResourceResult>();
   /** Resources (by index) shown with a status so far. */
   private readonly done = new Set<number>();
 
@@ -44,9 +44,9 @@ export class HostRecord {
   /** Show `res` live (a step just ended) without making it the result yet. */
   show(r: PlannedResource | undefined, res: ResourceResult): void {
     if (r) this.done.add(r.index);
-    const said = `${res.status}\n${res.reason}`;
-    if (this.shown.get(res.id) === said) return;
-    this.shown.set(res.id, said);
+    const said = this.shown.get(res.id);
+    if (said && said.status === res.status && said.reason === res.reason) return;
+    this.shown.set(res.id, res);
     this.onResult?.(this.host, res);
   }
 

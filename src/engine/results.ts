@@ -15,6 +15,19 @@ export interface ResourceResult {
   code?: number;
 }
 
+/** `id` is ok: the result of an ok decision, one object per decision. A decision made once for
+ *  many hosts (decide.ts) gives them one result, and the run log writes it as one text. Results
+ *  are not changed after they are made. */
+export function okResult(id: string, decision: { reason: string }): ResourceResult {
+  const known = okResults.get(decision);
+  if (known?.id === id) return known;
+  const res: ResourceResult = { id, status: 'ok', reason: decision.reason };
+  okResults.set(decision, res);
+  return res;
+}
+
+const okResults = new WeakMap<object, ResourceResult>();
+
 /** What a host's apply script is doing, as it happens: for live progress, not part of a result.
  *  `id` is a resource's id or `handler/<id>`; `done` counts the host's resources with a result
  *  so far, of `total`. */

@@ -163,9 +163,8 @@ export function parseProbe(output: string, nonce: string, resources: PlannedReso
   const facts = new Map<number, Facts>();
   const sections = splitSections(output, nonce);
   for (const [type, { resources: items, items: probeItems }] of itemsByType(resources)) {
-    const text = sections.get(`S ${type.name}`) ?? '';
-    const parsed = type.parse ? type.parse(text, probeItems) : parseFacts(text);
-    for (const r of items) facts.set(r.index, parsed.get(String(r.index)) ?? {});
+    const parsed = parseSection(type, sections.get(`S ${type.name}`) ?? '', probeItems);
+    for (const r of items) facts.set(r.index, parsed.get(String(r.index)) ?? NO_FACTS);
   }
   const pending = (sections.get('P') ?? '')
     .split('\n')
@@ -177,6 +176,24 @@ export function parseProbe(output: string, nonce: string, resources: PlannedReso
   }
   return { facts, paths, pendingHandlers: [...new Set(pending)], complete: sections.has('E') };
 }
+
+/** The facts of a resource its probe printed nothing for. Shared: facts are never changed after
+ *  parsing (decide() is pure). */
+const NO_FACTS: Facts = Object.freeze({});
+
+/** One type's section, parsed; the same text for the same items is parsed once. Converged hosts
+ *  that share a compiled section (compile-reuse.ts) print the same sections, so the second host
+ *  on gets the first one's facts, and decideAll() its decisions (the facts are the same objects).
+ *  One text is kept per item list: a host whose text differs is parsed on its own. */
+function parseSection(type: ResourceType<unknown>, text: string, items: ProbeItem<unknown>[]): Map<string, Facts> {
+  const known = sectionCache.get(items);
+  if (known?.text === text) return known.parsed;
+  const parsed = type.parse ? type.parse(text, items) : parseFacts(text);
+  if (!known) sectionCache.set(items, { text, parsed });
+  return parsed;
+}
+
+const sectionCache = new WeakMap<ProbeItem<unknown>[], { text: string; parsed: Map<string, Facts> }>();
 
 export interface ApplyResult extends ParsedSteps {
   /** Output of the verification probe, if the script got that far. */

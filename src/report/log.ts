@@ -7,6 +7,7 @@ import { mkdirSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { InterruptedError, LockedError } from '../errors.js';
 import type { Redactor } from './redact.js';
+import type { ResourceResult } from '../engine/results.js';
 
 /** Events that come many at once: written at the end of their burst, not one write each. */
 const BURSTS = new Set(['resource', 'step', 'output']);
@@ -39,6 +40,29 @@ export class RunLog {
     if (!BURSTS.has(event) || this.pendingBytes > 64 * 1024) this.flush();
     else this.scheduled ??= setImmediate(() => this.flush()).unref();
   }
+
+  /** A resource's result: one line per host that reported it. A result object reported by many
+   *  hosts (results.ts okResult) is masked and made into text once. */
+  resource(host: string, res: ResourceResult): void {
+    if (this.fd === null) return;
+    let fields = this.resultText.get(res);
+    if (fields === undefined) {
+      // Its fields after `host`, as write() would put them: the diff is not logged.
+      fields = JSON.stringify(this.redactor.maskValue({ ...res, diff: undefined })).slice(1);
+      this.resultText.set(res, fields);
+    }
+    let hostText = this.hostText.get(host);
+    if (hostText === undefined) this.hostText.set(host, (hostText = JSON.stringify(this.redactor.mask(host))));
+    // The time is keel's own ISO text: nothing in it to escape or mask.
+    const line = `{"time":"${this.now()}","event":"resource","host":${hostText}${fields === '}' ? '' : ','}${fields}`;
+    this.pending.push(line);
+    this.pendingBytes += line.length;
+    if (this.pendingBytes > 64 * 1024) this.flush();
+    else this.scheduled ??= setImmediate(() => this.flush()).unref();
+  }
+
+  private readonly resultText = new WeakMap<ResourceResult, string>();
+  private readonly hostText = new Map<string, string>();
 
   private lastMs = -1;
   private lastIso = '';

@@ -151,13 +151,37 @@ describe('run log', () => {
     const dir = mkdtempSync(join(tmpdir(), 'keel-log-'));
     const log = new RunLog(dir, 'provision', 'test', new Redactor());
     const read = () => readFileSync(log.file, 'utf8');
-    log.write('resource', { host: 'web1', id: 'a', status: 'ok' });
-    log.write('resource', { host: 'web1', id: 'b', status: 'ok' });
+    log.resource('web1', { id: 'a', status: 'ok', reason: 'fine' });
+    log.resource('web1', { id: 'b', status: 'ok', reason: 'fine' });
     expect(read()).toBe('');
     await new Promise((r) => setImmediate(r));
     const lines = read().trim().split('\n');
     expect(lines.map((l) => JSON.parse(l).id)).toEqual(['a', 'b']);
     expect(JSON.parse(lines[0]!).time).toMatch(/^\d{4}-\d\d-\d\dT/);
+    log.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a resource event is the line write() makes of it, masked and without the diff, also for a result many hosts share', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keel-log-'));
+    const log = new RunLog(dir, 'provision', 'test', new Redactor().add(['hunter2-secret']));
+    const shared = {
+      id: 'app/file:/etc/app.ini',
+      status: 'changed' as const,
+      reason: 'content "q\\" hunter2-secret',
+      diff: { path: '/etc/app.ini', before: 'a', after: 'b' },
+    };
+    log.resource('web1', shared);
+    log.resource('hunter2-secret', shared);
+    log.write('resource', { host: 'web1', ...shared, diff: undefined });
+    log.flush();
+    const lines = readFileSync(log.file, 'utf8').trim().split('\n');
+    const drop = (l: string) => l.replace(/"time":"[^"]*",/, '');
+    expect(drop(lines[0]!)).toBe(drop(lines[2]!));
+    expect(JSON.parse(lines[0]!)).toMatchObject({ event: 'resource', host: 'web1', id: shared.id, status: 'changed', reason: 'content "q\\" ******' });
+    expect(JSON.parse(lines[1]!).host).toBe('******');
+    expect(lines.join('\n')).not.toContain('hunter2');
+    expect(lines[0]).not.toContain('diff');
     log.close();
     rmSync(dir, { recursive: true, force: true });
   });

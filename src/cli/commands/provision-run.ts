@@ -103,7 +103,7 @@ async function provisionWith(ctx: CliContext, env: string, o: ProvisionOptions, 
       },
       onResult: (h, r) => {
         progress?.result(h, r);
-        log.write('resource', { host: h, ...r, diff: undefined });
+        log.resource(h, r);
       },
       // -v: each step's output lines as they come, where the display can show them.
       streamOutput: !!o.verbose && !!progress?.shows.output,
