@@ -1,7 +1,7 @@
 // directory: a directory with owner, group and mode. One `stat` reports every directory of the
 // run. `recurse` is not supported: owner and mode apply to the directory itself only.
 import { sh, type Shell } from '../shell/quote.js';
-import { ownerSpec, parseStat, statProbe } from './stat.js';
+import { ownerSpec, parseStat, statProbe, withNames } from './stat.js';
 import { ConfigError } from '../errors.js';
 import { change, ok, type Decision, type Facts, type ResourceType } from './types.js';
 import { normalizeMode, requireAbsolute, sameMode, sameOwner } from './paths.js';
@@ -43,12 +43,15 @@ export const directoryType: ResourceType<DirectoryParams> = {
   },
 
   probe(items) {
-    return statProbe(unique(items.map((i) => i.params.path)));
+    return statProbe(
+      unique(items.map((i) => i.params.path)),
+      items.map((i) => i.params),
+    );
   },
 
   parse(output, items) {
-    const byPath = parseStat(output);
-    return new Map(items.map((i) => [i.key, byPath.get(i.params.path) ?? {}]));
+    const { byPath, ids } = parseStat(output);
+    return new Map(items.map((i) => [i.key, withNames(byPath.get(i.params.path), i.params, ids)]));
   },
 
   decide(p, f): Decision {
@@ -63,8 +66,8 @@ export const directoryType: ResourceType<DirectoryParams> = {
     }
     const reasons: string[] = [];
     if (!exists) reasons.push('create');
-    if (exists && p.owner !== undefined && !sameOwner(f.user, f.uid, p.owner)) reasons.push(`owner ${f.user} -> ${p.owner}`);
-    if (exists && p.group !== undefined && !sameOwner(f.group, f.gid, p.group)) reasons.push(`group ${f.group} -> ${p.group}`);
+    if (exists && p.owner !== undefined && !sameOwner(f.user, f.uid, p.owner)) reasons.push(`owner ${f.user || `uid ${f.uid}`} -> ${p.owner}`);
+    if (exists && p.group !== undefined && !sameOwner(f.group, f.gid, p.group)) reasons.push(`group ${f.group || `gid ${f.gid}`} -> ${p.group}`);
     if (exists && p.mode !== undefined && !sameMode(f.mode, p.mode)) reasons.push(`mode ${f.mode} -> ${p.mode.replace(/^0/, '')}`);
     if (!reasons.length) return ok(`${p.path} is a directory${attrs(p)}`);
 

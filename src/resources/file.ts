@@ -6,7 +6,7 @@ import { joinShell, raw, sh, type Shell } from '../shell/quote.js';
 import { change, ok, type ContentDiff, type Decision, type Facts, type ResourceType } from './types.js';
 import { dirname, normalizeMode, requireAbsolute, requireDirectory, sameMode, sameOwner } from './paths.js';
 import { unique } from '../lists.js';
-import { ownerSpec, parseStatLine, statProbe } from './stat.js';
+import { newOwnerIds, ownerSpec, parseOwnerLine, parseStatLine, statProbe, withNames } from './stat.js';
 import { ConfigError } from '../errors.js';
 
 export interface FileParams {
@@ -66,7 +66,12 @@ export const fileType: ResourceType<FileParams> = {
   probe(items, ctx) {
     const paths = unique(items.map((i) => i.params.path));
     const hashed = unique(items.filter((i) => i.params.content !== undefined).map((i) => i.params.path));
-    const s: Shell[] = [statProbe(paths)];
+    const s: Shell[] = [
+      statProbe(
+        paths,
+        items.map((i) => i.params),
+      ),
+    ];
     if (!ctx.wantDiff || !hashed.length) {
       if (hashed.length) s.push(sh`echo --sha; sha256sum -- ${hashed} 2>/dev/null\n`);
       return joinShell(s, '');
@@ -90,9 +95,10 @@ export const fileType: ResourceType<FileParams> = {
 
   parse(output, items) {
     const byPath = new Map<string, Facts>();
+    const ids = newOwnerIds();
     let section = 'stat';
     for (const line of output.split('\n')) {
-      if (line === '--sha' || line === '--diff') {
+      if (line === '--sha' || line === '--diff' || line === '--users' || line === '--groups') {
         section = line.slice(2);
         continue;
       }
@@ -100,6 +106,8 @@ export const fileType: ResourceType<FileParams> = {
       if (section === 'stat') {
         const parsed = parseStatLine(line);
         if (parsed) byPath.set(...parsed);
+      } else if (section === 'users' || section === 'groups') {
+        parseOwnerLine(section, line, ids);
       } else if (section === 'sha') {
         const m = parseShaLine(line);
         if (m) (byPath.get(m.path) ?? setDefault(byPath, m.path)).sha256 = m.sha;
@@ -108,7 +116,7 @@ export const fileType: ResourceType<FileParams> = {
         if (t > 0) (byPath.get(line.slice(0, t)) ?? setDefault(byPath, line.slice(0, t))).old = line.slice(t + 1);
       }
     }
-    return new Map(items.map((i) => [i.key, byPath.get(i.params.path) ?? {}]));
+    return new Map(items.map((i) => [i.key, withNames(byPath.get(i.params.path), i.params, ids)]));
   },
 
   decide(p, f, ctx): Decision {
@@ -127,8 +135,8 @@ export const fileType: ResourceType<FileParams> = {
     const contentDiffers = p.content !== undefined && (!exists || f.sha256 !== contentSha256(p as { content: string }) || f.type === 'symbolic link');
     if (!exists) reasons.push('create');
     else if (contentDiffers) reasons.push('content');
-    if (exists && p.owner !== undefined && !sameOwner(f.user, f.uid, p.owner)) reasons.push(`owner ${f.user} -> ${p.owner}`);
-    if (exists && p.group !== undefined && !sameOwner(f.group, f.gid, p.group)) reasons.push(`group ${f.group} -> ${p.group}`);
+    if (exists && p.owner !== undefined && !sameOwner(f.user, f.uid, p.owner)) reasons.push(`owner ${f.user || `uid ${f.uid}`} -> ${p.owner}`);
+    if (exists && p.group !== undefined && !sameOwner(f.group, f.gid, p.group)) reasons.push(`group ${f.group || `gid ${f.gid}`} -> ${p.group}`);
     if (exists && p.mode !== undefined && !sameMode(f.mode, p.mode)) reasons.push(`mode ${f.mode} -> ${p.mode.replace(/^0/, '')}`);
     if (!reasons.length) return ok(`${p.path} ${p.content !== undefined ? 'has the wanted content' : 'exists'}${attrs(p)}`);
 

@@ -23,7 +23,8 @@ export function sameMode(statMode: string | undefined, wanted: string): boolean 
   return statMode !== undefined && parseInt(statMode, 8) === parseInt(wanted, 8);
 }
 
-/** stat prints both name and id; an owner given as a number or a name matches either. */
+/** An owner given as a number or a name matches the path's id, or its name (stat.ts withNames:
+ *  the wanted name when the id is that name's). */
 export function sameOwner(name: string | undefined, id: string | undefined, wanted: string | number): boolean {
   const w = String(wanted);
   return w === name || w === id;

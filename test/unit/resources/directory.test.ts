@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileType } from '../../../src/resources/file.js';
 import { join } from 'node:path';
 import { directoryType } from '../../../src/resources/directory.js';
 import { quote } from '../../../src/shell/quote.js';
@@ -66,5 +68,44 @@ describe('directory on this machine (temp dir)', () => {
     expect(statSync(g).mode & 0o7777).toBe(0o755);
     const again = probeHere(directoryType, ps.slice(0, 3));
     for (const [n, p] of ps.slice(0, 3).entries()) expectOk(decide(directoryType, p, again.get(`k${n}`)));
+  });
+});
+
+describe('owners by name and by number (stat prints numbers; the names asked for are looked up once)', () => {
+  it('a path owned by a wanted name is ok; another owner is changed, shown by name when it is one asked for', () => {
+    const a = join(dir, 'owned');
+    mkdirSync(a);
+    chownSync(a, 1, 1); // daemon:daemon in Debian's base-passwd
+    const ps = [
+      { path: a, owner: 'daemon', group: 'daemon' },
+      { path: a, owner: 1, group: '1' },
+      { path: a, owner: 'root', group: 'root' },
+      { path: a, owner: 'keel-no-such-user' },
+    ];
+    const facts = ps.map((p) => probeHere(directoryType, [p]).get('k0')!);
+    expect(facts[0]).toMatchObject({ uid: '1', gid: '1', user: 'daemon', group: 'daemon' });
+    expectOk(decide(directoryType, ps[0]!, facts[0]));
+    expectOk(decide(directoryType, ps[1]!, facts[1]));
+    expect(decide(directoryType, ps[2]!, facts[2]).reason).toBe(`${a}: owner uid 1 -> root, group gid 1 -> root`);
+    expect(decide(directoryType, ps[3]!, facts[3]).reason).toBe(`${a}: owner uid 1 -> keel-no-such-user`);
+    // Owned by root and wanted as root: nothing looked up, and root is named.
+    chownSync(a, 0, 0);
+    const root = probeHere(directoryType, [{ path: a, owner: 'root', group: 'root' }]).get('k0')!;
+    expect(root).toMatchObject({ user: 'root', group: 'root' });
+    expect(directoryType.probe(items(directoryType, [{ path: a, owner: 'root', group: 0 }]), { wantDiff: false }).toString()).not.toContain('getent');
+    expect(decide(directoryType, { path: a, owner: 'daemon' }, probeHere(directoryType, [{ path: a, owner: 'daemon' }]).get('k0')).reason).toBe(
+      `${a}: owner root -> daemon`,
+    );
+  });
+
+  it('file: the same, next to its hashes and old contents (--diff)', () => {
+    const f = join(dir, 'owned.txt');
+    writeFileSync(f, 'x\n');
+    chownSync(f, 1, 1);
+    const its = items(fileType, [{ path: f, content: 'y\n', owner: 'daemon', group: 'root' }]);
+    const out = spawnSync('sh', ['-c', `set +e\n${fileType.probe(its, { wantDiff: true })}`], { encoding: 'utf8' }).stdout;
+    const facts = fileType.parse!(out, its).get('k0')!;
+    expect(facts).toMatchObject({ user: 'daemon', uid: '1', group: '', gid: '1', old: Buffer.from('x\n').toString('base64') });
+    expect(decide(fileType, its[0]!.params, facts).reason).toBe(`${f}: content, group gid 1 -> root`);
   });
 });
