@@ -130,10 +130,18 @@ function isPlain(ast: hbs.AST.Program): boolean {
  *  inherited ones), null and undefined print as nothing, anything else as String(value). */
 function interpolate(ast: hbs.AST.Program, context: Vars): string {
   let out = '';
+  // A name used again in the same template prints what it printed the first time: the
+  // context is not changed while a template renders, and its lookups go through proxies.
+  const printed = new Map<string, string>();
   for (const st of ast.body) {
     if (st.type === 'ContentStatement') out += (st as hbs.AST.ContentStatement).value;
     else if (st.type === 'MustacheStatement') {
       const path = (st as hbs.AST.MustacheStatement).path as hbs.AST.PathExpression;
+      const known = printed.get(path.original);
+      if (known !== undefined) {
+        out += known;
+        continue;
+      }
       let cur: unknown = context;
       for (const part of path.parts) {
         if (cur === null || (typeof cur !== 'object' && typeof cur !== 'function') || !(part in (cur as object))) {
@@ -142,7 +150,9 @@ function interpolate(ast: hbs.AST.Program, context: Vars): string {
         }
         cur = Object.prototype.hasOwnProperty.call(cur, part) ? (cur as Vars)[part] : undefined;
       }
-      if (cur !== null && cur !== undefined) out += String(cur);
+      const text = cur !== null && cur !== undefined ? String(cur) : '';
+      printed.set(path.original, text);
+      out += text;
     }
   }
   return out;
@@ -180,8 +190,11 @@ function checkNames(ast: hbs.AST.Program, context: Vars, where: SourceLocation):
     if (e.type === 'SubExpression') call(e as hbs.AST.SubExpression, scoped);
     else if (e.type === 'PathExpression') check(e as hbs.AST.PathExpression, scoped);
   };
+  // A path checked once needs no second check: the context does not change meanwhile.
+  const checked = new Set<string>();
   const check = (p: hbs.AST.PathExpression, scoped: boolean): void => {
-    if (scoped || p.data || p.depth > 0 || p.parts.length === 0 || /^this\b/.test(p.original)) return;
+    if (scoped || p.data || p.depth > 0 || p.parts.length === 0 || checked.has(p.original) || /^this\b/.test(p.original)) return;
+    checked.add(p.original);
     let cur: unknown = context;
     for (const [i, part] of p.parts.entries()) {
       if (cur === null || cur === undefined || typeof cur !== 'object') return; // a value, not a container: nothing to check

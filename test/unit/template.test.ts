@@ -44,6 +44,16 @@ describe('plain templates render exactly as Handlebars does', () => {
     });
   }
 
+  it('a name used many times is looked up once, and printed each time', () => {
+    let gets = 0;
+    const counted = new Proxy({ port: 8000, host: { name: 'web1', none: null } } as Record<string, unknown>, {
+      get: (t, k) => (typeof k === 'string' && gets++, Reflect.get(t, k)),
+    });
+    const source = 'a {{port}} {{host.name}}:{{port}} [{{host.none}}] {{host.name}} {{port}}\n'.repeat(20);
+    expect(render(source, counted, where)).toBe(handlebars(source, { port: 8000, host: { name: 'web1', none: null } }));
+    expect(gets).toBeLessThan(10);
+  });
+
   it('templates with blocks and helpers still go through Handlebars', () => {
     const source = '{{#if on}}{{join list ","}}{{/if}}{{#each list}}[{{this}}@{{@index}}]{{/each}}{{quote name}}';
     expect(render(source, context, where)).toBe("a,b[a@0][b@1]'catalogage'");
