@@ -51,6 +51,9 @@ export interface BenchResult {
     noop_s: [number | null, number | null];
     round_trips_per_host: [number | null, number | null];
     growth_pct: number | null;
+    /** Median over the repeats of (2R run / R run − 1), the two runs of a repeat in turn. */
+    paired_growth_pct?: number | null;
+    pairs?: number;
     runs: [number[], number[]];
     /** Median user+sys CPU seconds of the keel process at each size. */
     cpu_s?: [number | null, number | null];
@@ -356,7 +359,8 @@ export function markdown(result: BenchResult): string {
     ...(sc
       ? [
           `No-op scaling (keel, ${sc.hosts} hosts): ${sc.resources[0]} resources ${fmt(sc.noop_s[0])} s → ` +
-            `${sc.resources[1]} resources ${fmt(sc.noop_s[1])} s (${fmt(sc.growth_pct, 1)} %), ` +
+            `${sc.resources[1]} resources ${fmt(sc.noop_s[1])} s (${fmt(sc.growth_pct, 1)} %; ` +
+            `median of the ${sc.pairs ?? 0} pairs' ratios ${fmt(sc.paired_growth_pct ?? null, 1)} %), ` +
             `round trips/host ${fmt(sc.round_trips_per_host[0], 0)} → ${fmt(sc.round_trips_per_host[1], 0)}.`,
           '',
           ...scalingPhases(sc),
