@@ -67,22 +67,30 @@ function save(file: string, data: Buffer, bundleHash: string): void {
  *  functions with TurboFan in its last few hundred ms, on the cores the hosts' probes were
  *  waiting for, to run them a few ms more. With 4 x the budget the process used 365 ms of CPU
  *  instead of 415 (320 instead of 340 at 200 resources; medians of 8 runs, its threads summed); code
- *  that runs long (a 1,000-host run) is still optimized, a little later. Set before the bundle
- *  is compiled, so the code cache is made and read under the same flags. */
+ *  that runs long (a 1,000-host run) is still optimized, a little later. */
 const TIER_UP = '--interrupt-budget=270336';
+const TIER_DEFAULT = '--interrupt-budget=67584';
 
 type Main = (argv: string[]) => Promise<number>;
 
 /** Runs the bundled CLI's main(argv) and returns its exit code. */
 export async function launch(argv: string[]): Promise<number> {
-  setFlagsFromString(TIER_UP);
   const file = join(dirname(fileURLToPath(import.meta.url)), KEEL_BUNDLE.file);
   const cache = cacheFile(argv, process.env, KEEL_BUNDLE.hash);
   const cachedData = readOrNothing(cache);
   const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
   const module = { exports: {} as { main: Main } };
   script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
-  const code = await module.exports.main(argv);
+  // Only now: V8 refuses a code cache made under other flags, Node's own modules' too, so
+  // the bundle and the modules it requires are loaded first, and the cache is made after the
+  // flag is back to V8's default.
+  setFlagsFromString(TIER_UP);
+  let code: number;
+  try {
+    code = await module.exports.main(argv);
+  } finally {
+    setFlagsFromString(TIER_DEFAULT);
+  }
   if (cache && (!cachedData || script.cachedDataRejected)) save(cache, script.createCachedData(), KEEL_BUNDLE.hash);
   return code;
 }
