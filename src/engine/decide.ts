@@ -1,7 +1,7 @@
 // Deciding on the controller: every resource's decision from the facts a probe (or the
 // verification at the end of an apply script) brought back. Pure: no connection, no reporting.
 import { KeelError } from '../errors.js';
-import type { DecideContext, Decision, Facts } from '../resources/types.js';
+import { NO_FACTS, type DecideContext, type Decision, type Facts } from '../resources/types.js';
 import type { HostCondition, PlannedResource } from './plan.js';
 import type { ProbeResult } from './script.js';
 
@@ -16,8 +16,6 @@ export interface HostSkip {
 /** By resource index. A decide() that threw is kept as its error: the run stops at that resource. */
 export type Decisions = Map<number, Decision | HostSkip | Error>;
 
-const NONE: Facts = Object.freeze({});
-
 /** The last decision of each resource, with the facts it was made on. decide() is pure and its
  *  facts are never changed, so the same facts object (hosts whose probe printed the same
  *  section share its parse: script.ts parseSection) gets the same decision, made once. */
@@ -31,7 +29,7 @@ export function decideAll(resources: PlannedResource[], probe: Pick<ProbeResult,
       out.set(r.index, { kind: 'skip', reason: `when: ${unmet} on the host` });
       continue;
     }
-    const facts = probe.facts.get(r.index) ?? NONE;
+    const facts = probe.facts.get(r.index) ?? NO_FACTS;
     const known = decided.get(r);
     if (known && known.facts === facts && known.wantDiff === ctx.wantDiff) {
       out.set(r.index, known.decision);

@@ -12,7 +12,7 @@
 // Protocol lines start with a per-run nonce, so command output can't fake them.
 import { raw, sh } from '../shell/quote.js';
 import type { DecideContext, Facts, ProbeItem, ResourceType } from '../resources/types.js';
-import { parseFacts } from '../resources/types.js';
+import { NO_FACTS, parseFacts } from '../resources/types.js';
 import type { PlannedResource } from './plan.js';
 import { stepsBody, parseSteps, type ParsedSteps, type Step } from './steps.js';
 import { PRELUDE, RUN_DIR, wrap } from './script-parts.js';
@@ -176,10 +176,6 @@ export function parseProbe(output: string, nonce: string, resources: PlannedReso
   }
   return { facts, paths, pendingHandlers: [...new Set(pending)], complete: sections.has('E') };
 }
-
-/** The facts of a resource its probe printed nothing for. Shared: facts are never changed after
- *  parsing (decide() is pure). */
-const NO_FACTS: Facts = Object.freeze({});
 
 /** One type's section, parsed; the same text for the same items is parsed once. Converged hosts
  *  that share a compiled section (compile-reuse.ts) print the same sections, so the second host

@@ -34,10 +34,14 @@ export class RunLog {
 
   write(event: string, data: Record<string, unknown> = {}): void {
     if (this.fd === null) return;
-    const line = JSON.stringify(this.redactor.maskValue({ time: this.now(), event, ...data }));
+    this.queue(JSON.stringify(this.redactor.maskValue({ time: this.now(), event, ...data })), BURSTS.has(event));
+  }
+
+  /** A line to write: now, or at the end of its burst (or once 64 KB are waiting). */
+  private queue(line: string, burst: boolean): void {
     this.pending.push(line);
     this.pendingBytes += line.length;
-    if (!BURSTS.has(event) || this.pendingBytes > 64 * 1024) this.flush();
+    if (!burst || this.pendingBytes > 64 * 1024) this.flush();
     else this.scheduled ??= setImmediate(() => this.flush()).unref();
   }
 
@@ -54,11 +58,7 @@ export class RunLog {
     let hostText = this.hostText.get(host);
     if (hostText === undefined) this.hostText.set(host, (hostText = JSON.stringify(this.redactor.mask(host))));
     // The time is keel's own ISO text: nothing in it to escape or mask.
-    const line = `{"time":"${this.now()}","event":"resource","host":${hostText}${fields === '}' ? '' : ','}${fields}`;
-    this.pending.push(line);
-    this.pendingBytes += line.length;
-    if (this.pendingBytes > 64 * 1024) this.flush();
-    else this.scheduled ??= setImmediate(() => this.flush()).unref();
+    this.queue(`{"time":"${this.now()}","event":"resource","host":${hostText}${fields === '}' ? '' : ','}${fields}`, true);
   }
 
   private readonly resultText = new WeakMap<ResourceResult, string>();

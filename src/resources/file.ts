@@ -6,7 +6,7 @@ import { joinShell, raw, sh, type Shell } from '../shell/quote.js';
 import { change, ok, type ContentDiff, type Decision, type Facts, type ResourceType } from './types.js';
 import { dirname, normalizeMode, requireAbsolute, requireDirectory, sameMode, sameOwner } from './paths.js';
 import { unique } from '../lists.js';
-import { newOwnerIds, ownerSpec, parseOwnerLine, parseStatLine, statProbe, withNames } from './stat.js';
+import { ownerSpec, parseStat, statProbe, withNames } from './stat.js';
 import { ConfigError } from '../errors.js';
 
 export interface FileParams {
@@ -94,21 +94,17 @@ export const fileType: ResourceType<FileParams> = {
   },
 
   parse(output, items) {
-    const byPath = new Map<string, Facts>();
-    const ids = newOwnerIds();
-    let section = 'stat';
-    for (const line of output.split('\n')) {
-      if (line === '--sha' || line === '--diff' || line === '--users' || line === '--groups') {
+    // statProbe's part (stat, then the owners' ids), then the hashes and the old contents.
+    const cut = output.search(/^--(sha|diff)$/m);
+    const { byPath, ids } = parseStat(cut < 0 ? output : output.slice(0, cut));
+    let section = 'sha';
+    for (const line of cut < 0 ? [] : output.slice(cut).split('\n')) {
+      if (line === '--sha' || line === '--diff') {
         section = line.slice(2);
         continue;
       }
       if (!line) continue;
-      if (section === 'stat') {
-        const parsed = parseStatLine(line);
-        if (parsed) byPath.set(...parsed);
-      } else if (section === 'users' || section === 'groups') {
-        parseOwnerLine(section, line, ids);
-      } else if (section === 'sha') {
+      if (section === 'sha') {
         const m = parseShaLine(line);
         if (m) (byPath.get(m.path) ?? setDefault(byPath, m.path)).sha256 = m.sha;
       } else {

@@ -9,7 +9,7 @@
 // number is that name's; the name is also what the reasons show (`owner uid 1001 -> app` when the
 // present owner is not one of the names asked for).
 import { joinShell, sh, type Shell } from '../shell/quote.js';
-import type { Facts } from './types.js';
+import { NO_FACTS, type Facts } from './types.js';
 import { unique } from '../lists.js';
 
 /** What a path's owner and group are asked to be: a name or a number. */
@@ -42,18 +42,18 @@ export interface OwnerIds {
   groups: Map<string, string>;
 }
 
-export function newOwnerIds(): OwnerIds {
+function newOwnerIds(): OwnerIds {
   return { users: new Map([['root', '0']]), groups: new Map([['root', '0']]) };
 }
 
 /** A getent line of the `--users` or `--groups` part: `name:x:id:...`. */
-export function parseOwnerLine(part: 'users' | 'groups', line: string, ids: OwnerIds): void {
+function parseOwnerLine(part: 'users' | 'groups', line: string, ids: OwnerIds): void {
   const [name, , id] = line.split(':');
   if (name && id !== undefined && NUMBER.test(id)) ids[part].set(name, id);
 }
 
 /** One stat line, or undefined for anything else. */
-export function parseStatLine(line: string): [string, Facts] | undefined {
+function parseStatLine(line: string): [string, Facts] | undefined {
   const [path, type, uid, gid, mode] = line.split('\t');
   if (!path || mode === undefined) return undefined;
   return [path, { type: type ?? '', uid: uid ?? '', gid: gid ?? '', mode }];
@@ -78,7 +78,7 @@ export function parseStat(output: string): { byPath: Map<string, Facts>; ids: Ow
 /** A path's facts with `user` and `group` named as `p` wants them when its ids are those names'
  *  (root for 0; otherwise empty: the reasons then show the number). */
 export function withNames(f: Facts | undefined, p: Owned, ids: OwnerIds): Facts {
-  if (!f?.type) return f ?? {};
+  if (!f?.type) return f ?? NO_FACTS;
   return { ...f, user: nameOf(f.uid, p.owner, ids.users), group: nameOf(f.gid, p.group, ids.groups) };
 }
 

@@ -10,6 +10,10 @@ import type { Shell } from '../shell/quote.js';
 /** Facts reported by a probe for one resource: field -> value (strings, one line each). */
 export type Facts = Record<string, string>;
 
+/** The facts of a resource its probe printed nothing for. Shared: facts are not changed after
+ *  parsing (decide() is pure). */
+export const NO_FACTS: Facts = Object.freeze({});
+
 export interface ProbeItem<P> {
   /** Opaque key the probe must print first on each of its lines for this resource. */
   key: string;
