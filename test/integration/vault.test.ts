@@ -486,11 +486,11 @@ describe('as a process', () => {
     try {
       const env = { ...process.env, KEEL_ROOT: p.root, HOME: p.home, XDG_RUNTIME_DIR: runtime };
       const unlocked = sh(`node ${cli} secrets unlock stage --for 5m`, { env: { ...env, KEEL_VAULT_PASSWORD: 'pw' } });
-      expect(unlocked).toMatch(/^unlocked secrets\/stage\.age until \d\d:\d\d \(5 min\)/);
+      expect(unlocked).toMatch(/^unlocked secrets\/stage\.age until (?:\d{4}-\d\d-\d\d )?\d\d:\d\d \(5 min\)/);
       expect(readdirSync(join(runtime, 'keel'))).toHaveLength(1);
       const get = spawnSync('node', [cli, 'secrets', 'get', 'stage', 'k'], { env, encoding: 'utf8' });
       expect(get.stdout).toBe(`${SECRET}\n`);
-      expect(get.stderr).toMatch(/^vault stage: using the unlocked key \(until \d\d:\d\d, `keel secrets lock stage` to forget it\)\n$/);
+      expect(get.stderr).toMatch(/^vault stage: using the unlocked key \(until (?:\d{4}-\d\d-\d\d )?\d\d:\d\d, `keel secrets lock stage` to forget it\)\n$/);
       expect(sh(`node ${cli} secrets lock stage`, { env })).toBe('locked secrets/stage.age: the unlocked key is forgotten\n');
       expect(readdirSync(join(runtime, 'keel'))).toEqual([]);
     } finally {
