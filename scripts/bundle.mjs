@@ -69,6 +69,23 @@ async function buildId() {
 // launch.mjs is moved in last, by a rename, so a keel started meanwhile (tests run several
 // builds and CLIs at once) runs one whole build, old or new. Files of earlier builds go after an hour.
 const outdir = join(root, 'dist', 'keel');
+
+/** Node's own CommonJS wrapper (Module.wrap), written into the file. */
+const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) { ';
+const WRAP_TAIL = '\n});';
+
+/**
+ * Every character past ASCII as a \\u escape: the same character in a string, a template, a
+ * regular expression or an identifier, and only text in a comment. esbuild escapes those of
+ * the code it prints but keeps comments as they are, and the generated code is carried as it is.
+ * A backslash right before such a character would change meaning, so the build stops there.
+ */
+function asciiOnly(text) {
+  return text.replace(/[^\x00-\x7f]/g, (c, at) => {
+    if (text[at - 1] === '\\') throw new Error(`bundle: a backslash before ${JSON.stringify(c)} at offset ${at}: cannot escape it`);
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+}
 // dist/generated/'s modules (scripts/build-generated.mjs ran before), carried at the end of the
 // script, each one evaluated when src/generated.ts first asks for it: inside the bundle, V8's
 // code cache holds the validators' and templates' functions, which it cannot for a file
@@ -98,13 +115,18 @@ await build({
   footer: { js: footer },
   plugins: [nativeAddons, ownDirname],
 });
-const bytes = await readFile(join(staging, 'main.cjs'));
-const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 20);
+// The script as launch.ts compiles it: all ASCII, so V8 holds its 3 MB as one byte a character
+// (a few comments of a dependency and the generated code may hold other characters; V8 kept
+// two bytes a character for all of it), and wrapped as Node wraps a CommonJS file, so nothing
+// is joined to it at run time (Module.wrap made a second copy of the whole text). The wrapper
+// has no newline: lines and columns are those Node's own wrapping gives, for the source map.
+const text = asciiOnly((await readFile(join(staging, 'main.cjs'))).toString('utf8'));
+const wrapped = `${WRAP_HEAD}${text.replace(/\/\/# sourceMappingURL=main\.cjs\.map\s*$/, '')}${WRAP_TAIL}`;
+const hash = createHash('sha256').update(wrapped).digest('hex').slice(0, 20);
 const mainFile = `main-${hash}.cjs`;
 // The source map keeps its name inside the script: rename both, and the comment that links them.
-const text = bytes.toString('utf8');
 await rm(join(staging, 'main.cjs'));
-await writeFile(join(staging, mainFile), text.replace(/\/\/# sourceMappingURL=main\.cjs\.map\s*$/, `//# sourceMappingURL=${mainFile}.map\n`));
+await writeFile(join(staging, mainFile), `${wrapped}\n//# sourceMappingURL=${mainFile}.map\n`);
 await rename(join(staging, 'main.cjs.map'), join(staging, `${mainFile}.map`));
 await build({
   ...common,

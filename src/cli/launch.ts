@@ -10,7 +10,7 @@
 // (so it holds what that command compiled), when there was none or V8 refused it. Anything in
 // the way (no home, a read-only one) only means no cache. KEEL_NO_CACHE=1 turns it off.
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire, Module } from 'node:module';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,7 +78,9 @@ export async function launch(argv: string[]): Promise<number> {
   const file = join(dirname(fileURLToPath(import.meta.url)), KEEL_BUNDLE.file);
   const cache = cacheFile(argv, process.env, KEEL_BUNDLE.hash);
   const cachedData = readOrNothing(cache);
-  const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
+  // The file is ASCII and carries Node's CommonJS wrapper (scripts/bundle.mjs): read as latin1 it
+  // is one byte a character and is compiled as it is, with no copy made to wrap it.
+  const script = new Script(readFileSync(file, 'latin1'), { filename: file, cachedData });
   const module = { exports: {} as { main: Main } };
   script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
   // Only now: V8 refuses a code cache made under other flags, Node's own modules' too, so
