@@ -66,20 +66,26 @@ export const fileType: ResourceType<FileParams> = {
   probe(items, ctx) {
     const paths = unique(items.map((i) => i.params.path));
     const hashed = unique(items.filter((i) => i.params.content !== undefined).map((i) => i.params.path));
+    // Usually every file has content: the paths are then written once, as the positional
+    // parameters both stat and sha256sum take.
+    const once = hashed.length === paths.length;
+    const hashArgs = once ? raw('"$@"') : sh`${hashed}`;
     const s: Shell[] = [
+      ...(once ? [sh`set -- ${paths}\n`] : []),
       statProbe(
         paths,
         items.map((i) => i.params),
+        once ? hashArgs : undefined,
       ),
     ];
     if (!ctx.wantDiff || !hashed.length) {
-      if (hashed.length) s.push(sh`echo --sha; sha256sum -- ${hashed} 2>/dev/null\n`);
+      if (hashed.length) s.push(sh`echo --sha; sha256sum -- ${hashArgs} 2>/dev/null\n`);
       return joinShell(s, '');
     }
     // Old contents travel only for files whose hash differs from the wanted one. The hashes
     // above are kept in keel_sums: a file whose line there is the wanted hash costs no process;
     // any other (a name sha256sum escapes, a changed file) is looked at again on its own.
-    s.push(sh`echo --sha; keel_sums=$(sha256sum -- ${hashed} 2>/dev/null); printf '%s\n' "$keel_sums"\n`);
+    s.push(sh`echo --sha; keel_sums=$(sha256sum -- ${hashArgs} 2>/dev/null); printf '%s\n' "$keel_sums"\n`);
     s.push(raw("echo --diff\nkeel_nl='\n'\n"));
     for (const i of items) {
       if (i.params.content === undefined || i.params.sensitive) continue;

@@ -28,9 +28,10 @@ export interface LineParams {
 // The probe, for every file at once, each read with getline: KEEL_FN files, file f at
 // KEEL_P<f> (read only when KEEL_E<f> is 1: a regular file), its items as KEEL_K<f>_<i>
 // (the key), KEEL_L (the line), KEEL_R (the regexp) and KEEL_H (1 when there is a regexp).
+// KEEL_ONLY=<f>: file f alone.
 const PROBE_AWK =
-  `BEGIN { fn = ENVIRON["KEEL_FN"] + 0
-  for (f = 1; f <= fn; f++) { if (ENVIRON["KEEL_E" f] != "1") continue
+  `BEGIN { fn = ENVIRON["KEEL_FN"] + 0; only = ENVIRON["KEEL_ONLY"] + 0
+  for (f = 1; f <= fn; f++) { if ((only && f != only) || ENVIRON["KEEL_E" f] != "1") continue
     path = ENVIRON["KEEL_P" f]; n = ENVIRON["KEEL_N" f] + 0
     for (i = 1; i <= n; i++) { p = f "_" i; k[i] = ENVIRON["KEEL_K" p]; l[i] = ENVIRON["KEEL_L" p] ""; r[i] = ENVIRON["KEEL_R" p]; ` +
   `h[i] = (ENVIRON["KEEL_H" p] == "1"); ex[i] = 0; m[i] = 0; last[i] = 0 }
@@ -97,15 +98,25 @@ export const lineType: ResourceType<LineParams> = {
       }),
     ];
     const awk = (n: number, env: Shell[]) => sh`KEEL_FN=${n} ${joinShell(env, ' ')} awk ${PROBE_AWK} 2>/dev/null`;
-    const perFile = files.map((f) => sh`if [ -f ${f.path} ]; then ${awk(1, fileEnv(f, '1', raw('1')))}; fi\n`);
-    if (files.length < 2) return joinShell(perFile, '');
+    if (files.length < 2)
+      return joinShell(
+        files.map((f) => sh`if [ -f ${f.path} ]; then ${awk(1, fileEnv(f, '1', raw('1')))}; fi\n`),
+        '',
+      );
     // Several files: one awk reads them all (a process each cost about 1.5 ms on the host).
     // It prints nothing unless it ends well; if it fails (a regexp this awk cannot compile),
-    // each file gets its own awk as above, so one bad item does not hide the others' facts.
+    // each file gets its own awk (KEEL_ONLY), so one bad item does not hide the others' facts.
+    // The program and the values are written once, in keel_lines, whichever way it runs.
     const exists = files.map(({ path, nth }) => sh`if [ -f ${path} ]; then keel_le${raw(nth)}=1; else keel_le${raw(nth)}=0; fi\n`);
     const env = files.flatMap((f) => fileEnv(f, f.nth, raw(`"$keel_le${f.nth}"`)));
+    const each = files.map((f) => f.nth).join(' ');
     return joinShell(
-      [...exists, sh`if keel_lo=$(${awk(files.length, env)}); then\n`, raw(`[ -z "$keel_lo" ] || printf '%s\\n' "$keel_lo"\nelse\n`), ...perFile, raw('fi\n')],
+      [
+        ...exists,
+        sh`keel_lines() { KEEL_ONLY=$1 ${awk(files.length, env)}; }\n`,
+        raw(`if keel_lo=$(keel_lines 0); then\n[ -z "$keel_lo" ] || printf '%s\\n' "$keel_lo"\n`),
+        raw(`else for keel_lf in ${each}; do keel_lines "$keel_lf"; done; fi\n`),
+      ],
       '',
     );
   },

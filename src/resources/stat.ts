@@ -26,9 +26,10 @@ function names(wanted: (string | number | undefined)[]): string[] {
 }
 
 /** One stat for all paths, `path\ttype\tuid\tgid\tmode` per existing path; then the ids of the
- *  owners and groups `wanted` names (`--users` and `--groups`: getent's lines). */
-export function statProbe(paths: string[], wanted: Owned[] = []): Shell {
-  const parts = [sh`stat --printf '%n\\t%F\\t%u\\t%g\\t%a\\n' -- ${paths} 2>/dev/null\n`];
+ *  owners and groups `wanted` names (`--users` and `--groups`: getent's lines). `args`: the
+ *  paths as the script has them already (`"$@"`), instead of written out again. */
+export function statProbe(paths: string[], wanted: Owned[] = [], args: Shell = sh`${paths}`): Shell {
+  const parts = [sh`stat --printf '%n\\t%F\\t%u\\t%g\\t%a\\n' -- ${args} 2>/dev/null\n`];
   const users = names(wanted.map((w) => w.owner));
   const groups = names(wanted.map((w) => w.group));
   if (users.length) parts.push(sh`echo --users; getent passwd -- ${users} 2>/dev/null\n`);
