@@ -9,6 +9,22 @@
 /** Calls `write` with pieces of about `chunk` characters whose concatenation is
  *  JSON.stringify(value, null, 2) (of `mask` applied to each value below `depth`). */
 export function writeJson(value: unknown, write: (text: string) => void, mask: <T>(v: T) => T = (v) => v, depth = 3, chunk = 64 * 1024): void {
+  // An object met again below `depth` (a result hosts share) is written from the text made
+  // the second time; only those are kept, so a report of distinct results is not held whole.
+  const seen = new WeakSet<object>();
+  const texts = new WeakMap<object, { indent: string; text: string }>();
+  const leaf = (v: unknown, indent: string): string => {
+    if (v === null || typeof v !== 'object') return stringify(v, indent, mask);
+    const known = texts.get(v);
+    if (known?.indent === indent) return known.text;
+    if (!seen.has(v)) {
+      seen.add(v);
+      return stringify(v, indent, mask);
+    }
+    const text = stringify(v, indent, mask);
+    texts.set(v, { indent, text });
+    return text;
+  };
   let buf = '';
   const out = (s: string) => {
     buf += s;
@@ -17,17 +33,23 @@ export function writeJson(value: unknown, write: (text: string) => void, mask: <
       buf = '';
     }
   };
-  emit(value, '', depth, out, mask);
+  emit(value, '', depth, out, leaf);
   write(buf + '\n');
+}
+
+function stringify(v: unknown, indent: string, mask: <T>(v: T) => T): string {
+  return JSON.stringify(mask(v), null, 2).replaceAll('\n', `\n${indent}`);
 }
 
 /** What JSON.stringify leaves out of an object and writes as null in an array. */
 const omitted = (v: unknown) => v === undefined || typeof v === 'function' || typeof v === 'symbol';
 
-function emit(v: unknown, indent: string, depth: number, out: (s: string) => void, mask: <T>(v: T) => T): void {
+type Leaf = (v: unknown, indent: string) => string;
+
+function emit(v: unknown, indent: string, depth: number, out: (s: string) => void, leaf: Leaf): void {
   const structured = depth > 0 && v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON !== 'function';
   if (!structured) {
-    out(JSON.stringify(mask(v), null, 2).replaceAll('\n', `\n${indent}`));
+    out(leaf(v, indent));
     return;
   }
   const inner = `${indent}  `;
@@ -37,7 +59,7 @@ function emit(v: unknown, indent: string, depth: number, out: (s: string) => voi
     v.forEach((x, i) => {
       out(inner);
       if (omitted(x)) out('null');
-      else emit(x, inner, depth - 1, out, mask);
+      else emit(x, inner, depth - 1, out, leaf);
       out(i < v.length - 1 ? ',\n' : '\n');
     });
     return out(`${indent}]`);
@@ -47,7 +69,7 @@ function emit(v: unknown, indent: string, depth: number, out: (s: string) => voi
   out('{\n');
   entries.forEach(([k, x], i) => {
     out(`${inner}${JSON.stringify(k)}: `);
-    emit(x, inner, depth - 1, out, mask);
+    emit(x, inner, depth - 1, out, leaf);
     out(i < entries.length - 1 ? ',\n' : '\n');
   });
   out(`${indent}}`);

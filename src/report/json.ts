@@ -2,7 +2,7 @@
 // Scripts parse them, so a field is only ever added, never renamed or dropped.
 import type { DeployReport, StepRecord } from '../deploy/run.js';
 import type { Delivery } from '../deploy/notify.js';
-import type { ResourceStatus, RunReport } from '../engine/results.js';
+import type { ResourceResult, ResourceStatus, RunReport } from '../engine/results.js';
 import type { HostFacts } from '../engine/facts.js';
 
 /** `keel provision` and `keel plan`. */
@@ -42,6 +42,9 @@ export interface ResourceJson {
 }
 
 export function runJson(report: RunReport): RunJson {
+  // Hosts that share a result (results.ts okResult) share its JSON, and writeJson writes its text once.
+  const shared = new Map<ResourceResult, ResourceJson>();
+  const resourceJson = (r: ResourceResult) => shared.get(r) ?? shared.set(r, toResourceJson(r)).get(r)!;
   return {
     env: report.env,
     check: report.check,
@@ -61,14 +64,18 @@ export function runJson(report: RunReport): RunJson {
       durationMs: h.durationMs,
       ...(h.notes?.length ? { notes: h.notes } : {}),
       ...(h.facts && { facts: h.facts }),
-      resources: h.resources.map((r) => ({
-        id: r.id,
-        status: r.status,
-        reason: r.reason,
-        ...(r.uncertain ? { uncertain: true as const } : {}),
-        ...(r.output ? { output: r.output, code: r.code } : {}),
-      })),
+      resources: h.resources.map(resourceJson),
     })),
+  };
+}
+
+function toResourceJson(r: ResourceResult): ResourceJson {
+  return {
+    id: r.id,
+    status: r.status,
+    reason: r.reason,
+    ...(r.uncertain ? { uncertain: true as const } : {}),
+    ...(r.output ? { output: r.output, code: r.code } : {}),
   };
 }
 

@@ -36,6 +36,8 @@ export function consoleOutput(redactor = new Redactor()): Output {
         v,
         (text) => write('stdout', text),
         (x) => redactor.maskValue(x),
+        // Each resource's result on its own: hosts that share one share its text.
+        4,
       ),
     isTTY: Boolean(process.stdout.isTTY),
   };

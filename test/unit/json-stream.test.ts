@@ -5,7 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { writeJson } from '../../src/report/json-stream.js';
 import { Redactor } from '../../src/report/redact.js';
 
+// One result several hosts share, and the same object at another indent.
+const shared = { id: 'a/file:/etc/x', status: 'ok', reason: 'hunter2 is set\nsecond line' };
 const values: unknown[] = [
+  { hosts: [{ resources: [shared, shared] }, { resources: [shared, { ...shared }] }], top: shared, list: [[shared]] },
   null,
   0,
   -1.5,
@@ -45,6 +48,23 @@ describe('writeJson', () => {
         }
       }
     }
+  });
+
+  it("makes a shared result's text at most twice, however many hosts share it", () => {
+    const report = { hosts: Array.from({ length: 10 }, (_, i) => ({ name: `h${i}`, resources: [shared, { id: `own${i}` }] })) };
+    let masked = 0;
+    const pieces: string[] = [];
+    writeJson(
+      report,
+      (t) => pieces.push(t),
+      (x) => {
+        if (x === shared) masked++;
+        return x;
+      },
+      4,
+    );
+    expect(pieces.join('')).toBe(JSON.stringify(report, null, 2) + '\n');
+    expect(masked).toBe(2);
   });
 
   it('writes a large report in pieces, not at once', () => {
