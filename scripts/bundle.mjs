@@ -75,10 +75,11 @@ const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) {
 const WRAP_TAIL = '\n});';
 
 /**
- * Every character past ASCII as a \\u escape: the same character in a string, a template, a
- * regular expression or an identifier, and only text in a comment. esbuild escapes those of
- * the code it prints but keeps comments as they are, and the generated code is carried as it is.
- * A backslash right before such a character would change meaning, so the build stops there.
+ * Every character past ASCII as a \\u escape (UTF-16 units): the same character in a string, a
+ * template or a regular expression, and only text in a comment. esbuild already escapes the
+ * code it prints (strings, identifiers) but keeps comments as they are, and the generated code
+ * is carried as it is. A backslash right before such a character would change meaning, so the
+ * build stops there; an escape where one is not allowed fails when any command loads the bundle.
  */
 function asciiOnly(text) {
   return text.replace(/[^\x00-\x7f]/g, (c, at) => {
@@ -86,6 +87,7 @@ function asciiOnly(text) {
     return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
   });
 }
+
 // dist/generated/'s modules (scripts/build-generated.mjs ran before), carried at the end of the
 // script, each one evaluated when src/generated.ts first asks for it: inside the bundle, V8's
 // code cache holds the validators' and templates' functions, which it cannot for a file
