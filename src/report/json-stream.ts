@@ -10,20 +10,17 @@
  *  JSON.stringify(value, null, 2) (of `mask` applied to each value below `depth`). */
 export function writeJson(value: unknown, write: (text: string) => void, mask: <T>(v: T) => T = (v) => v, depth = 3, chunk = 64 * 1024): void {
   // An object met again below `depth` (a result hosts share) is written from the text made
-  // the second time; only those are kept, so a report of distinct results is not held whole.
-  const seen = new WeakSet<object>();
-  const texts = new WeakMap<object, { indent: string; text: string }>();
+  // the second time. Only those texts are kept (null: met once), so a report of distinct
+  // results is never held whole.
+  const texts = new WeakMap<object, string | null>();
   const leaf = (v: unknown, indent: string): string => {
-    if (v === null || typeof v !== 'object') return stringify(v, indent, mask);
-    const known = texts.get(v);
-    if (known?.indent === indent) return known.text;
-    if (!seen.has(v)) {
-      seen.add(v);
-      return stringify(v, indent, mask);
+    if (v === null || typeof v !== 'object') return indented(JSON.stringify(mask(v), null, 2), indent);
+    let text = texts.get(v);
+    if (!text) {
+      text = JSON.stringify(mask(v), null, 2);
+      texts.set(v, texts.has(v) ? text : null);
     }
-    const text = stringify(v, indent, mask);
-    texts.set(v, { indent, text });
-    return text;
+    return indented(text, indent);
   };
   let buf = '';
   const out = (s: string) => {
@@ -37,8 +34,9 @@ export function writeJson(value: unknown, write: (text: string) => void, mask: <
   write(buf + '\n');
 }
 
-function stringify(v: unknown, indent: string, mask: <T>(v: T) => T): string {
-  return JSON.stringify(mask(v), null, 2).replaceAll('\n', `\n${indent}`);
+/** JSON.stringify's text of a value written where `indent` stands. */
+function indented(text: string, indent: string): string {
+  return text.replaceAll('\n', `\n${indent}`);
 }
 
 /** What JSON.stringify leaves out of an object and writes as null in an array. */

@@ -98,11 +98,10 @@ export const lineType: ResourceType<LineParams> = {
       }),
     ];
     const awk = (n: number, env: Shell[]) => sh`KEEL_FN=${n} ${joinShell(env, ' ')} awk ${PROBE_AWK} 2>/dev/null`;
-    if (files.length < 2)
-      return joinShell(
-        files.map((f) => sh`if [ -f ${f.path} ]; then ${awk(1, fileEnv(f, '1', raw('1')))}; fi\n`),
-        '',
-      );
+    if (files.length < 2) {
+      const alone = files.map((f) => sh`if [ -f ${f.path} ]; then ${awk(1, fileEnv(f, '1', raw('1')))}; fi\n`);
+      return joinShell(alone, '');
+    }
     // Several files: one awk reads them all (a process each cost about 1.5 ms on the host).
     // It prints nothing unless it ends well; if it fails (a regexp this awk cannot compile),
     // each file gets its own awk (KEEL_ONLY), so one bad item does not hide the others' facts.
