@@ -51,10 +51,12 @@ hb.registerHelper('range', (from: unknown, to: unknown) => {
 export const DECLARED = Symbol('declared variables');
 
 interface Compiled {
-  ast: hbs.AST.Program;
-  /** Handlebars' compiled function; null for a plain template (text and {{path}} only),
-   *  which `interpolate` renders without compiling: most role values and many config files
-   *  are plain, and Handlebars' compiler costs ~10 ms per template on a cold start. */
+  /** The paths the template reads that must exist (checkNames). */
+  checks: NameCheck[];
+  /** The AST of a plain template (text and {{path}} only), which `interpolate` renders
+   *  without compiling: most role values and many config files are plain, and Handlebars'
+   *  compiler costs ~10 ms per template on a cold start. Null when `fn` renders it. */
+  plain: hbs.AST.Program | null;
   fn: HandlebarsTemplateDelegate | null;
 }
 
@@ -67,23 +69,28 @@ export function render(source: string, context: Vars, where: SourceLocation): st
   let entry = cache.get(source);
   try {
     if (!entry) {
-      const ast = quickParse(source) ?? hb.parse(source);
-      entry = { ast, fn: isPlain(ast) ? null : compiled(source) };
+      entry = analyzed(source);
       cache.set(source, entry);
     }
-    checkNames(entry.ast, context, where);
-    return entry.fn ? entry.fn(context) : interpolate(entry.ast, context);
+    checkNames(entry.checks, context, where);
+    return entry.fn ? entry.fn(context) : interpolate(entry.plain!, context);
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     throw templateError(err, where);
   }
 }
 
-/** Handlebars' function for `source`: from the templates precompiled when keel was built (the
- *  built-in roles'), else compiled when first called, as Handlebars does. */
-function compiled(source: string): HandlebarsTemplateDelegate {
-  const spec = precompiledTemplate(sourceKey(source));
-  return spec ? hb.template(spec) : hb.compile(source, OPTIONS);
+/** A plain source is parsed by quickParse; a built-in one comes precompiled with its checks, as
+ *  the build found them (Handlebars' parser took half of a `keel plan`'s compile on the demo's
+ *  stack); any other is parsed and compiled here, as Handlebars does when first called. */
+function analyzed(source: string): Compiled {
+  const quick = quickParse(source);
+  if (quick) return { checks: namesToCheck(quick), plain: quick, fn: null };
+  const pre = precompiledTemplate(sourceKey(source));
+  if (pre) return { checks: pre.checks, plain: null, fn: hb.template(pre.spec()) };
+  const ast = hb.parse(source);
+  if (isPlain(ast)) return { checks: namesToCheck(ast), plain: ast, fn: null };
+  return { checks: namesToCheck(ast), plain: null, fn: hb.compile(source, OPTIONS) };
 }
 
 /** The key of a template's source among the precompiled ones. */
@@ -91,9 +98,9 @@ export function sourceKey(source: string): string {
   return createHash('sha1').update(source).digest('base64');
 }
 
-/** Handlebars' precompiled spec (JavaScript) for `source`, or null when keel renders it
- *  without compiling (no `{{`, or plain: see isPlain). */
-export function precompileSource(source: string): string | null {
+/** Handlebars' precompiled spec (JavaScript) for `source`, the paths it must check and the
+ *  names it reads; null when keel renders it without compiling (no `{{`, or plain: isPlain). */
+export function precompileSource(source: string): { spec: string; checks: NameCheck[]; names: string[] } | null {
   if (!source.includes('{{')) return null;
   let ast: hbs.AST.Program;
   try {
@@ -101,7 +108,9 @@ export function precompileSource(source: string): string | null {
   } catch {
     return null; // a syntax error is reported where the template is rendered
   }
-  return isPlain(ast) ? null : (hb.precompile(source, OPTIONS) as unknown as string); // typed as the spec object, returned as its source
+  if (isPlain(ast)) return null;
+  // typed as the spec object, returned as its source
+  return { spec: hb.precompile(source, OPTIONS) as unknown as string, checks: namesToCheck(ast), names: namesIn(ast) };
 }
 
 /** Text, comments and `{{a.b}}` lookups only: no helpers, blocks, partials, @data or ../ */
@@ -160,13 +169,19 @@ function interpolate(ast: hbs.AST.Program, context: Vars): string {
 
 const BUILTIN_HELPERS = new Set(['if', 'unless', 'each', 'with', 'lookup', 'log']);
 
+/** A path a template reads that must exist: its text, its parts, and where it starts in the
+ *  template (Handlebars' line from 1 and column from 0). Plain data, so that the build can
+ *  write a built-in template's checks next to its precompiled spec. */
+export type NameCheck = [original: string, parts: string[], line: number, column: number];
+
 /**
  * Handlebars' strict mode catches `{{typo}}` but not `{{#if typo}}` or `(eq typo "x")`, which
  * would silently be false. Every variable a template names must exist (or be declared by a
- * role); inside `#each`/`#with` the context changes, so names there are not checked.
+ * role); inside `#each`/`#with` the context changes, so names there are not checked. These
+ * are the paths to check, in the template's order, each once.
  */
-function checkNames(ast: hbs.AST.Program, context: Vars, where: SourceLocation): void {
-  const declared = (context as Record<symbol, unknown>)[DECLARED] as Set<string> | undefined;
+export function namesToCheck(ast: hbs.AST.Program): NameCheck[] {
+  const checks: NameCheck[] = [];
   const program = (p: hbs.AST.Program | undefined, scoped: boolean): void => p?.body.forEach((st) => statement(st, scoped));
   const statement = (st: hbs.AST.Statement, scoped: boolean): void => {
     if (st.type === 'MustacheStatement') call(st as hbs.AST.MustacheStatement, scoped);
@@ -191,24 +206,32 @@ function checkNames(ast: hbs.AST.Program, context: Vars, where: SourceLocation):
     else if (e.type === 'PathExpression') check(e as hbs.AST.PathExpression, scoped);
   };
   // A path checked once needs no second check: the context does not change meanwhile.
-  const checked = new Set<string>();
+  const seen = new Set<string>();
   const check = (p: hbs.AST.PathExpression, scoped: boolean): void => {
-    if (scoped || p.data || p.depth > 0 || p.parts.length === 0 || checked.has(p.original) || /^this\b/.test(p.original)) return;
-    checked.add(p.original);
+    if (scoped || p.data || p.depth > 0 || p.parts.length === 0 || seen.has(p.original) || /^this\b/.test(p.original)) return;
+    seen.add(p.original);
+    checks.push([p.original, p.parts, p.loc.start.line, p.loc.start.column]);
+  };
+  program(ast, false);
+  return checks;
+}
+
+/** The first of `checks` whose path the context lacks is an error at its line and column. */
+function checkNames(checks: NameCheck[], context: Vars, where: SourceLocation): void {
+  const declared = (context as Record<symbol, unknown>)[DECLARED] as Set<string> | undefined;
+  for (const [original, parts, line, column] of checks) {
     let cur: unknown = context;
-    for (const [i, part] of p.parts.entries()) {
-      if (cur === null || cur === undefined || typeof cur !== 'object') return; // a value, not a container: nothing to check
+    for (const [i, part] of parts.entries()) {
+      if (cur === null || cur === undefined || typeof cur !== 'object') break; // a value, not a container: nothing to check
       if (!(part in (cur as Vars))) {
-        if (i === 0 && declared?.has(part)) return;
-        const line = (where.line ?? 1) + p.loc.start.line - 1;
-        throw new ConfigError(`variable "${p.original}" is not defined`, { file: where.file, line, column: p.loc.start.column + 1 });
+        if (i === 0 && declared?.has(part)) break;
+        throw new ConfigError(`variable "${original}" is not defined`, { file: where.file, line: (where.line ?? 1) + line - 1, column: column + 1 });
       }
       // The last part's value is not needed: not reading it keeps a name only checked (in a
       // branch not taken) from counting as read (compile-reuse.ts).
-      if (i < p.parts.length - 1) cur = (cur as Vars)[part];
+      if (i < parts.length - 1) cur = (cur as Vars)[part];
     }
-  };
-  program(ast, false);
+  }
 }
 
 /** Adds to `into` the names referencedNames finds in every string inside `value` (strings,
@@ -224,12 +247,24 @@ export function collectReferencedNames(value: unknown, into: Set<string>): Set<s
  *  and blocks included; `this` and @data excluded). Used to tell a variable nothing reads. */
 export function referencedNames(source: string): string[] {
   if (!source.includes('{{')) return [];
-  let ast: hbs.AST.Program;
-  try {
-    ast = hb.parse(source);
-  } catch {
-    return []; // a syntax error is reported where the template is rendered
+  let names = namesCache.get(source);
+  if (names) return names;
+  const quick = quickParse(source);
+  if (quick) names = namesIn(quick);
+  else {
+    try {
+      names = precompiledTemplate(sourceKey(source))?.names ?? namesIn(hb.parse(source));
+    } catch {
+      return []; // a syntax error is reported where the template is rendered
+    }
   }
+  namesCache.set(source, names);
+  return names;
+}
+
+const namesCache = new Map<string, string[]>();
+
+function namesIn(ast: hbs.AST.Program): string[] {
   const names = new Set<string>();
   const visit = (node: unknown): void => {
     if (!node || typeof node !== 'object') return;
