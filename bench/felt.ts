@@ -18,6 +18,7 @@ import type { Ctx } from './phases.js';
 import { median, round } from './report.js';
 import { KeelProject } from './runners.js';
 import { makeWorkload } from './workload.js';
+import { quietMoment, summarize, type QuietGate, type QuietSummary } from './quiet.js';
 
 /** One keel checkout that is measured: this one, or the baseline. */
 export interface Keel {
@@ -50,8 +51,17 @@ export interface Felt {
   method: string;
   baseline: Keel | null;
   keel: Keel;
-  small_noop: { hosts: 1; resources: number; runs: number; load1: [number, number]; keel: Series; baseline: Series | null; ratio: number | null } | null;
-  demo_plan: { hosts: number; runs: number; load1: [number, number]; keel: Series; baseline: Series | null; ratio: number | null } | null;
+  small_noop: {
+    hosts: 1;
+    resources: number;
+    runs: number;
+    load1: [number, number];
+    keel: Series;
+    baseline: Series | null;
+    ratio: number | null;
+    quiet?: QuietSummary;
+  } | null;
+  demo_plan: { hosts: number; runs: number; load1: [number, number]; keel: Series; baseline: Series | null; ratio: number | null; quiet?: QuietSummary } | null;
   deploy: { hosts: string[]; runs: number; load1: [number, number]; keel: DeploySeries; baseline: DeploySeries | null; ratio: number | null } | null;
 }
 
@@ -193,7 +203,9 @@ async function smallNoop(ctx: Ctx, work: string, keelRoot: string, keels: Keel[]
   const runs = new Map<Keel['label'], Timed[]>(keels.map((k) => [k.label, []]));
   const errors = new Map<Keel['label'], string[]>(keels.map((k) => [k.label, []]));
   const start = load1();
+  const gates: QuietGate[] = [];
   for (let i = 0; i < o.runs; i++) {
+    gates.push(await quietMoment());
     for (const k of i % 2 ? [...keels].reverse() : keels) {
       const r = await timedKeel(k, args, dirOf(k), k.label === 'keel' ? join(work, 'felt-phases.json') : null);
       const changed = r.code === 0 ? (JSON.parse(r.stdout) as { changed: number }).changed : null;
@@ -204,7 +216,16 @@ async function smallNoop(ctx: Ctx, work: string, keelRoot: string, keels: Keel[]
   ctx.log(`felt: small no-op, ${o.runs} runs each`);
   const mine = series(runs.get('keel')!, errors.get('keel')!, true);
   const base = keels.length > 1 ? series(runs.get('baseline')!, errors.get('baseline')!, false) : null;
-  return { hosts: 1, resources: o.resources, runs: o.runs, load1: [start, load1()], keel: mine, baseline: base, ratio: ratioOf(base, mine) };
+  return {
+    hosts: 1,
+    resources: o.resources,
+    runs: o.runs,
+    load1: [start, load1()],
+    keel: mine,
+    baseline: base,
+    ratio: ratioOf(base, mine),
+    quiet: summarize(gates),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,7 +292,9 @@ async function demoPlan(ctx: Ctx, stacks: Stack[], n: number): Promise<Felt['dem
   // The demo itself ran provision: roles are parsed and kept already.
   const start = load1();
   ctx.log(`felt: keel plan local on the demo's three hosts, ${n} runs each`);
+  const gates: QuietGate[] = [];
   for (let i = 0; i < n; i++) {
+    gates.push(await quietMoment());
     for (const s of i % 2 ? [...stacks].reverse() : stacks) {
       const phases = s.keel.label === 'keel' ? join(s.root, 'plan-phases.json') : null;
       const r = await timedKeel(s.keel, ['plan', 'local', '--output', 'json'], s.root, phases);
@@ -282,7 +305,7 @@ async function demoPlan(ctx: Ctx, stacks: Stack[], n: number): Promise<Felt['dem
   }
   const mine = series(runs.get('keel')!, errors.get('keel')!, true);
   const base = stacks.length > 1 ? series(runs.get('baseline')!, errors.get('baseline')!, false) : null;
-  return { hosts: 3, runs: n, load1: [start, load1()], keel: mine, baseline: base, ratio: ratioOf(base, mine) };
+  return { hosts: 3, runs: n, load1: [start, load1()], keel: mine, baseline: base, ratio: ratioOf(base, mine), quiet: summarize(gates) };
 }
 
 interface DeployJson {

@@ -3,6 +3,7 @@
 import type { Felt } from './felt.js';
 import type { NoopProfile } from './profile.js';
 import type { Distribution, VaultBenchResult } from './vault.js';
+import { describeQuiet, type QuietSummary } from './quiet.js';
 
 export type ScenarioName = 'first' | 'noop' | 'change5';
 
@@ -59,6 +60,8 @@ export interface BenchResult {
     cpu_s?: [number | null, number | null];
     /** Median ms per phase of those runs (KEEL_PHASE_TIMES), at each size. */
     phases_ms?: [Record<string, number> | null, Record<string, number> | null];
+    /** How the pairs waited for a quiet machine (bench/quiet.ts). */
+    quiet?: QuietSummary;
   } | null;
   /** The scaling no-op taken apart (bench/profile.ts): medians per size, and the differences. */
   breakdown: Breakdown | null;
@@ -361,7 +364,7 @@ export function markdown(result: BenchResult): string {
           `No-op scaling (keel, ${sc.hosts} hosts): ${sc.resources[0]} resources ${fmt(sc.noop_s[0])} s → ` +
             `${sc.resources[1]} resources ${fmt(sc.noop_s[1])} s (${fmt(sc.growth_pct, 1)} %; ` +
             `median of the ${sc.pairs ?? 0} pairs' ratios ${fmt(sc.paired_growth_pct ?? null, 1)} %), ` +
-            `round trips/host ${fmt(sc.round_trips_per_host[0], 0)} → ${fmt(sc.round_trips_per_host[1], 0)}.`,
+            `round trips/host ${fmt(sc.round_trips_per_host[0], 0)} → ${fmt(sc.round_trips_per_host[1], 0)}.${describeQuiet(sc.quiet)}`,
           '',
           ...scalingPhases(sc),
         ]
@@ -464,6 +467,12 @@ function feltSection(r: BenchResult): string[] {
         ]
       : []),
     ...(errors.length ? [`Failed runs (left out of the medians): ${errors.slice(0, 6).join('; ')}`, ''] : []),
+    ...(
+      [
+        ['Small no-op', f.small_noop?.quiet],
+        ['Plan', f.demo_plan?.quiet],
+      ] as const
+    ).flatMap(([what, q]) => (q ? [`${what}:${describeQuiet(q)}`, ''] : [])),
     f.method,
     '',
   ];
