@@ -18,7 +18,7 @@ import type { Ctx } from './phases.js';
 import { median, round } from './report.js';
 import { KeelProject } from './runners.js';
 import { makeWorkload } from './workload.js';
-import { quietMoment, summarize, type QuietGate, type QuietSummary } from './quiet.js';
+import { QuietGates, type QuietSummary } from './quiet.js';
 
 /** One keel checkout that is measured: this one, or the baseline. */
 export interface Keel {
@@ -203,9 +203,9 @@ async function smallNoop(ctx: Ctx, work: string, keelRoot: string, keels: Keel[]
   const runs = new Map<Keel['label'], Timed[]>(keels.map((k) => [k.label, []]));
   const errors = new Map<Keel['label'], string[]>(keels.map((k) => [k.label, []]));
   const start = load1();
-  const gates: QuietGate[] = [];
+  const quiet = new QuietGates();
   for (let i = 0; i < o.runs; i++) {
-    gates.push(await quietMoment());
+    await quiet.wait();
     for (const k of i % 2 ? [...keels].reverse() : keels) {
       const r = await timedKeel(k, args, dirOf(k), k.label === 'keel' ? join(work, 'felt-phases.json') : null);
       const changed = r.code === 0 ? (JSON.parse(r.stdout) as { changed: number }).changed : null;
@@ -224,7 +224,7 @@ async function smallNoop(ctx: Ctx, work: string, keelRoot: string, keels: Keel[]
     keel: mine,
     baseline: base,
     ratio: ratioOf(base, mine),
-    quiet: summarize(gates),
+    quiet: quiet.summary(),
   };
 }
 
@@ -292,9 +292,9 @@ async function demoPlan(ctx: Ctx, stacks: Stack[], n: number): Promise<Felt['dem
   // The demo itself ran provision: roles are parsed and kept already.
   const start = load1();
   ctx.log(`felt: keel plan local on the demo's three hosts, ${n} runs each`);
-  const gates: QuietGate[] = [];
+  const quiet = new QuietGates();
   for (let i = 0; i < n; i++) {
-    gates.push(await quietMoment());
+    await quiet.wait();
     for (const s of i % 2 ? [...stacks].reverse() : stacks) {
       const phases = s.keel.label === 'keel' ? join(s.root, 'plan-phases.json') : null;
       const r = await timedKeel(s.keel, ['plan', 'local', '--output', 'json'], s.root, phases);
@@ -305,7 +305,7 @@ async function demoPlan(ctx: Ctx, stacks: Stack[], n: number): Promise<Felt['dem
   }
   const mine = series(runs.get('keel')!, errors.get('keel')!, true);
   const base = stacks.length > 1 ? series(runs.get('baseline')!, errors.get('baseline')!, false) : null;
-  return { hosts: 3, runs: n, load1: [start, load1()], keel: mine, baseline: base, ratio: ratioOf(base, mine), quiet: summarize(gates) };
+  return { hosts: 3, runs: n, load1: [start, load1()], keel: mine, baseline: base, ratio: ratioOf(base, mine), quiet: quiet.summary() };
 }
 
 interface DeployJson {

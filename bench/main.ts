@@ -40,7 +40,7 @@ import {
 } from './phases.js';
 import type { ProbeRecording } from './replay.js';
 import { destroyStacksNow, feltPhase } from './felt.js';
-import { quietMoment, summarize as summarizeQuiet, type QuietGate } from './quiet.js';
+import { QuietGates } from './quiet.js';
 import { countResources, digestScript, driftScript, driftedPaths, makeWorkload, resetScript, type Workload } from './workload.js';
 
 const t0 = Date.now();
@@ -429,10 +429,10 @@ async function scalingPhase(
   const runs: [ToolRun[], ToolRun[]] = [[], []];
   /** large / small, per repeat whose two runs both succeeded. */
   const ratios: number[] = [];
-  const gates: QuietGate[] = [];
+  const quiet = new QuietGates();
   for (let rep = 0; rep < opts.scalingRepeats; rep++) {
     const order = inTurn<[number, KeelProject]>(rep, [0, small], [1, large]);
-    gates.push(await quietMoment());
+    await quiet.wait();
     const pair: (ToolRun | undefined)[] = [];
     for (const [i, project] of order) {
       log(`scaling: no-op ${project.workload.resources} resources, repeat ${rep + 1}/${opts.scalingRepeats}`);
@@ -457,7 +457,7 @@ async function scalingPhase(
     runs: [runs[0].map((r) => round(r.seconds)!), runs[1].map((r) => round(r.seconds)!)],
     cpu_s: cpu,
     phases_ms: [medianPhases(runs[0]), medianPhases(runs[1])],
-    quiet: summarizeQuiet(gates),
+    quiet: quiet.summary(),
   };
   let breakdown: Breakdown | null = null;
   if (opts.breakdown) {

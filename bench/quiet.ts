@@ -56,6 +56,19 @@ export async function quietMoment(opts: QuietOptions = QUIET): Promise<QuietGate
   }
 }
 
+/** The gates of one series of pairs: wait() before each pair, summary() for the results. */
+export class QuietGates {
+  private readonly gates: QuietGate[] = [];
+
+  async wait(): Promise<void> {
+    this.gates.push(await quietMoment());
+  }
+
+  summary(): QuietSummary {
+    return summarize(this.gates);
+  }
+}
+
 /** What the results say about the gates of one series of pairs. */
 export interface QuietSummary {
   pairs: number;
