@@ -15,7 +15,7 @@ import type { DecideContext, Facts, ProbeItem, ResourceType } from '../resources
 import { NO_FACTS, parseFacts } from '../resources/types.js';
 import type { PlannedResource } from './plan.js';
 import { stepsBody, parseSteps, type ParsedSteps, type Step } from './steps.js';
-import { PRELUDE, RUN_DIR, wrap } from './script-parts.js';
+import { PRELUDE, RUN_DIR, wrap, wrapGathered } from './script-parts.js';
 import { factsSnippet } from './facts.js';
 import type { PlanVariant } from './plan.js';
 
@@ -79,7 +79,7 @@ function hostPathsProbe(resources: PlannedResource[], nonce: string): string {
 /** `prefix` runs first (the lock: taken with the probe, in the same round trip); then the
  *  host's facts are read (facts.ts), then every resource is probed. */
 export function buildProbeScript(resources: PlannedResource[], nonce: string, ctx: DecideContext, prefix = ''): string {
-  return wrap(PRELUDE + prefix + factsSnippet(nonce) + probeBody(resources, nonce, ctx));
+  return wrapGathered(PRELUDE + prefix + factsSnippet(nonce) + probeBody(resources, nonce, ctx));
 }
 
 /** The probe of a plan that depends on the host's facts: the facts are read first, then the
@@ -90,7 +90,7 @@ export function buildVariantProbeScript(variants: PlanVariant[], nonce: string, 
   variants.forEach((v, i) => {
     s += `${v.patterns.join(' | ')})\nprintf '%s X %s\\n' ${sh`${nonce} ${String(i)}`}\n${probeBody(activeResources(v.plan.resources), nonce, ctx)};;\n`;
   });
-  return wrap(s + '*) ;;\nesac\n');
+  return wrapGathered(s + '*) ;;\nesac\n');
 }
 
 /** Which variant's probe ran (buildVariantProbeScript), if any. */
