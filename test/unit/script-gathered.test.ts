@@ -21,8 +21,9 @@ function runSh(script: string, onErr: (err: string, outSoFar: string) => void = 
   const fd = openSync(outFile, 'w');
   const child = spawn('sh', ['-c', script], { stdio: ['ignore', fd, 'pipe'] });
   closeSync(fd);
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d: string) => onErr(d, readFileSync(outFile, 'utf8')));
+  const stderr = child.stderr!;
+  stderr.setEncoding('utf8');
+  stderr.on('data', (d: string) => onErr(d, readFileSync(outFile, 'utf8')));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
