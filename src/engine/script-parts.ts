@@ -22,8 +22,13 @@ export KEEL_RUN_DIR
 trap 'rm -rf -- "$KEEL_RUN_DIR"' EXIT
 `;
 
+/** The script as one shell function: `sh -s` reads all of it before any of it runs. */
+function defineMain(body: string): string {
+  return `keel_main() {\n${body}\n}\n`;
+}
+
 export function wrap(body: string): string {
-  return `keel_main() {\n${body}\n}\nkeel_main </dev/null\n`;
+  return defineMain(body) + 'keel_main </dev/null\n';
 }
 
 /**
@@ -38,8 +43,8 @@ export function wrap(body: string): string {
  */
 export function wrapGathered(body: string): string {
   return (
-    `keel_main() {\n${body}\n}\n` +
-    `keel_out=$( (keel_main </dev/null); keel_rc=$?; printf .; exit $keel_rc); keel_rc=$?\n` +
+    defineMain(body) +
+    'keel_out=$( (keel_main </dev/null); keel_rc=$?; printf .; exit $keel_rc); keel_rc=$?\n' +
     `printf '%s' "\${keel_out%.}"\n(exit $keel_rc)\n`
   );
 }
