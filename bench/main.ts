@@ -7,6 +7,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { keelPackageRoot } from '../src/target/docker.js';
 import { dockerExecSh } from '../src/target/docker-cli.js';
+import { nodeStartNote, settleNodeStart } from './node-start.js';
 import { parseOptions, type BenchOptions } from './options.js';
 import {
   markdown,
@@ -96,6 +97,11 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
   const unavailable = new Map<Tool, string>();
   const wantsAnsible = opts.tools.some((t) => t !== 'keel');
   if (wantsAnsible) ensureAnsible(unavailable, opts.tools);
+
+  // Before any keel runs: every child inherits the environment as this leaves it.
+  const nodeStart = settleNodeStart(opts.keepNodeExtraCaCerts);
+  const startNote = nodeStartNote(nodeStart);
+  if (startNote) notes.push(startNote);
 
   const load = new LoadSampler(BENCH_LABEL);
   // Systemd targets hold several inotify instances each; others' tests on this machine use them too.
@@ -195,6 +201,7 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     versions: versions(keelRoot),
     machine: machine(),
+    node_start: nodeStart,
     options: {
       ...opts,
       ansibleMaxHosts: Number.isFinite(opts.ansibleMaxHosts) ? opts.ansibleMaxHosts : null,

@@ -45,6 +45,8 @@ export interface BenchOptions {
   deployRuns: number;
   /** Another keel checkout to measure the same way, alternated (its `npm ci` done). */
   baseline: string | null;
+  /** Time keel with NODE_EXTRA_CA_CERTS as this machine sets it (bench/node-start.ts). */
+  keepNodeExtraCaCerts: boolean;
 }
 
 const TOOLS: readonly Tool[] = ['keel', 'ansible', 'mitogen'];
@@ -55,6 +57,7 @@ export const USAGE = `usage: npm run bench -- [--hosts 1,10,100] [--repeats 3] [
                        [--light-above 20] [--no-vault] [--vault-runs 50] [--scale 100,300,1000] [--no-scale]
                        [--fake-workers 4] [--fake-delay-ms N] [--mitogen-max-hosts N]
                        [--no-felt] [--felt-runs 10] [--felt-resources 25] [--no-deploy] [--deploy-runs 5] [--baseline DIR]
+                       [--keep-node-extra-ca-certs]
   --quick               1 host, 20 resources, 1 repeat, keel only (unless --tools is given); no vault, no fake
                         endpoints and no breakdown unless asked for (--vault-runs, --scale, --breakdown)
   --out FILE            where the JSON goes (default bench/results/latest.json; the table goes beside it as .md)
@@ -81,7 +84,9 @@ export const USAGE = `usage: npm run bench -- [--hosts 1,10,100] [--repeats 3] [
   --no-deploy           skip the demo stack (its plan and the code-only deploys)
   --deploy-runs N       code-only deploys (default 5)
   --baseline DIR        measure another keel checkout (its npm ci done) the same way, alternated run by run: the
-                        small no-op on the same target, the demo and deploys on a stack of its own (its scripts/demo.mjs)`;
+                        small no-op on the same target, the demo and deploys on a stack of its own (its scripts/demo.mjs)
+  --keep-node-extra-ca-certs  time keel with NODE_EXTRA_CA_CERTS as set (by default the bench measures what it
+                        costs a Node start, records it, and runs keel without it: bench/node-start.ts)`;
 
 export function parseOptions(argv: string[]): BenchOptions {
   const o: BenchOptions = {
@@ -112,6 +117,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     deploy: true,
     deployRuns: 5,
     baseline: null,
+    keepNodeExtraCaCerts: false,
   };
   const given = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -176,6 +182,9 @@ export function parseOptions(argv: string[]): BenchOptions {
         break;
       case '--baseline':
         o.baseline = value();
+        break;
+      case '--keep-node-extra-ca-certs':
+        o.keepNodeExtraCaCerts = true;
         break;
       case '--ansible-repeats':
         o.ansibleRepeats = positive(value(), flag);

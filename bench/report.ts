@@ -1,5 +1,6 @@
 // The result document (bench/results/latest.json), the table (terminal and latest.md) and the
 // PASS/MISS verdict per target.
+import type { NodeStart } from './node-start.js';
 import type { Felt } from './felt.js';
 import type { NoopProfile } from './profile.js';
 import type { Distribution, VaultBenchResult } from './vault.js';
@@ -42,6 +43,8 @@ export interface BenchResult {
   command: string;
   versions: Record<string, string | null>;
   machine: Record<string, string | number>;
+  /** NODE_EXTRA_CA_CERTS: what it costs a Node start here, and whether keel ran with it. */
+  node_start?: NodeStart;
   options: Record<string, unknown>;
   targets_kind: string;
   timing: string;
@@ -409,6 +412,18 @@ function scalingPhases(sc: NonNullable<BenchResult['scaling']>): string[] {
   ];
 }
 
+/** What NODE_EXTRA_CA_CERTS cost a Node start here, and whether the times above include it. */
+function nodeStartLines(n: NodeStart | undefined): string[] {
+  if (!n?.node_e0_ms) return [];
+  const { with: w, without } = n.node_e0_ms;
+  return [
+    `Node's start: this machine sets NODE_EXTRA_CA_CERTS, and Node 20 then builds its TLS root store at every start ` +
+      `(\`node -e 0\`: ${w} ms with it, ${without} ms without). ` +
+      (n.kept_for_keel ? 'keel ran with it: the times above include that.' : 'keel ran without it (bench/node-start.ts).'),
+    '',
+  ];
+}
+
 function feltSection(r: BenchResult): string[] {
   const f = r.felt;
   if (!f) return [];
@@ -442,6 +457,7 @@ function feltSection(r: BenchResult): string[] {
       row('code-only deploy, web1 + worker1', f.deploy),
     ].filter((x): x is string => x !== null),
     '',
+    ...nodeStartLines(r.node_start),
     ...(phases.length
       ? [
           "Where keel's time goes (ms, medians of its runs; waits on hosts may overlap the work: see bench/README.md):",
