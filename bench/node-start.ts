@@ -6,8 +6,9 @@
 // (both checkouts alike) without the variable, unless --keep-node-extra-ca-certs. Ansible does
 // not read it.
 import { spawnSync } from 'node:child_process';
+import { median, round } from './report.js';
 
-export const EXTRA_CA_VAR = 'NODE_EXTRA_CA_CERTS';
+const EXTRA_CA_VAR = 'NODE_EXTRA_CA_CERTS';
 
 export interface NodeStart {
   /** The variable's value in the bench's environment (a path), or null when unset. */
@@ -23,32 +24,19 @@ export interface NodeStart {
 export function settleNodeStart(keep: boolean, runs = 15): NodeStart {
   const value = process.env[EXTRA_CA_VAR] ?? null;
   if (value === null) return { extra_ca_certs: null, kept_for_keel: true, node_e0_ms: null };
-  const withVar: number[] = [];
-  const without: number[] = [];
   const { [EXTRA_CA_VAR]: _dropped, ...clean } = process.env;
+  const withVar = { env: process.env, ms: [] as number[] };
+  const without = { env: clean, ms: [] as number[] };
   for (let i = 0; i < runs; i++) {
-    for (const [env, into] of (i % 2
-      ? [
-          [clean, without],
-          [process.env, withVar],
-        ]
-      : [
-          [process.env, withVar],
-          [clean, without],
-        ]) as [NodeJS.ProcessEnv, number[]][]) {
+    for (const side of i % 2 ? [without, withVar] : [withVar, without]) {
       const t = process.hrtime.bigint();
-      spawnSync(process.execPath, ['-e', '0'], { env, stdio: 'ignore' });
-      into.push(Number(process.hrtime.bigint() - t) / 1e6);
+      spawnSync(process.execPath, ['-e', '0'], { env: side.env, stdio: 'ignore' });
+      side.ms.push(Number(process.hrtime.bigint() - t) / 1e6);
     }
   }
   if (!keep) delete process.env[EXTRA_CA_VAR];
-  return { extra_ca_certs: value, kept_for_keel: keep, node_e0_ms: { with: median(withVar), without: median(without), runs } };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return Math.round((s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2) * 10) / 10;
+  const ms = (side: { ms: number[] }) => round(median(side.ms), 1)!;
+  return { extra_ca_certs: value, kept_for_keel: keep, node_e0_ms: { with: ms(withVar), without: ms(without), runs } };
 }
 
 /** One line for the results' notes. */

@@ -412,18 +412,6 @@ function scalingPhases(sc: NonNullable<BenchResult['scaling']>): string[] {
   ];
 }
 
-/** What NODE_EXTRA_CA_CERTS cost a Node start here, and whether the times above include it. */
-function nodeStartLines(n: NodeStart | undefined): string[] {
-  if (!n?.node_e0_ms) return [];
-  const { with: w, without } = n.node_e0_ms;
-  return [
-    `Node's start: this machine sets NODE_EXTRA_CA_CERTS, and Node 20 then builds its TLS root store at every start ` +
-      `(\`node -e 0\`: ${w} ms with it, ${without} ms without). ` +
-      (n.kept_for_keel ? 'keel ran with it: the times above include that.' : 'keel ran without it (bench/node-start.ts).'),
-    '',
-  ];
-}
-
 function feltSection(r: BenchResult): string[] {
   const f = r.felt;
   if (!f) return [];
@@ -457,7 +445,6 @@ function feltSection(r: BenchResult): string[] {
       row('code-only deploy, web1 + worker1', f.deploy),
     ].filter((x): x is string => x !== null),
     '',
-    ...nodeStartLines(r.node_start),
     ...(phases.length
       ? [
           "Where keel's time goes (ms, medians of its runs; waits on hosts may overlap the work: see bench/README.md):",
