@@ -6,7 +6,7 @@ import { quote } from '../shell/quote.js';
 import { ConfigError, ConfigErrors, throwIfAny, type SourceLocation } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
 import { precompiledTemplate } from './template-precompiled.js';
-import { quickParse } from './template-quick.js';
+import { scanPlain, type PlainTemplate } from './template-quick.js';
 
 const hb = Handlebars.create();
 /** keel's Handlebars, with its helpers (tests compare precompiled and compiled templates). */
@@ -53,10 +53,10 @@ export const DECLARED = Symbol('declared variables');
 interface Compiled {
   /** The paths the template reads that must exist (checkNames). */
   checks: NameCheck[];
-  /** The AST of a plain template (text and {{path}} only), which `interpolate` renders
-   *  without compiling: most role values and many config files are plain, and Handlebars'
-   *  compiler costs ~10 ms per template on a cold start. Null when `fn` renders it. */
-  plain: hbs.AST.Program | null;
+  /** A plain template (text and {{path}} only), which `interpolate` renders without
+   *  compiling: most role values and many config files are plain, and Handlebars' compiler
+   *  costs ~10 ms per template on a cold start. Null when `fn` renders it. */
+  plain: PlainTemplate | null;
   fn: HandlebarsTemplateDelegate | null;
 }
 
@@ -80,17 +80,47 @@ export function render(source: string, context: Vars, where: SourceLocation): st
   }
 }
 
-/** A plain source is parsed by quickParse; a built-in one comes precompiled with its checks, as
+/** A plain source is read by scanPlain; a built-in one comes precompiled with its checks, as
  *  the build found them (Handlebars' parser took half of a `keel plan`'s compile on the demo's
  *  stack); any other is parsed and compiled here, as Handlebars does when first called. */
 function analyzed(source: string): Compiled {
-  const quick = quickParse(source);
-  if (quick) return { checks: namesToCheck(quick), plain: quick, fn: null };
+  const quick = scanPlain(source);
+  if (quick) return { checks: plainChecks(quick), plain: quick, fn: null };
   const pre = precompiledTemplate(sourceKey(source));
   if (pre) return { checks: pre.checks, plain: null, fn: hb.template(pre.spec()) };
   const ast = hb.parse(source);
-  if (isPlain(ast)) return { checks: namesToCheck(ast), plain: ast, fn: null };
+  if (isPlain(ast)) {
+    const plain = plainOf(ast);
+    return { checks: plainChecks(plain), plain, fn: null };
+  }
   return { checks: namesToCheck(ast), plain: null, fn: hb.compile(source, OPTIONS) };
+}
+
+/** What namesToCheck gives for a plain template: each path once, in the template's order. */
+function plainChecks(plain: PlainTemplate): NameCheck[] {
+  const checks: NameCheck[] = [];
+  const seen = new Set<string>();
+  for (const p of plain.paths) {
+    if (seen.has(p.original)) continue;
+    seen.add(p.original);
+    checks.push([p.original, p.parts, p.line, p.column]);
+  }
+  return checks;
+}
+
+/** Handlebars' AST of a plain template (isPlain) as its parts: comments print nothing. */
+function plainOf(ast: hbs.AST.Program): PlainTemplate {
+  const texts = [''];
+  const paths: PlainTemplate['paths'] = [];
+  for (const st of ast.body) {
+    if (st.type === 'ContentStatement') texts[texts.length - 1] += (st as hbs.AST.ContentStatement).value;
+    else if (st.type === 'MustacheStatement') {
+      const p = (st as hbs.AST.MustacheStatement).path as hbs.AST.PathExpression;
+      paths.push({ original: p.original, parts: p.parts, line: p.loc.start.line, column: p.loc.start.column });
+      texts.push('');
+    }
+  }
+  return { texts, paths };
 }
 
 /** The key of a template's source among the precompiled ones. */
@@ -137,32 +167,25 @@ function isPlain(ast: hbs.AST.Program): boolean {
 /** What Handlebars' strict, noEscape output is for a plain template: every part of a path
  *  must exist (else the same "not defined" error), own properties only (Handlebars hides
  *  inherited ones), null and undefined print as nothing, anything else as String(value). */
-function interpolate(ast: hbs.AST.Program, context: Vars): string {
-  let out = '';
+function interpolate(plain: PlainTemplate, context: Vars): string {
+  let out = plain.texts[0]!;
   // A name used again in the same template prints what it printed the first time: the
   // context is not changed while a template renders, and its lookups go through proxies.
   const printed = new Map<string, string>();
-  for (const st of ast.body) {
-    if (st.type === 'ContentStatement') out += (st as hbs.AST.ContentStatement).value;
-    else if (st.type === 'MustacheStatement') {
-      const path = (st as hbs.AST.MustacheStatement).path as hbs.AST.PathExpression;
-      const known = printed.get(path.original);
-      if (known !== undefined) {
-        out += known;
-        continue;
-      }
+  for (const [i, path] of plain.paths.entries()) {
+    let text = printed.get(path.original);
+    if (text === undefined) {
       let cur: unknown = context;
       for (const part of path.parts) {
         if (cur === null || (typeof cur !== 'object' && typeof cur !== 'function') || !(part in (cur as object))) {
-          const { line, column } = path.loc.start;
-          throw new Error(`"${part}" not defined in ${String(cur)} - ${line}:${column}`);
+          throw new Error(`"${part}" not defined in ${String(cur)} - ${path.line}:${path.column}`);
         }
         cur = Object.prototype.hasOwnProperty.call(cur, part) ? (cur as Vars)[part] : undefined;
       }
-      const text = cur !== null && cur !== undefined ? String(cur) : '';
+      text = cur !== null && cur !== undefined ? String(cur) : '';
       printed.set(path.original, text);
-      out += text;
     }
+    out += text + plain.texts[i + 1]!;
   }
   return out;
 }
@@ -249,8 +272,8 @@ export function referencedNames(source: string): string[] {
   if (!source.includes('{{')) return [];
   let names = namesCache.get(source);
   if (names) return names;
-  const quick = quickParse(source);
-  if (quick) names = namesIn(quick);
+  const quick = scanPlain(source);
+  if (quick) names = [...new Set(quick.paths.map((p) => p.parts[0]!))];
   else {
     try {
       names = precompiledTemplate(sourceKey(source))?.names ?? namesIn(hb.parse(source));
