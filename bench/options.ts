@@ -67,8 +67,9 @@ export const USAGE = `usage: npm run bench -- [--hosts 1,10,100] [--repeats 3] [
                         has no service resources, the count is kept with more directories)
   --ansible-noop-only-above N  above N hosts, Ansible runs the no-op scenario only, on hosts keel converged
                         (the same state: checked at the first host count)
-  --scaling-repeats N   pairs of no-ops at R and 2R resources for the scaling figure (default 9; the growth is
-                        the median of the pairs' ratios: a busy machine moves both runs of a pair alike)
+  --scaling-repeats N   pairs of no-ops at R and 2R resources for the scaling figure (default 21; the growth is
+                        the median of the pairs' ratios: a busy machine moves both runs of a pair alike; the
+                        results give the quartiles too, for how far one pair strays)
   --no-breakdown        skip taking the 200 → 400 no-op apart (controller compile/decide vs the probe on the host)
   --no-vault            skip the vault's cost (50 runs × 4 set-ups of \`keel inventory\` and of a no-op provision)
   --vault-runs N        runs per vault set-up (default 50)
@@ -92,7 +93,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   const o: BenchOptions = {
     hosts: [1, 10, 100],
     repeats: 3,
-    scalingRepeats: 9,
+    scalingRepeats: 21,
     tools: [...TOOLS],
     resources: 200,
     quick: false,

@@ -57,6 +57,8 @@ export interface BenchResult {
     growth_pct: number | null;
     /** Median over the repeats of (2R run / R run − 1), the two runs of a repeat in turn. */
     paired_growth_pct?: number | null;
+    /** The first and third quartiles of those pairs' growths, %: how far one run's figure strays. */
+    paired_growth_quartiles_pct?: [number, number] | null;
     pairs?: number;
     runs: [number[], number[]];
     /** Median user+sys CPU seconds of the keel process at each size. */
@@ -314,11 +316,23 @@ export function median(xs: number[]): number | null {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** The q-quantile (0..1) of xs, interpolated between the two nearest ranks; null when empty. */
+export function quantile(xs: number[], q: number): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (at - lo);
+}
+
 export function round(x: number | null, digits = 3): number | null {
   if (x === null || !Number.isFinite(x)) return null;
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }
+
+/** ", quartiles a to b %" of the scaling pairs' growths, when the results have them. */
+const quartiles = (q: [number, number] | null | undefined) => (q ? `, quartiles ${fmt(q[0], 1)} to ${fmt(q[1], 1)} %` : '');
 
 const fmt = (x: number | null, d = 2) => (x === null ? '—' : x.toFixed(d));
 const ratio = (x: number | null) => (x === null ? '—' : `${x.toFixed(1)}×`);
@@ -366,7 +380,8 @@ export function markdown(result: BenchResult): string {
       ? [
           `No-op scaling (keel, ${sc.hosts} hosts): ${sc.resources[0]} resources ${fmt(sc.noop_s[0])} s → ` +
             `${sc.resources[1]} resources ${fmt(sc.noop_s[1])} s (${fmt(sc.growth_pct, 1)} %; ` +
-            `median of the ${sc.pairs ?? 0} pairs' ratios ${fmt(sc.paired_growth_pct ?? null, 1)} %), ` +
+            `median of the ${sc.pairs ?? 0} pairs' ratios ${fmt(sc.paired_growth_pct ?? null, 1)} %` +
+            `${quartiles(sc.paired_growth_quartiles_pct)}), ` +
             `round trips/host ${fmt(sc.round_trips_per_host[0], 0)} → ${fmt(sc.round_trips_per_host[1], 0)}.${describeQuiet(sc.quiet)}`,
           '',
           ...scalingPhases(sc),
