@@ -8,7 +8,9 @@
 //   built, fails in the same try/catch, so ssh2 falls back to its JavaScript crypto);
 // - ajv, which src/validators/ loads with require() only for a schema keel did not precompile.
 // A bundled CommonJS file that uses __dirname or __filename (ssh2's agent.js, for Pageant's
-// helper) gets its own, resolved from node_modules when it loads.
+// helper) gets its own, resolved from node_modules when it loads. ssh2's HTTP(S) agents (HTTP
+// requests through an SSH connection) are left out: keel never makes one, and loading them
+// loaded Node's http, https and tls, about 2 ms of every command's start.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -44,6 +46,22 @@ const ownDirname = {
         "var __dirname = require('node:path').dirname(__filename);\n";
       return { contents: prelude + text, loader: 'js' };
     });
+  },
+};
+
+/** ssh2/lib/http-agents.js as classes that say they are not there: ssh2's index requires the
+ *  module and exports its two classes, which keel never uses. */
+const noHttpAgents = {
+  name: 'no-http-agents',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]ssh2[\\/]lib[\\/]http-agents\.js$/ }, () => ({
+      contents:
+        "'use strict';\n" +
+        "class SSHTTPAgent { constructor() { throw new Error('keel is built without ssh2\\'s HTTP agents'); } }\n" +
+        "class SSHTTPSAgent { constructor() { throw new Error('keel is built without ssh2\\'s HTTP agents'); } }\n" +
+        'module.exports = { SSHTTPAgent, SSHTTPSAgent };\n',
+      loader: 'js',
+    }));
   },
 };
 
@@ -115,7 +133,7 @@ await build({
   banner: { js: "var keelImportMetaUrl = require('node:url').pathToFileURL(__filename).href, keelGenerated;" },
   // Assigned when the script has run to its end: before launch.ts calls main().
   footer: { js: footer },
-  plugins: [nativeAddons, ownDirname],
+  plugins: [nativeAddons, noHttpAgents, ownDirname],
 });
 // The script as launch.ts compiles it: all ASCII, so V8 holds its 3 MB as one byte a character
 // (a few comments of a dependency and the generated code may hold other characters; V8 kept

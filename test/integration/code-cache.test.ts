@@ -69,6 +69,18 @@ describe('the code cache of bin/keel.js', () => {
     expect(entries()).toHaveLength(2);
   });
 
+  it("starts without Node's http, https and tls: ssh2's HTTP agents are left out of the bundle", async () => {
+    // A preload writes the built-in modules the process loaded when it exits.
+    const preload = join(dir, 'loaded.cjs');
+    const list = join(dir, 'loaded.txt');
+    writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));\n`);
+    const without = await keel(['plan', 'staging'], { KEEL_NO_CACHE: '1' });
+    expect(await keel(['plan', 'staging'], { NODE_OPTIONS: `--require ${preload}` })).toEqual(without);
+    const loaded = readFileSync(list, 'utf8').split('\n');
+    expect(loaded).toContain('NativeModule net'); // ssh2 was loaded
+    expect(loaded.filter((m) => /^NativeModule (_?https?|tls)$/.test(m))).toEqual([]);
+  });
+
   it('a cache directory that cannot be made changes nothing but the speed', async () => {
     const without = await keel(['plan', 'staging'], { KEEL_NO_CACHE: '1' });
     expect(await keel(['plan', 'staging'], { XDG_CACHE_HOME: join(dir, 'not-a-directory') })).toEqual(without);
