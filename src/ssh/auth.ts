@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import type { AnyAuthMethod, AuthHandlerMiddleware } from 'ssh2';
+import type { AnyAuthMethod, AuthHandlerMiddleware, ParsedKey } from 'ssh2';
 import { HostUnreachableError } from '../errors.js';
 import type { Connection } from '../inventory/types.js';
 
@@ -34,6 +34,28 @@ export class KeyFileProblem extends Error {
   }
 }
 
+/** ssh2's parse of a key, once per key and passphrase: every host of a run (1,000 in a fleet)
+ *  offers the same key, and ssh2 parsed it again for each connection. The parsed key goes to
+ *  ssh2, which takes a parsed key as it is. Keyed by the key's bytes, so a file that changes
+ *  is parsed again. */
+function parseKeyOnce(data: Buffer, passphrase: string | undefined): ReturnType<typeof ssh2.utils.parseKey> {
+  const id = `${passphrase ?? ''}\0${data.toString('latin1')}`;
+  let parsed = parsedKeys.get(id);
+  if (parsed === undefined) {
+    parsed = ssh2.utils.parseKey(data, passphrase);
+    if (parsedKeys.size >= 64) parsedKeys.clear();
+    parsedKeys.set(id, parsed);
+  }
+  return parsed;
+}
+
+const parsedKeys = new Map<string, ReturnType<typeof ssh2.utils.parseKey>>();
+
+/** What ssh2 is given for a key: the parsed key when it is one, else the bytes as read. */
+function keyFor(data: Buffer, parsed: ReturnType<typeof ssh2.utils.parseKey>): ParsedKey | Buffer {
+  return parsed instanceof Error || Array.isArray(parsed) ? data : parsed;
+}
+
 export function defaultKeyFiles(): string[] {
   return ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f));
 }
@@ -48,7 +70,7 @@ export async function planAuth(conn: Connection, env: NodeJS.ProcessEnv = proces
   if (fromEnv) {
     // A CI secret pasted with Windows line ends or without its last newline still reads.
     const data = Buffer.from(fromEnv.replace(/\r\n/g, '\n') + '\n');
-    const parsed = ssh2.utils.parseKey(data, passphrase);
+    const parsed = parseKeyOnce(data, passphrase);
     if (parsed instanceof Error) {
       // Never the value: it is a private key, or a typo of one.
       throw new KeyFileProblem(
@@ -57,7 +79,10 @@ export async function planAuth(conn: Connection, env: NodeJS.ProcessEnv = proces
           (/encrypt|passphrase/i.test(parsed.message) ? `, and its passphrase in ${PASSPHRASE_ENV}` : ''),
       );
     }
-    plan.methods.push({ label: `key from $${PRIVATE_KEY_ENV}`, method: { type: 'publickey', username: conn.user, key: data, passphrase } });
+    plan.methods.push({
+      label: `key from $${PRIVATE_KEY_ENV}`,
+      method: { type: 'publickey', username: conn.user, key: keyFor(data, parsed), passphrase },
+    });
   }
 
   for (const file of files) {
@@ -73,7 +98,7 @@ export async function planAuth(conn: Connection, env: NodeJS.ProcessEnv = proces
         `or give the key itself in $${PRIVATE_KEY_ENV} (in CI, from a secret)`,
       );
     }
-    const parsed = ssh2.utils.parseKey(data, passphrase);
+    const parsed = parseKeyOnce(data, passphrase);
     if (parsed instanceof Error) {
       const encrypted = /encrypted|passphrase|decrypt|bad auth/i.test(parsed.message);
       if (encrypted && passphrase === undefined) {
@@ -93,7 +118,7 @@ export async function planAuth(conn: Connection, env: NodeJS.ProcessEnv = proces
     }
     plan.methods.push({
       label: `key ${file}`,
-      method: { type: 'publickey', username: conn.user, key: data, passphrase },
+      method: { type: 'publickey', username: conn.user, key: keyFor(data, parsed), passphrase },
     });
   }
   if (agentSocket) {

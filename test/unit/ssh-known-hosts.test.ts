@@ -138,6 +138,21 @@ describe('auth plan', () => {
     expect(agentPlan.skipped[0]).toContain(file);
   });
 
+  it('parses a key once for all hosts and hands ssh2 the parsed key; a changed file is parsed again', async () => {
+    const dir = await tempDir();
+    const file = join(dir, 'id_ed25519');
+    writeFileSync(file, keyPair().private);
+    const keyOf = async () => (await planAuth(testConnection(22, file), {})).methods[0]!.method as { key: unknown };
+    const first = (await keyOf()).key;
+    expect(first).not.toBeInstanceOf(Buffer);
+    expect(typeof (first as { sign?: unknown }).sign).toBe('function');
+    expect((await keyOf()).key).toBe(first);
+    writeFileSync(file, keyPair().private);
+    const other = (await keyOf()).key as { getPublicSSH(): Buffer };
+    expect(other).not.toBe(first);
+    expect(other.getPublicSSH().equals((first as { getPublicSSH(): Buffer }).getPublicSSH())).toBe(false);
+  });
+
   it('fails clearly on a missing key file the inventory names', async () => {
     await expect(planAuth(testConnection(22, '/nonexistent/id_x'), {})).rejects.toThrow(/cannot read key file \/nonexistent\/id_x/);
   });
