@@ -58,8 +58,8 @@ export const USAGE = `usage: npm run bench -- [--hosts 1,10,100] [--repeats 3] [
                        [--fake-workers 4] [--fake-delay-ms N] [--mitogen-max-hosts N]
                        [--no-felt] [--felt-runs 10] [--felt-resources 25] [--no-deploy] [--deploy-runs 5] [--baseline DIR]
                        [--keep-node-extra-ca-certs]
-  --quick               1 host, 20 resources, 1 repeat, keel only (unless --tools is given); no vault, no fake
-                        endpoints and no breakdown unless asked for (--vault-runs, --scale, --breakdown)
+  --quick               1 host, 20 resources, 1 repeat, keel only (unless --tools is given), 3 scaling pairs; no
+                        vault, no fake endpoints and no breakdown unless asked for (--vault-runs, --scale, --breakdown)
   --out FILE            where the JSON goes (default bench/results/latest.json; the table goes beside it as .md)
   --ansible-max-hosts N run Ansible and Ansible+Mitogen only up to N hosts (null above, with the reason)
   --ansible-repeats N   run Ansible and Ansible+Mitogen in the first N repeats only (keel in all)
@@ -249,6 +249,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     if (!given.has('--scale')) o.scale = [];
     if (!given.has('--breakdown')) o.breakdown = false;
     if (!given.has('--felt') && !given.has('--felt-runs')) o.felt = false;
+    // Each pair may wait up to 30 s for a quiet machine, and CI's is never quiet: 21 pairs
+    // outlasted the smoke test's 10 minutes there.
+    if (!given.has('--scaling-repeats')) o.scalingRepeats = 3;
   }
   if (Number.isNaN(o.mitogenMaxHosts)) o.mitogenMaxHosts = o.ansibleMaxHosts;
   o.scale = [...new Set(o.scale)].sort((a, b) => a - b);

@@ -55,6 +55,11 @@ describe('npm run bench -- --quick --tools keel', () => {
     expect(result.controller_cpu === null || Array.isArray(result.controller_cpu.rows)).toBe(true);
     expect(typeof result.limits.nofile_soft).toBe('number');
     expect(result.load.load1.samples).toBeGreaterThan(0);
+    // --quick keeps the scaling figure to 3 pairs (each may wait 30 s for a quiet machine).
+    if (result.scaling) {
+      expect(result.scaling.pairs).toBeLessThanOrEqual(3);
+      if (result.scaling.pairs) expect(result.scaling.paired_growth_quartiles_pct).toHaveLength(2);
+    }
     // keel's overhead is timed per framed script on the host: lock + probe, apply, release.
     if (result.overhead) for (const r of result.overhead.runs) expect(r.execs).toBe(3);
   });
