@@ -14,6 +14,7 @@ import {
   median,
   newTargets,
   quantile,
+  quartiles,
   round,
   table,
   targetLines,
@@ -410,6 +411,9 @@ function diffLines(a: string, b: string): string | null {
   );
 }
 
+/** A pair's ratio (2R run / R run) as its growth, %. */
+const growthPct = (ratio: number | null) => (ratio !== null ? round((ratio - 1) * 100, 1) : null);
+
 /** No-op time for R and 2R resources on the same hosts (2R converged; R ⊂ 2R, so both are no-ops),
  *  then (opts.breakdown) the same two no-ops taken apart, controller vs host. */
 async function scalingPhase(
@@ -460,8 +464,8 @@ async function scalingPhase(
     noop_s: [round(t[0]), round(t[1])],
     round_trips_per_host: trips,
     growth_pct: t[0] && t[1] ? round(((t[1] - t[0]) / t[0]) * 100, 1) : null,
-    paired_growth_pct: paired !== null ? round((paired - 1) * 100, 1) : null,
-    paired_growth_quartiles_pct: ratios.length ? [round((quantile(ratios, 0.25)! - 1) * 100, 1)!, round((quantile(ratios, 0.75)! - 1) * 100, 1)!] : null,
+    paired_growth_pct: growthPct(paired),
+    paired_growth_quartiles_pct: ratios.length ? [growthPct(quantile(ratios, 0.25))!, growthPct(quantile(ratios, 0.75))!] : null,
     pairs: ratios.length,
     runs: [runs[0].map((r) => round(r.seconds)!), runs[1].map((r) => round(r.seconds)!)],
     cpu_s: cpu,
@@ -618,9 +622,8 @@ function evaluate(r: BenchResult): Target[] {
       name: `no-op time ${sc.resources[0]} → ${sc.resources[1]} resources (${sc.hosts} hosts)`,
       goal: '<10 % more',
       measured:
-        `median of ${sc.pairs} pairs' ratios ${sc.paired_growth_pct} % ` +
-        (sc.paired_growth_quartiles_pct ? `(quartiles ${sc.paired_growth_quartiles_pct[0]} to ${sc.paired_growth_quartiles_pct[1]} %; ` : '(') +
-        `medians ${sc.noop_s[0]} s → ${sc.noop_s[1]} s: ${sc.growth_pct} %)`,
+        `median of ${sc.pairs} pairs' ratios ${sc.paired_growth_pct} %${quartiles(sc.paired_growth_quartiles_pct)} ` +
+        `(medians ${sc.noop_s[0]} s → ${sc.noop_s[1]} s: ${sc.growth_pct} %)`,
       pass: sc.paired_growth_pct != null && sc.paired_growth_pct < 10,
     });
   }

@@ -332,7 +332,7 @@ export function round(x: number | null, digits = 3): number | null {
 }
 
 /** ", quartiles a to b %" of the scaling pairs' growths, when the results have them. */
-const quartiles = (q: [number, number] | null | undefined) => (q ? `, quartiles ${fmt(q[0], 1)} to ${fmt(q[1], 1)} %` : '');
+export const quartiles = (q: [number, number] | null | undefined) => (q ? `, quartiles ${fmt(q[0], 1)} to ${fmt(q[1], 1)} %` : '');
 
 const fmt = (x: number | null, d = 2) => (x === null ? '—' : x.toFixed(d));
 const ratio = (x: number | null) => (x === null ? '—' : `${x.toFixed(1)}×`);

@@ -83,8 +83,7 @@ export function quickParse(source: string): hbs.AST.Program | null {
   let at = 0;
   plain.paths.forEach((p, i) => {
     if (p.open > at) body.push(content(plain.texts[i]!, pos.at(at), pos.at(p.open)));
-    const pathStart = pos.at(p.start);
-    body.push(mustache(p.parts, p.original, pathStart, pos.at(p.start + p.original.length), pos.at(p.open), pos.at(p.end)));
+    body.push(mustache(p.parts, p.original, { line: p.line, column: p.column }, pos.at(p.start + p.original.length), pos.at(p.open), pos.at(p.end)));
     at = p.end;
   });
   if (source.length > at) body.push(content(plain.texts[plain.texts.length - 1]!, pos.at(at), pos.at(source.length)));

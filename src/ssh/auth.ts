@@ -38,7 +38,9 @@ export class KeyFileProblem extends Error {
  *  offers the same key, and ssh2 parsed it again for each connection. The parsed key goes to
  *  ssh2, which takes a parsed key as it is. Keyed by the key's bytes, so a file that changes
  *  is parsed again. */
-function parseKeyOnce(data: Buffer, passphrase: string | undefined): ReturnType<typeof ssh2.utils.parseKey> {
+type Parsed = ReturnType<typeof ssh2.utils.parseKey>;
+
+function parseKeyOnce(data: Buffer, passphrase: string | undefined): Parsed {
   const id = `${passphrase ?? ''}\0${data.toString('latin1')}`;
   let parsed = parsedKeys.get(id);
   if (parsed === undefined) {
@@ -49,10 +51,10 @@ function parseKeyOnce(data: Buffer, passphrase: string | undefined): ReturnType<
   return parsed;
 }
 
-const parsedKeys = new Map<string, ReturnType<typeof ssh2.utils.parseKey>>();
+const parsedKeys = new Map<string, Parsed>();
 
 /** What ssh2 is given for a key: the parsed key when it is one, else the bytes as read. */
-function keyFor(data: Buffer, parsed: ReturnType<typeof ssh2.utils.parseKey>): ParsedKey | Buffer {
+function keyFor(data: Buffer, parsed: Parsed): ParsedKey | Buffer {
   return parsed instanceof Error || Array.isArray(parsed) ? data : parsed;
 }
 
