@@ -64,6 +64,9 @@ export async function startFakeEndpoints(cfg: WorkerConfig): Promise<FakeEndpoin
 
   const onConnection = (conn: ServerConn) => {
     stats.connections++;
+    // As sshd does (TCP_NODELAY on interactive sessions): else Nagle holds an answer's second
+    // write until keel's delayed ACK, 40 ms a script that a real host does not take.
+    (conn as ServerConn & { setNoDelay(on: boolean): void }).setNoDelay(true);
     stats.open++;
     live.add(conn);
     conn.on('close', () => {
