@@ -13,7 +13,6 @@ import {
   markdown,
   median,
   newTargets,
-  quantile,
   quartiles,
   round,
   table,
@@ -28,22 +27,11 @@ import {
 } from './report.js';
 import { AnsibleProject, KeelProject, type Tool, type ToolRun } from './runners.js';
 import { BENCH_LABEL, TargetPool, destroyNow, type BenchHost } from './targets.js';
-import {
-  LoadSampler,
-  activeFake,
-  inTurn,
-  breakdownPhase,
-  checkLimits,
-  controllerCpu,
-  cpuOf,
-  fakeScalePhase,
-  recordPhase,
-  vaultPhase,
-  type Ctx,
-} from './phases.js';
+import { LoadSampler, activeFakes, breakdownPhase, checkLimits, controllerCpu, cpuOf, fakeScalePhase, recordPhase, vaultPhase, type Ctx } from './phases.js';
 import type { ProbeRecording } from './replay.js';
 import { destroyStacksNow, feltPhase } from './felt.js';
-import { QuietGates } from './quiet.js';
+import { ownCpuScaling, recordBoth, type OwnCpuInput } from './own-cpu.js';
+import { pairFigures, runPairs, type PairFigures } from './pairs.js';
 import { countResources, digestScript, driftScript, driftedPaths, makeWorkload, resetScript, type Workload } from './workload.js';
 
 const t0 = Date.now();
@@ -69,7 +57,7 @@ async function main(): Promise<number> {
   const pool = new TargetPool(work, log);
   const onSignal = (sig: NodeJS.Signals) => {
     log(`${sig}: removing the bench containers`);
-    activeFake?.killNow();
+    for (const f of activeFakes) f.killNow();
     destroyNow();
     destroyStacksNow();
     process.exit(130);
@@ -183,10 +171,16 @@ async function bench(opts: BenchOptions, keelRoot: string, work: string, pool: T
   }
 
   let fake: FakeScale | null = null;
-  if (recording && opts.scale.length) {
+  if ((recording && opts.scale.length) || scaled?.own) {
     // No containers left running while the controller alone is measured.
     await pool.destroy();
-    fake = await phase('fake endpoints', () => fakeScalePhase(ctx, work, keelRoot, recording!, limits));
+    if (scaled?.own && scaled.scaling) {
+      const own = scaled.own;
+      scaled.scaling.own_cpu = await phase('scaling on fake endpoints', () =>
+        ownCpuScaling(own, { work, pairs: opts.scalingRepeats, workers: 2, log, onError: (m) => errors.push(`scaling on fake endpoints: ${m}`) }),
+      );
+    }
+    if (recording && opts.scale.length) fake = await phase('fake endpoints', () => fakeScalePhase(ctx, work, keelRoot, recording!, limits));
   }
 
   for (const [tool, reason] of unavailable) notes.push(`${tool}: null everywhere: ${reason}`);
@@ -337,17 +331,6 @@ async function hostCount(ctx: Ctx, n: number, equivalence: BenchResult['equivale
   return SCENARIOS.map((name) => summarize(ctx, name, n, runs[name], skippedHere));
 }
 
-/** Median ms of each phase of keel's runs (KEEL_PHASE_TIMES), and of the wall. */
-function medianPhases(rs: ToolRun[]): Record<string, number> | null {
-  const ps = rs.map((r) => r.phases).filter((p): p is NonNullable<ToolRun['phases']> => !!p);
-  if (!ps.length) return null;
-  const names = [...new Set(ps.flatMap((p) => Object.keys(p.phases)))];
-  return {
-    ...Object.fromEntries(names.map((n) => [n, round(median(ps.map((p) => p.phases[n] ?? 0)), 1)!])),
-    wall: round(median(ps.map((p) => p.wall_ms)), 1)!,
-  };
-}
-
 function summarize(ctx: Ctx, name: ScenarioName, n: number, r: Record<Tool, ToolRun[]>, skippedHere: Map<Tool, string>): Scenario {
   const med = (tool: Tool) => {
     const m = median(r[tool].map((x) => x.seconds));
@@ -412,16 +395,15 @@ function diffLines(a: string, b: string): string | null {
 }
 
 /** A pair's ratio (2R run / R run) as its growth, %. */
-const growthPct = (ratio: number | null) => (ratio !== null ? round((ratio - 1) * 100, 1) : null);
-
 /** No-op time for R and 2R resources on the same hosts (2R converged; R ⊂ 2R, so both are no-ops),
- *  then (opts.breakdown) the same two no-ops taken apart, controller vs host. */
+ *  then (opts.breakdown) the same two no-ops taken apart, controller vs host, then what one of
+ *  those hosts answers to each probe, for the same figure on fake endpoints (own-cpu.ts). */
 async function scalingPhase(
   ctx: Ctx,
   work: string,
   keelRoot: string,
   counts: number[],
-): Promise<{ scaling: BenchResult['scaling']; breakdown: Breakdown | null }> {
+): Promise<{ scaling: BenchResult['scaling']; breakdown: Breakdown | null; own: OwnCpuInput | null }> {
   const { opts, pool } = ctx;
   const n = counts.includes(10) ? 10 : counts[counts.length - 1]!;
   const hosts = await pool.grow(n);
@@ -436,51 +418,40 @@ async function scalingPhase(
   const conv = await large.provision(env);
   if (conv.error) {
     ctx.errors.push(`scaling: converging ${big.resources} resources failed: ${conv.error}`);
-    return { scaling: null, breakdown: null };
+    return { scaling: null, breakdown: null, own: null };
   }
-  const runs: [ToolRun[], ToolRun[]] = [[], []];
-  /** large / small, per repeat whose two runs both succeeded. */
-  const ratios: number[] = [];
-  const quiet = new QuietGates();
-  for (let rep = 0; rep < opts.scalingRepeats; rep++) {
-    const order = inTurn<[number, KeelProject]>(rep, [0, small], [1, large]);
-    await quiet.wait();
-    const pair: (ToolRun | undefined)[] = [];
-    for (const [i, project] of order) {
-      log(`scaling: no-op ${project.workload.resources} resources, repeat ${rep + 1}/${opts.scalingRepeats}`);
-      const r = await project.provision(env, { phasesFile: join(work, 'scaling-phases.json') });
-      if (r.error || r.changed !== 0) ctx.errors.push(`scaling no-op ${project.workload.resources} resources: ${r.error ?? `${r.changed} changed`}`);
-      else (runs[i]!.push(r), (pair[i] = r));
-    }
-    if (pair[0] && pair[1]) ratios.push(pair[1].seconds / pair[0].seconds);
-  }
-  const paired = median(ratios);
-  const t = runs.map((rs) => median(rs.map((r) => r.seconds))) as [number | null, number | null];
-  const cpu = runs.map((rs) => round(median(rs.map(cpuOf).filter((x): x is number => x !== null)))) as [number | null, number | null];
-  const trips = runs.map((rs) => median(rs.flatMap((r) => r.roundTrips ?? []))) as [number | null, number | null];
+  const series = await runPairs({
+    projects: [small, large],
+    env,
+    pairs: opts.scalingRepeats,
+    phasesFile: join(work, 'scaling-phases.json'),
+    log,
+    check: async (_i, r) => r.error ?? (r.changed !== 0 ? `${r.changed} changed` : null),
+    onError: (m) => ctx.errors.push(`scaling: ${m}`),
+  });
+  const trips = series.runs.map((rs) => median(rs.flatMap((r) => r.roundTrips ?? []))) as [number | null, number | null];
   const scaling: NonNullable<BenchResult['scaling']> = {
     hosts: n,
     resources: [opts.resources, big.resources],
-    noop_s: [round(t[0]), round(t[1])],
     round_trips_per_host: trips,
-    growth_pct: t[0] && t[1] ? round(((t[1] - t[0]) / t[0]) * 100, 1) : null,
-    paired_growth_pct: growthPct(paired),
-    paired_growth_quartiles_pct: ratios.length ? [growthPct(quantile(ratios, 0.25))!, growthPct(quantile(ratios, 0.75))!] : null,
-    pairs: ratios.length,
-    runs: [runs[0].map((r) => round(r.seconds)!), runs[1].map((r) => round(r.seconds)!)],
-    cpu_s: cpu,
-    phases_ms: [medianPhases(runs[0]), medianPhases(runs[1])],
-    quiet: quiet.summary(),
+    ...pairFigures(series),
   };
   let breakdown: Breakdown | null = null;
   if (opts.breakdown) {
     try {
-      breakdown = await breakdownPhase(ctx, small, large, env, n, { s: scaling.noop_s, cpu });
+      breakdown = await breakdownPhase(ctx, small, large, env, n, { s: scaling.noop_s, cpu: scaling.cpu_s ?? [null, null] });
     } catch (err) {
       ctx.errors.push(`breakdown failed: ${(err as Error).message}`);
     }
   }
-  return { scaling, breakdown };
+  let own: OwnCpuInput | null = null;
+  try {
+    const times = opts.quick ? 3 : 9;
+    own = { hosts: n, projects: [small, large], recordings: await recordBoth([small, large], hosts[0]!, pool, times, log), recorded: times };
+  } catch (err) {
+    ctx.errors.push(`scaling on fake endpoints: recording failed: ${(err as Error).message}`);
+  }
+  return { scaling, breakdown, own };
 }
 
 // The remote commands' own time, measured on the host. keel runs every script of a run in one
@@ -618,14 +589,17 @@ function evaluate(r: BenchResult): Target[] {
       measured: `${a} → ${b}`,
       pass: a !== null && a === b,
     });
-    t.push({
-      name: `no-op time ${sc.resources[0]} → ${sc.resources[1]} resources (${sc.hosts} hosts)`,
-      goal: '<10 % more',
-      measured:
-        `median of ${sc.pairs} pairs' ratios ${sc.paired_growth_pct} %${quartiles(sc.paired_growth_quartiles_pct)} ` +
-        `(medians ${sc.noop_s[0]} s → ${sc.noop_s[1]} s: ${sc.growth_pct} %)`,
-      pass: sc.paired_growth_pct != null && sc.paired_growth_pct < 10,
-    });
+    const growth = (where: string, x: PairFigures) =>
+      t.push({
+        name: `no-op time ${sc.resources[0]} → ${sc.resources[1]} resources (${where})`,
+        goal: '<10 % more',
+        measured:
+          `median of ${x.pairs} pairs' ratios ${x.paired_growth_pct} %${quartiles(x.paired_growth_quartiles_pct)} ` +
+          `(medians ${x.noop_s[0]} s → ${x.noop_s[1]} s: ${x.growth_pct} %)`,
+        pass: x.paired_growth_pct != null && x.paired_growth_pct < 10,
+      });
+    growth(`${sc.hosts} systemd targets sharing the controller's 2 cores`, sc);
+    if (sc.own_cpu) growth(`${sc.own_cpu.hosts} fake endpoints that each have their own CPU`, sc.own_cpu);
   }
   if (noop100?.keel_s != null) {
     t.push({

@@ -211,7 +211,7 @@ export async function fakeScalePhase(ctx: Ctx, work: string, keelRoot: string, r
   await mkdir(dir, { recursive: true });
   ctx.log(`fake endpoints: starting ${max} in ${opts.fakeWorkers} worker processes (probe answered after ${delay} ms)`);
   const fake = await FakeHosts.start({ count: max, workers: opts.fakeWorkers, recording: rec, delayMs: delay, dir });
-  activeFake = fake;
+  activeFakes.add(fake);
   const project = await KeelProject.create(join(work, 'keel-fake'), ctx.workload, keelRoot);
   const rows: FakeScaleRow[] = [];
   try {
@@ -311,12 +311,12 @@ export async function fakeScalePhase(ctx: Ctx, work: string, keelRoot: string, r
     };
   } finally {
     await fake.stop();
-    activeFake = undefined;
+    activeFakes.delete(fake);
   }
 }
 
 /** The fake endpoints running now, for the signal handler. */
-export let activeFake: FakeHosts | undefined;
+export const activeFakes = new Set<FakeHosts>();
 
 function diffStats(a: Awaited<ReturnType<FakeHosts['stats']>>, b: Awaited<ReturnType<FakeHosts['stats']>>) {
   return {

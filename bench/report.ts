@@ -4,6 +4,8 @@ import type { NodeStart } from './node-start.js';
 import type { Felt } from './felt.js';
 import type { NoopProfile } from './profile.js';
 import type { Distribution, VaultBenchResult } from './vault.js';
+import type { OwnCpuScaling } from './own-cpu.js';
+import type { PairFigures } from './pairs.js';
 import { describeQuiet, type QuietSummary } from './quiet.js';
 
 export type ScenarioName = 'first' | 'noop' | 'change5';
@@ -49,25 +51,17 @@ export interface BenchResult {
   targets_kind: string;
   timing: string;
   scenarios: Scenario[];
-  scaling: {
-    hosts: number;
-    resources: [number, number];
-    noop_s: [number | null, number | null];
-    round_trips_per_host: [number | null, number | null];
-    growth_pct: number | null;
-    /** Median over the repeats of (2R run / R run − 1), the two runs of a repeat in turn. */
-    paired_growth_pct?: number | null;
-    /** The first and third quartiles of those pairs' growths, %: how far one run's figure strays. */
-    paired_growth_quartiles_pct?: [number, number] | null;
-    pairs?: number;
-    runs: [number[], number[]];
-    /** Median user+sys CPU seconds of the keel process at each size. */
-    cpu_s?: [number | null, number | null];
-    /** Median ms per phase of those runs (KEEL_PHASE_TIMES), at each size. */
-    phases_ms?: [Record<string, number> | null, Record<string, number> | null];
-    /** How the pairs waited for a quiet machine (bench/quiet.ts). */
-    quiet?: QuietSummary;
-  } | null;
+  /** No-op time for R and 2R resources in pairs (pairs.ts), on the systemd targets. */
+  scaling:
+    | (PairFigures & {
+        hosts: number;
+        resources: [number, number];
+        round_trips_per_host: [number | null, number | null];
+        /** The same pairs against fake endpoints that each answer after a real host's own probe
+         *  time (own-cpu.ts): the hosts' work off the controller's cores. */
+        own_cpu?: OwnCpuScaling | null;
+      })
+    | null;
   /** The scaling no-op taken apart (bench/profile.ts): medians per size, and the differences. */
   breakdown: Breakdown | null;
   /** The controller's own CPU per host, apart from the targets' (which share its cores). */
@@ -384,7 +378,8 @@ export function markdown(result: BenchResult): string {
             `${quartiles(sc.paired_growth_quartiles_pct)}), ` +
             `round trips/host ${fmt(sc.round_trips_per_host[0], 0)} → ${fmt(sc.round_trips_per_host[1], 0)}.${describeQuiet(sc.quiet)}`,
           '',
-          ...scalingPhases(sc),
+          ...scalingPhases(sc.phases_ms, sc.resources, `${sc.hosts} hosts`),
+          ...ownCpuSection(sc),
         ]
       : []),
     ...(o
@@ -411,19 +406,37 @@ export function markdown(result: BenchResult): string {
 }
 
 /** The scaling runs' own phases (the real CLI's KEEL_PHASE_TIMES): where the growth went. */
-function scalingPhases(sc: NonNullable<BenchResult['scaling']>): string[] {
-  const [a, b] = sc.phases_ms ?? [null, null];
+function scalingPhases(
+  phases: [Record<string, number> | null, Record<string, number> | null] | undefined,
+  resources: [number, number],
+  hosts: string,
+): string[] {
+  const [a, b] = phases ?? [null, null];
   if (!a || !b) return [];
   const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((n) => n !== 'wall');
   const row = (n: string) => `| ${n} | ${ms(a[n] ?? null)} | ${ms(b[n] ?? null)} | ${ms((b[n] ?? 0) - (a[n] ?? 0))} |`;
   return [
-    `The same no-op runs' phases (ms, medians; KEEL_PHASE_TIMES of the CLI itself; waits on hosts are the union over the ${sc.hosts} hosts):`,
+    `The same no-op runs' phases (ms, medians; KEEL_PHASE_TIMES of the CLI itself; waits on hosts are the union over the ${hosts}):`,
     '',
-    `| phase | ${sc.resources[0]} | ${sc.resources[1]} | growth |`,
+    `| phase | ${resources[0]} | ${resources[1]} | growth |`,
     '|---|---:|---:|---:|',
     ...names.map(row),
     row('wall'),
     '',
+  ];
+}
+
+/** The scaling figure on fake endpoints that answer after a real host's own probe time. */
+function ownCpuSection(sc: NonNullable<BenchResult['scaling']>): string[] {
+  const o = sc.own_cpu;
+  if (!o) return [];
+  return [
+    `No-op scaling (keel, ${o.hosts} fake endpoints that each have their own CPU): ${sc.resources[0]} resources ${fmt(o.noop_s[0])} s → ` +
+      `${sc.resources[1]} resources ${fmt(o.noop_s[1])} s (${fmt(o.growth_pct, 1)} %; ` +
+      `median of the ${o.pairs} pairs' ratios ${fmt(o.paired_growth_pct, 1)} %${quartiles(o.paired_growth_quartiles_pct)}); ` +
+      `the host's probe ${o.host_probe_ms[0]} ms → ${o.host_probe_ms[1]} ms. ${o.method}${describeQuiet(o.quiet)}`,
+    '',
+    ...scalingPhases(o.phases_ms, sc.resources, `${o.hosts} endpoints`),
   ];
 }
 

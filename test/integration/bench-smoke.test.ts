@@ -59,6 +59,12 @@ describe('npm run bench -- --quick --tools keel', () => {
     if (result.scaling) {
       expect(result.scaling.pairs).toBeLessThanOrEqual(3);
       if (result.scaling.pairs) expect(result.scaling.paired_growth_quartiles_pct).toHaveLength(2);
+      // The same pairs on fake endpoints that answer after the target's own recorded probe time.
+      const own = result.scaling.own_cpu;
+      expect(own).toMatchObject({ hosts: result.scaling.hosts, recorded: 3 });
+      expect(own.pairs).toBeLessThanOrEqual(3);
+      for (const ms of own.host_probe_ms) expect(ms).toBeGreaterThan(0);
+      expect(own.runs[0].length + own.runs[1].length).toBeGreaterThan(0);
     }
     // keel's overhead is timed per framed script on the host: lock + probe, apply, release.
     if (result.overhead) for (const r of result.overhead.runs) expect(r.execs).toBe(3);
