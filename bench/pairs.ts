@@ -2,7 +2,7 @@
 // the two runs of a pair in turn, each pair after a quiet moment (quiet.ts). Shared by the
 // figure on systemd targets and the one on fake endpoints (own-cpu.ts), so both are taken and
 // summarized the same way.
-import { median, quantile, round } from './report.js';
+import { median, medianInterval, quantile, round } from './report.js';
 import { cpuOf, inTurn } from './phases.js';
 import { QuietGates, type QuietSummary } from './quiet.js';
 import type { KeelProject, ToolRun } from './runners.js';
@@ -15,6 +15,8 @@ export interface PairFigures {
   paired_growth_pct: number | null;
   /** The first and third quartiles of those pairs' growths, %: how far one run's figure strays. */
   paired_growth_quartiles_pct: [number, number] | null;
+  /** A 95 % confidence interval of that median (medianInterval): null below 6 pairs. */
+  paired_growth_ci95_pct: [number, number] | null;
   pairs: number;
   runs: [number[], number[]];
   /** Median user+sys CPU seconds of the keel process at each size. */
@@ -70,7 +72,8 @@ export function pairFigures(x: Awaited<ReturnType<typeof runPairs>>): PairFigure
     noop_s: [round(t[0]), round(t[1])],
     growth_pct: t[0] && t[1] ? round(((t[1] - t[0]) / t[0]) * 100, 1) : null,
     paired_growth_pct: growthPct(median(ratios)),
-    paired_growth_quartiles_pct: ratios.length ? [growthPct(quantile(ratios, 0.25))!, growthPct(quantile(ratios, 0.75))!] : null,
+    paired_growth_quartiles_pct: pct(ratios.length ? [quantile(ratios, 0.25)!, quantile(ratios, 0.75)!] : null),
+    paired_growth_ci95_pct: pct(medianInterval(ratios)),
     pairs: ratios.length,
     runs: [runs[0].map((r) => round(r.seconds)!), runs[1].map((r) => round(r.seconds)!)],
     cpu_s: runs.map((rs) => round(median(rs.map(cpuOf).filter((v): v is number => v !== null)))) as [number | null, number | null],
@@ -80,6 +83,7 @@ export function pairFigures(x: Awaited<ReturnType<typeof runPairs>>): PairFigure
 }
 
 const growthPct = (ratio: number | null) => (ratio !== null ? round((ratio - 1) * 100, 1) : null);
+const pct = (r: [number, number] | null): [number, number] | null => (r ? [growthPct(r[0])!, growthPct(r[1])!] : null);
 
 /** Median ms of each phase of keel's runs (KEEL_PHASE_TIMES), and of the wall. */
 export function medianPhases(rs: ToolRun[]): Record<string, number> | null {

@@ -319,6 +319,30 @@ export function quantile(xs: number[], q: number): number | null {
   return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (at - lo);
 }
 
+/**
+ * A distribution-free confidence interval of the median: the k-th smallest and k-th largest of
+ * `xs`, with k the largest rank for which P(Binomial(n, ½) < k) ≤ (1 − level) / 2. It assumes
+ * only that the values are independent draws of one distribution, which the scaling pairs are
+ * meant to be. Null when n is too small for that level (fewer than 6 values at 95 %).
+ */
+export function medianInterval(xs: number[], level = 0.95): [number, number] | null {
+  const n = xs.length;
+  const tail = (1 - level) / 2;
+  // P(X ≤ j) for X ~ Binomial(n, ½), summed from j = 0 until it passes the tail.
+  let below = 0;
+  let term = 0.5 ** n;
+  let k = 0;
+  for (let j = 0; j < n; j++) {
+    below += term;
+    if (below > tail) break;
+    k = j + 1;
+    term = (term * (n - j)) / (j + 1);
+  }
+  if (k === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return [s[k - 1]!, s[n - k]!];
+}
+
 export function round(x: number | null, digits = 3): number | null {
   if (x === null || !Number.isFinite(x)) return null;
   const f = 10 ** digits;
@@ -327,6 +351,9 @@ export function round(x: number | null, digits = 3): number | null {
 
 /** ", quartiles a to b %" of the scaling pairs' growths, when the results have them. */
 export const quartiles = (q: [number, number] | null | undefined) => (q ? `, quartiles ${fmt(q[0], 1)} to ${fmt(q[1], 1)} %` : '');
+
+/** ", its 95 % interval a to b %" of the scaling pairs' median growth, when the results have it. */
+export const interval = (q: [number, number] | null | undefined) => (q ? `, 95 % interval of that median ${fmt(q[0], 1)} to ${fmt(q[1], 1)} %` : '');
 
 const fmt = (x: number | null, d = 2) => (x === null ? '—' : x.toFixed(d));
 const ratio = (x: number | null) => (x === null ? '—' : `${x.toFixed(1)}×`);
@@ -375,7 +402,7 @@ export function markdown(result: BenchResult): string {
           `No-op scaling (keel, ${sc.hosts} hosts): ${sc.resources[0]} resources ${fmt(sc.noop_s[0])} s → ` +
             `${sc.resources[1]} resources ${fmt(sc.noop_s[1])} s (${fmt(sc.growth_pct, 1)} %; ` +
             `median of the ${sc.pairs ?? 0} pairs' ratios ${fmt(sc.paired_growth_pct ?? null, 1)} %` +
-            `${quartiles(sc.paired_growth_quartiles_pct)}), ` +
+            `${interval(sc.paired_growth_ci95_pct)}${quartiles(sc.paired_growth_quartiles_pct)}), ` +
             `round trips/host ${fmt(sc.round_trips_per_host[0], 0)} → ${fmt(sc.round_trips_per_host[1], 0)}.${describeQuiet(sc.quiet)}`,
           '',
           ...scalingPhases(sc.phases_ms, sc.resources, `${sc.hosts} hosts`),
@@ -433,7 +460,8 @@ function ownCpuSection(sc: NonNullable<BenchResult['scaling']>): string[] {
   return [
     `No-op scaling (keel, ${o.hosts} fake endpoints that each have their own CPU): ${sc.resources[0]} resources ${fmt(o.noop_s[0])} s → ` +
       `${sc.resources[1]} resources ${fmt(o.noop_s[1])} s (${fmt(o.growth_pct, 1)} %; ` +
-      `median of the ${o.pairs} pairs' ratios ${fmt(o.paired_growth_pct, 1)} %${quartiles(o.paired_growth_quartiles_pct)}); ` +
+      `median of the ${o.pairs} pairs' ratios ${fmt(o.paired_growth_pct, 1)} %` +
+      `${interval(o.paired_growth_ci95_pct)}${quartiles(o.paired_growth_quartiles_pct)}); ` +
       `the host's probe ${o.host_probe_ms[0]} ms → ${o.host_probe_ms[1]} ms. ${o.method}${describeQuiet(o.quiet)}`,
     '',
     ...scalingPhases(o.phases_ms, sc.resources, `${o.hosts} endpoints`),
