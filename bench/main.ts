@@ -395,7 +395,6 @@ function diffLines(a: string, b: string): string | null {
   );
 }
 
-/** A pair's ratio (2R run / R run) as its growth, %. */
 /** No-op time for R and 2R resources on the same hosts (2R converged; R ⊂ 2R, so both are no-ops),
  *  then (opts.breakdown) the same two no-ops taken apart, controller vs host, then what one of
  *  those hosts answers to each probe, for the same figure on fake endpoints (own-cpu.ts). */
@@ -440,7 +439,7 @@ async function scalingPhase(
   let breakdown: Breakdown | null = null;
   if (opts.breakdown) {
     try {
-      breakdown = await breakdownPhase(ctx, small, large, env, n, { s: scaling.noop_s, cpu: scaling.cpu_s ?? [null, null] });
+      breakdown = await breakdownPhase(ctx, small, large, env, n, { s: scaling.noop_s, cpu: scaling.cpu_s });
     } catch (err) {
       ctx.errors.push(`breakdown failed: ${(err as Error).message}`);
     }

@@ -53,7 +53,7 @@ const TOOLS: readonly Tool[] = ['keel', 'ansible', 'mitogen'];
 
 export const USAGE = `usage: npm run bench -- [--hosts 1,10,100] [--repeats 3] [--tools keel,ansible,mitogen]
                        [--resources 200] [--quick] [--out FILE] [--ansible-max-hosts N]
-                       [--ansible-repeats N] [--ansible-noop-only-above N] [--no-scaling] [--scaling-repeats 9] [--no-breakdown] [--no-overhead]
+                       [--ansible-repeats N] [--ansible-noop-only-above N] [--no-scaling] [--scaling-repeats 101] [--no-breakdown] [--no-overhead]
                        [--light-above 20] [--no-vault] [--vault-runs 50] [--scale 100,300,1000] [--no-scale]
                        [--fake-workers 4] [--fake-delay-ms N] [--mitogen-max-hosts N]
                        [--no-felt] [--felt-runs 10] [--felt-resources 25] [--no-deploy] [--deploy-runs 5] [--baseline DIR]
@@ -67,9 +67,9 @@ export const USAGE = `usage: npm run bench -- [--hosts 1,10,100] [--repeats 3] [
                         has no service resources, the count is kept with more directories)
   --ansible-noop-only-above N  above N hosts, Ansible runs the no-op scenario only, on hosts keel converged
                         (the same state: checked at the first host count)
-  --scaling-repeats N   pairs of no-ops at R and 2R resources for the scaling figure (default 21; the growth is
-                        the median of the pairs' ratios: a busy machine moves both runs of a pair alike; the
-                        results give the quartiles too, for how far one pair strays)
+  --scaling-repeats N   pairs of no-ops at R and 2R resources for each scaling figure (default 101; the growth
+                        is the median of the pairs' ratios: a busy machine moves both runs of a pair alike; the
+                        results give its 95 % interval and the quartiles too, for how far one pair strays)
   --no-breakdown        skip taking the 200 → 400 no-op apart (controller compile/decide vs the probe on the host)
   --no-vault            skip the vault's cost (50 runs × 4 set-ups of \`keel inventory\` and of a no-op provision)
   --vault-runs N        runs per vault set-up (default 50)
@@ -93,7 +93,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   const o: BenchOptions = {
     hosts: [1, 10, 100],
     repeats: 3,
-    scalingRepeats: 21,
+    scalingRepeats: 101,
     tools: [...TOOLS],
     resources: 200,
     quick: false,
