@@ -446,7 +446,7 @@ async function scalingPhase(
   }
   let own: OwnCpuInput | null = null;
   try {
-    const times = opts.quick ? 3 : 9;
+    const times = opts.quick ? 3 : 21;
     own = { hosts: n, projects: [small, large], recordings: await recordBoth([small, large], hosts[0]!, pool, times, log), recorded: times };
   } catch (err) {
     ctx.errors.push(`scaling on fake endpoints: recording failed: ${(err as Error).message}`);
