@@ -108,10 +108,11 @@ export async function ownCpuScaling(
         `The same two projects as the figure on systemd targets, against ${n} fake endpoints per size (bench/fake-endpoint.ts, ` +
         `${o.workers} worker process(es) each, started after the containers were removed). Each endpoint answers the lock + probe ` +
         `with what ${recordings[0].source.split(' ')[0]} answered to that size's probe, after that host's median time for it ` +
-        `(recorded ${recordings[0].hostMs} ms and ${recordings[1].hostMs} ms, the two sizes in turn, with the controller idle), ` +
-        "as ten servers that each have their own CPU would. keel is the real CLI; the hosts' extra work for the larger role " +
-        "is in the figure as time, not as CPU taken from the controller's two cores. " +
-        'Not in it: sshd, PAM and the login shell on the host (the same at both sizes).',
+        `(${recordings[0].hostMs} ms and ${recordings[1].hostMs} ms, medians of ${input.recorded} recordings per size taken in turn ` +
+        "with the controller idle), as servers that each have their own CPU would. keel is the real CLI; the hosts' extra work " +
+        "for the larger role is in the figure as time, not as CPU taken from the controller's two cores. " +
+        "Not in it: sshd's fork, PAM and the login shell on the host, and any network: the same at both sizes, they make a real " +
+        "server's no-op longer, so the same growth is a larger share of this one.",
       hosts: n,
       host_probe_ms: [recordings[0].hostMs, recordings[1].hostMs],
       recorded: input.recorded,
