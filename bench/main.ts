@@ -13,8 +13,7 @@ import {
   markdown,
   median,
   newTargets,
-  interval,
-  quartiles,
+  pairedGrowth,
   round,
   table,
   targetLines,
@@ -593,9 +592,7 @@ function evaluate(r: BenchResult): Target[] {
       t.push({
         name: `no-op time ${sc.resources[0]} → ${sc.resources[1]} resources (${where})`,
         goal: '<10 % more',
-        measured:
-          `median of ${x.pairs} pairs' ratios ${x.paired_growth_pct} %${interval(x.paired_growth_ci95_pct)}${quartiles(x.paired_growth_quartiles_pct)} ` +
-          `(medians ${x.noop_s[0]} s → ${x.noop_s[1]} s: ${x.growth_pct} %)`,
+        measured: `${pairedGrowth(x)} (medians ${x.noop_s[0]} s → ${x.noop_s[1]} s: ${x.growth_pct} %)`,
         pass: x.paired_growth_pct != null && x.paired_growth_pct < 10,
       });
     growth(`${sc.hosts} systemd targets sharing the controller's 2 cores`, sc);

@@ -11,7 +11,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FakeHosts } from './fake-hosts.js';
-import { activeFakes } from './phases.js';
+import { activeFakes, noopProblems } from './phases.js';
 import { pairFigures, runPairs, type PairFigures } from './pairs.js';
 import { recordProbe } from './record.js';
 import type { ProbeRecording } from './replay.js';
@@ -83,15 +83,8 @@ export async function ownCpuScaling(
       before = await fakes[i]!.stats();
     };
     const check = async (i: 0 | 1, r: ToolRun): Promise<string | null> => {
-      const after = await fakes[i]!.stats();
-      const b = before!;
-      if (r.error) return r.error;
-      if (r.changed || r.failed || r.unreachable) return `changed ${r.changed}, failed ${r.failed}, unreachable ${r.unreachable}`;
-      const probes = after.probes - b.probes;
-      const releases = after.releases - b.releases;
-      if (probes !== n || releases !== n) return `the endpoints answered ${probes} probes and ${releases} releases for ${n} hosts`;
-      if (after.unknown - b.unknown || after.authFailures - b.authFailures) return 'unexpected scripts or failed logins on the endpoints';
-      return null;
+      const why = noopProblems(r, n, before!, await fakes[i]!.stats());
+      return why.length ? why.join('; ') : null;
     };
     const series = await runPairs({
       projects,

@@ -234,13 +234,7 @@ export async function fakeScalePhase(ctx: Ctx, work: string, keelRoot: string, r
         const r = await project.provision(env, { nofile, sampleFds: true });
         const after = await fake.stats();
         const delta = diffStats(before, after);
-        const why: string[] = [];
-        if (r.error) why.push(r.error);
-        if (r.changed || r.failed || r.unreachable) why.push(`changed ${r.changed}, failed ${r.failed}, unreachable ${r.unreachable}`);
-        if (delta.probes !== n || delta.releases !== n) why.push(`the endpoints answered ${delta.probes} probes and ${delta.releases} releases for ${n} hosts`);
-        if (delta.unknown || delta.authFailures) why.push(`${delta.unknown} unexpected scripts, ${delta.authFailures} failed logins`);
-        if (after.errors.length > before.errors.length)
-          why.push(`endpoint errors: ${after.errors.slice(before.errors.length, before.errors.length + 3).join('; ')}`);
+        const why = noopProblems(r, n, before, after);
         if (why.length) {
           errors.push(`repeat ${rep + 1}: ${why.join('; ')}`);
           ctx.errors.push(`fake endpoints, ${n} hosts, repeat ${rep + 1}: ${why.join('; ')}`);
@@ -318,7 +312,23 @@ export async function fakeScalePhase(ctx: Ctx, work: string, keelRoot: string, r
 /** The fake endpoints running now, for the signal handler. */
 export const activeFakes = new Set<FakeHosts>();
 
-function diffStats(a: Awaited<ReturnType<FakeHosts['stats']>>, b: Awaited<ReturnType<FakeHosts['stats']>>) {
+type EndpointCounts = Awaited<ReturnType<FakeHosts['stats']>>;
+
+/** Why a no-op on `n` fake endpoints was not one (none: it was): keel's own report, and the
+ *  endpoints' counters from `before` to `after` (one probe and one release per host, nothing
+ *  else, no failed login, no endpoint error). */
+export function noopProblems(r: ToolRun, n: number, before: EndpointCounts, after: EndpointCounts): string[] {
+  const delta = diffStats(before, after);
+  const why: string[] = [];
+  if (r.error) why.push(r.error);
+  if (r.changed || r.failed || r.unreachable) why.push(`changed ${r.changed}, failed ${r.failed}, unreachable ${r.unreachable}`);
+  if (delta.probes !== n || delta.releases !== n) why.push(`the endpoints answered ${delta.probes} probes and ${delta.releases} releases for ${n} hosts`);
+  if (delta.unknown || delta.authFailures) why.push(`${delta.unknown} unexpected scripts, ${delta.authFailures} failed logins`);
+  if (after.errors.length > before.errors.length) why.push(`endpoint errors: ${after.errors.slice(before.errors.length, before.errors.length + 3).join('; ')}`);
+  return why;
+}
+
+function diffStats(a: EndpointCounts, b: EndpointCounts) {
   return {
     connections: b.connections - a.connections,
     execs: b.execs - a.execs,

@@ -350,10 +350,15 @@ export function round(x: number | null, digits = 3): number | null {
 }
 
 /** ", quartiles a to b %" of the scaling pairs' growths, when the results have them. */
-export const quartiles = (q: [number, number] | null | undefined) => (q ? `, quartiles ${fmt(q[0], 1)} to ${fmt(q[1], 1)} %` : '');
+const quartiles = (q: [number, number] | null | undefined) => (q ? `, quartiles ${fmt(q[0], 1)} to ${fmt(q[1], 1)} %` : '');
 
 /** ", its 95 % interval a to b %" of the scaling pairs' median growth, when the results have it. */
-export const interval = (q: [number, number] | null | undefined) => (q ? `, 95 % interval of that median ${fmt(q[0], 1)} to ${fmt(q[1], 1)} %` : '');
+const interval = (q: [number, number] | null | undefined) => (q ? `, 95 % interval of that median ${fmt(q[0], 1)} to ${fmt(q[1], 1)} %` : '');
+
+/** "median of the N pairs' ratios m %, 95 % interval …, quartiles …" of a scaling figure. */
+export const pairedGrowth = (x: PairFigures) =>
+  `median of the ${x.pairs} pairs' ratios ${fmt(x.paired_growth_pct, 1)} %` +
+  `${interval(x.paired_growth_ci95_pct)}${quartiles(x.paired_growth_quartiles_pct)}`;
 
 const fmt = (x: number | null, d = 2) => (x === null ? '—' : x.toFixed(d));
 const ratio = (x: number | null) => (x === null ? '—' : `${x.toFixed(1)}×`);
@@ -400,9 +405,7 @@ export function markdown(result: BenchResult): string {
     ...(sc
       ? [
           `No-op scaling (keel, ${sc.hosts} hosts): ${sc.resources[0]} resources ${fmt(sc.noop_s[0])} s → ` +
-            `${sc.resources[1]} resources ${fmt(sc.noop_s[1])} s (${fmt(sc.growth_pct, 1)} %; ` +
-            `median of the ${sc.pairs ?? 0} pairs' ratios ${fmt(sc.paired_growth_pct ?? null, 1)} %` +
-            `${interval(sc.paired_growth_ci95_pct)}${quartiles(sc.paired_growth_quartiles_pct)}), ` +
+            `${sc.resources[1]} resources ${fmt(sc.noop_s[1])} s (${fmt(sc.growth_pct, 1)} %; ${pairedGrowth(sc)}), ` +
             `round trips/host ${fmt(sc.round_trips_per_host[0], 0)} → ${fmt(sc.round_trips_per_host[1], 0)}.${describeQuiet(sc.quiet)}`,
           '',
           ...scalingPhases(sc.phases_ms, sc.resources, `${sc.hosts} hosts`),
@@ -433,12 +436,8 @@ export function markdown(result: BenchResult): string {
 }
 
 /** The scaling runs' own phases (the real CLI's KEEL_PHASE_TIMES): where the growth went. */
-function scalingPhases(
-  phases: [Record<string, number> | null, Record<string, number> | null] | undefined,
-  resources: [number, number],
-  hosts: string,
-): string[] {
-  const [a, b] = phases ?? [null, null];
+function scalingPhases(phases: PairFigures['phases_ms'], resources: [number, number], hosts: string): string[] {
+  const [a, b] = phases;
   if (!a || !b) return [];
   const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((n) => n !== 'wall');
   const row = (n: string) => `| ${n} | ${ms(a[n] ?? null)} | ${ms(b[n] ?? null)} | ${ms((b[n] ?? 0) - (a[n] ?? 0))} |`;
@@ -459,9 +458,7 @@ function ownCpuSection(sc: NonNullable<BenchResult['scaling']>): string[] {
   if (!o) return [];
   return [
     `No-op scaling (keel, ${o.hosts} fake endpoints that each have their own CPU): ${sc.resources[0]} resources ${fmt(o.noop_s[0])} s → ` +
-      `${sc.resources[1]} resources ${fmt(o.noop_s[1])} s (${fmt(o.growth_pct, 1)} %; ` +
-      `median of the ${o.pairs} pairs' ratios ${fmt(o.paired_growth_pct, 1)} %` +
-      `${interval(o.paired_growth_ci95_pct)}${quartiles(o.paired_growth_quartiles_pct)}); ` +
+      `${sc.resources[1]} resources ${fmt(o.noop_s[1])} s (${fmt(o.growth_pct, 1)} %; ${pairedGrowth(o)}); ` +
       `the host's probe ${o.host_probe_ms[0]} ms → ${o.host_probe_ms[1]} ms. ${o.method}${describeQuiet(o.quiet)}`,
     '',
     ...scalingPhases(o.phases_ms, sc.resources, `${o.hosts} endpoints`),

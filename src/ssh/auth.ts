@@ -34,12 +34,12 @@ export class KeyFileProblem extends Error {
   }
 }
 
+type Parsed = ReturnType<typeof ssh2.utils.parseKey>;
+
 /** ssh2's parse of a key, once per key and passphrase: every host of a run (1,000 in a fleet)
  *  offers the same key, and ssh2 parsed it again for each connection. The parsed key goes to
  *  ssh2, which takes a parsed key as it is. Keyed by the key's bytes, so a file that changes
  *  is parsed again. */
-type Parsed = ReturnType<typeof ssh2.utils.parseKey>;
-
 function parseKeyOnce(data: Buffer, passphrase: string | undefined): Parsed {
   const id = `${passphrase ?? ''}\0${data.toString('latin1')}`;
   let parsed = parsedKeys.get(id);

@@ -13,7 +13,7 @@ import { frame } from '../../src/ssh/remote-shell.js';
 import { startFakeEndpoints, type FakeEndpoints } from '../../bench/fake-endpoint.js';
 import { keyPair } from '../../bench/fake-hosts.js';
 import { parseOptions } from '../../bench/options.js';
-import { nofileFor } from '../../bench/phases.js';
+import { nofileFor, noopProblems } from '../../bench/phases.js';
 import { answer, framedAnswer, takeFrames, type ProbeRecording } from '../../bench/replay.js';
 import { newTargets, type BenchResult } from '../../bench/report.js';
 import type { VaultBenchModeResult } from '../../bench/vault.js';
@@ -125,6 +125,33 @@ describe('bench options and targets', () => {
     expect(parseOptions([])).toMatchObject({ vault: true, vaultRuns: 50, scale: [100, 300, 1000], breakdown: true, fakeWorkers: 4, fakeDelayMs: null });
     expect(parseOptions(['--quick', '--vault-runs', '3', '--scale', '30,10'])).toMatchObject({ vault: true, vaultRuns: 3, scale: [10, 30] });
     expect(parseOptions(['--no-scale', '--no-vault', '--no-breakdown'])).toMatchObject({ vault: false, scale: [], breakdown: false });
+  });
+
+  it('counts a run on fake endpoints as a no-op only when each host got one probe and one release, and nothing else', () => {
+    const counts = (o: Partial<Awaited<ReturnType<FakeEndpoints['stats']>>> = {}) => ({
+      connections: 0,
+      open: 0,
+      authFailures: 0,
+      execs: 0,
+      probes: 0,
+      releases: 0,
+      unknown: 0,
+      peakChannels: 0,
+      errors: [],
+      workersRssMb: [],
+      ...o,
+    });
+    const run = { seconds: 0.2, changed: 0, failed: 0, unreachable: 0 };
+    const before = counts({ probes: 4, releases: 4, errors: ['old'] });
+    expect(noopProblems(run, 2, before, counts({ probes: 6, releases: 6, errors: ['old'] }))).toEqual([]);
+    expect(noopProblems(run, 2, before, counts({ probes: 5, releases: 6, errors: ['old'] }))).toEqual([
+      'the endpoints answered 1 probes and 2 releases for 2 hosts',
+    ]);
+    expect(noopProblems(run, 2, before, counts({ probes: 6, releases: 6, unknown: 1, errors: ['old'] }))).toEqual(['1 unexpected scripts, 0 failed logins']);
+    expect(noopProblems(run, 2, before, counts({ probes: 6, releases: 6, errors: ['old', 'channel: reset'] }))).toEqual(['endpoint errors: channel: reset']);
+    expect(noopProblems({ ...run, changed: 1 }, 2, before, counts({ probes: 6, releases: 6, errors: ['old'] }))).toEqual([
+      'changed 1, failed 0, unreachable 0',
+    ]);
   });
 
   it('raises ulimit -n only when the soft limit is too low for the host count', () => {
